@@ -1,0 +1,55 @@
+//! What a capture backend is, as seen by everything downstream of it.
+//!
+//! A backend (ptrace for one command tree, eBPF for the machine) turns what processes do into
+//! `Event`s and hands each one, in sequence order, to an `EventSink`. Log writing, online rules
+//! and everything else sit behind the sink, so they never know where events came from.
+
+mod selection;
+
+pub use selection::{Selection, SelectionError};
+use vigil_event::{Event, ExitStatus};
+
+/// What the sink wants done about the event it was just given. Only entry events of a backend
+/// that stops the caller before the call runs (ptrace) can be denied; others ignore `Deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[must_use]
+pub enum Verdict {
+    #[default]
+    Continue,
+    /// Do not execute the call; make it return `-errno`.
+    Deny(i32),
+    /// SIGKILL the process.
+    Kill,
+    /// SIGSTOP the process.
+    Stop,
+}
+
+/// Receives every event a backend produces, on the backend's capture thread.
+pub trait EventSink {
+    fn event(&mut self, event: Event) -> Verdict;
+}
+
+impl<F: FnMut(Event) -> Verdict> EventSink for F {
+    fn event(&mut self, event: Event) -> Verdict {
+        self(event)
+    }
+}
+
+/// How a capture ended.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// The traced command's own exit status (the root of the tree), when there is one.
+    pub status: Option<ExitStatus>,
+    /// Events handed to the sink.
+    pub events: u64,
+    /// Events the backend could not deliver (also reported in-stream as `Lost` events).
+    pub lost: u64,
+}
+
+/// A capture backend.
+pub trait Backend {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Captures until there is nothing left to watch, giving every event to `sink`.
+    fn run(&mut self, sink: &mut dyn EventSink) -> Result<Outcome, Self::Error>;
+}

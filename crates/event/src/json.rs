@@ -1,0 +1,499 @@
+//! The JSON form of an event (one object per line in `vigil export`; read back by `vigil import`).
+//! docs/event-schema.md documents it. `from_json(to_json(e)) == e` for every event.
+
+use crate::event::*;
+use crate::flags;
+use crate::syscall::{Abi, ArgKind, SyscallId};
+use crate::value::{Fd, SockAddr, Socket, Target, Value};
+use crate::Str;
+use serde_json::{json, Map, Value as J};
+use std::net::{SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("field `{field}`: {message}")]
+pub struct JsonError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err<T>(field: &str, message: impl Into<String>) -> Result<T, JsonError> {
+    Err(JsonError { field: field.to_string(), message: message.into() })
+}
+
+fn str_json(s: &Str) -> J {
+    match s.as_str() {
+        Some(t) => J::String(t.to_string()),
+        None => json!({ "bytes_hex": hex(s.as_bytes()) }),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
+    if s.len() % 2 != 0 {
+        return err(field, "hex string of odd length");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).or_else(|_| err(field, "bad hex digit")))
+        .collect()
+}
+
+fn addr_json(a: &SockAddr) -> J {
+    match a {
+        SockAddr::V4(v) => json!({ "inet": v.to_string() }),
+        SockAddr::V6(v) if v.flowinfo() != 0 => json!({ "inet6": v.to_string(), "flowinfo": v.flowinfo() }),
+        SockAddr::V6(v) => json!({ "inet6": v.to_string() }),
+        SockAddr::Unix(p) => json!({ "unix": str_json(p) }),
+        SockAddr::Netlink { pid, groups } => json!({ "netlink": { "pid": pid, "groups": groups } }),
+        SockAddr::Other { family, data } => json!({ "family": family, "data_hex": hex(data) }),
+    }
+}
+
+fn target_json(t: &Target) -> J {
+    match t {
+        Target::File { path, dev, ino } => json!({"kind": "file", "path": str_json(path), "dev": dev, "ino": ino}),
+        Target::Pipe { ino } => json!({"kind": "pipe", "ino": ino}),
+        Target::Socket(s) => {
+            let mut m = Map::new();
+            m.insert("kind".into(), "socket".into());
+            m.insert("ino".into(), s.ino.into());
+            m.insert("family".into(), s.family.into());
+            m.insert("type".into(), s.sock_type.into());
+            if let Some(a) = &s.local {
+                m.insert("local".into(), addr_json(a));
+            }
+            if let Some(a) = &s.remote {
+                m.insert("remote".into(), addr_json(a));
+            }
+            J::Object(m)
+        }
+        Target::Other { label, ino } => json!({"kind": "other", "label": str_json(label), "ino": ino}),
+    }
+}
+
+/// One value; flag kinds are written by name so a reader need not know the bits.
+pub fn value_json(kind: ArgKind, v: &Value) -> J {
+    match v {
+        Value::Absent => J::Null,
+        Value::Unreadable(a) => json!({ "unreadable": a }),
+        Value::Int(i) if kind == ArgKind::Signal && (0..=64).contains(i) => flags::signal_name(*i).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Uint(u) => match flags::render(kind, *u) {
+            Some(s) if kind != ArgKind::Mode => s.into(),
+            Some(s) => s.into(),
+            None => (*u).into(),
+        },
+        Value::Str(s) => str_json(s),
+        Value::Fd(fd) => {
+            let mut m = Map::new();
+            m.insert("fd".into(), fd.num.into());
+            if let Some(t) = &fd.target {
+                m.insert("target".into(), target_json(t));
+            }
+            J::Object(m)
+        }
+        Value::List(items) => J::Array(items.iter().map(str_json).collect()),
+        Value::Addr(a) => addr_json(a),
+    }
+}
+
+fn status_json(m: &mut Map<String, J>, s: ExitStatus) {
+    match s {
+        ExitStatus::Code(c) => {
+            m.insert("exit_code".into(), c.into());
+        }
+        ExitStatus::Signal { signal, core_dumped } => {
+            m.insert("signal".into(), flags::signal_name(signal as i64).into());
+            m.insert("core_dumped".into(), core_dumped.into());
+        }
+    }
+}
+
+fn creds_json(m: &mut Map<String, J>, c: &Creds) {
+    m.insert("uid".into(), c.uid.into());
+    m.insert("euid".into(), c.euid.into());
+    m.insert("gid".into(), c.gid.into());
+    m.insert("egid".into(), c.egid.into());
+}
+
+pub fn to_json(ev: &Event) -> J {
+    let mut m = Map::new();
+    m.insert("seq".into(), ev.seq.into());
+    m.insert("time_ns".into(), ev.time_ns.into());
+    m.insert("pid".into(), ev.pid.into());
+    m.insert("tid".into(), ev.tid.into());
+    m.insert("type".into(), ev.type_name().into());
+    match &ev.kind {
+        EventKind::SyscallEntry(SyscallEntry { call, args }) => {
+            syscall_json(&mut m, *call, args);
+        }
+        EventKind::SyscallExit(x) => {
+            syscall_json(&mut m, x.call, &x.args);
+            m.insert("entry_seq".into(), x.entry_seq.into());
+            m.insert("ret".into(), x.ret.into());
+            if let Some(e) = x.errno() {
+                let name = syscalls::Errno::new(e).name().map(str::to_string).unwrap_or(e.to_string());
+                m.insert("errno".into(), name.into());
+            }
+        }
+        EventKind::ProcessStart(p) => {
+            m.insert("ppid".into(), p.ppid.into());
+            m.insert("exe".into(), str_json(&p.exe));
+            m.insert("argv".into(), J::Array(p.argv.iter().map(str_json).collect()));
+            creds_json(&mut m, &p.creds);
+            m.insert("clone_flags".into(), p.clone_flags.into());
+        }
+        EventKind::ProcessExec(p) => {
+            m.insert("exe".into(), str_json(&p.exe));
+            m.insert("argv".into(), J::Array(p.argv.iter().map(str_json).collect()));
+            creds_json(&mut m, &p.creds);
+            m.insert("dev".into(), p.dev.into());
+            m.insert("ino".into(), p.ino.into());
+        }
+        EventKind::ProcessExit(p) => status_json(&mut m, p.status),
+        EventKind::ThreadExit(t) => status_json(&mut m, t.status),
+        EventKind::ThreadStart(t) => {
+            m.insert("creator_tid".into(), t.creator_tid.into());
+        }
+        EventKind::Signal(s) => {
+            m.insert("signal".into(), flags::signal_name(s.signal as i64).into());
+            m.insert("code".into(), s.code.into());
+            m.insert("sender_pid".into(), s.sender_pid.into());
+            m.insert("sender_uid".into(), s.sender_uid.into());
+        }
+        EventKind::Lost(l) => {
+            m.insert("count".into(), l.count.into());
+            m.insert("reason".into(), str_json(&l.reason));
+        }
+    }
+    J::Object(m)
+}
+
+fn syscall_json(m: &mut Map<String, J>, call: SyscallId, args: &Args) {
+    m.insert("syscall".into(), call.to_string().into());
+    if call.abi != Abi::X86_64 {
+        m.insert("abi".into(), call.abi.name().into());
+    }
+    m.insert("nr".into(), call.nr.into());
+    let sig = call.signature();
+    let mut a = Map::new();
+    for (i, v) in args.iter().enumerate() {
+        if *v == Value::Absent {
+            continue;
+        }
+        if let Some(spec) = sig.field(i) {
+            a.insert(spec.name.into(), value_json(spec.kind, v));
+        }
+    }
+    m.insert("args".into(), J::Object(a));
+}
+
+// ---- reading back ----
+
+struct Obj<'a> {
+    m: &'a Map<String, J>,
+    ctx: &'a str,
+}
+
+impl<'a> Obj<'a> {
+    fn name(&self, k: &str) -> String {
+        if self.ctx.is_empty() { k.to_string() } else { format!("{}.{k}", self.ctx) }
+    }
+    fn get(&self, k: &str) -> Result<&'a J, JsonError> {
+        match self.m.get(k) {
+            Some(v) => Ok(v),
+            None => err(&self.name(k), "missing"),
+        }
+    }
+    fn u64(&self, k: &str) -> Result<u64, JsonError> {
+        self.get(k)?.as_u64().map_or_else(|| err(&self.name(k), "expected an unsigned integer"), Ok)
+    }
+    fn u64_or(&self, k: &str, d: u64) -> Result<u64, JsonError> {
+        if self.m.contains_key(k) { self.u64(k) } else { Ok(d) }
+    }
+    fn u32(&self, k: &str) -> Result<u32, JsonError> {
+        u32::try_from(self.u64(k)?).or_else(|_| err(&self.name(k), "out of range for 32 bits"))
+    }
+    fn u32_or(&self, k: &str, d: u32) -> Result<u32, JsonError> {
+        if self.m.contains_key(k) { self.u32(k) } else { Ok(d) }
+    }
+    fn i64(&self, k: &str) -> Result<i64, JsonError> {
+        self.get(k)?.as_i64().map_or_else(|| err(&self.name(k), "expected an integer"), Ok)
+    }
+    fn i32(&self, k: &str) -> Result<i32, JsonError> {
+        i32::try_from(self.i64(k)?).or_else(|_| err(&self.name(k), "out of range for 32 bits"))
+    }
+    fn str(&self, k: &str) -> Result<Str, JsonError> {
+        str_from(&self.name(k), self.get(k)?)
+    }
+    fn str_or_empty(&self, k: &str) -> Result<Str, JsonError> {
+        if self.m.contains_key(k) { self.str(k) } else { Ok(Str::from("")) }
+    }
+    fn list(&self, k: &str) -> Result<Arc<[Str]>, JsonError> {
+        match self.m.get(k) {
+            None => Ok(Arc::from(Vec::new())),
+            Some(J::Array(a)) => {
+                let field = self.name(k);
+                a.iter().map(|v| str_from(&field, v)).collect::<Result<Vec<_>, _>>().map(Arc::from)
+            }
+            Some(_) => err(&self.name(k), "expected an array of strings"),
+        }
+    }
+}
+
+fn obj<'a>(field: &'a str, v: &'a J) -> Result<Obj<'a>, JsonError> {
+    match v {
+        J::Object(m) => Ok(Obj { m, ctx: field }),
+        _ => err(field, "expected an object"),
+    }
+}
+
+fn str_from(field: &str, v: &J) -> Result<Str, JsonError> {
+    match v {
+        J::String(s) => Ok(Str::from(s.as_str())),
+        J::Object(m) => match m.get("bytes_hex") {
+            Some(J::String(h)) => Ok(Str::from(unhex(field, h)?)),
+            _ => err(field, "expected a string or {\"bytes_hex\": ...}"),
+        },
+        _ => err(field, "expected a string"),
+    }
+}
+
+fn addr_from(field: &str, v: &J) -> Result<SockAddr, JsonError> {
+    let o = obj(field, v)?;
+    if let Some(J::String(s)) = o.m.get("inet") {
+        return s.parse::<SocketAddrV4>().map(SockAddr::V4).or_else(|_| err(field, "bad IPv4 address"));
+    }
+    if let Some(J::String(s)) = o.m.get("inet6") {
+        let mut a = s.parse::<SocketAddrV6>().or_else(|_| err(field, "bad IPv6 address"))?;
+        a.set_flowinfo(o.u32_or("flowinfo", 0)?);
+        return Ok(SockAddr::V6(a));
+    }
+    if o.m.contains_key("unix") {
+        return Ok(SockAddr::Unix(o.str("unix")?));
+    }
+    if let Some(n) = o.m.get("netlink") {
+        let n = obj(field, n)?;
+        return Ok(SockAddr::Netlink { pid: n.u32("pid")?, groups: n.u32("groups")? });
+    }
+    if let Some(J::String(h)) = o.m.get("data_hex") {
+        let family = u16::try_from(o.u64("family")?).or_else(|_| err(field, "family out of range"))?;
+        return Ok(SockAddr::Other { family, data: Arc::from(unhex(field, h)?) });
+    }
+    err(field, "unknown address form (expected inet, inet6, unix, netlink or family+data_hex)")
+}
+
+fn target_from(field: &str, v: &J) -> Result<Target, JsonError> {
+    let o = obj(field, v)?;
+    let kind = o.get("kind")?.as_str().unwrap_or_default();
+    Ok(match kind {
+        "file" => Target::File { path: o.str("path")?, dev: o.u64_or("dev", 0)?, ino: o.u64_or("ino", 0)? },
+        "pipe" => Target::Pipe { ino: o.u64("ino")? },
+        "socket" => Target::Socket(Socket {
+            ino: o.u64_or("ino", 0)?,
+            family: o.u32_or("family", 0)? as u16,
+            sock_type: o.u32_or("type", 0)? as u16,
+            local: o.m.get("local").map(|a| addr_from(&o.name("local"), a)).transpose()?,
+            remote: o.m.get("remote").map(|a| addr_from(&o.name("remote"), a)).transpose()?,
+        }),
+        "other" => Target::Other { label: o.str("label")?, ino: o.u64_or("ino", 0)? },
+        k => return err(&o.name("kind"), format!("unknown target kind `{k}` (file, pipe, socket, other)")),
+    })
+}
+
+/// Reads one value of the given kind.
+pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError> {
+    if v.is_null() {
+        return Ok(Value::Absent);
+    }
+    if let J::Object(m) = v
+        && let Some(a) = m.get("unreadable")
+    {
+        return a.as_u64().map(Value::Unreadable).map_or_else(|| err(field, "bad unreadable address"), Ok);
+    }
+    Ok(match kind {
+        ArgKind::Fd | ArgKind::DirFd => match v {
+            J::Number(n) => Value::Fd(Fd::new(n.as_i64().unwrap_or(-1) as i32, None)),
+            _ => {
+                let o = obj(field, v)?;
+                let target = o.m.get("target").map(|t| target_from(&o.name("target"), t)).transpose()?;
+                Value::Fd(Fd::new(o.i32("fd")?, target.map(Arc::new)))
+            }
+        },
+        ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => Value::Str(str_from(field, v)?),
+        ArgKind::Argv => match v {
+            J::Array(a) => Value::List(a.iter().map(|x| str_from(field, x)).collect::<Result<Vec<_>, _>>()?.into()),
+            _ => return err(field, "expected an array of strings"),
+        },
+        ArgKind::SockAddr(_) | ArgKind::SockAddrOut => Value::Addr(Arc::new(addr_from(field, v)?)),
+        ArgKind::Int | ArgKind::Signal | ArgKind::Pid => match v {
+            J::Number(n) => Value::Int(n.as_i64().map_or_else(|| err(field, "expected an integer"), Ok)?),
+            J::String(s) => match flags::signal_from_name(s) {
+                Some(sig) if kind == ArgKind::Signal => Value::Int(sig),
+                _ => return err(field, format!("`{s}` is not a signal name")),
+            },
+            _ => return err(field, "expected an integer"),
+        },
+        _ => match v {
+            J::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Value::Uint(u),
+                (None, Some(i)) => Value::Uint(i as u64),
+                _ => return err(field, "expected an integer"),
+            },
+            J::String(s) => match flags::parse(kind, s) {
+                Some(u) => Value::Uint(u),
+                None => return err(field, format!("cannot read `{s}` as {kind:?}")),
+            },
+            _ => return err(field, "expected a number or flag names"),
+        },
+    })
+}
+
+fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
+    if o.m.contains_key("exit_code") {
+        return Ok(ExitStatus::Code(o.i32("exit_code")?));
+    }
+    let sig = match o.get("signal")? {
+        J::String(s) => flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)?,
+        J::Number(n) => n.as_i64().unwrap_or(0),
+        _ => return err("signal", "expected a signal name"),
+    } as i32;
+    let core_dumped = o.m.get("core_dumped").and_then(J::as_bool).unwrap_or(false);
+    Ok(ExitStatus::Signal { signal: sig, core_dumped })
+}
+
+fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
+    Ok(Creds { uid: o.u32_or("uid", 0)?, euid: o.u32_or("euid", 0)?, gid: o.u32_or("gid", 0)?, egid: o.u32_or("egid", 0)? })
+}
+
+fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
+    let call = match o.m.get("syscall") {
+        Some(J::String(name)) => match SyscallId::from_name(name) {
+            Some(c) => c,
+            None => {
+                let hint = crate::suggest(name, crate::syscall::all_names());
+                return err("syscall", format!("unknown syscall `{name}`{hint}"));
+            }
+        },
+        _ => {
+            let abi = match o.m.get("abi").and_then(J::as_str) {
+                Some(a) => Abi::from_name(a).map_or_else(|| err("abi", "expected x86_64, i386 or x32"), Ok)?,
+                None => Abi::X86_64,
+            };
+            SyscallId { abi, nr: o.u32("nr")? }
+        }
+    };
+    let sig = call.signature();
+    let mut args = Args::new();
+    if let Some(a) = o.m.get("args") {
+        let a = obj("args", a)?;
+        for name in a.m.keys() {
+            if sig.field_index(name).is_none() {
+                let names: Vec<&str> = sig.args.iter().chain(sig.outputs).map(|x| x.name).collect();
+                return err(&a.name(name), format!("`{call}` has no argument `{name}` (it has: {})", names.join(", ")));
+            }
+        }
+        let total = sig.args.len() + sig.outputs.len();
+        for i in 0..total {
+            let Some(spec) = sig.field(i) else { break };
+            let v = match a.m.get(spec.name) {
+                Some(v) => value_from(&a.name(spec.name), spec.kind, v)?,
+                None => Value::Absent,
+            };
+            args.push(v);
+        }
+        while args.last() == Some(&Value::Absent) {
+            args.pop();
+        }
+    }
+    Ok((call, args))
+}
+
+/// Reads an event from its JSON form.
+pub fn from_json(v: &J) -> Result<Event, JsonError> {
+    let o = obj("", v)?;
+    let ty = match o.get("type")? {
+        J::String(s) => s.as_str(),
+        _ => return err("type", "expected a string"),
+    };
+    let kind = match ty {
+        "syscall_entry" => {
+            let (call, args) = syscall_from(&o)?;
+            EventKind::SyscallEntry(SyscallEntry { call, args })
+        }
+        "syscall_exit" => {
+            let (call, args) = syscall_from(&o)?;
+            EventKind::SyscallExit(SyscallExit { call, entry_seq: o.u64_or("entry_seq", 0)?, ret: o.i64("ret")?, args })
+        }
+        "process_start" => EventKind::ProcessStart(ProcessStart {
+            ppid: o.u32_or("ppid", 0)?,
+            exe: o.str_or_empty("exe")?,
+            argv: o.list("argv")?,
+            creds: creds_from(&o)?,
+            clone_flags: o.u64_or("clone_flags", 0)?,
+        }),
+        "process_exec" => EventKind::ProcessExec(ProcessExec {
+            exe: o.str("exe")?,
+            argv: o.list("argv")?,
+            creds: creds_from(&o)?,
+            dev: o.u64_or("dev", 0)?,
+            ino: o.u64_or("ino", 0)?,
+        }),
+        "process_exit" => EventKind::ProcessExit(ProcessExit { status: status_from(&o)? }),
+        "thread_exit" => EventKind::ThreadExit(ThreadExit { status: status_from(&o)? }),
+        "thread_start" => EventKind::ThreadStart(ThreadStart { creator_tid: o.u32("creator_tid")? }),
+        "signal" => EventKind::Signal(SignalDelivery {
+            signal: match o.get("signal")? {
+                J::String(s) => flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)? as i32,
+                J::Number(n) => n.as_i64().unwrap_or(0) as i32,
+                _ => return err("signal", "expected a signal name"),
+            },
+            code: o.m.get("code").and_then(J::as_i64).unwrap_or(0) as i32,
+            sender_pid: o.u32_or("sender_pid", 0)?,
+            sender_uid: o.u32_or("sender_uid", 0)?,
+        }),
+        "lost" => EventKind::Lost(Lost { count: o.u64("count")?, reason: o.str_or_empty("reason")? }),
+        other => {
+            let hint = crate::suggest(other, TYPE_NAMES.iter().copied());
+            return err("type", format!("unknown event type `{other}`{hint}"));
+        }
+    };
+    let pid = o.u32("pid")?;
+    Ok(Event { seq: o.u64("seq")?, time_ns: o.u64("time_ns")?, pid, tid: o.u32_or("tid", pid)?, kind })
+}
+
+pub const TYPE_NAMES: [&str; 9] = [
+    "syscall_entry", "syscall_exit", "process_start", "process_exec", "process_exit",
+    "thread_start", "thread_exit", "signal", "lost",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn json_round_trips(events in crate::testing::stream(1..20)) {
+            for ev in events {
+                let j = to_json(&ev);
+                let back = from_json(&j).map_err(|e| TestCaseError::fail(format!("{e}: {j}")))?;
+                prop_assert_eq!(back, ev);
+            }
+        }
+    }
+
+    #[test]
+    fn import_errors_name_the_field() {
+        let j: J = serde_json::from_str(r#"{"seq":1,"time_ns":1,"pid":1,"type":"syscall_exit","syscall":"opnat","ret":0}"#).unwrap();
+        let e = from_json(&j).unwrap_err();
+        assert_eq!(e.field, "syscall");
+        assert!(e.message.contains("did you mean `openat`"), "{}", e.message);
+        let j: J = serde_json::from_str(r#"{"seq":1,"time_ns":1,"pid":1,"type":"syscall_exit","syscall":"openat","ret":0,"args":{"flags":"O_BOGUS"}}"#).unwrap();
+        assert_eq!(from_json(&j).unwrap_err().field, "args.flags");
+    }
+}

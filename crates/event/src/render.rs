@@ -1,0 +1,158 @@
+//! strace-like text for events: `openat(AT_FDCWD</tmp>, "/etc/passwd", O_RDONLY) = 3</etc/passwd>`.
+
+use crate::event::{errno_of, Args, Event, EventKind};
+use crate::flags;
+use crate::syscall::{ArgKind, Signature, SyscallId};
+use crate::value::{Value, AT_FDCWD};
+use std::fmt::Write;
+
+/// One value as strace would show it.
+pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
+    match v {
+        Value::Absent => out.push('?'),
+        Value::Unreadable(addr) => {
+            let _ = write!(out, "{addr:#x}");
+        }
+        Value::Str(s) => {
+            out.push('"');
+            out.push_str(&s.escaped());
+            out.push('"');
+        }
+        Value::Fd(fd) => {
+            if fd.num == AT_FDCWD && kind == ArgKind::DirFd {
+                out.push_str("AT_FDCWD");
+            } else {
+                let _ = write!(out, "{}", fd.num);
+            }
+            if let Some(t) = &fd.target {
+                let _ = write!(out, "<{t}>");
+            }
+        }
+        Value::List(items) => {
+            out.push('[');
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push('"');
+                out.push_str(&s.escaped());
+                out.push('"');
+            }
+            out.push(']');
+        }
+        Value::Addr(a) => {
+            let _ = write!(out, "{{{a}}}");
+        }
+        Value::Int(i) => match kind {
+            ArgKind::Signal => out.push_str(&flags::signal_name(*i)),
+            _ => {
+                let _ = write!(out, "{i}");
+            }
+        },
+        Value::Uint(u) => match kind {
+            ArgKind::Hex if *u == 0 => out.push_str("NULL"),
+            ArgKind::Hex => {
+                let _ = write!(out, "{u:#x}");
+            }
+            ArgKind::Envp => {
+                let _ = write!(out, "[/* {u} vars */]");
+            }
+            ArgKind::Uid | ArgKind::Gid if *u as u32 == u32::MAX => out.push_str("-1"),
+            k => match flags::render(k, *u) {
+                Some(s) => out.push_str(&s),
+                None => {
+                    let _ = write!(out, "{u}");
+                }
+            },
+        },
+    }
+}
+
+/// The arguments between parentheses; trailing absent values are left out.
+pub fn args(sig: &Signature, args: &Args, with_outputs: bool, out: &mut String) {
+    let n = if with_outputs { args.len() } else { args.len().min(sig.args.len()) };
+    let n = args[..n].iter().rposition(|v| *v != Value::Absent).map_or(0, |i| i + 1);
+    for (i, v) in args[..n].iter().enumerate() {
+        let Some(spec) = sig.field(i) else { break };
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if i >= sig.args.len() {
+            out.push_str(spec.name);
+            out.push('=');
+        }
+        value(spec.kind, v, out);
+    }
+}
+
+/// The call without its result: `read(3</etc/passwd>, 0x7ffd..., 4096)`.
+pub fn call(call: SyscallId, args_: &Args, out: &mut String) {
+    let _ = write!(out, "{call}(");
+    args(call.signature(), args_, false, out);
+    out.push(')');
+}
+
+/// ` = 3</etc/passwd>`, ` = -1 ENOENT (No such file or directory)`, ` = 0x7f00...`.
+pub fn result(call: SyscallId, ret: i64, args_: &Args, out: &mut String) {
+    out.push_str(" = ");
+    if let Some(e) = errno_of(ret) {
+        let errno = syscalls::Errno::new(e);
+        match errno.name_and_description() {
+            Some((n, d)) => {
+                let _ = write!(out, "-1 {n} ({d})");
+            }
+            None => {
+                let _ = write!(out, "-1 errno {e}");
+            }
+        }
+        return;
+    }
+    let sig = call.signature();
+    if matches!(sig.name, "mmap" | "mremap" | "shmat") {
+        let _ = write!(out, "{:#x}", ret as u64);
+        return;
+    }
+    let _ = write!(out, "{ret}");
+    // The fd a call returned, with what it refers to.
+    for (i, spec) in sig.outputs.iter().enumerate() {
+        let v = args_.get(sig.args.len() + i);
+        match (spec.kind, v) {
+            (ArgKind::Fd, Some(Value::Fd(fd))) if fd.num as i64 == ret => {
+                if let Some(t) = &fd.target {
+                    let _ = write!(out, "<{t}>");
+                }
+            }
+            (_, Some(v)) if *v != Value::Absent => {
+                let _ = write!(out, " {}=", spec.name);
+                value(spec.kind, v, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A one-line description of a non-syscall event: `+++ exited with 0 +++`, `--- SIGINT ---`.
+pub fn lifecycle(ev: &Event) -> Option<String> {
+    Some(match &ev.kind {
+        EventKind::ProcessStart(p) => {
+            format!("+++ process started by {} ({}) +++", p.ppid, p.exe)
+        }
+        EventKind::ProcessExec(p) => {
+            let argv: Vec<String> = p.argv.iter().map(|a| format!("{a:?}")).collect();
+            format!("+++ exec {} [{}] uid={} +++", p.exe, argv.join(", "), p.creds.euid)
+        }
+        EventKind::ProcessExit(p) => format!("+++ {} +++", p.status),
+        EventKind::ThreadStart(t) => format!("+++ thread started by {} +++", t.creator_tid),
+        EventKind::ThreadExit(t) => format!("+++ thread {} +++", t.status),
+        EventKind::Signal(s) => {
+            let mut line = format!("--- {} {{si_code={}", flags::signal_name(s.signal as i64), s.code);
+            if s.sender_pid != 0 {
+                let _ = write!(line, ", si_pid={}, si_uid={}", s.sender_pid, s.sender_uid);
+            }
+            line.push_str("} ---");
+            line
+        }
+        EventKind::Lost(l) => format!("!!! {} events lost: {} !!!", l.count, l.reason),
+        _ => return None,
+    })
+}

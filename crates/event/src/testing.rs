@@ -1,0 +1,130 @@
+//! proptest strategies for random, well-formed events (values consistent with each argument's
+//! kind, as a backend produces them). Used by property tests across the workspace.
+
+use crate::event::*;
+use crate::syscall::{self, ArgKind, SyscallId};
+use crate::value::{Fd, SockAddr, Socket, Target, Value};
+use crate::Str;
+use proptest::prelude::*;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+
+pub fn text() -> impl Strategy<Value = Str> {
+    prop_oneof![
+        4 => "/[a-z]{1,8}(/[a-z0-9._-]{1,12}){0,3}".prop_map(|s| Str::from(s.as_str())),
+        1 => proptest::collection::vec(any::<u8>(), 0..24).prop_map(Str::from),
+    ]
+}
+
+pub fn sockaddr() -> impl Strategy<Value = SockAddr> {
+    prop_oneof![
+        (any::<u32>(), any::<u16>()).prop_map(|(ip, p)| SockAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), p))),
+        (any::<u128>(), any::<u16>(), any::<u32>(), any::<u32>())
+            .prop_map(|(ip, p, f, s)| SockAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), p, f, s))),
+        text().prop_map(SockAddr::Unix),
+        (any::<u32>(), any::<u32>()).prop_map(|(pid, groups)| SockAddr::Netlink { pid, groups }),
+        (100u16..200, proptest::collection::vec(any::<u8>(), 0..8))
+            .prop_map(|(family, d)| SockAddr::Other { family, data: Arc::from(d) }),
+    ]
+}
+
+pub fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        (text(), any::<u64>(), any::<u64>()).prop_map(|(path, dev, ino)| Target::File { path, dev, ino }),
+        any::<u64>().prop_map(|ino| Target::Pipe { ino }),
+        (any::<u64>(), any::<u16>(), any::<u16>(), proptest::option::of(sockaddr()), proptest::option::of(sockaddr()))
+            .prop_map(|(ino, family, sock_type, local, remote)| Target::Socket(Socket { ino, family, sock_type, local, remote })),
+        (text(), any::<u64>()).prop_map(|(label, ino)| Target::Other { label, ino }),
+    ]
+}
+
+/// A value such as a backend would store for an argument of this kind.
+pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
+    let v: BoxedStrategy<Value> = match kind {
+        ArgKind::Fd | ArgKind::DirFd => (-100i32..1024, proptest::option::of(target()))
+            .prop_map(|(n, t)| Value::Fd(Fd::new(n, t.map(Arc::new))))
+            .boxed(),
+        ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => text().prop_map(Value::Str).boxed(),
+        ArgKind::Int | ArgKind::Signal | ArgKind::Pid => any::<i64>().prop_map(Value::Int).boxed(),
+        ArgKind::Argv => proptest::collection::vec(text(), 0..4).prop_map(|v| Value::List(v.into())).boxed(),
+        ArgKind::SockAddr(_) | ArgKind::SockAddrOut => sockaddr().prop_map(|a| Value::Addr(Arc::new(a))).boxed(),
+        _ => any::<u64>().prop_map(Value::Uint).boxed(),
+    };
+    prop_oneof![
+        10 => v,
+        1 => Just(Value::Absent),
+        1 => any::<u64>().prop_map(Value::Unreadable),
+    ]
+    .boxed()
+}
+
+pub fn syscall_id() -> impl Strategy<Value = SyscallId> {
+    let known: Vec<SyscallId> = syscall::known().map(|(s, _)| SyscallId::from_sysno(s)).collect();
+    prop_oneof![
+        8 => proptest::sample::select(known),
+        1 => (0u32..460).prop_map(SyscallId::x86_64),
+        1 => (0u32..440).prop_map(|nr| SyscallId { abi: crate::Abi::I386, nr }),
+    ]
+}
+
+/// Arguments of a call: inputs only for entries, inputs and outputs for exits; no trailing
+/// absent values (backends trim them).
+pub fn args_for(call: SyscallId, exit: bool) -> BoxedStrategy<Args> {
+    let sig = call.signature();
+    let n = sig.args.len() + if exit { sig.outputs.len() } else { 0 };
+    let parts: Vec<BoxedStrategy<Value>> = (0..n).map(|i| value_for(sig.field(i).map_or(ArgKind::Hex, |a| a.kind))).collect();
+    parts
+        .prop_map(|mut v| {
+            while v.last() == Some(&Value::Absent) {
+                v.pop();
+            }
+            Args::from_vec(v)
+        })
+        .boxed()
+}
+
+fn status() -> impl Strategy<Value = ExitStatus> {
+    prop_oneof![
+        any::<i32>().prop_map(ExitStatus::Code),
+        (1i32..65, any::<bool>()).prop_map(|(signal, core_dumped)| ExitStatus::Signal { signal, core_dumped }),
+    ]
+}
+
+fn creds() -> impl Strategy<Value = Creds> {
+    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(uid, euid, gid, egid)| Creds { uid, euid, gid, egid })
+}
+
+pub fn kind() -> impl Strategy<Value = EventKind> {
+    prop_oneof![
+        6 => syscall_id().prop_flat_map(|c| args_for(c, false).prop_map(move |args| EventKind::SyscallEntry(SyscallEntry { call: c, args }))),
+        6 => (syscall_id(), any::<u64>(), any::<i64>()).prop_flat_map(|(c, e, r)| args_for(c, true)
+            .prop_map(move |args| EventKind::SyscallExit(SyscallExit { call: c, entry_seq: e, ret: r, args }))),
+        1 => (any::<u32>(), text(), proptest::collection::vec(text(), 0..3), creds(), any::<u64>())
+            .prop_map(|(ppid, exe, argv, creds, clone_flags)| EventKind::ProcessStart(ProcessStart { ppid, exe, argv: argv.into(), creds, clone_flags })),
+        1 => (text(), proptest::collection::vec(text(), 0..3), creds(), any::<u64>(), any::<u64>())
+            .prop_map(|(exe, argv, creds, dev, ino)| EventKind::ProcessExec(ProcessExec { exe, argv: argv.into(), creds, dev, ino })),
+        1 => status().prop_map(|status| EventKind::ProcessExit(ProcessExit { status })),
+        1 => any::<u32>().prop_map(|creator_tid| EventKind::ThreadStart(ThreadStart { creator_tid })),
+        1 => status().prop_map(|status| EventKind::ThreadExit(ThreadExit { status })),
+        1 => (1i32..65, any::<i32>(), any::<u32>(), any::<u32>())
+            .prop_map(|(signal, code, sender_pid, sender_uid)| EventKind::Signal(SignalDelivery { signal, code, sender_pid, sender_uid })),
+        1 => (any::<u64>(), text()).prop_map(|(count, reason)| EventKind::Lost(Lost { count, reason })),
+    ]
+}
+
+/// A stream of `len` events with increasing seq and time, a handful of pids/tids.
+pub fn stream(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Event>> {
+    proptest::collection::vec((kind(), 0u64..3, 0u64..2_000_000, 1u32..6, 0u32..3), len).prop_map(|items| {
+        let mut seq = 0u64;
+        let mut time = 1_700_000_000_000_000_000u64;
+        items
+            .into_iter()
+            .map(|(kind, dseq, dt, pid, t)| {
+                seq += 1 + dseq;
+                time += dt;
+                let pid = 1000 + pid;
+                Event { seq, time_ns: time, pid, tid: pid + t * 100, kind }
+            })
+            .collect()
+    })
+}
