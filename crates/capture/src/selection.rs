@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 use syscalls::Sysno;
-use vigil_event::syscall::{self, Class};
 use vigil_event::SyscallId;
+use vigil_event::syscall::{self, Class};
 
 /// The set of syscalls a backend records.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,21 +18,29 @@ pub struct Selection {
 pub enum SelectionError {
     #[error("unknown syscall or class `{name}` in --syscalls{hint}")]
     Unknown { name: String, hint: String },
-    #[error("--syscalls is empty: name syscalls or classes (file, process, network, memory, identity, all)")]
+    #[error(
+        "--syscalls is empty: name syscalls or classes (file, process, network, memory, identity, all)"
+    )]
     Empty,
 }
 
 impl Default for Selection {
     /// The default set: every syscall vigil decodes (DESIGN.md part 1 and fd bookkeeping).
     fn default() -> Self {
-        Selection { all: false, nrs: syscall::known().map(|(s, _)| s.id() as u32).collect() }
+        Selection {
+            all: false,
+            nrs: syscall::known().map(|(s, _)| s.id() as u32).collect(),
+        }
     }
 }
 
 impl Selection {
     /// Parses `openat,read,network`: syscall names and class names, `all`, `default`.
     pub fn parse(spec: &str) -> Result<Selection, SelectionError> {
-        let mut sel = Selection { all: false, nrs: BTreeSet::new() };
+        let mut sel = Selection {
+            all: false,
+            nrs: BTreeSet::new(),
+        };
         let mut any = false;
         for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             any = true;
@@ -41,14 +49,21 @@ impl Selection {
             } else if name == "default" {
                 sel.nrs.extend(Selection::default().nrs);
             } else if let Some(class) = Class::from_name(name) {
-                sel.nrs.extend(syscall::known().filter(|(_, s)| s.class.intersects(class)).map(|(s, _)| s.id() as u32));
+                sel.nrs.extend(
+                    syscall::known()
+                        .filter(|(_, s)| s.class.intersects(class))
+                        .map(|(s, _)| s.id() as u32),
+                );
             } else if let Ok(s) = name.parse::<Sysno>() {
                 sel.nrs.insert(s.id() as u32);
             } else {
                 let candidates = syscall::all_names()
                     .chain(Class::NAMES.iter().map(|(n, _)| *n))
                     .chain(["all", "default"]);
-                return Err(SelectionError::Unknown { name: name.to_string(), hint: vigil_event::suggest(name, candidates) });
+                return Err(SelectionError::Unknown {
+                    name: name.to_string(),
+                    hint: vigil_event::suggest(name, candidates),
+                });
             }
         }
         if !any {
@@ -92,7 +107,11 @@ mod tests {
         assert!(s.contains(SyscallId::from_name("openat").unwrap()));
         assert!(s.contains(SyscallId::from_name("connect").unwrap()));
         assert!(!s.contains(SyscallId::from_name("read").unwrap()));
-        assert!(Selection::parse("all").unwrap().contains(SyscallId::x86_64(0)));
+        assert!(
+            Selection::parse("all")
+                .unwrap()
+                .contains(SyscallId::x86_64(0))
+        );
     }
 
     #[test]
@@ -105,13 +124,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(Selection::parse(" , "), Err(SelectionError::Empty));
-        assert!(Selection::parse("netwrk").unwrap_err().to_string().contains("network"));
+        assert!(
+            Selection::parse("netwrk")
+                .unwrap_err()
+                .to_string()
+                .contains("network")
+        );
     }
 
     #[test]
     fn default_is_the_designed_set() {
         let d = Selection::default();
-        for name in ["execve", "openat", "read", "mmap", "setuid", "connect", "close", "dup2", "ioperm"] {
+        for name in [
+            "execve", "openat", "read", "mmap", "setuid", "connect", "close", "dup2", "ioperm",
+        ] {
             assert!(d.contains(SyscallId::from_name(name).unwrap()), "{name}");
         }
         assert!(!d.contains(SyscallId::from_name("getpid").unwrap()));

@@ -1,8 +1,8 @@
 //! The event: one model for every backend (ptrace, eBPF, imported JSON).
 
+use crate::Str;
 use crate::syscall::{Signature, SyscallId};
 use crate::value::Value;
-use crate::Str;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -124,7 +124,10 @@ impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ExitStatus::Code(c) => write!(f, "exit {c}"),
-            ExitStatus::Signal { signal, core_dumped } => {
+            ExitStatus::Signal {
+                signal,
+                core_dumped,
+            } => {
                 write!(f, "killed by {}", crate::flags::signal_name(*signal as i64))?;
                 if *core_dumped {
                     write!(f, " (core dumped)")?;

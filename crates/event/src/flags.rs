@@ -40,12 +40,17 @@ const ACCESS_AT: Table = bits! {
 };
 const UNLINK: Table = bits! { 0x200 => "AT_REMOVEDIR" };
 const ACCESS: Table = bits! { 4 => "R_OK", 2 => "W_OK", 1 => "X_OK" };
-const RENAME: Table = bits! { 1 => "RENAME_NOREPLACE", 2 => "RENAME_EXCHANGE", 4 => "RENAME_WHITEOUT" };
+const RENAME: Table =
+    bits! { 1 => "RENAME_NOREPLACE", 2 => "RENAME_EXCHANGE", 4 => "RENAME_WHITEOUT" };
 const PROT: Table = bits! {
     1 => "PROT_READ", 2 => "PROT_WRITE", 4 => "PROT_EXEC", 0x0100_0000 => "PROT_GROWSDOWN",
     0x0200_0000 => "PROT_GROWSUP",
 };
-const MMAP_TYPE: Table = &[(3, 0xf, "MAP_SHARED_VALIDATE"), (1, 0xf, "MAP_SHARED"), (2, 0xf, "MAP_PRIVATE")];
+const MMAP_TYPE: Table = &[
+    (3, 0xf, "MAP_SHARED_VALIDATE"),
+    (1, 0xf, "MAP_SHARED"),
+    (2, 0xf, "MAP_PRIVATE"),
+];
 const MMAP: Table = bits! {
     0x10 => "MAP_FIXED", 0x20 => "MAP_ANONYMOUS", 0x40 => "MAP_32BIT", 0x100 => "MAP_GROWSDOWN",
     0x800 => "MAP_DENYWRITE", 0x1000 => "MAP_EXECUTABLE", 0x2000 => "MAP_LOCKED",
@@ -67,8 +72,12 @@ const CLONE: Table = bits! {
 };
 const SOCK_FLAGS: Table = bits! { 0o4000 => "SOCK_NONBLOCK", 0o2000000 => "SOCK_CLOEXEC" };
 const SOCK_TYPE: Table = &[
-    (1, 0xf, "SOCK_STREAM"), (2, 0xf, "SOCK_DGRAM"), (3, 0xf, "SOCK_RAW"), (4, 0xf, "SOCK_RDM"),
-    (5, 0xf, "SOCK_SEQPACKET"), (10, 0xf, "SOCK_PACKET"),
+    (1, 0xf, "SOCK_STREAM"),
+    (2, 0xf, "SOCK_DGRAM"),
+    (3, 0xf, "SOCK_RAW"),
+    (4, 0xf, "SOCK_RDM"),
+    (5, 0xf, "SOCK_SEQPACKET"),
+    (10, 0xf, "SOCK_PACKET"),
 ];
 const MSG: Table = bits! {
     1 => "MSG_OOB", 2 => "MSG_PEEK", 4 => "MSG_DONTROUTE", 8 => "MSG_CTRUNC", 0x20 => "MSG_TRUNC",
@@ -93,24 +102,76 @@ const MOUNT: Table = bits! {
     0x200000 => "MS_RELATIME", 0x400000 => "MS_KERNMOUNT", 0x800000 => "MS_I_VERSION",
     0x1000000 => "MS_STRICTATIME", 0x2000000 => "MS_LAZYTIME",
 };
-const UMOUNT: Table = bits! { 1 => "MNT_FORCE", 2 => "MNT_DETACH", 4 => "MNT_EXPIRE", 8 => "UMOUNT_NOFOLLOW" };
+const UMOUNT: Table =
+    bits! { 1 => "MNT_FORCE", 2 => "MNT_DETACH", 4 => "MNT_EXPIRE", 8 => "UMOUNT_NOFOLLOW" };
 
 const FCNTL: &[(u64, &str)] = &[
-    (0, "F_DUPFD"), (1, "F_GETFD"), (2, "F_SETFD"), (3, "F_GETFL"), (4, "F_SETFL"), (5, "F_GETLK"),
-    (6, "F_SETLK"), (7, "F_SETLKW"), (8, "F_SETOWN"), (9, "F_GETOWN"), (10, "F_SETSIG"),
-    (11, "F_GETSIG"), (36, "F_OFD_GETLK"), (37, "F_OFD_SETLK"), (38, "F_OFD_SETLKW"),
-    (1030, "F_DUPFD_CLOEXEC"), (1031, "F_SETPIPE_SZ"), (1032, "F_GETPIPE_SZ"),
-    (1033, "F_ADD_SEALS"), (1034, "F_GET_SEALS"),
+    (0, "F_DUPFD"),
+    (1, "F_GETFD"),
+    (2, "F_SETFD"),
+    (3, "F_GETFL"),
+    (4, "F_SETFL"),
+    (5, "F_GETLK"),
+    (6, "F_SETLK"),
+    (7, "F_SETLKW"),
+    (8, "F_SETOWN"),
+    (9, "F_GETOWN"),
+    (10, "F_SETSIG"),
+    (11, "F_GETSIG"),
+    (36, "F_OFD_GETLK"),
+    (37, "F_OFD_SETLK"),
+    (38, "F_OFD_SETLKW"),
+    (1030, "F_DUPFD_CLOEXEC"),
+    (1031, "F_SETPIPE_SZ"),
+    (1032, "F_GETPIPE_SZ"),
+    (1033, "F_ADD_SEALS"),
+    (1034, "F_GET_SEALS"),
 ];
 const DOMAIN: &[(u64, &str)] = &[
-    (0, "AF_UNSPEC"), (1, "AF_UNIX"), (2, "AF_INET"), (10, "AF_INET6"), (16, "AF_NETLINK"),
-    (17, "AF_PACKET"), (31, "AF_BLUETOOTH"), (38, "AF_ALG"), (40, "AF_VSOCK"), (44, "AF_XDP"),
+    (0, "AF_UNSPEC"),
+    (1, "AF_UNIX"),
+    (2, "AF_INET"),
+    (10, "AF_INET6"),
+    (16, "AF_NETLINK"),
+    (17, "AF_PACKET"),
+    (31, "AF_BLUETOOTH"),
+    (38, "AF_ALG"),
+    (40, "AF_VSOCK"),
+    (44, "AF_XDP"),
 ];
 const SIGNALS: [&str; 32] = [
-    "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-    "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-    "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    "0",
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
 ];
 
 /// `SIGKILL` for 9, `SIGRT_5` for 37 (kernel numbering, as strace prints), the number otherwise.
@@ -124,17 +185,27 @@ pub fn signal_name(sig: i64) -> String {
 
 pub fn signal_from_name(name: &str) -> Option<i64> {
     let upper = name.to_ascii_uppercase();
-    let with_prefix = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let with_prefix = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Some(i) = SIGNALS.iter().position(|s| *s == with_prefix) {
         return Some(i as i64);
     }
-    with_prefix.strip_prefix("SIGRT_")?.parse::<i64>().ok().filter(|n| *n <= 32).map(|n| n + 32)
+    with_prefix
+        .strip_prefix("SIGRT_")?
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n <= 32)
+        .map(|n| n + 32)
 }
 
 fn bit_tables(kind: ArgKind) -> Option<(Table, Table)> {
     // (enumerated field tables checked first, then bit tables)
     Some(match kind {
         ArgKind::OpenFlags | ArgKind::OpenHowFlags => (OPEN_ACCMODE, OPEN),
+        ArgKind::FdFlags => (&[], OPEN),
         ArgKind::AtFlags => (&[], AT),
         ArgKind::AccessAtFlags => (&[], ACCESS_AT),
         ArgKind::UnlinkFlags => (&[], UNLINK),
@@ -180,7 +251,11 @@ pub fn render(kind: ArgKind, value: u64) -> Option<String> {
         ArgKind::ShmFlags => {
             let mut s = render_bits(bit_tables(kind)?, value & !0o777);
             if value & 0o777 != 0 || s == "0" {
-                s = if s == "0" { format!("{:#o}", value & 0o777) } else { format!("{s}|{:#o}", value & 0o777) };
+                s = if s == "0" {
+                    format!("{:#o}", value & 0o777)
+                } else {
+                    format!("{s}|{:#o}", value & 0o777)
+                };
             }
             return Some(s);
         }
@@ -188,7 +263,11 @@ pub fn render(kind: ArgKind, value: u64) -> Option<String> {
             // The low byte is the signal sent to the parent at exit.
             let rest = render_bits(bit_tables(kind)?, value & !0xff);
             let sig = signal_name((value & 0xff) as i64);
-            return Some(if rest == "0" { sig } else { format!("{rest}|{sig}") });
+            return Some(if rest == "0" {
+                sig
+            } else {
+                format!("{rest}|{sig}")
+            });
         }
         _ => {}
     }
@@ -214,7 +293,11 @@ fn render_bits((fields, bits): (Table, Table), value: u64) -> String {
     if rest != 0 {
         parts.push(format!("{rest:#x}"));
     }
-    if parts.is_empty() { "0".to_string() } else { parts.join("|") }
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        parts.join("|")
+    }
 }
 
 /// Parses what `render` produced (or a plain number) back into the raw value.
@@ -238,9 +321,16 @@ pub fn parse(kind: ArgKind, text: &str) -> Option<u64> {
         let part = part.trim();
         if let Some(v) = parse_number(part) {
             value |= v;
-        } else if let Some(sig) = (kind == ArgKind::CloneFlags).then(|| signal_from_name(part)).flatten() {
+        } else if let Some(sig) = (kind == ArgKind::CloneFlags)
+            .then(|| signal_from_name(part))
+            .flatten()
+        {
             value |= sig as u64;
-        } else if let Some(&(v, _, _)) = fields.iter().chain(bits.iter()).find(|(_, _, n)| *n == part) {
+        } else if let Some(&(v, _, _)) = fields
+            .iter()
+            .chain(bits.iter())
+            .find(|(_, _, n)| *n == part)
+        {
             value |= v;
         } else {
             return None;
@@ -279,11 +369,26 @@ mod tests {
 
     #[test]
     fn open_flags_render_like_strace() {
-        assert_eq!(render(ArgKind::OpenFlags, 0o2000000).unwrap(), "O_RDONLY|O_CLOEXEC");
-        assert_eq!(render(ArgKind::OpenFlags, 577).unwrap(), "O_WRONLY|O_CREAT|O_TRUNC");
-        assert_eq!(render(ArgKind::OpenFlags, 0o4010001).unwrap(), "O_WRONLY|O_SYNC");
-        assert_eq!(render(ArgKind::MmapFlags, 0x22).unwrap(), "MAP_PRIVATE|MAP_ANONYMOUS");
-        assert_eq!(render(ArgKind::CloneFlags, 0x1200011).unwrap(), "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD");
+        assert_eq!(
+            render(ArgKind::OpenFlags, 0o2000000).unwrap(),
+            "O_RDONLY|O_CLOEXEC"
+        );
+        assert_eq!(
+            render(ArgKind::OpenFlags, 577).unwrap(),
+            "O_WRONLY|O_CREAT|O_TRUNC"
+        );
+        assert_eq!(
+            render(ArgKind::OpenFlags, 0o4010001).unwrap(),
+            "O_WRONLY|O_SYNC"
+        );
+        assert_eq!(
+            render(ArgKind::MmapFlags, 0x22).unwrap(),
+            "MAP_PRIVATE|MAP_ANONYMOUS"
+        );
+        assert_eq!(
+            render(ArgKind::CloneFlags, 0x1200011).unwrap(),
+            "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+        );
         assert_eq!(render(ArgKind::Signal, 9).unwrap(), "SIGKILL");
         assert_eq!(render(ArgKind::FcntlCmd, 1030).unwrap(), "F_DUPFD_CLOEXEC");
         assert_eq!(render(ArgKind::Prot, 0).unwrap(), "0");

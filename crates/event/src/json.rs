@@ -1,12 +1,12 @@
 //! The JSON form of an event (one object per line in `vigil export`; read back by `vigil import`).
 //! docs/event-schema.md documents it. `from_json(to_json(e)) == e` for every event.
 
+use crate::Str;
 use crate::event::*;
 use crate::flags;
 use crate::syscall::{Abi, ArgKind, SyscallId};
 use crate::value::{Fd, SockAddr, Socket, Target, Value};
-use crate::Str;
-use serde_json::{json, Map, Value as J};
+use serde_json::{Map, Value as J, json};
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 
@@ -18,7 +18,10 @@ pub struct JsonError {
 }
 
 fn err<T>(field: &str, message: impl Into<String>) -> Result<T, JsonError> {
-    Err(JsonError { field: field.to_string(), message: message.into() })
+    Err(JsonError {
+        field: field.to_string(),
+        message: message.into(),
+    })
 }
 
 fn str_json(s: &Str) -> J {
@@ -45,7 +48,9 @@ fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
 fn addr_json(a: &SockAddr) -> J {
     match a {
         SockAddr::V4(v) => json!({ "inet": v.to_string() }),
-        SockAddr::V6(v) if v.flowinfo() != 0 => json!({ "inet6": v.to_string(), "flowinfo": v.flowinfo() }),
+        SockAddr::V6(v) if v.flowinfo() != 0 => {
+            json!({ "inet6": v.to_string(), "flowinfo": v.flowinfo() })
+        }
         SockAddr::V6(v) => json!({ "inet6": v.to_string() }),
         SockAddr::Unix(p) => json!({ "unix": str_json(p) }),
         SockAddr::Netlink { pid, groups } => json!({ "netlink": { "pid": pid, "groups": groups } }),
@@ -55,7 +60,9 @@ fn addr_json(a: &SockAddr) -> J {
 
 fn target_json(t: &Target) -> J {
     match t {
-        Target::File { path, dev, ino } => json!({"kind": "file", "path": str_json(path), "dev": dev, "ino": ino}),
+        Target::File { path, dev, ino } => {
+            json!({"kind": "file", "path": str_json(path), "dev": dev, "ino": ino})
+        }
         Target::Pipe { ino } => json!({"kind": "pipe", "ino": ino}),
         Target::Socket(s) => {
             let mut m = Map::new();
@@ -71,7 +78,9 @@ fn target_json(t: &Target) -> J {
             }
             J::Object(m)
         }
-        Target::Other { label, ino } => json!({"kind": "other", "label": str_json(label), "ino": ino}),
+        Target::Other { label, ino } => {
+            json!({"kind": "other", "label": str_json(label), "ino": ino})
+        }
     }
 }
 
@@ -80,7 +89,9 @@ pub fn value_json(kind: ArgKind, v: &Value) -> J {
     match v {
         Value::Absent => J::Null,
         Value::Unreadable(a) => json!({ "unreadable": a }),
-        Value::Int(i) if kind == ArgKind::Signal && (0..=64).contains(i) => flags::signal_name(*i).into(),
+        Value::Int(i) if kind == ArgKind::Signal && (0..=64).contains(i) => {
+            flags::signal_name(*i).into()
+        }
         Value::Int(i) => (*i).into(),
         Value::Uint(u) => match flags::render(kind, *u) {
             Some(s) if kind != ArgKind::Mode => s.into(),
@@ -106,7 +117,10 @@ fn status_json(m: &mut Map<String, J>, s: ExitStatus) {
         ExitStatus::Code(c) => {
             m.insert("exit_code".into(), c.into());
         }
-        ExitStatus::Signal { signal, core_dumped } => {
+        ExitStatus::Signal {
+            signal,
+            core_dumped,
+        } => {
             m.insert("signal".into(), flags::signal_name(signal as i64).into());
             m.insert("core_dumped".into(), core_dumped.into());
         }
@@ -136,20 +150,29 @@ pub fn to_json(ev: &Event) -> J {
             m.insert("entry_seq".into(), x.entry_seq.into());
             m.insert("ret".into(), x.ret.into());
             if let Some(e) = x.errno() {
-                let name = syscalls::Errno::new(e).name().map(str::to_string).unwrap_or(e.to_string());
+                let name = syscalls::Errno::new(e)
+                    .name()
+                    .map(str::to_string)
+                    .unwrap_or(e.to_string());
                 m.insert("errno".into(), name.into());
             }
         }
         EventKind::ProcessStart(p) => {
             m.insert("ppid".into(), p.ppid.into());
             m.insert("exe".into(), str_json(&p.exe));
-            m.insert("argv".into(), J::Array(p.argv.iter().map(str_json).collect()));
+            m.insert(
+                "argv".into(),
+                J::Array(p.argv.iter().map(str_json).collect()),
+            );
             creds_json(&mut m, &p.creds);
             m.insert("clone_flags".into(), p.clone_flags.into());
         }
         EventKind::ProcessExec(p) => {
             m.insert("exe".into(), str_json(&p.exe));
-            m.insert("argv".into(), J::Array(p.argv.iter().map(str_json).collect()));
+            m.insert(
+                "argv".into(),
+                J::Array(p.argv.iter().map(str_json).collect()),
+            );
             creds_json(&mut m, &p.creds);
             m.insert("dev".into(), p.dev.into());
             m.insert("ino".into(), p.ino.into());
@@ -201,7 +224,11 @@ struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     fn name(&self, k: &str) -> String {
-        if self.ctx.is_empty() { k.to_string() } else { format!("{}.{k}", self.ctx) }
+        if self.ctx.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{k}", self.ctx)
+        }
     }
     fn get(&self, k: &str) -> Result<&'a J, JsonError> {
         match self.m.get(k) {
@@ -210,19 +237,31 @@ impl<'a> Obj<'a> {
         }
     }
     fn u64(&self, k: &str) -> Result<u64, JsonError> {
-        self.get(k)?.as_u64().map_or_else(|| err(&self.name(k), "expected an unsigned integer"), Ok)
+        self.get(k)?
+            .as_u64()
+            .map_or_else(|| err(&self.name(k), "expected an unsigned integer"), Ok)
     }
     fn u64_or(&self, k: &str, d: u64) -> Result<u64, JsonError> {
-        if self.m.contains_key(k) { self.u64(k) } else { Ok(d) }
+        if self.m.contains_key(k) {
+            self.u64(k)
+        } else {
+            Ok(d)
+        }
     }
     fn u32(&self, k: &str) -> Result<u32, JsonError> {
         u32::try_from(self.u64(k)?).or_else(|_| err(&self.name(k), "out of range for 32 bits"))
     }
     fn u32_or(&self, k: &str, d: u32) -> Result<u32, JsonError> {
-        if self.m.contains_key(k) { self.u32(k) } else { Ok(d) }
+        if self.m.contains_key(k) {
+            self.u32(k)
+        } else {
+            Ok(d)
+        }
     }
     fn i64(&self, k: &str) -> Result<i64, JsonError> {
-        self.get(k)?.as_i64().map_or_else(|| err(&self.name(k), "expected an integer"), Ok)
+        self.get(k)?
+            .as_i64()
+            .map_or_else(|| err(&self.name(k), "expected an integer"), Ok)
     }
     fn i32(&self, k: &str) -> Result<i32, JsonError> {
         i32::try_from(self.i64(k)?).or_else(|_| err(&self.name(k), "out of range for 32 bits"))
@@ -231,14 +270,21 @@ impl<'a> Obj<'a> {
         str_from(&self.name(k), self.get(k)?)
     }
     fn str_or_empty(&self, k: &str) -> Result<Str, JsonError> {
-        if self.m.contains_key(k) { self.str(k) } else { Ok(Str::from("")) }
+        if self.m.contains_key(k) {
+            self.str(k)
+        } else {
+            Ok(Str::from(""))
+        }
     }
     fn list(&self, k: &str) -> Result<Arc<[Str]>, JsonError> {
         match self.m.get(k) {
             None => Ok(Arc::from(Vec::new())),
             Some(J::Array(a)) => {
                 let field = self.name(k);
-                a.iter().map(|v| str_from(&field, v)).collect::<Result<Vec<_>, _>>().map(Arc::from)
+                a.iter()
+                    .map(|v| str_from(&field, v))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Arc::from)
             }
             Some(_) => err(&self.name(k), "expected an array of strings"),
         }
@@ -266,10 +312,15 @@ fn str_from(field: &str, v: &J) -> Result<Str, JsonError> {
 fn addr_from(field: &str, v: &J) -> Result<SockAddr, JsonError> {
     let o = obj(field, v)?;
     if let Some(J::String(s)) = o.m.get("inet") {
-        return s.parse::<SocketAddrV4>().map(SockAddr::V4).or_else(|_| err(field, "bad IPv4 address"));
+        return s
+            .parse::<SocketAddrV4>()
+            .map(SockAddr::V4)
+            .or_else(|_| err(field, "bad IPv4 address"));
     }
     if let Some(J::String(s)) = o.m.get("inet6") {
-        let mut a = s.parse::<SocketAddrV6>().or_else(|_| err(field, "bad IPv6 address"))?;
+        let mut a = s
+            .parse::<SocketAddrV6>()
+            .or_else(|_| err(field, "bad IPv6 address"))?;
         a.set_flowinfo(o.u32_or("flowinfo", 0)?);
         return Ok(SockAddr::V6(a));
     }
@@ -278,30 +329,60 @@ fn addr_from(field: &str, v: &J) -> Result<SockAddr, JsonError> {
     }
     if let Some(n) = o.m.get("netlink") {
         let n = obj(field, n)?;
-        return Ok(SockAddr::Netlink { pid: n.u32("pid")?, groups: n.u32("groups")? });
+        return Ok(SockAddr::Netlink {
+            pid: n.u32("pid")?,
+            groups: n.u32("groups")?,
+        });
     }
     if let Some(J::String(h)) = o.m.get("data_hex") {
-        let family = u16::try_from(o.u64("family")?).or_else(|_| err(field, "family out of range"))?;
-        return Ok(SockAddr::Other { family, data: Arc::from(unhex(field, h)?) });
+        let family =
+            u16::try_from(o.u64("family")?).or_else(|_| err(field, "family out of range"))?;
+        return Ok(SockAddr::Other {
+            family,
+            data: Arc::from(unhex(field, h)?),
+        });
     }
-    err(field, "unknown address form (expected inet, inet6, unix, netlink or family+data_hex)")
+    err(
+        field,
+        "unknown address form (expected inet, inet6, unix, netlink or family+data_hex)",
+    )
 }
 
 fn target_from(field: &str, v: &J) -> Result<Target, JsonError> {
     let o = obj(field, v)?;
     let kind = o.get("kind")?.as_str().unwrap_or_default();
     Ok(match kind {
-        "file" => Target::File { path: o.str("path")?, dev: o.u64_or("dev", 0)?, ino: o.u64_or("ino", 0)? },
+        "file" => Target::File {
+            path: o.str("path")?,
+            dev: o.u64_or("dev", 0)?,
+            ino: o.u64_or("ino", 0)?,
+        },
         "pipe" => Target::Pipe { ino: o.u64("ino")? },
         "socket" => Target::Socket(Socket {
             ino: o.u64_or("ino", 0)?,
             family: o.u32_or("family", 0)? as u16,
             sock_type: o.u32_or("type", 0)? as u16,
-            local: o.m.get("local").map(|a| addr_from(&o.name("local"), a)).transpose()?,
-            remote: o.m.get("remote").map(|a| addr_from(&o.name("remote"), a)).transpose()?,
+            local: o
+                .m
+                .get("local")
+                .map(|a| addr_from(&o.name("local"), a))
+                .transpose()?,
+            remote: o
+                .m
+                .get("remote")
+                .map(|a| addr_from(&o.name("remote"), a))
+                .transpose()?,
         }),
-        "other" => Target::Other { label: o.str("label")?, ino: o.u64_or("ino", 0)? },
-        k => return err(&o.name("kind"), format!("unknown target kind `{k}` (file, pipe, socket, other)")),
+        "other" => Target::Other {
+            label: o.str("label")?,
+            ino: o.u64_or("ino", 0)?,
+        },
+        k => {
+            return err(
+                &o.name("kind"),
+                format!("unknown target kind `{k}` (file, pipe, socket, other)"),
+            );
+        }
     })
 }
 
@@ -313,25 +394,39 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
     if let J::Object(m) = v
         && let Some(a) = m.get("unreadable")
     {
-        return a.as_u64().map(Value::Unreadable).map_or_else(|| err(field, "bad unreadable address"), Ok);
+        return a
+            .as_u64()
+            .map(Value::Unreadable)
+            .map_or_else(|| err(field, "bad unreadable address"), Ok);
     }
     Ok(match kind {
         ArgKind::Fd | ArgKind::DirFd => match v {
             J::Number(n) => Value::Fd(Fd::new(n.as_i64().unwrap_or(-1) as i32, None)),
             _ => {
                 let o = obj(field, v)?;
-                let target = o.m.get("target").map(|t| target_from(&o.name("target"), t)).transpose()?;
+                let target =
+                    o.m.get("target")
+                        .map(|t| target_from(&o.name("target"), t))
+                        .transpose()?;
                 Value::Fd(Fd::new(o.i32("fd")?, target.map(Arc::new)))
             }
         },
         ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => Value::Str(str_from(field, v)?),
         ArgKind::Argv => match v {
-            J::Array(a) => Value::List(a.iter().map(|x| str_from(field, x)).collect::<Result<Vec<_>, _>>()?.into()),
+            J::Array(a) => Value::List(
+                a.iter()
+                    .map(|x| str_from(field, x))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+            ),
             _ => return err(field, "expected an array of strings"),
         },
         ArgKind::SockAddr(_) | ArgKind::SockAddrOut => Value::Addr(Arc::new(addr_from(field, v)?)),
         ArgKind::Int | ArgKind::Signal | ArgKind::Pid => match v {
-            J::Number(n) => Value::Int(n.as_i64().map_or_else(|| err(field, "expected an integer"), Ok)?),
+            J::Number(n) => Value::Int(
+                n.as_i64()
+                    .map_or_else(|| err(field, "expected an integer"), Ok)?,
+            ),
             J::String(s) => match flags::signal_from_name(s) {
                 Some(sig) if kind == ArgKind::Signal => Value::Int(sig),
                 _ => return err(field, format!("`{s}` is not a signal name")),
@@ -358,16 +453,26 @@ fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
         return Ok(ExitStatus::Code(o.i32("exit_code")?));
     }
     let sig = match o.get("signal")? {
-        J::String(s) => flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)?,
+        J::String(s) => {
+            flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)?
+        }
         J::Number(n) => n.as_i64().unwrap_or(0),
         _ => return err("signal", "expected a signal name"),
     } as i32;
     let core_dumped = o.m.get("core_dumped").and_then(J::as_bool).unwrap_or(false);
-    Ok(ExitStatus::Signal { signal: sig, core_dumped })
+    Ok(ExitStatus::Signal {
+        signal: sig,
+        core_dumped,
+    })
 }
 
 fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
-    Ok(Creds { uid: o.u32_or("uid", 0)?, euid: o.u32_or("euid", 0)?, gid: o.u32_or("gid", 0)?, egid: o.u32_or("egid", 0)? })
+    Ok(Creds {
+        uid: o.u32_or("uid", 0)?,
+        euid: o.u32_or("euid", 0)?,
+        gid: o.u32_or("gid", 0)?,
+        egid: o.u32_or("egid", 0)?,
+    })
 }
 
 fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
@@ -381,10 +486,14 @@ fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
         },
         _ => {
             let abi = match o.m.get("abi").and_then(J::as_str) {
-                Some(a) => Abi::from_name(a).map_or_else(|| err("abi", "expected x86_64, i386 or x32"), Ok)?,
+                Some(a) => Abi::from_name(a)
+                    .map_or_else(|| err("abi", "expected x86_64, i386 or x32"), Ok)?,
                 None => Abi::X86_64,
             };
-            SyscallId { abi, nr: o.u32("nr")? }
+            SyscallId {
+                abi,
+                nr: o.u32("nr")?,
+            }
         }
     };
     let sig = call.signature();
@@ -394,7 +503,13 @@ fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
         for name in a.m.keys() {
             if sig.field_index(name).is_none() {
                 let names: Vec<&str> = sig.args.iter().chain(sig.outputs).map(|x| x.name).collect();
-                return err(&a.name(name), format!("`{call}` has no argument `{name}` (it has: {})", names.join(", ")));
+                return err(
+                    &a.name(name),
+                    format!(
+                        "`{call}` has no argument `{name}` (it has: {})",
+                        names.join(", ")
+                    ),
+                );
             }
         }
         let total = sig.args.len() + sig.outputs.len();
@@ -427,7 +542,12 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
         }
         "syscall_exit" => {
             let (call, args) = syscall_from(&o)?;
-            EventKind::SyscallExit(SyscallExit { call, entry_seq: o.u64_or("entry_seq", 0)?, ret: o.i64("ret")?, args })
+            EventKind::SyscallExit(SyscallExit {
+                call,
+                entry_seq: o.u64_or("entry_seq", 0)?,
+                ret: o.i64("ret")?,
+                args,
+            })
         }
         "process_start" => EventKind::ProcessStart(ProcessStart {
             ppid: o.u32_or("ppid", 0)?,
@@ -443,12 +563,20 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             dev: o.u64_or("dev", 0)?,
             ino: o.u64_or("ino", 0)?,
         }),
-        "process_exit" => EventKind::ProcessExit(ProcessExit { status: status_from(&o)? }),
-        "thread_exit" => EventKind::ThreadExit(ThreadExit { status: status_from(&o)? }),
-        "thread_start" => EventKind::ThreadStart(ThreadStart { creator_tid: o.u32("creator_tid")? }),
+        "process_exit" => EventKind::ProcessExit(ProcessExit {
+            status: status_from(&o)?,
+        }),
+        "thread_exit" => EventKind::ThreadExit(ThreadExit {
+            status: status_from(&o)?,
+        }),
+        "thread_start" => EventKind::ThreadStart(ThreadStart {
+            creator_tid: o.u32("creator_tid")?,
+        }),
         "signal" => EventKind::Signal(SignalDelivery {
             signal: match o.get("signal")? {
-                J::String(s) => flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)? as i32,
+                J::String(s) => flags::signal_from_name(s)
+                    .map_or_else(|| err("signal", "unknown signal"), Ok)?
+                    as i32,
                 J::Number(n) => n.as_i64().unwrap_or(0) as i32,
                 _ => return err("signal", "expected a signal name"),
             },
@@ -456,19 +584,35 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             sender_pid: o.u32_or("sender_pid", 0)?,
             sender_uid: o.u32_or("sender_uid", 0)?,
         }),
-        "lost" => EventKind::Lost(Lost { count: o.u64("count")?, reason: o.str_or_empty("reason")? }),
+        "lost" => EventKind::Lost(Lost {
+            count: o.u64("count")?,
+            reason: o.str_or_empty("reason")?,
+        }),
         other => {
             let hint = crate::suggest(other, TYPE_NAMES.iter().copied());
             return err("type", format!("unknown event type `{other}`{hint}"));
         }
     };
     let pid = o.u32("pid")?;
-    Ok(Event { seq: o.u64("seq")?, time_ns: o.u64("time_ns")?, pid, tid: o.u32_or("tid", pid)?, kind })
+    Ok(Event {
+        seq: o.u64("seq")?,
+        time_ns: o.u64("time_ns")?,
+        pid,
+        tid: o.u32_or("tid", pid)?,
+        kind,
+    })
 }
 
 pub const TYPE_NAMES: [&str; 9] = [
-    "syscall_entry", "syscall_exit", "process_start", "process_exec", "process_exit",
-    "thread_start", "thread_exit", "signal", "lost",
+    "syscall_entry",
+    "syscall_exit",
+    "process_start",
+    "process_exec",
+    "process_exit",
+    "thread_start",
+    "thread_exit",
+    "signal",
+    "lost",
 ];
 
 #[cfg(test)]
@@ -489,7 +633,10 @@ mod tests {
 
     #[test]
     fn import_errors_name_the_field() {
-        let j: J = serde_json::from_str(r#"{"seq":1,"time_ns":1,"pid":1,"type":"syscall_exit","syscall":"opnat","ret":0}"#).unwrap();
+        let j: J = serde_json::from_str(
+            r#"{"seq":1,"time_ns":1,"pid":1,"type":"syscall_exit","syscall":"opnat","ret":0}"#,
+        )
+        .unwrap();
         let e = from_json(&j).unwrap_err();
         assert_eq!(e.field, "syscall");
         assert!(e.message.contains("did you mean `openat`"), "{}", e.message);

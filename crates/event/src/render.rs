@@ -1,9 +1,9 @@
 //! strace-like text for events: `openat(AT_FDCWD</tmp>, "/etc/passwd", O_RDONLY) = 3</etc/passwd>`.
 
-use crate::event::{errno_of, Args, Event, EventKind};
+use crate::event::{Args, Event, EventKind, errno_of};
 use crate::flags;
 use crate::syscall::{ArgKind, Signature, SyscallId};
-use crate::value::{Value, AT_FDCWD};
+use crate::value::{AT_FDCWD, Value};
 use std::fmt::Write;
 
 /// One value as strace would show it.
@@ -70,8 +70,15 @@ pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
 
 /// The arguments between parentheses; trailing absent values are left out.
 pub fn args(sig: &Signature, args: &Args, with_outputs: bool, out: &mut String) {
-    let n = if with_outputs { args.len() } else { args.len().min(sig.args.len()) };
-    let n = args[..n].iter().rposition(|v| *v != Value::Absent).map_or(0, |i| i + 1);
+    let n = if with_outputs {
+        args.len()
+    } else {
+        args.len().min(sig.args.len())
+    };
+    let n = args[..n]
+        .iter()
+        .rposition(|v| *v != Value::Absent)
+        .map_or(0, |i| i + 1);
     for (i, v) in args[..n].iter().enumerate() {
         let Some(spec) = sig.field(i) else { break };
         if i > 0 {
@@ -139,13 +146,22 @@ pub fn lifecycle(ev: &Event) -> Option<String> {
         }
         EventKind::ProcessExec(p) => {
             let argv: Vec<String> = p.argv.iter().map(|a| format!("{a:?}")).collect();
-            format!("+++ exec {} [{}] uid={} +++", p.exe, argv.join(", "), p.creds.euid)
+            format!(
+                "+++ exec {} [{}] uid={} +++",
+                p.exe,
+                argv.join(", "),
+                p.creds.euid
+            )
         }
         EventKind::ProcessExit(p) => format!("+++ {} +++", p.status),
         EventKind::ThreadStart(t) => format!("+++ thread started by {} +++", t.creator_tid),
         EventKind::ThreadExit(t) => format!("+++ thread {} +++", t.status),
         EventKind::Signal(s) => {
-            let mut line = format!("--- {} {{si_code={}", flags::signal_name(s.signal as i64), s.code);
+            let mut line = format!(
+                "--- {} {{si_code={}",
+                flags::signal_name(s.signal as i64),
+                s.code
+            );
             if s.sender_pid != 0 {
                 let _ = write!(line, ", si_pid={}, si_uid={}", s.sender_pid, s.sender_uid);
             }

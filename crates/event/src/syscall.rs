@@ -67,11 +67,18 @@ impl Class {
     }
 
     pub fn from_name(name: &str) -> Option<Class> {
-        Class::NAMES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+        Class::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c)
     }
 
     pub fn name(self) -> &'static str {
-        Class::NAMES.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).unwrap_or("other")
+        Class::NAMES
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("other")
     }
 }
 
@@ -93,6 +100,8 @@ pub enum ArgKind {
     Hex,
     Mode,
     OpenFlags,
+    /// O_CLOEXEC/O_NONBLOCK/O_DIRECT of pipe2 and dup3 (no access mode).
+    FdFlags,
     AtFlags,
     AccessAtFlags,
     UnlinkFlags,
@@ -193,7 +202,10 @@ pub struct SyscallId {
 
 impl SyscallId {
     pub const fn x86_64(nr: u32) -> SyscallId {
-        SyscallId { abi: Abi::X86_64, nr }
+        SyscallId {
+            abi: Abi::X86_64,
+            nr,
+        }
     }
 
     pub fn from_sysno(s: Sysno) -> SyscallId {
@@ -285,12 +297,30 @@ pub static GENERIC: Signature = Signature {
     name: "",
     class: Class::NONE,
     args: &[
-        Arg { name: "arg0", kind: ArgKind::Hex },
-        Arg { name: "arg1", kind: ArgKind::Hex },
-        Arg { name: "arg2", kind: ArgKind::Hex },
-        Arg { name: "arg3", kind: ArgKind::Hex },
-        Arg { name: "arg4", kind: ArgKind::Hex },
-        Arg { name: "arg5", kind: ArgKind::Hex },
+        Arg {
+            name: "arg0",
+            kind: ArgKind::Hex,
+        },
+        Arg {
+            name: "arg1",
+            kind: ArgKind::Hex,
+        },
+        Arg {
+            name: "arg2",
+            kind: ArgKind::Hex,
+        },
+        Arg {
+            name: "arg3",
+            kind: ArgKind::Hex,
+        },
+        Arg {
+            name: "arg4",
+            kind: ArgKind::Hex,
+        },
+        Arg {
+            name: "arg5",
+            kind: ArgKind::Hex,
+        },
     ],
     outputs: &[],
     bookkeeping: Bookkeeping::No,
@@ -343,10 +373,10 @@ table! {
     close_range FILE Entry ["first": Uint, "last": Uint, "flags": CloseRangeFlags] => [];
     dup       FILE Exit ["oldfd": Fd] => ["fd": Fd];
     dup2      FILE Exit ["oldfd": Fd, "newfd": Int] => ["fd": Fd];
-    dup3      FILE Exit ["oldfd": Fd, "newfd": Int, "flags": OpenFlags] => ["fd": Fd];
+    dup3      FILE Exit ["oldfd": Fd, "newfd": Int, "flags": FdFlags] => ["fd": Fd];
     fcntl     FILE Exit ["fd": Fd, "cmd": FcntlCmd, "arg": Uint] => [];
     pipe      FILE Exit ["fds": Hex] => ["rfd": Fd, "wfd": Fd];
-    pipe2     FILE Exit ["fds": Hex, "flags": OpenFlags] => ["rfd": Fd, "wfd": Fd];
+    pipe2     FILE Exit ["fds": Hex, "flags": FdFlags] => ["rfd": Fd, "wfd": Fd];
     chdir     FILE Exit ["path": Path] => [];
     fchdir    FILE Exit ["fd": Fd] => [];
     read      FILE No ["fd": Fd, "buf": Hex, "count": Uint] => [];
@@ -393,7 +423,7 @@ table! {
     fsync     FILE No ["fd": Fd] => [];
     fdatasync FILE No ["fd": Fd] => [];
     // memory
-    mmap      MEMORY No ["addr": Hex, "length": Uint, "prot": Prot, "flags": MmapFlags, "fd": Fd, "offset": Hex] => [];
+    mmap      MEMORY No ["addr": Hex, "length": Uint, "prot": Prot, "flags": MmapFlags, "fd": Fd, "offset": Uint] => [];
     mremap    MEMORY No ["old_addr": Hex, "old_size": Uint, "new_size": Uint, "flags": MremapFlags, "new_addr": Hex] => [];
     munmap    MEMORY No ["addr": Hex, "length": Uint] => [];
     mprotect  MEMORY No ["addr": Hex, "length": Uint, "prot": Prot] => [];
@@ -430,7 +460,11 @@ table! {
 fn index() -> &'static [Option<&'static Signature>] {
     static INDEX: OnceLock<Vec<Option<&'static Signature>>> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let max = TABLE.iter().map(|(s, _)| s.id() as usize).max().unwrap_or(0);
+        let max = TABLE
+            .iter()
+            .map(|(s, _)| s.id() as usize)
+            .max()
+            .unwrap_or(0);
         let mut v = vec![None; max + 1];
         for (s, sig) in TABLE {
             v[s.id() as usize] = Some(sig);

@@ -1,10 +1,10 @@
 //! proptest strategies for random, well-formed events (values consistent with each argument's
 //! kind, as a backend produces them). Used by property tests across the workspace.
 
+use crate::Str;
 use crate::event::*;
 use crate::syscall::{self, ArgKind, SyscallId};
 use crate::value::{Fd, SockAddr, Socket, Target, Value};
-use crate::Str;
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -18,22 +18,45 @@ pub fn text() -> impl Strategy<Value = Str> {
 
 pub fn sockaddr() -> impl Strategy<Value = SockAddr> {
     prop_oneof![
-        (any::<u32>(), any::<u16>()).prop_map(|(ip, p)| SockAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), p))),
+        (any::<u32>(), any::<u16>())
+            .prop_map(|(ip, p)| SockAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), p))),
         (any::<u128>(), any::<u16>(), any::<u32>(), any::<u32>())
             .prop_map(|(ip, p, f, s)| SockAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), p, f, s))),
         text().prop_map(SockAddr::Unix),
         (any::<u32>(), any::<u32>()).prop_map(|(pid, groups)| SockAddr::Netlink { pid, groups }),
-        (100u16..200, proptest::collection::vec(any::<u8>(), 0..8))
-            .prop_map(|(family, d)| SockAddr::Other { family, data: Arc::from(d) }),
+        (100u16..200, proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(family, d)| {
+            SockAddr::Other {
+                family,
+                data: Arc::from(d),
+            }
+        }),
     ]
 }
 
 pub fn target() -> impl Strategy<Value = Target> {
     prop_oneof![
-        (text(), any::<u64>(), any::<u64>()).prop_map(|(path, dev, ino)| Target::File { path, dev, ino }),
+        (text(), any::<u64>(), any::<u64>()).prop_map(|(path, dev, ino)| Target::File {
+            path,
+            dev,
+            ino
+        }),
         any::<u64>().prop_map(|ino| Target::Pipe { ino }),
-        (any::<u64>(), any::<u16>(), any::<u16>(), proptest::option::of(sockaddr()), proptest::option::of(sockaddr()))
-            .prop_map(|(ino, family, sock_type, local, remote)| Target::Socket(Socket { ino, family, sock_type, local, remote })),
+        (
+            any::<u64>(),
+            any::<u16>(),
+            any::<u16>(),
+            proptest::option::of(sockaddr()),
+            proptest::option::of(sockaddr())
+        )
+            .prop_map(
+                |(ino, family, sock_type, local, remote)| Target::Socket(Socket {
+                    ino,
+                    family,
+                    sock_type,
+                    local,
+                    remote
+                })
+            ),
         (text(), any::<u64>()).prop_map(|(label, ino)| Target::Other { label, ino }),
     ]
 }
@@ -46,8 +69,12 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
             .boxed(),
         ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => text().prop_map(Value::Str).boxed(),
         ArgKind::Int | ArgKind::Signal | ArgKind::Pid => any::<i64>().prop_map(Value::Int).boxed(),
-        ArgKind::Argv => proptest::collection::vec(text(), 0..4).prop_map(|v| Value::List(v.into())).boxed(),
-        ArgKind::SockAddr(_) | ArgKind::SockAddrOut => sockaddr().prop_map(|a| Value::Addr(Arc::new(a))).boxed(),
+        ArgKind::Argv => proptest::collection::vec(text(), 0..4)
+            .prop_map(|v| Value::List(v.into()))
+            .boxed(),
+        ArgKind::SockAddr(_) | ArgKind::SockAddrOut => {
+            sockaddr().prop_map(|a| Value::Addr(Arc::new(a))).boxed()
+        }
         _ => any::<u64>().prop_map(Value::Uint).boxed(),
     };
     prop_oneof![
@@ -59,7 +86,9 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
 }
 
 pub fn syscall_id() -> impl Strategy<Value = SyscallId> {
-    let known: Vec<SyscallId> = syscall::known().map(|(s, _)| SyscallId::from_sysno(s)).collect();
+    let known: Vec<SyscallId> = syscall::known()
+        .map(|(s, _)| SyscallId::from_sysno(s))
+        .collect();
     prop_oneof![
         8 => proptest::sample::select(known),
         1 => (0u32..460).prop_map(SyscallId::x86_64),
@@ -72,7 +101,9 @@ pub fn syscall_id() -> impl Strategy<Value = SyscallId> {
 pub fn args_for(call: SyscallId, exit: bool) -> BoxedStrategy<Args> {
     let sig = call.signature();
     let n = sig.args.len() + if exit { sig.outputs.len() } else { 0 };
-    let parts: Vec<BoxedStrategy<Value>> = (0..n).map(|i| value_for(sig.field(i).map_or(ArgKind::Hex, |a| a.kind))).collect();
+    let parts: Vec<BoxedStrategy<Value>> = (0..n)
+        .map(|i| value_for(sig.field(i).map_or(ArgKind::Hex, |a| a.kind)))
+        .collect();
     parts
         .prop_map(|mut v| {
             while v.last() == Some(&Value::Absent) {
@@ -86,12 +117,22 @@ pub fn args_for(call: SyscallId, exit: bool) -> BoxedStrategy<Args> {
 fn status() -> impl Strategy<Value = ExitStatus> {
     prop_oneof![
         any::<i32>().prop_map(ExitStatus::Code),
-        (1i32..65, any::<bool>()).prop_map(|(signal, core_dumped)| ExitStatus::Signal { signal, core_dumped }),
+        (1i32..65, any::<bool>()).prop_map(|(signal, core_dumped)| ExitStatus::Signal {
+            signal,
+            core_dumped
+        }),
     ]
 }
 
 fn creds() -> impl Strategy<Value = Creds> {
-    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(uid, euid, gid, egid)| Creds { uid, euid, gid, egid })
+    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(uid, euid, gid, egid)| {
+        Creds {
+            uid,
+            euid,
+            gid,
+            egid,
+        }
+    })
 }
 
 pub fn kind() -> impl Strategy<Value = EventKind> {
@@ -114,17 +155,25 @@ pub fn kind() -> impl Strategy<Value = EventKind> {
 
 /// A stream of `len` events with increasing seq and time, a handful of pids/tids.
 pub fn stream(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Event>> {
-    proptest::collection::vec((kind(), 0u64..3, 0u64..2_000_000, 1u32..6, 0u32..3), len).prop_map(|items| {
-        let mut seq = 0u64;
-        let mut time = 1_700_000_000_000_000_000u64;
-        items
-            .into_iter()
-            .map(|(kind, dseq, dt, pid, t)| {
-                seq += 1 + dseq;
-                time += dt;
-                let pid = 1000 + pid;
-                Event { seq, time_ns: time, pid, tid: pid + t * 100, kind }
-            })
-            .collect()
-    })
+    proptest::collection::vec((kind(), 0u64..3, 0u64..2_000_000, 1u32..6, 0u32..3), len).prop_map(
+        |items| {
+            let mut seq = 0u64;
+            let mut time = 1_700_000_000_000_000_000u64;
+            items
+                .into_iter()
+                .map(|(kind, dseq, dt, pid, t)| {
+                    seq += 1 + dseq;
+                    time += dt;
+                    let pid = 1000 + pid;
+                    Event {
+                        seq,
+                        time_ns: time,
+                        pid,
+                        tid: pid + t * 100,
+                        kind,
+                    }
+                })
+                .collect()
+        },
+    )
 }

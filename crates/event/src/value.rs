@@ -75,11 +75,20 @@ pub const AT_FDCWD: i32 = -100;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A file, directory or device node. `dev`/`ino` are 0 when the backend could not stat it.
-    File { path: Str, dev: u64, ino: u64 },
-    Pipe { ino: u64 },
+    File {
+        path: Str,
+        dev: u64,
+        ino: u64,
+    },
+    Pipe {
+        ino: u64,
+    },
     Socket(Socket),
     /// Anonymous inodes and other special files: `anon_inode:[eventfd]`, `memfd:name`, ...
-    Other { label: Str, ino: u64 },
+    Other {
+        label: Str,
+        ino: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -165,8 +174,14 @@ pub enum SockAddr {
     V6(SocketAddrV6),
     /// A path, or an abstract name (stored with a leading `@`); empty for unnamed.
     Unix(Str),
-    Netlink { pid: u32, groups: u32 },
-    Other { family: u16, data: Arc<[u8]> },
+    Netlink {
+        pid: u32,
+        groups: u32,
+    },
+    Other {
+        family: u16,
+        data: Arc<[u8]>,
+    },
 }
 
 impl SockAddr {
@@ -197,7 +212,10 @@ impl SockAddr {
         Some(match family {
             AF_INET if raw.len() >= 8 => {
                 let port = u16::from_be_bytes([raw[2], raw[3]]);
-                SockAddr::V4(SocketAddrV4::new([raw[4], raw[5], raw[6], raw[7]].into(), port))
+                SockAddr::V4(SocketAddrV4::new(
+                    [raw[4], raw[5], raw[6], raw[7]].into(),
+                    port,
+                ))
             }
             AF_INET6 if raw.len() >= 28 => {
                 let port = u16::from_be_bytes([raw[2], raw[3]]);
@@ -222,7 +240,10 @@ impl SockAddr {
                 pid: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
                 groups: u32::from_ne_bytes([raw[8], raw[9], raw[10], raw[11]]),
             },
-            _ => SockAddr::Other { family, data: Arc::from(&raw[2..]) },
+            _ => SockAddr::Other {
+                family,
+                data: Arc::from(&raw[2..]),
+            },
         })
     }
 }
@@ -253,7 +274,10 @@ mod tests {
     #[test]
     fn decodes_inet_and_abstract_unix() {
         let mut raw = vec![2u8, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(SockAddr::from_raw(&raw).map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(
+            SockAddr::from_raw(&raw).map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8080")
+        );
         raw = vec![1, 0, 0, b'x', b'y'];
         assert_eq!(SockAddr::from_raw(&raw), Some(SockAddr::Unix("@xy".into())));
         assert_eq!(SockAddr::from_raw(&[1]), None);

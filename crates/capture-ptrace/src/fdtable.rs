@@ -1,0 +1,150 @@
+//! vigil's copy of each process's fd table and cwd, kept in step with open/close/dup/fcntl/
+//! pipe/socket/accept/exec/fork so every fd in an event can be shown as what it refers to.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use vigil_event::{Str, Target};
+
+#[derive(Clone, Debug)]
+pub struct FdEntry {
+    pub target: Arc<Target>,
+    pub cloexec: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FdTable {
+    fds: HashMap<i32, FdEntry>,
+}
+
+/// Shared by threads (and CLONE_FILES children); copied on fork.
+pub type SharedFds = Rc<RefCell<FdTable>>;
+
+impl FdTable {
+    pub fn get(&self, fd: i32) -> Option<&FdEntry> {
+        self.fds.get(&fd)
+    }
+
+    pub fn insert(&mut self, fd: i32, target: Arc<Target>, cloexec: bool) {
+        self.fds.insert(fd, FdEntry { target, cloexec });
+    }
+
+    pub fn remove(&mut self, fd: i32) -> Option<FdEntry> {
+        self.fds.remove(&fd)
+    }
+
+    pub fn set_cloexec(&mut self, fd: i32, cloexec: bool) {
+        if let Some(e) = self.fds.get_mut(&fd) {
+            e.cloexec = cloexec;
+        }
+    }
+
+    /// `dup2(old, new)`: `new` now refers to what `old` does, without close-on-exec.
+    pub fn dup(&mut self, old: i32, new: i32, cloexec: bool) {
+        if let Some(e) = self.fds.get(&old) {
+            let target = e.target.clone();
+            self.fds.insert(new, FdEntry { target, cloexec });
+        } else {
+            // The source is unknown to us; the new fd will be looked up when used.
+            self.fds.remove(&new);
+        }
+    }
+
+    /// close_range(first, last): closes, or with CLOSE_RANGE_CLOEXEC marks, every fd in range.
+    pub fn close_range(&mut self, first: u32, last: u32, only_cloexec: bool) {
+        let in_range = |fd: &i32| *fd >= 0 && (*fd as u32) >= first && (*fd as u32) <= last;
+        if only_cloexec {
+            for (_, e) in self.fds.iter_mut().filter(|(fd, _)| in_range(fd)) {
+                e.cloexec = true;
+            }
+        } else {
+            self.fds.retain(|fd, _| !in_range(fd));
+        }
+    }
+
+    /// What exec does: close-on-exec fds go away.
+    pub fn exec(&mut self) {
+        self.fds.retain(|_, e| !e.cloexec);
+    }
+}
+
+/// A process's filesystem context (shared by CLONE_FS).
+#[derive(Clone, Debug)]
+pub struct Fs {
+    /// The cwd as a directory target (its path is what relative paths are resolved against).
+    pub cwd: Arc<Target>,
+}
+
+pub type SharedFs = Rc<RefCell<Fs>>;
+
+impl Fs {
+    pub fn cwd_path(&self) -> &[u8] {
+        match &*self.cwd {
+            Target::File { path, .. } => path.as_bytes(),
+            _ => b"/",
+        }
+    }
+}
+
+/// Joins a path to a base directory and normalises it lexically (`.`, `..`, `//`), the way the
+/// kernel walks it when no symlink is involved. Absolute paths ignore the base.
+pub fn resolve(base: &[u8], path: &[u8]) -> Str {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let start: &[u8] = if path.first() == Some(&b'/') {
+        b""
+    } else {
+        base
+    };
+    for comp in start
+        .split(|&b| b == b'/')
+        .chain(path.split(|&b| b == b'/'))
+    {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + base.len() + 1);
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Str::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_paths() {
+        assert_eq!(resolve(b"/home/u", b"a/../b/./c"), Str::from("/home/u/b/c"));
+        assert_eq!(
+            resolve(b"/home/u", b"/etc//passwd"),
+            Str::from("/etc/passwd")
+        );
+        assert_eq!(resolve(b"/", b"../.."), Str::from("/"));
+        assert_eq!(resolve(b"/tmp", b""), Str::from("/tmp"));
+    }
+
+    #[test]
+    fn exec_drops_cloexec_and_dup_copies() {
+        let mut t = FdTable::default();
+        let f = Arc::new(Target::Pipe { ino: 7 });
+        t.insert(3, f.clone(), true);
+        t.insert(4, f, false);
+        t.dup(4, 1, false);
+        t.exec();
+        assert!(t.get(3).is_none());
+        assert!(matches!(*t.get(1).unwrap().target, Target::Pipe { ino: 7 }));
+        t.close_range(0, u32::MAX, false);
+        assert!(t.get(1).is_none());
+    }
+}

@@ -1,0 +1,165 @@
+//! The seccomp-bpf filter installed in the traced command before exec: selected syscalls stop
+//! the tracee (SECCOMP_RET_TRACE), everything else runs at native speed.
+//!
+//! Written by hand rather than with seccompiler: seccompiler's filters kill the process on a
+//! syscall from another ABI, which would change the traced program's behaviour. vigil must
+//! instead *see* those calls (i386 `int 0x80` and x32 calls from a 64-bit process are a known
+//! way around naive filters), so every call from another ABI is traced.
+
+use std::collections::BTreeSet;
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGT_K: u16 = 0x25;
+const BPF_JGE_K: u16 = 0x35;
+const BPF_JSET_K: u16 = 0x45;
+const BPF_JA: u16 = 0x05;
+const BPF_RET_K: u16 = 0x06;
+const OFFSET_NR: u32 = 0;
+const OFFSET_ARCH: u32 = 4;
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// The filter program. `trace_all` traces every call; otherwise the x86_64 numbers in `nrs`.
+pub fn build(trace_all: bool, nrs: &BTreeSet<u32>) -> Vec<libc::sock_filter> {
+    if trace_all {
+        return vec![stmt(BPF_RET_K, SECCOMP_RET_TRACE)];
+    }
+    let mut prog = vec![
+        stmt(BPF_LD_W_ABS, OFFSET_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+        stmt(BPF_RET_K, SECCOMP_RET_TRACE), // i386 (or any other ABI): trace everything
+        stmt(BPF_LD_W_ABS, OFFSET_NR),
+        jump(BPF_JSET_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_TRACE), // x32: trace everything
+    ];
+    // Test whichever of the set and its complement has fewer runs of consecutive numbers.
+    let ranges = runs(nrs);
+    let complement: BTreeSet<u32> = (0..512).filter(|n| !nrs.contains(n)).collect();
+    let complement_ranges = runs(&complement);
+    if complement_ranges.len() < ranges.len() {
+        // Numbers outside the table (none exist below 512 today) are then traced.
+        tree(
+            &complement_ranges,
+            SECCOMP_RET_ALLOW,
+            SECCOMP_RET_TRACE,
+            &mut prog,
+        );
+    } else {
+        tree(&ranges, SECCOMP_RET_TRACE, SECCOMP_RET_ALLOW, &mut prog);
+    }
+    prog
+}
+
+/// Sorted numbers as inclusive runs `[lo, hi]`.
+fn runs(nrs: &BTreeSet<u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &n in nrs {
+        match out.last_mut() {
+            Some((_, hi)) if *hi + 1 == n => *hi = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+/// Binary search over the runs, with A = syscall number: returns `hit` inside a run, `miss`
+/// outside. Long jumps go through BPF_JA (32-bit offsets), so any size fits.
+fn tree(ranges: &[(u32, u32)], hit: u32, miss: u32, out: &mut Vec<libc::sock_filter>) {
+    match ranges {
+        [] => out.push(stmt(BPF_RET_K, miss)),
+        [(lo, hi)] => {
+            out.push(jump(BPF_JGE_K, *lo, 0, 2));
+            out.push(jump(BPF_JGT_K, *hi, 1, 0));
+            out.push(stmt(BPF_RET_K, hit));
+            out.push(stmt(BPF_RET_K, miss));
+        }
+        _ => {
+            let (left, right) = ranges.split_at(ranges.len() / 2);
+            let mut left_code = Vec::new();
+            tree(left, hit, miss, &mut left_code);
+            // [jge pivot ? next : skip 1] [ja over left] [left] [right]
+            out.push(jump(BPF_JGE_K, right[0].0, 0, 1));
+            out.push(stmt(BPF_JA, left_code.len() as u32));
+            out.extend(left_code);
+            tree(right, hit, miss, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny interpreter for the instructions `build` emits.
+    fn run(prog: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut a) = (0usize, 0u32);
+        loop {
+            let i = prog[pc];
+            match i.code {
+                BPF_LD_W_ABS => a = if i.k == OFFSET_ARCH { arch } else { nr },
+                BPF_RET_K => return i.k,
+                BPF_JA => pc += i.k as usize,
+                code => {
+                    let t = match code {
+                        BPF_JEQ_K => a == i.k,
+                        BPF_JGT_K => a > i.k,
+                        BPF_JGE_K => a >= i.k,
+                        BPF_JSET_K => a & i.k != 0,
+                        _ => panic!("unexpected opcode {code:#x}"),
+                    };
+                    pc += if t { i.jt as usize } else { i.jf as usize };
+                }
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    fn traces_exactly_the_selected_numbers() {
+        for set in [
+            vec![0u32, 1, 2, 3, 9, 57, 59, 257, 435],
+            vec![],
+            (0..400).collect(),
+            (0..500).step_by(3).collect(),
+        ] {
+            let nrs: BTreeSet<u32> = set.into_iter().collect();
+            let prog = build(false, &nrs);
+            assert!(prog.len() < 4096);
+            for nr in 0..512 {
+                let want = if nrs.contains(&nr) {
+                    SECCOMP_RET_TRACE
+                } else {
+                    SECCOMP_RET_ALLOW
+                };
+                assert_eq!(run(&prog, AUDIT_ARCH_X86_64, nr), want, "nr {nr}");
+            }
+            assert_eq!(
+                run(&prog, 0x4000_0003, 5),
+                SECCOMP_RET_TRACE,
+                "i386 is traced"
+            );
+            assert_eq!(
+                run(&prog, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 1),
+                SECCOMP_RET_TRACE,
+                "x32 is traced"
+            );
+        }
+    }
+}

@@ -1,0 +1,643 @@
+//! The ptrace event loop: one thread waits for every stop of every traced thread, turns it into
+//! events, and resumes the tracee as quickly as it can.
+
+use crate::PtraceError;
+use crate::fdtable::{Fs, SharedFds, SharedFs};
+use crate::inspect;
+use crate::memory::Memory;
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use vigil_capture::{EventSink, Selection, Verdict};
+use vigil_event::syscall::Bookkeeping;
+use vigil_event::*;
+
+/// A syscall between its entry and exit stops.
+pub struct Pending {
+    pub call: SyscallId,
+    pub entry_seq: u64,
+    pub raw: [u64; 6],
+    pub args: Args,
+    pub record: bool,
+    /// Resumed with PTRACE_SYSCALL: an exit stop will come.
+    pub awaiting_exit: bool,
+}
+
+pub struct Thread {
+    pub pid: i32,
+    pub pending: Option<Pending>,
+    pub files: SharedFds,
+    pub fs: SharedFs,
+}
+
+pub struct Process {
+    pub ppid: i32,
+    pub exe: Str,
+    pub argv: Arc<[Str]>,
+    pub creds: Creds,
+    pub mem: Memory,
+    pidfd: Option<Option<OwnedFd>>,
+}
+
+impl Process {
+    pub fn pidfd(&mut self, pid: i32) -> Option<&OwnedFd> {
+        self.pidfd
+            .get_or_insert_with(|| inspect::pidfd_open(pid))
+            .as_ref()
+    }
+}
+
+pub struct Tracer<'s> {
+    sink: &'s mut dyn EventSink,
+    pub(crate) selection: Selection,
+    seq: u64,
+    pub(crate) threads: HashMap<i32, Thread>,
+    pub(crate) procs: HashMap<i32, Process>,
+    /// New tasks whose first stop came before their parent's fork/clone event.
+    early_children: HashSet<i32>,
+    /// Tasks announced by a parent's event whose first stop has not come yet.
+    expected_children: HashSet<i32>,
+    pub root: i32,
+    pub root_status: Option<ExitStatus>,
+    pub root_exec_seen: bool,
+    root_sigcont_seen: bool,
+    pub events: u64,
+}
+
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_REALTIME always exists (vDSO, no syscall).
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// ESRCH from a ptrace request means the tracee died meanwhile; waitpid will report it.
+fn tolerate_gone(r: nix::Result<()>) -> Result<(), PtraceError> {
+    match r {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(PtraceError::Sys {
+            what: "ptrace",
+            errno: e,
+        }),
+    }
+}
+
+const PTRACE_EVENT_STOP: i32 = 128;
+
+impl<'s> Tracer<'s> {
+    pub fn new(sink: &'s mut dyn EventSink, selection: Selection) -> Self {
+        Tracer {
+            sink,
+            selection,
+            seq: 0,
+            threads: HashMap::new(),
+            procs: HashMap::new(),
+            early_children: HashSet::new(),
+            expected_children: HashSet::new(),
+            root: 0,
+            root_status: None,
+            root_exec_seen: false,
+            root_sigcont_seen: false,
+            events: 0,
+        }
+    }
+
+    /// Hands an event to the sink and applies what it asks for (kill/stop the process).
+    pub(crate) fn emit(&mut self, pid: i32, tid: i32, kind: EventKind) {
+        let _ = self.emit_for_verdict(pid, tid, kind);
+    }
+
+    /// `emit`, returning the verdict so a syscall entry can be denied.
+    pub(crate) fn emit_for_verdict(&mut self, pid: i32, tid: i32, kind: EventKind) -> Verdict {
+        self.seq += 1;
+        self.events += 1;
+        let ev = Event {
+            seq: self.seq,
+            time_ns: now_ns(),
+            pid: pid as u32,
+            tid: tid as u32,
+            kind,
+        };
+        let verdict = self.sink.event(ev);
+        match verdict {
+            Verdict::Kill => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            Verdict::Stop => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP);
+            }
+            Verdict::Continue | Verdict::Deny(_) => {}
+        }
+        verdict
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq + 1
+    }
+
+    /// The traced command, stopped before its exec.
+    pub fn add_root(&mut self, pid: i32, program: Str, argv: Arc<[Str]>) {
+        self.root = pid;
+        let cwd = Arc::new(inspect::cwd(pid));
+        let files: SharedFds = Rc::new(RefCell::new(Default::default()));
+        let fs: SharedFs = Rc::new(RefCell::new(Fs { cwd }));
+        let creds = inspect::creds(pid).unwrap_or_default();
+        self.threads.insert(
+            pid,
+            Thread {
+                pid,
+                pending: None,
+                files,
+                fs,
+            },
+        );
+        self.procs.insert(
+            pid,
+            Process {
+                ppid: std::process::id() as i32,
+                exe: program.clone(),
+                argv: argv.clone(),
+                creds: creds.clone(),
+                mem: Memory::new(pid),
+                pidfd: None,
+            },
+        );
+        self.emit(
+            pid,
+            pid,
+            EventKind::ProcessStart(ProcessStart {
+                ppid: std::process::id(),
+                exe: program,
+                argv,
+                creds,
+                clone_flags: 0,
+            }),
+        );
+    }
+
+    /// Waits for stops until no traced task is left.
+    pub fn run(&mut self) -> Result<(), PtraceError> {
+        loop {
+            let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+                Ok(s) => s,
+                Err(Errno::ECHILD) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(PtraceError::Sys {
+                        what: "waitpid",
+                        errno: e,
+                    });
+                }
+            };
+            match status {
+                WaitStatus::PtraceEvent(pid, _, 7 /* PTRACE_EVENT_SECCOMP */) => {
+                    self.on_syscall_entry(pid.as_raw())?
+                }
+                WaitStatus::PtraceSyscall(pid) => self.on_syscall_exit(pid.as_raw())?,
+                WaitStatus::PtraceEvent(pid, _, ev)
+                    if ev == libc::PTRACE_EVENT_FORK
+                        || ev == libc::PTRACE_EVENT_VFORK
+                        || ev == libc::PTRACE_EVENT_CLONE =>
+                {
+                    self.on_new_task(pid.as_raw(), ev)?
+                }
+                WaitStatus::PtraceEvent(pid, _, ev) if ev == libc::PTRACE_EVENT_EXEC => {
+                    self.on_exec(pid.as_raw())?
+                }
+                WaitStatus::PtraceEvent(pid, sig, PTRACE_EVENT_STOP) => {
+                    self.on_event_stop(pid.as_raw(), sig)?
+                }
+                WaitStatus::PtraceEvent(pid, _, _) => self.resume(pid.as_raw(), None)?,
+                WaitStatus::Stopped(pid, sig) => self.on_signal(pid.as_raw(), sig)?,
+                WaitStatus::Exited(pid, code) => {
+                    self.on_task_exit(pid.as_raw(), ExitStatus::Code(code))
+                }
+                WaitStatus::Signaled(pid, sig, core) => self.on_task_exit(
+                    pid.as_raw(),
+                    ExitStatus::Signal {
+                        signal: sig as i32,
+                        core_dumped: core,
+                    },
+                ),
+                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+            }
+        }
+    }
+
+    /// Resumes a stopped task, through its syscall's exit when one is awaited.
+    pub(crate) fn resume(&mut self, tid: i32, sig: Option<Signal>) -> Result<(), PtraceError> {
+        let awaiting = self
+            .threads
+            .get(&tid)
+            .and_then(|t| t.pending.as_ref())
+            .is_some_and(|p| p.awaiting_exit);
+        let pid = Pid::from_raw(tid);
+        tolerate_gone(if awaiting {
+            ptrace::syscall(pid, sig)
+        } else {
+            ptrace::cont(pid, sig)
+        })
+    }
+
+    fn on_event_stop(&mut self, tid: i32, sig: Signal) -> Result<(), PtraceError> {
+        if matches!(
+            sig,
+            Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+        ) {
+            // Group-stop (job control): keep the task stopped but let SIGCONT reach it.
+            // SAFETY: PTRACE_LISTEN takes no pointers.
+            let r = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid, 0, 0) };
+            if r != 0 && Errno::last() != Errno::ESRCH {
+                return Err(PtraceError::Sys {
+                    what: "ptrace(PTRACE_LISTEN)",
+                    errno: Errno::last(),
+                });
+            }
+            return Ok(());
+        }
+        // The first stop of an auto-attached child.
+        if self.threads.contains_key(&tid) {
+            self.expected_children.remove(&tid);
+            return self.resume(tid, None);
+        }
+        // Its parent's fork event has not been seen yet: keep it stopped until it is.
+        self.early_children.insert(tid);
+        Ok(())
+    }
+
+    fn on_signal(&mut self, tid: i32, sig: Signal) -> Result<(), PtraceError> {
+        let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
+            // A task we have not been told about yet (its parent's event is still to come).
+            self.early_children.insert(tid);
+            return Ok(());
+        };
+        if sig == Signal::SIGCONT
+            && tid == self.root
+            && !self.root_exec_seen
+            && !self.root_sigcont_seen
+        {
+            // vigil's own SIGCONT from the start-up handshake (spawn.rs), not the command's.
+            self.root_sigcont_seen = true;
+            return self.resume(tid, None);
+        }
+        let (code, sender_pid, sender_uid) = match ptrace::getsiginfo(Pid::from_raw(tid)) {
+            // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
+            // signals not sent by a process they are zero or unrelated integers.
+            Ok(si) => unsafe { (si.si_code, si.si_pid() as u32, si.si_uid()) },
+            Err(_) => (0, 0, 0),
+        };
+        let sender = if code <= 0 {
+            (sender_pid, sender_uid)
+        } else {
+            (0, 0)
+        };
+        self.emit(
+            pid,
+            tid,
+            EventKind::Signal(SignalDelivery {
+                signal: sig as i32,
+                code,
+                sender_pid: sender.0,
+                sender_uid: sender.1,
+            }),
+        );
+        self.resume(tid, Some(sig))
+    }
+
+    fn on_new_task(&mut self, parent_tid: i32, event: i32) -> Result<(), PtraceError> {
+        let child = match ptrace::getevent(Pid::from_raw(parent_tid)) {
+            Ok(c) => c as i32,
+            Err(_) => return self.resume(parent_tid, None),
+        };
+        let flags = self.clone_flags_of(parent_tid, event);
+        let Some(parent) = self.threads.get(&parent_tid) else {
+            return self.resume(parent_tid, None);
+        };
+        let ppid = parent.pid;
+        let files = if flags & libc::CLONE_FILES as u64 != 0 {
+            parent.files.clone()
+        } else {
+            Rc::new(RefCell::new(parent.files.borrow().clone()))
+        };
+        let fs = if flags & libc::CLONE_FS as u64 != 0 {
+            parent.fs.clone()
+        } else {
+            Rc::new(RefCell::new(parent.fs.borrow().clone()))
+        };
+        if flags & libc::CLONE_THREAD as u64 != 0 {
+            self.threads.insert(
+                child,
+                Thread {
+                    pid: ppid,
+                    pending: None,
+                    files,
+                    fs,
+                },
+            );
+            self.emit(
+                ppid,
+                child,
+                EventKind::ThreadStart(ThreadStart {
+                    creator_tid: parent_tid as u32,
+                }),
+            );
+        } else {
+            let Some(p) = self.procs.get(&ppid) else {
+                return self.resume(parent_tid, None);
+            };
+            // CLONE_PARENT: the new process is a sibling of its creator.
+            let real_ppid = if flags & libc::CLONE_PARENT as u64 != 0 {
+                p.ppid
+            } else {
+                ppid
+            };
+            let start = ProcessStart {
+                ppid: real_ppid as u32,
+                exe: p.exe.clone(),
+                argv: p.argv.clone(),
+                creds: p.creds.clone(),
+                clone_flags: flags,
+            };
+            let proc_ = Process {
+                ppid: real_ppid,
+                exe: p.exe.clone(),
+                argv: p.argv.clone(),
+                creds: p.creds.clone(),
+                mem: Memory::new(child),
+                pidfd: None,
+            };
+            self.procs.insert(child, proc_);
+            self.threads.insert(
+                child,
+                Thread {
+                    pid: child,
+                    pending: None,
+                    files,
+                    fs,
+                },
+            );
+            self.emit(child, child, EventKind::ProcessStart(start));
+        }
+        if self.early_children.remove(&child) {
+            self.resume(child, None)?;
+        } else {
+            self.expected_children.insert(child);
+        }
+        self.resume(parent_tid, None)
+    }
+
+    /// The clone flags of the call that created a task, from the pending call when vigil
+    /// decoded it, else from the registers (the parent is stopped inside the call).
+    fn clone_flags_of(&mut self, tid: i32, event: i32) -> u64 {
+        if event == libc::PTRACE_EVENT_FORK {
+            return libc::SIGCHLD as u64;
+        }
+        if event == libc::PTRACE_EVENT_VFORK {
+            return (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | libc::SIGCHLD as u64;
+        }
+        let Ok(regs) = ptrace::getregs(Pid::from_raw(tid)) else {
+            return 0;
+        };
+        match regs.orig_rax as i64 {
+            n if n == libc::SYS_clone => regs.rdi,
+            n if n == libc::SYS_clone3 => {
+                let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+                self.procs
+                    .get_mut(&pid)
+                    .and_then(|p| p.mem.read_u64(regs.rdi).ok())
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    fn on_exec(&mut self, tid: i32) -> Result<(), PtraceError> {
+        // A non-leader thread that execs takes over the leader's tid.
+        let former = ptrace::getevent(Pid::from_raw(tid))
+            .map(|f| f as i32)
+            .unwrap_or(tid);
+        if former != tid
+            && let Some(t) = self.threads.remove(&former)
+        {
+            self.threads.insert(tid, t);
+        }
+        let Some(thread) = self.threads.get_mut(&tid) else {
+            return self.resume(tid, None);
+        };
+        let pid = thread.pid;
+        // exec gives the process its own fd table and closes close-on-exec fds.
+        let table = thread.files.borrow().clone();
+        thread.files = Rc::new(RefCell::new(table));
+        thread.files.borrow_mut().exec();
+        let argv_index = |p: &Pending| match p.call.signature().name {
+            "execve" => Some(1),
+            "execveat" => Some(2),
+            _ => None,
+        };
+        let argv = match thread
+            .pending
+            .as_ref()
+            .and_then(|p| p.args.get(argv_index(p)?))
+        {
+            Some(Value::List(a)) => a.clone(),
+            _ => inspect::cmdline(pid),
+        };
+        let (exe, dev, ino) = inspect::exe(pid);
+        let creds = inspect::creds(pid).unwrap_or_default();
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.exe = exe.clone();
+            p.argv = argv.clone();
+            p.creds = creds.clone();
+            // The old address space is gone; so is any cached /proc/PID/mem.
+            p.mem = Memory::new(pid);
+        }
+        if pid == self.root {
+            self.root_exec_seen = true;
+        }
+        self.emit(
+            pid,
+            tid,
+            EventKind::ProcessExec(ProcessExec {
+                exe,
+                argv,
+                creds,
+                dev,
+                ino,
+            }),
+        );
+        self.resume(tid, None)
+    }
+
+    fn on_task_exit(&mut self, tid: i32, status: ExitStatus) {
+        self.early_children.remove(&tid);
+        self.expected_children.remove(&tid);
+        let Some(thread) = self.threads.remove(&tid) else {
+            return;
+        };
+        let pid = thread.pid;
+        self.emit(pid, tid, EventKind::ThreadExit(ThreadExit { status }));
+        if tid == pid {
+            self.procs.remove(&pid);
+            if pid == self.root {
+                self.root_status = Some(status);
+            }
+            self.emit(pid, tid, EventKind::ProcessExit(ProcessExit { status }));
+        }
+    }
+
+    pub(crate) fn on_syscall_entry(&mut self, tid: i32) -> Result<(), PtraceError> {
+        let info = match ptrace::syscall_info(Pid::from_raw(tid)) {
+            Ok(i) => i,
+            Err(Errno::ESRCH) => return Ok(()),
+            Err(e) => {
+                return Err(PtraceError::Sys {
+                    what: "PTRACE_GET_SYSCALL_INFO",
+                    errno: e,
+                });
+            }
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_SECCOMP {
+            return self.resume(tid, None);
+        }
+        // SAFETY: op == SECCOMP, so the seccomp member of the union is the one filled in.
+        let (nr, raw) = unsafe { (info.u.seccomp.nr, info.u.seccomp.args) };
+        let abi = match info.arch {
+            0xC000_003E if nr as u32 & syscall::X32_BIT != 0 => Abi::X32,
+            0xC000_003E => Abi::X86_64,
+            _ => Abi::I386,
+        };
+        let call = SyscallId { abi, nr: nr as u32 };
+        let sig = call.signature();
+        let record = self.selection.contains(call);
+        let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
+            return self.resume(tid, None);
+        };
+        let args = self.decode_entry(pid, tid, call, &raw);
+        let name = sig.name;
+        // Entry-time bookkeeping: close releases the fd whatever the call returns.
+        if name == "close" || name == "close_range" {
+            self.close_fds(tid, name, &raw);
+        }
+        let mut awaiting_exit = record || sig.bookkeeping == Bookkeeping::Exit;
+        if name == "fcntl" && !record {
+            // Only these commands change what vigil tracks.
+            awaiting_exit = matches!(
+                raw[1] as i32,
+                libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETFD
+            );
+        }
+        if matches!(name, "exit" | "exit_group") {
+            awaiting_exit = false;
+        }
+        let entry_seq = self.next_seq();
+        let verdict = if record {
+            self.emit_for_verdict(
+                pid,
+                tid,
+                EventKind::SyscallEntry(SyscallEntry {
+                    call,
+                    args: args.clone(),
+                }),
+            )
+        } else {
+            Verdict::Continue
+        };
+        if let Verdict::Deny(errno) = verdict {
+            return self.deny(pid, tid, call, entry_seq, args, errno);
+        }
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pending = Some(Pending {
+                call,
+                entry_seq,
+                raw,
+                args,
+                record,
+                awaiting_exit,
+            });
+        }
+        self.resume(tid, None)
+    }
+
+    /// Skips the call (orig_rax = -1) and makes it return -errno; the exit event is emitted here
+    /// since the call never runs.
+    fn deny(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        call: SyscallId,
+        entry_seq: u64,
+        args: Args,
+        errno: i32,
+    ) -> Result<(), PtraceError> {
+        let p = Pid::from_raw(tid);
+        if let Ok(mut regs) = ptrace::getregs(p) {
+            regs.orig_rax = u64::MAX;
+            regs.rax = (-(errno as i64)) as u64;
+            tolerate_gone(ptrace::setregs(p, regs))?;
+        }
+        self.emit(
+            pid,
+            tid,
+            EventKind::SyscallExit(SyscallExit {
+                call,
+                entry_seq,
+                ret: -(errno as i64),
+                args,
+            }),
+        );
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pending = None;
+        }
+        self.resume(tid, None)
+    }
+
+    pub(crate) fn on_syscall_exit(&mut self, tid: i32) -> Result<(), PtraceError> {
+        let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return self.resume(tid, None);
+        };
+        let info = match ptrace::syscall_info(Pid::from_raw(tid)) {
+            Ok(i) => i,
+            Err(Errno::ESRCH) => return Ok(()),
+            Err(e) => {
+                return Err(PtraceError::Sys {
+                    what: "PTRACE_GET_SYSCALL_INFO",
+                    errno: e,
+                });
+            }
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
+            return self.resume(tid, None);
+        }
+        // SAFETY: op == EXIT, so the exit member of the union is the one filled in.
+        let ret = unsafe { info.u.exit.sval };
+        let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        let args = self.finish_call(pid, tid, &pending, ret);
+        if pending.record {
+            self.emit(
+                pid,
+                tid,
+                EventKind::SyscallExit(SyscallExit {
+                    call: pending.call,
+                    entry_seq: pending.entry_seq,
+                    ret,
+                    args,
+                }),
+            );
+        }
+        self.resume(tid, None)
+    }
+
+    pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {
+        self.threads.get(&tid).map(|t| t.files.clone())
+    }
+}
