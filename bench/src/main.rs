@@ -1,0 +1,55 @@
+//! vigil's benchmarks. Each section prints medians and ratios against the peer measured in the
+//! same run; `bench/out/results.json` keeps the figures. Timings are never asserted anywhere.
+//!
+//! usage: vigil-bench [all|record|memread|log] [--only WORKLOAD]
+
+mod logwrite;
+mod memread;
+mod record;
+mod stats;
+
+use std::path::PathBuf;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let what = args.first().map(String::as_str).unwrap_or("all");
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let root = vigil_testkit::workspace_root();
+    let vigil = std::env::var_os("VIGIL_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/vigil"));
+    if !vigil.exists() {
+        eprintln!("vigil-bench: {} not found: build it with `cargo build --release` (bench/run does)", vigil.display());
+        std::process::exit(1);
+    }
+    let scratch = root.join("target/bench-scratch");
+    if let Err(e) = std::fs::create_dir_all(&scratch) {
+        eprintln!("vigil-bench: cannot create {}: {e}", scratch.display());
+        std::process::exit(1);
+    }
+    let mut results = serde_json::Map::new();
+    let mut section = |v: serde_json::Value| {
+        if let serde_json::Value::Object(m) = v {
+            results.extend(m);
+        }
+    };
+    match what {
+        "all" => {
+            section(logwrite::run(&scratch));
+            section(memread::run());
+            section(record::run(&vigil, &scratch, only));
+        }
+        "record" => section(record::run(&vigil, &scratch, only)),
+        "memread" => section(memread::run()),
+        "log" => section(logwrite::run(&scratch)),
+        other => {
+            eprintln!("vigil-bench: unknown benchmark `{other}` (all, record, memread, log)");
+            std::process::exit(2);
+        }
+    }
+    let out = root.join("bench/out");
+    let _ = std::fs::create_dir_all(&out);
+    let path = out.join(format!("{what}.json"));
+    match std::fs::write(&path, serde_json::to_string_pretty(&serde_json::Value::Object(results)).unwrap_or_default()) {
+        Ok(()) => println!("\nfigures written to {}", path.display()),
+        Err(e) => eprintln!("vigil-bench: cannot write {}: {e}", path.display()),
+    }
+}

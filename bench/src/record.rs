@@ -1,0 +1,163 @@
+//! The recording benchmark: workloads A (copy a 64 KiB file 100 times with stdio), B (a
+//! syscall-heavy tree walk) and C (500 short processes), each natively, under `vigil record`
+//! and under `strace -f --seccomp-bpf`, with the same syscall set, in one run.
+
+use crate::stats::{median, time_command};
+use std::path::{Path, PathBuf};
+
+/// The set a kernel-module interposer from the source documents logged on workload A
+/// (openat/openat2 standing in for open; pread is pread64).
+pub const INTERPOSER_SET: &str = "fork,vfork,execve,open,openat,openat2,creat,mount,access,readlink,mmap,ioperm,setuid,setreuid,setresuid,setfsuid,pread64,mremap,fdatasync,fsync,readv";
+/// The set strace was measured with.
+pub const STRACE_SET: &str = "openat,read,write,execve,clone,clone3,fork,vfork,mmap";
+
+struct Workload {
+    name: &'static str,
+    what: &'static str,
+    cmd: Vec<String>,
+    sets: Vec<&'static str>,
+    runs: usize,
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn workloads(scratch: &Path) -> Vec<Workload> {
+    let src = scratch.join("src64k.bin");
+    std::fs::write(&src, vec![0x5au8; 64 * 1024]).expect("write the 64 KiB source");
+    let dst = scratch.join("copies");
+    std::fs::create_dir_all(&dst).expect("create the copy directory");
+    let copy = vigil_testkit::program("copy64k");
+    let tar_out = scratch.join("share.tar");
+    vec![
+        Workload {
+            name: "A",
+            what: "copy a 64 KiB file 100 times (fopen/fread/fwrite)",
+            cmd: vec![copy.display().to_string(), src.display().to_string(), dst.display().to_string(), "100".into()],
+            sets: vec![INTERPOSER_SET, STRACE_SET],
+            runs: 11,
+        },
+        Workload { name: "B", what: "find /usr -type f", cmd: s(&["find", "/usr", "-type", "f"]), sets: vec![STRACE_SET], runs: 5 },
+        Workload {
+            name: "B2",
+            what: "tar of /usr/share/doc and /usr/share/man into a file",
+            cmd: vec!["tar".into(), "-cf".into(), tar_out.display().to_string(), "/usr/share/doc".into(), "/usr/share/man".into()],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+        Workload { name: "C", what: "a shell loop starting 500 short processes", cmd: s(&["sh", "-c", "for i in $(seq 500); do /bin/true; done"]), sets: vec![STRACE_SET], runs: 5 },
+    ]
+}
+
+fn set_name(set: &str) -> &'static str {
+    if set == INTERPOSER_SET { "interposer set" } else { "strace set" }
+}
+
+/// Recorded syscalls and events in a vigil log.
+fn log_counts(log: &Path) -> (u64, u64) {
+    let reader = vigil_log::LogReader::open(log).expect("read the benchmark log");
+    let (mut calls, mut events) = (0, 0);
+    for ev in reader.flatten() {
+        events += 1;
+        if matches!(ev.kind, vigil_event::EventKind::SyscallExit(_)) {
+            calls += 1;
+        }
+    }
+    (calls, events)
+}
+
+pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Value {
+    let strace = which("strace");
+    let mut results = Vec::new();
+    println!("\n== recording overhead: median wall time of N runs, ratios against native and strace in the same run ==");
+    for w in workloads(scratch) {
+        if only.is_some_and(|o| o != w.name) {
+            continue;
+        }
+        let log = scratch.join(format!("bench-{}.vlog", w.name));
+        let strace_out = scratch.join(format!("bench-{}.strace", w.name));
+        // configs: (label, set, command)
+        let mut configs: Vec<(String, &str, Vec<String>)> = vec![("native".into(), "", w.cmd.clone())];
+        for set in &w.sets {
+            let mut v = vec![vigil.display().to_string(), "record".into(), "-q".into(), "-o".into(), log.display().to_string(), "--syscalls".into(), set.to_string(), "--".into()];
+            v.extend(w.cmd.iter().cloned());
+            configs.push((format!("vigil ({})", set_name(set)), set, v));
+            if let Some(st) = &strace {
+                let mut v = vec![st.display().to_string(), "-f".into(), "-o".into(), "/dev/null".into(), "--seccomp-bpf".into(), format!("-e trace={set}").replace("-e trace=", "-etrace=")];
+                v.extend(w.cmd.iter().cloned());
+                configs.push((format!("strace ({})", set_name(set)), set, v));
+            }
+        }
+        // Warm the page cache, then interleave the configurations run by run.
+        time_command(&w.cmd);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        for _ in 0..w.runs {
+            for (i, (_, _, cmd)) in configs.iter().enumerate() {
+                times[i].push(time_command(cmd).as_secs_f64());
+            }
+        }
+        let med: Vec<f64> = times.into_iter().map(median).collect();
+        let native = med[0];
+        println!("\n{} — {} ({} runs)", w.name, w.what, w.runs);
+        println!("  {:<28} {:>10} {:>10} {:>11} {:>14}", "config", "median s", "x native", "x strace", "µs/traced call");
+        let mut rows = Vec::new();
+        for (i, (label, set, _)) in configs.iter().enumerate() {
+            let x_native = med[i] / native;
+            // The strace figure for the same set, for vigil rows.
+            let peer = configs.iter().position(|(l, s2, _)| l.starts_with("strace") && s2 == set).map(|j| med[j]);
+            let mut row = serde_json::json!({"workload": w.name, "config": label, "median_s": med[i], "x_native": x_native});
+            let mut per_call = String::new();
+            if label.starts_with("vigil") {
+                // Count the calls this set records, from a recording of this very workload.
+                let mut v = vec![vigil.display().to_string(), "record".into(), "-q".into(), "-o".into(), log.display().to_string(), "--syscalls".into(), set.to_string(), "--".into()];
+                v.extend(w.cmd.iter().cloned());
+                time_command(&v);
+                let (calls, events) = log_counts(&log);
+                let bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
+                let us = (med[i] - native) * 1e6 / calls.max(1) as f64;
+                per_call = format!("{us:.2}");
+                row["traced_calls"] = calls.into();
+                row["events"] = events.into();
+                row["log_bytes"] = bytes.into();
+                row["log_bytes_per_event"] = (bytes as f64 / events.max(1) as f64).into();
+                row["us_per_traced_call"] = us.into();
+                if let Some(p) = peer {
+                    row["x_strace"] = (med[i] / p).into();
+                }
+                if let Some(st) = &strace {
+                    // strace's text output for the same run and set, to compare sizes.
+                    let mut sv = vec![st.display().to_string(), "-f".into(), "-o".into(), strace_out.display().to_string(), "--seccomp-bpf".into(), format!("-etrace={set}")];
+                    sv.extend(w.cmd.iter().cloned());
+                    time_command(&sv);
+                    let sbytes = std::fs::metadata(&strace_out).map_or(0, |m| m.len());
+                    row["strace_text_bytes"] = sbytes.into();
+                    row["log_over_strace_bytes"] = (bytes as f64 / sbytes.max(1) as f64).into();
+                }
+            }
+            let xs = peer.filter(|_| label.starts_with("vigil")).map_or(String::from("-"), |p| format!("{:.2}", med[i] / p));
+            println!("  {:<28} {:>10.4} {:>10.2} {:>11} {:>14}", label, med[i], x_native, xs, per_call);
+            rows.push(row);
+        }
+        for r in rows.iter().filter(|r| r.get("log_bytes").is_some()) {
+            println!(
+                "  log: {} — {} events, {:.1} bytes/event, {} bytes vs strace text {} bytes ({:.3} of strace)",
+                r["config"].as_str().unwrap_or(""),
+                r["events"],
+                r["log_bytes_per_event"].as_f64().unwrap_or(0.0),
+                r["log_bytes"],
+                r["strace_text_bytes"],
+                r["log_over_strace_bytes"].as_f64().unwrap_or(0.0)
+            );
+        }
+        results.extend(rows);
+    }
+    if strace.is_none() {
+        println!("\nWARNING: strace is not installed (scripts/setup installs it): no peer figures.");
+    }
+    serde_json::json!({ "record": results })
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+}
