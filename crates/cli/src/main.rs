@@ -1,1 +1,131 @@
-fn main() {}
+//! The `vigil` command line: wires capture backends, the log and the analyses together.
+//! Library crates return typed errors; this is the only place that prints them.
+
+mod demo;
+mod exit;
+mod record;
+mod show;
+mod summary;
+
+use clap::{Parser, Subcommand};
+use exit::Failure;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Record what processes do, catch attacks while they run, trace them back.", after_help = exit::EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Trace a command and all its descendants into a log (ptrace + seccomp).
+    Record(record::RecordArgs),
+    /// List a log's system calls and process events, strace-like.
+    Show(show::ShowArgs),
+    /// Summarise a log: process tree, syscalls, files, network endpoints.
+    Summary(summary::SummaryArgs),
+    /// Write a log's events as JSON lines (the schema is in docs/event-schema.md).
+    Export(ExportArgs),
+    /// Read JSON lines (the export format) into a new log.
+    Import(ImportArgs),
+    /// Record a built-in example scenario and print its summary.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The log to read.
+    log: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: ExportFormat,
+    /// Where to write (standard output by default).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// JSON lines to read (`-` for standard input).
+    input: PathBuf,
+    /// The log to create.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(a) => record::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Export(a) => export(a),
+        Command::Import(a) => import(a),
+        Command::Demo(a) => demo::run(a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(f) => {
+            eprintln!("vigil: {}", f.message);
+            std::process::exit(f.code);
+        }
+    }
+}
+
+fn export(a: ExportArgs) -> Result<i32, Failure> {
+    let mut reader = exit::open_log(&a.log)?;
+    let out: Box<dyn std::io::Write> = match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut damage = exit::Damage::new(&a.log);
+    match a.format {
+        ExportFormat::Jsonl => {
+            vigil_log::jsonl::export(&mut reader, out, &mut |issue| damage.report(issue))
+                .map_err(Failure::log)?;
+        }
+    }
+    Ok(damage.exit_code(0))
+}
+
+fn import(a: ImportArgs) -> Result<i32, Failure> {
+    let meta = vigil_log::LogMeta {
+        created_ns: vigil_capture_ptrace_now(),
+        hostname: exit::hostname(),
+        backend: "import".into(),
+        command: vec![a.input.display().to_string()],
+        selection: String::new(),
+        vigil_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
+    let stats = if a.input.as_os_str() == "-" {
+        vigil_log::jsonl::import(std::io::stdin().lock(), &mut writer)
+    } else {
+        let f =
+            std::fs::File::open(&a.input).map_err(|e| Failure::io(&a.input, "cannot open", e))?;
+        vigil_log::jsonl::import(std::io::BufReader::new(f), &mut writer)
+    }
+    .map_err(|e| Failure::new(1, format!("{}: {e}", a.input.display())))?;
+    writer.finish().map_err(Failure::log)?;
+    eprintln!(
+        "vigil: imported {} events into {}",
+        stats.events,
+        a.output.display()
+    );
+    Ok(0)
+}
+
+fn vigil_capture_ptrace_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

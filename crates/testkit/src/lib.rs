@@ -8,11 +8,16 @@ use std::process::Command;
 use std::sync::Mutex;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 static BUILD: Mutex<()> = Mutex::new(());
@@ -25,21 +30,28 @@ pub fn program(name: &str) -> PathBuf {
     let src = workspace_root().join("programs").join(format!("{name}.c"));
     let out_dir = target_dir().join("programs");
     let out = out_dir.join(name);
-    let stale = match (std::fs::metadata(&src).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified())) {
+    let stale = match (
+        std::fs::metadata(&src).and_then(|m| m.modified()),
+        std::fs::metadata(&out).and_then(|m| m.modified()),
+    ) {
         (Ok(s), Ok(o)) => s > o,
         _ => true,
     };
     if stale {
-        std::fs::create_dir_all(&out_dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+        std::fs::create_dir_all(&out_dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
         let tmp = out_dir.join(format!("{name}.tmp{}", std::process::id()));
         let status = Command::new("cc")
             .args(["-O2", "-Wall", "-pthread", "-no-pie", "-o"])
             .arg(&tmp)
             .arg(&src)
             .status()
-            .unwrap_or_else(|e| panic!("cannot run the C compiler `cc` ({e}): run scripts/setup to install it"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run the C compiler `cc` ({e}): run scripts/setup to install it")
+            });
         assert!(status.success(), "compiling {} failed", src.display());
-        std::fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("cannot move {} into place: {e}", tmp.display()));
+        std::fs::rename(&tmp, &out)
+            .unwrap_or_else(|e| panic!("cannot move {} into place: {e}", tmp.display()));
     }
     out
 }
@@ -54,10 +66,14 @@ pub fn require_ptrace() {
         .find(|l| l.starts_with("Uid:"))
         .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"));
     if scope.trim() == "3" {
-        panic!("PRIVILEGE MISSING: kernel.yama.ptrace_scope=3 forbids ptrace; this test needs it and cannot run");
+        panic!(
+            "PRIVILEGE MISSING: kernel.yama.ptrace_scope=3 forbids ptrace; this test needs it and cannot run"
+        );
     }
     if !root && scope.trim() == "2" {
-        panic!("PRIVILEGE MISSING: kernel.yama.ptrace_scope=2 needs CAP_SYS_PTRACE; run the tests as root");
+        panic!(
+            "PRIVILEGE MISSING: kernel.yama.ptrace_scope=2 needs CAP_SYS_PTRACE; run the tests as root"
+        );
     }
 }
 
@@ -65,9 +81,12 @@ pub fn require_ptrace() {
 pub fn scratch_dir(tag: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = target_dir().join("scratch").join(format!("{tag}-{}-{n}", std::process::id()));
+    let dir = target_dir()
+        .join("scratch")
+        .join(format!("{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
 

@@ -1,0 +1,152 @@
+//! `vigil record`: trace a command tree into a log.
+
+use crate::exit::{Failure, hostname};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vigil_capture::{Backend, EventSink, Outcome, Selection, Verdict};
+use vigil_capture_ptrace::PtraceBackend;
+use vigil_event::Event;
+use vigil_log::{BackgroundWriter, LogError, LogMeta, LogWriter, WriterStats};
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The log to write.
+    #[arg(short, long, default_value = "vigil.vlog")]
+    pub output: PathBuf,
+    /// Syscalls to record: names and classes (file, process, network, memory, identity, all,
+    /// default), comma-separated.
+    #[arg(long, default_value = "default")]
+    pub syscalls: String,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The command to trace, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Sends events to the log writer thread; remembers the first write error.
+pub struct LogSink {
+    writer: Option<BackgroundWriter>,
+    pub error: Option<LogError>,
+    pub unwritten: u64,
+}
+
+impl LogSink {
+    pub fn create(path: &Path, meta: &LogMeta) -> Result<LogSink, Failure> {
+        let writer = LogWriter::create(path, meta).map_err(Failure::log)?;
+        // At most this much is lost if vigil is killed: the writer seals a block this often.
+        let bg = BackgroundWriter::spawn(writer, Duration::from_millis(100));
+        Ok(LogSink {
+            writer: Some(bg),
+            error: None,
+            unwritten: 0,
+        })
+    }
+
+    pub fn push(&mut self, ev: Event) {
+        match (&self.writer, &self.error) {
+            (Some(w), None) => {
+                if let Err(e) = w.push(ev) {
+                    self.error = Some(e);
+                    self.unwritten += 1;
+                }
+            }
+            _ => self.unwritten += 1,
+        }
+    }
+
+    pub fn finish(&mut self) -> Result<WriterStats, LogError> {
+        match (self.writer.take(), self.error.take()) {
+            (_, Some(e)) => Err(e),
+            (Some(w), None) => w.finish(),
+            (None, None) => Ok(WriterStats {
+                events: 0,
+                blocks: 0,
+                bytes: 0,
+            }),
+        }
+    }
+}
+
+impl EventSink for LogSink {
+    fn event(&mut self, event: Event) -> Verdict {
+        self.push(event);
+        Verdict::Continue
+    }
+}
+
+pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> LogMeta {
+    LogMeta {
+        created_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        hostname: hostname(),
+        backend: backend.into(),
+        command: command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        selection: selection.describe(),
+        vigil_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+pub fn parse_selection(spec: &str) -> Result<Selection, Failure> {
+    Selection::parse(spec).map_err(|e| Failure::new(2, e.to_string()))
+}
+
+/// Builds the backend, reporting a missing or non-executable command like a shell would.
+pub fn backend(command: &[OsString], selection: Selection) -> Result<PtraceBackend, Failure> {
+    PtraceBackend::new(command.to_vec(), selection)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
+}
+
+pub fn run_backend(
+    backend: &mut PtraceBackend,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, Failure> {
+    backend
+        .run(sink)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
+}
+
+pub fn run(a: RecordArgs) -> Result<i32, Failure> {
+    let selection = parse_selection(&a.syscalls)?;
+    let mut backend = backend(&a.command, selection.clone())?;
+    let mut sink = LogSink::create(&a.output, &meta_for("ptrace", &a.command, &selection))?;
+    let outcome = run_backend(&mut backend, &mut sink);
+    let written = sink.finish();
+    let outcome = outcome?;
+    let code = outcome.status.map_or(0, |s| s.shell_code());
+    match written {
+        Ok(stats) => {
+            if !a.quiet {
+                eprintln!(
+                    "vigil: {} events, {} bytes ({:.1} per event) in {}; the command {}",
+                    stats.events,
+                    stats.bytes,
+                    stats.bytes as f64 / stats.events.max(1) as f64,
+                    a.output.display(),
+                    outcome
+                        .status
+                        .map_or("left no status".to_string(), |s| s.to_string()),
+                );
+            }
+            Ok(code)
+        }
+        Err(e) => Err(Failure::new(
+            1,
+            format!(
+                "the log is incomplete: {e} ({} events could not be written)",
+                sink.unwritten
+            ),
+        )),
+    }
+}

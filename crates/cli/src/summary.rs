@@ -1,0 +1,353 @@
+//! `vigil summary`: what a recording contains, at a glance.
+
+use crate::exit::{Damage, Failure, open_log};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
+
+#[derive(clap::Args)]
+pub struct SummaryArgs {
+    /// The log to read.
+    pub log: PathBuf,
+}
+
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    exe: Str,
+    argv: Vec<Str>,
+    start_ns: u64,
+    end_ns: Option<u64>,
+    status: Option<ExitStatus>,
+}
+
+#[derive(Default)]
+struct CallStats {
+    count: u64,
+    errors: u64,
+    time_ns: u64,
+}
+
+#[derive(Default)]
+pub struct Summary {
+    events: u64,
+    by_type: BTreeMap<&'static str, u64>,
+    first_ns: Option<u64>,
+    last_ns: u64,
+    procs: Vec<Proc>,
+    live: HashMap<u32, usize>,
+    calls: BTreeMap<String, CallStats>,
+    entry_time: HashMap<u32, u64>,
+    read: BTreeSet<Str>,
+    written: BTreeSet<Str>,
+    executed: BTreeSet<Str>,
+    created: BTreeSet<Str>,
+    deleted: BTreeSet<Str>,
+    renamed: BTreeSet<(Str, Str)>,
+    endpoints: BTreeMap<String, BTreeSet<String>>,
+    lost: u64,
+}
+
+fn file_path(v: Option<&Value>) -> Option<Str> {
+    match v? {
+        Value::Fd(fd) => match fd.target.as_deref()? {
+            Target::File { path, .. } => Some(path.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn str_arg(ev: &Event, name: &str) -> Option<Str> {
+    ev.arg(name)?.as_str().cloned()
+}
+
+impl Summary {
+    pub fn add(&mut self, ev: &Event) {
+        self.events += 1;
+        *self.by_type.entry(ev.type_name()).or_default() += 1;
+        self.first_ns.get_or_insert(ev.time_ns);
+        self.last_ns = self.last_ns.max(ev.time_ns);
+        match &ev.kind {
+            EventKind::ProcessStart(p) => {
+                self.live.insert(ev.pid, self.procs.len());
+                self.procs.push(Proc {
+                    pid: ev.pid,
+                    ppid: p.ppid,
+                    exe: p.exe.clone(),
+                    argv: p.argv.to_vec(),
+                    start_ns: ev.time_ns,
+                    end_ns: None,
+                    status: None,
+                });
+            }
+            EventKind::ProcessExec(p) => {
+                if let Some(&i) = self.live.get(&ev.pid) {
+                    self.procs[i].exe = p.exe.clone();
+                    self.procs[i].argv = p.argv.to_vec();
+                }
+                self.executed.insert(p.exe.clone());
+            }
+            EventKind::ProcessExit(p) => {
+                if let Some(i) = self.live.remove(&ev.pid) {
+                    self.procs[i].end_ns = Some(ev.time_ns);
+                    self.procs[i].status = Some(p.status);
+                }
+            }
+            EventKind::Lost(l) => self.lost += l.count,
+            EventKind::SyscallEntry(_) => {
+                self.entry_time.insert(ev.tid, ev.time_ns);
+            }
+            EventKind::SyscallExit(x) => {
+                let name = x.call.to_string();
+                let stats = self.calls.entry(name).or_default();
+                stats.count += 1;
+                if x.failed() {
+                    stats.errors += 1;
+                }
+                if let Some(t) = self.entry_time.remove(&ev.tid) {
+                    stats.time_ns += ev.time_ns.saturating_sub(t);
+                }
+                if errno_of(x.ret).is_none() {
+                    self.add_effects(ev, x.call.signature().name, x.ret);
+                } else if x.call.signature().name == "connect" && x.ret == -115 {
+                    self.add_effects(ev, "connect", 0); // EINPROGRESS: connecting
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add_effects(&mut self, ev: &Event, name: &str, ret: i64) {
+        match name {
+            "read" | "pread64" | "readv" | "preadv" | "preadv2" if ret > 0 => {
+                self.read.extend(file_path(ev.arg("fd")))
+            }
+            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "ftruncate" if ret >= 0 => {
+                self.written.extend(file_path(ev.arg("fd")))
+            }
+            "truncate" => self.written.extend(str_arg(ev, "path")),
+            "sendfile" => {
+                self.read.extend(file_path(ev.arg("in_fd")));
+                self.written.extend(file_path(ev.arg("out_fd")));
+            }
+            "copy_file_range" => {
+                self.read.extend(file_path(ev.arg("fd_in")));
+                self.written.extend(file_path(ev.arg("fd_out")));
+            }
+            "mmap" => {
+                let shared_writable = ev
+                    .arg("flags")
+                    .and_then(Value::as_uint)
+                    .is_some_and(|f| f & 0xf == 1 || f & 0xf == 3)
+                    && ev
+                        .arg("prot")
+                        .and_then(Value::as_uint)
+                        .is_some_and(|p| p & 2 != 0);
+                if let Some(p) = file_path(ev.arg("fd")) {
+                    if shared_writable {
+                        self.written.insert(p.clone());
+                    }
+                    self.read.insert(p);
+                }
+            }
+            "open" | "openat" | "openat2" | "creat" => {
+                let flags = if name == "creat" {
+                    0o1101
+                } else {
+                    ev.arg("flags").and_then(Value::as_uint).unwrap_or(0)
+                };
+                if let Some(p) = str_arg(ev, "path") {
+                    if flags & 0o100 != 0 {
+                        self.created.insert(p.clone());
+                    }
+                    if flags & 3 != 0 && flags & 0o1000 != 0 {
+                        self.written.insert(p);
+                    }
+                }
+            }
+            "mkdir" | "mkdirat" => self.created.extend(str_arg(ev, "path")),
+            "symlink" | "symlinkat" => self.created.extend(str_arg(ev, "linkpath")),
+            "link" | "linkat" => self.created.extend(str_arg(ev, "newpath")),
+            "unlink" | "unlinkat" | "rmdir" => self.deleted.extend(str_arg(ev, "path")),
+            "rename" | "renameat" | "renameat2" => {
+                if let (Some(a), Some(b)) = (str_arg(ev, "oldpath"), str_arg(ev, "newpath")) {
+                    self.renamed.insert((a, b));
+                }
+            }
+            "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
+            "connect" | "bind" | "sendto" | "accept" | "accept4" => {
+                let addr = match name {
+                    "accept" | "accept4" => ev.arg("peer"),
+                    "sendto" => ev.arg("dest"),
+                    _ => ev.arg("addr"),
+                };
+                if let Some(Value::Addr(a)) = addr {
+                    let what = match name {
+                        "bind" => "bound",
+                        "accept" | "accept4" => "accepted from",
+                        "sendto" => "sent to",
+                        _ => "connected to",
+                    };
+                    self.endpoints
+                        .entry(endpoint(a))
+                        .or_default()
+                        .insert(format!("{what} by {}", ev.pid));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn render(&self, log: &Path, meta: &vigil_log::LogMeta) -> String {
+        let mut o = String::new();
+        let span = self.last_ns.saturating_sub(self.first_ns.unwrap_or(0)) as f64 / 1e9;
+        let _ = writeln!(
+            o,
+            "Log {} ({} backend, host {}): {}",
+            log.display(),
+            meta.backend,
+            meta.hostname,
+            meta.command.join(" ")
+        );
+        let types: Vec<String> = self
+            .by_type
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "{} events over {span:.3} s: {}",
+            self.events,
+            types.join(", ")
+        );
+        if self.lost > 0 {
+            let _ = writeln!(
+                o,
+                "WARNING: {} events were lost by the capture backend",
+                self.lost
+            );
+        }
+        let _ = writeln!(o, "\nProcesses ({}):", self.procs.len());
+        let pids: BTreeSet<u32> = self.procs.iter().map(|p| p.pid).collect();
+        let mut children: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for (i, p) in self.procs.iter().enumerate() {
+            if pids.contains(&p.ppid) && p.ppid != p.pid {
+                children.entry(p.ppid).or_default().push(i);
+            } else {
+                roots.push(i);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for r in roots {
+            self.render_proc(r, 1, &children, &mut seen, &mut o);
+        }
+        let _ = writeln!(
+            o,
+            "\nSyscalls ({} calls):",
+            self.calls.values().map(|c| c.count).sum::<u64>()
+        );
+        let _ = writeln!(
+            o,
+            "  {:>9} {:>7} {:>12}  syscall",
+            "calls", "errors", "time (ms)"
+        );
+        let mut calls: Vec<_> = self.calls.iter().collect();
+        calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        for (name, c) in calls {
+            let _ = writeln!(
+                o,
+                "  {:>9} {:>7} {:>12.3}  {name}",
+                c.count,
+                c.errors,
+                c.time_ns as f64 / 1e6
+            );
+        }
+        let section = |o: &mut String, title: &str, set: &BTreeSet<Str>| {
+            let _ = writeln!(o, "\n{title} ({}):", set.len());
+            for p in set {
+                let _ = writeln!(o, "  {p}");
+            }
+        };
+        section(&mut o, "Files read", &self.read);
+        section(&mut o, "Files written", &self.written);
+        section(&mut o, "Files executed", &self.executed);
+        section(
+            &mut o,
+            "Files created (opened with O_CREAT, made by mkdir/link/symlink)",
+            &self.created,
+        );
+        section(&mut o, "Files deleted", &self.deleted);
+        let _ = writeln!(o, "\nFiles renamed ({}):", self.renamed.len());
+        for (a, b) in &self.renamed {
+            let _ = writeln!(o, "  {a} -> {b}");
+        }
+        let _ = writeln!(o, "\nNetwork endpoints ({}):", self.endpoints.len());
+        for (ep, uses) in &self.endpoints {
+            let _ = writeln!(
+                o,
+                "  {ep}: {}",
+                uses.iter().cloned().collect::<Vec<_>>().join("; ")
+            );
+        }
+        o
+    }
+
+    fn render_proc(
+        &self,
+        i: usize,
+        depth: usize,
+        children: &BTreeMap<u32, Vec<usize>>,
+        seen: &mut BTreeSet<usize>,
+        o: &mut String,
+    ) {
+        if !seen.insert(i) {
+            return;
+        }
+        let p = &self.procs[i];
+        let argv: Vec<String> = p.argv.iter().map(|a| a.to_string()).collect();
+        let status = p
+            .status
+            .map_or("still running at end of log".to_string(), |s| s.to_string());
+        let life = p.end_ns.map_or(String::new(), |e| {
+            format!(", {:.3} s", e.saturating_sub(p.start_ns) as f64 / 1e9)
+        });
+        let _ = writeln!(
+            o,
+            "{:indent$}{} {} [{}] {status}{life}",
+            "",
+            p.pid,
+            argv.join(" "),
+            p.exe,
+            indent = depth * 2
+        );
+        // Children started while this process lived.
+        for &c in children.get(&p.pid).into_iter().flatten() {
+            let child = &self.procs[c];
+            if child.start_ns >= p.start_ns && p.end_ns.is_none_or(|e| child.start_ns <= e) {
+                self.render_proc(c, depth + 1, children, seen, o);
+            }
+        }
+    }
+}
+
+fn endpoint(a: &SockAddr) -> String {
+    a.to_string()
+}
+
+pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
+    let reader = open_log(&a.log)?;
+    let meta = reader.meta().clone();
+    let mut damage = Damage::new(&a.log);
+    let mut s = Summary::default();
+    for item in reader {
+        match item {
+            Ok(ev) => s.add(&ev),
+            Err(issue) => damage.report(&issue),
+        }
+    }
+    print!("{}", s.render(&a.log, &meta));
+    Ok(damage.exit_code(0))
+}

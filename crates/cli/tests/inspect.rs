@@ -1,0 +1,211 @@
+//! show, summary, export, import, and what they do with damaged or foreign files.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use vigil_testkit::scratch_dir;
+
+/// Two threads whose calls interleave: entry A, entry B, exit A, exit B.
+const INTERLEAVED: &str = r#"{"seq":1,"time_ns":1000,"pid":10,"tid":10,"type":"process_start","ppid":1,"exe":"/bin/app","argv":["app"]}
+{"seq":2,"time_ns":2000,"pid":10,"tid":10,"type":"syscall_entry","syscall":"read","args":{"fd":{"fd":0,"target":{"kind":"pipe","ino":5}},"buf":4096,"count":10}}
+{"seq":3,"time_ns":3000,"pid":10,"tid":11,"type":"syscall_entry","syscall":"openat","args":{"dirfd":{"fd":-100},"path":"/etc/shadow","flags":"O_RDONLY"}}
+{"seq":4,"time_ns":4000,"pid":10,"tid":10,"type":"syscall_exit","syscall":"read","entry_seq":2,"ret":10,"args":{"fd":{"fd":0,"target":{"kind":"pipe","ino":5}},"buf":4096,"count":10}}
+{"seq":5,"time_ns":5000,"pid":10,"tid":11,"type":"syscall_exit","syscall":"openat","entry_seq":3,"ret":-13,"args":{"dirfd":{"fd":-100},"path":"/etc/shadow","flags":"O_RDONLY"}}
+{"seq":6,"time_ns":6000,"pid":10,"tid":10,"type":"syscall_entry","syscall":"exit_group","args":{"status":0}}
+{"seq":7,"time_ns":7000,"pid":10,"tid":10,"type":"thread_exit","exit_code":0}
+{"seq":8,"time_ns":7000,"pid":10,"tid":10,"type":"process_exit","exit_code":0}
+"#;
+
+fn import(dir: &std::path::Path, jsonl: &str) -> std::path::PathBuf {
+    let src = dir.join("in.jsonl");
+    std::fs::write(&src, jsonl).unwrap();
+    let log = dir.join("in.vlog");
+    let out = run(vigil().arg("import").arg(&src).arg("-o").arg(&log));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    log
+}
+
+#[test]
+fn show_marks_calls_interrupted_by_another_thread() {
+    let dir = scratch_dir("show-interleave");
+    let log = import(&dir, INTERLEAVED);
+    let out = run(vigil().arg("show").arg(&log).args(["--time", "none"]));
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(
+        lines[1].starts_with("10")
+            && lines[1].ends_with("read(0<pipe:[5]>, 0x1000, 10 <unfinished ...>"),
+        "{listing}"
+    );
+    assert!(
+        lines[2].contains("10/11")
+            && lines[2].ends_with("openat(AT_FDCWD, \"/etc/shadow\", O_RDONLY <unfinished ...>"),
+        "{listing}"
+    );
+    assert!(lines[3].ends_with("<... read resumed>) = 10"), "{listing}");
+    assert!(
+        lines[4].ends_with("<... openat resumed>) = -1 EACCES (Permission denied)"),
+        "{listing}"
+    );
+    assert!(lines[5].ends_with("exit_group(0) = ?"), "{listing}");
+    assert!(lines[6].ends_with("+++ exit 0 +++"), "{listing}");
+}
+
+#[test]
+fn show_filters() {
+    let dir = scratch_dir("show-filter");
+    let log = import(&dir, INTERLEAVED);
+    let show = |args: &[&str]| {
+        text(
+            &run(vigil()
+                .arg("show")
+                .arg(&log)
+                .args(["--time", "none"])
+                .args(args))
+            .stdout,
+        )
+    };
+    let failed = show(&["--failed"]);
+    assert_eq!(failed.lines().count(), 1, "{failed}");
+    assert!(
+        failed.contains("openat(AT_FDCWD, \"/etc/shadow\", O_RDONLY) = -1 EACCES"),
+        "{failed}"
+    );
+    let by_path = show(&["--path", "/etc/*"]);
+    assert_eq!(by_path.lines().count(), 1, "{by_path}");
+    assert!(
+        show(&["--syscall", "read"])
+            .lines()
+            .all(|l| l.contains("read("))
+    );
+    assert_eq!(show(&["--pid", "99"]).lines().count(), 0);
+    let json = show(&["--format", "json", "--syscall", "openat"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "entry and exit");
+    assert_eq!(lines[1]["errno"], "EACCES");
+    let bad = run(vigil().arg("show").arg(&log).args(["--syscall", "opnat"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("openat"),
+        "suggests the real name"
+    );
+}
+
+#[test]
+fn export_then_import_is_lossless() {
+    let dir = scratch_dir("roundtrip");
+    let (_, events, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os("ls / | wc -l > n.txt")]);
+    let exported = run(vigil().arg("export").arg(&log).args(["--format", "jsonl"]));
+    assert!(exported.status.success());
+    let again = import(&dir, &text(&exported.stdout));
+    assert_eq!(read_log(&again), events);
+    let exported2 = run(vigil().arg("export").arg(&again));
+    assert_eq!(exported.stdout, exported2.stdout);
+    let first: serde_json::Value =
+        serde_json::from_str(text(&exported.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "process_start");
+}
+
+#[test]
+fn import_errors_name_the_line() {
+    let dir = scratch_dir("import-bad");
+    let src = dir.join("bad.jsonl");
+    let mut f = std::fs::File::create(&src).unwrap();
+    writeln!(f, "{}", INTERLEAVED.lines().next().unwrap()).unwrap();
+    writeln!(f, r#"{{"seq":2,"time_ns":1,"pid":1,"type":"syscall_exit","syscall":"openat","ret":0,"args":{{"flags":"O_NOPE"}}}}"#).unwrap();
+    let out = run(vigil()
+        .arg("import")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("x.vlog")));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("args.flags"),
+        "{err}"
+    );
+}
+
+#[test]
+fn summary_of_the_demo_lists_processes_calls_and_files() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("demo");
+    let out = run(vigil().arg("demo").arg("-o").arg(dir.join("demo.vlog")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "Processes (",
+        "sort",
+        "tr a-z A-Z",
+        "Syscalls (",
+        "openat",
+        "Files read",
+        "users.txt",
+        "Files written",
+        "upper.txt",
+        "Files deleted",
+        "archive.txt",
+        "Files renamed",
+        "backup.txt -> ",
+        "Files executed",
+        "/usr/bin/sort",
+    ] {
+        assert!(s.contains(want), "summary lacks `{want}`:\n{s}");
+    }
+}
+
+#[test]
+fn foreign_truncated_and_corrupt_logs_are_reported_not_fatal() {
+    let dir = scratch_dir("damaged");
+    // Not a log at all.
+    let foreign = dir.join("foreign.vlog");
+    std::fs::write(&foreign, "hello, I am a text file\n").unwrap();
+    for cmd in ["show", "summary", "export"] {
+        let out = run(vigil().arg(cmd).arg(&foreign));
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("foreign.vlog"), "{err}");
+    }
+    // A real log, cut in the middle of its last block.
+    let (_, events, log) = record_in(
+        &dir,
+        &[],
+        &[
+            os("sh"),
+            os("-c"),
+            os("for i in 1 2 3 4 5 6 7 8; do cat /etc/passwd > /dev/null; done"),
+        ],
+    );
+    let bytes = std::fs::read(&log).unwrap();
+    let cut = dir.join("cut.vlog");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let out = run(vigil().arg("export").arg(&cut));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("byte"),
+        "names the offset: {}",
+        text(&out.stderr)
+    );
+    let n = text(&out.stdout).lines().count();
+    assert!(n < events.len(), "the torn block is dropped");
+    // A flipped byte in the middle: the bad block is skipped, later ones still read.
+    let mut flipped = bytes.clone();
+    let mid = bytes.len() / 2;
+    flipped[mid] ^= 0x55;
+    let bad = dir.join("flipped.vlog");
+    std::fs::write(&bad, &flipped).unwrap();
+    let out = run(vigil().arg("summary").arg(&bad));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("corrupt"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("Processes"));
+}

@@ -1,0 +1,809 @@
+//! Records inside a block: string and target definitions, then events, delta- and
+//! varint-encoded. Strings and targets are defined once per block, before their first use, so a
+//! block decodes on its own.
+
+use rustc_hash::FxHashMap;
+use std::net::{SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+use vigil_event::value::Socket;
+use vigil_event::*;
+
+const DEF_STR: u8 = 0x80;
+const DEF_TARGET: u8 = 0x81;
+const SAME_THREAD: u8 = 0x10;
+const NEXT_SEQ: u8 = 0x20;
+const KIND_MASK: u8 = 0x0f;
+
+const K_ENTRY: u8 = 0;
+const K_EXIT: u8 = 1;
+const K_PAIR: u8 = 2;
+const K_START: u8 = 3;
+const K_EXEC: u8 = 4;
+const K_PEXIT: u8 = 5;
+const K_TSTART: u8 = 6;
+const K_TEXIT: u8 = 7;
+const K_SIGNAL: u8 = 8;
+const K_LOST: u8 = 9;
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn abi_code(a: Abi) -> u64 {
+    match a {
+        Abi::X86_64 => 0,
+        Abi::I386 => 1,
+        Abi::X32 => 2,
+    }
+}
+
+/// Encodes events of one block.
+#[derive(Default)]
+pub struct Encoder {
+    pub buf: Vec<u8>,
+    strings: FxHashMap<Str, u32>,
+    targets: FxHashMap<Arc<Target>, u32>,
+    prev_seq: u64,
+    prev_time: u64,
+    prev_thread: Option<(u32, u32)>,
+    pub events: u32,
+    pub first: Option<(u64, u64)>,
+}
+
+impl Encoder {
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.strings.clear();
+        self.targets.clear();
+        self.prev_thread = None;
+        self.events = 0;
+        self.first = None;
+    }
+
+    fn str_id(&mut self, s: &Str) -> u32 {
+        if let Some(&id) = self.strings.get(s) {
+            return id;
+        }
+        let id = self.strings.len() as u32;
+        self.buf.push(DEF_STR);
+        put(&mut self.buf, s.len() as u64);
+        self.buf.extend_from_slice(s.as_bytes());
+        self.strings.insert(s.clone(), id);
+        id
+    }
+
+    fn addr_strings(&mut self, a: &SockAddr) {
+        if let SockAddr::Unix(p) = a {
+            self.str_id(p);
+        }
+    }
+
+    fn target_id(&mut self, t: &Arc<Target>) -> u32 {
+        if let Some(&id) = self.targets.get(t) {
+            return id;
+        }
+        // Strings first: the definition refers to them.
+        match &**t {
+            Target::File { path, .. } => {
+                self.str_id(path);
+            }
+            Target::Other { label, .. } => {
+                self.str_id(label);
+            }
+            Target::Socket(s) => {
+                for a in s.local.iter().chain(s.remote.iter()) {
+                    self.addr_strings(a);
+                }
+            }
+            Target::Pipe { .. } => {}
+        }
+        let mut def = std::mem::take(&mut self.buf);
+        def.push(DEF_TARGET);
+        match &**t {
+            Target::File { path, dev, ino } => {
+                def.push(0);
+                put(&mut def, self.strings[path] as u64);
+                put(&mut def, *dev);
+                put(&mut def, *ino);
+            }
+            Target::Pipe { ino } => {
+                def.push(1);
+                put(&mut def, *ino);
+            }
+            Target::Socket(s) => {
+                def.push(2);
+                put(&mut def, s.ino);
+                put(&mut def, s.family as u64);
+                put(&mut def, s.sock_type as u64);
+                def.push(s.local.is_some() as u8 | (s.remote.is_some() as u8) << 1);
+                for a in s.local.iter().chain(s.remote.iter()) {
+                    self.put_addr(&mut def, a);
+                }
+            }
+            Target::Other { label, ino } => {
+                def.push(3);
+                put(&mut def, self.strings[label] as u64);
+                put(&mut def, *ino);
+            }
+        }
+        self.buf = def;
+        let id = self.targets.len() as u32;
+        self.targets.insert(t.clone(), id);
+        id
+    }
+
+    fn put_addr(&self, out: &mut Vec<u8>, a: &SockAddr) {
+        match a {
+            SockAddr::V4(v) => {
+                out.push(0);
+                out.extend_from_slice(&v.ip().octets());
+                out.extend_from_slice(&v.port().to_le_bytes());
+            }
+            SockAddr::V6(v) => {
+                out.push(1);
+                out.extend_from_slice(&v.ip().octets());
+                out.extend_from_slice(&v.port().to_le_bytes());
+                put(out, v.flowinfo() as u64);
+                put(out, v.scope_id() as u64);
+            }
+            SockAddr::Unix(p) => {
+                out.push(2);
+                put(out, self.strings.get(p).copied().unwrap_or(0) as u64);
+            }
+            SockAddr::Netlink { pid, groups } => {
+                out.push(3);
+                put(out, *pid as u64);
+                put(out, *groups as u64);
+            }
+            SockAddr::Other { family, data } => {
+                out.push(4);
+                put(out, *family as u64);
+                put(out, data.len() as u64);
+                out.extend_from_slice(data);
+            }
+        }
+    }
+
+    /// Defines every string and target the values use, so the values can follow in one run.
+    fn define(&mut self, args: &[Value]) {
+        for v in args {
+            match v {
+                Value::Str(s) => {
+                    self.str_id(s);
+                }
+                Value::Fd(Fd {
+                    target: Some(t), ..
+                }) => {
+                    self.target_id(t);
+                }
+                Value::List(l) => {
+                    for s in l.iter() {
+                        self.str_id(s);
+                    }
+                }
+                Value::Addr(a) => self.addr_strings(a),
+                _ => {}
+            }
+        }
+    }
+
+    fn put_args(&mut self, args: &[Value]) {
+        put(&mut self.buf, args.len() as u64);
+        for v in args {
+            self.put_value(v);
+        }
+    }
+
+    fn put_value(&mut self, v: &Value) {
+        match v {
+            Value::Absent => self.buf.push(0),
+            Value::Unreadable(a) => {
+                self.buf.push(1);
+                put(&mut self.buf, *a);
+            }
+            Value::Int(i) => {
+                self.buf.push(2);
+                put(&mut self.buf, zigzag(*i));
+            }
+            Value::Uint(u) => {
+                self.buf.push(3);
+                put(&mut self.buf, *u);
+            }
+            Value::Str(s) => {
+                self.buf.push(4);
+                let id = self.strings[s];
+                put(&mut self.buf, id as u64);
+            }
+            Value::Fd(fd) => {
+                self.buf.push(5);
+                put(&mut self.buf, zigzag(fd.num as i64));
+                let t = fd.target.as_ref().map_or(0, |t| self.targets[t] as u64 + 1);
+                put(&mut self.buf, t);
+            }
+            Value::List(l) => {
+                self.buf.push(6);
+                put(&mut self.buf, l.len() as u64);
+                for s in l.iter() {
+                    let id = self.strings[s];
+                    put(&mut self.buf, id as u64);
+                }
+            }
+            Value::Addr(a) => {
+                self.buf.push(7);
+                let mut tmp = std::mem::take(&mut self.buf);
+                self.put_addr(&mut tmp, a);
+                self.buf = tmp;
+            }
+        }
+    }
+
+    fn header(&mut self, kind: u8, ev: &Event) {
+        let first = *self.first.get_or_insert((ev.seq, ev.time_ns));
+        if self.events == 0 {
+            self.prev_seq = first.0.wrapping_sub(1);
+            self.prev_time = first.1;
+        }
+        let mut tag = kind;
+        let same = self.prev_thread == Some((ev.pid, ev.tid));
+        if same {
+            tag |= SAME_THREAD;
+        }
+        let next = ev.seq == self.prev_seq.wrapping_add(1);
+        if next {
+            tag |= NEXT_SEQ;
+        }
+        self.buf.push(tag);
+        if !next {
+            put(
+                &mut self.buf,
+                zigzag(ev.seq.wrapping_sub(self.prev_seq.wrapping_add(1)) as i64),
+            );
+        }
+        put(
+            &mut self.buf,
+            zigzag(ev.time_ns.wrapping_sub(self.prev_time) as i64),
+        );
+        if !same {
+            put(&mut self.buf, ev.pid as u64);
+            put(&mut self.buf, zigzag(ev.tid as i64 - ev.pid as i64));
+        }
+        self.prev_seq = ev.seq;
+        self.prev_time = ev.time_ns;
+        self.prev_thread = Some((ev.pid, ev.tid));
+        self.events += 1;
+    }
+
+    fn put_call(&mut self, c: SyscallId) {
+        put(&mut self.buf, (c.nr as u64) << 2 | abi_code(c.abi));
+    }
+
+    fn put_status(&mut self, s: ExitStatus) {
+        match s {
+            ExitStatus::Code(c) => {
+                self.buf.push(0);
+                put(&mut self.buf, zigzag(c as i64));
+            }
+            ExitStatus::Signal {
+                signal,
+                core_dumped,
+            } => {
+                self.buf.push(1 | (core_dumped as u8) << 1);
+                put(&mut self.buf, zigzag(signal as i64));
+            }
+        }
+    }
+
+    fn put_creds(&mut self, c: &Creds) {
+        for v in [c.uid, c.euid, c.gid, c.egid] {
+            put(&mut self.buf, v as u64);
+        }
+    }
+
+    /// Whether `exit` can be stored with `entry` as one pair record.
+    pub fn pairs(entry: &Event, exit: &Event) -> bool {
+        match (&entry.kind, &exit.kind) {
+            (EventKind::SyscallEntry(e), EventKind::SyscallExit(x)) => {
+                exit.seq == entry.seq.wrapping_add(1)
+                    && exit.pid == entry.pid
+                    && exit.tid == entry.tid
+                    && x.entry_seq == entry.seq
+                    && x.call == e.call
+                    && x.args.len() >= e.args.len()
+                    && x.args[..e.args.len()] == e.args[..]
+            }
+            _ => false,
+        }
+    }
+
+    /// An entry and its exit in one record (the arguments written once).
+    pub fn pair(&mut self, entry: &Event, exit: &Event) {
+        let (EventKind::SyscallEntry(e), EventKind::SyscallExit(x)) = (&entry.kind, &exit.kind)
+        else {
+            self.event(entry);
+            self.event(exit);
+            return;
+        };
+        self.define(&x.args);
+        self.header(K_PAIR, entry);
+        self.put_call(e.call);
+        self.put_args(&e.args);
+        put(
+            &mut self.buf,
+            zigzag(exit.time_ns.wrapping_sub(entry.time_ns) as i64),
+        );
+        put(&mut self.buf, zigzag(x.ret));
+        self.put_args(&x.args[e.args.len()..]);
+        self.prev_seq = exit.seq;
+        self.prev_time = exit.time_ns;
+        self.events += 1;
+    }
+
+    pub fn event(&mut self, ev: &Event) {
+        match &ev.kind {
+            EventKind::SyscallEntry(e) => {
+                self.define(&e.args);
+                self.header(K_ENTRY, ev);
+                self.put_call(e.call);
+                self.put_args(&e.args);
+            }
+            EventKind::SyscallExit(x) => {
+                self.define(&x.args);
+                self.header(K_EXIT, ev);
+                self.put_call(x.call);
+                put(
+                    &mut self.buf,
+                    zigzag(ev.seq.wrapping_sub(x.entry_seq) as i64),
+                );
+                put(&mut self.buf, zigzag(x.ret));
+                self.put_args(&x.args);
+            }
+            EventKind::ProcessStart(p) => {
+                self.str_id(&p.exe);
+                p.argv.iter().for_each(|a| {
+                    self.str_id(a);
+                });
+                self.header(K_START, ev);
+                put(&mut self.buf, p.ppid as u64);
+                self.put_image(&p.exe, &p.argv);
+                self.put_creds(&p.creds);
+                put(&mut self.buf, p.clone_flags);
+            }
+            EventKind::ProcessExec(p) => {
+                self.str_id(&p.exe);
+                p.argv.iter().for_each(|a| {
+                    self.str_id(a);
+                });
+                self.header(K_EXEC, ev);
+                self.put_image(&p.exe, &p.argv);
+                self.put_creds(&p.creds);
+                put(&mut self.buf, p.dev);
+                put(&mut self.buf, p.ino);
+            }
+            EventKind::ProcessExit(p) => {
+                self.header(K_PEXIT, ev);
+                self.put_status(p.status);
+            }
+            EventKind::ThreadStart(t) => {
+                self.header(K_TSTART, ev);
+                put(&mut self.buf, t.creator_tid as u64);
+            }
+            EventKind::ThreadExit(t) => {
+                self.header(K_TEXIT, ev);
+                self.put_status(t.status);
+            }
+            EventKind::Signal(s) => {
+                self.header(K_SIGNAL, ev);
+                put(&mut self.buf, zigzag(s.signal as i64));
+                put(&mut self.buf, zigzag(s.code as i64));
+                put(&mut self.buf, s.sender_pid as u64);
+                put(&mut self.buf, s.sender_uid as u64);
+            }
+            EventKind::Lost(l) => {
+                self.str_id(&l.reason);
+                self.header(K_LOST, ev);
+                put(&mut self.buf, l.count);
+                let id = self.strings[&l.reason];
+                put(&mut self.buf, id as u64);
+            }
+        }
+    }
+
+    fn put_image(&mut self, exe: &Str, argv: &[Str]) {
+        let id = self.strings[exe];
+        put(&mut self.buf, id as u64);
+        put(&mut self.buf, argv.len() as u64);
+        for a in argv {
+            let id = self.strings[a];
+            put(&mut self.buf, id as u64);
+        }
+    }
+}
+
+/// Why a block's records did not decode.
+pub type DecodeError = String;
+
+/// Decodes the records of one block.
+pub struct Decoder<'a> {
+    b: &'a [u8],
+    p: usize,
+    strings: Vec<Str>,
+    targets: Vec<Arc<Target>>,
+    prev_seq: u64,
+    prev_time: u64,
+    thread: (u32, u32),
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(b: &'a [u8], first_seq: u64, first_time: u64) -> Self {
+        Decoder {
+            b,
+            p: 0,
+            strings: Vec::new(),
+            targets: Vec::new(),
+            prev_seq: first_seq.wrapping_sub(1),
+            prev_time: first_time,
+            thread: (0, 0),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let v = *self.b.get(self.p).ok_or("record cut short")?;
+        self.p += 1;
+        Ok(v)
+    }
+
+    fn var(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("varint too long".into())
+    }
+
+    fn var32(&mut self) -> Result<u32, DecodeError> {
+        u32::try_from(self.var()?).map_err(|_| "value out of range".to_string())
+    }
+
+    fn zz(&mut self) -> Result<i64, DecodeError> {
+        Ok(unzigzag(self.var()?))
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .p
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or("record cut short")?;
+        let s = &self.b[self.p..end];
+        self.p = end;
+        Ok(s)
+    }
+
+    fn string(&mut self) -> Result<Str, DecodeError> {
+        let id = self.var()? as usize;
+        self.strings
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("undefined string #{id}"))
+    }
+
+    fn addr(&mut self) -> Result<SockAddr, DecodeError> {
+        Ok(match self.u8()? {
+            0 => {
+                let b = self.bytes(6)?;
+                SockAddr::V4(SocketAddrV4::new(
+                    [b[0], b[1], b[2], b[3]].into(),
+                    u16::from_le_bytes([b[4], b[5]]),
+                ))
+            }
+            1 => {
+                let b = self.bytes(18)?;
+                let mut ip = [0u8; 16];
+                ip.copy_from_slice(&b[..16]);
+                let port = u16::from_le_bytes([b[16], b[17]]);
+                let flow = self.var32()?;
+                let scope = self.var32()?;
+                SockAddr::V6(SocketAddrV6::new(ip.into(), port, flow, scope))
+            }
+            2 => SockAddr::Unix(self.string()?),
+            3 => SockAddr::Netlink {
+                pid: self.var32()?,
+                groups: self.var32()?,
+            },
+            4 => {
+                let family = u16::try_from(self.var()?).map_err(|_| "family out of range")?;
+                let n = self.var()? as usize;
+                SockAddr::Other {
+                    family,
+                    data: Arc::from(self.bytes(n)?),
+                }
+            }
+            t => return Err(format!("unknown address tag {t}")),
+        })
+    }
+
+    fn target(&mut self) -> Result<Target, DecodeError> {
+        Ok(match self.u8()? {
+            0 => Target::File {
+                path: self.string()?,
+                dev: self.var()?,
+                ino: self.var()?,
+            },
+            1 => Target::Pipe { ino: self.var()? },
+            2 => {
+                let ino = self.var()?;
+                let family = u16::try_from(self.var()?).map_err(|_| "family out of range")?;
+                let sock_type = u16::try_from(self.var()?).map_err(|_| "type out of range")?;
+                let present = self.u8()?;
+                let local = if present & 1 != 0 {
+                    Some(self.addr()?)
+                } else {
+                    None
+                };
+                let remote = if present & 2 != 0 {
+                    Some(self.addr()?)
+                } else {
+                    None
+                };
+                Target::Socket(Socket {
+                    ino,
+                    family,
+                    sock_type,
+                    local,
+                    remote,
+                })
+            }
+            3 => Target::Other {
+                label: self.string()?,
+                ino: self.var()?,
+            },
+            t => return Err(format!("unknown target tag {t}")),
+        })
+    }
+
+    fn value(&mut self) -> Result<Value, DecodeError> {
+        Ok(match self.u8()? {
+            0 => Value::Absent,
+            1 => Value::Unreadable(self.var()?),
+            2 => Value::Int(self.zz()?),
+            3 => Value::Uint(self.var()?),
+            4 => Value::Str(self.string()?),
+            5 => {
+                let num = i32::try_from(self.zz()?).map_err(|_| "fd out of range")?;
+                let t = self.var()? as usize;
+                let target = if t == 0 {
+                    None
+                } else {
+                    Some(
+                        self.targets
+                            .get(t - 1)
+                            .cloned()
+                            .ok_or_else(|| format!("undefined target #{}", t - 1))?,
+                    )
+                };
+                Value::Fd(Fd { num, target })
+            }
+            6 => {
+                let n = self.var()? as usize;
+                if n > self.b.len() {
+                    return Err("list longer than its block".into());
+                }
+                let mut l = Vec::with_capacity(n);
+                for _ in 0..n {
+                    l.push(self.string()?);
+                }
+                Value::List(l.into())
+            }
+            7 => Value::Addr(Arc::new(self.addr()?)),
+            t => return Err(format!("unknown value tag {t}")),
+        })
+    }
+
+    fn args(&mut self) -> Result<Args, DecodeError> {
+        let n = self.var()? as usize;
+        if n > self.b.len() {
+            return Err("argument count larger than its block".into());
+        }
+        let mut a = Args::with_capacity(n);
+        for _ in 0..n {
+            a.push(self.value()?);
+        }
+        Ok(a)
+    }
+
+    fn call(&mut self) -> Result<SyscallId, DecodeError> {
+        let v = self.var()?;
+        let abi = match v & 3 {
+            0 => Abi::X86_64,
+            1 => Abi::I386,
+            2 => Abi::X32,
+            _ => return Err("unknown ABI".into()),
+        };
+        Ok(SyscallId {
+            abi,
+            nr: u32::try_from(v >> 2).map_err(|_| "syscall number out of range")?,
+        })
+    }
+
+    fn status(&mut self) -> Result<ExitStatus, DecodeError> {
+        let tag = self.u8()?;
+        let v = i32::try_from(self.zz()?).map_err(|_| "status out of range")?;
+        Ok(match tag & 1 {
+            0 => ExitStatus::Code(v),
+            _ => ExitStatus::Signal {
+                signal: v,
+                core_dumped: tag & 2 != 0,
+            },
+        })
+    }
+
+    fn creds(&mut self) -> Result<Creds, DecodeError> {
+        Ok(Creds {
+            uid: self.var32()?,
+            euid: self.var32()?,
+            gid: self.var32()?,
+            egid: self.var32()?,
+        })
+    }
+
+    fn image(&mut self) -> Result<(Str, Arc<[Str]>), DecodeError> {
+        let exe = self.string()?;
+        let n = self.var()? as usize;
+        if n > self.b.len() {
+            return Err("argv longer than its block".into());
+        }
+        let mut argv = Vec::with_capacity(n);
+        for _ in 0..n {
+            argv.push(self.string()?);
+        }
+        Ok((exe, argv.into()))
+    }
+
+    /// Decodes every record, appending events to `out`.
+    pub fn decode_all(&mut self, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+        while self.p < self.b.len() {
+            let tag = self.u8()?;
+            match tag {
+                DEF_STR => {
+                    let n = self.var()? as usize;
+                    let s = Str::new(self.bytes(n)?);
+                    self.strings.push(s);
+                    continue;
+                }
+                DEF_TARGET => {
+                    let t = self.target()?;
+                    self.targets.push(Arc::new(t));
+                    continue;
+                }
+                t if t & 0xc0 != 0 => return Err(format!("unknown record tag {t:#x}")),
+                _ => {}
+            }
+            let seq = if tag & NEXT_SEQ != 0 {
+                self.prev_seq.wrapping_add(1)
+            } else {
+                self.prev_seq
+                    .wrapping_add(1)
+                    .wrapping_add(self.zz()? as u64)
+            };
+            let time = self.prev_time.wrapping_add(self.zz()? as u64);
+            if tag & SAME_THREAD == 0 {
+                let pid = self.var32()?;
+                let tid = i64::from(pid) + self.zz()?;
+                self.thread = (pid, u32::try_from(tid).map_err(|_| "tid out of range")?);
+            }
+            let (pid, tid) = self.thread;
+            self.prev_seq = seq;
+            self.prev_time = time;
+            let kind = match tag & KIND_MASK {
+                K_ENTRY => EventKind::SyscallEntry(SyscallEntry {
+                    call: self.call()?,
+                    args: self.args()?,
+                }),
+                K_EXIT => {
+                    let call = self.call()?;
+                    let entry_seq = seq.wrapping_sub(self.zz()? as u64);
+                    EventKind::SyscallExit(SyscallExit {
+                        call,
+                        entry_seq,
+                        ret: self.zz()?,
+                        args: self.args()?,
+                    })
+                }
+                K_PAIR => {
+                    let call = self.call()?;
+                    let args = self.args()?;
+                    let exit_time = time.wrapping_add(self.zz()? as u64);
+                    let ret = self.zz()?;
+                    let extra = self.args()?;
+                    let mut all = args.clone();
+                    all.extend(extra);
+                    out.push(Event {
+                        seq,
+                        time_ns: time,
+                        pid,
+                        tid,
+                        kind: EventKind::SyscallEntry(SyscallEntry { call, args }),
+                    });
+                    self.prev_seq = seq.wrapping_add(1);
+                    self.prev_time = exit_time;
+                    EventKind::SyscallExit(SyscallExit {
+                        call,
+                        entry_seq: seq,
+                        ret,
+                        args: all,
+                    })
+                }
+                K_START => {
+                    let ppid = self.var32()?;
+                    let (exe, argv) = self.image()?;
+                    EventKind::ProcessStart(ProcessStart {
+                        ppid,
+                        exe,
+                        argv,
+                        creds: self.creds()?,
+                        clone_flags: self.var()?,
+                    })
+                }
+                K_EXEC => {
+                    let (exe, argv) = self.image()?;
+                    EventKind::ProcessExec(ProcessExec {
+                        exe,
+                        argv,
+                        creds: self.creds()?,
+                        dev: self.var()?,
+                        ino: self.var()?,
+                    })
+                }
+                K_PEXIT => EventKind::ProcessExit(ProcessExit {
+                    status: self.status()?,
+                }),
+                K_TSTART => EventKind::ThreadStart(ThreadStart {
+                    creator_tid: self.var32()?,
+                }),
+                K_TEXIT => EventKind::ThreadExit(ThreadExit {
+                    status: self.status()?,
+                }),
+                K_SIGNAL => EventKind::Signal(SignalDelivery {
+                    signal: i32::try_from(self.zz()?).map_err(|_| "signal out of range")?,
+                    code: i32::try_from(self.zz()?).map_err(|_| "code out of range")?,
+                    sender_pid: self.var32()?,
+                    sender_uid: self.var32()?,
+                }),
+                K_LOST => EventKind::Lost(Lost {
+                    count: self.var()?,
+                    reason: self.string()?,
+                }),
+                k => return Err(format!("unknown event kind {k}")),
+            };
+            let (seq, time) = if tag & KIND_MASK == K_PAIR {
+                (seq.wrapping_add(1), self.prev_time)
+            } else {
+                (seq, time)
+            };
+            out.push(Event {
+                seq,
+                time_ns: time,
+                pid,
+                tid,
+                kind,
+            });
+        }
+        Ok(())
+    }
+}

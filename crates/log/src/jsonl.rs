@@ -1,0 +1,85 @@
+//! JSON lines: one event per line, in the form of vigil_event::json (docs/event-schema.md).
+
+use crate::{LogError, LogReader, LogWriter, ReadIssue};
+use std::io::{BufRead, Read, Write};
+
+/// Writes every event as one JSON line; issues met while reading go to `on_issue`.
+/// Returns the number of events written.
+pub fn export<R: Read, W: Write>(
+    reader: &mut LogReader<R>,
+    out: W,
+    on_issue: &mut dyn FnMut(&ReadIssue),
+) -> Result<u64, LogError> {
+    let mut out = std::io::BufWriter::new(out);
+    let mut n = 0;
+    for item in reader {
+        match item {
+            Ok(ev) => {
+                let line = vigil_event::json::to_json(&ev);
+                serde_json::to_writer(&mut out, &line)
+                    .map_err(|e| LogError::io("output", e.into()))?;
+                out.write_all(b"\n")
+                    .map_err(|e| LogError::io("output", e))?;
+                n += 1;
+            }
+            Err(issue) => on_issue(&issue),
+        }
+    }
+    out.flush().map_err(|e| LogError::io("output", e))?;
+    Ok(n)
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    pub events: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("line {line}: {message}")]
+    Line { line: u64, message: String },
+    #[error("reading the input: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Reads JSON lines into a log. Blank lines are skipped; `seq` must strictly increase.
+pub fn import<R: BufRead, W: Write>(
+    input: R,
+    writer: &mut LogWriter<W>,
+) -> Result<ImportStats, ImportError> {
+    let mut stats = ImportStats::default();
+    let mut last_seq: Option<(u64, u64)> = None;
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.map_err(ImportError::Read)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| ImportError::Line {
+                line: line_no,
+                message: format!("not JSON: {e}"),
+            })?;
+        let ev = vigil_event::json::from_json(&value).map_err(|e| ImportError::Line {
+            line: line_no,
+            message: e.to_string(),
+        })?;
+        if let Some((prev, prev_line)) = last_seq
+            && ev.seq <= prev
+        {
+            return Err(ImportError::Line {
+                line: line_no,
+                message: format!(
+                    "seq {} does not follow seq {prev} of line {prev_line}: seq must strictly increase",
+                    ev.seq
+                ),
+            });
+        }
+        last_seq = Some((ev.seq, line_no));
+        writer.append(&ev)?;
+        stats.events += 1;
+    }
+    Ok(stats)
+}
