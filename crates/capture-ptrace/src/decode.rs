@@ -107,10 +107,15 @@ impl Tracer<'_> {
                 ArgKind::PathAt(d) => match self.read_str(pid, r) {
                     Ok(p) => {
                         let dirfd = raw[d as usize] as i32;
-                        if p.is_empty()
-                            && (sig.name == "execveat" && raw[4] & AT_EMPTY_PATH != 0
-                                || sig.name == "fchownat" && raw[4] & AT_EMPTY_PATH != 0)
-                        {
+                        // AT_EMPTY_PATH: an empty path names the dirfd itself.
+                        let empty_path_flag = sig
+                            .args
+                            .iter()
+                            .position(|a| {
+                                matches!(a.kind, ArgKind::AtFlags | ArgKind::AccessAtFlags)
+                            })
+                            .is_some_and(|f| raw[f] & AT_EMPTY_PATH != 0);
+                        if p.is_empty() && empty_path_flag {
                             Value::Str(Str::from(self.dir_path(pid, tid, dirfd)))
                         } else if p.first() == Some(&b'/') {
                             Value::Str(resolve(b"/", &p))

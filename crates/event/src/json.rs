@@ -36,7 +36,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return err(field, "hex string of odd length");
     }
     (0..s.len())

@@ -18,12 +18,12 @@ fn meta() -> LogMeta {
     }
 }
 
+/// A block's byte range in the file and the events written into it.
+type Block = (std::ops::Range<usize>, Vec<Event>);
+
 /// Writes events, sealing a block every `per_block` events; returns the bytes and, for each
 /// block, its byte range and its events.
-fn write_blocks(
-    events: &[Event],
-    per_block: usize,
-) -> (Vec<u8>, Vec<(std::ops::Range<usize>, Vec<Event>)>) {
+fn write_blocks(events: &[Event], per_block: usize) -> (Vec<u8>, Vec<Block>) {
     let mut w = LogWriter::new(Vec::new(), &meta()).unwrap();
     let mut blocks = Vec::new();
     let mut start = w.stats().bytes as usize;
