@@ -13,11 +13,20 @@ use std::path::PathBuf;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map(String::as_str).unwrap_or("all");
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     let root = vigil_testkit::workspace_root();
-    let vigil = std::env::var_os("VIGIL_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/vigil"));
+    let vigil = std::env::var_os("VIGIL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/vigil"));
     if !vigil.exists() {
-        eprintln!("vigil-bench: {} not found: build it with `cargo build --release` (bench/run does)", vigil.display());
+        eprintln!(
+            "vigil-bench: {} not found: build it with `cargo build --release` (bench/run does)",
+            vigil.display()
+        );
         std::process::exit(1);
     }
     let scratch = root.join("target/bench-scratch");
@@ -48,7 +57,10 @@ fn main() {
     let out = root.join("bench/out");
     let _ = std::fs::create_dir_all(&out);
     let path = out.join(format!("{what}.json"));
-    match std::fs::write(&path, serde_json::to_string_pretty(&serde_json::Value::Object(results)).unwrap_or_default()) {
+    match std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&serde_json::Value::Object(results)).unwrap_or_default(),
+    ) {
         Ok(()) => println!("\nfigures written to {}", path.display()),
         Err(e) => eprintln!("vigil-bench: cannot write {}: {e}", path.display()),
     }

@@ -41,8 +41,13 @@ pub fn run() -> serde_json::Value {
     unsafe { libc::waitpid(child, &mut status, 0) };
     let mem = std::fs::File::open(format!("/proc/{child}/mem")).expect("open /proc/PID/mem");
     let mut out = vec![0u8; 128 * 1024];
-    println!("\n== tracee memory reads (ns per read, median of the run; ratio = PEEKDATA / other) ==");
-    println!("{:>8} {:>14} {:>16} {:>16} {:>12} {:>12}", "size", "PEEKDATA", "process_vm_readv", "/proc/PID/mem", "peek/vm", "peek/mem");
+    println!(
+        "\n== tracee memory reads (ns per read, median of the run; ratio = PEEKDATA / other) =="
+    );
+    println!(
+        "{:>8} {:>14} {:>16} {:>16} {:>12} {:>12}",
+        "size", "PEEKDATA", "process_vm_readv", "/proc/PID/mem", "peek/vm", "peek/mem"
+    );
     let mut rows = Vec::new();
     for size in SIZES {
         let budget = 300;
@@ -50,7 +55,8 @@ pub fn run() -> serde_json::Value {
             || {
                 for off in (0..size).step_by(8) {
                     // SAFETY: PEEKDATA on a stopped tracee at a mapped address.
-                    let w = unsafe { libc::ptrace(libc::PTRACE_PEEKDATA, child, addr + off as u64, 0) };
+                    let w =
+                        unsafe { libc::ptrace(libc::PTRACE_PEEKDATA, child, addr + off as u64, 0) };
                     let n = (size - off).min(8);
                     out[off..off + n].copy_from_slice(&w.to_ne_bytes()[..n]);
                 }
@@ -59,17 +65,37 @@ pub fn run() -> serde_json::Value {
         );
         let vm = per_read(
             || {
-                let local = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: size };
-                let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: size };
+                let local = libc::iovec {
+                    iov_base: out.as_mut_ptr().cast(),
+                    iov_len: size,
+                };
+                let remote = libc::iovec {
+                    iov_base: addr as *mut libc::c_void,
+                    iov_len: size,
+                };
                 // SAFETY: `local` covers `out`, which is large enough.
                 let n = unsafe { libc::process_vm_readv(child, &local, 1, &remote, 1, 0) };
                 assert_eq!(n as usize, size);
             },
             budget,
         );
-        let procmem = per_read(|| mem.read_exact_at(&mut out[..size], addr).expect("read /proc/PID/mem"), budget);
-        assert_eq!(&out[..size], &buf[..size], "all methods read the same bytes");
-        println!("{size:>8} {peek:>14.0} {vm:>16.0} {procmem:>16.0} {:>11.1}x {:>11.1}x", peek / vm, peek / procmem);
+        let procmem = per_read(
+            || {
+                mem.read_exact_at(&mut out[..size], addr)
+                    .expect("read /proc/PID/mem")
+            },
+            budget,
+        );
+        assert_eq!(
+            &out[..size],
+            &buf[..size],
+            "all methods read the same bytes"
+        );
+        println!(
+            "{size:>8} {peek:>14.0} {vm:>16.0} {procmem:>16.0} {:>11.1}x {:>11.1}x",
+            peek / vm,
+            peek / procmem
+        );
         rows.push(serde_json::json!({"bytes": size, "peekdata_ns": peek, "process_vm_readv_ns": vm, "proc_mem_ns": procmem,
             "peek_over_vm": peek / vm, "peek_over_mem": peek / procmem}));
     }

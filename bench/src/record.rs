@@ -34,24 +34,51 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
         Workload {
             name: "A",
             what: "copy a 64 KiB file 100 times (fopen/fread/fwrite)",
-            cmd: vec![copy.display().to_string(), src.display().to_string(), dst.display().to_string(), "100".into()],
+            cmd: vec![
+                copy.display().to_string(),
+                src.display().to_string(),
+                dst.display().to_string(),
+                "100".into(),
+            ],
             sets: vec![INTERPOSER_SET, STRACE_SET],
             runs: 11,
         },
-        Workload { name: "B", what: "find /usr -type f", cmd: s(&["find", "/usr", "-type", "f"]), sets: vec![STRACE_SET], runs: 5 },
         Workload {
-            name: "B2",
-            what: "tar of /usr/share/doc and /usr/share/man into a file",
-            cmd: vec!["tar".into(), "-cf".into(), tar_out.display().to_string(), "/usr/share/doc".into(), "/usr/share/man".into()],
+            name: "B",
+            what: "find /usr -type f",
+            cmd: s(&["find", "/usr", "-type", "f"]),
             sets: vec![STRACE_SET],
             runs: 5,
         },
-        Workload { name: "C", what: "a shell loop starting 500 short processes", cmd: s(&["sh", "-c", "for i in $(seq 500); do /bin/true; done"]), sets: vec![STRACE_SET], runs: 5 },
+        Workload {
+            name: "B2",
+            what: "tar of /usr/share/doc and /usr/share/man into a file",
+            cmd: vec![
+                "tar".into(),
+                "-cf".into(),
+                tar_out.display().to_string(),
+                "/usr/share/doc".into(),
+                "/usr/share/man".into(),
+            ],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+        Workload {
+            name: "C",
+            what: "a shell loop starting 500 short processes",
+            cmd: s(&["sh", "-c", "for i in $(seq 500); do /bin/true; done"]),
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
     ]
 }
 
 fn set_name(set: &str) -> &'static str {
-    if set == INTERPOSER_SET { "interposer set" } else { "strace set" }
+    if set == INTERPOSER_SET {
+        "interposer set"
+    } else {
+        "strace set"
+    }
 }
 
 /// Recorded syscalls and events in a vigil log.
@@ -70,7 +97,9 @@ fn log_counts(log: &Path) -> (u64, u64) {
 pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Value {
     let strace = which("strace");
     let mut results = Vec::new();
-    println!("\n== recording overhead: median wall time of N runs, ratios against native and strace in the same run ==");
+    println!(
+        "\n== recording overhead: median wall time of N runs, ratios against native and strace in the same run =="
+    );
     for w in workloads(scratch) {
         if only.is_some_and(|o| o != w.name) {
             continue;
@@ -78,13 +107,30 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
         let log = scratch.join(format!("bench-{}.vlog", w.name));
         let strace_out = scratch.join(format!("bench-{}.strace", w.name));
         // configs: (label, set, command)
-        let mut configs: Vec<(String, &str, Vec<String>)> = vec![("native".into(), "", w.cmd.clone())];
+        let mut configs: Vec<(String, &str, Vec<String>)> =
+            vec![("native".into(), "", w.cmd.clone())];
         for set in &w.sets {
-            let mut v = vec![vigil.display().to_string(), "record".into(), "-q".into(), "-o".into(), log.display().to_string(), "--syscalls".into(), set.to_string(), "--".into()];
+            let mut v = vec![
+                vigil.display().to_string(),
+                "record".into(),
+                "-q".into(),
+                "-o".into(),
+                log.display().to_string(),
+                "--syscalls".into(),
+                set.to_string(),
+                "--".into(),
+            ];
             v.extend(w.cmd.iter().cloned());
             configs.push((format!("vigil ({})", set_name(set)), set, v));
             if let Some(st) = &strace {
-                let mut v = vec![st.display().to_string(), "-f".into(), "-o".into(), "/dev/null".into(), "--seccomp-bpf".into(), format!("-e trace={set}").replace("-e trace=", "-etrace=")];
+                let mut v = vec![
+                    st.display().to_string(),
+                    "-f".into(),
+                    "-o".into(),
+                    "/dev/null".into(),
+                    "--seccomp-bpf".into(),
+                    format!("-e trace={set}").replace("-e trace=", "-etrace="),
+                ];
                 v.extend(w.cmd.iter().cloned());
                 configs.push((format!("strace ({})", set_name(set)), set, v));
             }
@@ -100,17 +146,32 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
         let med: Vec<f64> = times.into_iter().map(median).collect();
         let native = med[0];
         println!("\n{} — {} ({} runs)", w.name, w.what, w.runs);
-        println!("  {:<28} {:>10} {:>10} {:>11} {:>14}", "config", "median s", "x native", "x strace", "µs/traced call");
+        println!(
+            "  {:<28} {:>10} {:>10} {:>11} {:>14}",
+            "config", "median s", "x native", "x strace", "µs/traced call"
+        );
         let mut rows = Vec::new();
         for (i, (label, set, _)) in configs.iter().enumerate() {
             let x_native = med[i] / native;
             // The strace figure for the same set, for vigil rows.
-            let peer = configs.iter().position(|(l, s2, _)| l.starts_with("strace") && s2 == set).map(|j| med[j]);
+            let peer = configs
+                .iter()
+                .position(|(l, s2, _)| l.starts_with("strace") && s2 == set)
+                .map(|j| med[j]);
             let mut row = serde_json::json!({"workload": w.name, "config": label, "median_s": med[i], "x_native": x_native});
             let mut per_call = String::new();
             if label.starts_with("vigil") {
                 // Count the calls this set records, from a recording of this very workload.
-                let mut v = vec![vigil.display().to_string(), "record".into(), "-q".into(), "-o".into(), log.display().to_string(), "--syscalls".into(), set.to_string(), "--".into()];
+                let mut v = vec![
+                    vigil.display().to_string(),
+                    "record".into(),
+                    "-q".into(),
+                    "-o".into(),
+                    log.display().to_string(),
+                    "--syscalls".into(),
+                    set.to_string(),
+                    "--".into(),
+                ];
                 v.extend(w.cmd.iter().cloned());
                 time_command(&v);
                 let (calls, events) = log_counts(&log);
@@ -127,7 +188,14 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
                 }
                 if let Some(st) = &strace {
                     // strace's text output for the same run and set, to compare sizes.
-                    let mut sv = vec![st.display().to_string(), "-f".into(), "-o".into(), strace_out.display().to_string(), "--seccomp-bpf".into(), format!("-etrace={set}")];
+                    let mut sv = vec![
+                        st.display().to_string(),
+                        "-f".into(),
+                        "-o".into(),
+                        strace_out.display().to_string(),
+                        "--seccomp-bpf".into(),
+                        format!("-etrace={set}"),
+                    ];
                     sv.extend(w.cmd.iter().cloned());
                     time_command(&sv);
                     let sbytes = std::fs::metadata(&strace_out).map_or(0, |m| m.len());
@@ -135,8 +203,13 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
                     row["log_over_strace_bytes"] = (bytes as f64 / sbytes.max(1) as f64).into();
                 }
             }
-            let xs = peer.filter(|_| label.starts_with("vigil")).map_or(String::from("-"), |p| format!("{:.2}", med[i] / p));
-            println!("  {:<28} {:>10.4} {:>10.2} {:>11} {:>14}", label, med[i], x_native, xs, per_call);
+            let xs = peer
+                .filter(|_| label.starts_with("vigil"))
+                .map_or(String::from("-"), |p| format!("{:.2}", med[i] / p));
+            println!(
+                "  {:<28} {:>10.4} {:>10.2} {:>11} {:>14}",
+                label, med[i], x_native, xs, per_call
+            );
             rows.push(row);
         }
         for r in rows.iter().filter(|r| r.get("log_bytes").is_some()) {
@@ -153,11 +226,17 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
         results.extend(rows);
     }
     if strace.is_none() {
-        println!("\nWARNING: strace is not installed (scripts/setup installs it): no peer figures.");
+        println!(
+            "\nWARNING: strace is not installed (scripts/setup installs it): no peer figures."
+        );
     }
     serde_json::json!({ "record": results })
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
+    })
 }

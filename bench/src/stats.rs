@@ -23,6 +23,10 @@ pub fn time_command(cmd: &[String]) -> Duration {
         .status()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", cmd[0]));
     let t = start.elapsed();
-    assert!(status.success(), "benchmark command failed ({status}): {}", cmd.join(" "));
+    assert!(
+        status.success(),
+        "benchmark command failed ({status}): {}",
+        cmd.join(" ")
+    );
     t
 }

@@ -29,34 +29,56 @@ fn is_32bit(kind: ArgKind) -> bool {
 }
 
 impl Tracer<'_> {
-    /// The target of an fd in `tid`'s table, looked up in /proc when vigil has no record of it.
+    /// The target of an fd in `tid`'s table. When not every fd-changing call stops the tracee,
+    /// what the table says is checked against the kernel (device and inode) before it is
+    /// believed; an fd vigil has no record of is looked up.
     pub(crate) fn fd_target(&mut self, pid: i32, tid: i32, fd: i32) -> Option<Arc<Target>> {
         if fd < 0 {
             return None;
         }
         let files = self.thread_files(tid)?;
-        if let Some(e) = files.borrow().get(fd) {
+        if !self.validate_fds
+            && let Some(e) = files.borrow().get(fd)
+        {
             return Some(e.target.clone());
         }
         let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
-        let target = Arc::new(inspect::probe_fd(pid, fd, pidfd)?);
-        // Inherited fds keep their close-on-exec state unknown; assume not (stdio).
+        let Some((st, ours)) = inspect::fd_stat(pidfd, fd) else {
+            files.borrow_mut().remove(fd); // not open (any more)
+            return None;
+        };
+        if let Some(e) = files.borrow().get(fd)
+            && st.is(&e.target)
+        {
+            return Some(e.target.clone());
+        }
+        // A duplicate of an fd vigil knows (dup, F_DUPFD) takes that fd's label.
+        let known = files.borrow().find(|t| st.is(t));
+        let target = known.unwrap_or_else(|| Arc::new(inspect::probe_fd(tid, fd, st, &ours)));
+        // Close-on-exec is unknown here; exec's own check will drop it if it was.
         files.borrow_mut().insert(fd, target.clone(), false);
         Some(target)
     }
 
-    fn dir_path(&mut self, pid: i32, tid: i32, dirfd: i32) -> Vec<u8> {
-        if dirfd == AT_FDCWD {
-            return self
-                .threads
-                .get(&tid)
-                .map(|t| t.fs.borrow().cwd_path().to_vec())
-                .unwrap_or_else(|| b"/".to_vec());
+    /// The directory a dirfd argument (already decoded) stands for.
+    fn dir_path(&self, pid: i32, tid: i32, dirfd: Option<&Value>) -> Vec<u8> {
+        match dirfd {
+            Some(Value::Fd(Fd {
+                target: Some(t), ..
+            })) => match &**t {
+                Target::File { path, .. } => path.as_bytes().to_vec(),
+                _ => b"/".to_vec(),
+            },
+            Some(Value::Fd(Fd { num, .. })) => format!("/proc/{pid}/fd/{num}").into_bytes(),
+            _ => self.cwd(tid),
         }
-        match self.fd_target(pid, tid, dirfd).as_deref() {
-            Some(Target::File { path, .. }) => path.as_bytes().to_vec(),
-            _ => format!("/proc/{pid}/fd/{dirfd}").into_bytes(),
-        }
+    }
+
+    fn cwd(&self, tid: i32) -> Vec<u8> {
+        self.threads
+            .get(&tid)
+            .map(|t| t.fs.borrow().cwd_path().to_vec())
+            .unwrap_or_else(|| b"/".to_vec())
     }
 
     fn read_str(&mut self, pid: i32, addr: u64) -> Result<Vec<u8>, Value> {
@@ -99,14 +121,15 @@ impl Tracer<'_> {
                 }
                 ArgKind::Path => match self.read_str(pid, r) {
                     Ok(p) => {
-                        let base = self.dir_path(pid, tid, AT_FDCWD);
+                        let base = self.cwd(tid);
                         Value::Str(resolve(&base, &p))
                     }
                     Err(v) => v,
                 },
                 ArgKind::PathAt(d) => match self.read_str(pid, r) {
                     Ok(p) => {
-                        let dirfd = raw[d as usize] as i32;
+                        // The dirfd argument comes first and is decoded already.
+                        let dirfd = args.get(d as usize);
                         // AT_EMPTY_PATH: an empty path names the dirfd itself.
                         let empty_path_flag = sig
                             .args
@@ -235,6 +258,29 @@ impl Tracer<'_> {
         }
     }
 
+    /// What a newly created fd refers to: a file labelled with the path it was opened by, or
+    /// what the kernel says.
+    fn new_target(&mut self, pid: i32, tid: i32, fd: i32, path: Option<Str>) -> Target {
+        let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+        match (path, inspect::fd_stat(pidfd, fd)) {
+            (Some(path), Some((st, _))) if st.kind() != libc::S_IFSOCK => Target::File {
+                path,
+                dev: st.dev,
+                ino: st.ino,
+            },
+            (_, Some((st, ours))) => inspect::probe_fd(tid, fd, st, &ours),
+            (Some(path), None) => Target::File {
+                path,
+                dev: 0,
+                ino: 0,
+            },
+            (None, None) => Target::Other {
+                label: Str::from("?"),
+                ino: 0,
+            },
+        }
+    }
+
     fn new_fd(&mut self, tid: i32, fd: i32, target: Arc<Target>, cloexec: bool) -> Value {
         if let Some(files) = self.thread_files(tid) {
             files.borrow_mut().insert(fd, target.clone(), cloexec);
@@ -253,9 +299,17 @@ impl Tracer<'_> {
     }
 
     fn socket_target(&mut self, pid: i32, fd: i32) -> Socket {
-        let ino = inspect::stat(&inspect::fd_path(pid, fd)).map_or(0, |s| s.ino);
         let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
-        inspect::probe_socket(pidfd, fd, ino)
+        match inspect::fd_stat(pidfd, fd) {
+            Some((st, ours)) => inspect::socket_of(&ours, st.ino),
+            None => Socket {
+                ino: 0,
+                family: 0,
+                sock_type: 0,
+                local: None,
+                remote: None,
+            },
+        }
     }
 
     /// After the call: its outputs, and what it changed in vigil's view of the process.
@@ -277,21 +331,16 @@ impl Tracer<'_> {
                         _ => (1, raw[2]),
                     };
                     let fd = ret as i32;
-                    let target = match arg(path_at) {
-                        Some(Value::Str(path)) => inspect::file_target(pid, fd, path.clone()),
-                        _ => inspect::probe_fd(pid, fd, None).unwrap_or(Target::Other {
-                            label: Str::from("?"),
-                            ino: 0,
-                        }),
+                    let path = match arg(path_at) {
+                        Some(Value::Str(path)) => Some(path.clone()),
+                        _ => None,
                     };
+                    let target = self.new_target(pid, tid, fd, path);
                     outputs.push(self.new_fd(tid, fd, Arc::new(target), flags & O_CLOEXEC != 0));
                 }
                 "memfd_create" => {
                     let fd = ret as i32;
-                    let target = inspect::probe_fd(pid, fd, None).unwrap_or(Target::Other {
-                        label: Str::from("memfd:?"),
-                        ino: 0,
-                    });
+                    let target = self.new_target(pid, tid, fd, None);
                     outputs.push(self.new_fd(tid, fd, Arc::new(target), raw[1] & 1 != 0));
                 }
                 "dup" | "dup2" | "dup3" => {
@@ -323,7 +372,8 @@ impl Tracer<'_> {
                 },
                 "pipe" | "pipe2" => {
                     if let Some((r, w)) = self.read_fd_pair(pid, raw[0]) {
-                        let ino = inspect::stat(&inspect::fd_path(pid, r)).map_or(0, |s| s.ino);
+                        let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+                        let ino = inspect::fd_stat(pidfd, r).map_or(0, |(s, _)| s.ino);
                         let target = Arc::new(Target::Pipe { ino });
                         let cloexec = sig.name == "pipe2" && raw[1] & O_CLOEXEC != 0;
                         outputs.push(self.new_fd(tid, r, target.clone(), cloexec));

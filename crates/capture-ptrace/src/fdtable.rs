@@ -40,6 +40,14 @@ impl FdTable {
         }
     }
 
+    /// A target already in the table that satisfies `pred`.
+    pub fn find(&self, pred: impl Fn(&Target) -> bool) -> Option<Arc<Target>> {
+        self.fds
+            .values()
+            .find(|e| pred(&e.target))
+            .map(|e| e.target.clone())
+    }
+
     /// `dup2(old, new)`: `new` now refers to what `old` does, without close-on-exec.
     pub fn dup(&mut self, old: i32, new: i32, cloexec: bool) {
         if let Some(e) = self.fds.get(&old) {

@@ -97,12 +97,13 @@ impl PtraceBackend {
         &self.program
     }
 
-    /// Numbers the seccomp filter traps: the selection plus what vigil's bookkeeping needs.
+    /// Numbers the seccomp filter traps: the selection plus the rare calls vigil's own view of
+    /// a process depends on (cwd, credentials, socket addresses).
     fn trapped(&self) -> std::collections::BTreeSet<u32> {
         let mut nrs = self.selection.nrs.clone();
         nrs.extend(
             syscall::known()
-                .filter(|(_, s)| s.bookkeeping != Bookkeeping::No)
+                .filter(|(_, s)| s.bookkeeping == Bookkeeping::Exit)
                 .map(|(s, _)| s.id() as u32),
         );
         nrs

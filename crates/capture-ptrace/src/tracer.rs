@@ -69,6 +69,10 @@ pub struct Tracer<'s> {
     pub root_exec_seen: bool,
     root_sigcont_seen: bool,
     pub events: u64,
+    /// How long to poll for the next stop before sleeping (0: never poll).
+    pub spin_ns: u64,
+    /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
+    pub(crate) validate_fds: bool,
 }
 
 pub fn now_ns() -> u64 {
@@ -96,7 +100,12 @@ const PTRACE_EVENT_STOP: i32 = 128;
 
 impl<'s> Tracer<'s> {
     pub fn new(sink: &'s mut dyn EventSink, selection: Selection) -> Self {
+        let validate_fds = !selection.all
+            && syscall::known()
+                .filter(|(_, s)| s.bookkeeping == Bookkeeping::Fd)
+                .any(|(n, _)| !selection.nrs.contains(&(n.id() as u32)));
         Tracer {
+            validate_fds,
             sink,
             selection,
             seq: 0,
@@ -109,6 +118,11 @@ impl<'s> Tracer<'s> {
             root_exec_seen: false,
             root_sigcont_seen: false,
             events: 0,
+            spin_ns: std::env::var("VIGIL_SPIN_US")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(50)
+                * 1000,
         }
     }
 
@@ -188,7 +202,7 @@ impl<'s> Tracer<'s> {
     /// Waits for stops until no traced task is left.
     pub fn run(&mut self) -> Result<(), PtraceError> {
         loop {
-            let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+            let status = match self.wait_next() {
                 Ok(s) => s,
                 Err(Errno::ECHILD) => return Ok(()),
                 Err(Errno::EINTR) => continue,
@@ -232,6 +246,29 @@ impl<'s> Tracer<'s> {
                 WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
             }
         }
+    }
+
+    /// The next stop. A tracee usually stops again within microseconds of being resumed, so
+    /// the tracer polls briefly before it sleeps: when the stop comes it is already running,
+    /// which saves the sleep/wake-up (an inter-processor interrupt, and in a VM an exit to the
+    /// hypervisor) on every stop.
+    fn wait_next(&mut self) -> nix::Result<WaitStatus> {
+        let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
+        if self.spin_ns > 0 {
+            let start = now_ns();
+            loop {
+                match waitpid(None::<Pid>, Some(flags))? {
+                    WaitStatus::StillAlive => {
+                        if now_ns().saturating_sub(start) > self.spin_ns {
+                            break;
+                        }
+                        std::hint::spin_loop();
+                    }
+                    status => return Ok(status),
+                }
+            }
+        }
+        waitpid(None::<Pid>, Some(WaitPidFlag::__WALL))
     }
 
     /// Resumes a stopped task, through its syscall's exit when one is awaited.
@@ -529,13 +566,6 @@ impl<'s> Tracer<'s> {
             self.close_fds(tid, name, &raw);
         }
         let mut awaiting_exit = record || sig.bookkeeping == Bookkeeping::Exit;
-        if name == "fcntl" && !record {
-            // Only these commands change what vigil tracks.
-            awaiting_exit = matches!(
-                raw[1] as i32,
-                libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETFD
-            );
-        }
         if matches!(name, "exit" | "exit_group") {
             awaiting_exit = false;
         }

@@ -471,3 +471,41 @@ fn killing_vigil_leaves_no_tracee_and_a_readable_log() {
         "the traced shell died with vigil (PTRACE_O_EXITKILL)"
     );
 }
+
+#[test]
+fn fds_reused_by_calls_vigil_does_not_stop_on_are_not_mislabelled() {
+    // Only read is recorded: open, close, pipe and dup2 run without stopping the tracee, so
+    // vigil must check its fd table against the kernel before using it.
+    let dir = scratch_dir("fdreuse");
+    let a = dir.join("a.txt");
+    let b = dir.join("b.txt");
+    std::fs::write(&a, "aaa").unwrap();
+    std::fs::write(&b, "bbbb").unwrap();
+    let (out, events, _) = record_in(
+        &dir,
+        &["--syscalls", "read"],
+        &[program("fdreuse").as_os_str(), a.as_os_str(), b.as_os_str()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reads: Vec<_> = exits(&events, "read")
+        .into_iter()
+        .filter(|(e, _)| {
+            e.arg("fd")
+                .and_then(Value::as_fd)
+                .is_some_and(|f| f.num >= 3)
+        })
+        .collect();
+    // The program's own three reads come after the dynamic loader's.
+    let reads = &reads[reads.len() - 3..];
+    assert_eq!(fd_path(reads[0].0, "fd").as_deref(), a.to_str());
+    assert!(
+        matches!(fd_target(reads[1].0, "fd"), Some(Target::Pipe { .. })),
+        "fd 3 is now the pipe: {:?}",
+        fd_target(reads[1].0, "fd")
+    );
+    assert_eq!(
+        fd_path(reads[2].0, "fd").as_deref(),
+        b.to_str(),
+        "dup2 replaced the pipe's write end"
+    );
+}

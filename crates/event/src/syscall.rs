@@ -165,13 +165,16 @@ pub struct Signature {
     pub bookkeeping: Bookkeeping,
 }
 
-/// Whether a call must stop the tracee for vigil's own state even when not selected.
+/// What a call means for vigil's own view of a process, beyond being recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bookkeeping {
     No,
-    /// The entry alone is enough (close: the fd is released whatever the result).
-    Entry,
-    /// The result matters (open returns the fd; chdir may fail).
+    /// Creates, replaces or closes fds. When every such call is selected, vigil's fd table is
+    /// exact; otherwise these calls do not stop the tracee and vigil checks its table against
+    /// /proc when an fd is used.
+    Fd,
+    /// Changes the cwd, the credentials or a socket's addresses: always traced (they are rare)
+    /// and the result matters.
     Exit,
 }
 
@@ -365,18 +368,18 @@ table! {
     process_vm_readv  PROCESS No ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
     process_vm_writev PROCESS No ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
     // files
-    open      FILE Exit ["path": Path, "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
-    openat    FILE Exit ["dirfd": DirFd, "path": PathAt(0), "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
-    openat2   FILE Exit ["dirfd": DirFd, "path": PathAt(0), "flags": OpenHowFlags, "size": Uint] => ["fd": Fd];
-    creat     FILE Exit ["path": Path, "mode": Mode] => ["fd": Fd];
-    close     FILE Entry ["fd": Fd] => [];
-    close_range FILE Entry ["first": Uint, "last": Uint, "flags": CloseRangeFlags] => [];
-    dup       FILE Exit ["oldfd": Fd] => ["fd": Fd];
-    dup2      FILE Exit ["oldfd": Fd, "newfd": Int] => ["fd": Fd];
-    dup3      FILE Exit ["oldfd": Fd, "newfd": Int, "flags": FdFlags] => ["fd": Fd];
-    fcntl     FILE Exit ["fd": Fd, "cmd": FcntlCmd, "arg": Uint] => [];
-    pipe      FILE Exit ["fds": Hex] => ["rfd": Fd, "wfd": Fd];
-    pipe2     FILE Exit ["fds": Hex, "flags": FdFlags] => ["rfd": Fd, "wfd": Fd];
+    open      FILE Fd ["path": Path, "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
+    openat    FILE Fd ["dirfd": DirFd, "path": PathAt(0), "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
+    openat2   FILE Fd ["dirfd": DirFd, "path": PathAt(0), "flags": OpenHowFlags, "size": Uint] => ["fd": Fd];
+    creat     FILE Fd ["path": Path, "mode": Mode] => ["fd": Fd];
+    close     FILE Fd ["fd": Fd] => [];
+    close_range FILE Fd ["first": Uint, "last": Uint, "flags": CloseRangeFlags] => [];
+    dup       FILE Fd ["oldfd": Fd] => ["fd": Fd];
+    dup2      FILE Fd ["oldfd": Fd, "newfd": Int] => ["fd": Fd];
+    dup3      FILE Fd ["oldfd": Fd, "newfd": Int, "flags": FdFlags] => ["fd": Fd];
+    fcntl     FILE Fd ["fd": Fd, "cmd": FcntlCmd, "arg": Uint] => [];
+    pipe      FILE Fd ["fds": Hex] => ["rfd": Fd, "wfd": Fd];
+    pipe2     FILE Fd ["fds": Hex, "flags": FdFlags] => ["rfd": Fd, "wfd": Fd];
     chdir     FILE Exit ["path": Path] => [];
     fchdir    FILE Exit ["fd": Fd] => [];
     read      FILE No ["fd": Fd, "buf": Hex, "count": Uint] => [];
@@ -430,7 +433,7 @@ table! {
     shmget    MEMORY No ["key": Hex, "size": Uint, "flags": ShmFlags] => [];
     shmat     MEMORY No ["shmid": Int, "addr": Hex, "flags": ShmatFlags] => [];
     shmdt     MEMORY No ["addr": Hex] => [];
-    memfd_create MEMORY Exit ["name": Str, "flags": MemfdFlags] => ["fd": Fd];
+    memfd_create MEMORY Fd ["name": Str, "flags": MemfdFlags] => ["fd": Fd];
     // identity
     setuid    IDENTITY Exit ["uid": Uid] => [];
     setreuid  IDENTITY Exit ["ruid": Uid, "euid": Uid] => [];
@@ -443,8 +446,8 @@ table! {
     ioperm    IDENTITY No ["from": Hex, "num": Uint, "turn_on": Int] => [];
     iopl      IDENTITY No ["level": Int] => [];
     // network
-    socket    NETWORK Exit ["domain": SockDomain, "type": SockType, "protocol": Int] => ["fd": Fd];
-    socketpair NETWORK Exit ["domain": SockDomain, "type": SockType, "protocol": Int, "sv": Hex] => ["fd0": Fd, "fd1": Fd];
+    socket    NETWORK Fd ["domain": SockDomain, "type": SockType, "protocol": Int] => ["fd": Fd];
+    socketpair NETWORK Fd ["domain": SockDomain, "type": SockType, "protocol": Int, "sv": Hex] => ["fd0": Fd, "fd1": Fd];
     connect   NETWORK Exit ["fd": Fd, "addr": SockAddr(2), "addrlen": Uint] => [];
     bind      NETWORK Exit ["fd": Fd, "addr": SockAddr(2), "addrlen": Uint] => [];
     listen    NETWORK No ["fd": Fd, "backlog": Int] => [];
