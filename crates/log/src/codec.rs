@@ -54,10 +54,14 @@ fn abi_code(a: Abi) -> u64 {
 pub struct Encoder {
     pub buf: Vec<u8>,
     strings: FxHashMap<Str, u32>,
+    /// The string defined last, which the next definition is front-coded against.
+    last_def: Option<Str>,
     targets: FxHashMap<Arc<Target>, u32>,
     prev_seq: u64,
     prev_time: u64,
     prev_thread: Option<(u32, u32)>,
+    prev_dev: u64,
+    prev_ino: u64,
     pub events: u32,
     pub first: Option<(u64, u64)>,
 }
@@ -66,8 +70,11 @@ impl Encoder {
     pub fn reset(&mut self) {
         self.buf.clear();
         self.strings.clear();
+        self.last_def = None;
         self.targets.clear();
         self.prev_thread = None;
+        self.prev_dev = 0;
+        self.prev_ino = 0;
         self.events = 0;
         self.first = None;
     }
@@ -77,11 +84,33 @@ impl Encoder {
             return id;
         }
         let id = self.strings.len() as u32;
+        // Front coding: most strings share a long prefix with the one defined before them
+        // (paths under the same directory), so only the rest is stored.
+        let b = s.as_bytes();
+        let shared = self.last_def.as_ref().map_or(0, |p| {
+            p.as_bytes()
+                .iter()
+                .zip(b)
+                .take_while(|(x, y)| x == y)
+                .count()
+        });
         self.buf.push(DEF_STR);
-        put(&mut self.buf, s.len() as u64);
-        self.buf.extend_from_slice(s.as_bytes());
+        put(&mut self.buf, shared as u64);
+        put(&mut self.buf, (b.len() - shared) as u64);
+        self.buf.extend_from_slice(&b[shared..]);
         self.strings.insert(s.clone(), id);
+        self.last_def = Some(s.clone());
         id
+    }
+
+    /// A reference to a defined string: its distance back from the latest definition, so the
+    /// string just defined (the usual case) costs one byte.
+    fn str_ref(&self, s: &Str) -> u64 {
+        self.strings.len() as u64 - 1 - self.strings[s] as u64
+    }
+
+    fn target_ref(&self, t: &Arc<Target>) -> u64 {
+        self.targets.len() as u64 - 1 - self.targets[t] as u64
     }
 
     fn addr_strings(&mut self, a: &SockAddr) {
@@ -114,9 +143,12 @@ impl Encoder {
         match &**t {
             Target::File { path, dev, ino } => {
                 def.push(0);
-                put(&mut def, self.strings[path] as u64);
-                put(&mut def, *dev);
-                put(&mut def, *ino);
+                put(&mut def, self.str_ref(path));
+                // Device and inode as deltas from the previous file: mostly one byte each.
+                put(&mut def, zigzag(dev.wrapping_sub(self.prev_dev) as i64));
+                put(&mut def, zigzag(ino.wrapping_sub(self.prev_ino) as i64));
+                self.prev_dev = *dev;
+                self.prev_ino = *ino;
             }
             Target::Pipe { ino } => {
                 def.push(1);
@@ -134,7 +166,7 @@ impl Encoder {
             }
             Target::Other { label, ino } => {
                 def.push(3);
-                put(&mut def, self.strings[label] as u64);
+                put(&mut def, self.str_ref(label));
                 put(&mut def, *ino);
             }
         }
@@ -160,7 +192,12 @@ impl Encoder {
             }
             SockAddr::Unix(p) => {
                 out.push(2);
-                put(out, self.strings.get(p).copied().unwrap_or(0) as u64);
+                put(
+                    out,
+                    self.strings
+                        .get(p)
+                        .map_or(0, |&id| self.strings.len() as u64 - 1 - id as u64),
+                );
             }
             SockAddr::Netlink { pid, groups } => {
                 out.push(3);
@@ -223,21 +260,21 @@ impl Encoder {
             }
             Value::Str(s) => {
                 self.buf.push(4);
-                let id = self.strings[s];
-                put(&mut self.buf, id as u64);
+                let r = self.str_ref(s);
+                put(&mut self.buf, r);
             }
             Value::Fd(fd) => {
                 self.buf.push(5);
                 put(&mut self.buf, zigzag(fd.num as i64));
-                let t = fd.target.as_ref().map_or(0, |t| self.targets[t] as u64 + 1);
+                let t = fd.target.as_ref().map_or(0, |t| self.target_ref(t) + 1);
                 put(&mut self.buf, t);
             }
             Value::List(l) => {
                 self.buf.push(6);
                 put(&mut self.buf, l.len() as u64);
                 for s in l.iter() {
-                    let id = self.strings[s];
-                    put(&mut self.buf, id as u64);
+                    let r = self.str_ref(s);
+                    put(&mut self.buf, r);
                 }
             }
             Value::Addr(a) => {
@@ -414,19 +451,19 @@ impl Encoder {
                 self.str_id(&l.reason);
                 self.header(K_LOST, ev);
                 put(&mut self.buf, l.count);
-                let id = self.strings[&l.reason];
-                put(&mut self.buf, id as u64);
+                let r = self.str_ref(&l.reason);
+                put(&mut self.buf, r);
             }
         }
     }
 
     fn put_image(&mut self, exe: &Str, argv: &[Str]) {
-        let id = self.strings[exe];
-        put(&mut self.buf, id as u64);
+        let r = self.str_ref(exe);
+        put(&mut self.buf, r);
         put(&mut self.buf, argv.len() as u64);
         for a in argv {
-            let id = self.strings[a];
-            put(&mut self.buf, id as u64);
+            let r = self.str_ref(a);
+            put(&mut self.buf, r);
         }
     }
 }
@@ -443,6 +480,8 @@ pub struct Decoder<'a> {
     prev_seq: u64,
     prev_time: u64,
     thread: (u32, u32),
+    prev_dev: u64,
+    prev_ino: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -455,6 +494,8 @@ impl<'a> Decoder<'a> {
             prev_seq: first_seq.wrapping_sub(1),
             prev_time: first_time,
             thread: (0, 0),
+            prev_dev: 0,
+            prev_ino: 0,
         }
     }
 
@@ -496,11 +537,13 @@ impl<'a> Decoder<'a> {
     }
 
     fn string(&mut self) -> Result<Str, DecodeError> {
-        let id = self.var()? as usize;
-        self.strings
-            .get(id)
-            .cloned()
-            .ok_or_else(|| format!("undefined string #{id}"))
+        let back = self.var()? as usize;
+        let id = self
+            .strings
+            .len()
+            .checked_sub(back + 1)
+            .ok_or_else(|| format!("reference to an undefined string ({back} back)"))?;
+        Ok(self.strings[id].clone())
     }
 
     fn addr(&mut self) -> Result<SockAddr, DecodeError> {
@@ -540,11 +583,14 @@ impl<'a> Decoder<'a> {
 
     fn target(&mut self) -> Result<Target, DecodeError> {
         Ok(match self.u8()? {
-            0 => Target::File {
-                path: self.string()?,
-                dev: self.var()?,
-                ino: self.var()?,
-            },
+            0 => {
+                let path = self.string()?;
+                let dev = self.prev_dev.wrapping_add(self.zz()? as u64);
+                let ino = self.prev_ino.wrapping_add(self.zz()? as u64);
+                self.prev_dev = dev;
+                self.prev_ino = ino;
+                Target::File { path, dev, ino }
+            }
             1 => Target::Pipe { ino: self.var()? },
             2 => {
                 let ino = self.var()?;
@@ -590,12 +636,10 @@ impl<'a> Decoder<'a> {
                 let target = if t == 0 {
                     None
                 } else {
-                    Some(
-                        self.targets
-                            .get(t - 1)
-                            .cloned()
-                            .ok_or_else(|| format!("undefined target #{}", t - 1))?,
-                    )
+                    let id = self.targets.len().checked_sub(t).ok_or_else(|| {
+                        format!("reference to an undefined target ({} back)", t - 1)
+                    })?;
+                    Some(self.targets[id].clone())
                 };
                 Value::Fd(Fd { num, target })
             }
@@ -681,9 +725,17 @@ impl<'a> Decoder<'a> {
             let tag = self.u8()?;
             match tag {
                 DEF_STR => {
+                    let shared = self.var()? as usize;
                     let n = self.var()? as usize;
-                    let s = Str::new(self.bytes(n)?);
-                    self.strings.push(s);
+                    let rest = self.bytes(n)?;
+                    let prev = self.strings.last().map_or(&[][..], |p| p.as_bytes());
+                    if shared > prev.len() {
+                        return Err("string shares more than its predecessor has".into());
+                    }
+                    let mut v = Vec::with_capacity(shared + n);
+                    v.extend_from_slice(&prev[..shared]);
+                    v.extend_from_slice(rest);
+                    self.strings.push(Str::from(v));
                     continue;
                 }
                 DEF_TARGET => {

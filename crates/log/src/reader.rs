@@ -64,6 +64,7 @@ pub struct LogReader<R: Read> {
     events: VecDeque<Event>,
     decoded: Vec<Event>,
     scratch: Vec<u8>,
+    zstd: zstd::bulk::Decompressor<'static>,
     done: bool,
 }
 
@@ -98,6 +99,7 @@ impl<R: Read> LogReader<R> {
             events: VecDeque::new(),
             decoded: Vec::new(),
             scratch: Vec::new(),
+            zstd: zstd::bulk::Decompressor::new().map_err(|e| LogError::io(name, e))?,
             done: false,
         })
     }
@@ -305,7 +307,9 @@ impl<R: Read> LogReader<R> {
 
     fn decode(&mut self, h: &BlockHeader, from: usize, to: usize) -> Result<(), String> {
         self.scratch.resize(h.raw_len as usize, 0);
-        let n = lz4_flex::block::decompress_into(&self.buf[from..to], &mut self.scratch)
+        let n = self
+            .zstd
+            .decompress_to_buffer(&self.buf[from..to], &mut self.scratch)
             .map_err(|e| format!("decompression failed: {e}"))?;
         if n != h.raw_len as usize {
             return Err(format!("decompressed {n} bytes, expected {}", h.raw_len));

@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use vigil_event::{Event, EventKind};
 
+const ZSTD_LEVEL: i32 = 3;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
     pub events: u64,
@@ -24,6 +26,8 @@ pub struct LogWriter<W: Write> {
     held: Option<Event>,
     compressed: Vec<u8>,
     block: Vec<u8>,
+    /// zstd at a low level: most of its ratio at a small fraction of its cost.
+    zstd: zstd::bulk::Compressor<'static>,
     stats: WriterStats,
 }
 
@@ -49,6 +53,8 @@ impl<W: Write> LogWriter<W> {
             blocks: 0,
             bytes: header.len() as u64,
         };
+        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            .map_err(|e| LogError::WriterGone(format!("zstd: {e}")))?;
         Ok(LogWriter {
             out,
             name: "log".into(),
@@ -56,6 +62,7 @@ impl<W: Write> LogWriter<W> {
             held: None,
             compressed: Vec::new(),
             block: Vec::new(),
+            zstd,
             stats,
         })
     }
@@ -92,8 +99,10 @@ impl<W: Write> LogWriter<W> {
         }
         let raw = &self.enc.buf;
         self.compressed
-            .resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
-        let n = lz4_flex::block::compress_into(raw, &mut self.compressed)
+            .resize(zstd::zstd_safe::compress_bound(raw.len()), 0);
+        let n = self
+            .zstd
+            .compress_to_buffer(raw, &mut self.compressed)
             .map_err(|e| LogError::WriterGone(format!("compression failed: {e}")))?;
         let (first_seq, first_time) = self.enc.first.unwrap_or((0, 0));
         let header = BlockHeader {
