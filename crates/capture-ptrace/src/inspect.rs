@@ -193,14 +193,15 @@ pub fn creds(pid: i32) -> Option<Creds> {
     })
 }
 
-/// The executable a process runs, with its device and inode.
-pub fn exe(pid: i32) -> (Str, u64, u64) {
+/// The executable a process runs: its path, device, inode, and whether it is set-uid or
+/// set-gid (only then can exec change the process's credentials).
+pub fn exe(pid: i32) -> (Str, u64, u64, bool) {
     let path = format!("/proc/{pid}/exe");
-    let name = readlink(&path)
-        .map(Str::from)
-        .unwrap_or_else(|| Str::from("?"));
-    let (dev, ino) = stat(&path).map_or((0, 0), |s| (s.dev, s.ino));
-    (name, dev, ino)
+    let name = readlink(&path).map(Str::from).unwrap_or_else(|| Str::from("?"));
+    match stat(&path) {
+        Some(s) => (name, s.dev, s.ino, s.mode & (libc::S_ISUID | libc::S_ISGID) != 0),
+        None => (name, 0, 0, true),
+    }
 }
 
 /// argv as the process now has it, from /proc/PID/cmdline.

@@ -489,8 +489,12 @@ impl<'s> Tracer<'s> {
             Some(Value::List(a)) => a.clone(),
             _ => inspect::cmdline(pid),
         };
-        let (exe, dev, ino) = inspect::exe(pid);
-        let creds = inspect::creds(pid).unwrap_or_default();
+        let (exe, dev, ino, setid) = inspect::exe(pid);
+        let inherited = self.procs.get(&pid).map(|p| p.creds.clone());
+        let creds = match inherited {
+            Some(c) if !setid => c,
+            _ => inspect::creds(pid).unwrap_or_default(),
+        };
         if let Some(p) = self.procs.get_mut(&pid) {
             p.exe = exe.clone();
             p.argv = argv.clone();
