@@ -41,7 +41,7 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
                 "100".into(),
             ],
             sets: vec![INTERPOSER_SET, STRACE_SET],
-            runs: 11,
+            runs: 21,
         },
         Workload {
             name: "B",
@@ -71,6 +71,35 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
             runs: 5,
         },
     ]
+}
+
+/// `vigil record -q -o LOG --syscalls SET -- CMD...`
+fn vigil_command(vigil: &Path, log: &Path, set: &str, cmd: &[String]) -> Vec<String> {
+    let mut v = s(&["record", "-q", "-o"]);
+    v.insert(0, vigil.display().to_string());
+    v.extend([
+        log.display().to_string(),
+        "--syscalls".into(),
+        set.to_string(),
+        "--".into(),
+    ]);
+    v.extend(cmd.iter().cloned());
+    v
+}
+
+/// `strace -f -o OUT --seccomp-bpf -e trace=SET CMD...`
+fn strace_command(strace: &Path, out: &Path, set: &str, cmd: &[String]) -> Vec<String> {
+    let mut v = vec![
+        strace.display().to_string(),
+        "-f".into(),
+        "-o".into(),
+        out.display().to_string(),
+        "--seccomp-bpf".into(),
+        "-e".into(),
+        format!("trace={set}"),
+    ];
+    v.extend(cmd.iter().cloned());
+    v
 }
 
 fn set_name(set: &str) -> &'static str {
@@ -110,29 +139,17 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
         let mut configs: Vec<(String, &str, Vec<String>)> =
             vec![("native".into(), "", w.cmd.clone())];
         for set in &w.sets {
-            let mut v = vec![
-                vigil.display().to_string(),
-                "record".into(),
-                "-q".into(),
-                "-o".into(),
-                log.display().to_string(),
-                "--syscalls".into(),
-                set.to_string(),
-                "--".into(),
-            ];
-            v.extend(w.cmd.iter().cloned());
-            configs.push((format!("vigil ({})", set_name(set)), set, v));
+            configs.push((
+                format!("vigil ({})", set_name(set)),
+                set,
+                vigil_command(vigil, &log, set, &w.cmd),
+            ));
             if let Some(st) = &strace {
-                let mut v = vec![
-                    st.display().to_string(),
-                    "-f".into(),
-                    "-o".into(),
-                    "/dev/null".into(),
-                    "--seccomp-bpf".into(),
-                    format!("-e trace={set}").replace("-e trace=", "-etrace="),
-                ];
-                v.extend(w.cmd.iter().cloned());
-                configs.push((format!("strace ({})", set_name(set)), set, v));
+                configs.push((
+                    format!("strace ({})", set_name(set)),
+                    set,
+                    strace_command(st, Path::new("/dev/null"), set, &w.cmd),
+                ));
             }
         }
         // Warm the page cache, then interleave the configurations run by run.
@@ -162,18 +179,7 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
             let mut per_call = String::new();
             if label.starts_with("vigil") {
                 // Count the calls this set records, from a recording of this very workload.
-                let mut v = vec![
-                    vigil.display().to_string(),
-                    "record".into(),
-                    "-q".into(),
-                    "-o".into(),
-                    log.display().to_string(),
-                    "--syscalls".into(),
-                    set.to_string(),
-                    "--".into(),
-                ];
-                v.extend(w.cmd.iter().cloned());
-                time_command(&v);
+                time_command(&vigil_command(vigil, &log, set, &w.cmd));
                 let (calls, events) = log_counts(&log);
                 let bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
                 let us = (med[i] - native) * 1e6 / calls.max(1) as f64;
@@ -188,16 +194,7 @@ pub fn run(vigil: &Path, scratch: &Path, only: Option<&str>) -> serde_json::Valu
                 }
                 if let Some(st) = &strace {
                     // strace's text output for the same run and set, to compare sizes.
-                    let mut sv = vec![
-                        st.display().to_string(),
-                        "-f".into(),
-                        "-o".into(),
-                        strace_out.display().to_string(),
-                        "--seccomp-bpf".into(),
-                        format!("-etrace={set}"),
-                    ];
-                    sv.extend(w.cmd.iter().cloned());
-                    time_command(&sv);
+                    time_command(&strace_command(st, &strace_out, set, &w.cmd));
                     let sbytes = std::fs::metadata(&strace_out).map_or(0, |m| m.len());
                     row["strace_text_bytes"] = sbytes.into();
                     row["log_over_strace_bytes"] = (bytes as f64 / sbytes.max(1) as f64).into();

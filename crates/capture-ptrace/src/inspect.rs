@@ -197,9 +197,16 @@ pub fn creds(pid: i32) -> Option<Creds> {
 /// set-gid (only then can exec change the process's credentials).
 pub fn exe(pid: i32) -> (Str, u64, u64, bool) {
     let path = format!("/proc/{pid}/exe");
-    let name = readlink(&path).map(Str::from).unwrap_or_else(|| Str::from("?"));
+    let name = readlink(&path)
+        .map(Str::from)
+        .unwrap_or_else(|| Str::from("?"));
     match stat(&path) {
-        Some(s) => (name, s.dev, s.ino, s.mode & (libc::S_ISUID | libc::S_ISGID) != 0),
+        Some(s) => (
+            name,
+            s.dev,
+            s.ino,
+            s.mode & (libc::S_ISUID | libc::S_ISGID) != 0,
+        ),
         None => (name, 0, 0, true),
     }
 }

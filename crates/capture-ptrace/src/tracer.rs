@@ -98,6 +98,18 @@ fn tolerate_gone(r: nix::Result<()>) -> Result<(), PtraceError> {
 
 const PTRACE_EVENT_STOP: i32 = 128;
 
+/// The stopped syscall's number, arguments or result; `None` if the tracee died meanwhile.
+fn syscall_info(tid: i32) -> Result<Option<libc::ptrace_syscall_info>, PtraceError> {
+    match ptrace::syscall_info(Pid::from_raw(tid)) {
+        Ok(i) => Ok(Some(i)),
+        Err(Errno::ESRCH) => Ok(None),
+        Err(errno) => Err(PtraceError::Sys {
+            what: "PTRACE_GET_SYSCALL_INFO",
+            errno,
+        }),
+    }
+}
+
 impl<'s> Tracer<'s> {
     pub fn new(sink: &'s mut dyn EventSink, selection: Selection) -> Self {
         let validate_fds = !selection.all
@@ -537,15 +549,8 @@ impl<'s> Tracer<'s> {
     }
 
     pub(crate) fn on_syscall_entry(&mut self, tid: i32) -> Result<(), PtraceError> {
-        let info = match ptrace::syscall_info(Pid::from_raw(tid)) {
-            Ok(i) => i,
-            Err(Errno::ESRCH) => return Ok(()),
-            Err(e) => {
-                return Err(PtraceError::Sys {
-                    what: "PTRACE_GET_SYSCALL_INFO",
-                    errno: e,
-                });
-            }
+        let Some(info) = syscall_info(tid)? else {
+            return Ok(());
         };
         if info.op != libc::PTRACE_SYSCALL_INFO_SECCOMP {
             return self.resume(tid, None);
@@ -639,15 +644,8 @@ impl<'s> Tracer<'s> {
         let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
             return self.resume(tid, None);
         };
-        let info = match ptrace::syscall_info(Pid::from_raw(tid)) {
-            Ok(i) => i,
-            Err(Errno::ESRCH) => return Ok(()),
-            Err(e) => {
-                return Err(PtraceError::Sys {
-                    what: "PTRACE_GET_SYSCALL_INFO",
-                    errno: e,
-                });
-            }
+        let Some(info) = syscall_info(tid)? else {
+            return Ok(());
         };
         if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
             return self.resume(tid, None);

@@ -514,14 +514,45 @@ fn fds_reused_by_calls_vigil_does_not_stop_on_are_not_mislabelled() {
 fn credentials_follow_setuid_into_the_next_exec() {
     // setpriv (util-linux) calls setresuid/setresgid, then execs id.
     let dir = scratch_dir("creds");
-    let (out, events, _) = record_in(&dir, &[], &[os("setpriv"), os("--reuid=65534"), os("--regid=65534"), os("--clear-groups"), os("--"), os("/usr/bin/id"), os("-u")]);
+    let (out, events, _) = record_in(
+        &dir,
+        &[],
+        &[
+            os("setpriv"),
+            os("--reuid=65534"),
+            os("--regid=65534"),
+            os("--clear-groups"),
+            os("--"),
+            os("/usr/bin/id"),
+            os("-u"),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "65534");
-    assert!(!exits(&events, "setresuid").is_empty(), "the uid change is recorded");
-    let execs: Vec<_> = events.iter().filter_map(|e| match &e.kind { EventKind::ProcessExec(p) => Some(p.clone()), _ => None }).collect();
-    assert_eq!(execs.first().map(|p| p.creds.euid), Some(0), "setpriv itself runs as root");
-    let id = execs.iter().find(|p| p.exe.to_string().ends_with("/id")).expect("id is executed");
-    assert_eq!((id.creds.uid, id.creds.euid, id.creds.gid), (65534, 65534, 65534));
+    assert!(
+        !exits(&events, "setresuid").is_empty(),
+        "the uid change is recorded"
+    );
+    let execs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ProcessExec(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        execs.first().map(|p| p.creds.euid),
+        Some(0),
+        "setpriv itself runs as root"
+    );
+    let id = execs
+        .iter()
+        .find(|p| p.exe.to_string().ends_with("/id"))
+        .expect("id is executed");
+    assert_eq!(
+        (id.creds.uid, id.creds.euid, id.creds.gid),
+        (65534, 65534, 65534)
+    );
 }
 
 #[test]
@@ -533,8 +564,12 @@ fn ctrl_c_on_the_terminal_reaches_the_command_once() {
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = pty.slave.try_clone().unwrap();
     let mut cmd = vigil();
-    cmd.args(["record", "-q", "-o"]).arg(&log).args(["--", "sleep", "30"]);
-    cmd.stdin(std::process::Stdio::from(slave.try_clone().unwrap())).stdout(std::process::Stdio::from(slave.try_clone().unwrap())).stderr(std::process::Stdio::from(slave));
+    cmd.args(["record", "-q", "-o"])
+        .arg(&log)
+        .args(["--", "sleep", "30"]);
+    cmd.stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(slave));
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -547,14 +582,26 @@ fn ctrl_c_on_the_terminal_reaches_the_command_once() {
     }
     let mut child = cmd.spawn().unwrap();
     let start = std::time::Instant::now();
-    while !std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id())).is_ok_and(|c| !c.trim().is_empty()) {
+    while !std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+        .is_ok_and(|c| !c.trim().is_empty())
+    {
         assert!(start.elapsed().as_secs() < 10, "sleep did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     nix::unistd::write(&pty.master, b"\x03").unwrap(); // ^C typed on the terminal
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "vigil exits as sleep did: killed by SIGINT");
-    let sigints = read_log(&log).into_iter().filter(|e| matches!(&e.kind, EventKind::Signal(s) if s.signal == 2)).count();
-    assert_eq!(sigints, 1, "the command got the terminal's SIGINT once, not a second forwarded copy");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "vigil exits as sleep did: killed by SIGINT"
+    );
+    let sigints = read_log(&log)
+        .into_iter()
+        .filter(|e| matches!(&e.kind, EventKind::Signal(s) if s.signal == 2))
+        .count();
+    assert_eq!(
+        sigints, 1,
+        "the command got the terminal's SIGINT once, not a second forwarded copy"
+    );
 }
