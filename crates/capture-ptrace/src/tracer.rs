@@ -69,8 +69,10 @@ pub struct Tracer<'s> {
     pub root_exec_seen: bool,
     root_sigcont_seen: bool,
     pub events: u64,
-    /// How long to poll for the next stop before sleeping (0: never poll).
-    pub spin_ns: u64,
+    /// How long to poll for the next stop before sleeping now, and at most (0: never poll).
+    spin_ns: u64,
+    max_spin_ns: u64,
+    idle_waits: u64,
     /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
     pub(crate) validate_fds: bool,
 }
@@ -97,6 +99,8 @@ fn tolerate_gone(r: nix::Result<()>) -> Result<(), PtraceError> {
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
+/// Below this, polling for the next stop is not worth its syscalls.
+const MIN_SPIN_NS: u64 = 5_000;
 
 /// The stopped syscall's number, arguments or result; `None` if the tracee died meanwhile.
 fn syscall_info(tid: i32) -> Result<Option<libc::ptrace_syscall_info>, PtraceError> {
@@ -116,6 +120,12 @@ impl<'s> Tracer<'s> {
             && syscall::known()
                 .filter(|(_, s)| s.bookkeeping == Bookkeeping::Fd)
                 .any(|(n, _)| !selection.nrs.contains(&(n.id() as u32)));
+        // VIGIL_SPIN_US overrides the longest poll (0 disables polling), for measurements.
+        let max_spin_ns = std::env::var("VIGIL_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(100)
+            * 1000;
         Tracer {
             validate_fds,
             sink,
@@ -130,11 +140,9 @@ impl<'s> Tracer<'s> {
             root_exec_seen: false,
             root_sigcont_seen: false,
             events: 0,
-            spin_ns: std::env::var("VIGIL_SPIN_US")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(50)
-                * 1000,
+            spin_ns: max_spin_ns,
+            max_spin_ns,
+            idle_waits: 0,
         }
     }
 
@@ -264,9 +272,13 @@ impl<'s> Tracer<'s> {
     /// the tracer polls briefly before it sleeps: when the stop comes it is already running,
     /// which saves the sleep/wake-up (an inter-processor interrupt, and in a VM an exit to the
     /// hypervisor) on every stop.
+    ///
+    /// The poll adapts: a stop that came while polling doubles the next poll (up to
+    /// `max_spin_ns`), one that did not halves it, so a tracee that stops rarely (idle, or busy
+    /// computing) costs almost no polling. The loop yields the CPU to anything else runnable.
     fn wait_next(&mut self) -> nix::Result<WaitStatus> {
         let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
-        if self.spin_ns > 0 {
+        if self.spin_ns >= MIN_SPIN_NS {
             let start = now_ns();
             loop {
                 match waitpid(None::<Pid>, Some(flags))? {
@@ -274,13 +286,26 @@ impl<'s> Tracer<'s> {
                         if now_ns().saturating_sub(start) > self.spin_ns {
                             break;
                         }
-                        std::hint::spin_loop();
+                        // SAFETY: no arguments; only gives the CPU away if someone wants it.
+                        unsafe { libc::sched_yield() };
                     }
-                    status => return Ok(status),
+                    status => {
+                        self.spin_ns = (self.spin_ns * 2).min(self.max_spin_ns);
+                        return Ok(status);
+                    }
                 }
             }
         }
-        waitpid(None::<Pid>, Some(WaitPidFlag::__WALL))
+        self.spin_ns /= 2;
+        let status = waitpid(None::<Pid>, Some(WaitPidFlag::__WALL));
+        if self.spin_ns < MIN_SPIN_NS {
+            // Try polling again now and then: the tracee's pace may have changed.
+            self.idle_waits += 1;
+            if self.idle_waits % 64 == 0 {
+                self.spin_ns = self.max_spin_ns;
+            }
+        }
+        status
     }
 
     /// Resumes a stopped task, through its syscall's exit when one is awaited.

@@ -48,8 +48,10 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let outcome = outcome?;
     println!("\n--- vigil summary {} ---", log.display());
     let code = crate::summary::run(crate::summary::SummaryArgs { log: log.clone() })?;
+    let me =
+        std::env::current_exe().map_or_else(|_| "vigil".to_string(), |p| p.display().to_string());
     println!(
-        "\nNext: `vigil show {}` lists every call, `vigil show {0} --path '*upper*'` only those touching upper.txt.",
+        "\nNext: `{me} show {}` lists every call; add `--path '*upper*'` for those touching upper.txt.",
         log.display()
     );
     if outcome.status.is_some_and(|s| s.shell_code() != 0) {
