@@ -301,7 +301,7 @@ impl<'s> Tracer<'s> {
         if self.spin_ns < MIN_SPIN_NS {
             // Try polling again now and then: the tracee's pace may have changed.
             self.idle_waits += 1;
-            if self.idle_waits % 64 == 0 {
+            if self.idle_waits.is_multiple_of(64) {
                 self.spin_ns = self.max_spin_ns;
             }
         }
