@@ -163,6 +163,19 @@ impl<'s> Tracer<'s> {
             kind,
         };
         let verdict = self.sink.event(ev);
+        // What the sink did about it (a rule's actions) is recorded right after it.
+        for (pid, tid, kind) in self.sink.generated() {
+            self.seq += 1;
+            self.events += 1;
+            let ev = Event {
+                seq: self.seq,
+                time_ns: now_ns(),
+                pid,
+                tid,
+                kind,
+            };
+            let _ = self.sink.event(ev);
+        }
         match verdict {
             Verdict::Kill => {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);

@@ -7,7 +7,7 @@
 mod selection;
 
 pub use selection::{Selection, SelectionError};
-use vigil_event::{Event, ExitStatus};
+use vigil_event::{Event, EventKind, ExitStatus};
 
 /// What the sink wants done about the event it was just given. Only entry events of a backend
 /// that stops the caller before the call runs (ptrace) can be denied; others ignore `Deny`.
@@ -27,6 +27,13 @@ pub enum Verdict {
 /// Receives every event a backend produces, on the backend's capture thread.
 pub trait EventSink {
     fn event(&mut self, event: Event) -> Verdict;
+
+    /// Events the sink itself produced while handling the last event (the actions a rule
+    /// took). The backend numbers them, timestamps them and gives them back through `event`,
+    /// so they are recorded in the one sequence order. Called after every `event`.
+    fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {
+        Vec::new()
+    }
 }
 
 impl<F: FnMut(Event) -> Verdict> EventSink for F {

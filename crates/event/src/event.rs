@@ -35,6 +35,8 @@ pub enum EventKind {
     Signal(SignalDelivery),
     /// Events a backend could not deliver. Never silent.
     Lost(Lost),
+    /// Something vigil itself did about a process (a rule's action: deny, kill, stop, exec).
+    Action(Action),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +173,19 @@ pub struct Lost {
     pub reason: Str,
 }
 
+/// An action vigil took, logged like any other event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// What was done: `deny`, `kill`, `stop`, `exec`, ...
+    pub action: Str,
+    /// Who asked for it (a rule's name), empty if no one.
+    pub by: Str,
+    /// The process acted on (0 if none).
+    pub target_pid: u32,
+    /// Free detail: the errno of a deny, the program of an exec, a failure.
+    pub detail: Str,
+}
+
 impl Event {
     /// The event type's name as used in JSON and rules.
     pub fn type_name(&self) -> &'static str {
@@ -184,6 +199,7 @@ impl Event {
             EventKind::ThreadExit(_) => "thread_exit",
             EventKind::Signal(_) => "signal",
             EventKind::Lost(_) => "lost",
+            EventKind::Action(_) => "action",
         }
     }
 

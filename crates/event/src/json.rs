@@ -192,6 +192,12 @@ pub fn to_json(ev: &Event) -> J {
             m.insert("count".into(), l.count.into());
             m.insert("reason".into(), str_json(&l.reason));
         }
+        EventKind::Action(a) => {
+            m.insert("action".into(), str_json(&a.action));
+            m.insert("by".into(), str_json(&a.by));
+            m.insert("target_pid".into(), a.target_pid.into());
+            m.insert("detail".into(), str_json(&a.detail));
+        }
     }
     J::Object(m)
 }
@@ -584,6 +590,12 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             sender_pid: o.u32_or("sender_pid", 0)?,
             sender_uid: o.u32_or("sender_uid", 0)?,
         }),
+        "action" => EventKind::Action(Action {
+            action: o.str("action")?,
+            by: o.str_or_empty("by")?,
+            target_pid: o.u32_or("target_pid", 0)?,
+            detail: o.str_or_empty("detail")?,
+        }),
         "lost" => EventKind::Lost(Lost {
             count: o.u64("count")?,
             reason: o.str_or_empty("reason")?,
@@ -603,7 +615,8 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
     })
 }
 
-pub const TYPE_NAMES: [&str; 9] = [
+pub const TYPE_NAMES: [&str; 10] = [
+    "action",
     "syscall_entry",
     "syscall_exit",
     "process_start",

@@ -169,6 +169,19 @@ pub fn lifecycle(ev: &Event) -> Option<String> {
             line
         }
         EventKind::Lost(l) => format!("!!! {} events lost: {} !!!", l.count, l.reason),
+        EventKind::Action(a) => {
+            let by = if a.by.is_empty() {
+                String::new()
+            } else {
+                format!(" (rule {})", a.by)
+            };
+            let detail = if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.detail)
+            };
+            format!("*** vigil {} {}{by}{detail} ***", a.action, a.target_pid)
+        }
         _ => return None,
     })
 }

@@ -150,6 +150,7 @@ pub fn kind() -> impl Strategy<Value = EventKind> {
         1 => (1i32..65, any::<i32>(), any::<u32>(), any::<u32>())
             .prop_map(|(signal, code, sender_pid, sender_uid)| EventKind::Signal(SignalDelivery { signal, code, sender_pid, sender_uid })),
         1 => (any::<u64>(), text()).prop_map(|(count, reason)| EventKind::Lost(Lost { count, reason })),
+        1 => (text(), text(), any::<u32>(), text()).prop_map(|(action, by, target_pid, detail)| EventKind::Action(Action { action, by, target_pid, detail })),
     ]
 }
 

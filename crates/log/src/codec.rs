@@ -24,6 +24,7 @@ const K_TSTART: u8 = 6;
 const K_TEXIT: u8 = 7;
 const K_SIGNAL: u8 = 8;
 const K_LOST: u8 = 9;
+const K_ACTION: u8 = 10;
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -454,6 +455,19 @@ impl Encoder {
                 let r = self.str_ref(&l.reason);
                 put(&mut self.buf, r);
             }
+            EventKind::Action(a) => {
+                for t in [&a.action, &a.by, &a.detail] {
+                    self.str_id(t);
+                }
+                self.header(K_ACTION, ev);
+                for t in [&a.action, &a.by] {
+                    let r = self.str_ref(t);
+                    put(&mut self.buf, r);
+                }
+                put(&mut self.buf, a.target_pid as u64);
+                let r = self.str_ref(&a.detail);
+                put(&mut self.buf, r);
+            }
         }
     }
 
@@ -840,6 +854,12 @@ impl<'a> Decoder<'a> {
                 K_LOST => EventKind::Lost(Lost {
                     count: self.var()?,
                     reason: self.string()?,
+                }),
+                K_ACTION => EventKind::Action(Action {
+                    action: self.string()?,
+                    by: self.string()?,
+                    target_pid: self.var32()?,
+                    detail: self.string()?,
                 }),
                 k => return Err(format!("unknown event kind {k}")),
             };
