@@ -1,11 +1,13 @@
 //! vigil's benchmarks. Each section prints medians and ratios against the peer measured in the
 //! same run; `bench/out/results.json` keeps the figures. Timings are never asserted anywhere.
 //!
-//! usage: vigil-bench [all|record|memread|log] [--only WORKLOAD]
+//! usage: vigil-bench [all|record|memread|log|graph|rules] [--only WORKLOAD]
 
+mod graph;
 mod logwrite;
 mod memread;
 mod record;
+mod rules;
 mod stats;
 
 use std::path::PathBuf;
@@ -45,12 +47,18 @@ fn main() {
             section(logwrite::run(&scratch));
             section(memread::run());
             section(record::run(&vigil, &scratch, only));
+            section(graph::run(&vigil, &scratch));
+            section(rules::run(&vigil, &scratch));
         }
         "record" => section(record::run(&vigil, &scratch, only)),
+        "graph" => section(graph::run(&vigil, &scratch)),
+        "rules" => section(rules::run(&vigil, &scratch)),
         "memread" => section(memread::run()),
         "log" => section(logwrite::run(&scratch)),
         other => {
-            eprintln!("vigil-bench: unknown benchmark `{other}` (all, record, memread, log)");
+            eprintln!(
+                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules)"
+            );
             std::process::exit(2);
         }
     }

@@ -3,7 +3,9 @@
 
 mod demo;
 mod exit;
+mod graph_cmd;
 mod record;
+mod rules_cmd;
 mod show;
 mod summary;
 
@@ -32,6 +34,16 @@ enum Command {
     Import(ImportArgs),
     /// Record a built-in example scenario and print its summary.
     Demo(demo::DemoArgs),
+    /// From a detection point, the processes, files and endpoints that could have led to it.
+    Backtrack(graph_cmd::TrackArgs),
+    /// From an entry point, everything it went on to affect.
+    Forward(graph_cmd::TrackArgs),
+    /// Check a rule file, or draw a rule's automaton.
+    Rules(rules_cmd::RulesArgs),
+    /// Run rules over a recorded log.
+    Match(rules_cmd::MatchArgs),
+    /// Run rules online while tracing a command (and record it with -o).
+    Watch(rules_cmd::WatchArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +81,11 @@ fn main() {
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
         Command::Demo(a) => demo::run(a),
+        Command::Backtrack(a) => graph_cmd::backtrack(a),
+        Command::Forward(a) => graph_cmd::forward(a),
+        Command::Rules(a) => rules_cmd::rules(a),
+        Command::Match(a) => rules_cmd::match_log(a),
+        Command::Watch(a) => rules_cmd::watch(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,6 @@
+//! The rules benchmark (being written).
+
+pub fn run(_vigil: &std::path::Path, _scratch: &std::path::Path) -> serde_json::Value {
+    println!("\n== rules: not written yet ==");
+    serde_json::json!({})
+}

@@ -1,0 +1,1 @@
+//! Dependency graph, backtracking and forward tracking (issue #3; being written).

@@ -1,0 +1,1 @@
+//! Pattern rules over the event stream (issue #4; being written).
