@@ -62,8 +62,6 @@ pub struct Tracer<'s> {
     pub(crate) procs: HashMap<i32, Process>,
     /// New tasks whose first stop came before their parent's fork/clone event.
     early_children: HashSet<i32>,
-    /// Tasks announced by a parent's event whose first stop has not come yet.
-    expected_children: HashSet<i32>,
     pub root: i32,
     pub root_status: Option<ExitStatus>,
     pub root_exec_seen: bool,
@@ -134,7 +132,6 @@ impl<'s> Tracer<'s> {
             threads: HashMap::new(),
             procs: HashMap::new(),
             early_children: HashSet::new(),
-            expected_children: HashSet::new(),
             root: 0,
             root_status: None,
             root_exec_seen: false,
@@ -354,7 +351,6 @@ impl<'s> Tracer<'s> {
         }
         // The first stop of an auto-attached child.
         if self.threads.contains_key(&tid) {
-            self.expected_children.remove(&tid);
             return self.resume(tid, None);
         }
         // Its parent's fork event has not been seen yet: keep it stopped until it is.
@@ -475,10 +471,9 @@ impl<'s> Tracer<'s> {
             );
             self.emit(child, child, EventKind::ProcessStart(start));
         }
+        // Its first stop may have come already: then it waits for us to resume it.
         if self.early_children.remove(&child) {
             self.resume(child, None)?;
-        } else {
-            self.expected_children.insert(child);
         }
         self.resume(parent_tid, None)
     }
@@ -571,7 +566,6 @@ impl<'s> Tracer<'s> {
 
     fn on_task_exit(&mut self, tid: i32, status: ExitStatus) {
         self.early_children.remove(&tid);
-        self.expected_children.remove(&tid);
         let Some(thread) = self.threads.remove(&tid) else {
             return;
         };
@@ -606,6 +600,10 @@ impl<'s> Tracer<'s> {
         let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
             return self.resume(tid, None);
         };
+        if !record && sig.bookkeeping == Bookkeeping::No {
+            // Trapped only because every call of another ABI is (see seccomp.rs).
+            return self.resume(tid, None);
+        }
         let args = self.decode_entry(pid, tid, call, &raw);
         let name = sig.name;
         // Entry-time bookkeeping: close releases the fd whatever the call returns.
