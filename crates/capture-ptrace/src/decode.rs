@@ -55,8 +55,9 @@ impl Tracer<'_> {
         // A duplicate of an fd vigil knows (dup, F_DUPFD) takes that fd's label.
         let known = files.borrow().find(|t| st.is(t));
         let target = known.unwrap_or_else(|| Arc::new(inspect::probe_fd(tid, fd, st, &ours)));
-        // Close-on-exec is unknown here; exec's own check will drop it if it was.
-        files.borrow_mut().insert(fd, target.clone(), false);
+        // Its close-on-exec flag is unknown: marked as if set, exec forgets the entry and the
+        // fd is looked up again if it is used after exec.
+        files.borrow_mut().insert(fd, target.clone(), true);
         Some(target)
     }
 
