@@ -1,14 +1,171 @@
-//! `vigil backtrack` and `vigil forward` (issue #3; being written).
+//! `vigil backtrack` and `vigil forward`: reconstruct how information flowed, from a log.
 
-use crate::exit::Failure;
+use crate::exit::{Damage, Failure, open_log};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use vigil_graph::{
+    Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, TimeSpec,
+};
 
 #[derive(clap::Args)]
-pub struct TrackArgs {}
-
-pub fn backtrack(_a: TrackArgs) -> Result<i32, Failure> {
-    Err(Failure::new(1, "backtrack is not built yet (issue #3)"))
+pub struct TrackArgs {
+    /// The log to read.
+    #[arg(required_unless_present = "explain_filters")]
+    pub log: Option<PathBuf>,
+    /// Where to start: file:PATH, proc:PID, proc:PID@N (the N-th process with that pid), event:SEQ.
+    #[arg(
+        long,
+        required_unless_present = "explain_filters",
+        value_name = "OBJECT"
+    )]
+    pub from: Option<String>,
+    /// The moment of the starting point: a seq, +OFFSET from the log's start (+2.5s), or epoch
+    /// seconds (1763820000.25). Default: the object's last event (backtrack), first (forward).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "tree")]
+    pub format: Format,
+    /// Where to write (standard output by default).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// List the noise filters and exit.
+    #[arg(long)]
+    pub explain_filters: bool,
+    /// Also leave out objects whose path matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Turn the default noise filters off.
+    #[arg(long)]
+    pub include_all: bool,
+    /// Follow at most this many edges from the starting point.
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+    /// Only edges at or after this moment (same forms as --at).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only edges at or before this moment.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }
 
-pub fn forward(_a: TrackArgs) -> Result<i32, Failure> {
-    Err(Failure::new(1, "forward is not built yet (issue #3)"))
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Tree,
+    Dot,
+    Svg,
+    Json,
+}
+
+pub fn backtrack(a: TrackArgs) -> Result<i32, Failure> {
+    run(a, Direction::Backward)
+}
+
+pub fn forward(a: TrackArgs) -> Result<i32, Failure> {
+    run(a, Direction::Forward)
+}
+
+fn graph_error(e: GraphError) -> Failure {
+    Failure::new(1, e.to_string())
+}
+
+/// Reads a log into a graph. Blocks are decoded on a second thread while this one builds.
+pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, Failure> {
+    let reader = open_log(log)?;
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<Vec<Result<vigil_event::Event, vigil_log::ReadIssue>>>(8);
+    let decoder = std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(4096);
+        for item in reader {
+            batch.push(item);
+            if batch.len() == 4096
+                && tx
+                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        let _ = tx.send(batch);
+    });
+    let mut builder = GraphBuilder::new();
+    for batch in rx {
+        for item in batch {
+            match item {
+                Ok(ev) => builder.add(&ev),
+                Err(issue) => damage.report(&issue),
+            }
+        }
+    }
+    let _ = decoder.join();
+    let g = builder.finish();
+    if g.events == 0 {
+        return Err(graph_error(GraphError::EmptyLog));
+    }
+    Ok(g)
+}
+
+fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
+    let filters = Filters::new(a.include_all, &a.exclude).map_err(graph_error)?;
+    if a.explain_filters {
+        for line in filters.explain() {
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let (Some(log), Some(from)) = (&a.log, &a.from) else {
+        return Err(Failure::new(2, "LOG and --from OBJECT are required"));
+    };
+    // Check what the user typed before reading a possibly large log.
+    let spec = ObjectSpec::parse(from).map_err(graph_error)?;
+    let parse_time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|s| TimeSpec::parse(s).map(|p| (p, s.to_string())))
+            .transpose()
+            .map_err(graph_error)
+    };
+    let (at, since, until) = (
+        parse_time(&a.at)?,
+        parse_time(&a.since)?,
+        parse_time(&a.until)?,
+    );
+    let mut damage = Damage::new(log);
+    let g = build_graph(log, &mut damage)?;
+    let to_seq = |t: Option<(TimeSpec, String)>| {
+        t.map(|(t, s)| t.to_seq(&g, &s))
+            .transpose()
+            .map_err(graph_error)
+    };
+    let (start, event_at) = spec
+        .resolve(&g)
+        .map_err(|e| Failure::new(1, format!("{}: {e}", log.display())))?;
+    let at = match to_seq(at)? {
+        Some(s) => s,
+        None => event_at.unwrap_or_else(|| vigil_graph::default_at(&g, start, direction)),
+    };
+    let limits = Limits {
+        max_depth: a.max_depth,
+        since: to_seq(since)?,
+        until: to_seq(until)?,
+    };
+    let tracked = vigil_graph::track(&g, start, at, direction, &filters, limits);
+    let colour = a.output.is_none() && std::io::stdout().is_terminal();
+    let text = match a.format {
+        Format::Tree => vigil_graph::render_tree(&g, &tracked, colour),
+        Format::Dot => vigil_graph::render_dot(&g, &tracked),
+        Format::Svg => vigil_graph::render_svg(&g, &tracked).map_err(graph_error)?,
+        Format::Json => format!("{}\n", vigil_graph::render_json(&g, &tracked)),
+    };
+    match &a.output {
+        Some(p) => std::fs::write(p, text).map_err(|e| Failure::io(p, "cannot write", e))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(Failure::new(1, format!("writing the output: {e}")));
+                }
+            }
+        }
+    }
+    Ok(damage.exit_code(0))
 }

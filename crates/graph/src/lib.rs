@@ -1,1 +1,41 @@
-//! Dependency graph, backtracking and forward tracking (issue #3; being written).
+//! Attack reconstruction. A log becomes a dependency graph: objects (processes, files, file
+//! names, pipes, socket endpoints, shared-memory parts) joined by time-stamped cause → effect
+//! edges, one per event that moves information. Backtracking walks from a detection point to
+//! the entry points with Backtracker's time rule; forward tracking is its mirror image.
+//! The edge rules are listed in docs/graph.md.
+
+mod build;
+mod filter;
+mod object;
+mod output;
+mod track;
+
+pub use build::{Edge, Graph, GraphBuilder, Node, NodeId, NodeKind};
+pub use filter::{Filters, NOISE};
+pub use object::{ObjectSpec, TimeSpec};
+pub use output::{render_dot, render_json, render_svg, render_tree};
+pub use track::{Direction, Limits, Tracked, default_at, track};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphError {
+    #[error("`{0}` is not an object: use file:PATH, proc:PID, proc:PID@N or event:SEQ")]
+    BadObject(String),
+    #[error("no {what} in the log{hint}")]
+    NotInLog { what: String, hint: String },
+    #[error(
+        "`{0}` is not a time: use a sequence number (1234), an offset from the log's start (+2.5s) or seconds since the epoch (1763820000.25)"
+    )]
+    BadTime(String),
+    #[error("{given} is outside the log, which spans {first} to {last}")]
+    TimeOutsideLog {
+        given: String,
+        first: String,
+        last: String,
+    },
+    #[error("bad --exclude pattern `{pattern}`: {reason}")]
+    BadPattern { pattern: String, reason: String },
+    #[error("the log has no events")]
+    EmptyLog,
+    #[error("cannot draw the graph: {0}")]
+    Render(String),
+}

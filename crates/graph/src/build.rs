@@ -1,0 +1,608 @@
+//! Turning events into objects and edges (the rules are tabulated in docs/graph.md).
+//!
+//! Memory matters: a 10M-event log must fit in well under 100 bytes per event. Nodes are few
+//! (objects, not events); each edge is 32 bytes; adjacency is two index arrays built once.
+
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use vigil_event::value::{AF_INET, AF_INET6};
+use vigil_event::*;
+
+pub type NodeId = u32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeKind {
+    Process,
+    File,
+    Filename,
+    Pipe,
+    Socket,
+    /// A part of a shared-memory object (object, vma, page or minipage), for page-level
+    /// monitoring (a later part of vigil).
+    Smo,
+}
+
+impl NodeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Process => "process",
+            NodeKind::File => "file",
+            NodeKind::Filename => "filename",
+            NodeKind::Pipe => "pipe",
+            NodeKind::Socket => "socket",
+            NodeKind::Smo => "smo",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    /// What a person reads: `1234 cat /etc/passwd`, `/tmp/x`, `pipe:[77]`, `127.0.0.1:5->...`.
+    pub label: String,
+    pub pid: Option<u32>,
+    /// Every path the object was known by, in order (a file that was renamed has several).
+    pub paths: Vec<Str>,
+    /// First and last seq at which the object took part in an event.
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// `from` caused `to` at `seq` through `call` (a syscall name, or `fork`/`clone`/`vfork`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub seq: u64,
+    pub time_ns: u64,
+    pub call: Call,
+}
+
+/// An edge's syscall, as an index into a small name table (keeps edges at 32 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Call(pub u16);
+
+#[derive(Default)]
+pub struct GraphBuilder {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    calls: Vec<&'static str>,
+    call_ids: FxHashMap<&'static str, u16>,
+    /// The current process node of each pid (a pid reused later gets a new node).
+    procs: FxHashMap<u32, NodeId>,
+    /// Every process node a pid has had, in order (for `proc:PID@N`).
+    pid_history: FxHashMap<u32, Vec<NodeId>>,
+    files: FxHashMap<(u64, u64), NodeId>,
+    /// The file object a path names now (updated by opens, renames, links, unlinks).
+    by_path: FxHashMap<Str, NodeId>,
+    filenames: FxHashMap<Str, NodeId>,
+    /// File objects known only by a path so far (no device/inode seen yet).
+    unidentified: rustc_hash::FxHashSet<NodeId>,
+    pipes: FxHashMap<u64, NodeId>,
+    sockets: FxHashMap<SocketKey, NodeId>,
+    others: FxHashMap<u64, NodeId>,
+    first_seq: Option<u64>,
+    last_seq: u64,
+    first_time: u64,
+    last_time: u64,
+    events: u64,
+}
+
+/// A connected socket is one object for both ends (client and server see the same pair of
+/// addresses, swapped); an unconnected one is its inode.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SocketKey {
+    Connection(String, String),
+    Inode(u64),
+}
+
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const PROT_READ: u64 = 1;
+const PROT_WRITE: u64 = 2;
+const PROT_EXEC: u64 = 4;
+const MAP_SHARED: u64 = 1;
+const MAP_SHARED_VALIDATE: u64 = 3;
+
+impl GraphBuilder {
+    pub fn new() -> Self {
+        GraphBuilder::default()
+    }
+
+    fn call(&mut self, name: &'static str) -> Call {
+        if let Some(&id) = self.call_ids.get(name) {
+            return Call(id);
+        }
+        let id = self.calls.len() as u16;
+        self.calls.push(name);
+        self.call_ids.insert(name, id);
+        Call(id)
+    }
+
+    fn node(&mut self, kind: NodeKind, label: String, seq: u64) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(Node {
+            kind,
+            label,
+            pid: None,
+            paths: Vec::new(),
+            first_seq: seq,
+            last_seq: seq,
+        });
+        id
+    }
+
+    fn touch(&mut self, n: NodeId, seq: u64) {
+        let node = &mut self.nodes[n as usize];
+        node.first_seq = node.first_seq.min(seq);
+        node.last_seq = node.last_seq.max(seq);
+    }
+
+    fn edge(&mut self, from: NodeId, to: NodeId, ev: &Event, call: &'static str) {
+        if from == to {
+            return;
+        }
+        let call = self.call(call);
+        self.touch(from, ev.seq);
+        self.touch(to, ev.seq);
+        self.edges.push(Edge {
+            from,
+            to,
+            seq: ev.seq,
+            time_ns: ev.time_ns,
+            call,
+        });
+    }
+
+    fn process(&mut self, pid: u32, seq: u64) -> NodeId {
+        if let Some(&n) = self.procs.get(&pid) {
+            return n;
+        }
+        // A process whose start the log does not show (it began before recording).
+        let n = self.node(NodeKind::Process, format!("{pid} (not recorded)"), seq);
+        self.nodes[n as usize].pid = Some(pid);
+        self.procs.insert(pid, n);
+        self.pid_history.entry(pid).or_default().push(n);
+        n
+    }
+
+    fn add_path(&mut self, n: NodeId, path: &Str) {
+        let node = &mut self.nodes[n as usize];
+        if node.paths.last() != Some(path) {
+            node.paths.push(path.clone());
+            node.label = path.to_string();
+        }
+    }
+
+    fn file(&mut self, path: &Str, dev: u64, ino: u64, seq: u64) -> NodeId {
+        let n = if (dev, ino) != (0, 0) {
+            match self.files.get(&(dev, ino)) {
+                Some(&n) => n,
+                None => {
+                    // Opened under a name we already gave an inode-less object to: the same file.
+                    let n = match self.by_path.get(path) {
+                        Some(&n) if self.is_unidentified_file(n) => {
+                            self.unidentified.remove(&n);
+                            n
+                        }
+                        _ => self.node(NodeKind::File, path.to_string(), seq),
+                    };
+                    self.files.insert((dev, ino), n);
+                    n
+                }
+            }
+        } else {
+            self.file_by_path(path, seq)
+        };
+        self.add_path(n, path);
+        self.by_path.insert(path.clone(), n);
+        n
+    }
+
+    fn is_unidentified_file(&self, n: NodeId) -> bool {
+        self.unidentified.contains(&n)
+    }
+
+    /// The file a path names now; a new object if none is known.
+    fn file_by_path(&mut self, path: &Str, seq: u64) -> NodeId {
+        if let Some(&n) = self.by_path.get(path) {
+            return n;
+        }
+        let n = self.node(NodeKind::File, path.to_string(), seq);
+        self.unidentified.insert(n);
+        self.add_path(n, path);
+        self.by_path.insert(path.clone(), n);
+        n
+    }
+
+    fn filename(&mut self, path: &Str, seq: u64) -> NodeId {
+        if let Some(&n) = self.filenames.get(path) {
+            return n;
+        }
+        let n = self.node(NodeKind::Filename, format!("name {path}"), seq);
+        self.nodes[n as usize].paths.push(path.clone());
+        self.filenames.insert(path.clone(), n);
+        n
+    }
+
+    /// The object an fd referred to.
+    fn target(&mut self, t: &Arc<Target>, seq: u64) -> Option<NodeId> {
+        Some(match &**t {
+            Target::File { path, dev, ino } => self.file(path, *dev, *ino, seq),
+            Target::Pipe { ino } => match self.pipes.get(ino) {
+                Some(&n) => n,
+                None => {
+                    let n = self.node(NodeKind::Pipe, format!("pipe:[{ino}]"), seq);
+                    self.pipes.insert(*ino, n);
+                    n
+                }
+            },
+            Target::Socket(s) => {
+                let key = match (&s.local, &s.remote) {
+                    (Some(l), Some(r)) if matches!(s.family, AF_INET | AF_INET6) => {
+                        let (a, b) = (l.to_string(), r.to_string());
+                        if a <= b {
+                            SocketKey::Connection(a, b)
+                        } else {
+                            SocketKey::Connection(b, a)
+                        }
+                    }
+                    _ => SocketKey::Inode(s.ino),
+                };
+                match self.sockets.get(&key) {
+                    Some(&n) => n,
+                    None => {
+                        let label = match &key {
+                            SocketKey::Connection(a, b) => format!("socket {a} <-> {b}"),
+                            SocketKey::Inode(_) => format!("socket {t}"),
+                        };
+                        let n = self.node(NodeKind::Socket, label, seq);
+                        self.sockets.insert(key, n);
+                        n
+                    }
+                }
+            }
+            Target::Other { label, ino } => match self.others.get(ino) {
+                Some(&n) => n,
+                None => {
+                    let n = self.node(NodeKind::File, label.to_string(), seq);
+                    self.others.insert(*ino, n);
+                    n
+                }
+            },
+        })
+    }
+
+    fn fd_node(&mut self, ev: &Event, name: &str) -> Option<NodeId> {
+        match ev.arg(name)? {
+            Value::Fd(Fd {
+                target: Some(t), ..
+            }) => {
+                let t = t.clone();
+                self.target(&t, ev.seq)
+            }
+            _ => None,
+        }
+    }
+
+    fn path_arg(ev: &Event, name: &str) -> Option<Str> {
+        ev.arg(name)?.as_str().cloned()
+    }
+
+    fn uint_arg(ev: &Event, name: &str) -> u64 {
+        ev.arg(name).and_then(Value::as_uint).unwrap_or(0)
+    }
+
+    /// Adds what one event says about information flow.
+    pub fn add(&mut self, ev: &Event) {
+        self.events += 1;
+        self.first_seq.get_or_insert(ev.seq);
+        if self.events == 1 {
+            self.first_time = ev.time_ns;
+        }
+        self.last_seq = self.last_seq.max(ev.seq);
+        self.last_time = self.last_time.max(ev.time_ns);
+        match &ev.kind {
+            EventKind::ProcessStart(p) => {
+                let parent = self.process(p.ppid, ev.seq);
+                let child = self.node(
+                    NodeKind::Process,
+                    format!("{} {}", ev.pid, argv_label(&p.argv, &p.exe)),
+                    ev.seq,
+                );
+                self.nodes[child as usize].pid = Some(ev.pid);
+                self.procs.insert(ev.pid, child);
+                self.pid_history.entry(ev.pid).or_default().push(child);
+                let how = if p.clone_flags & libc_clone::VFORK != 0 {
+                    "vfork"
+                } else if p.clone_flags & !0xff == 0 {
+                    "fork"
+                } else {
+                    "clone"
+                };
+                self.edge(parent, child, ev, how);
+            }
+            EventKind::ProcessExec(x) => {
+                let proc_ = self.process(ev.pid, ev.seq);
+                self.nodes[proc_ as usize].label =
+                    format!("{} {}", ev.pid, argv_label(&x.argv, &x.exe));
+                let file = self.file(&x.exe, x.dev, x.ino, ev.seq);
+                self.edge(file, proc_, ev, "execve");
+            }
+            EventKind::ProcessExit(_) => {
+                if let Some(&n) = self.procs.get(&ev.pid) {
+                    self.touch(n, ev.seq);
+                }
+            }
+            EventKind::SyscallExit(x) if !x.failed() => self.add_call(ev, x),
+            _ => {
+                if let Some(&n) = self.procs.get(&ev.pid) {
+                    self.touch(n, ev.seq);
+                }
+            }
+        }
+    }
+
+    fn add_call(&mut self, ev: &Event, x: &SyscallExit) {
+        let name = x.call.signature().name;
+        let p = self.process(ev.pid, ev.seq);
+        self.touch(p, ev.seq);
+        match name {
+            "read" | "pread64" | "readv" | "preadv" | "preadv2" | "recvfrom" | "recvmsg" => {
+                if let Some(src) = self.fd_node(ev, "fd") {
+                    self.edge(src, p, ev, name);
+                }
+            }
+            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" | "sendmsg"
+            | "ftruncate" => {
+                if let Some(dst) = self.fd_node(ev, "fd") {
+                    self.edge(p, dst, ev, name);
+                }
+            }
+            "sendfile" | "copy_file_range" => {
+                let (i, o) = if name == "sendfile" {
+                    ("in_fd", "out_fd")
+                } else {
+                    ("fd_in", "fd_out")
+                };
+                if let Some(src) = self.fd_node(ev, i) {
+                    self.edge(src, p, ev, name);
+                }
+                if let Some(dst) = self.fd_node(ev, o) {
+                    self.edge(p, dst, ev, name);
+                }
+            }
+            "truncate" => {
+                if let Some(path) = Self::path_arg(ev, "path") {
+                    let f = self.file_by_path(&path, ev.seq);
+                    self.edge(p, f, ev, name);
+                }
+            }
+            "mmap" => {
+                let prot = Self::uint_arg(ev, "prot");
+                let flags = Self::uint_arg(ev, "flags");
+                if let Some(f) = self.fd_node(ev, "fd") {
+                    if prot & (PROT_READ | PROT_EXEC) != 0 {
+                        self.edge(f, p, ev, name);
+                    }
+                    // A shared writable mapping carries writes back to the file (and to every
+                    // other process mapping it), until page-level monitoring refines it.
+                    if prot & PROT_WRITE != 0
+                        && matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE)
+                    {
+                        self.edge(p, f, ev, name);
+                    }
+                }
+            }
+            "open" | "openat" | "openat2" | "creat" => {
+                // The new fd's target labels the file with the name it was opened by.
+                let flags = if name == "creat" {
+                    O_CREAT | O_TRUNC | 1
+                } else {
+                    Self::uint_arg(ev, "flags")
+                };
+                let file = self.fd_node(ev, "fd");
+                if flags & O_CREAT != 0
+                    && let Some(path) = Self::path_arg(ev, "path")
+                {
+                    let fname = self.filename(&path, ev.seq);
+                    self.edge(p, fname, ev, name);
+                    if let Some(f) = file {
+                        self.edge(fname, f, ev, name);
+                    }
+                }
+                // Opening for writing with O_TRUNC changes the file even if nothing is written.
+                if flags & O_TRUNC != 0
+                    && flags & O_ACCMODE != 0
+                    && let Some(f) = file
+                {
+                    self.edge(p, f, ev, name);
+                }
+            }
+            "rename" | "renameat" | "renameat2" | "link" | "linkat" => {
+                let (Some(old), Some(new)) =
+                    (Self::path_arg(ev, "oldpath"), Self::path_arg(ev, "newpath"))
+                else {
+                    return;
+                };
+                let file = self.by_path.get(&old).copied();
+                let target = self.filename(&new, ev.seq);
+                self.edge(p, target, ev, name);
+                if name.starts_with("rename") {
+                    let source = self.filename(&old, ev.seq);
+                    self.edge(p, source, ev, name);
+                    self.by_path.remove(&old);
+                }
+                if let Some(f) = file {
+                    self.add_path(f, &new);
+                    self.by_path.insert(new.clone(), f);
+                    // The name now leads to the file: whoever renamed it is among its causes.
+                    self.edge(target, f, ev, name);
+                }
+            }
+            "unlink" | "unlinkat" | "rmdir" | "mkdir" | "mkdirat" => {
+                if let Some(path) = Self::path_arg(ev, "path") {
+                    let fname = self.filename(&path, ev.seq);
+                    self.edge(p, fname, ev, name);
+                    if !name.starts_with("mkdir") {
+                        self.by_path.remove(&path);
+                    }
+                }
+            }
+            "symlink" | "symlinkat" => {
+                if let Some(path) = Self::path_arg(ev, "linkpath") {
+                    let fname = self.filename(&path, ev.seq);
+                    self.edge(p, fname, ev, name);
+                }
+            }
+            "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat" => {
+                if let Some(path) = Self::path_arg(ev, "path") {
+                    let f = self.file_by_path(&path, ev.seq);
+                    self.edge(p, f, ev, name);
+                }
+            }
+            "fchmod" | "fchown" => {
+                if let Some(f) = self.fd_node(ev, "fd") {
+                    self.edge(p, f, ev, name);
+                }
+            }
+            "kill" | "tkill" | "tgkill" => {
+                let target = match name {
+                    "tgkill" => ev.arg("tgid"),
+                    "tkill" => ev.arg("tid"),
+                    _ => ev.arg("pid"),
+                }
+                .and_then(Value::as_int);
+                if let Some(t) = target
+                    .filter(|t| *t > 0)
+                    .and_then(|t| self.procs.get(&(t as u32)).copied())
+                {
+                    self.edge(p, t, ev, name);
+                }
+            }
+            "accept" | "accept4" => {
+                // Touch the connection so it exists from the moment it does.
+                let _ = self.fd_node(ev, "newfd");
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(self) -> Graph {
+        let n = self.nodes.len();
+        // Adjacency in compressed form: edges by target (for backtracking) and by source.
+        let mut by_to: Vec<u32> = (0..self.edges.len() as u32).collect();
+        by_to.sort_by_key(|&e| (self.edges[e as usize].to, self.edges[e as usize].seq));
+        let mut by_from: Vec<u32> = (0..self.edges.len() as u32).collect();
+        by_from.sort_by_key(|&e| (self.edges[e as usize].from, self.edges[e as usize].seq));
+        let offsets = |order: &[u32], key: &dyn Fn(&Edge) -> NodeId| {
+            let mut off = vec![0u32; n + 1];
+            for &e in order {
+                off[key(&self.edges[e as usize]) as usize + 1] += 1;
+            }
+            for i in 0..n {
+                off[i + 1] += off[i];
+            }
+            off
+        };
+        let in_off = offsets(&by_to, &|e| e.to);
+        let out_off = offsets(&by_from, &|e| e.from);
+        Graph {
+            nodes: self.nodes,
+            edges: self.edges,
+            calls: self.calls,
+            in_order: by_to,
+            in_off,
+            out_order: by_from,
+            out_off,
+            pid_history: self.pid_history,
+            by_path: self.by_path,
+            filenames: self.filenames,
+            first_seq: self.first_seq.unwrap_or(0),
+            last_seq: self.last_seq,
+            first_time: self.first_time,
+            last_time: self.last_time,
+            events: self.events,
+        }
+    }
+}
+
+mod libc_clone {
+    pub const VFORK: u64 = 0x4000;
+}
+
+fn argv_label(argv: &[Str], exe: &Str) -> String {
+    if argv.is_empty() {
+        return exe.to_string();
+    }
+    let mut s = argv
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if s.len() > 80 {
+        let mut cut = 77;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// The whole graph, with adjacency.
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    calls: Vec<&'static str>,
+    in_order: Vec<u32>,
+    in_off: Vec<u32>,
+    out_order: Vec<u32>,
+    out_off: Vec<u32>,
+    pub(crate) pid_history: FxHashMap<u32, Vec<NodeId>>,
+    pub(crate) by_path: FxHashMap<Str, NodeId>,
+    pub(crate) filenames: FxHashMap<Str, NodeId>,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub first_time: u64,
+    pub last_time: u64,
+    pub events: u64,
+}
+
+impl Graph {
+    pub fn call_name(&self, c: Call) -> &'static str {
+        self.calls.get(c.0 as usize).copied().unwrap_or("?")
+    }
+
+    /// Indices of the edges into `n`, in seq order.
+    pub fn incoming(&self, n: NodeId) -> impl Iterator<Item = usize> + '_ {
+        let (a, b) = (
+            self.in_off[n as usize] as usize,
+            self.in_off[n as usize + 1] as usize,
+        );
+        self.in_order[a..b].iter().map(|&e| e as usize)
+    }
+
+    /// Indices of the edges out of `n`, in seq order.
+    pub fn outgoing(&self, n: NodeId) -> impl Iterator<Item = usize> + '_ {
+        let (a, b) = (
+            self.out_off[n as usize] as usize,
+            self.out_off[n as usize + 1] as usize,
+        );
+        self.out_order[a..b].iter().map(|&e| e as usize)
+    }
+
+    pub fn node(&self, n: NodeId) -> &Node {
+        &self.nodes[n as usize]
+    }
+
+    /// Bytes held by the graph's tables (for the benchmark's memory figure).
+    pub fn approx_bytes(&self) -> usize {
+        self.edges.len() * std::mem::size_of::<Edge>()
+            + (self.in_order.len() + self.out_order.len() + self.in_off.len() + self.out_off.len())
+                * 4
+            + self.nodes.len() * (std::mem::size_of::<Node>() + 48)
+    }
+}

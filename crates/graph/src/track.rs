@@ -1,0 +1,173 @@
+//! Backtracking and forward tracking with the time rule of King & Chen's Backtracker.
+//!
+//! Every object reached carries a threshold in the log's total order (seq). Backward: an edge
+//! into an object is followed only if it happened no later than the object's threshold, and its
+//! source then gets the edge's seq as threshold, or keeps a later one it already has. Forward is
+//! the mirror image: edges out of an object no earlier than its threshold; targets keep the
+//! earliest. An object whose threshold moves is looked at again.
+
+use crate::build::{Call, Graph, NodeId};
+use crate::filter::Filters;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Backward,
+    Forward,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// At most this many edges from the starting object.
+    pub max_depth: Option<u32>,
+    /// Only edges at or after this seq.
+    pub since: Option<u64>,
+    /// Only edges at or before this seq.
+    pub until: Option<u64>,
+}
+
+/// The result: the objects reached, their thresholds, and the edges followed (one per
+/// (from, to, call): the latest followed backward, the earliest forward).
+pub struct Tracked {
+    pub direction: Direction,
+    pub start: NodeId,
+    pub at: u64,
+    /// Objects reached, in the order they were first reached (the start first).
+    pub nodes: Vec<NodeId>,
+    pub threshold: FxHashMap<NodeId, u64>,
+    pub depth: FxHashMap<NodeId, u32>,
+    /// Indices into `Graph::edges`, in seq order.
+    pub edges: Vec<usize>,
+    /// Backward: reached objects no followed edge leads into (where it came in). Forward: the start.
+    pub entry_points: Vec<NodeId>,
+    /// Objects each filter kept out (counted once per object).
+    pub filtered: BTreeMap<String, u64>,
+}
+
+pub fn track(
+    g: &Graph,
+    start: NodeId,
+    at: u64,
+    direction: Direction,
+    filters: &Filters,
+    limits: Limits,
+) -> Tracked {
+    let mut threshold: FxHashMap<NodeId, u64> = FxHashMap::default();
+    let mut depth: FxHashMap<NodeId, u32> = FxHashMap::default();
+    let mut order = vec![start];
+    let mut followed: FxHashMap<(NodeId, NodeId, Call), usize> = FxHashMap::default();
+    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut filtered_nodes: FxHashMap<NodeId, ()> = FxHashMap::default();
+    threshold.insert(start, at);
+    depth.insert(start, 0);
+    let mut work = vec![start];
+    let in_window =
+        |seq: u64| limits.since.is_none_or(|s| seq >= s) && limits.until.is_none_or(|u| seq <= u);
+    while let Some(o) = work.pop() {
+        let t = threshold[&o];
+        let d = depth[&o];
+        let candidates: Vec<usize> = match direction {
+            Direction::Backward => g
+                .incoming(o)
+                .take_while(|&i| g.edges[i].seq <= t)
+                .filter(|&i| in_window(g.edges[i].seq))
+                .collect(),
+            Direction::Forward => g
+                .outgoing(o)
+                .filter(|&i| g.edges[i].seq >= t && in_window(g.edges[i].seq))
+                .collect(),
+        };
+        for i in candidates {
+            let e = g.edges[i];
+            let other = if direction == Direction::Backward {
+                e.from
+            } else {
+                e.to
+            };
+            if other == start {
+                continue;
+            }
+            if let Some(why) = filters.removes(g, other) {
+                if filtered_nodes.insert(other, ()).is_none() {
+                    *filtered.entry(why.to_string()).or_default() += 1;
+                }
+                continue;
+            }
+            if limits.max_depth.is_some_and(|m| d + 1 > m) {
+                if filtered_nodes.insert(other, ()).is_none() {
+                    *filtered.entry("--max-depth".to_string()).or_default() += 1;
+                }
+                continue;
+            }
+            let key = (e.from, e.to, e.call);
+            let better = |old: &usize| match direction {
+                Direction::Backward => e.seq > g.edges[*old].seq,
+                Direction::Forward => e.seq < g.edges[*old].seq,
+            };
+            match followed.get(&key) {
+                Some(old) if !better(old) => {}
+                _ => {
+                    followed.insert(key, i);
+                }
+            }
+            let moved = match threshold.get(&other) {
+                None => {
+                    order.push(other);
+                    true
+                }
+                Some(&old) => match direction {
+                    Direction::Backward => e.seq > old,
+                    Direction::Forward => e.seq < old,
+                },
+            };
+            if moved {
+                threshold.insert(other, e.seq);
+                let nd = depth.get(&other).map_or(d + 1, |&x| x.min(d + 1));
+                depth.insert(other, nd);
+                work.push(other);
+            }
+        }
+    }
+    // Objects a filter removed but that were reached another way are not "removed".
+    for n in &order {
+        filtered_nodes.remove(n);
+    }
+    let mut edges: Vec<usize> = followed.into_values().collect();
+    edges.sort_by_key(|&i| (g.edges[i].seq, i));
+    edges.dedup();
+    let entry_points = match direction {
+        Direction::Backward => {
+            let mut has_in: FxHashMap<NodeId, ()> = FxHashMap::default();
+            for &i in &edges {
+                has_in.insert(g.edges[i].to, ());
+            }
+            order
+                .iter()
+                .copied()
+                .filter(|n| !has_in.contains_key(n))
+                .collect()
+        }
+        Direction::Forward => vec![start],
+    };
+    Tracked {
+        direction,
+        start,
+        at,
+        nodes: order,
+        threshold,
+        depth,
+        edges,
+        entry_points,
+        filtered,
+    }
+}
+
+/// The default moment for a starting object: its last event backward, its first forward.
+pub fn default_at(g: &Graph, n: NodeId, direction: Direction) -> u64 {
+    let node = g.node(n);
+    match direction {
+        Direction::Backward => node.last_seq,
+        Direction::Forward => node.first_seq,
+    }
+}
