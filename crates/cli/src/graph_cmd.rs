@@ -160,10 +160,10 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         Some(p) => std::fs::write(p, text).map_err(|e| Failure::io(p, "cannot write", e))?,
         None => {
             let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(text.as_bytes()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(Failure::new(1, format!("writing the output: {e}")));
-                }
+            if let Err(e) = out.write_all(text.as_bytes())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(Failure::new(1, format!("writing the output: {e}")));
             }
         }
     }
