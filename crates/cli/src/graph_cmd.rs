@@ -71,30 +71,20 @@ fn graph_error(e: GraphError) -> Failure {
 
 /// Reads a log into a graph. Blocks are decoded on a second thread while this one builds.
 pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, Failure> {
-    let reader = open_log(log)?;
-    let (tx, rx) =
-        std::sync::mpsc::sync_channel::<Vec<Result<vigil_event::Event, vigil_log::ReadIssue>>>(8);
+    let mut reader = open_log(log)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
     let decoder = std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(4096);
-        for item in reader {
-            batch.push(item);
-            if batch.len() == 4096
-                && tx
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
-                    .is_err()
-            {
+        while let Some(batch) = reader.next_batch() {
+            if tx.send(batch).is_err() {
                 return;
             }
         }
-        let _ = tx.send(batch);
     });
     let mut builder = GraphBuilder::new();
     for batch in rx {
-        for item in batch {
-            match item {
-                Ok(ev) => builder.add(&ev),
-                Err(issue) => damage.report(&issue),
-            }
+        match batch {
+            Ok(events) => events.iter().for_each(|ev| builder.add(ev)),
+            Err(issue) => damage.report(&issue),
         }
     }
     let _ = decoder.join();

@@ -96,6 +96,8 @@ enum SocketKey {
     Inode(u64),
 }
 
+/// Names kept per file object (the most recent).
+const MAX_NAMES: usize = 16;
 const O_ACCMODE: u64 = 3;
 const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
@@ -169,9 +171,19 @@ impl GraphBuilder {
 
     fn add_path(&mut self, n: NodeId, path: &Str) {
         let node = &mut self.nodes[n as usize];
-        if node.paths.last() != Some(path) {
+        if node.paths.last() == Some(path) {
+            return;
+        }
+        node.label = path.to_string();
+        if let Some(i) = node.paths.iter().position(|p| p == path) {
+            let p = node.paths.remove(i);
+            node.paths.push(p);
+        } else {
             node.paths.push(path.clone());
-            node.label = path.to_string();
+            // A file rarely has many names; keep the latest few.
+            if node.paths.len() > MAX_NAMES {
+                node.paths.remove(0);
+            }
         }
     }
 
@@ -491,23 +503,27 @@ impl GraphBuilder {
 
     pub fn finish(self) -> Graph {
         let n = self.nodes.len();
-        // Adjacency in compressed form: edges by target (for backtracking) and by source.
-        let mut by_to: Vec<u32> = (0..self.edges.len() as u32).collect();
-        by_to.sort_by_key(|&e| (self.edges[e as usize].to, self.edges[e as usize].seq));
-        let mut by_from: Vec<u32> = (0..self.edges.len() as u32).collect();
-        by_from.sort_by_key(|&e| (self.edges[e as usize].from, self.edges[e as usize].seq));
-        let offsets = |order: &[u32], key: &dyn Fn(&Edge) -> NodeId| {
+        // Adjacency in compressed form, by counting sort: edges are already in seq order, so
+        // placing them in order keeps every object's list sorted by seq.
+        let csr = |key: &dyn Fn(&Edge) -> NodeId| {
             let mut off = vec![0u32; n + 1];
-            for &e in order {
-                off[key(&self.edges[e as usize]) as usize + 1] += 1;
+            for e in &self.edges {
+                off[key(e) as usize + 1] += 1;
             }
             for i in 0..n {
                 off[i + 1] += off[i];
             }
-            off
+            let mut next = off.clone();
+            let mut order = vec![0u32; self.edges.len()];
+            for (i, e) in self.edges.iter().enumerate() {
+                let slot = &mut next[key(e) as usize];
+                order[*slot as usize] = i as u32;
+                *slot += 1;
+            }
+            (order, off)
         };
-        let in_off = offsets(&by_to, &|e| e.to);
-        let out_off = offsets(&by_from, &|e| e.from);
+        let (by_to, in_off) = csr(&|e| e.to);
+        let (by_from, out_off) = csr(&|e| e.from);
         Graph {
             nodes: self.nodes,
             edges: self.edges,
@@ -574,6 +590,28 @@ pub struct Graph {
 impl Graph {
     pub fn call_name(&self, c: Call) -> &'static str {
         self.calls.get(c.0 as usize).copied().unwrap_or("?")
+    }
+
+    /// Indices of the edges into `n` (seq order) with `after < seq <= upto`.
+    pub fn incoming_between(&self, n: NodeId, after: Option<u64>, upto: u64) -> &[u32] {
+        let all =
+            &self.in_order[self.in_off[n as usize] as usize..self.in_off[n as usize + 1] as usize];
+        let lo = after.map_or(0, |a| {
+            all.partition_point(|&e| self.edges[e as usize].seq <= a)
+        });
+        let hi = all.partition_point(|&e| self.edges[e as usize].seq <= upto);
+        &all[lo..hi.max(lo)]
+    }
+
+    /// Indices of the edges out of `n` (seq order) with `from <= seq < before`.
+    pub fn outgoing_between(&self, n: NodeId, from: u64, before: Option<u64>) -> &[u32] {
+        let all = &self.out_order
+            [self.out_off[n as usize] as usize..self.out_off[n as usize + 1] as usize];
+        let lo = all.partition_point(|&e| self.edges[e as usize].seq < from);
+        let hi = before.map_or(all.len(), |b| {
+            all.partition_point(|&e| self.edges[e as usize].seq < b)
+        });
+        &all[lo..hi.max(lo)]
     }
 
     /// Indices of the edges into `n`, in seq order.

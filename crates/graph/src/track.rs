@@ -59,6 +59,9 @@ pub fn track(
     let mut followed: FxHashMap<(NodeId, NodeId, Call), usize> = FxHashMap::default();
     let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
     let mut filtered_nodes: FxHashMap<NodeId, ()> = FxHashMap::default();
+    let mut scanned: FxHashMap<NodeId, u64> = FxHashMap::default();
+    // Each object is matched against the filters once.
+    let mut removed: FxHashMap<NodeId, Option<&str>> = FxHashMap::default();
     threshold.insert(start, at);
     depth.insert(start, 0);
     let mut work = vec![start];
@@ -67,17 +70,18 @@ pub fn track(
     while let Some(o) = work.pop() {
         let t = threshold[&o];
         let d = depth[&o];
-        let candidates: Vec<usize> = match direction {
-            Direction::Backward => g
-                .incoming(o)
-                .take_while(|&i| g.edges[i].seq <= t)
-                .filter(|&i| in_window(g.edges[i].seq))
-                .collect(),
-            Direction::Forward => g
-                .outgoing(o)
-                .filter(|&i| g.edges[i].seq >= t && in_window(g.edges[i].seq))
-                .collect(),
+        // Edges already looked at under an earlier threshold cannot change anything now: only
+        // the range the threshold moved over is new (this keeps busy objects linear).
+        let seen = scanned.insert(o, t);
+        let range = match direction {
+            Direction::Backward => g.incoming_between(o, seen, t),
+            Direction::Forward => g.outgoing_between(o, t, seen),
         };
+        let candidates: Vec<usize> = range
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| in_window(g.edges[i].seq))
+            .collect();
         for i in candidates {
             let e = g.edges[i];
             let other = if direction == Direction::Backward {
@@ -88,7 +92,10 @@ pub fn track(
             if other == start {
                 continue;
             }
-            if let Some(why) = filters.removes(g, other) {
+            let verdict = *removed
+                .entry(other)
+                .or_insert_with(|| filters.removes(g, other));
+            if let Some(why) = verdict {
                 if filtered_nodes.insert(other, ()).is_none() {
                     *filtered.entry(why.to_string()).or_default() += 1;
                 }
@@ -125,6 +132,11 @@ pub fn track(
                 threshold.insert(other, e.seq);
                 let nd = depth.get(&other).map_or(d + 1, |&x| x.min(d + 1));
                 depth.insert(other, nd);
+                work.push(other);
+            } else if depth.get(&other).is_some_and(|&x| d + 1 < x) {
+                // Reached by a shorter path: look at all its edges again under --max-depth.
+                depth.insert(other, d + 1);
+                scanned.remove(&other);
                 work.push(other);
             }
         }

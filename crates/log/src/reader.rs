@@ -4,7 +4,6 @@
 use crate::LogError;
 use crate::codec::Decoder;
 use crate::format::{BLOCK_HEADER_LEN, BLOCK_MAGIC, BlockHeader, LogMeta, read_header};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
@@ -61,8 +60,10 @@ pub struct LogReader<R: Read> {
     offset: u64,
     eof: bool,
     follow: Option<Duration>,
-    events: VecDeque<Event>,
-    decoded: Vec<Event>,
+    /// The current block's events not yet handed out one by one.
+    events: std::vec::IntoIter<Event>,
+    /// A decoded block not yet handed out (given whole by next_batch).
+    block: Option<Vec<Event>>,
     scratch: Vec<u8>,
     zstd: zstd::bulk::Decompressor<'static>,
     done: bool,
@@ -96,8 +97,8 @@ impl<R: Read> LogReader<R> {
             offset: header_len,
             eof: false,
             follow: None,
-            events: VecDeque::new(),
-            decoded: Vec::new(),
+            events: Vec::new().into_iter(),
+            block: None,
             scratch: Vec::new(),
             zstd: zstd::bulk::Decompressor::new().map_err(|e| LogError::io(name, e))?,
             done: false,
@@ -314,18 +315,56 @@ impl<R: Read> LogReader<R> {
         if n != h.raw_len as usize {
             return Err(format!("decompressed {n} bytes, expected {}", h.raw_len));
         }
-        self.decoded.clear();
+        let mut decoded = Vec::with_capacity(h.events as usize);
         let mut dec = Decoder::new(&self.scratch[..n], h.first_seq, h.first_time);
-        dec.decode_all(&mut self.decoded)?;
-        if self.decoded.len() != h.events as usize {
+        dec.decode_all(&mut decoded)?;
+        if decoded.len() != h.events as usize {
             return Err(format!(
                 "{} events decoded, the header says {}",
-                self.decoded.len(),
+                decoded.len(),
                 h.events
             ));
         }
-        self.events.extend(self.decoded.drain(..));
+        self.block = Some(decoded);
         Ok(())
+    }
+}
+
+impl<R: Read> LogReader<R> {
+    /// The events of the next block at once (or the next issue): for consumers that take
+    /// millions of events, this avoids moving each one through the iterator.
+    pub fn next_batch(&mut self) -> Option<Result<Vec<Event>, ReadIssue>> {
+        loop {
+            if self.events.len() > 0 {
+                return Some(Ok(std::mem::take(&mut self.events).collect()));
+            }
+            if let Some(b) = self.block.take() {
+                return Some(Ok(b));
+            }
+            if let Some(stop) = self.advance() {
+                return stop;
+            }
+        }
+    }
+
+    /// Reads the next block; `Some` when that yields an issue or the end instead.
+    fn advance(&mut self) -> Option<Option<Result<Vec<Event>, ReadIssue>>> {
+        if self.done {
+            return Some(None);
+        }
+        match self.next_block() {
+            Step::Block => None,
+            Step::Issue(issue) => {
+                if matches!(issue, ReadIssue::Io(_) | ReadIssue::TornTail { .. }) {
+                    self.done = true;
+                }
+                Some(Some(Err(issue)))
+            }
+            Step::End => {
+                self.done = true;
+                Some(None)
+            }
+        }
     }
 }
 
@@ -334,24 +373,18 @@ impl<R: Read> Iterator for LogReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(ev) = self.events.pop_front() {
+            if let Some(ev) = self.events.next() {
                 return Some(Ok(ev));
             }
-            if self.done {
-                return None;
+            if let Some(b) = self.block.take() {
+                self.events = b.into_iter();
+                continue;
             }
-            match self.next_block() {
-                Step::Block => {}
-                Step::Issue(issue) => {
-                    if matches!(issue, ReadIssue::Io(_) | ReadIssue::TornTail { .. }) {
-                        self.done = true;
-                    }
-                    return Some(Err(issue));
-                }
-                Step::End => {
-                    self.done = true;
-                    return None;
-                }
+            match self.advance() {
+                None => {}
+                Some(None) => return None,
+                Some(Some(Err(issue))) => return Some(Err(issue)),
+                Some(Some(Ok(_))) => {}
             }
         }
     }

@@ -340,3 +340,22 @@ fn jsonl_round_trip_and_import_errors() {
     .to_string();
     assert!(e.contains("process_exit"), "suggests the right type: {e}");
 }
+
+#[test]
+fn batches_hold_the_same_events_as_the_iterator() {
+    let events = sample(500);
+    let (mut bytes, blocks) = write_blocks(&events, 60);
+    bytes[blocks[3].0.start + 40] ^= 0x10; // one damaged block in the middle
+    let (one_by_one, issues) = read_all(&bytes);
+    let mut r = LogReader::new(Cursor::new(bytes), "mem").unwrap();
+    let (mut batched, mut batch_issues) = (Vec::new(), 0);
+    while let Some(b) = r.next_batch() {
+        match b {
+            Ok(evs) => batched.extend(evs),
+            Err(_) => batch_issues += 1,
+        }
+    }
+    assert_eq!(batched, one_by_one);
+    assert_eq!(batch_issues, issues.len());
+    assert_eq!(batch_issues, 1);
+}
