@@ -426,3 +426,40 @@ fn bad_objects_and_times_are_refused_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("missing.vlog"));
 }
+
+#[test]
+fn permission_and_attribute_changes_are_edges() {
+    let dir = scratch_dir("graph-attr").canonicalize().unwrap();
+    std::fs::write(dir.join("target"), "x").unwrap();
+    let (out, _, log) = record_in(
+        &dir,
+        &[],
+        &[
+            os("sh"),
+            os("-c"),
+            os(
+                "chmod 600 target; setfattr -n user.tag -v evil target 2>/dev/null || python3 -c 'import os; os.setxattr(\"target\", \"user.tag\", b\"evil\")'",
+            ),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let g = track(
+        "backtrack",
+        &log,
+        &format!("file:{}", dir.join("target").display()),
+        &[],
+    );
+    let calls: Vec<&str> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["syscall"].as_str())
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("fchmodat") || *c == "chmod"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c.ends_with("setxattr")), "{calls:?}");
+}

@@ -423,6 +423,9 @@ table! {
     readlinkat FILE No ["dirfd": DirFd, "path": PathAt(0), "buf": Hex, "bufsiz": Uint] => ["target": Str];
     mount     FILE No ["source": Str, "target": Path, "fstype": Str, "flags": MountFlags, "data": Hex] => [];
     umount2   FILE No ["target": Path, "flags": UmountFlags] => [];
+    setxattr  FILE No ["path": Path, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
+    lsetxattr FILE No ["path": Path, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
+    fsetxattr FILE No ["fd": Fd, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
     fsync     FILE No ["fd": Fd] => [];
     fdatasync FILE No ["fd": Fd] => [];
     // memory

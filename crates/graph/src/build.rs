@@ -48,7 +48,8 @@ pub struct Node {
     pub last_seq: u64,
 }
 
-/// `from` caused `to` at `seq` through `call` (a syscall name, or `fork`/`clone`/`vfork`).
+/// `from` caused `to` through `call` (a syscall name, or `fork`/`clone`/`vfork`), in the event
+/// `seq` (a syscall's exit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
     pub from: NodeId,
@@ -56,6 +57,18 @@ pub struct Edge {
     pub seq: u64,
     pub time_ns: u64,
     pub call: Call,
+    /// How much earlier than `seq` the effect could take place: a call changes its object from
+    /// its entry on (another process can read what a write wrote before the write returns),
+    /// while information reaches the calling process only at the exit (lead 0).
+    pub lead: u32,
+}
+
+impl Edge {
+    /// The moment the time rule uses: the entry of a call acting on an object, the exit of a
+    /// call that brings information to the process.
+    pub fn at(&self) -> u64 {
+        self.seq - self.lead as u64
+    }
 }
 
 /// An edge's syscall, as an index into a small name table (keeps edges at 32 bytes).
@@ -145,15 +158,27 @@ impl GraphBuilder {
         if from == to {
             return;
         }
+        // A calling process acting on something else: effective from the call's entry.
+        let lead = match &ev.kind {
+            EventKind::SyscallExit(x)
+                if self.procs.get(&ev.pid) == Some(&from)
+                    && x.entry_seq > 0
+                    && x.entry_seq <= ev.seq =>
+            {
+                u32::try_from(ev.seq - x.entry_seq).unwrap_or(0)
+            }
+            _ => 0,
+        };
         let call = self.call(call);
-        self.touch(from, ev.seq);
-        self.touch(to, ev.seq);
+        self.touch(from, ev.seq - lead as u64);
+        self.touch(to, ev.seq - lead as u64);
         self.edges.push(Edge {
             from,
             to,
             seq: ev.seq,
             time_ns: ev.time_ns,
             call,
+            lead,
         });
     }
 
@@ -468,13 +493,14 @@ impl GraphBuilder {
                     self.edge(p, fname, ev, name);
                 }
             }
-            "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat" => {
+            "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat" | "setxattr"
+            | "lsetxattr" => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
                     self.edge(p, f, ev, name);
                 }
             }
-            "fchmod" | "fchown" => {
+            "fchmod" | "fchown" | "fsetxattr" => {
                 if let Some(f) = self.fd_node(ev, "fd") {
                     self.edge(p, f, ev, name);
                 }
@@ -503,8 +529,12 @@ impl GraphBuilder {
 
     pub fn finish(self) -> Graph {
         let n = self.nodes.len();
-        // Adjacency in compressed form, by counting sort: edges are already in seq order, so
-        // placing them in order keeps every object's list sorted by seq.
+        // Adjacency in compressed form, by counting sort over the edges in order of their moment.
+        // Edges are stored in event order; adjacency lists are in the order of their moment
+        // (`Edge::at`), which differs only locally (an entry precedes its exit by a few events),
+        // so this stable sort is close to linear.
+        let mut by_at: Vec<u32> = (0..self.edges.len() as u32).collect();
+        by_at.sort_by_key(|&i| self.edges[i as usize].at());
         let csr = |key: &dyn Fn(&Edge) -> NodeId| {
             let mut off = vec![0u32; n + 1];
             for e in &self.edges {
@@ -515,9 +545,9 @@ impl GraphBuilder {
             }
             let mut next = off.clone();
             let mut order = vec![0u32; self.edges.len()];
-            for (i, e) in self.edges.iter().enumerate() {
-                let slot = &mut next[key(e) as usize];
-                order[*slot as usize] = i as u32;
+            for &i in &by_at {
+                let slot = &mut next[key(&self.edges[i as usize]) as usize];
+                order[*slot as usize] = i;
                 *slot += 1;
             }
             (order, off)
@@ -592,24 +622,24 @@ impl Graph {
         self.calls.get(c.0 as usize).copied().unwrap_or("?")
     }
 
-    /// Indices of the edges into `n` (seq order) with `after < seq <= upto`.
+    /// Indices of the edges into `n` (in order of `Edge::at`) with `after < at <= upto`.
     pub fn incoming_between(&self, n: NodeId, after: Option<u64>, upto: u64) -> &[u32] {
         let all =
             &self.in_order[self.in_off[n as usize] as usize..self.in_off[n as usize + 1] as usize];
         let lo = after.map_or(0, |a| {
-            all.partition_point(|&e| self.edges[e as usize].seq <= a)
+            all.partition_point(|&e| self.edges[e as usize].at() <= a)
         });
-        let hi = all.partition_point(|&e| self.edges[e as usize].seq <= upto);
+        let hi = all.partition_point(|&e| self.edges[e as usize].at() <= upto);
         &all[lo..hi.max(lo)]
     }
 
-    /// Indices of the edges out of `n` (seq order) with `from <= seq < before`.
+    /// Indices of the edges out of `n` (in order of `Edge::at`) with `from <= at < before`.
     pub fn outgoing_between(&self, n: NodeId, from: u64, before: Option<u64>) -> &[u32] {
         let all = &self.out_order
             [self.out_off[n as usize] as usize..self.out_off[n as usize + 1] as usize];
-        let lo = all.partition_point(|&e| self.edges[e as usize].seq < from);
+        let lo = all.partition_point(|&e| self.edges[e as usize].at() < from);
         let hi = before.map_or(all.len(), |b| {
-            all.partition_point(|&e| self.edges[e as usize].seq < b)
+            all.partition_point(|&e| self.edges[e as usize].at() < b)
         });
         &all[lo..hi.max(lo)]
     }

@@ -80,7 +80,7 @@ pub fn track(
         let candidates: Vec<usize> = range
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| in_window(g.edges[i].seq))
+            .filter(|&i| in_window(g.edges[i].at()))
             .collect();
         for i in candidates {
             let e = g.edges[i];
@@ -109,8 +109,8 @@ pub fn track(
             }
             let key = (e.from, e.to, e.call);
             let better = |old: &usize| match direction {
-                Direction::Backward => e.seq > g.edges[*old].seq,
-                Direction::Forward => e.seq < g.edges[*old].seq,
+                Direction::Backward => e.at() > g.edges[*old].at(),
+                Direction::Forward => e.at() < g.edges[*old].at(),
             };
             match followed.get(&key) {
                 Some(old) if !better(old) => {}
@@ -124,12 +124,12 @@ pub fn track(
                     true
                 }
                 Some(&old) => match direction {
-                    Direction::Backward => e.seq > old,
-                    Direction::Forward => e.seq < old,
+                    Direction::Backward => e.at() > old,
+                    Direction::Forward => e.at() < old,
                 },
             };
             if moved {
-                threshold.insert(other, e.seq);
+                threshold.insert(other, e.at());
                 let nd = depth.get(&other).map_or(d + 1, |&x| x.min(d + 1));
                 depth.insert(other, nd);
                 work.push(other);

@@ -218,3 +218,63 @@ fn failed_calls_move_nothing_and_limits_apply() {
         "the reads' sources and the parent are counted as cut off"
     );
 }
+
+#[test]
+fn a_write_counts_from_its_entry_a_read_at_its_exit() {
+    // Client: write entry (3) ... server: read exit (4) returns the data ... client: write exit (5).
+    // Observed order puts the write's exit after the read, but the data flowed.
+    let mut l = Log::new();
+    l.start(10, 1); // 1
+    l.start(20, 1); // 2
+    let sock = Arc::new(Target::Pipe { ino: 99 });
+    let args: Args = [
+        Value::Fd(Fd::new(3, Some(sock))),
+        Value::Uint(0),
+        Value::Uint(4),
+    ]
+    .into_iter()
+    .collect();
+    let write = SyscallId::from_name("write").unwrap();
+    let read = SyscallId::from_name("read").unwrap();
+    let w_entry = l.push(
+        10,
+        EventKind::SyscallEntry(SyscallEntry {
+            call: write,
+            args: args.clone(),
+        }),
+    );
+    l.push(
+        20,
+        EventKind::SyscallExit(SyscallExit {
+            call: read,
+            entry_seq: 0,
+            ret: 4,
+            args: args.clone(),
+        }),
+    );
+    l.push(
+        10,
+        EventKind::SyscallExit(SyscallExit {
+            call: write,
+            entry_seq: w_entry,
+            ret: 4,
+            args,
+        }),
+    );
+    let g = l.graph();
+    let none = Filters::new(true, &[]).unwrap();
+    let server = start(&g, "proc:20");
+    let t = track(
+        &g,
+        server,
+        default_at(&g, server, Direction::Backward),
+        Direction::Backward,
+        &none,
+        Limits::default(),
+    );
+    assert!(
+        labels(&g, &t).iter().any(|l| l.starts_with("10 ")),
+        "the writer is among the reader's causes: {:?}",
+        labels(&g, &t)
+    );
+}
