@@ -1,1 +1,61 @@
-//! Pattern rules over the event stream (issue #4; being written).
+//! vigil's pattern rules: a language over the event stream (docs/rules.md), compiled to linear
+//! automata with negation, repetition and time frames, matched online (while tracing) and
+//! offline (over a log) by the same engine, with actions.
+
+pub mod action;
+mod ast;
+mod compile;
+mod diag;
+pub mod dot;
+mod engine;
+mod fields;
+mod lexer;
+mod parser;
+pub mod watch;
+
+pub use compile::{CAction, Compiled, Rule};
+pub use diag::{Diag, Diagnostics};
+pub use engine::{Engine, Limits, Match, RuleStats, Stats};
+pub use fields::Val;
+
+use std::sync::Arc;
+
+/// A checked rule file, ready to run.
+pub struct RuleSet {
+    pub compiled: Arc<Compiled>,
+}
+
+impl RuleSet {
+    /// Parses and checks `src`; every error of the file is returned at once.
+    pub fn parse(src: &str, name: &str) -> Result<RuleSet, Diagnostics> {
+        let (file, mut diags) = parser::parse(src);
+        match compile::compile(&file, src) {
+            Ok(c) if diags.is_empty() => Ok(RuleSet {
+                compiled: Arc::new(c),
+            }),
+            Ok(_) => Err(Diagnostics {
+                name: name.into(),
+                src: src.into(),
+                list: diags,
+            }),
+            Err(more) => {
+                diags.extend(more);
+                diags.sort_by_key(|d| d.span.start);
+                diags.dedup();
+                Err(Diagnostics {
+                    name: name.into(),
+                    src: src.into(),
+                    list: diags,
+                })
+            }
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.compiled.rules
+    }
+
+    pub fn engine(&self, limits: Limits) -> Engine {
+        Engine::new(self.compiled.clone(), limits)
+    }
+}

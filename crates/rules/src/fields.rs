@@ -1,0 +1,689 @@
+//! Event classes, fields and values: what a rule can name, and how it is read from an event.
+
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use syscalls_names::*;
+use vigil_event::syscall::{ArgKind, Signature};
+use vigil_event::value::Target;
+use vigil_event::*;
+
+mod syscalls_names {
+    pub use vigil_event::syscall::{all_names, known};
+}
+
+/// What kind of event a pattern element stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    AnyEntry,
+    AnyExit,
+    /// A syscall's entry / exit, by x86_64 number (calls of other ABIs by their x86_64 twin).
+    Entry(u32),
+    Exit(u32),
+    ProcessStart,
+    Exec,
+    ProcessExit,
+    ThreadStart,
+    ThreadExit,
+    Signal,
+    Lost,
+    Action,
+}
+
+/// The names a pattern can use besides syscall names.
+pub const CLASS_NAMES: &[(&str, Class)] = &[
+    ("syscall", Class::AnyEntry),
+    ("syscallexit", Class::AnyExit),
+    ("processstart", Class::ProcessStart),
+    ("exec", Class::Exec),
+    ("processexit", Class::ProcessExit),
+    ("threadstart", Class::ThreadStart),
+    ("threadtermination", Class::ThreadExit),
+    ("signal", Class::Signal),
+    ("lost", Class::Lost),
+    ("action", Class::Action),
+];
+
+/// Syscalls of another ABI with no x86_64 twin get their own numbers, above any real one.
+const FOREIGN: u32 = 1 << 20;
+
+fn sys_key(call: SyscallId) -> u32 {
+    match call.canonical() {
+        Some(s) => s.id() as u32,
+        None => FOREIGN + ((call.abi as u32) << 16) + (call.nr & 0xffff),
+    }
+}
+
+impl Class {
+    pub fn parse(name: &str) -> Option<Class> {
+        if let Some((_, c)) = CLASS_NAMES.iter().find(|(n, _)| *n == name) {
+            return Some(*c);
+        }
+        let (base, entry) = match name.strip_suffix(".entry") {
+            Some(b) => (b, true),
+            None => (name, false),
+        };
+        let id = SyscallId::from_name(base)?;
+        let k = sys_key(id);
+        Some(if entry {
+            Class::Entry(k)
+        } else {
+            Class::Exit(k)
+        })
+    }
+
+    /// The concrete class of an event.
+    pub fn of(ev: &Event) -> Class {
+        match &ev.kind {
+            EventKind::SyscallEntry(e) => Class::Entry(sys_key(e.call)),
+            EventKind::SyscallExit(x) => Class::Exit(sys_key(x.call)),
+            EventKind::ProcessStart(_) => Class::ProcessStart,
+            EventKind::ProcessExec(_) => Class::Exec,
+            EventKind::ProcessExit(_) => Class::ProcessExit,
+            EventKind::ThreadStart(_) => Class::ThreadStart,
+            EventKind::ThreadExit(_) => Class::ThreadExit,
+            EventKind::Signal(_) => Class::Signal,
+            EventKind::Lost(_) => Class::Lost,
+            EventKind::Action(_) => Class::Action,
+        }
+    }
+
+    /// Whether a pattern class accepts an event of concrete class `c`.
+    pub fn covers(self, c: Class) -> bool {
+        match (self, c) {
+            (Class::AnyEntry, Class::Entry(_)) | (Class::AnyExit, Class::Exit(_)) => true,
+            (a, b) => a == b,
+        }
+    }
+
+    /// The syscall signature, for classes naming one syscall.
+    pub fn signature(self) -> Option<&'static Signature> {
+        match self {
+            Class::Entry(n) | Class::Exit(n) if n < FOREIGN => {
+                Some(SyscallId::x86_64(n).signature())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Class::Entry(n) if n < FOREIGN => format!("{}.entry", SyscallId::x86_64(n)),
+            Class::Exit(n) if n < FOREIGN => SyscallId::x86_64(n).to_string(),
+            Class::Entry(n) | Class::Exit(n) => format!("syscall_{n}"),
+            c => CLASS_NAMES
+                .iter()
+                .find(|(_, k)| *k == c)
+                .map_or("?", |(n, _)| n)
+                .to_string(),
+        }
+    }
+
+    pub fn is_syscall(self) -> bool {
+        matches!(
+            self,
+            Class::AnyEntry | Class::AnyExit | Class::Entry(_) | Class::Exit(_)
+        )
+    }
+
+    pub fn is_exit(self) -> bool {
+        matches!(self, Class::AnyExit | Class::Exit(_))
+    }
+}
+
+/// Every event type name, for suggestions.
+pub fn type_names() -> impl Iterator<Item = &'static str> {
+    CLASS_NAMES.iter().map(|(n, _)| *n).chain(all_names())
+}
+
+/// A runtime value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Str(Str),
+    List(Arc<[Str]>),
+}
+
+impl std::fmt::Display for Val {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Val::Null => f.write_str("-"),
+            Val::Int(i) => write!(f, "{i}"),
+            Val::Str(s) => write!(f, "{s}"),
+            Val::List(l) => {
+                let parts: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+                write!(f, "[{}]", parts.join(" "))
+            }
+        }
+    }
+}
+
+impl Val {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Val::Null => serde_json::Value::Null,
+            Val::Int(i) => (*i).into(),
+            Val::Str(s) => s.to_string().into(),
+            Val::List(l) => {
+                serde_json::Value::Array(l.iter().map(|s| s.to_string().into()).collect())
+            }
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a field, for checking rules before they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Int,
+    Str,
+    List,
+    /// Differs between the events a name may stand for.
+    Any,
+}
+
+impl Type {
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::Int => "a number",
+            Type::Str => "a string",
+            Type::List => "a list of strings",
+            Type::Any => "a value",
+        }
+    }
+}
+
+/// A part of an fd or address argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sub {
+    None,
+    Path,
+    Kind,
+    Ino,
+    Port,
+    Ip,
+    Remote,
+    Local,
+}
+
+/// Where a field's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldRef {
+    Seq,
+    Time,
+    Pid,
+    Tid,
+    Type,
+    /// The process's executable now (from the engine's process table for syscall events).
+    Exe,
+    /// The executable's file name.
+    Comm,
+    Ppid,
+    Nr,
+    Syscall,
+    Ret,
+    Errno,
+    Argv,
+    Uid,
+    Euid,
+    Gid,
+    Egid,
+    Dev,
+    Ino,
+    ExitCode,
+    Signal,
+    Code,
+    SenderPid,
+    CreatorTid,
+    Count,
+    Reason,
+    ActionName,
+    By,
+    TargetPid,
+    Detail,
+    Arg(&'static str, Sub),
+}
+
+const ALIASES: &[(&str, &str)] = &[
+    ("ProcessId", "pid"),
+    ("ThreadId", "tid"),
+    ("SyscallNr", "nr"),
+    ("TimeStamp", "time"),
+];
+
+/// Names valid for an event of this class (for messages).
+pub fn field_names(classes: &[Class]) -> Vec<String> {
+    let mut v: Vec<String> = ["seq", "time", "pid", "tid", "type", "exe", "comm", "ppid"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(ALIASES.iter().map(|(a, _)| a.to_string()));
+    for c in classes {
+        if c.is_syscall() {
+            v.extend(["nr", "syscall"].map(String::from));
+            if c.is_exit() {
+                v.extend(["ret", "errno"].map(String::from));
+            }
+        }
+        match c.signature() {
+            Some(sig) => v.extend(
+                sig.args
+                    .iter()
+                    .chain(sig.outputs.iter())
+                    .map(|a| a.name.to_string()),
+            ),
+            None if c.is_syscall() => {
+                for (_, sig) in known() {
+                    v.extend(
+                        sig.args
+                            .iter()
+                            .chain(sig.outputs.iter())
+                            .map(|a| a.name.to_string()),
+                    );
+                }
+            }
+            None => {}
+        }
+        let extra: &[&str] = match c {
+            Class::ProcessStart => &["argv", "uid", "euid", "gid", "egid"],
+            Class::Exec => &["argv", "uid", "euid", "gid", "egid", "dev", "ino"],
+            Class::ProcessExit | Class::ThreadExit => &["exit_code", "signal"],
+            Class::ThreadStart => &["creator_tid"],
+            Class::Signal => &["signal", "code", "sender_pid", "sender_uid"],
+            Class::Lost => &["count", "reason"],
+            Class::Action => &["action", "by", "target_pid", "detail"],
+            _ => &[],
+        };
+        v.extend(extra.iter().map(|s| s.to_string()));
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+    let mut kinds = Vec::new();
+    let mut push = |sig: &Signature| {
+        if let Some(a) = sig
+            .args
+            .iter()
+            .chain(sig.outputs.iter())
+            .find(|a| a.name == name)
+        {
+            kinds.push(a.kind);
+        }
+    };
+    for c in classes {
+        match c.signature() {
+            Some(sig) => push(sig),
+            None if c.is_syscall() => known().for_each(|(_, sig)| push(sig)),
+            None => {}
+        }
+    }
+    kinds
+}
+
+/// The static name of an argument (the engine compares pointers to these, not strings).
+fn static_arg_name(name: &str) -> Option<&'static str> {
+    known()
+        .flat_map(|(_, s)| s.args.iter().chain(s.outputs.iter()))
+        .map(|a| a.name)
+        .find(|n| *n == name)
+}
+
+fn kind_type(k: ArgKind) -> Type {
+    match k {
+        ArgKind::Path
+        | ArgKind::PathAt(_)
+        | ArgKind::Str
+        | ArgKind::SockAddr(_)
+        | ArgKind::SockAddrOut => Type::Str,
+        ArgKind::Argv => Type::List,
+        _ => Type::Int,
+    }
+}
+
+/// Resolves `path` (after the binding) for events of `classes`. Errors say what is valid.
+pub fn resolve(
+    classes: &[Class],
+    path: &[&str],
+) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
+    let first = ALIASES
+        .iter()
+        .find(|(a, _)| *a == path[0])
+        .map_or(path[0], |(_, n)| n);
+    let only = |f: FieldRef, t: Type| -> Result<(FieldRef, Type, Option<ArgKind>), String> {
+        if path.len() > 1 {
+            Err(format!("`{}` has no part `{}`", path[0], path[1]))
+        } else {
+            Ok((f, t, None))
+        }
+    };
+    let all = |pred: fn(Class) -> bool| classes.iter().all(|c| pred(*c));
+    let any_syscall = classes.iter().any(|c| c.is_syscall());
+    match first {
+        "seq" => return only(FieldRef::Seq, Type::Int),
+        "time" => return only(FieldRef::Time, Type::Int),
+        "pid" => return only(FieldRef::Pid, Type::Int),
+        "tid" => return only(FieldRef::Tid, Type::Int),
+        "type" => return only(FieldRef::Type, Type::Str),
+        "exe" => return only(FieldRef::Exe, Type::Str),
+        "comm" => return only(FieldRef::Comm, Type::Str),
+        "ppid" => return only(FieldRef::Ppid, Type::Int),
+        "nr" if all(Class::is_syscall) => return only(FieldRef::Nr, Type::Int),
+        "syscall" if all(Class::is_syscall) => return only(FieldRef::Syscall, Type::Str),
+        "ret" if all(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
+        "errno" if all(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
+        _ => {}
+    }
+    let is = |cs: &[Class]| classes.iter().all(|c| cs.contains(c));
+    let process = [Class::ProcessStart, Class::Exec];
+    let special = match first {
+        "argv" if is(&process) => Some((FieldRef::Argv, Type::List)),
+        "uid" if is(&process) => Some((FieldRef::Uid, Type::Int)),
+        "euid" if is(&process) => Some((FieldRef::Euid, Type::Int)),
+        "gid" if is(&process) => Some((FieldRef::Gid, Type::Int)),
+        "egid" if is(&process) => Some((FieldRef::Egid, Type::Int)),
+        "dev" if is(&[Class::Exec]) => Some((FieldRef::Dev, Type::Int)),
+        "ino" if is(&[Class::Exec]) => Some((FieldRef::Ino, Type::Int)),
+        "exit_code" if is(&[Class::ProcessExit, Class::ThreadExit]) => {
+            Some((FieldRef::ExitCode, Type::Int))
+        }
+        "signal" if is(&[Class::ProcessExit, Class::ThreadExit, Class::Signal]) => {
+            Some((FieldRef::Signal, Type::Int))
+        }
+        "code" if is(&[Class::Signal]) => Some((FieldRef::Code, Type::Int)),
+        "sender_pid" if is(&[Class::Signal]) => Some((FieldRef::SenderPid, Type::Int)),
+        "sender_uid" if is(&[Class::Signal]) => Some((FieldRef::Uid, Type::Int)),
+        "creator_tid" if is(&[Class::ThreadStart]) => Some((FieldRef::CreatorTid, Type::Int)),
+        "count" if is(&[Class::Lost]) => Some((FieldRef::Count, Type::Int)),
+        "reason" if is(&[Class::Lost]) => Some((FieldRef::Reason, Type::Str)),
+        "action" if is(&[Class::Action]) => Some((FieldRef::ActionName, Type::Str)),
+        "by" if is(&[Class::Action]) => Some((FieldRef::By, Type::Str)),
+        "target_pid" if is(&[Class::Action]) => Some((FieldRef::TargetPid, Type::Int)),
+        "detail" if is(&[Class::Action]) => Some((FieldRef::Detail, Type::Str)),
+        _ => None,
+    };
+    if let Some((f, t)) = special {
+        return only(f, t);
+    }
+    if any_syscall && all(Class::is_syscall) {
+        let kinds = arg_kinds(classes, first);
+        if let (Some(&kind), Some(name)) = (kinds.first(), static_arg_name(first)) {
+            let same = kinds.iter().all(|k| kind_type(*k) == kind_type(kind));
+            let sub = match path.get(1).copied() {
+                None => Sub::None,
+                Some(s) => {
+                    let fd_like = matches!(kind, ArgKind::Fd | ArgKind::DirFd);
+                    let addr_like = matches!(kind, ArgKind::SockAddr(_) | ArgKind::SockAddrOut);
+                    let sub = match s {
+                        "path" if fd_like => Sub::Path,
+                        "kind" if fd_like => Sub::Kind,
+                        "ino" if fd_like => Sub::Ino,
+                        "remote" if fd_like => Sub::Remote,
+                        "local" if fd_like => Sub::Local,
+                        "port" if fd_like || addr_like => Sub::Port,
+                        "ip" if fd_like || addr_like => Sub::Ip,
+                        _ => {
+                            let valid = if fd_like {
+                                "path, kind, ino, remote, local, port, ip"
+                            } else if addr_like {
+                                "port, ip"
+                            } else {
+                                "none"
+                            };
+                            return Err(format!(
+                                "`{first}` has no part `{s}` (its parts: {valid})"
+                            ));
+                        }
+                    };
+                    if path.len() > 2 {
+                        return Err(format!("`{first}.{s}` has no part `{}`", path[2]));
+                    }
+                    sub
+                }
+            };
+            let t = match sub {
+                Sub::None if same => kind_type(kind),
+                Sub::None => Type::Any,
+                Sub::Ino | Sub::Port => Type::Int,
+                _ => Type::Str,
+            };
+            return Ok((
+                FieldRef::Arg(name, sub),
+                t,
+                (sub == Sub::None).then_some(kind),
+            ));
+        }
+    }
+    let names = field_names(classes);
+    let hint = vigil_event::suggest(path[0], names.iter().map(String::as_str));
+    let on: Vec<String> = classes.iter().map(|c| c.name()).collect();
+    Err(format!(
+        "no field `{}` on {}{hint}",
+        path[0],
+        on.join(" | ")
+    ))
+}
+
+/// The engine's view of live processes, for `exe`, `comm` and `ppid` of syscall events.
+#[derive(Default)]
+pub struct ProcTable {
+    procs: FxHashMap<u32, (Str, u32)>,
+}
+
+impl ProcTable {
+    pub fn update(&mut self, ev: &Event) {
+        match &ev.kind {
+            EventKind::ProcessStart(p) => {
+                self.procs.insert(ev.pid, (p.exe.clone(), p.ppid));
+            }
+            EventKind::ProcessExec(p) => {
+                let ppid = self.procs.get(&ev.pid).map_or(0, |e| e.1);
+                self.procs.insert(ev.pid, (p.exe.clone(), ppid));
+            }
+            EventKind::ProcessExit(_) => {
+                self.procs.remove(&ev.pid);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn comm_of(exe: &Str) -> Str {
+    let b = exe.as_bytes();
+    Str::new(&b[b.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1)..])
+}
+
+fn fd_part(v: &Value, sub: Sub) -> Val {
+    let Value::Fd(fd) = v else {
+        return match (v, sub) {
+            (Value::Addr(a), Sub::None) => Val::Str(Str::from(a.to_string())),
+            (Value::Addr(a), Sub::Port) => a.port().map_or(Val::Null, |p| Val::Int(p as i64)),
+            (Value::Addr(a), Sub::Ip) => match &**a {
+                SockAddr::V4(x) => Val::Str(Str::from(x.ip().to_string())),
+                SockAddr::V6(x) => Val::Str(Str::from(x.ip().to_string())),
+                _ => Val::Null,
+            },
+            (v, Sub::None) => plain(v),
+            _ => Val::Null,
+        };
+    };
+    if sub == Sub::None {
+        return Val::Int(fd.num as i64);
+    }
+    let Some(t) = fd.target.as_deref() else {
+        return Val::Null;
+    };
+    let sock = |local: bool| match t {
+        Target::Socket(s) => {
+            if local {
+                s.local.as_ref()
+            } else {
+                s.remote.as_ref()
+            }
+        }
+        _ => None,
+    };
+    match sub {
+        Sub::Path => t.path().map_or(Val::Null, |p| Val::Str(p.clone())),
+        Sub::Kind => Val::Str(Str::from(t.kind_name())),
+        Sub::Ino => Val::Int(t.ino() as i64),
+        Sub::Remote => sock(false).map_or(Val::Null, |a| Val::Str(Str::from(a.to_string()))),
+        Sub::Local => sock(true).map_or(Val::Null, |a| Val::Str(Str::from(a.to_string()))),
+        Sub::Port => sock(false)
+            .and_then(|a| a.port())
+            .map_or(Val::Null, |p| Val::Int(p as i64)),
+        Sub::Ip => match sock(false) {
+            Some(SockAddr::V4(x)) => Val::Str(Str::from(x.ip().to_string())),
+            Some(SockAddr::V6(x)) => Val::Str(Str::from(x.ip().to_string())),
+            _ => Val::Null,
+        },
+        Sub::None => Val::Null,
+    }
+}
+
+fn plain(v: &Value) -> Val {
+    match v {
+        Value::Absent => Val::Null,
+        Value::Unreadable(a) => Val::Int(*a as i64),
+        Value::Int(i) => Val::Int(*i),
+        Value::Uint(u) => Val::Int(*u as i64),
+        Value::Str(s) => Val::Str(s.clone()),
+        Value::Fd(fd) => Val::Int(fd.num as i64),
+        Value::List(l) => Val::List(l.clone()),
+        Value::Addr(a) => Val::Str(Str::from(a.to_string())),
+    }
+}
+
+fn status(s: ExitStatus) -> (Val, Val) {
+    match s {
+        ExitStatus::Code(c) => (Val::Int(c as i64), Val::Null),
+        ExitStatus::Signal { signal, .. } => (Val::Null, Val::Int(signal as i64)),
+    }
+}
+
+/// Reads a field from an event; Null when the event does not have it.
+pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
+    use EventKind as K;
+    match f {
+        FieldRef::Seq => Val::Int(ev.seq as i64),
+        FieldRef::Time => Val::Int(ev.time_ns as i64),
+        FieldRef::Pid => Val::Int(ev.pid as i64),
+        FieldRef::Tid => Val::Int(ev.tid as i64),
+        FieldRef::Type => Val::Str(Str::from(ev.type_name())),
+        FieldRef::Exe | FieldRef::Comm => {
+            let exe = match &ev.kind {
+                K::ProcessStart(p) => Some(p.exe.clone()),
+                K::ProcessExec(p) => Some(p.exe.clone()),
+                _ => procs.procs.get(&ev.pid).map(|e| e.0.clone()),
+            };
+            match (exe, f) {
+                (Some(e), FieldRef::Comm) => Val::Str(comm_of(&e)),
+                (Some(e), _) => Val::Str(e),
+                (None, _) => Val::Null,
+            }
+        }
+        FieldRef::Ppid => match &ev.kind {
+            K::ProcessStart(p) => Val::Int(p.ppid as i64),
+            _ => procs
+                .procs
+                .get(&ev.pid)
+                .map_or(Val::Null, |e| Val::Int(e.1 as i64)),
+        },
+        FieldRef::Nr => ev.syscall().map_or(Val::Null, |c| Val::Int(c.nr as i64)),
+        FieldRef::Syscall => ev
+            .syscall()
+            .map_or(Val::Null, |c| Val::Str(Str::from(c.to_string()))),
+        FieldRef::Ret => match &ev.kind {
+            K::SyscallExit(x) => Val::Int(x.ret),
+            _ => Val::Null,
+        },
+        FieldRef::Errno => match &ev.kind {
+            K::SyscallExit(x) => match x.errno() {
+                Some(e) => Val::Str(Str::from(
+                    syscalls::Errno::new(e)
+                        .name()
+                        .map_or_else(|| e.to_string(), str::to_string),
+                )),
+                None => Val::Null,
+            },
+            _ => Val::Null,
+        },
+        FieldRef::Argv => match &ev.kind {
+            K::ProcessStart(p) => Val::List(p.argv.clone()),
+            K::ProcessExec(p) => Val::List(p.argv.clone()),
+            _ => Val::Null,
+        },
+        FieldRef::Uid | FieldRef::Euid | FieldRef::Gid | FieldRef::Egid => {
+            let c = match &ev.kind {
+                K::ProcessStart(p) => &p.creds,
+                K::ProcessExec(p) => &p.creds,
+                K::Signal(s) if f == FieldRef::Uid => return Val::Int(s.sender_uid as i64),
+                _ => return Val::Null,
+            };
+            Val::Int(match f {
+                FieldRef::Uid => c.uid,
+                FieldRef::Euid => c.euid,
+                FieldRef::Gid => c.gid,
+                _ => c.egid,
+            } as i64)
+        }
+        FieldRef::Dev | FieldRef::Ino => match &ev.kind {
+            K::ProcessExec(p) => Val::Int(if f == FieldRef::Dev { p.dev } else { p.ino } as i64),
+            _ => Val::Null,
+        },
+        FieldRef::ExitCode | FieldRef::Signal => {
+            let (code, sig) = match &ev.kind {
+                K::ProcessExit(p) => status(p.status),
+                K::ThreadExit(t) => status(t.status),
+                K::Signal(s) => (Val::Null, Val::Int(s.signal as i64)),
+                _ => (Val::Null, Val::Null),
+            };
+            if f == FieldRef::ExitCode { code } else { sig }
+        }
+        FieldRef::Code => match &ev.kind {
+            K::Signal(s) => Val::Int(s.code as i64),
+            _ => Val::Null,
+        },
+        FieldRef::SenderPid => match &ev.kind {
+            K::Signal(s) => Val::Int(s.sender_pid as i64),
+            _ => Val::Null,
+        },
+        FieldRef::CreatorTid => match &ev.kind {
+            K::ThreadStart(t) => Val::Int(t.creator_tid as i64),
+            _ => Val::Null,
+        },
+        FieldRef::Count | FieldRef::Reason => match &ev.kind {
+            K::Lost(l) if f == FieldRef::Count => Val::Int(l.count as i64),
+            K::Lost(l) => Val::Str(l.reason.clone()),
+            _ => Val::Null,
+        },
+        FieldRef::ActionName | FieldRef::By | FieldRef::TargetPid | FieldRef::Detail => {
+            match &ev.kind {
+                K::Action(a) => match f {
+                    FieldRef::ActionName => Val::Str(a.action.clone()),
+                    FieldRef::By => Val::Str(a.by.clone()),
+                    FieldRef::TargetPid => Val::Int(a.target_pid as i64),
+                    _ => Val::Str(a.detail.clone()),
+                },
+                _ => Val::Null,
+            }
+        }
+        FieldRef::Arg(name, sub) => {
+            let Some((sig, args)) = ev.args() else {
+                return Val::Null;
+            };
+            match sig.field_index(name).and_then(|i| args.get(i)) {
+                Some(v) => fd_part(v, sub),
+                None => Val::Null,
+            }
+        }
+    }
+}

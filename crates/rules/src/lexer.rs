@@ -1,0 +1,192 @@
+//! Tokens of the rule language.
+
+use logos::Logos;
+use std::ops::Range;
+
+#[derive(Logos, Clone, Debug, PartialEq)]
+#[logos(skip r"[ \t\r\n\f]+")]
+// Comments run to the end of the line.
+#[logos(skip(r"(#|//)[^\n]*", allow_greedy = true))]
+pub enum Tok {
+    #[token("RULE")]
+    Rule,
+    #[token("PATTERN")]
+    Pattern,
+    #[token("WHERE")]
+    Where,
+    #[token("WITHIN")]
+    Within,
+    #[token("RETURN")]
+    Return,
+    #[token("DO")]
+    Do,
+    #[token("PRIORITY")]
+    Priority,
+    #[token("TAGS")]
+    Tags,
+    #[token("OUTPUT")]
+    Output,
+    #[token("LIST")]
+    List,
+    #[token("MACRO")]
+    Macro,
+    /// A duration: 5s, 100ms, 2m...
+    #[regex(r"[0-9]+(ns|us|ms|s|m|h)", |l| parse_duration(l.slice()), priority = 3)]
+    Duration(u64),
+    #[regex(r"0x[0-9a-fA-F]+", |l| u64::from_str_radix(&l.slice()[2..], 16).ok().map(|v| v as i64))]
+    #[regex(r"[0-9]+", |l| l.slice().parse::<i64>().ok())]
+    Int(i64),
+    #[regex(r#""([^"\\\n]|\\.)*""#, |l| unescape(l.slice()))]
+    Str(String),
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |l| l.slice().to_string())]
+    Ident(String),
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token("[")]
+    LBracket,
+    #[token("]")]
+    RBracket,
+    #[token("(")]
+    LParen,
+    #[token(")")]
+    RParen,
+    #[token(",")]
+    Comma,
+    #[token(":")]
+    Colon,
+    #[token("~")]
+    Tilde,
+    #[token("|")]
+    Pipe,
+    #[token("..")]
+    DotDot,
+    #[token(".")]
+    Dot,
+    #[token("==")]
+    Eq,
+    #[token("!=")]
+    Ne,
+    #[token("<=")]
+    Le,
+    #[token(">=")]
+    Ge,
+    #[token("<")]
+    Lt,
+    #[token(">")]
+    Gt,
+    #[token("=")]
+    Assign,
+    #[token("&&")]
+    AndAnd,
+    #[token("||")]
+    OrOr,
+    #[token("!")]
+    Bang,
+    #[token("-")]
+    Minus,
+}
+
+fn parse_duration(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = s[..split].parse().ok()?;
+    let unit = match &s[split..] {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+fn unescape(s: &str) -> Option<String> {
+    let inner = &s[1..s.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            '\\' => out.push('\\'),
+            '"' => out.push('"'),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+impl Tok {
+    pub fn describe(&self) -> String {
+        match self {
+            Tok::Ident(s) => format!("`{s}`"),
+            Tok::Str(s) => format!("string \"{s}\""),
+            Tok::Int(i) => format!("number {i}"),
+            Tok::Duration(_) => "a duration".into(),
+            other => format!("`{}`", token_text(other)),
+        }
+    }
+}
+
+pub fn token_text(t: &Tok) -> &'static str {
+    match t {
+        Tok::Rule => "RULE",
+        Tok::Pattern => "PATTERN",
+        Tok::Where => "WHERE",
+        Tok::Within => "WITHIN",
+        Tok::Return => "RETURN",
+        Tok::Do => "DO",
+        Tok::Priority => "PRIORITY",
+        Tok::Tags => "TAGS",
+        Tok::Output => "OUTPUT",
+        Tok::List => "LIST",
+        Tok::Macro => "MACRO",
+        Tok::LBrace => "{",
+        Tok::RBrace => "}",
+        Tok::LBracket => "[",
+        Tok::RBracket => "]",
+        Tok::LParen => "(",
+        Tok::RParen => ")",
+        Tok::Comma => ",",
+        Tok::Colon => ":",
+        Tok::Tilde => "~",
+        Tok::Pipe => "|",
+        Tok::DotDot => "..",
+        Tok::Dot => ".",
+        Tok::Eq => "==",
+        Tok::Ne => "!=",
+        Tok::Le => "<=",
+        Tok::Ge => ">=",
+        Tok::Lt => "<",
+        Tok::Gt => ">",
+        Tok::Assign => "=",
+        Tok::AndAnd => "&&",
+        Tok::OrOr => "||",
+        Tok::Bang => "!",
+        Tok::Minus => "-",
+        _ => "?",
+    }
+}
+
+/// Tokens with their byte spans; a character that starts no token is reported with its span.
+pub type Lexed = (Vec<(Tok, Range<usize>)>, Vec<Range<usize>>);
+
+pub fn lex(src: &str) -> Lexed {
+    let mut toks = Vec::new();
+    let mut bad = Vec::new();
+    let mut lexer = Tok::lexer(src);
+    while let Some(t) = lexer.next() {
+        match t {
+            Ok(t) => toks.push((t, lexer.span())),
+            Err(()) => bad.push(lexer.span()),
+        }
+    }
+    (toks, bad)
+}

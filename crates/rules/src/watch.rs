@@ -1,0 +1,86 @@
+//! Rules online: an EventSink that runs the engine on every event the backend produces, acts
+//! on matches (its kill/stop/deny become the verdict for that very event), reports the actions
+//! taken as events, and passes every event on (to the log, when recording).
+
+use crate::action::Actor;
+use crate::engine::{Engine, Match};
+use vigil_capture::{EventSink, Verdict};
+use vigil_event::{Event, EventKind};
+
+/// What to do with each match (the CLI prints it).
+pub type OnMatch<'a> = dyn FnMut(&Match, &crate::Compiled) + 'a;
+
+pub struct RulesSink<'a> {
+    pub engine: Engine,
+    pub actor: Actor,
+    /// Where each match goes (printed by the CLI).
+    on_match: Box<OnMatch<'a>>,
+    /// Where each event goes after the rules saw it (the log).
+    next: Option<&'a mut dyn EventSink>,
+    pending: Vec<(u32, u32, EventKind)>,
+    matches: Vec<Match>,
+}
+
+impl<'a> RulesSink<'a> {
+    pub fn new(
+        engine: Engine,
+        on_match: impl FnMut(&Match, &crate::Compiled) + 'a,
+        next: Option<&'a mut dyn EventSink>,
+    ) -> Self {
+        RulesSink {
+            engine,
+            actor: Actor::default(),
+            on_match: Box::new(on_match),
+            next,
+            pending: Vec::new(),
+            matches: Vec::new(),
+        }
+    }
+}
+
+/// The stronger of two verdicts: kill > deny > stop > continue.
+fn stronger(a: Verdict, b: Verdict) -> Verdict {
+    let rank = |v: Verdict| match v {
+        Verdict::Continue => 0,
+        Verdict::Stop => 1,
+        Verdict::Deny(_) => 2,
+        Verdict::Kill => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+impl EventSink for RulesSink<'_> {
+    fn event(&mut self, event: Event) -> Verdict {
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        self.engine.process(&event, &mut matches);
+        let mut verdict = Verdict::Continue;
+        let compiled = self.engine.compiled().clone();
+        let at_entry = matches!(event.kind, EventKind::SyscallEntry(_));
+        // Actions are never taken in response to an action (no loops).
+        let acting = !matches!(event.kind, EventKind::Action(_));
+        for m in &matches {
+            (self.on_match)(m, &compiled);
+            if acting {
+                let (v, taken) =
+                    self.actor
+                        .act(&compiled, m, true, at_entry && m.at_seq == event.seq);
+                verdict = stronger(verdict, v);
+                self.pending.extend(
+                    taken
+                        .into_iter()
+                        .map(|a| (m.pid, m.tid, EventKind::Action(a))),
+                );
+            }
+        }
+        self.matches = matches;
+        if let Some(next) = self.next.as_mut() {
+            let _ = next.event(event);
+        }
+        verdict
+    }
+
+    fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {
+        std::mem::take(&mut self.pending)
+    }
+}

@@ -1,0 +1,188 @@
+//! Bad rule files: every problem reported at once, with its position; the parser never panics.
+
+mod common;
+
+use common::errors;
+use proptest::prelude::*;
+
+/// `file:line:col: error: message` lines of a rendering.
+fn headlines(rendered: &str) -> Vec<String> {
+    rendered
+        .lines()
+        .filter(|l| l.contains(": error: "))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn syntax_errors_point_at_line_and_column_with_a_caret() {
+    let r = errors("RULE a\nPATTERN { [openat, read }\n");
+    let h = headlines(&r);
+    assert_eq!(h.len(), 1, "{r}");
+    assert!(h[0].starts_with("bad.rules:2:25: error: expected"), "{r}");
+    assert!(
+        r.contains("^") || r.contains("┬"),
+        "a caret under the offending text:\n{r}"
+    );
+}
+
+#[test]
+fn all_errors_in_one_pass() {
+    let src = "RULE a PATTERN { [opnat] }\nRULE b PATTERN { [openat:o] } WHERE { o.pth == \"x\" }\nRULE c PATTERN { [openat:o] } WHERE { o.path > 3 }\n";
+    let h = headlines(&errors(src));
+    assert_eq!(h.len(), 3, "{h:?}");
+    assert!(
+        h[0].starts_with("bad.rules:1:19")
+            && h[0].contains("unknown event type `opnat` (did you mean `openat`?)"),
+        "{h:?}"
+    );
+    assert!(
+        h[1].starts_with("bad.rules:2:41")
+            && h[1].contains("no field `pth` on openat (did you mean `path`?)"),
+        "{h:?}"
+    );
+    assert!(
+        h[2].starts_with("bad.rules:3:39") && h[2].contains("type error: `o.path` is a string"),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn each_kind_of_bad_input_has_its_message() {
+    let cases: &[(&str, &str)] = &[
+        ("", "no rules in this file"),
+        ("# only a comment\n", "no rules in this file"),
+        (
+            "RULE a PATTERN { [openat] }\nRULE a PATTERN { [read] }",
+            "a rule named `a` already exists (line 1)",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { x.path == \"/\" }",
+            "`x` is not an event of this pattern",
+        ),
+        (
+            "RULE a PATTERN { [openat:o, ~close:c, read] } WHERE { c.fd == r.fd }",
+            "`r` is not an event of this pattern",
+        ),
+        (
+            "RULE a PATTERN { [openat:o, ~close:c, read:r] } WHERE { c.fd == r.fd }",
+            "a condition on a negated event can only use events before it",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path > 3 }",
+            "type error: `o.path` is a string, compared with `>` to a number",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.flags glob \"x\" }",
+            "`glob` works on strings",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.flags has O_BOGUS }",
+            "`O_BOGUS` is not a flag of this field",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path == \"/a\", o.path == \"/b\" }",
+            "cannot equal two different values: the rule can never match",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { 1 == 2 }",
+            "always false: the rule can never match",
+        ),
+        (
+            "RULE a PATTERN { [openat[5..2]] }",
+            "this count can never be met",
+        ),
+        ("RULE a PATTERN { [] }", "an empty pattern can never match"),
+        (
+            "RULE a PATTERN { [~openat, read] }",
+            "a negation needs an event before it",
+        ),
+        ("RULE a PATTERN { [openat, ~close] }", "needs WITHIN"),
+        ("RULE a WHERE { [ProcessId] }", "has no PATTERN"),
+        (
+            "RULE a PATTERN { [openat:o] } DO { deny(EPERM) } WHERE { o.ret < 0 }",
+            "deny decides before the call runs",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } DO { deny(EBOGUS) }",
+            "`EBOGUS` is not an errno name",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } DO { explode }",
+            "unknown action `explode`",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } DO { exec(o.path) }",
+            "exec's program must be a string",
+        ),
+        (
+            "RULE a PATTERN { [exec:x] } DO { deny(EPERM) }",
+            "deny needs the pattern to end with a syscall",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path in nolist }",
+            "unknown list `nolist`",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { nomacro(o) }",
+            "unknown macro `nomacro`",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { [Bogus] }",
+            "cannot join on `Bogus`",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path matches \"(\" }",
+            "bad regular expression",
+        ),
+        (
+            "RULE a PATTERN { [openat:o, read:o] }",
+            "`o` is bound twice",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } OUTPUT \"{o.nope}\"",
+            "no field `nope`",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } RETURN { count(o) }",
+            "count(o) needs a repeated event",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WITHIN 5 ",
+            "expected a duration",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } @",
+            "unexpected character `@`",
+        ),
+        ("RULE PATTERN { [openat] }", "expected the rule's name"),
+        ("RULEZ a", "expected RULE, LIST or MACRO"),
+    ];
+    for (src, want) in cases {
+        let r = errors(src);
+        assert!(r.contains(want), "for {src:?} expected {want:?}, got:\n{r}");
+        assert!(r.contains("bad.rules:"), "positions are given:\n{r}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Random text never panics the parser or the checker.
+    #[test]
+    fn random_input_never_panics(src in "\\PC{0,200}") {
+        let _ = vigil_rules::RuleSet::parse(&src, "fuzz");
+    }
+
+    /// Nor does random text made of the language's own tokens, which gets much further in.
+    #[test]
+    fn random_token_soup_never_panics(toks in proptest::collection::vec(proptest::sample::select(vec![
+        "RULE", "r", "PATTERN", "WHERE", "WITHIN", "RETURN", "DO", "LIST", "MACRO", "PRIORITY", "TAGS", "OUTPUT",
+        "{", "}", "[", "]", "(", ")", ",", ":", "~", "|", ".", "..", "==", "<", ">=", "!", "and", "or", "not",
+        "openat", "syscall", "exec", "a", "b", "path", "pid", "ProcessId", "5s", "3", "\"/x\"", "in", "glob",
+        "has", "O_CREAT", "count", "distinct", "kill", "deny", "EPERM", "exec", "=", "-",
+    ]), 0..60)) {
+        let src = toks.join(" ");
+        let _ = vigil_rules::RuleSet::parse(&src, "fuzz");
+    }
+}

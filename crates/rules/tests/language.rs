@@ -1,0 +1,346 @@
+//! Every feature of the language, matching and not matching.
+
+mod common;
+
+use common::*;
+use vigil_event::Value;
+use vigil_rules::Val;
+
+const O_CREAT: u64 = 0o100;
+
+#[test]
+fn the_seed_rule_runs_as_written() {
+    let src = "RULE nosyscallexit\nPATTERN { [syscall:a, ~(syscallexit|threadtermination), syscall] }\nWHERE { [ProcessId], [ThreadId], a.SyscallNr < 300 }\nRETURN { a.SyscallNr, a.TimeStamp }\n";
+    let mut s = Stream::new();
+    s.call(10, "read", 1, &[]); // entry+exit: fine
+    let a = s.enter(10, 11, "write", &[]); // thread 11 enters write...
+    s.call(10, "read", 1, &[]); // another thread's calls do not count (tid join)
+    s.enter(10, 11, "close", &[]); // ... and enters again with no exit: planted
+    s.exit(10, 11, "close", 0, &[]);
+    s.enter(20, 20, "read", &[]); // entered, then the thread ends: not a match
+    s.push(
+        20,
+        20,
+        vigil_event::EventKind::ThreadExit(vigil_event::ThreadExit {
+            status: vigil_event::ExitStatus::Code(0),
+        }),
+    );
+    s.enter(30, 30, "io_uring_setup", &[]); // nr 425 >= 300: excluded by the condition
+    s.enter(30, 30, "read", &[]);
+    let m = run(src, &s.events);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].values[0], Val::Int(1)); // write is syscall 1
+    assert_eq!(
+        m[0].values[1],
+        Val::Int(s.events[a as usize - 1].time_ns as i64)
+    );
+    assert_eq!(m[0].seqs[0], a);
+}
+
+#[test]
+fn sequence_alternative_and_bindings() {
+    let src = r#"RULE dropper PATTERN { [connect:c, (openat|creat):w, exec:x] } WHERE { [ProcessId], w.path startswith "/tmp/", x.exe == w.path } RETURN { c.addr, w.path, x.pid }"#;
+    let mut s = Stream::new();
+    s.connect(5, "203.0.113.9:4444");
+    s.open(5, "/tmp/payload", O_CREAT | 1);
+    s.exec(5, "/tmp/payload", &["payload"]);
+    // Same steps, wrong order or other files: no match.
+    s.open(6, "/tmp/other", O_CREAT | 1);
+    s.connect(6, "203.0.113.9:4444");
+    s.exec(6, "/tmp/other", &["x"]);
+    s.connect(7, "1.2.3.4:80");
+    s.open(7, "/home/u/file", 1);
+    s.exec(7, "/home/u/file", &["x"]);
+    let m = run(src, &s.events);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(
+        m[0].values,
+        vec![
+            Val::Str("203.0.113.9:4444".into()),
+            Val::Str("/tmp/payload".into()),
+            Val::Int(5)
+        ]
+    );
+    assert_eq!(m[0].seqs.len(), 3);
+}
+
+#[test]
+fn negation_between_events() {
+    let src =
+        "RULE r PATTERN { [openat:a, ~close, read:b] } WHERE { [ProcessId] } RETURN { b.seq }";
+    let mut s = Stream::new();
+    s.open(1, "/x", 0);
+    s.read(1, "/x"); // match
+    s.open(2, "/y", 0);
+    s.call(
+        2,
+        "close",
+        0,
+        &[("fd", Value::Fd(vigil_event::Fd::new(3, None)))],
+    );
+    s.read(2, "/y"); // a close came between: no match
+    assert_eq!(run(src, &s.events).len(), 1);
+}
+
+#[test]
+fn negation_with_a_condition_on_the_negated_event() {
+    let src =
+        r#"RULE r PATTERN { [openat:a, ~openat:x, read] } WHERE { [ProcessId], x.path == a.path }"#;
+    let mut s = Stream::new();
+    s.open(1, "/x", 0);
+    s.open(1, "/other", 0); // a different path does not cancel
+    s.read(1, "/x");
+    s.open(2, "/y", 0);
+    s.open(2, "/y", 0); // same path cancels the first run (the second starts its own)
+    s.read(2, "/y");
+    let m = run(src, &s.events);
+    // pid 1: runs from /x (not cancelled) and from /other -> 2; pid 2: only the second open's run.
+    assert_eq!(m.len(), 3, "{m:?}");
+}
+
+#[test]
+fn trailing_negation_uses_within_as_its_deadline() {
+    let src = "RULE no_cleanup PATTERN { [openat:a, ~unlinkat] } WHERE { [ProcessId] } WITHIN 5s RETURN { a.path }";
+    let mut s = Stream::new();
+    s.open(1, "/tmp/a", O_CREAT | 1); // never unlinked: matches once 5s have passed
+    s.open(2, "/tmp/b", O_CREAT | 1);
+    s.wait_ms(1000);
+    s.call(2, "unlinkat", 0, &[("path", Value::Str("/tmp/b".into()))]); // cleaned up in time
+    s.open(3, "/tmp/c", O_CREAT | 1);
+    s.exit_process(3); // process gone: nothing more can come from it, so it matches at exit
+    let before = run(src, &s.events);
+    assert_eq!(
+        before.len(),
+        1,
+        "only pid 3's run is decided before the deadline: {before:?}"
+    );
+    s.wait_ms(6000);
+    s.call(9, "getpid", 9, &[]); // time passes the deadline
+    let m = run(src, &s.events);
+    let paths: Vec<String> = m.iter().map(|m| m.values[0].to_string()).collect();
+    assert_eq!(paths, ["/tmp/c", "/tmp/a"], "{m:?}");
+}
+
+#[test]
+fn within_limits_a_sequence() {
+    let src = "RULE r PATTERN { [connect, exec] } WHERE { [ProcessId] } WITHIN 5s";
+    let mut s = Stream::new();
+    s.connect(1, "1.1.1.1:1");
+    s.wait_ms(4000);
+    s.exec(1, "/bin/sh", &["sh"]); // within 5s
+    s.connect(2, "1.1.1.1:1");
+    s.wait_ms(6000);
+    s.exec(2, "/bin/sh", &["sh"]); // too late
+    assert_eq!(run(src, &s.events).len(), 1);
+}
+
+#[test]
+fn repetition_counts() {
+    let mut s = Stream::new();
+    for i in 0..5 {
+        s.open(1, &format!("/f{i}"), 0);
+    }
+    for _ in 0..3 {
+        s.open(2, "/same", 0);
+    }
+    s.exec(1, "/bin/x", &[]);
+    s.exec(2, "/bin/x", &[]);
+    let m = |p: &str| {
+        run(
+            &format!(
+                "RULE r PATTERN {{ [openat{p}:o, exec] }} WHERE {{ [ProcessId] }} RETURN {{ count(o) }}"
+            ),
+            &s.events,
+        )
+    };
+    assert_eq!(m("[>4]").len(), 1, "more than 4 opens: pid 1 only");
+    assert_eq!(m("[>4]")[0].values[0], Val::Int(5));
+    assert_eq!(m("[>=3]").len(), 2);
+    assert_eq!(m("[3]").len(), 1, "exactly 3: pid 2 (pid 1 exceeds)");
+    assert_eq!(m("[2..4]").len(), 1);
+    assert_eq!(
+        m("[>2 distinct path]").len(),
+        1,
+        "pid 2 opened one distinct path"
+    );
+}
+
+#[test]
+fn per_key_counting_threshold_in_a_sliding_window() {
+    // "more than 20 distinct files opened by one process within 10s"
+    let src = "RULE ransom PATTERN { [openat[>20 distinct path]:o] } WHERE { [ProcessId] } WITHIN 10s RETURN { o.pid, count(o) }";
+    let mut s = Stream::new();
+    for i in 0..25 {
+        s.open(1, &format!("/home/u/doc{i}"), 2);
+        s.wait_ms(100);
+    }
+    for i in 0..25 {
+        s.open(2, &format!("/data/{i}"), 2);
+        s.wait_ms(1000); // spread over 25s: never 21 within 10s
+    }
+    for _ in 0..30 {
+        s.open(3, "/same/file", 2); // many opens, one distinct file
+    }
+    let m = run(src, &s.events);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].values, vec![Val::Int(1), Val::Int(21)]);
+}
+
+#[test]
+fn string_conditions_lists_and_macros() {
+    let src = r#"
+LIST sensitive = ["/etc/shadow", "/etc/sudoers"]
+MACRO secret(e) = { e.path in sensitive or e.path glob "/root/.ssh/*" }
+RULE eq PATTERN { [openat:o] } WHERE { o.path == "/etc/shadow" }
+RULE glob PATTERN { [openat:o] } WHERE { o.path glob "/tmp/*.sh" }
+RULE re PATTERN { [openat:o] } WHERE { o.path matches "^/dev/(mem|kmem)$" }
+RULE pre PATTERN { [openat:o] } WHERE { o.path startswith "/proc/" and o.path endswith "/environ" }
+RULE inl PATTERN { [openat:o] } WHERE { o.path in ("/a", "/b") }
+RULE mac PATTERN { [openat:o] } WHERE { secret(o) }
+RULE neg PATTERN { [openat:o] } WHERE { not (o.path contains "lib") and o.path != "/a" }
+"#;
+    let mut s = Stream::new();
+    for p in [
+        "/etc/shadow",
+        "/tmp/x.sh",
+        "/tmp/x.txt",
+        "/dev/mem",
+        "/dev/memory",
+        "/proc/1/environ",
+        "/a",
+        "/root/.ssh/id_rsa",
+        "/usr/lib/x",
+    ] {
+        s.open(1, p, 0);
+    }
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let hits = |rule: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == rule)
+            .map(|x| {
+                s.events[x.seqs[0] as usize - 1]
+                    .arg("path")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(hits("eq"), ["/etc/shadow"]);
+    assert_eq!(hits("glob"), ["/tmp/x.sh"]);
+    assert_eq!(hits("re"), ["/dev/mem"]);
+    assert_eq!(hits("pre"), ["/proc/1/environ"]);
+    assert_eq!(hits("inl"), ["/a"]);
+    assert_eq!(hits("mac"), ["/etc/shadow", "/root/.ssh/id_rsa"]);
+    assert_eq!(
+        hits("neg").len(),
+        7,
+        "all but /a and /usr/lib/x: {:?}",
+        hits("neg")
+    );
+}
+
+#[test]
+fn flags_by_name_and_cross_event_comparisons() {
+    let src = "RULE creat PATTERN { [openat:o] } WHERE { o.flags has O_CREAT|O_EXCL }\nRULE same PATTERN { [openat:a, read:b] } WHERE { [ProcessId], b.fd.path == a.path }";
+    let mut s = Stream::new();
+    s.open(1, "/x", O_CREAT | 0o200);
+    s.open(1, "/y", O_CREAT);
+    s.read(1, "/y"); // same file as the last open
+    s.read(1, "/z");
+    let m = run(src, &s.events);
+    let rs = rules(src);
+    assert_eq!(
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == "creat")
+            .count(),
+        1
+    );
+    // "same": both opens start runs; the read of /y matches the run of /y only.
+    assert_eq!(
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == "same")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn priority_tags_and_output_template() {
+    let src = r#"RULE r PRIORITY high TAGS { persistence, mitre_t1053 } OUTPUT "pid {o.pid} wrote {o.path}" PATTERN { [openat:o] } WHERE { o.path glob "/etc/cron.d/*" }"#;
+    let mut s = Stream::new();
+    s.open(42, "/etc/cron.d/evil", 1);
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    assert_eq!(
+        m[0].output.as_deref(),
+        Some("pid 42 wrote /etc/cron.d/evil")
+    );
+    let j = vigil_rules::action::match_json(&rs.compiled, &m[0]);
+    assert_eq!(j["priority"], "high");
+    assert_eq!(j["tags"], serde_json::json!(["persistence", "mitre_t1053"]));
+    assert_eq!(j["seqs"], serde_json::json!([m[0].seqs[0]]));
+}
+
+#[test]
+fn every_rule_sees_every_event() {
+    let src = "RULE a PATTERN { [openat] }\nRULE b PATTERN { [openat:o] } WHERE { o.path == \"/x\" }\nRULE c PATTERN { [syscallexit] }";
+    let mut s = Stream::new();
+    s.open(1, "/x", 0);
+    let m = run(src, &s.events);
+    let mut rules: Vec<usize> = m.iter().map(|x| x.rule).collect();
+    rules.sort();
+    assert_eq!(rules, [0, 1, 2], "not first-match-wins");
+}
+
+#[test]
+fn runs_of_an_exited_process_are_dropped() {
+    let src = "RULE r PATTERN { [openat, connect] } WHERE { [ProcessId] }";
+    let mut s = Stream::new();
+    s.open(1, "/x", 0);
+    s.exit_process(1);
+    s.connect(1, "1.1.1.1:1"); // a new process reusing pid 1
+    let rs = rules(src);
+    let mut e = rs.engine(vigil_rules::Limits::default());
+    let mut out = Vec::new();
+    for ev in &s.events {
+        e.process(ev, &mut out);
+    }
+    assert!(out.is_empty());
+    assert_eq!(e.stats.rules[0].finished_at_exit, 1);
+    assert_eq!(e.open_runs(), 0);
+}
+
+#[test]
+fn memory_is_capped_and_evictions_counted() {
+    let src = "RULE r PATTERN { [openat, connect] } WHERE { [ProcessId] }";
+    let mut s = Stream::new();
+    for _ in 0..50 {
+        s.open(1, "/x", 0);
+    }
+    let rs = rules(src);
+    let mut e = rs.engine(vigil_rules::Limits {
+        max_runs_per_key: 10,
+        max_runs_per_rule: 100,
+    });
+    let mut out = Vec::new();
+    for ev in &s.events {
+        e.process(ev, &mut out);
+    }
+    assert_eq!(e.stats.rules[0].open, 10);
+    assert_eq!(e.stats.rules[0].evicted, 40);
+}
+
+#[test]
+fn entry_events_and_process_fields() {
+    let src = r#"RULE r PATTERN { [execve.entry:e] } WHERE { e.comm == "sh" }
+RULE p PATTERN { [exec:x] } WHERE { x.argv contains "-c" and x.uid == 0 }"#;
+    let mut s = Stream::new();
+    s.start(5, 1, "/bin/sh");
+    s.enter(5, 5, "execve", &[("path", Value::Str("/bin/ls".into()))]);
+    s.exec(5, "/bin/ls", &["sh", "-c", "x"]);
+    let m = run(src, &s.events);
+    assert_eq!(m.len(), 2, "{m:?}");
+}
