@@ -1,24 +1,292 @@
-//! `vigil rules check|dot`, `vigil match`, `vigil watch` (issue #4; being written).
+//! `vigil rules check|dot`, `vigil match` (rules over a log) and `vigil watch` (rules online
+//! while tracing). Both run the same engine on the same events, so they find the same matches.
 
-use crate::exit::Failure;
+use crate::exit::{Damage, Failure, open_log};
+use crate::record::{LogSink, backend, meta_for, parse_selection, run_backend};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use vigil_capture::EventSink;
+use vigil_rules::action::{Actor, match_json, match_text};
+use vigil_rules::watch::RulesSink;
+use vigil_rules::{Compiled, Engine, Limits, Match, RuleSet};
 
 #[derive(clap::Args)]
-pub struct RulesArgs {}
-
-#[derive(clap::Args)]
-pub struct MatchArgs {}
-
-#[derive(clap::Args)]
-pub struct WatchArgs {}
-
-pub fn rules(_a: RulesArgs) -> Result<i32, Failure> {
-    Err(Failure::new(1, "rules is not built yet (issue #4)"))
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
 }
 
-pub fn match_log(_a: MatchArgs) -> Result<i32, Failure> {
-    Err(Failure::new(1, "match is not built yet (issue #4)"))
+#[derive(clap::Subcommand)]
+pub enum RulesCommand {
+    /// Check a rule file: every error with its line, column and a caret under it.
+    Check { file: PathBuf },
+    /// Draw a rule's automaton in Graphviz DOT.
+    Dot {
+        file: PathBuf,
+        /// The rule to draw (the first one by default).
+        #[arg(long)]
+        rule: Option<String>,
+    },
 }
 
-pub fn watch(_a: WatchArgs) -> Result<i32, Failure> {
-    Err(Failure::new(1, "watch is not built yet (issue #4)"))
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Output {
+    /// Output format of matches.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Write matches to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub matches: Option<PathBuf>,
+    /// Print processing statistics (to standard error) at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Most partial matches kept per rule and join key (older ones are evicted and counted).
+    #[arg(long, default_value_t = 1024)]
+    pub max_runs_per_key: usize,
+    /// Most partial matches kept per rule.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_runs_per_rule: usize,
+}
+
+#[derive(clap::Args)]
+pub struct MatchArgs {
+    /// The rule file.
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// The log to read.
+    pub log: PathBuf,
+    #[command(flatten)]
+    pub out: Output,
+    /// Do not run exec actions (kill, stop and deny only apply while watching).
+    #[arg(long)]
+    pub no_actions: bool,
+}
+
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// The rule file.
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Also record everything into this log (actions taken included).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Syscalls to trace (see `vigil record --help`).
+    #[arg(long, default_value = "default")]
+    pub syscalls: String,
+    #[command(flatten)]
+    pub out: Output,
+    /// The command to trace, after `--`.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+pub fn load(path: &Path) -> Result<RuleSet, Failure> {
+    let src = std::fs::read_to_string(path).map_err(|e| Failure::io(path, "cannot read", e))?;
+    RuleSet::parse(&src, &path.display().to_string()).map_err(|d| {
+        // The diagnostics are the message: several lines, each error with its place.
+        let text = d.render(std::io::stderr().is_terminal());
+        Failure::new(1, text.trim_end().to_string())
+    })
+}
+
+pub fn rules(a: RulesArgs) -> Result<i32, Failure> {
+    match a.command {
+        RulesCommand::Check { file } => {
+            let rs = load(&file)?;
+            let names: Vec<&str> = rs.rules().iter().map(|r| r.name.as_str()).collect();
+            println!(
+                "{}: {} rule{} OK: {}",
+                file.display(),
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            );
+            Ok(0)
+        }
+        RulesCommand::Dot { file, rule } => {
+            let rs = load(&file)?;
+            let r = match &rule {
+                Some(name) => rs.rules().iter().find(|r| &r.name == name).ok_or_else(|| {
+                    let hint =
+                        vigil_event::suggest(name, rs.rules().iter().map(|r| r.name.as_str()));
+                    Failure::new(
+                        1,
+                        format!("{}: no rule named `{name}`{hint}", file.display()),
+                    )
+                })?,
+                None => &rs.rules()[0],
+            };
+            print!("{}", vigil_rules::dot::render(r));
+            Ok(0)
+        }
+    }
+}
+
+/// Where matches are written, as text or JSON lines.
+struct Printer {
+    out: Box<dyn Write>,
+    format: Format,
+    error: Option<std::io::Error>,
+}
+
+impl Printer {
+    fn new(o: &Output) -> Result<Printer, Failure> {
+        let out: Box<dyn Write> = match &o.matches {
+            Some(p) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+            )),
+            None => Box::new(std::io::LineWriter::new(std::io::stdout())),
+        };
+        Ok(Printer {
+            out,
+            format: o.format,
+            error: None,
+        })
+    }
+
+    fn print(&mut self, m: &Match, c: &Compiled) {
+        let line = match self.format {
+            Format::Text => match_text(c, m),
+            Format::Json => match_json(c, m).to_string(),
+        };
+        if let Err(e) = writeln!(self.out, "{line}")
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<(), Failure> {
+        let _ = self.out.flush();
+        match self.error {
+            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Failure::new(1, format!("writing matches: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Option<Duration>) {
+    let s = &engine.stats;
+    let rate = |d: Duration| s.events as f64 / d.as_secs_f64().max(1e-9);
+    eprintln!(
+        "vigil: {} events in {:.3} s ({:.0} events/s)",
+        s.events,
+        total.as_secs_f64(),
+        rate(total)
+    );
+    if let Some(e) = engine_time {
+        eprintln!(
+            "vigil: rules engine {:.3} s ({:.0} events/s)",
+            e.as_secs_f64(),
+            rate(e)
+        );
+    }
+    for (r, st) in engine.compiled().rules.iter().zip(&s.rules) {
+        eprintln!(
+            "vigil: rule {}: {} matches; partial matches open {} (peak {}), evicted {}, expired {}, ended with their process {}",
+            r.name, st.matches, st.open, st.peak_open, st.evicted, st.expired, st.finished_at_exit
+        );
+    }
+    if s.undecided_at_end > 0 {
+        eprintln!(
+            "vigil: {} partial matches were still waiting for a deadline when the events ended",
+            s.undecided_at_end
+        );
+    }
+    if actor.execs + actor.suppressed + actor.failed > 0 {
+        eprintln!(
+            "vigil: exec actions run {}, held back by the rate limit {}, failed {}",
+            actor.execs, actor.suppressed, actor.failed
+        );
+    }
+}
+
+fn limits(o: &Output) -> Limits {
+    Limits {
+        max_runs_per_key: o.max_runs_per_key.max(1),
+        max_runs_per_rule: o.max_runs_per_rule.max(1),
+    }
+}
+
+pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
+    let rs = load(&a.rules)?;
+    let mut reader = open_log(&a.log)?;
+    let mut printer = Printer::new(&a.out)?;
+    let mut engine = rs.engine(limits(&a.out));
+    let mut actor = Actor::default();
+    actor.exec_enabled = !a.no_actions;
+    let mut damage = Damage::new(&a.log);
+    let compiled = rs.compiled.clone();
+    let start = Instant::now();
+    let mut in_engine = Duration::ZERO;
+    let mut matches = Vec::new();
+    while let Some(batch) = reader.next_batch() {
+        let events = match batch {
+            Ok(e) => e,
+            Err(issue) => {
+                damage.report(&issue);
+                continue;
+            }
+        };
+        // The engine's own time: matches of a block are printed after it.
+        let t = Instant::now();
+        for ev in &events {
+            engine.process(ev, &mut matches);
+        }
+        in_engine += t.elapsed();
+        for m in matches.drain(..) {
+            printer.print(&m, &compiled);
+            // Offline there is no live process: only exec actions are carried out.
+            let _ = actor.act(&compiled, &m, false, false);
+        }
+    }
+    engine.finish();
+    printer.finish()?;
+    if a.out.stats {
+        print_stats(&engine, &actor, start.elapsed(), Some(in_engine));
+    }
+    Ok(damage.exit_code(0))
+}
+
+pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
+    let rs = load(&a.rules)?;
+    let selection = parse_selection(&a.syscalls)?;
+    let mut tracer = backend(&a.command, selection.clone())?;
+    let mut log = match &a.output {
+        Some(p) => Some(LogSink::create(
+            p,
+            &meta_for("ptrace", &a.command, &selection),
+        )?),
+        None => None,
+    };
+    let mut printer = Printer::new(&a.out)?;
+    let start = Instant::now();
+    let engine = rs.engine(limits(&a.out));
+    let (outcome, stats) = {
+        let next = log.as_mut().map(|l| l as &mut dyn EventSink);
+        let mut sink = RulesSink::new(engine, |m: &Match, c: &Compiled| printer.print(m, c), next);
+        let outcome = run_backend(&mut tracer, &mut sink);
+        sink.engine.finish();
+        (outcome, (sink.engine, sink.actor))
+    };
+    if let Some(l) = log.as_mut() {
+        l.finish()
+            .map_err(|e| Failure::new(1, format!("the log is incomplete: {e}")))?;
+    }
+    printer.finish()?;
+    if a.out.stats {
+        print_stats(&stats.0, &stats.1, start.elapsed(), None);
+    }
+    let outcome = outcome?;
+    Ok(outcome.status.map_or(0, |s| s.shell_code()))
 }

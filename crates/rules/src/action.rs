@@ -221,7 +221,7 @@ fn cstr(s: &str) -> std::io::Result<CString> {
     })
 }
 
-/// Starts `program` in its own session, as a grandchild (so it is never this process's child:
+/// Starts `program` in its own session (its stdout goes to our stderr), as a grandchild (so it is never this process's child:
 /// the ptrace loop reaps with waitpid(-1) and must not see it), with `stdin_data` on stdin.
 fn spawn_detached(
     program: &std::path::Path,
@@ -253,6 +253,8 @@ fn spawn_detached(
             libc::setsid();
             if libc::fork() == 0 {
                 libc::dup2(r.as_raw_fd(), 0);
+                // What it prints must not mix with the matches on our stdout.
+                libc::dup2(2, 1);
                 libc::execve(prog.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr());
                 libc::_exit(127);
             }

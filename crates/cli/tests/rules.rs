@@ -1,0 +1,296 @@
+//! Rules from the command line: check, dot, match over logs, watch while tracing, actions.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use vigil_event::*;
+use vigil_testkit::{program, scratch_dir};
+
+fn write_rules(dir: &Path, name: &str, src: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, src).unwrap();
+    p
+}
+
+#[test]
+fn check_reports_every_error_with_its_position_and_exit_1() {
+    let dir = scratch_dir("rules-check");
+    let good = write_rules(
+        &dir,
+        "good.rules",
+        "RULE a PATTERN { [openat:o] } WHERE { o.path == \"/x\" }\nRULE b PATTERN { [exec] }\n",
+    );
+    let out = run(vigil().args(["rules", "check"]).arg(&good));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 rules OK: a, b"));
+    let bad = write_rules(
+        &dir,
+        "bad.rules",
+        "RULE a PATTERN { [opnat] }\nRULE b PATTERN { [openat:o] } WHERE { o.path > 3 }\n",
+    );
+    let out = run(vigil().args(["rules", "check"]).arg(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.rules:1:19: error: unknown event type `opnat` (did you mean `openat`?)"),
+        "{err}"
+    );
+    assert!(err.contains("bad.rules:2:39: error: type error"), "{err}");
+    assert!(err.contains("2 errors in"), "{err}");
+    let empty = write_rules(&dir, "empty.rules", "");
+    let out = run(vigil().args(["rules", "check"]).arg(&empty));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no rules in this file"));
+    let out = run(vigil()
+        .args(["rules", "check"])
+        .arg(dir.join("missing.rules")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.rules"));
+}
+
+#[test]
+fn dot_draws_the_automaton() {
+    let dir = scratch_dir("rules-dot");
+    let f = write_rules(
+        &dir,
+        "r.rules",
+        "RULE seed\nPATTERN { [syscall:a, ~(syscallexit|threadtermination), syscall] }\nWHERE { [ProcessId], [ThreadId], a.SyscallNr < 300 }\nRETURN { a.SyscallNr, a.TimeStamp }\nRULE other PATTERN { [openat[>3]:o] }\n",
+    );
+    let out = run(vigil().args(["rules", "dot"]).arg(&f));
+    let dot = text(&out.stdout);
+    assert!(
+        dot.starts_with("digraph \"seed\"")
+            && dot.contains("s0 -> s1")
+            && dot.contains("~syscallexit | threadtermination")
+            && dot.contains("doublecircle"),
+        "{dot}"
+    );
+    let other = text(
+        &run(vigil()
+            .args(["rules", "dot"])
+            .arg(&f)
+            .args(["--rule", "other"]))
+        .stdout,
+    );
+    assert!(other.contains("(again)"), "repetition loop: {other}");
+    let out = run(vigil()
+        .args(["rules", "dot"])
+        .arg(&f)
+        .args(["--rule", "sed"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("did you mean `seed`"));
+}
+
+/// A log of realistic background activity with `planted` syscall entries left without exit.
+fn seeded_log(dir: &Path, planted: usize) -> std::path::PathBuf {
+    let mut events: Vec<Event> = vigil_testkit::synthetic::Events::new(3)
+        .take(20_000)
+        .collect();
+    let mut seq = events.last().unwrap().seq;
+    let mut time = events.last().unwrap().time_ns;
+    let read = SyscallId::from_name("read").unwrap();
+    let close = SyscallId::from_name("close").unwrap();
+    for i in 0..planted {
+        let (pid, tid) = (90_000 + i as u32, 90_000 + i as u32);
+        for (call, exit) in [(read, false), (close, false), (close, true)] {
+            seq += 1;
+            time += 1000;
+            let kind = if exit {
+                EventKind::SyscallExit(SyscallExit {
+                    call,
+                    entry_seq: seq - 1,
+                    ret: 0,
+                    args: Args::new(),
+                })
+            } else {
+                EventKind::SyscallEntry(SyscallEntry {
+                    call,
+                    args: Args::new(),
+                })
+            };
+            events.push(Event {
+                seq,
+                time_ns: time,
+                pid,
+                tid,
+                kind,
+            });
+        }
+    }
+    let path = dir.join("seeded.vlog");
+    let mut w = vigil_log::LogWriter::create(&path, &vigil_log::LogMeta::default()).unwrap();
+    for e in &events {
+        w.append(e).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+#[test]
+fn the_seed_rule_finds_exactly_the_planted_cases() {
+    let dir = scratch_dir("rules-seed");
+    let rules = write_rules(
+        &dir,
+        "seed.rules",
+        "RULE nosyscallexit\nPATTERN { [syscall:a, ~(syscallexit|threadtermination), syscall] }\nWHERE { [ProcessId], [ThreadId], a.SyscallNr < 300 }\nRETURN { a.SyscallNr, a.TimeStamp }\n",
+    );
+    let log = seeded_log(&dir, 7);
+    let out = run(vigil()
+        .args(["match", "--rules"])
+        .arg(&rules)
+        .arg(&log)
+        .arg("--stats"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    for (i, l) in lines.iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("match #{} {{ 0 ", i + 1)) && l.ends_with(" }"),
+            "read is syscall 0: {l}"
+        );
+    }
+    assert!(
+        text(&out.stderr).contains("rule nosyscallexit: 7 matches"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn watch_denies_an_open_before_it_runs() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("rules-deny").canonicalize().unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "top secret\n").unwrap();
+    let rules = write_rules(
+        &dir,
+        "deny.rules",
+        &format!(
+            "RULE guard\nPATTERN {{ [openat:o] }}\nWHERE {{ o.path == \"{}\" }}\nRETURN {{ o.pid, o.path }}\nDO {{ deny(EACCES) }}\n",
+            secret.display()
+        ),
+    );
+    let log = dir.join("w.vlog");
+    let matches = dir.join("m.txt");
+    let out = run(vigil()
+        .args(["watch", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&log)
+        .arg("--matches")
+        .arg(&matches)
+        .args(["--", "cat", "/etc/hostname"])
+        .arg(&secret));
+    assert_eq!(out.status.code(), Some(1), "cat fails on the denied file");
+    assert!(
+        text(&out.stderr).contains(&format!("cat: {}: Permission denied", secret.display())),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string("/etc/hostname").unwrap(),
+        "other files still open"
+    );
+    let online = std::fs::read_to_string(&matches).unwrap();
+    assert_eq!(online.lines().count(), 1);
+    let events = read_log(&log);
+    let denied = exits(&events, "openat")
+        .into_iter()
+        .find(|(e, _)| path_arg(e, "path").as_deref() == secret.to_str())
+        .unwrap();
+    assert_eq!(denied.1.ret, -13, "EACCES recorded as the call's result");
+    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::Action(a) if a.action == "deny" && a.by == "guard" && a.detail == "EACCES")), "the action is logged");
+    // The same rules over the recorded log find the same match.
+    let offline = run(vigil().args(["match", "--rules"]).arg(&rules).arg(&log));
+    assert_eq!(text(&offline.stdout), online);
+}
+
+#[test]
+fn watch_kills_a_process_that_reads_a_file_then_connects() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("rules-kill").canonicalize().unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "token\n").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rules = write_rules(
+        &dir,
+        "kill.rules",
+        &format!(
+            "RULE exfil\nPATTERN {{ [read:r, connect:c] }}\nWHERE {{ [ProcessId], r.fd.path == \"{}\" }}\nRETURN {{ c.pid, c.addr }}\nDO {{ kill }}\n",
+            secret.display()
+        ),
+    );
+    let log = dir.join("k.vlog");
+    let out = run(vigil()
+        .args(["watch", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&log)
+        .arg("--")
+        .arg(program("rules_exfil"))
+        .arg(&secret)
+        .arg(port.to_string()));
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "killed by SIGKILL: {}",
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("127.0.0.1:{port}")),
+        "the match: {stdout}"
+    );
+    assert!(
+        !stdout.contains("survived"),
+        "stopped before going on: {stdout}"
+    );
+    let events = read_log(&log);
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.kind, EventKind::Action(a) if a.action == "kill" && a.by == "exfil")
+        )
+    );
+    drop(listener);
+}
+
+#[test]
+fn exec_actions_get_the_match_as_json_and_never_go_through_a_shell() {
+    let dir = scratch_dir("rules-exec").canonicalize().unwrap();
+    let sink = dir.join("alert.json");
+    let rules = write_rules(
+        &dir,
+        "exec.rules",
+        &format!(
+            "RULE alert PRIORITY high PATTERN {{ [syscall:a, ~(syscallexit|threadtermination), syscall] }} WHERE {{ [ProcessId], [ThreadId] }} RETURN {{ a.pid }} DO {{ exec(\"tee\", \"{}\") }}\n",
+            sink.display()
+        ),
+    );
+    let log = seeded_log(&dir, 1);
+    let out = run(vigil()
+        .args(["match", "--rules"])
+        .arg(&rules)
+        .arg(&log)
+        .args(["--format", "json"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(printed["rule"], "alert");
+    assert_eq!(printed["priority"], "high");
+    assert_eq!(printed["values"]["a.pid"], 90000);
+    let start = std::time::Instant::now();
+    while !sink.exists() || std::fs::read_to_string(&sink).unwrap().trim().is_empty() {
+        assert!(start.elapsed().as_secs() < 10, "the program was not run");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let got: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&sink).unwrap().trim()).unwrap();
+    assert_eq!(got, printed, "the program read the match on its stdin");
+    let quiet = run(vigil()
+        .args(["match", "--no-actions", "--rules"])
+        .arg(&rules)
+        .arg(&log));
+    assert!(quiet.status.success());
+}
