@@ -1,91 +1,76 @@
 #!/usr/bin/env python3
-"""Turns the eql peer's synthetic events (gen_events.py) into vigil's JSON-lines event schema
-(docs/event-schema.md), for `vigil import`.
+"""Converts the eql-peer generator's events (shared/bench/eql-peer/gen_events.py) into vigil's
+JSON lines (docs/event-schema.md), so `vigil import` can turn them into a log.
 
-Usage: to_vigil.py EVENTS.jsonl OUT.jsonl
+    to_vigil.py EVENTS.jsonl OUT.jsonl
 
-Mapping (one eql event becomes one vigil event, except process/exit):
-  syscall enter/exit  -> syscall_entry / syscall_exit by number (`nr`); an exit carries the
-                         seq of its thread's pending entry as `entry_seq`
-  file/open           -> openat exit (path, flags, the new fd 3 pointing at the path)
-  file/write          -> write exit on fd 3 whose target is the path
-  file/unlink         -> unlinkat exit (path)
-  network/connect     -> connect exit (addr inet dest_ip:dest_port)
-  network/accept      -> accept exit (peer inet dest_ip:dest_port)
-  process/exec        -> process_exec (exe = path, argv = [process_name])
-  process/fork        -> process_start (ppid)
-  process/exit        -> a thread_exit for every thread seen in the process (the main thread
-                         last), then process_exit, as a real capture orders them
-seq is renumbered from 1 (process/exit takes several); time_ns = timestamp; pid/tid as given.
+Every syscall gets an entry and an exit, as vigil records them: file/open -> openat;
+file/write -> write on an fd whose target is the file; file/unlink -> unlinkat;
+network/connect -> connect; network/accept -> accept4;
+process/exec -> process_exec; process/fork -> process_start; process/exit -> thread_exit then
+process_exit; syscall enter/exit -> syscall_entry/syscall_exit (the exit points at its entry).
 """
 import json
 import sys
 
 src, dst = sys.argv[1], sys.argv[2]
-dumps = json.dumps
-loads = json.JSONDecoder().decode
-
 seq = 0
-pending = {}        # (pid, tid) -> seq of the syscall entry without an exit yet
-threads = {}        # pid -> set of tids seen
+open_entry = {}  # tid -> seq of its last syscall entry
+dumps = json.dumps
 
-with open(src) as inp, open(dst, "w") as out:
-    w = out.write
-    for line in inp:
-        e = loads(line)
+
+def out(w, ev):
+    global seq
+    seq += 1
+    ev["seq"] = seq
+    w.write(dumps(ev, separators=(",", ":")))
+    w.write("\n")
+
+
+def call(w, base, name, ret, args, outputs=()):
+    """A syscall, as vigil records one: its entry (inputs only), then its exit (inputs and the
+    outputs named in `outputs`) pointing back at it."""
+    out(w, dict(base, type="syscall_entry", syscall=name, args={k: v for k, v in args.items() if k not in outputs}))
+    out(w, dict(base, type="syscall_exit", syscall=name, ret=ret, entry_seq=seq, args=args))
+
+
+with open(src) as r, open(dst, "w") as w:
+    for line in r:
+        e = json.loads(line)
+        base = {"time_ns": e["timestamp"], "pid": e["pid"], "tid": e["tid"]}
         t = e["event_type"]
-        pid, tid, ts = e["pid"], e["tid"], e["timestamp"]
-        ts_ = threads.get(pid)
-        if ts_ is None:
-            threads[pid] = {tid}
-        elif tid not in ts_:
-            ts_.add(tid)
-        seq += 1
-        head = '{"seq":%d,"time_ns":%d,"pid":%d,"tid":%d,' % (seq, ts, pid, tid)
         if t == "syscall":
-            nr = e["syscall_nr"]
             if e["phase"] == "enter":
-                pending[(pid, tid)] = seq
-                w('%s"type":"syscall_entry","nr":%d}\n' % (head, nr))
+                out(w, dict(base, type="syscall_entry", nr=e["syscall_nr"]))
+                open_entry[e["tid"]] = seq
             else:
-                entry = pending.pop((pid, tid), 0)
-                w('%s"type":"syscall_exit","nr":%d,"entry_seq":%d,"ret":%d}\n'
-                  % (head, nr, entry, e.get("ret", 0)))
+                out(w, dict(base, type="syscall_exit", nr=e["syscall_nr"], ret=e["ret"],
+                            entry_seq=open_entry.pop(e["tid"], 0)))
         elif t == "file":
-            act, path = e["action"], dumps(e["path"])
+            path, act = e["path"], e["action"]
+            target = {"kind": "file", "path": path}
             if act == "open":
-                w('%s"type":"syscall_exit","syscall":"openat","ret":3,"args":{"dirfd":{"fd":-100},'
-                  '"path":%s,"flags":%d,"fd":{"fd":3,"target":{"kind":"file","path":%s,"dev":0,"ino":0}}}}\n'
-                  % (head, path, e.get("flags", 0), path))
+                call(w, base, "openat", 3, {"dirfd": {"fd": -100}, "path": path, "flags": e["flags"],
+                                            "fd": {"fd": 3, "target": target}}, outputs=("fd",))
             elif act == "write":
-                w('%s"type":"syscall_exit","syscall":"write","ret":64,"args":{"fd":{"fd":3,'
-                  '"target":{"kind":"file","path":%s,"dev":0,"ino":0}},"count":64}}\n' % (head, path))
+                call(w, base, "write", 64, {"fd": {"fd": 3, "target": target}, "buf": 0, "count": 64})
             else:
-                w('%s"type":"syscall_exit","syscall":"unlinkat","ret":0,"args":{"dirfd":{"fd":-100},'
-                  '"path":%s}}\n' % (head, path))
+                call(w, base, "unlinkat", 0, {"dirfd": {"fd": -100}, "path": path, "flags": 0})
         elif t == "network":
-            addr = '{"inet":"%s:%d"}' % (e["dest_ip"], e["dest_port"])
+            addr = {"inet": "%s:%d" % (e["dest_ip"], e["dest_port"])}
+            sock = {"kind": "socket", "family": 2, "type": 1, "remote": addr}
             if e["action"] == "connect":
-                w('%s"type":"syscall_exit","syscall":"connect","ret":0,"args":{"fd":{"fd":4},'
-                  '"addr":%s}}\n' % (head, addr))
+                call(w, base, "connect", 0, {"fd": {"fd": 4, "target": sock}, "addr": addr, "addrlen": 16})
             else:
-                w('%s"type":"syscall_exit","syscall":"accept","ret":5,"args":{"fd":{"fd":4},'
-                  '"peer":%s,"newfd":{"fd":5}}}\n' % (head, addr))
-        else:
+                call(w, base, "accept4", 5, {"fd": {"fd": 3}, "peer": addr, "newfd": {"fd": 5, "target": sock}},
+                     outputs=("peer", "newfd"))
+        elif t == "process":
             act = e["action"]
             if act == "exec":
-                w('%s"type":"process_exec","exe":%s,"argv":[%s]}\n'
-                  % (head, dumps(e["path"]), dumps(e["process_name"])))
+                out(w, dict(base, type="process_exec", exe=e["path"], argv=[e["process_name"]]))
             elif act == "fork":
-                w('%s"type":"process_start","ppid":%d,"exe":"","argv":[]}\n' % (head, e.get("ppid", 0)))
+                out(w, dict(base, type="process_start", ppid=e["ppid"], exe="/usr/bin/" + e["comm"],
+                            argv=[e["comm"]]))
             else:
-                seq -= 1
-                tids = sorted(threads.pop(pid, {pid}), key=lambda x: (x == pid, x))
-                for th in tids:
-                    seq += 1
-                    w('{"seq":%d,"time_ns":%d,"pid":%d,"tid":%d,"type":"thread_exit","exit_code":0}\n'
-                      % (seq, ts, pid, th))
-                    pending.pop((pid, th), None)
-                seq += 1
-                w('{"seq":%d,"time_ns":%d,"pid":%d,"tid":%d,"type":"process_exit","exit_code":0}\n'
-                  % (seq, ts, pid, pid))
+                out(w, dict(base, type="thread_exit", exit_code=0))
+                out(w, dict(base, type="process_exit", exit_code=0))

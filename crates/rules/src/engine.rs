@@ -288,7 +288,7 @@ impl Engine {
         }
     }
 
-    pub fn compiled(&self) -> &Compiled {
+    pub fn compiled(&self) -> &Arc<Compiled> {
         &self.c
     }
 

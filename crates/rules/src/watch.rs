@@ -55,7 +55,7 @@ impl EventSink for RulesSink<'_> {
         matches.clear();
         self.engine.process(&event, &mut matches);
         let mut verdict = Verdict::Continue;
-        let compiled = self.engine.compiled().clone();
+        let compiled = self.engine.compiled().clone(); // an Arc: shared, not copied
         let at_entry = matches!(event.kind, EventKind::SyscallEntry(_));
         // Actions are never taken in response to an action (no loops).
         let acting = !matches!(event.kind, EventKind::Action(_));

@@ -2,7 +2,8 @@
 
 #[test]
 fn the_documented_examples_compile() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md")).expect("docs/rules.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md"))
+        .expect("docs/rules.md");
     let mut checked = 0;
     for block in doc.split("```").skip(1).step_by(2) {
         let body = block.strip_prefix('\n').unwrap_or(block);
@@ -10,7 +11,10 @@ fn the_documented_examples_compile() {
             continue; // the grammar, not a rule
         }
         if let Err(d) = vigil_rules::RuleSet::parse(body, "docs/rules.md") {
-            panic!("a documented example does not compile:\n{body}\n{}", d.render(false));
+            panic!(
+                "a documented example does not compile:\n{body}\n{}",
+                d.render(false)
+            );
         }
         checked += 1;
     }
