@@ -777,41 +777,34 @@ fn expand(
     }
 }
 
+/// The event names a condition uses (after macro parameters are renamed), each once.
 fn collect_bindings(c: &Cond, rename: &FxHashMap<String, String>, out: &mut Vec<(String, Span)>) {
-    let mut add = |e: &Spanned<Expr>| match &e.node {
-        Expr::Field { binding, .. } | Expr::Count(binding) => {
-            let n = rename
-                .get(&binding.node)
-                .cloned()
-                .unwrap_or_else(|| binding.node.clone());
-            if !out.iter().any(|(x, _)| *x == n) {
-                out.push((n, binding.span.clone()));
-            }
+    let mut add = |name: &Spanned<String>| {
+        let n = rename
+            .get(&name.node)
+            .cloned()
+            .unwrap_or_else(|| name.node.clone());
+        if !out.iter().any(|(x, _)| *x == n) {
+            out.push((n, name.span.clone()));
         }
-        Expr::Lit(_) => {}
+    };
+    let mut add_expr = |e: &Spanned<Expr>| {
+        if let Expr::Field { binding, .. } | Expr::Count(binding) = &e.node {
+            add(binding);
+        }
     };
     match c {
         Cond::Cmp(l, _, r) => {
-            add(l);
-            add(r);
+            add_expr(l);
+            add_expr(r);
         }
-        Cond::In(e, _) | Cond::Str(e, _, _) | Cond::Has(e, _) => add(e),
+        Cond::In(e, _) | Cond::Str(e, _, _) | Cond::Has(e, _) => add_expr(e),
         Cond::And(a, b) | Cond::Or(a, b) => {
             collect_bindings(&a.node, rename, out);
             collect_bindings(&b.node, rename, out);
         }
         Cond::Not(a) => collect_bindings(&a.node, rename, out),
-        Cond::Macro(_, args) => {
-            for a in args {
-                let n = rename
-                    .get(&a.node)
-                    .cloned()
-                    .unwrap_or_else(|| a.node.clone());
-                if !out.iter().any(|(x, _)| *x == n) {
-                    out.push((n, a.span.clone()));
-                }
-            }
-        }
+        Cond::Macro(_, args) => args.iter().for_each(&mut add),
     }
 }
 

@@ -477,27 +477,27 @@ impl Parser {
         if depth > MAX_DEPTH {
             return self.error("a shallower condition (nested too deeply)");
         }
-        let mut left = self.and_cond(depth)?;
-        while self.is_word("or") || self.peek() == Some(&Tok::OrOr) {
-            self.bump();
-            let right = self.and_cond(depth)?;
-            let span = left.span.start..right.span.end;
-            left = Spanned {
-                node: Cond::Or(Box::new(left), Box::new(right)),
-                span,
-            };
-        }
-        Ok(left)
+        self.binary(depth, "or", Tok::OrOr, Cond::Or, |p, d| {
+            p.binary(d, "and", Tok::AndAnd, Cond::And, Self::not_cond)
+        })
     }
 
-    fn and_cond(&mut self, depth: usize) -> PResult<Spanned<Cond>> {
-        let mut left = self.not_cond(depth)?;
-        while self.is_word("and") || self.peek() == Some(&Tok::AndAnd) {
+    /// A left-associative chain `next (op next)*`, where `op` is a word or a symbol.
+    fn binary(
+        &mut self,
+        depth: usize,
+        word: &str,
+        symbol: Tok,
+        make: fn(Box<Spanned<Cond>>, Box<Spanned<Cond>>) -> Cond,
+        next: fn(&mut Self, usize) -> PResult<Spanned<Cond>>,
+    ) -> PResult<Spanned<Cond>> {
+        let mut left = next(self, depth)?;
+        while self.is_word(word) || self.peek() == Some(&symbol) {
             self.bump();
-            let right = self.not_cond(depth)?;
+            let right = next(self, depth)?;
             let span = left.span.start..right.span.end;
             left = Spanned {
-                node: Cond::And(Box::new(left), Box::new(right)),
+                node: make(Box::new(left), Box::new(right)),
                 span,
             };
         }
