@@ -103,6 +103,8 @@ pub struct Rule {
     pub sliding: bool,
     pub uses_proc_table: bool,
     pub bindings: Vec<String>,
+    /// For each binding, the positive step it belongs to (usize::MAX for negated ones).
+    pub binding_step: Vec<usize>,
     pub source: String,
 }
 
@@ -643,6 +645,14 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         || join
             .iter()
             .any(|f| matches!(f, FieldRef::Exe | FieldRef::Comm | FieldRef::Ppid));
+    let binding_step: Vec<usize> = (0..bindings.len())
+        .map(|b| {
+            steps
+                .iter()
+                .position(|s| s.binding == Some(b))
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
     let sliding = steps.len() == 1
         && steps[0].rep.is_some()
         && !trailing_negation(&gaps)
@@ -665,6 +675,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         slots: nslots,
         sliding,
         uses_proc_table,
+        binding_step,
         bindings: bindings.iter().map(|b| b.name.clone()).collect(),
         source: src[r.name.span.start.saturating_sub(5)..pattern.span.end.min(src.len())]
             .to_string(),

@@ -217,17 +217,6 @@ impl Ctx<'_> {
     }
 }
 
-/// For each binding, the positive step it belongs to (usize::MAX for negated ones).
-fn step_of(rule: &Rule) -> Vec<usize> {
-    let mut v = vec![usize::MAX; rule.bindings.len()];
-    for (i, s) in rule.steps.iter().enumerate() {
-        if let Some(b) = s.binding {
-            v[b] = i;
-        }
-    }
-    v
-}
-
 impl Engine {
     pub fn new(c: Arc<Compiled>, limits: Limits) -> Engine {
         let mut by_class: FxHashMap<Class, Vec<u32>> = FxHashMap::default();
@@ -483,7 +472,7 @@ impl Engine {
             return;
         };
         let n = rule.steps.len();
-        let steps_of = step_of(rule);
+        let steps_of = &rule.binding_step[..];
         // Existing runs of this key.
         if let Some(&slot) = self.states[r].keys.get(&key) {
             let slot = slot as usize;
@@ -531,7 +520,7 @@ impl Engine {
             cur: first.binding.map(|b| (b, ev)),
             vals: &[],
             counts: &[],
-            step_of: &steps_of,
+            step_of: steps_of,
             procs: &self.procs,
         };
         if !first.conds.iter().all(|cd| cx.check(cd)) {
@@ -739,12 +728,12 @@ impl Engine {
         self.matches += 1;
         self.stats.rules[r].matches += 1;
         let rule = &self.c.rules[r];
-        let steps_of = step_of(rule);
+        let steps_of = &rule.binding_step[..];
         let cx = Ctx {
             cur: None,
             vals: &run.vals,
             counts: &run.counts,
-            step_of: &steps_of,
+            step_of: steps_of,
             procs: &self.procs,
         };
         let values = rule.returns.iter().map(|(_, e)| cx.value(e)).collect();
