@@ -480,7 +480,7 @@ impl Engine {
             while i < self.states[r].slots[slot].runs.len() {
                 let outcome = {
                     let run = &self.states[r].slots[slot].runs[i];
-                    self.advance(rule, run, ev, class, &steps_of)
+                    self.advance(rule, run, ev, class, steps_of)
                 };
                 match outcome {
                     Advance::Keep => i += 1,
