@@ -51,9 +51,12 @@ pub struct Output {
     /// Most partial matches kept per rule and join key (older ones are evicted and counted).
     #[arg(long, default_value_t = 1024)]
     pub max_runs_per_key: usize,
-    /// Most partial matches kept per rule.
+    /// Most partial matches (and events held in counting windows) kept per rule.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_runs_per_rule: usize,
+    /// Most join keys with state kept per rule (the oldest key is evicted and counted).
+    #[arg(long, default_value_t = 1 << 18)]
+    pub max_keys_per_rule: usize,
 }
 
 #[derive(clap::Args)]
@@ -193,8 +196,15 @@ fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Opt
     }
     for (r, st) in engine.compiled().rules.iter().zip(&s.rules) {
         eprintln!(
-            "vigil: rule {}: {} matches; partial matches open {} (peak {}), evicted {}, expired {}, ended with their process {}",
-            r.name, st.matches, st.open, st.peak_open, st.evicted, st.expired, st.finished_at_exit
+            "vigil: rule {}: {} matches; partial matches open {} (peak {}), evicted {} (keys evicted {}), expired {}, ended with their process {}",
+            r.name,
+            st.matches,
+            st.open,
+            st.peak_open,
+            st.evicted,
+            st.evicted_keys,
+            st.expired,
+            st.finished_at_exit
         );
     }
     if s.undecided_at_end > 0 {
@@ -215,6 +225,7 @@ fn limits(o: &Output) -> Limits {
     Limits {
         max_runs_per_key: o.max_runs_per_key.max(1),
         max_runs_per_rule: o.max_runs_per_rule.max(1),
+        max_keys_per_rule: o.max_keys_per_rule.max(1),
     }
 }
 
@@ -247,7 +258,7 @@ pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
         for m in matches.drain(..) {
             printer.print(&m, &compiled);
             // Offline there is no live process: only exec actions are carried out.
-            let _ = actor.act(&compiled, &m, false, false);
+            let _ = actor.act(&compiled, &m, vigil_rules::action::Target::Recorded, false);
         }
     }
     engine.finish();

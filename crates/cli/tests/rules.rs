@@ -258,6 +258,54 @@ fn watch_kills_a_process_that_reads_a_file_then_connects() {
 }
 
 #[test]
+fn kill_hits_the_matched_process_even_when_another_process_completes_the_match() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("rules-kill-other").canonicalize().unwrap();
+    // The deadline of "sleep 3, then no exit within 300ms" passes during the sibling's
+    // `sleep 1`: the event that decides the match is that sibling's, the kill is for sleep 3.
+    let rules = write_rules(
+        &dir,
+        "kill-other.rules",
+        "RULE long_sleep PATTERN { [exec:e, ~processexit] } WHERE { [ProcessId], e.exe glob \"*/sleep\", e.argv contains \"3\" } WITHIN 300ms RETURN { e.pid, e.exe } DO { kill }\n",
+    );
+    let log = dir.join("k.vlog");
+    let start = std::time::Instant::now();
+    let out = run(vigil()
+        .args(["watch", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&log)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "sleep 3 & SP=$!; sleep 1; wait $SP; echo sleep=$?",
+        ]));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the shell lives: {}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("sleep=137"), "sleep 3 was killed: {stdout}");
+    assert!(stdout.contains("match #1 {"), "{stdout}");
+    let events = read_log(&log);
+    let sleep3 = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::ProcessExec(x) if x.argv.last().is_some_and(|a| a.as_bytes() == b"3") => {
+                Some(e.pid)
+            }
+            _ => None,
+        })
+        .expect("sleep 3's exec is in the log");
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, EventKind::Action(a) if a.action == "kill" && a.target_pid == sleep3)
+    ));
+}
+
+#[test]
 fn exec_actions_get_the_match_as_json_and_never_go_through_a_shell() {
     let dir = scratch_dir("rules-exec").canonicalize().unwrap();
     let sink = dir.join("alert.json");

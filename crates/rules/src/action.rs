@@ -14,6 +14,17 @@ use vigil_event::{Action, Str};
 /// At most this many exec actions per rule per second; the rest are counted, not run.
 pub const EXEC_PER_SECOND: u32 = 10;
 
+/// The process a match is about, as the actor finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Traced and running: kill, stop and deny apply.
+    Live,
+    /// Its own exit completed the match: there is nothing left to kill or stop.
+    Exited,
+    /// Offline (`vigil match` over a log): only exec applies.
+    Recorded,
+}
+
 pub struct Actor {
     /// Per rule: start of the current one-second window and execs in it.
     windows: Vec<(Instant, u32)>,
@@ -42,6 +53,9 @@ pub fn match_json(c: &Compiled, m: &Match) -> serde_json::Value {
         "tid": m.tid,
         "time_ns": m.time_ns,
     });
+    if m.seqs_omitted > 0 {
+        j["seqs_omitted"] = m.seqs_omitted.into();
+    }
     if let Some(o) = &m.output {
         j["output"] = o.clone().into();
     }
@@ -74,15 +88,16 @@ impl Default for Actor {
 }
 
 impl Actor {
-    /// Carries out a match's actions. `online`: a live process can be acted on;
+    /// Carries out a match's actions on the process `m.pid`, in the state `target`;
     /// `at_entry`: the match completed on a syscall entry, which can still be denied.
     pub fn act(
         &mut self,
         c: &Compiled,
         m: &Match,
-        online: bool,
+        target: Target,
         at_entry: bool,
     ) -> (Verdict, Vec<Action>) {
+        let online = target == Target::Live;
         let rule = &c.rules[m.rule];
         let mut verdict = Verdict::Continue;
         let mut taken = Vec::new();
@@ -104,6 +119,20 @@ impl Actor {
                         verdict = Verdict::Stop;
                     }
                     taken.push(record("stop", format!("match #{}", m.number)));
+                }
+                CAction::Kill | CAction::Stop if target == Target::Exited => {
+                    let what = if matches!(a, CAction::Kill) {
+                        "kill"
+                    } else {
+                        "stop"
+                    };
+                    taken.push(record(
+                        "skipped",
+                        format!(
+                            "{what} for match #{}: the process had already exited",
+                            m.number
+                        ),
+                    ));
                 }
                 CAction::Deny(errno) if online && at_entry => {
                     if verdict == Verdict::Continue {

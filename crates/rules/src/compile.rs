@@ -42,6 +42,10 @@ pub enum CCond {
     Not(Box<CCond>),
 }
 
+/// The largest count a repetition may ask for: a counting run or window keeps up to this
+/// many events (or distinct values) per key.
+pub const MAX_REPEAT: u32 = 65_536;
+
 #[derive(Clone, Debug)]
 pub struct RepC {
     pub min: u32,
@@ -57,6 +61,8 @@ pub struct Step {
     pub rep: Option<RepC>,
     /// Checked when an event is matched to this step.
     pub conds: Vec<CCond>,
+    /// The source text of each of `conds` (for the automaton's drawing).
+    pub cond_text: Vec<String>,
     /// Values of this step's event kept for later: (field, slot).
     pub captures: Vec<(FieldRef, usize)>,
 }
@@ -67,6 +73,8 @@ pub struct Neg {
     pub classes: Vec<Class>,
     pub binding: Option<usize>,
     pub conds: Vec<CCond>,
+    /// The source text of each of `conds`.
+    pub cond_text: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -135,6 +143,10 @@ struct Ctx<'a> {
     diags: Vec<Diag>,
     lists: FxHashMap<String, (Vec<Spanned<Lit>>, Span)>,
     macros: FxHashMap<String, &'a ast::MacroDef>,
+    /// This rule's WHERE already expanded past MAX_CONJUNCTS (reported once).
+    too_many_conds: bool,
+    /// The top-level condition being expanded (where an expansion problem is reported).
+    top: Span,
 }
 
 fn errno_number(name: &str) -> Option<i32> {
@@ -147,6 +159,8 @@ pub fn compile(file: &ast::File, src: &str) -> Result<Compiled, Vec<Diag>> {
         diags: Vec::new(),
         lists: FxHashMap::default(),
         macros: FxHashMap::default(),
+        too_many_conds: false,
+        top: 0..0,
     };
     for l in &file.lists {
         if cx
@@ -263,6 +277,15 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                     "this count can never be met (no possible match)",
                 ));
             }
+            if rep.node.min.max(rep.node.max.unwrap_or(0)) > MAX_REPEAT {
+                cx.diags.push(
+                    Diag::new(
+                        rep.span.clone(),
+                        format!("a count above {MAX_REPEAT} is not supported"),
+                    )
+                    .help("a run keeps what it counts; this bounds the memory one key can take"),
+                );
+            }
         }
         let binding = e.binding.as_ref().map(|b| {
             if bindings.iter().any(|x| x.name == b.node) {
@@ -296,6 +319,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                     classes,
                     binding,
                     conds: Vec::new(),
+                    cond_text: Vec::new(),
                 },
                 e.span.clone(),
             ));
@@ -313,6 +337,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                 binding,
                 rep,
                 conds: Vec::new(),
+                cond_text: Vec::new(),
                 captures: Vec::new(),
             });
             gaps.push(Vec::new());
@@ -366,7 +391,9 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     }
     // Conditions, with macros expanded.
     let mut conjuncts: Vec<Conjunct> = Vec::new();
+    cx.too_many_conds = false;
     for c in &r.conds {
+        cx.top = c.span.clone();
         expand(cx, c, &FxHashMap::default(), &mut conjuncts, 0);
     }
     let mut slot_of: FxHashMap<(usize, FieldRef), usize> = FxHashMap::default();
@@ -399,6 +426,12 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             rename: &cj.rename,
         };
         let Some(cc) = b.cond(&cj.cond) else { continue };
+        let text = src
+            .get(cj.cond.span.clone())
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         // Literal comparisons on a field, to find rules that can never match.
         if let (Cond::Cmp(_, op, _), Some(CExpr::Field { b, f, .. }), Some(CExpr::Const(v))) =
             (&cj.cond.node, b_expr(&cc, 0), b_expr(&cc, 1))
@@ -436,9 +469,13 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                 }
                 if let Some(neg) = gaps[gap].iter_mut().find(|x| x.binding == Some(n)) {
                     neg.conds.push(cc);
+                    neg.cond_text.push(text);
                 }
             }
-            (None, Some(step)) => steps[step].conds.push(cc),
+            (None, Some(step)) => {
+                steps[step].conds.push(cc);
+                steps[step].cond_text.push(text);
+            }
             (None, None) => {
                 // No event involved: decided now.
                 let v = eval_const(&cc);
@@ -727,6 +764,10 @@ fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<Class> {
     out
 }
 
+/// How many conditions a rule's WHERE may expand to: macros calling macros multiply, and a
+/// few lines could otherwise ask for billions.
+const MAX_CONJUNCTS: usize = 10_000;
+
 fn expand(
     cx: &mut Ctx,
     c: &Spanned<Cond>,
@@ -734,6 +775,19 @@ fn expand(
     out: &mut Vec<Conjunct>,
     depth: usize,
 ) {
+    if out.len() > MAX_CONJUNCTS {
+        if !cx.too_many_conds {
+            cx.too_many_conds = true;
+            cx.diags.push(
+                Diag::new(
+                    cx.top.clone(),
+                    format!("this rule has more than {MAX_CONJUNCTS} conditions (macros expanded)"),
+                )
+                .help("macros that call other macros several times multiply"),
+            );
+        }
+        return;
+    }
     match &c.node {
         Cond::And(a, b) => {
             expand(cx, a, rename, out, depth);

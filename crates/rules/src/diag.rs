@@ -2,7 +2,7 @@
 //! a hint. Every error of a file is collected in one pass.
 
 use crate::ast::Span;
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{Diagnostic, LabeledSpan, SourceCode};
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,9 +65,22 @@ impl Diagnostics {
                 "{}:{line}:{col}: error: {}\n",
                 self.name, d.message
             ));
+            let line_start = self.src[..d.span.start.min(self.src.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            let line_end = self.src[line_start..]
+                .find('\n')
+                .map_or(self.src.len(), |i| line_start + i);
+            if line_end - line_start > LONG_LINE {
+                out.push_str(&excerpt(&self.src[line_start..line_end], d, line_start));
+                continue;
+            }
             let one = One {
                 d,
-                src: NamedSource::new(&self.name, self.src.clone()),
+                src: Source {
+                    name: &self.name,
+                    text: &self.src,
+                },
             };
             let mut s = String::new();
             if handler.render_report(&mut s, &one).is_ok() {
@@ -92,9 +105,70 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Longer source lines are shown as an excerpt around the error (miette draws whole lines,
+/// and panics on columns past 65,535).
+const LONG_LINE: usize = 400;
+
+/// `  | …text around the error…` and a caret under it.
+fn excerpt(line: &str, d: &Diag, line_start: usize) -> String {
+    let at = d.span.start.saturating_sub(line_start).min(line.len());
+    let mut from = at.saturating_sub(60);
+    while !line.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (at + 60).min(line.len());
+    while !line.is_char_boundary(to) {
+        to += 1;
+    }
+    let lead = if from > 0 { "…" } else { "" };
+    let tail = if to < line.len() { "…" } else { "" };
+    let caret = lead.chars().count() + line[from..at].chars().count();
+    let mut s = format!(
+        "  │ {lead}{}{tail}\n  │ {}^ here\n",
+        &line[from..to],
+        " ".repeat(caret)
+    );
+    if let Some(h) = &d.help {
+        s.push_str(&format!("  help: {h}\n"));
+    }
+    s
+}
+
+/// The rule file for miette, reporting columns in characters as the header line does
+/// (miette's own count is in bytes, which differs after non-ASCII text).
+struct Source<'a> {
+    name: &'a str,
+    text: &'a str,
+}
+
+impl SourceCode for Source<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        let start = inner.span().offset().min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let column = self
+            .text
+            .get(line_start..start)
+            .map_or(inner.column(), |t| t.chars().count());
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.to_string(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
+}
+
 struct One<'a> {
     d: &'a Diag,
-    src: NamedSource<String>,
+    src: Source<'a>,
 }
 
 impl fmt::Debug for One<'_> {

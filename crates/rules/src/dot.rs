@@ -1,15 +1,21 @@
 //! A rule's automaton in Graphviz DOT: states between the pattern's events, the events that
 //! advance, repeat or kill a partial match, and the accepting state.
 
-use crate::compile::{CCond, Rule};
+use crate::compile::Rule;
 use std::fmt::Write;
 
 fn classes(c: &[crate::fields::Class]) -> String {
     c.iter().map(|x| x.name()).collect::<Vec<_>>().join(" | ")
 }
 
+/// Escapes text for a DOT string; lines are joined with DOT's own `\n` afterwards.
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A label of several lines, each escaped.
+fn lines(parts: &[String]) -> String {
+    parts.iter().map(|p| esc(p)).collect::<Vec<_>>().join("\\n")
 }
 
 pub fn render(rule: &Rule) -> String {
@@ -27,22 +33,18 @@ pub fn render(rule: &Rule) -> String {
             .binding
             .map(|b| format!(":{}", rule.bindings[b]))
             .unwrap_or_default();
-        let conds = if s.conds.is_empty() {
-            String::new()
-        } else {
-            format!("\\n+{} condition(s)", count(&s.conds))
-        };
         let rep = s.rep.as_ref().map(|r| match r.max {
             Some(m) if m == r.min => format!("[{}]", r.min),
             Some(m) => format!("[{}..{}]", r.min, m),
             None => format!("[>={}]", r.min),
         });
-        let label = format!(
-            "{}{}{name}{conds}",
+        let mut label = vec![format!(
+            "{}{}{name}",
             classes(&s.classes),
             rep.clone().unwrap_or_default()
-        );
-        let _ = writeln!(o, "  s{i} -> s{} [label=\"{}\"];", i + 1, esc(&label));
+        )];
+        label.extend(s.cond_text.iter().map(|t| format!("if {t}")));
+        let _ = writeln!(o, "  s{i} -> s{} [label=\"{}\"];", i + 1, lines(&label));
         if rep.is_some() {
             let _ = writeln!(
                 o,
@@ -53,16 +55,17 @@ pub fn render(rule: &Rule) -> String {
     }
     for (g, negs) in rule.gaps.iter().enumerate() {
         for neg in negs {
-            let conds = if neg.conds.is_empty() {
-                String::new()
-            } else {
-                format!("\\n+{} condition(s)", count(&neg.conds))
-            };
+            let name = neg
+                .binding
+                .map(|b| format!(":{}", rule.bindings[b]))
+                .unwrap_or_default();
+            let mut label = vec![format!("~{}{name}", classes(&neg.classes))];
+            label.extend(neg.cond_text.iter().map(|t| format!("if {t}")));
             let _ = writeln!(
                 o,
-                "  s{} -> dead [label=\"~{}{conds}\", style=dashed];",
+                "  s{} -> dead [label=\"{}\", style=dashed];",
                 g + 1,
-                esc(&classes(&neg.classes))
+                lines(&label)
             );
         }
     }
@@ -75,10 +78,6 @@ pub fn render(rule: &Rule) -> String {
     }
     o.push_str("}\n");
     o
-}
-
-fn count(c: &[CCond]) -> usize {
-    c.len()
 }
 
 pub fn fmt_ns(ns: u64) -> String {

@@ -17,14 +17,22 @@ use vigil_event::{Event, EventKind};
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_runs_per_key: usize,
+    /// Partial matches, and events held in counting windows, over all keys of a rule.
     pub max_runs_per_rule: usize,
+    /// Join keys with state (open runs or a counting window) per rule.
+    pub max_keys_per_rule: usize,
 }
+
+/// A match lists at most this many event seqs per run; the rest are counted in
+/// `Match::seqs_omitted` (a repetition can match thousands of events).
+pub const MAX_SEQS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_runs_per_key: 1024,
             max_runs_per_rule: 1 << 20,
+            max_keys_per_rule: 1 << 18,
         }
     }
 }
@@ -37,8 +45,11 @@ pub struct Match {
     pub rule: usize,
     /// RETURN values, in order.
     pub values: Vec<Val>,
-    /// The seq of every matched (positive) event, in pattern order.
+    /// The seq of every matched (positive) event, in pattern order (every counted occurrence
+    /// of a repetition), up to MAX_SEQS.
     pub seqs: Vec<u64>,
+    /// Matched events beyond MAX_SEQS, not listed in `seqs`.
+    pub seqs_omitted: u64,
     /// The process and thread of the event that completed the match.
     pub pid: u32,
     pub tid: u32,
@@ -55,7 +66,10 @@ pub struct RuleStats {
     pub matches: u64,
     pub open: usize,
     pub peak_open: usize,
+    /// Runs and window events dropped by a cap.
     pub evicted: u64,
+    /// Join keys dropped (with their runs and window) by the per-rule key cap.
+    pub evicted_keys: u64,
     pub expired: u64,
     pub finished_at_exit: u64,
 }
@@ -79,13 +93,17 @@ struct Run {
     distinct: Option<Box<FxHashSet<Val>>>,
     vals: SmallVec<[Val; 4]>,
     seqs: SmallVec<[u64; 4]>,
+    seqs_omitted: u64,
     last_pid: u32,
     last_tid: u32,
 }
 
+/// A counting threshold's events within the time frame (time, seq, counted value). For a
+/// `distinct` count, `latest` maps each value to the seq of its latest event; older events
+/// of a value are stale and compacted away, so the window holds about one event per value.
 struct Window {
-    events: VecDeque<(u64, Val)>,
-    counts: FxHashMap<Val, u32>,
+    events: VecDeque<(u64, u64, Val)>,
+    latest: FxHashMap<Val, u64>,
 }
 
 #[derive(Default)]
@@ -95,6 +113,8 @@ struct Slot {
     window: Option<Box<Window>>,
     pid: Option<u32>,
     tid: Option<u32>,
+    /// Tells a reused slot from the one a `key_fifo` entry was made for.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -106,6 +126,10 @@ struct RuleState {
     by_tid: FxHashMap<u32, SmallVec<[u32; 2]>>,
     /// Runs in creation order, for the per-rule cap (dead entries are skipped lazily).
     fifo: VecDeque<(u32, u64)>,
+    /// Slots in creation order (slot, generation), for the per-rule key cap.
+    key_fifo: VecDeque<(u32, u64)>,
+    /// Events held in this rule's counting windows.
+    window_events: usize,
 }
 
 pub struct Engine {
@@ -117,6 +141,7 @@ pub struct Engine {
     exit_rules: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
     next_run: u64,
+    next_generation: u64,
     matches: u64,
     procs: ProcTable,
     need_procs: bool,
@@ -261,6 +286,7 @@ impl Engine {
             exit_rules,
             heap: BinaryHeap::new(),
             next_run: 1,
+            next_generation: 1,
             matches: 0,
             procs: ProcTable::default(),
             need_procs,
@@ -378,37 +404,18 @@ impl Engine {
         for &r in &rules {
             let r = r as usize;
             let slots: SmallVec<[u32; 2]> = match (pid, tid) {
-                (Some(p), _) => self.states[r].by_pid.remove(&p).unwrap_or_default(),
-                (_, Some(t)) => self.states[r].by_tid.remove(&t).unwrap_or_default(),
+                (Some(p), _) => self.states[r].by_pid.get(&p).cloned().unwrap_or_default(),
+                (_, Some(t)) => self.states[r].by_tid.get(&t).cloned().unwrap_or_default(),
                 _ => SmallVec::new(),
             };
             let n = self.c.rules[r].steps.len();
             for slot in slots {
-                let s = &mut self.states[r].slots[slot as usize];
+                let s = &self.states[r].slots[slot as usize];
                 // Slots keyed by both pid and tid are found through either index.
                 if pid.is_some_and(|p| s.pid != Some(p)) || tid.is_some_and(|t| s.tid != Some(t)) {
                     continue;
                 }
-                let runs = std::mem::take(&mut s.runs);
-                let key = std::mem::take(&mut s.key);
-                s.window = None;
-                let other_tid = s.tid;
-                let other_pid = s.pid;
-                self.states[r].keys.remove(&key);
-                self.states[r].free.push(slot);
-                if pid.is_some()
-                    && let Some(t) = other_tid
-                {
-                    self.states[r].by_tid.remove(&t);
-                }
-                if tid.is_some()
-                    && let Some(p) = other_pid
-                    && let Some(list) = self.states[r].by_pid.get_mut(&p)
-                {
-                    list.retain(|x| *x != slot);
-                }
-                for run in runs {
-                    self.stats.rules[r].open -= 1;
+                for run in self.remove_slot(r, slot) {
                     if run.pos == n {
                         // Nothing more can come from this process: the negation held.
                         let m = self.make_match(r, &run, ev, None);
@@ -420,6 +427,59 @@ impl Engine {
             }
         }
         self.exit_rules = rules;
+    }
+
+    /// Frees a slot: its key, its indexes and its window go; its runs are returned.
+    fn remove_slot(&mut self, r: usize, slot: u32) -> Vec<Run> {
+        let st = &mut self.states[r];
+        let s = &mut st.slots[slot as usize];
+        let runs = std::mem::take(&mut s.runs);
+        let key = std::mem::take(&mut s.key);
+        if let Some(w) = s.window.take() {
+            st.window_events -= w.events.len();
+        }
+        s.generation = 0;
+        let (pid, tid) = (s.pid.take(), s.tid.take());
+        st.keys.remove(&key);
+        st.free.push(slot);
+        for (index, id) in [(&mut st.by_pid, pid), (&mut st.by_tid, tid)] {
+            if let Some(id) = id
+                && let Some(list) = index.get_mut(&id)
+            {
+                list.retain(|x| *x != slot);
+                if list.is_empty() {
+                    index.remove(&id);
+                }
+            }
+        }
+        self.stats.rules[r].open -= runs.len();
+        runs
+    }
+
+    /// Over the per-rule key or window cap: the oldest keys go, their runs counted as evicted.
+    fn evict_keys(&mut self, r: usize, keep: usize) {
+        loop {
+            let st = &self.states[r];
+            if st.keys.len() <= self.limits.max_keys_per_rule
+                && st.window_events <= self.limits.max_runs_per_rule
+            {
+                return;
+            }
+            let Some((slot, generation)) = self.states[r].key_fifo.pop_front() else {
+                return;
+            };
+            let st = &self.states[r];
+            if slot as usize == keep || st.slots[slot as usize].generation != generation {
+                continue;
+            }
+            let held = st.slots[slot as usize]
+                .window
+                .as_ref()
+                .map_or(0, |w| w.events.len());
+            let runs = self.remove_slot(r, slot);
+            self.stats.rules[r].evicted += (runs.len() + held) as u64;
+            self.stats.rules[r].evicted_keys += 1;
+        }
     }
 
     fn slot_for(&mut self, r: usize, key: Key, ev: &Event) -> usize {
@@ -440,6 +500,8 @@ impl Engine {
             .and_then(|i| key[i].as_int())
             .map(|v| v as u32);
         let _ = ev;
+        let generation = self.next_generation;
+        self.next_generation += 1;
         let st = &mut self.states[r];
         let slot = match st.free.pop() {
             Some(s) => s as usize,
@@ -454,13 +516,24 @@ impl Engine {
             window: None,
             pid,
             tid,
+            generation,
         };
         st.keys.insert(key, slot as u32);
+        st.key_fifo.push_back((slot as u32, generation));
         if let Some(p) = pid {
             st.by_pid.entry(p).or_default().push(slot as u32);
         }
         if let Some(t) = tid {
             st.by_tid.entry(t).or_default().push(slot as u32);
+        }
+        // Keep the creation-order queue from growing with freed slots.
+        if st.key_fifo.len() > 2 * st.keys.len() + 1024 {
+            let slots = &st.slots;
+            st.key_fifo
+                .retain(|(s, g)| slots.get(*s as usize).is_some_and(|x| x.generation == *g));
+        }
+        if st.keys.len() > self.limits.max_keys_per_rule {
+            self.evict_keys(r, slot);
         }
         slot
     }
@@ -548,6 +621,7 @@ impl Engine {
             distinct: None,
             vals: SmallVec::from_elem(Val::Null, rule.slots),
             seqs: SmallVec::new(),
+            seqs_omitted: 0,
             last_pid: ev.pid,
             last_tid: ev.tid,
         };
@@ -579,10 +653,14 @@ impl Engine {
         }
         let id = run.id;
         let st = &mut self.states[r];
-        if st.slots[slot].runs.len() >= self.limits.max_runs_per_key {
-            st.slots[slot].runs.remove(0);
-            self.stats.rules[r].evicted += 1;
-            self.stats.rules[r].open -= 1;
+        let runs = &mut st.slots[slot].runs;
+        if runs.len() >= self.limits.max_runs_per_key {
+            // The oldest run goes (runs are not kept in order: they are swap-removed).
+            if let Some((i, _)) = runs.iter().enumerate().min_by_key(|(_, x)| x.id) {
+                runs.swap_remove(i);
+                self.stats.rules[r].evicted += 1;
+                self.stats.rules[r].open -= 1;
+            }
         }
         st.slots[slot].runs.push(run);
         st.fifo.push_back((slot as u32, id));
@@ -608,7 +686,7 @@ impl Engine {
         while let Some((slot, id)) = self.states[r].fifo.pop_front() {
             let runs = &mut self.states[r].slots[slot as usize].runs;
             if let Some(i) = runs.iter().position(|x| x.id == id) {
-                runs.remove(i);
+                runs.swap_remove(i);
                 self.stats.rules[r].evicted += 1;
                 self.stats.rules[r].open -= 1;
                 return;
@@ -624,37 +702,40 @@ impl Engine {
         };
         let val = rep
             .distinct
-            .map_or(Val::Int(ev.seq as i64), |d| fields::get(ev, d, &self.procs));
+            .map_or(Val::Null, |d| fields::get(ev, d, &self.procs));
         let slot = self.slot_for(r, key, ev);
         let s = &mut self.states[r].slots[slot];
         let w = s.window.get_or_insert_with(|| {
             Box::new(Window {
                 events: VecDeque::new(),
-                counts: FxHashMap::default(),
+                latest: FxHashMap::default(),
             })
         });
-        w.events.push_back((ev.time_ns, val.clone()));
-        *w.counts.entry(val).or_default() += 1;
-        while let Some((t, v)) = w.events.front().cloned() {
-            if ev.time_ns.saturating_sub(t) <= within {
+        let before = w.events.len();
+        w.events.push_back((ev.time_ns, ev.seq, val.clone()));
+        if rep.distinct.is_some() {
+            w.latest.insert(val, ev.seq);
+        }
+        while let Some((t, seq, v)) = w.events.front() {
+            if ev.time_ns.saturating_sub(*t) <= within {
                 break;
             }
-            w.events.pop_front();
-            if let Some(c) = w.counts.get_mut(&v) {
-                *c -= 1;
-                if *c == 0 {
-                    w.counts.remove(&v);
-                }
+            if w.latest.get(v) == Some(seq) {
+                w.latest.remove(v);
             }
+            w.events.pop_front();
+        }
+        if rep.distinct.is_some() && w.events.len() > 2 * w.latest.len() + 64 {
+            let latest = &w.latest;
+            w.events.retain(|(_, seq, v)| latest.get(v) == Some(seq));
         }
         let count = if rep.distinct.is_some() {
-            w.counts.len()
+            w.latest.len()
         } else {
             w.events.len()
-        } as u32;
-        if count >= rep.min {
-            w.events.clear();
-            w.counts.clear();
+        };
+        let mut matched = None;
+        if count >= rep.min as usize {
             let mut run = Run {
                 id: 0,
                 pos: 1,
@@ -663,12 +744,32 @@ impl Engine {
                 distinct: None,
                 vals: SmallVec::from_elem(Val::Null, rule.slots),
                 seqs: SmallVec::new(),
+                seqs_omitted: 0,
                 last_pid: ev.pid,
                 last_tid: ev.tid,
             };
             let _ = on_step(rule, &mut run, 0, ev, &self.procs);
-            run.counts[0] = count;
+            // The events that made the count, oldest first.
+            let latest = &w.latest;
+            let counted = w
+                .events
+                .iter()
+                .filter(|(_, seq, v)| rep.distinct.is_none() || latest.get(v) == Some(seq));
+            run.seqs = counted.clone().take(MAX_SEQS).map(|e| e.1).collect();
+            run.seqs_omitted = count.saturating_sub(MAX_SEQS) as u64;
+            run.counts[0] = count as u32;
             run.pos = 1;
+            w.events.clear();
+            w.latest.clear();
+            matched = Some(run);
+        }
+        let after = w.events.len();
+        let st = &mut self.states[r];
+        st.window_events = st.window_events + after - before;
+        if st.window_events > self.limits.max_runs_per_rule {
+            self.evict_keys(r, slot);
+        }
+        if let Some(run) = matched {
             let m = self.make_match(r, &run, ev, Some(ev));
             out.push(m);
         }
@@ -763,6 +864,7 @@ impl Engine {
             rule: r,
             values,
             seqs: run.seqs.to_vec(),
+            seqs_omitted: run.seqs_omitted,
             pid,
             tid,
             time_ns,
@@ -791,8 +893,8 @@ enum Outcome {
     Kill,
 }
 
-/// Records `ev` as an event of `step`: on its first occurrence, its seq and the values kept
-/// for later; repetitions are counted (or their distinct values).
+/// Records `ev` as an event of `step`: on its first occurrence, the values kept for later;
+/// the seq of every occurrence that counts; repetitions are counted (or their distinct values).
 fn on_step(rule: &Rule, run: &mut Run, step: usize, ev: &Event, procs: &ProcTable) -> Outcome {
     let n = rule.steps.len();
     let st = &rule.steps[step];
@@ -802,32 +904,47 @@ fn on_step(rule: &Rule, run: &mut Run, step: usize, ev: &Event, procs: &ProcTabl
                 *v = fields::get(ev, *f, procs);
             }
         }
-        run.seqs.push(ev.seq);
     }
     run.last_pid = ev.pid;
     run.last_tid = ev.tid;
-    match &st.rep {
+    let counted = match &st.rep {
         None => {
             run.counts[step] = 1;
             run.pos = step + 1;
-            if run.pos == n {
-                Outcome::Complete
-            } else {
-                Outcome::Continue
-            }
+            true
         }
         Some(rep) => {
+            let before = run.counts[step];
             if let Some(d) = rep.distinct {
                 let set = run.distinct.get_or_insert_with(Default::default);
-                if run.counts[step] == 0 {
+                if before == 0 {
                     set.clear(); // a new repeated step starts its own count
                 }
-                set.insert(fields::get(ev, d, procs));
+                // Past the largest count that can matter, values are no longer kept (the
+                // count then stays at that bound).
+                let bound = rep.max.map_or(rep.min, |m| m.saturating_add(1)) as usize;
+                if set.len() < bound.max(MAX_SEQS) {
+                    set.insert(fields::get(ev, d, procs));
+                }
                 run.counts[step] = set.len() as u32;
             } else {
-                run.counts[step] += 1;
+                run.counts[step] = before.saturating_add(1);
             }
             run.pos = step;
+            run.counts[step] > before
+        }
+    };
+    if counted {
+        if run.seqs.len() < MAX_SEQS {
+            run.seqs.push(ev.seq);
+        } else {
+            run.seqs_omitted += 1;
+        }
+    }
+    match &st.rep {
+        None if run.pos == n => Outcome::Complete,
+        None => Outcome::Continue,
+        Some(rep) => {
             if rep.max.is_some_and(|m| run.counts[step] > m) {
                 return Outcome::Kill;
             }

@@ -175,8 +175,8 @@ pub fn token_text(t: &Tok) -> &'static str {
     }
 }
 
-/// Tokens with their byte spans; a character that starts no token is reported with its span.
-pub type Lexed = (Vec<(Tok, Range<usize>)>, Vec<Range<usize>>);
+/// Tokens with their byte spans, and the text that makes no token: its span and why.
+pub type Lexed = (Vec<(Tok, Range<usize>)>, Vec<(Range<usize>, String)>);
 
 pub fn lex(src: &str) -> Lexed {
     let mut toks = Vec::new();
@@ -185,8 +185,58 @@ pub fn lex(src: &str) -> Lexed {
     while let Some(t) = lexer.next() {
         match t {
             Ok(t) => toks.push((t, lexer.span())),
-            Err(()) => bad.push(lexer.span()),
+            Err(()) => {
+                let span = lexer.span();
+                bad.push((span.clone(), why_bad(src, span)));
+            }
         }
     }
     (toks, bad)
+}
+
+/// What is wrong with text the lexer refused (a token's callback refuses a number that does
+/// not fit, a duration that overflows, a string with an unknown escape).
+fn why_bad(src: &str, span: Range<usize>) -> String {
+    let text = &src[span.clone()];
+    let line_rest = src[span.start..].split('\n').next().unwrap_or("");
+    if text.starts_with('"') {
+        // Where the string would end on this line, escapes skipped.
+        let mut escaped = false;
+        for (i, c) in line_rest.char_indices().skip(1) {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    let body = &line_rest[..=i];
+                    return match bad_escape(body) {
+                        Some(e) => format!(
+                            "unknown escape `\\{e}` in a string (use \\n, \\t, \\\\ or \\\")"
+                        ),
+                        None => "this string cannot be read".into(),
+                    };
+                }
+                _ => escaped = false,
+            }
+        }
+        return "this string has no closing `\"` on its line".into();
+    }
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        if text.ends_with(|c: char| c.is_ascii_alphabetic()) && !text.starts_with("0x") {
+            return format!("duration `{text}` is too long (at most about 584 years)");
+        }
+        return format!("number `{text}` is too large (at most {})", i64::MAX);
+    }
+    format!("unexpected character `{text}`")
+}
+
+fn bad_escape(body: &str) -> Option<char> {
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next()? {
+                'n' | 't' | '\\' | '"' => {}
+                other => return Some(other),
+            }
+        }
+    }
+    None
 }

@@ -15,7 +15,7 @@ pub mod watch;
 
 pub use compile::{CAction, Compiled, Rule};
 pub use diag::{Diag, Diagnostics};
-pub use engine::{Engine, Limits, Match, RuleStats, Stats};
+pub use engine::{Engine, Limits, MAX_SEQS, Match, RuleStats, Stats};
 pub use fields::Val;
 
 use std::sync::Arc;

@@ -482,7 +482,10 @@ impl Parser {
         })
     }
 
-    /// A left-associative chain `next (op next)*`, where `op` is a word or a symbol.
+    /// A chain `next (op next)*`, where `op` is a word or a symbol. `and`/`or` are associative,
+    /// so the operands become a balanced tree (evaluated left to right as written): a chain of
+    /// thousands of operands must not become a tree thousands of levels deep, which every
+    /// recursive pass, and Drop, would walk on the stack.
     fn binary(
         &mut self,
         depth: usize,
@@ -491,20 +494,21 @@ impl Parser {
         make: fn(Box<Spanned<Cond>>, Box<Spanned<Cond>>) -> Cond,
         next: fn(&mut Self, usize) -> PResult<Spanned<Cond>>,
     ) -> PResult<Spanned<Cond>> {
-        let mut left = next(self, depth)?;
+        let mut operands = vec![next(self, depth)?];
         while self.is_word(word) || self.peek() == Some(&symbol) {
             self.bump();
-            let right = next(self, depth)?;
-            let span = left.span.start..right.span.end;
-            left = Spanned {
-                node: make(Box::new(left), Box::new(right)),
-                span,
-            };
+            operands.push(next(self, depth)?);
         }
-        Ok(left)
+        match balanced(operands, make) {
+            Some(c) => Ok(c),
+            None => self.error("a condition"),
+        }
     }
 
     fn not_cond(&mut self, depth: usize) -> PResult<Spanned<Cond>> {
+        if depth > MAX_DEPTH {
+            return self.error("fewer `not`s in a row (nested too deeply)");
+        }
         if self.is_word("not") || self.peek() == Some(&Tok::Bang) {
             let start = self.span().start;
             self.bump();
@@ -724,7 +728,7 @@ pub fn parse(src: &str) -> (File, Vec<Diag>) {
     let (toks, bad) = lex(src);
     let mut diags: Vec<Diag> = bad
         .into_iter()
-        .map(|s| Diag::new(s.clone(), format!("unexpected character `{}`", &src[s])))
+        .map(|(span, why)| Diag::new(span, why))
         .collect();
     let mut p = Parser {
         toks,
@@ -736,4 +740,29 @@ pub fn parse(src: &str) -> (File, Vec<Diag>) {
     diags.extend(p.diags);
     diags.sort_by_key(|d| d.span.start);
     (file, diags)
+}
+
+/// Joins operands pairwise, left to right, into a tree of depth log2(n).
+fn balanced(
+    mut items: Vec<Spanned<Cond>>,
+    make: fn(Box<Spanned<Cond>>, Box<Spanned<Cond>>) -> Cond,
+) -> Option<Spanned<Cond>> {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(left) = it.next() {
+            match it.next() {
+                Some(right) => {
+                    let span = left.span.start..right.span.end;
+                    next.push(Spanned {
+                        node: make(Box::new(left), Box::new(right)),
+                        span,
+                    });
+                }
+                None => next.push(left),
+            }
+        }
+        items = next;
+    }
+    items.pop()
 }

@@ -2,7 +2,7 @@
 //! on matches (its kill/stop/deny become the verdict for that very event), reports the actions
 //! taken as events, and passes every event on (to the log, when recording).
 
-use crate::action::Actor;
+use crate::action::{Actor, Target};
 use crate::engine::{Engine, Match};
 use vigil_capture::{EventSink, Verdict};
 use vigil_event::{Event, EventKind};
@@ -49,6 +49,22 @@ fn stronger(a: Verdict, b: Verdict) -> Verdict {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// Kill or stop a traced process other than the one whose event is being handled.
+fn signal_other(pid: u32, v: Verdict) {
+    use nix::sys::signal::{Signal, kill};
+    let sig = match v {
+        Verdict::Kill => Signal::SIGKILL,
+        Verdict::Stop => Signal::SIGSTOP,
+        // A deny is only ever for the event being handled.
+        Verdict::Continue | Verdict::Deny(_) => return,
+    };
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    // It may have exited meanwhile: nothing left to do then.
+    let _ = kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
 impl EventSink for RulesSink<'_> {
     fn event(&mut self, event: Event) -> Verdict {
         let mut matches = std::mem::take(&mut self.matches);
@@ -61,17 +77,29 @@ impl EventSink for RulesSink<'_> {
         let acting = !matches!(event.kind, EventKind::Action(_));
         for m in &matches {
             (self.on_match)(m, &compiled);
-            if acting {
-                let (v, taken) =
-                    self.actor
-                        .act(&compiled, m, true, at_entry && m.at_seq == event.seq);
-                verdict = stronger(verdict, v);
-                self.pending.extend(
-                    taken
-                        .into_iter()
-                        .map(|a| (m.pid, m.tid, EventKind::Action(a))),
-                );
+            if !acting {
+                continue;
             }
+            // A match can complete on another process's event (a trailing negation decided
+            // late, a rule not joined on the process): the verdict is only for this event's
+            // process; any other is signalled directly. A process whose exit completed the
+            // match is gone, and its pid may already be someone else's.
+            let own = m.pid == event.pid;
+            let gone = own && matches!(event.kind, EventKind::ProcessExit(_));
+            let target = if gone { Target::Exited } else { Target::Live };
+            let (v, taken) =
+                self.actor
+                    .act(&compiled, m, target, at_entry && m.at_seq == event.seq);
+            if own {
+                verdict = stronger(verdict, v);
+            } else {
+                signal_other(m.pid, v);
+            }
+            self.pending.extend(
+                taken
+                    .into_iter()
+                    .map(|a| (m.pid, m.tid, EventKind::Action(a))),
+            );
         }
         self.matches = matches;
         if let Some(next) = self.next.as_mut() {

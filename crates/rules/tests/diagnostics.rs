@@ -165,6 +165,76 @@ fn each_kind_of_bad_input_has_its_message() {
     }
 }
 
+#[test]
+fn each_lexical_error_says_what_is_wrong() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.fd == 99999999999999999999 }",
+            "number `99999999999999999999` is too large",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WITHIN 99999999999999h",
+            "duration `99999999999999h` is too long",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path == \"a\\qb\" }",
+            "unknown escape `\\q` in a string",
+        ),
+        (
+            "RULE a PATTERN { [openat:o] } WHERE { o.path == \"abc }",
+            "this string has no closing `\"` on its line",
+        ),
+    ];
+    for (src, want) in cases {
+        let r = errors(src);
+        assert!(r.contains(want), "for {src:?} expected {want:?}, got:\n{r}");
+    }
+}
+
+#[test]
+fn columns_count_characters_in_the_header_and_the_box_alike() {
+    let r = errors("RULE a PATTERN { [openat:o] } WHERE { o.path == \"ééé\" and o.fdx == 1 }");
+    assert!(r.contains("bad.rules:1:61: error: no field `fdx`"), "{r}");
+    assert!(r.contains("[bad.rules:1:61]"), "{r}");
+}
+
+/// Rule files built to exhaust the parser or the compiler get a diagnostic, promptly.
+#[test]
+fn hostile_rule_files_are_refused_not_run() {
+    let rule = |where_: String| format!("RULE r PATTERN {{ [openat:o] }} WHERE {{ {where_} }}\n");
+    let deep_not = rule(format!("{}o.fd == 1", "not ".repeat(20_000)));
+    assert!(errors(&deep_not).contains("nested too deeply"));
+    let deep_parens = rule(format!(
+        "{}o.fd == 1{}",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    ));
+    assert!(errors(&deep_parens).contains("nested too deeply"));
+    // Long chains of `or` are fine (a balanced tree); past 10,000 conditions, refused.
+    let wide_or = rule(vec!["o.fd == 1"; 20_000].join(" or "));
+    assert!(vigil_rules::RuleSet::parse(&wide_or, "wide").is_ok());
+    let wide_and = rule(vec!["o.fd == 1"; 100_000].join(" and "));
+    assert!(errors(&wide_and).contains("more than 10000 conditions"));
+    // 16 macros each calling the previous one 4 times: 4^15 conditions if expanded.
+    let mut bomb = "MACRO m0(x) = { x.fd == 1 }\n".to_string();
+    for i in 1..16 {
+        let calls = vec![format!("m{}(x)", i - 1); 4].join(" and ");
+        bomb.push_str(&format!("MACRO m{i}(x) = {{ {calls} }}\n"));
+    }
+    bomb.push_str("RULE r PATTERN { [openat:o] } WHERE { m15(o) }\n");
+    let r = errors(&bomb);
+    assert!(r.contains("more than 10000 conditions"), "{r}");
+    assert!(
+        r.contains("bad.rules:17:"),
+        "reported at the rule's call: {r}"
+    );
+    // Counts past what a run may keep.
+    assert!(
+        errors("RULE r PATTERN { [openat[>1000000]:o] } WHERE { [ProcessId] } WITHIN 1h")
+            .contains("a count above 65536 is not supported")
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

@@ -315,22 +315,106 @@ fn runs_of_an_exited_process_are_dropped() {
 
 #[test]
 fn memory_is_capped_and_evictions_counted() {
-    let src = "RULE r PATTERN { [openat, connect] } WHERE { [ProcessId] }";
+    let src = "RULE r PATTERN { [openat:o, connect] } WHERE { [ProcessId] } RETURN { o.seq }";
     let mut s = Stream::new();
-    for _ in 0..50 {
-        s.open(1, "/x", 0);
-    }
+    let opens: Vec<u64> = (0..50).map(|_| s.open(1, "/x", 0)).collect();
+    s.connect(1, "1.2.3.4:80");
     let rs = rules(src);
     let mut e = rs.engine(vigil_rules::Limits {
         max_runs_per_key: 10,
         max_runs_per_rule: 100,
+        max_keys_per_rule: 100,
     });
     let mut out = Vec::new();
-    for ev in &s.events {
+    for ev in &s.events[..s.events.len() - 2] {
         e.process(ev, &mut out);
     }
     assert_eq!(e.stats.rules[0].open, 10);
     assert_eq!(e.stats.rules[0].evicted, 40);
+    // The oldest runs were the ones evicted: the newest ten complete.
+    for ev in &s.events[s.events.len() - 2..] {
+        e.process(ev, &mut out);
+    }
+    let mut firsts: Vec<u64> = out.iter().map(|m| m.seqs[0]).collect();
+    firsts.sort();
+    assert_eq!(firsts, opens[40..]);
+}
+
+#[test]
+fn keys_and_counting_windows_are_capped_per_rule() {
+    let mut s = Stream::new();
+    for pid in 1..=50 {
+        for i in 0..20 {
+            s.open(pid, &format!("/f{i}"), 0);
+        }
+    }
+    let limits = vigil_rules::Limits {
+        max_runs_per_key: 1024,
+        max_runs_per_rule: 100,
+        max_keys_per_rule: 10,
+    };
+    // Partial matches of 50 processes, 10 keys kept.
+    let rs = rules("RULE r PATTERN { [openat, connect] } WHERE { [ProcessId] }");
+    let mut e = rs.engine(limits);
+    let mut out = Vec::new();
+    s.events.iter().for_each(|ev| e.process(ev, &mut out));
+    assert_eq!(e.stats.rules[0].evicted_keys, 40);
+    assert!(e.stats.rules[0].open <= 100, "{:?}", e.stats.rules[0]);
+    // A counting window holds its events; over the rule's cap, the oldest keys go.
+    let rs = rules(
+        "RULE r PATTERN { [openat[>1000]:o] } WHERE { [ProcessId] } WITHIN 1h RETURN { count(o) }",
+    );
+    let limits = vigil_rules::Limits {
+        max_keys_per_rule: 1000,
+        ..limits
+    };
+    let mut e = rs.engine(limits);
+    s.events.iter().for_each(|ev| e.process(ev, &mut out));
+    assert!(out.is_empty());
+    assert!(e.stats.rules[0].evicted >= 900, "{:?}", e.stats.rules[0]);
+    assert!(
+        e.stats.rules[0].evicted_keys >= 45,
+        "{:?}",
+        e.stats.rules[0]
+    );
+}
+
+#[test]
+fn a_repetition_reports_every_counted_event() {
+    let mut s = Stream::new();
+    let opens: Vec<u64> = (0..5)
+        .map(|i| s.open(1, &format!("/f{}", i % 3), 0))
+        .collect();
+    let x = s.exec(1, "/bin/x", &[]);
+    let m = run(
+        "RULE r PATTERN { [openat[>4]:o, exec] } WHERE { [ProcessId] }",
+        &s.events,
+    );
+    assert_eq!(m[0].seqs, [&opens[..], &[x]].concat());
+    // With `distinct`, the events that brought a new value.
+    let m = run(
+        "RULE r PATTERN { [openat[>2 distinct path]:o, exec] } WHERE { [ProcessId] }",
+        &s.events,
+    );
+    assert_eq!(m[0].seqs, [&opens[..3], &[x]].concat());
+    // A counting window lists the events in its time frame.
+    let m = run(
+        "RULE r PATTERN { [openat[>2 distinct path]:o] } WHERE { [ProcessId] } WITHIN 1s",
+        &s.events,
+    );
+    assert_eq!(m[0].seqs, opens[..3]);
+    // Beyond MAX_SEQS, the rest are counted.
+    let mut s = Stream::new();
+    for _ in 0..300 {
+        s.open(1, "/f", 0);
+    }
+    s.exec(1, "/bin/x", &[]);
+    let m = run(
+        "RULE r PATTERN { [openat[>299]:o, exec] } WHERE { [ProcessId] }",
+        &s.events,
+    );
+    assert_eq!(m[0].seqs.len(), vigil_rules::MAX_SEQS);
+    assert_eq!(m[0].seqs_omitted as usize, 301 - vigil_rules::MAX_SEQS);
 }
 
 #[test]
