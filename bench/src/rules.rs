@@ -225,8 +225,93 @@ pub fn run(vigil: &Path, scratch: &Path) -> serde_json::Value {
     );
     let stress = serde_json::json!({"vigil_e2e_events_per_s": v.e2e, "vigil_engine_events_per_s": v.engine, "vigil_matches": v.matches,
         "eql_engine_events_per_s": eql_stress, "eql_events": STRESS_PREFIX, "ratio_engine": v.engine / eql_stress.max(1.0)});
+    let one_key = one_key(vigil, &dir);
     let watch = watch_overhead(vigil, scratch);
-    serde_json::json!({"rules": rows, "stress": stress, "watch_overhead": watch})
+    serde_json::json!({"rules": rows, "stress": stress, "one_key": one_key, "watch_overhead": watch})
+}
+
+/// One process with 1,024 open partial matches (the per-key cap): a step that joins on a value
+/// (`r.fd == o.ret`, looked up in the run index) and a key at its cap (each new run evicts).
+fn one_key(vigil: &Path, dir: &Path) -> serde_json::Value {
+    use std::io::Write;
+    let write = |name: &str, opens: usize, reads: usize| -> PathBuf {
+        let log = dir.join(format!("{name}.vlog"));
+        if log.exists() {
+            return log;
+        }
+        let jsonl = dir.join(format!("{name}.jsonl"));
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&jsonl).unwrap_or_else(|e| panic!("{}: {e}", jsonl.display())),
+        );
+        let mut seq = 0u64;
+        let mut line = |kind: serde_json::Value| {
+            seq += 1;
+            let mut j = kind;
+            j["seq"] = seq.into();
+            j["time_ns"] = (seq * 1000).into();
+            j["pid"] = 100.into();
+            j["tid"] = 100.into();
+            let _ = writeln!(f, "{j}");
+            seq
+        };
+        for i in 0..opens {
+            let args =
+                serde_json::json!({"dirfd": -100, "path": format!("/f{i}"), "flags": 0, "mode": 0});
+            let e = line(
+                serde_json::json!({"type": "syscall_entry", "syscall": "openat", "args": args}),
+            );
+            line(
+                serde_json::json!({"type": "syscall_exit", "syscall": "openat", "ret": i % 1000 + 3, "entry_seq": e, "args": args}),
+            );
+        }
+        for _ in 0..reads {
+            let args = serde_json::json!({"fd": {"fd": 2000}, "buf": 0, "count": 1});
+            let e =
+                line(serde_json::json!({"type": "syscall_entry", "syscall": "read", "args": args}));
+            line(
+                serde_json::json!({"type": "syscall_exit", "syscall": "read", "ret": 1, "entry_seq": e, "args": args}),
+            );
+        }
+        drop(f);
+        sh(Command::new(vigil)
+            .arg("import")
+            .arg(&jsonl)
+            .arg("-o")
+            .arg(&log));
+        log
+    };
+    let rules = |name: &str, src: &str| -> PathBuf {
+        let p = dir.join(name);
+        let _ = std::fs::write(&p, src);
+        p
+    };
+    println!("\n  one process, 1,024 open partial matches (the per-key cap):");
+    let joined = vigil_match(
+        vigil,
+        &rules(
+            "one_key_join.rules",
+            "RULE r PATTERN { [openat:o, read:r] } WHERE { [ProcessId], r.fd == o.ret } WITHIN 60s\n",
+        ),
+        &write("one_key_join", 1024, 200_000),
+    );
+    println!(
+        "    200,000 reads, none on an open file's fd (r.fd == o.ret):   {:.0} events/s end to end, {:.0} engine-only",
+        joined.e2e, joined.engine
+    );
+    let capped = vigil_match(
+        vigil,
+        &rules(
+            "one_key_cap.rules",
+            "RULE r PATTERN { [openat:o, read:r] } WHERE { [ProcessId] }\n",
+        ),
+        &write("one_key_cap", 200_000, 0),
+    );
+    println!(
+        "    200,000 opens, each evicting the key's oldest run:          {:.0} events/s end to end, {:.0} engine-only",
+        capped.e2e, capped.engine
+    );
+    serde_json::json!({"joined_e2e_events_per_s": joined.e2e, "joined_engine_events_per_s": joined.engine,
+        "capped_e2e_events_per_s": capped.e2e, "capped_engine_events_per_s": capped.engine})
 }
 
 /// `vigil watch` with 20 rules against `vigil record` alone, on the recording workloads.

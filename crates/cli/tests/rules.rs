@@ -269,7 +269,6 @@ fn kill_hits_the_matched_process_even_when_another_process_completes_the_match()
         "RULE long_sleep PATTERN { [exec:e, ~processexit] } WHERE { [ProcessId], e.exe glob \"*/sleep\", e.argv contains \"3\" } WITHIN 300ms RETURN { e.pid, e.exe } DO { kill }\n",
     );
     let log = dir.join("k.vlog");
-    let start = std::time::Instant::now();
     let out = run(vigil()
         .args(["watch", "--rules"])
         .arg(&rules)

@@ -65,6 +65,9 @@ pub struct Step {
     pub cond_text: Vec<String>,
     /// Values of this step's event kept for later: (field, slot).
     pub captures: Vec<(FieldRef, usize)>,
+    /// A condition `this.field == earlier.field` (the earlier value in a run's slot): runs
+    /// waiting at this step are indexed by that value.
+    pub probe: Option<(FieldRef, usize)>,
 }
 
 /// An event that must not occur in a gap.
@@ -114,6 +117,10 @@ pub struct Rule {
     /// For each binding, the positive step it belongs to (usize::MAX for negated ones).
     pub binding_step: Vec<usize>,
     pub source: String,
+    /// Runs are indexed by their steps' probes (no repetition, which counts in place).
+    pub indexed: bool,
+    /// Every class a negation names.
+    pub neg_classes: Vec<Class>,
 }
 
 impl Rule {
@@ -339,6 +346,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                 conds: Vec::new(),
                 cond_text: Vec::new(),
                 captures: Vec::new(),
+                probe: None,
             });
             gaps.push(Vec::new());
         }
@@ -694,7 +702,31 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         && steps[0].rep.is_some()
         && !trailing_negation(&gaps)
         && r.within.is_some();
+    for (i, st) in steps.iter_mut().enumerate() {
+        st.probe = st.binding.filter(|_| i > 0).and_then(|cur| {
+            st.conds.iter().find_map(|c| match c {
+                CCond::Cmp(x, CmpOp::Eq, y) => match (x, y) {
+                    (CExpr::Field { b, f, .. }, CExpr::Field { b: o, slot, .. })
+                    | (CExpr::Field { b: o, slot, .. }, CExpr::Field { b, f, .. })
+                        if *b == cur && *o != cur =>
+                    {
+                        Some((*f, *slot))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+        });
+    }
+    let indexed = !sliding && steps.iter().all(|s| s.rep.is_none());
+    let neg_classes = gaps
+        .iter()
+        .flatten()
+        .flat_map(|n| n.classes.iter().copied())
+        .collect();
     Some(Rule {
+        indexed,
+        neg_classes,
         name: r.name.node.clone(),
         priority: r
             .priority

@@ -7,6 +7,7 @@
 use crate::ast::CmpOp;
 use crate::compile::{CAction, CCond, CExpr, Compiled, Rule, TemplatePart};
 use crate::fields::{self, Class, FieldRef, ProcTable, Val};
+use crate::runs::{Indexed, RunSet, Want};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 use std::cmp::Reverse;
@@ -84,6 +85,11 @@ pub struct Stats {
 
 type Key = SmallVec<[Val; 2]>;
 
+/// A WITHIN deadline: (time, rule, slot, run handle, the run id's low 32 bits). 24 bytes: the
+/// heap holds one per run started, and its size is felt. A handle reused within the time frame
+/// by a run whose id agrees in 32 bits would need 4 billion runs in between.
+type Deadline = (u64, u32, u32, u32, u32);
+
 struct Run {
     id: u64,
     /// Index of the next positive step to match (steps.len(): waiting for a trailing deadline).
@@ -96,6 +102,49 @@ struct Run {
     seqs_omitted: u64,
     last_pid: u32,
     last_tid: u32,
+    /// Where the run is indexed (its step's probe and the value it waits for).
+    want: Option<Want>,
+    handle: u32,
+}
+
+impl Indexed for Run {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn want(&self) -> Option<&Want> {
+        self.want.as_ref()
+    }
+
+    fn handle(&self) -> u32 {
+        self.handle
+    }
+
+    fn set_handle(&mut self, h: u32) {
+        self.handle = h;
+    }
+}
+
+impl Run {
+    /// The index entry for the step the run now waits at.
+    fn set_want(&mut self, rule: &Rule) {
+        self.want = None;
+        if rule.indexed
+            && let Some(step) = rule.steps.get(self.pos)
+            && let Some((_, slot)) = step.probe
+        {
+            self.want = Some((self.pos, self.vals.get(slot).cloned().unwrap_or(Val::Null)));
+        }
+    }
+}
+
+/// Which runs of a key an event can affect.
+enum Scan {
+    /// None: no step or negation the runs wait on takes this event.
+    Nothing,
+    /// Only the runs waiting for these values.
+    Waiting(SmallVec<[Want; 2]>),
+    All,
 }
 
 /// A counting threshold's events within the time frame (time, seq, counted value). For a
@@ -109,7 +158,7 @@ struct Window {
 #[derive(Default)]
 struct Slot {
     key: Key,
-    runs: Vec<Run>,
+    runs: RunSet<Run>,
     window: Option<Box<Window>>,
     pid: Option<u32>,
     tid: Option<u32>,
@@ -124,8 +173,9 @@ struct RuleState {
     free: Vec<u32>,
     by_pid: FxHashMap<u32, SmallVec<[u32; 2]>>,
     by_tid: FxHashMap<u32, SmallVec<[u32; 2]>>,
-    /// Runs in creation order, for the per-rule cap (dead entries are skipped lazily).
-    fifo: VecDeque<(u32, u64)>,
+    /// Runs in creation order (slot, index, id), for the per-rule cap (dead entries are
+    /// skipped lazily).
+    fifo: VecDeque<(u32, u32, u64)>,
     /// Slots in creation order (slot, generation), for the per-rule key cap.
     key_fifo: VecDeque<(u32, u64)>,
     /// Events held in this rule's counting windows.
@@ -139,7 +189,7 @@ pub struct Engine {
     any_entry: Vec<u32>,
     any_exit: Vec<u32>,
     exit_rules: Vec<u32>,
-    heap: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
+    heap: BinaryHeap<Reverse<Deadline>>,
     next_run: u64,
     next_generation: u64,
     matches: u64,
@@ -150,6 +200,7 @@ pub struct Engine {
     limits: Limits,
     pub stats: Stats,
     candidates: Vec<u32>,
+    run_candidates: Vec<u32>,
 }
 
 pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
@@ -299,6 +350,7 @@ impl Engine {
                 undecided_at_end: 0,
             },
             candidates: Vec::new(),
+            run_candidates: Vec::new(),
             c,
         }
     }
@@ -374,7 +426,7 @@ impl Engine {
     }
 
     fn expire(&mut self, ev: &Event, out: &mut Vec<Match>) {
-        while let Some(Reverse((deadline, r, slot, id))) = self.heap.peek().copied() {
+        while let Some(Reverse((deadline, r, slot, i, id))) = self.heap.peek().copied() {
             if deadline >= ev.time_ns {
                 break;
             }
@@ -384,10 +436,12 @@ impl Engine {
             let Some(s) = st.slots.get_mut(slot) else {
                 continue;
             };
-            let Some(i) = s.runs.iter().position(|x| x.id == id) else {
+            if s.runs.get(i).is_none_or(|x| x.id as u32 != id) {
+                continue;
+            }
+            let Some(run) = s.runs.remove(i) else {
                 continue;
             };
-            let run = s.runs.swap_remove(i);
             self.stats.rules[r].open -= 1;
             if run.pos == self.c.rules[r].steps.len() {
                 // "a, then no b within T": T passed without b.
@@ -415,10 +469,10 @@ impl Engine {
                 if pid.is_some_and(|p| s.pid != Some(p)) || tid.is_some_and(|t| s.tid != Some(t)) {
                     continue;
                 }
-                for run in self.remove_slot(r, slot) {
+                for run in self.remove_slot(r, slot).iter() {
                     if run.pos == n {
                         // Nothing more can come from this process: the negation held.
-                        let m = self.make_match(r, &run, ev, None);
+                        let m = self.make_match(r, run, ev, None);
                         out.push(m);
                     } else {
                         self.stats.rules[r].finished_at_exit += 1;
@@ -430,7 +484,7 @@ impl Engine {
     }
 
     /// Frees a slot: its key, its indexes and its window go; its runs are returned.
-    fn remove_slot(&mut self, r: usize, slot: u32) -> Vec<Run> {
+    fn remove_slot(&mut self, r: usize, slot: u32) -> RunSet<Run> {
         let st = &mut self.states[r];
         let s = &mut st.slots[slot as usize];
         let runs = std::mem::take(&mut s.runs);
@@ -512,7 +566,7 @@ impl Engine {
         };
         st.slots[slot] = Slot {
             key: key.clone(),
-            runs: Vec::new(),
+            runs: RunSet::default(),
             window: None,
             pid,
             tid,
@@ -546,43 +600,29 @@ impl Engine {
         };
         let n = rule.steps.len();
         let steps_of = &rule.binding_step[..];
-        // Existing runs of this key.
+        // Existing runs of this key: all of them, or only those an index says can take it.
         if let Some(&slot) = self.states[r].keys.get(&key) {
             let slot = slot as usize;
-            let mut i = 0;
-            while i < self.states[r].slots[slot].runs.len() {
-                let outcome = {
-                    let run = &self.states[r].slots[slot].runs[i];
-                    self.advance(rule, run, ev, class, steps_of)
-                };
-                match outcome {
-                    Advance::Keep => i += 1,
-                    Advance::Kill => {
-                        self.states[r].slots[slot].runs.swap_remove(i);
-                        self.stats.rules[r].open -= 1;
+            let mut cands = std::mem::take(&mut self.run_candidates);
+            cands.clear();
+            let runs = &self.states[r].slots[slot].runs;
+            match self.scan(rule, ev, class) {
+                Scan::Nothing => {}
+                Scan::All => cands.extend(runs.all()),
+                Scan::Waiting(wants) => {
+                    for w in &wants {
+                        cands.extend_from_slice(runs.waiting(w));
                     }
-                    Advance::Matched(step) => {
-                        let run = &mut self.states[r].slots[slot].runs[i];
-                        match on_step(rule, run, step, ev, &self.procs) {
-                            Outcome::Continue => i += 1,
-                            Outcome::Kill => {
-                                self.states[r].slots[slot].runs.swap_remove(i);
-                                self.stats.rules[r].open -= 1;
-                            }
-                            Outcome::Complete if rule.trailing_negation() => {
-                                run.pos = n;
-                                i += 1;
-                            }
-                            Outcome::Complete => {
-                                let run = self.states[r].slots[slot].runs.swap_remove(i);
-                                self.stats.rules[r].open -= 1;
-                                let m = self.make_match(r, &run, ev, Some(ev));
-                                out.push(m);
-                            }
-                        }
+                    if wants.len() > 1 {
+                        cands.sort_unstable();
+                        cands.dedup();
                     }
                 }
             }
+            for &i in &cands {
+                self.visit(r, rule, slot, i, ev, class, out);
+            }
+            self.run_candidates = cands;
         }
         // A new run from this event.
         let first = &rule.steps[0];
@@ -624,6 +664,8 @@ impl Engine {
             seqs_omitted: 0,
             last_pid: ev.pid,
             last_tid: ev.tid,
+            want: None,
+            handle: 0,
         };
         match on_step(rule, &mut run, 0, ev, &self.procs) {
             Outcome::Kill => {}
@@ -639,31 +681,111 @@ impl Engine {
         }
     }
 
+    /// Which runs of a key `ev` can affect. A negation that takes the event may kill any run;
+    /// a step that takes it advances only runs whose probe value the event brings.
+    fn scan(&self, rule: &Rule, ev: &Event, class: Class) -> Scan {
+        if !rule.indexed || rule.neg_classes.iter().any(|c| c.covers(class)) {
+            return Scan::All;
+        }
+        let mut wants = SmallVec::new();
+        for (i, st) in rule.steps.iter().enumerate().skip(1) {
+            if !st.classes.iter().any(|c| c.covers(class)) {
+                continue;
+            }
+            match st.probe {
+                Some((f, _)) => wants.push((i, fields::get(ev, f, &self.procs))),
+                None => return Scan::All,
+            }
+        }
+        if wants.is_empty() {
+            Scan::Nothing
+        } else {
+            Scan::Waiting(wants)
+        }
+    }
+
+    /// Offers `ev` to run `i` of a slot.
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        r: usize,
+        rule: &Rule,
+        slot: usize,
+        i: u32,
+        ev: &Event,
+        class: Class,
+        out: &mut Vec<Match>,
+    ) {
+        let n = rule.steps.len();
+        let outcome = match self.states[r].slots[slot].runs.get(i) {
+            Some(run) => self.advance(rule, run, ev, class, &rule.binding_step),
+            None => return,
+        };
+        let runs = &mut self.states[r].slots[slot].runs;
+        let step = match outcome {
+            Advance::Keep => return,
+            Advance::Kill => {
+                runs.remove(i);
+                self.stats.rules[r].open -= 1;
+                return;
+            }
+            Advance::Matched(step) => step,
+        };
+        runs.unlink(i);
+        let Some(run) = runs.get_mut(i) else {
+            return;
+        };
+        match on_step(rule, run, step, ev, &self.procs) {
+            Outcome::Continue => {
+                run.set_want(rule);
+                runs.link(i);
+            }
+            Outcome::Kill => {
+                runs.remove(i);
+                self.stats.rules[r].open -= 1;
+            }
+            Outcome::Complete if rule.trailing_negation() => {
+                run.pos = n;
+                run.set_want(rule);
+                runs.link(i);
+            }
+            Outcome::Complete => {
+                if let Some(run) = runs.remove(i) {
+                    self.stats.rules[r].open -= 1;
+                    let m = self.make_match(r, &run, ev, Some(ev));
+                    out.push(m);
+                }
+            }
+        }
+    }
+
     fn store(&mut self, r: usize, key: Key, mut run: Run, ev: &Event) {
         let slot = self.slot_for(r, key, ev);
         run.id = self.next_run;
         self.next_run += 1;
-        if let Some(w) = self.c.rules[r].within_ns {
-            self.heap.push(Reverse((
-                run.start.saturating_add(w),
-                r as u32,
-                slot as u32,
-                run.id,
-            )));
-        }
+        run.set_want(&self.c.rules[r]);
         let id = run.id;
+        let start = run.start;
         let st = &mut self.states[r];
         let runs = &mut st.slots[slot].runs;
-        if runs.len() >= self.limits.max_runs_per_key {
-            // The oldest run goes (runs are not kept in order: they are swap-removed).
-            if let Some((i, _)) = runs.iter().enumerate().min_by_key(|(_, x)| x.id) {
-                runs.swap_remove(i);
-                self.stats.rules[r].evicted += 1;
-                self.stats.rules[r].open -= 1;
-            }
+        if runs.len() >= self.limits.max_runs_per_key
+            && let Some(oldest) = runs.oldest()
+        {
+            runs.remove(oldest);
+            self.stats.rules[r].evicted += 1;
+            self.stats.rules[r].open -= 1;
         }
-        st.slots[slot].runs.push(run);
-        st.fifo.push_back((slot as u32, id));
+        let i = runs.insert(run);
+        if let Some(w) = self.c.rules[r].within_ns {
+            self.heap.push(Reverse((
+                start.saturating_add(w),
+                r as u32,
+                slot as u32,
+                i,
+                id as u32,
+            )));
+        }
+        st.fifo.push_back((slot as u32, i, id));
         let stats = &mut self.stats.rules[r];
         stats.open += 1;
         stats.peak_open = stats.peak_open.max(stats.open);
@@ -674,19 +796,19 @@ impl Engine {
         let st = &mut self.states[r];
         if st.fifo.len() > 4 * self.stats.rules[r].open + 4096 {
             let slots = &st.slots;
-            st.fifo.retain(|(s, id)| {
+            st.fifo.retain(|(s, i, id)| {
                 slots
                     .get(*s as usize)
-                    .is_some_and(|sl| sl.runs.iter().any(|x| x.id == *id))
+                    .is_some_and(|sl| sl.runs.holds(*i, *id))
             });
         }
     }
 
     fn evict_oldest(&mut self, r: usize) {
-        while let Some((slot, id)) = self.states[r].fifo.pop_front() {
+        while let Some((slot, i, id)) = self.states[r].fifo.pop_front() {
             let runs = &mut self.states[r].slots[slot as usize].runs;
-            if let Some(i) = runs.iter().position(|x| x.id == id) {
-                runs.swap_remove(i);
+            if runs.holds(i, id) {
+                runs.remove(i);
                 self.stats.rules[r].evicted += 1;
                 self.stats.rules[r].open -= 1;
                 return;
@@ -747,6 +869,8 @@ impl Engine {
                 seqs_omitted: 0,
                 last_pid: ev.pid,
                 last_tid: ev.tid,
+                want: None,
+                handle: 0,
             };
             let _ = on_step(rule, &mut run, 0, ev, &self.procs);
             // The events that made the count, oldest first.

@@ -11,6 +11,7 @@ mod engine;
 mod fields;
 mod lexer;
 mod parser;
+mod runs;
 pub mod watch;
 
 pub use compile::{CAction, Compiled, Rule};
@@ -57,5 +58,17 @@ impl RuleSet {
 
     pub fn engine(&self, limits: Limits) -> Engine {
         Engine::new(self.compiled.clone(), limits)
+    }
+
+    /// The same rules with every partial match checked against every event of its key, as if
+    /// no run were indexed by value: the reference the index is tested against.
+    pub fn without_run_index(&self) -> RuleSet {
+        let mut c = (*self.compiled).clone();
+        for r in &mut c.rules {
+            r.indexed = false;
+        }
+        RuleSet {
+            compiled: Arc::new(c),
+        }
     }
 }

@@ -15,6 +15,9 @@ RULE burst PATTERN { [syscall[>=3]:s] } WHERE { [ThreadId] } WITHIN 2ms RETURN {
 RULE quiet PATTERN { [processstart:p, ~syscall] } WHERE { [ProcessId] } WITHIN 1ms RETURN { p.pid }
 RULE signals PATTERN { [signal:s] } WHERE { s.signal < 10 }
 RULE counted PATTERN { [syscallexit[2..4]:e, threadexit] } WHERE { [ThreadId] } RETURN { count(e) }
+RULE same_call PATTERN { [syscall:a, syscallexit:b] } WHERE { [ProcessId], b.nr == a.nr } WITHIN 50ms RETURN { a.seq, b.seq }
+RULE chain PATTERN { [syscallexit:a, ~(processexit | signal), syscall:b, syscallexit:c] } WHERE { [ProcessId], b.nr == a.nr, a.tid == c.tid } RETURN { a.seq, b.seq, c.seq }
+RULE undone PATTERN { [syscall:a, ~syscallexit:x] } WHERE { [ThreadId], x.nr == a.nr } WITHIN 1ms RETURN { a.seq }
 "#;
 
 fn offline(rs: &RuleSet, events: &[Event]) -> Vec<String> {
@@ -56,6 +59,31 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Runs indexed by the value their next step must bring (`b.nr == a.nr`) find exactly what
+    /// checking every run finds.
+    #[test]
+    fn the_run_index_changes_nothing(events in vigil_event::testing::stream(0..400)) {
+        let rs = RuleSet::parse(&RULES.replace("threadexit", "threadtermination"), "agree.rules").map_err(|d| TestCaseError::fail(d.render(false)))?;
+        let mut a = offline(&rs, &events);
+        let mut b = offline(&rs.without_run_index(), &events);
+        // Matches found on the same event may come in another order.
+        let strip = |v: &mut Vec<String>| {
+            for s in v.iter_mut() {
+                let mut j: serde_json::Value = serde_json::from_str(s).unwrap();
+                j["match"] = 0.into();
+                *s = j.to_string();
+            }
+            v.sort();
+        };
+        strip(&mut a);
+        strip(&mut b);
+        prop_assert_eq!(a, b);
+    }
+}
+
 #[test]
 fn random_streams_do_match_these_rules() {
     // Guard against the agreement test passing vacuously.
@@ -75,4 +103,25 @@ fn random_streams_do_match_these_rules() {
         total += offline(&rs, &events).len();
     }
     assert!(total > 50, "only {total} matches in 20 random streams");
+    // The indexed rules match too.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut per_rule = std::collections::HashMap::<String, usize>::new();
+    for _ in 0..20 {
+        let events = vigil_event::testing::stream(300..400)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        for m in offline(&rs, &events) {
+            let j: serde_json::Value = serde_json::from_str(&m).unwrap();
+            *per_rule
+                .entry(j["rule"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    for rule in ["same_call", "chain", "undone"] {
+        assert!(
+            per_rule.get(rule).copied().unwrap_or(0) > 5,
+            "{rule}: {per_rule:?}"
+        );
+    }
 }
