@@ -603,13 +603,27 @@ impl Engine {
         // Existing runs of this key: all of them, or only those an index says can take it.
         if let Some(&slot) = self.states[r].keys.get(&key) {
             let slot = slot as usize;
-            let mut cands = std::mem::take(&mut self.run_candidates);
-            cands.clear();
             let runs = &self.states[r].slots[slot].runs;
-            match self.scan(rule, ev, class) {
+            // A few runs are checked faster than the index is consulted.
+            let scan = if runs.len() <= 8 {
+                Scan::All
+            } else {
+                self.scan(rule, ev, class)
+            };
+            match scan {
                 Scan::Nothing => {}
-                Scan::All => cands.extend(runs.all()),
+                Scan::All => {
+                    // In place: a run removed is replaced at its position by the last one.
+                    let mut p = 0;
+                    while let Some(h) = self.states[r].slots[slot].runs.handle_at(p) {
+                        if !self.visit(r, rule, slot, h, ev, class, out) {
+                            p += 1;
+                        }
+                    }
+                }
                 Scan::Waiting(wants) => {
+                    let mut cands = std::mem::take(&mut self.run_candidates);
+                    cands.clear();
                     for w in &wants {
                         cands.extend_from_slice(runs.waiting(w));
                     }
@@ -617,12 +631,12 @@ impl Engine {
                         cands.sort_unstable();
                         cands.dedup();
                     }
+                    for &h in &cands {
+                        self.visit(r, rule, slot, h, ev, class, out);
+                    }
+                    self.run_candidates = cands;
                 }
             }
-            for &i in &cands {
-                self.visit(r, rule, slot, i, ev, class, out);
-            }
-            self.run_candidates = cands;
         }
         // A new run from this event.
         let first = &rule.steps[0];
@@ -704,7 +718,7 @@ impl Engine {
         }
     }
 
-    /// Offers `ev` to run `i` of a slot.
+    /// Offers `ev` to run `i` of a slot; true when the run ended (it left the set).
     #[allow(clippy::too_many_arguments)]
     fn visit(
         &mut self,
@@ -715,39 +729,42 @@ impl Engine {
         ev: &Event,
         class: Class,
         out: &mut Vec<Match>,
-    ) {
+    ) -> bool {
         let n = rule.steps.len();
         let outcome = match self.states[r].slots[slot].runs.get(i) {
             Some(run) => self.advance(rule, run, ev, class, &rule.binding_step),
-            None => return,
+            None => return false,
         };
         let runs = &mut self.states[r].slots[slot].runs;
         let step = match outcome {
-            Advance::Keep => return,
+            Advance::Keep => return false,
             Advance::Kill => {
                 runs.remove(i);
                 self.stats.rules[r].open -= 1;
-                return;
+                return true;
             }
             Advance::Matched(step) => step,
         };
         runs.unlink(i);
         let Some(run) = runs.get_mut(i) else {
-            return;
+            return false;
         };
         match on_step(rule, run, step, ev, &self.procs) {
             Outcome::Continue => {
                 run.set_want(rule);
                 runs.link(i);
+                false
             }
             Outcome::Kill => {
                 runs.remove(i);
                 self.stats.rules[r].open -= 1;
+                true
             }
             Outcome::Complete if rule.trailing_negation() => {
                 run.pos = n;
                 run.set_want(rule);
                 runs.link(i);
+                false
             }
             Outcome::Complete => {
                 if let Some(run) = runs.remove(i) {
@@ -755,6 +772,7 @@ impl Engine {
                     let m = self.make_match(r, &run, ev, Some(ev));
                     out.push(m);
                 }
+                true
             }
         }
     }

@@ -48,9 +48,9 @@ impl<R: Indexed> RunSet<R> {
         self.runs.len()
     }
 
-    /// The handles of every open run, in memory order.
-    pub fn all(&self) -> impl Iterator<Item = u32> + '_ {
-        self.runs.iter().map(|r| r.handle())
+    /// The handle of the run at position `p` (positions are 0..len, in memory order).
+    pub fn handle_at(&self, p: usize) -> Option<u32> {
+        self.runs.get(p).map(|r| r.handle())
     }
 
     fn position(&self, h: u32) -> Option<usize> {
