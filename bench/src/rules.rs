@@ -117,6 +117,24 @@ fn vigil_match(vigil: &Path, rules: &Path, log: &Path) -> VigilRun {
     }
 }
 
+/// eql's own command line, `eql query -f EVENTS QUERY --config eql_config.json`, as the kit's
+/// README runs it: events/s over the whole command (interpreter start, JSON decoding, output).
+fn eql_cli(py: &Path, kit: &Path, events: &Path, query: &Path) -> f64 {
+    let Some(bin) = py.parent().map(|d| d.join("eql")) else {
+        return 0.0;
+    };
+    let q = std::fs::read_to_string(query).unwrap_or_default();
+    let start = std::time::Instant::now();
+    sh(Command::new(bin)
+        .arg("query")
+        .arg("-f")
+        .arg(events)
+        .arg(q.trim())
+        .arg("--config")
+        .arg(kit.join("eql_config.json")));
+    EVENTS as f64 / start.elapsed().as_secs_f64()
+}
+
 /// run_eql_api.py: (matches, events/s).
 fn eql_run(py: &Path, kit: &Path, events: &Path, query: &Path, preload: bool) -> (u64, f64) {
     let mut c = Command::new(py);
@@ -159,15 +177,17 @@ pub fn run(vigil: &Path, scratch: &Path) -> serde_json::Value {
         vigil_match(vigil, &rules_dir.join("filter.rules"), &log).events
     );
     println!(
-        "  {:<10} {:>6} {:>6} {:>6} | {:>13} {:>13} | {:>11} {:>11} | {:>9} {:>9}",
+        "  {:<10} {:>6} {:>6} {:>6} | {:>12} {:>12} | {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8}",
         "query",
         "truth",
         "vigil",
         "eql",
         "vigil e2e/s",
         "vigil eng/s",
+        "eql cli/s",
         "eql e2e/s",
         "eql eng/s",
+        "x cli",
         "x e2e",
         "x engine"
     );
@@ -180,12 +200,14 @@ pub fn run(vigil: &Path, scratch: &Path) -> serde_json::Value {
         let v = vigil_match(vigil, &rules_dir.join(format!("{name}.rules")), &log);
         let (eql_matches, eql_e2e) = eql_run(&py, &kit, &events, &kit.join(query), false);
         let (_, eql_engine) = eql_run(&py, &kit, &events, &kit.join(query), true);
+        let cli = eql_cli(&py, &kit, &events, &kit.join(query));
         let t = truth[truth_key].as_u64().unwrap_or(0);
         println!(
-            "  {name:<10} {t:>6} {:>6} {eql_matches:>6} | {:>13.0} {:>13.0} | {eql_e2e:>11.0} {eql_engine:>11.0} | {:>8.1}x {:>8.1}x{}",
+            "  {name:<10} {t:>6} {:>6} {eql_matches:>6} | {:>12.0} {:>12.0} | {cli:>9.0} {eql_e2e:>9.0} {eql_engine:>9.0} | {:>7.1}x {:>7.1}x {:>7.1}x{}",
             v.matches,
             v.e2e,
             v.engine,
+            v.e2e / cli.max(1.0),
             v.e2e / eql_e2e.max(1.0),
             v.engine / eql_engine.max(1.0),
             if v.matches == t {
@@ -196,6 +218,7 @@ pub fn run(vigil: &Path, scratch: &Path) -> serde_json::Value {
         );
         rows.push(serde_json::json!({"query": name, "truth": t, "vigil_matches": v.matches, "eql_matches": eql_matches,
             "vigil_events": v.events, "vigil_e2e_events_per_s": v.e2e, "vigil_engine_events_per_s": v.engine,
+            "eql_cli_events_per_s": cli, "ratio_cli": v.e2e / cli.max(1.0),
             "eql_e2e_events_per_s": eql_e2e, "eql_engine_events_per_s": eql_engine,
             "ratio_e2e": v.e2e / eql_e2e.max(1.0), "ratio_engine": v.engine / eql_engine.max(1.0), "correct": v.matches == t}));
     }
