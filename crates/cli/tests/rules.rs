@@ -305,6 +305,77 @@ fn kill_hits_the_matched_process_even_when_another_process_completes_the_match()
 }
 
 #[test]
+fn watch_stops_a_process_and_sigcont_resumes_it() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("rules-stop").canonicalize().unwrap();
+    let marker = dir.join("stop-marker");
+    let after = dir.join("after");
+    std::fs::write(&marker, "x\n").unwrap();
+    let _ = std::fs::remove_file(&after);
+    let rules = write_rules(
+        &dir,
+        "stop.rules",
+        "RULE halt PATTERN { [openat:o] } WHERE { o.path endswith \"/stop-marker\" } RETURN { o.pid } DO { stop }\n",
+    );
+    let log = dir.join("s.vlog");
+    let mut child = vigil()
+        .args(["watch", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&log)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "cat {} > /dev/null; touch {}",
+            marker.display(),
+            after.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The cat that opened the marker is found stopped (group-stop: state T, or t under ptrace).
+    let stopped = (0..200).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            let stopped = status.lines().any(|l| {
+                l.starts_with("State:")
+                    && (l.contains("T (stopped)") || l.contains("t (tracing stop)"))
+            });
+            (stopped
+                && cmdline.starts_with(b"cat\0")
+                && String::from_utf8_lossy(&cmdline).contains("stop-marker"))
+            .then_some(pid)
+        })
+    });
+    let Some(cat) = stopped else {
+        let _ = child.kill();
+        panic!("the cat that opened the marker was never seen stopped");
+    };
+    // It stays stopped: what follows it in the script has not run.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!after.exists(), "the script went on while cat was stopped");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cat),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(after.exists(), "resumed by SIGCONT, the script finished");
+    assert!(
+        text(&out.stdout).contains(&format!("match #1 {{ {cat} }}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let events = read_log(&log);
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, EventKind::Action(a) if a.action == "stop" && a.target_pid == cat as u32)
+    ));
+}
+
+#[test]
 fn exec_actions_get_the_match_as_json_and_never_go_through_a_shell() {
     let dir = scratch_dir("rules-exec").canonicalize().unwrap();
     let sink = dir.join("alert.json");
