@@ -309,30 +309,35 @@ fn one_key(vigil: &Path, dir: &Path) -> serde_json::Value {
         p
     };
     println!("\n  one process, 1,024 open partial matches (the per-key cap):");
-    let joined = vigil_match(
-        vigil,
-        &rules(
-            "one_key_join.rules",
+    let mut figures = Vec::new();
+    for (what, name, src, opens, reads) in [
+        (
+            "200,000 reads, none on an open file's fd (r.fd == o.ret):",
+            "one_key_join",
             "RULE r PATTERN { [openat:o, read:r] } WHERE { [ProcessId], r.fd == o.ret } WITHIN 60s\n",
+            1024,
+            200_000,
         ),
-        &write("one_key_join", 1024, 200_000),
-    );
-    println!(
-        "    200,000 reads, none on an open file's fd (r.fd == o.ret):   {:.0} events/s end to end, {:.0} engine-only",
-        joined.e2e, joined.engine
-    );
-    let capped = vigil_match(
-        vigil,
-        &rules(
-            "one_key_cap.rules",
+        (
+            "200,000 opens, each evicting the key's oldest run:",
+            "one_key_cap",
             "RULE r PATTERN { [openat:o, read:r] } WHERE { [ProcessId] }\n",
+            200_000,
+            0,
         ),
-        &write("one_key_cap", 200_000, 0),
-    );
-    println!(
-        "    200,000 opens, each evicting the key's oldest run:          {:.0} events/s end to end, {:.0} engine-only",
-        capped.e2e, capped.engine
-    );
+    ] {
+        let v = vigil_match(
+            vigil,
+            &rules(&format!("{name}.rules"), src),
+            &write(name, opens, reads),
+        );
+        println!(
+            "    {what:<62} {:.0} events/s end to end, {:.0} engine-only",
+            v.e2e, v.engine
+        );
+        figures.push(v);
+    }
+    let (joined, capped) = (&figures[0], &figures[1]);
     serde_json::json!({"joined_e2e_events_per_s": joined.e2e, "joined_engine_events_per_s": joined.engine,
         "capped_e2e_events_per_s": capped.e2e, "capped_engine_events_per_s": capped.engine})
 }

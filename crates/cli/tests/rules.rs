@@ -7,6 +7,13 @@ use std::path::Path;
 use vigil_event::*;
 use vigil_testkit::{program, scratch_dir};
 
+/// `vigil watch --rules RULES -o LOG`, the command still to be given.
+fn watch(rules: &Path, log: &Path) -> std::process::Command {
+    let mut c = vigil();
+    c.args(["watch", "--rules"]).arg(rules).arg("-o").arg(log);
+    c
+}
+
 fn write_rules(dir: &Path, name: &str, src: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, src).unwrap();
@@ -173,11 +180,7 @@ fn watch_denies_an_open_before_it_runs() {
     );
     let log = dir.join("w.vlog");
     let matches = dir.join("m.txt");
-    let out = run(vigil()
-        .args(["watch", "--rules"])
-        .arg(&rules)
-        .arg("-o")
-        .arg(&log)
+    let out = run(watch(&rules, &log)
         .arg("--matches")
         .arg(&matches)
         .args(["--", "cat", "/etc/hostname"])
@@ -224,11 +227,7 @@ fn watch_kills_a_process_that_reads_a_file_then_connects() {
         ),
     );
     let log = dir.join("k.vlog");
-    let out = run(vigil()
-        .args(["watch", "--rules"])
-        .arg(&rules)
-        .arg("-o")
-        .arg(&log)
+    let out = run(watch(&rules, &log)
         .arg("--")
         .arg(program("rules_exfil"))
         .arg(&secret)
@@ -269,17 +268,12 @@ fn kill_hits_the_matched_process_even_when_another_process_completes_the_match()
         "RULE long_sleep PATTERN { [exec:e, ~processexit] } WHERE { [ProcessId], e.exe glob \"*/sleep\", e.argv contains \"3\" } WITHIN 300ms RETURN { e.pid, e.exe } DO { kill }\n",
     );
     let log = dir.join("k.vlog");
-    let out = run(vigil()
-        .args(["watch", "--rules"])
-        .arg(&rules)
-        .arg("-o")
-        .arg(&log)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "sleep 3 & SP=$!; sleep 1; wait $SP; echo sleep=$?",
-        ]));
+    let out = run(watch(&rules, &log).args([
+        "--",
+        "sh",
+        "-c",
+        "sleep 3 & SP=$!; sleep 1; wait $SP; echo sleep=$?",
+    ]));
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -318,11 +312,7 @@ fn watch_stops_a_process_and_sigcont_resumes_it() {
         "RULE halt PATTERN { [openat:o] } WHERE { o.path endswith \"/stop-marker\" } RETURN { o.pid } DO { stop }\n",
     );
     let log = dir.join("s.vlog");
-    let mut child = vigil()
-        .args(["watch", "--rules"])
-        .arg(&rules)
-        .arg("-o")
-        .arg(&log)
+    let mut child = watch(&rules, &log)
         .args(["--", "sh", "-c"])
         .arg(format!(
             "cat {} > /dev/null; touch {}",
