@@ -1,5 +1,6 @@
-//! `vigil demo`: records a small built-in scenario and prints its summary, so a new user sees
-//! what vigil does in one command.
+//! `vigil demo`: records a small built-in scenario, prints its summary, runs a rule over it and
+//! traces one file back to where it came from, so a new user sees what vigil does in one
+//! command.
 
 use crate::exit::Failure;
 use crate::record::{self, LogSink};
@@ -16,6 +17,14 @@ mv backup.txt archive.txt
 sh -c 'wc -l < upper.txt' > count.txt
 rm archive.txt
 cat count.txt
+"#;
+
+/// A rule the scenario matches: `mv` then `rm` of the same file, by two processes.
+const RULE: &str = r#"RULE renamed_then_deleted
+PATTERN { [(rename|renameat|renameat2):m, (unlink|unlinkat):d] }
+WHERE   { d.path == m.newpath }
+RETURN  { m.pid, m.oldpath, m.newpath, d.pid }
+OUTPUT  "{m.newpath} was renamed by pid {m.pid}, then deleted by pid {d.pid}"
 "#;
 
 #[derive(clap::Args)]
@@ -47,7 +56,29 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     sink.finish().map_err(Failure::log)?;
     let outcome = outcome?;
     println!("\n--- vigil summary {} ---", log.display());
-    let code = crate::summary::run(crate::summary::SummaryArgs { log: log.clone() })?;
+    let mut code = crate::summary::run(crate::summary::SummaryArgs { log: log.clone() })?;
+    let rules = dir.join("demo.rules");
+    std::fs::write(&rules, RULE).map_err(|e| Failure::io(&rules, "cannot write", e))?;
+    println!(
+        "\n--- vigil match --rules {} {} ---\n{RULE}",
+        rules.display(),
+        log.display()
+    );
+    code = code.max(crate::rules_cmd::match_log(crate::rules_cmd::MatchArgs {
+        rules: rules.clone(),
+        log: log.clone(),
+        out: crate::rules_cmd::Output::default(),
+        no_actions: true,
+    })?);
+    let count = dir.join("count.txt");
+    println!(
+        "\n--- vigil backtrack {} --from file:{} (what led to count.txt) ---",
+        log.display(),
+        count.display()
+    );
+    code = code.max(crate::graph_cmd::backtrack(
+        crate::graph_cmd::TrackArgs::from(&log, &format!("file:{}", count.display())),
+    )?);
     let me =
         std::env::current_exe().map_or_else(|_| "vigil".to_string(), |p| p.display().to_string());
     println!(

@@ -49,6 +49,25 @@ pub struct TrackArgs {
     pub until: Option<String>,
 }
 
+impl TrackArgs {
+    /// From `object` in `log`, with every option at its default.
+    pub fn from(log: &std::path::Path, object: &str) -> TrackArgs {
+        TrackArgs {
+            log: Some(log.to_path_buf()),
+            from: Some(object.to_string()),
+            at: None,
+            format: Format::Tree,
+            output: None,
+            explain_filters: false,
+            exclude: Vec::new(),
+            include_all: false,
+            max_depth: None,
+            since: None,
+            until: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Tree,

@@ -59,6 +59,21 @@ pub struct Output {
     pub max_keys_per_rule: usize,
 }
 
+impl Default for Output {
+    /// As on the command line with no options.
+    fn default() -> Self {
+        let l = Limits::default();
+        Output {
+            format: Format::Text,
+            matches: None,
+            stats: false,
+            max_runs_per_key: l.max_runs_per_key,
+            max_runs_per_rule: l.max_runs_per_rule,
+            max_keys_per_rule: l.max_keys_per_rule,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct MatchArgs {
     /// The rule file.

@@ -132,7 +132,7 @@ fn import_errors_name_the_line() {
 }
 
 #[test]
-fn summary_of_the_demo_lists_processes_calls_and_files() {
+fn the_demo_summarises_matches_a_rule_and_backtracks() {
     vigil_testkit::require_ptrace();
     let dir = scratch_dir("demo");
     let out = run(vigil().arg("demo").arg("-o").arg(dir.join("demo.vlog")));
@@ -154,8 +154,19 @@ fn summary_of_the_demo_lists_processes_calls_and_files() {
         "backup.txt -> ",
         "Files executed",
         "/usr/bin/sort",
+        // The built-in rule finds the mv then rm of archive.txt.
+        "match #1 {",
+        "archive.txt was renamed by pid",
+        // count.txt traced back through wc, upper.txt, tr, the pipe, sort, to users.txt.
+        "(detection point",
+        "<- write",
+        "wc -l [process]",
+        "pipe:[",
+        "sort users.txt [process]",
+        "users.txt [file]",
+        "entry points:",
     ] {
-        assert!(s.contains(want), "summary lacks `{want}`:\n{s}");
+        assert!(s.contains(want), "the demo's output lacks `{want}`:\n{s}");
     }
 }
 
