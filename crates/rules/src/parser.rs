@@ -726,6 +726,17 @@ impl Parser {
 /// Parses a rule file; the diagnostics are every syntax error found.
 pub fn parse(src: &str) -> (File, Vec<Diag>) {
     let (toks, bad) = lex(src);
+    // The parser stumbles on whatever follows text the lexer refused (a missing value, a
+    // missing duration): that follow-on error says nothing new, so it is not reported.
+    let follow_on: Vec<usize> = bad
+        .iter()
+        .map(|(span, _)| {
+            toks.iter()
+                .map(|(_, s)| s.start)
+                .find(|&t| t >= span.end)
+                .unwrap_or(src.len())
+        })
+        .collect();
     let mut diags: Vec<Diag> = bad
         .into_iter()
         .map(|(span, why)| Diag::new(span, why))
@@ -737,7 +748,11 @@ pub fn parse(src: &str) -> (File, Vec<Diag>) {
         diags: Vec::new(),
     };
     let file = p.file();
-    diags.extend(p.diags);
+    diags.extend(
+        p.diags
+            .into_iter()
+            .filter(|d| !follow_on.contains(&d.span.start)),
+    );
     diags.sort_by_key(|d| d.span.start);
     (file, diags)
 }
