@@ -188,6 +188,8 @@ fn each_lexical_error_says_what_is_wrong() {
     for (src, want) in cases {
         let r = errors(src);
         assert!(r.contains(want), "for {src:?} expected {want:?}, got:\n{r}");
+        // The parser's stumble on what follows is not reported as a second error.
+        assert_eq!(headlines(&r).len(), 1, "{r}");
     }
 }
 
