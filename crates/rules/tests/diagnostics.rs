@@ -5,6 +5,8 @@ mod common;
 use common::errors;
 use proptest::prelude::*;
 
+const DETECTIONS: &str = include_str!("../../../rules/detections.rules");
+
 /// `file:line:col: error: message` lines of a rendering.
 fn headlines(rendered: &str) -> Vec<String> {
     rendered
@@ -244,6 +246,36 @@ proptest! {
     #[test]
     fn random_input_never_panics(src in "\\PC{0,200}") {
         let _ = vigil_rules::RuleSet::parse(&src, "fuzz");
+    }
+
+    /// Nor do real rule files with pieces cut, repeated or swapped (a mutation fuzzer's
+    /// moves): they get past the parser into the compiler and the checks.
+    #[test]
+    fn mutated_rule_files_never_panic(
+        edits in proptest::collection::vec((0u8..4, 0usize..4000, 0usize..4000, 1usize..40), 1..8),
+        events in vigil_event::testing::stream(0..100),
+    ) {
+        let mut text: Vec<char> = DETECTIONS.chars().collect();
+        for (op, a, b, len) in edits {
+            let n = text.len().max(1);
+            let (a, b) = (a % n, b % n);
+            let piece: Vec<char> = text[a..(a + len).min(text.len())].to_vec();
+            match op {
+                0 => { text.drain(a..(a + len).min(text.len())); }
+                1 => { text.splice(b..b, piece); }
+                2 => { text.splice(b..(b + len).min(text.len()), piece); }
+                _ => text.swap(a, b),
+            }
+        }
+        let src: String = text.into_iter().collect();
+        if let Ok(rs) = vigil_rules::RuleSet::parse(&src, "mutated") {
+            // What compiles also runs.
+            let mut e = rs.engine(vigil_rules::Limits::default());
+            let mut out = Vec::new();
+            for ev in &events {
+                e.process(ev, &mut out);
+            }
+        }
     }
 
     /// Nor does random text made of the language's own tokens, which gets much further in.
