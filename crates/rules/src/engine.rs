@@ -126,6 +126,24 @@ impl Indexed for Run {
 }
 
 impl Run {
+    /// A run started by `ev`, before it is recorded as the first step's event.
+    fn new(rule: &Rule, ev: &Event) -> Run {
+        Run {
+            id: 0,
+            pos: 0,
+            start: ev.time_ns,
+            counts: SmallVec::from_elem(0, rule.steps.len()),
+            distinct: None,
+            vals: SmallVec::from_elem(Val::Null, rule.slots),
+            seqs: SmallVec::new(),
+            seqs_omitted: 0,
+            last_pid: ev.pid,
+            last_tid: ev.tid,
+            want: None,
+            handle: 0,
+        }
+    }
+
     /// The index entry for the step the run now waits at.
     fn set_want(&mut self, rule: &Rule) {
         self.want = None;
@@ -667,20 +685,7 @@ impl Engine {
         {
             return;
         }
-        let mut run = Run {
-            id: 0,
-            pos: 0,
-            start: ev.time_ns,
-            counts: SmallVec::from_elem(0, n),
-            distinct: None,
-            vals: SmallVec::from_elem(Val::Null, rule.slots),
-            seqs: SmallVec::new(),
-            seqs_omitted: 0,
-            last_pid: ev.pid,
-            last_tid: ev.tid,
-            want: None,
-            handle: 0,
-        };
+        let mut run = Run::new(rule, ev);
         match on_step(rule, &mut run, 0, ev, &self.procs) {
             Outcome::Kill => {}
             Outcome::Continue => self.store(r, key, run, ev),
@@ -876,20 +881,7 @@ impl Engine {
         };
         let mut matched = None;
         if count >= rep.min as usize {
-            let mut run = Run {
-                id: 0,
-                pos: 1,
-                start: ev.time_ns,
-                counts: SmallVec::from_elem(0, 1),
-                distinct: None,
-                vals: SmallVec::from_elem(Val::Null, rule.slots),
-                seqs: SmallVec::new(),
-                seqs_omitted: 0,
-                last_pid: ev.pid,
-                last_tid: ev.tid,
-                want: None,
-                handle: 0,
-            };
+            let mut run = Run::new(rule, ev);
             let _ = on_step(rule, &mut run, 0, ev, &self.procs);
             // The events that made the count, oldest first.
             let latest = &w.latest;
@@ -897,7 +889,7 @@ impl Engine {
                 .events
                 .iter()
                 .filter(|(_, seq, v)| rep.distinct.is_none() || latest.get(v) == Some(seq));
-            run.seqs = counted.clone().take(MAX_SEQS).map(|e| e.1).collect();
+            run.seqs = counted.take(MAX_SEQS).map(|e| e.1).collect();
             run.seqs_omitted = count.saturating_sub(MAX_SEQS) as u64;
             run.counts[0] = count as u32;
             run.pos = 1;
