@@ -529,19 +529,25 @@ impl Engine {
     }
 
     /// Over the per-rule key or window cap: the oldest keys go, their runs counted as evicted.
+    /// `keep`, the key being worked on, stays (and keeps its place in the queue).
     fn evict_keys(&mut self, r: usize, keep: usize) {
+        let mut kept = None;
         loop {
             let st = &self.states[r];
             if st.keys.len() <= self.limits.max_keys_per_rule
                 && st.window_events <= self.limits.max_runs_per_rule
             {
-                return;
+                break;
             }
             let Some((slot, generation)) = self.states[r].key_fifo.pop_front() else {
-                return;
+                break;
             };
             let st = &self.states[r];
-            if slot as usize == keep || st.slots[slot as usize].generation != generation {
+            if st.slots[slot as usize].generation != generation {
+                continue;
+            }
+            if slot as usize == keep {
+                kept = Some((slot, generation));
                 continue;
             }
             let held = st.slots[slot as usize]
@@ -551,6 +557,9 @@ impl Engine {
             let runs = self.remove_slot(r, slot);
             self.stats.rules[r].evicted += (runs.len() + held) as u64;
             self.stats.rules[r].evicted_keys += 1;
+        }
+        if let Some(entry) = kept {
+            self.states[r].key_fifo.push_front(entry);
         }
     }
 

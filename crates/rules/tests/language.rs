@@ -380,6 +380,29 @@ fn keys_and_counting_windows_are_capped_per_rule() {
 }
 
 #[test]
+fn a_key_over_the_window_cap_alone_stays_evictable_later() {
+    // Process 1 alone goes over the rule's window cap (nothing older to evict); when process 2
+    // comes, process 1 is still the oldest key and is the one evicted.
+    let rs = rules(
+        "RULE r PATTERN { [openat[>1000]:o] } WHERE { [ProcessId] } WITHIN 1h RETURN { count(o) }",
+    );
+    let mut e = rs.engine(vigil_rules::Limits {
+        max_runs_per_key: 1024,
+        max_runs_per_rule: 10,
+        max_keys_per_rule: 1000,
+    });
+    let mut s = Stream::new();
+    for i in 0..20 {
+        s.open(1, &format!("/a{i}"), 0);
+    }
+    s.open(2, "/b", 0);
+    let mut out = Vec::new();
+    s.events.iter().for_each(|ev| e.process(ev, &mut out));
+    assert_eq!(e.stats.rules[0].evicted_keys, 1, "{:?}", e.stats.rules[0]);
+    assert_eq!(e.stats.rules[0].evicted, 20, "{:?}", e.stats.rules[0]);
+}
+
+#[test]
 fn a_repetition_reports_every_counted_event() {
     let mut s = Stream::new();
     let opens: Vec<u64> = (0..5)
