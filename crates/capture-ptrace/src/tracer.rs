@@ -160,6 +160,12 @@ impl<'s> Tracer<'s> {
             kind,
         };
         let verdict = self.sink.event(ev);
+        for (other, v) in self.sink.verdicts_for_others() {
+            // Only a process still traced (not reaped): its pid cannot be someone else's yet.
+            if self.threads.values().any(|t| t.pid as u32 == other) {
+                signal(other as i32, v);
+            }
+        }
         // What the sink did about it (a rule's actions) is recorded right after it.
         for (pid, tid, kind) in self.sink.generated() {
             self.seq += 1;
@@ -173,15 +179,7 @@ impl<'s> Tracer<'s> {
             };
             let _ = self.sink.event(ev);
         }
-        match verdict {
-            Verdict::Kill => {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            Verdict::Stop => {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP);
-            }
-            Verdict::Continue | Verdict::Deny(_) => {}
-        }
+        signal(pid, verdict);
         verdict
     }
 
@@ -708,4 +706,15 @@ impl<'s> Tracer<'s> {
     pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {
         self.threads.get(&tid).map(|t| t.files.clone())
     }
+}
+
+/// Carries out a kill or stop verdict on a traced process (a deny is applied at the syscall).
+fn signal(pid: i32, verdict: Verdict) {
+    let sig = match verdict {
+        Verdict::Kill => Signal::SIGKILL,
+        Verdict::Stop => Signal::SIGSTOP,
+        Verdict::Continue | Verdict::Deny(_) => return,
+    };
+    // It may be gone already: nothing left to do then.
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
 }

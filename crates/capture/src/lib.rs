@@ -34,6 +34,13 @@ pub trait EventSink {
     fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {
         Vec::new()
     }
+
+    /// Verdicts for processes other than the one whose event was just handled (a rule's
+    /// match completed by another process's event is about the matched process). The backend
+    /// applies each to that process if it still traces it. Called after every `event`.
+    fn verdicts_for_others(&mut self) -> Vec<(u32, Verdict)> {
+        Vec::new()
+    }
 }
 
 impl<F: FnMut(Event) -> Verdict> EventSink for F {

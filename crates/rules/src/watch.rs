@@ -1,5 +1,6 @@
 //! Rules online: an EventSink that runs the engine on every event the backend produces, acts
-//! on matches (its kill/stop/deny become the verdict for that very event), reports the actions
+//! on matches (kill/stop/deny become the verdict for that very event, or for the matched
+//! process when another process's event completed the match), reports the actions
 //! taken as events, and passes every event on (to the log, when recording).
 
 use crate::action::{Actor, Target};
@@ -18,6 +19,8 @@ pub struct RulesSink<'a> {
     /// Where each event goes after the rules saw it (the log).
     next: Option<&'a mut dyn EventSink>,
     pending: Vec<(u32, u32, EventKind)>,
+    /// Kill/stop verdicts for other processes than the current event's.
+    others: Vec<(u32, Verdict)>,
     matches: Vec<Match>,
 }
 
@@ -33,6 +36,7 @@ impl<'a> RulesSink<'a> {
             on_match: Box::new(on_match),
             next,
             pending: Vec::new(),
+            others: Vec::new(),
             matches: Vec::new(),
         }
     }
@@ -47,22 +51,6 @@ fn stronger(a: Verdict, b: Verdict) -> Verdict {
         Verdict::Kill => 3,
     };
     if rank(b) > rank(a) { b } else { a }
-}
-
-/// Kill or stop a traced process other than the one whose event is being handled.
-fn signal_other(pid: u32, v: Verdict) {
-    use nix::sys::signal::{Signal, kill};
-    let sig = match v {
-        Verdict::Kill => Signal::SIGKILL,
-        Verdict::Stop => Signal::SIGSTOP,
-        // A deny is only ever for the event being handled.
-        Verdict::Continue | Verdict::Deny(_) => return,
-    };
-    let Ok(pid) = i32::try_from(pid) else {
-        return;
-    };
-    // It may have exited meanwhile: nothing left to do then.
-    let _ = kill(nix::unistd::Pid::from_raw(pid), sig);
 }
 
 impl EventSink for RulesSink<'_> {
@@ -82,8 +70,8 @@ impl EventSink for RulesSink<'_> {
             }
             // A match can complete on another process's event (a trailing negation decided
             // late, a rule not joined on the process): the verdict is only for this event's
-            // process; any other is signalled directly. A process whose exit completed the
-            // match is gone, and its pid may already be someone else's.
+            // process; one for any other goes to the backend, which still knows whether it
+            // traces that process. A process whose exit completed the match is gone.
             let own = m.pid == event.pid;
             let gone = own && matches!(event.kind, EventKind::ProcessExit(_));
             let target = if gone { Target::Exited } else { Target::Live };
@@ -92,8 +80,8 @@ impl EventSink for RulesSink<'_> {
                     .act(&compiled, m, target, at_entry && m.at_seq == event.seq);
             if own {
                 verdict = stronger(verdict, v);
-            } else {
-                signal_other(m.pid, v);
+            } else if v != Verdict::Continue {
+                self.others.push((m.pid, v));
             }
             self.pending.extend(
                 taken
@@ -110,5 +98,9 @@ impl EventSink for RulesSink<'_> {
 
     fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {
         std::mem::take(&mut self.pending)
+    }
+
+    fn verdicts_for_others(&mut self) -> Vec<(u32, Verdict)> {
+        std::mem::take(&mut self.others)
     }
 }
