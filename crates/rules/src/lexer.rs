@@ -36,7 +36,7 @@ pub enum Tok {
     #[regex(r"0x[0-9a-fA-F]+", |l| u64::from_str_radix(&l.slice()[2..], 16).ok().map(|v| v as i64))]
     #[regex(r"[0-9]+", |l| l.slice().parse::<i64>().ok())]
     Int(i64),
-    #[regex(r#""([^"\\\n]|\\.)*""#, |l| unescape(l.slice()))]
+    #[regex(r#""([^"\\\n]|\\.)*""#, |l| unescape(l.slice()).ok())]
     Str(String),
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |l| l.slice().to_string())]
     Ident(String),
@@ -103,8 +103,9 @@ fn parse_duration(s: &str) -> Option<u64> {
     n.checked_mul(unit)
 }
 
-fn unescape(s: &str) -> Option<String> {
-    let inner = &s[1..s.len() - 1];
+/// A quoted string's value; Err names the character after a backslash that is no escape.
+fn unescape(s: &str) -> Result<String, char> {
+    let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or("");
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -112,15 +113,16 @@ fn unescape(s: &str) -> Option<String> {
             out.push(c);
             continue;
         }
-        match chars.next()? {
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            '\\' => out.push('\\'),
-            '"' => out.push('"'),
-            _ => return None,
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some(other) => return Err(other),
+            None => return Err('\\'),
         }
     }
-    Some(out)
+    Ok(out)
 }
 
 impl Tok {
@@ -207,11 +209,11 @@ fn why_bad(src: &str, span: Range<usize>) -> String {
                 '\\' if !escaped => escaped = true,
                 '"' if !escaped => {
                     let body = &line_rest[..=i];
-                    return match bad_escape(body) {
-                        Some(e) => format!(
+                    return match unescape(body) {
+                        Err(e) => format!(
                             "unknown escape `\\{e}` in a string (use \\n, \\t, \\\\ or \\\")"
                         ),
-                        None => "this string cannot be read".into(),
+                        Ok(_) => "this string cannot be read".into(),
                     };
                 }
                 _ => escaped = false,
@@ -226,17 +228,4 @@ fn why_bad(src: &str, span: Range<usize>) -> String {
         return format!("number `{text}` is too large (at most {})", i64::MAX);
     }
     format!("unexpected character `{text}`")
-}
-
-fn bad_escape(body: &str) -> Option<char> {
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next()? {
-                'n' | 't' | '\\' | '"' => {}
-                other => return Some(other),
-            }
-        }
-    }
-    None
 }
