@@ -41,12 +41,9 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.src[..offset.min(self.src.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
-        (line, col)
+        let offset = offset.min(self.src.len());
+        let line = self.src[..offset].matches('\n').count() + 1;
+        (line, column(&self.src, offset) + 1)
     }
 
     /// All diagnostics, each with its file:line:column, the source line and a caret under the
@@ -65,12 +62,7 @@ impl Diagnostics {
                 "{}:{line}:{col}: error: {}\n",
                 self.name, d.message
             ));
-            let line_start = self.src[..d.span.start.min(self.src.len())]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let line_end = self.src[line_start..]
-                .find('\n')
-                .map_or(self.src.len(), |i| line_start + i);
+            let (line_start, line_end) = line_bounds(&self.src, d.span.start);
             if line_end - line_start > LONG_LINE {
                 out.push_str(&excerpt(&self.src[line_start..line_end], d, line_start));
                 continue;
@@ -104,6 +96,21 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// The byte range of the line holding `offset` (without its newline).
+fn line_bounds(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    (start, end)
+}
+
+/// 0-based column of `offset` in characters, as editors count (not bytes).
+fn column(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let (start, _) = line_bounds(text, offset);
+    text.get(start..offset).map_or(0, |t| t.chars().count())
+}
 
 /// Longer source lines are shown as an excerpt around the error (miette draws whole lines,
 /// and panics on columns past 65,535).
@@ -149,18 +156,12 @@ impl SourceCode for Source<'_> {
         after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
         let inner = self.text.read_span(span, before, after)?;
-        let start = inner.span().offset().min(self.text.len());
-        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let column = self
-            .text
-            .get(line_start..start)
-            .map_or(inner.column(), |t| t.chars().count());
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.to_string(),
             inner.data(),
             *inner.span(),
             inner.line(),
-            column,
+            column(self.text, inner.span().offset()),
             inner.line_count(),
         )))
     }
