@@ -56,7 +56,7 @@ impl Diagnostics {
         };
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
         let mut out = String::new();
-        for d in &self.list {
+        for d in self.list.iter().take(MAX_SHOWN) {
             let (line, col) = self.line_col(d.span.start);
             out.push_str(&format!(
                 "{}:{line}:{col}: error: {}\n",
@@ -79,6 +79,12 @@ impl Diagnostics {
                 out.push_str(&s);
             }
         }
+        if self.list.len() > MAX_SHOWN {
+            out.push_str(&format!(
+                "... and {} more (the first {MAX_SHOWN} are shown)\n",
+                self.list.len() - MAX_SHOWN
+            ));
+        }
         out.push_str(&format!(
             "{} error{} in {}\n",
             self.list.len(),
@@ -96,6 +102,10 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// Errors drawn at most: past that, a file is not a rule file with mistakes but something
+/// else, and drawing each (with its line) would take long for nothing.
+const MAX_SHOWN: usize = 100;
 
 /// The byte range of the line holding `offset` (without its newline).
 fn line_bounds(text: &str, offset: usize) -> (usize, usize) {

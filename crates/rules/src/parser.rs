@@ -728,13 +728,13 @@ pub fn parse(src: &str) -> (File, Vec<Diag>) {
     let (toks, bad) = lex(src);
     // The parser stumbles on whatever follows text the lexer refused (a missing value, a
     // missing duration): that follow-on error says nothing new, so it is not reported.
+    // Tokens and refused text both come in source order: binary searches, so a garbage file
+    // of many bad characters is not quadratic.
     let follow_on: Vec<usize> = bad
         .iter()
         .map(|(span, _)| {
-            toks.iter()
-                .map(|(_, s)| s.start)
-                .find(|&t| t >= span.end)
-                .unwrap_or(src.len())
+            let next = toks.partition_point(|(_, s)| s.start < span.end);
+            toks.get(next).map_or(src.len(), |(_, s)| s.start)
         })
         .collect();
     let mut diags: Vec<Diag> = bad
@@ -751,7 +751,7 @@ pub fn parse(src: &str) -> (File, Vec<Diag>) {
     diags.extend(
         p.diags
             .into_iter()
-            .filter(|d| !follow_on.contains(&d.span.start)),
+            .filter(|d| follow_on.binary_search(&d.span.start).is_err()),
     );
     diags.sort_by_key(|d| d.span.start);
     (file, diags)

@@ -202,6 +202,17 @@ fn columns_count_characters_in_the_header_and_the_box_alike() {
     assert!(r.contains("[bad.rules:1:61]"), "{r}");
 }
 
+#[test]
+fn a_file_of_garbage_shows_the_first_errors_and_counts_the_rest() {
+    let r = errors(&"@ ".repeat(5000));
+    assert_eq!(headlines(&r).len(), 100, "{r}");
+    assert!(
+        r.contains("... and 4901 more (the first 100 are shown)"),
+        "{r}"
+    );
+    assert!(r.contains("5001 errors in bad.rules"), "{r}");
+}
+
 /// Rule files built to exhaust the parser or the compiler get a diagnostic, promptly.
 #[test]
 fn hostile_rule_files_are_refused_not_run() {
