@@ -77,7 +77,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
         count.display()
     );
     code = code.max(crate::graph_cmd::backtrack(
-        crate::graph_cmd::TrackArgs::from(&log, &format!("file:{}", count.display())),
+        crate::graph_cmd::TrackArgs::defaults(&log, &format!("file:{}", count.display())),
     )?);
     let me =
         std::env::current_exe().map_or_else(|_| "vigil".to_string(), |p| p.display().to_string());

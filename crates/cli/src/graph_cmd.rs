@@ -51,7 +51,7 @@ pub struct TrackArgs {
 
 impl TrackArgs {
     /// From `object` in `log`, with every option at its default.
-    pub fn from(log: &std::path::Path, object: &str) -> TrackArgs {
+    pub fn defaults(log: &std::path::Path, object: &str) -> TrackArgs {
         TrackArgs {
             log: Some(log.to_path_buf()),
             from: Some(object.to_string()),

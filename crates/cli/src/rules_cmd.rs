@@ -49,13 +49,13 @@ pub struct Output {
     #[arg(long)]
     pub stats: bool,
     /// Most partial matches kept per rule and join key (older ones are evicted and counted).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = Limits::default().max_runs_per_key)]
     pub max_runs_per_key: usize,
     /// Most partial matches (and events held in counting windows) kept per rule.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = Limits::default().max_runs_per_rule)]
     pub max_runs_per_rule: usize,
     /// Most join keys with state kept per rule (the oldest key is evicted and counted).
-    #[arg(long, default_value_t = 1 << 18)]
+    #[arg(long, default_value_t = Limits::default().max_keys_per_rule)]
     pub max_keys_per_rule: usize,
 }
 
