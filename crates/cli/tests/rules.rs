@@ -81,6 +81,17 @@ fn dot_draws_the_automaton() {
         .stdout,
     );
     assert!(other.contains("(again)"), "repetition loop: {other}");
+    // Conditions are drawn as written, each on its own line, quotes escaped for DOT.
+    assert!(dot.contains("syscall:a\\nif a.SyscallNr < 300"), "{dot}");
+    let quoted = write_rules(
+        &dir,
+        "q.rules",
+        "RULE q PATTERN { [openat:o, ~close:c, read:r] } WHERE { o.path glob \"/tmp/*\", c.fd == o.ret, r.fd == o.ret }\n",
+    );
+    let q = text(&run(vigil().args(["rules", "dot"]).arg(&quoted)).stdout);
+    assert!(q.contains(r#"openat:o\nif o.path glob \"/tmp/*\""#), "{q}");
+    assert!(q.contains(r#"~close:c\nif c.fd == o.ret"#), "{q}");
+    assert!(q.contains(r#"read:r\nif r.fd == o.ret"#), "{q}");
     let out = run(vigil()
         .args(["rules", "dot"])
         .arg(&f)

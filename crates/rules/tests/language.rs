@@ -451,3 +451,45 @@ RULE p PATTERN { [exec:x] } WHERE { x.argv contains "-c" and x.uid == 0 }"#;
     let m = run(src, &s.events);
     assert_eq!(m.len(), 2, "{m:?}");
 }
+
+#[test]
+fn json_values_keep_the_return_order() {
+    let src = "RULE r PATTERN { [openat:o] } RETURN { o.path, o.pid, o.fd, o.seq }";
+    let mut s = Stream::new();
+    s.open(1, "/x", 0);
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let j = vigil_rules::action::match_json(&rs.compiled, &m[0]);
+    let keys: Vec<&String> = j["values"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["o.path", "o.pid", "o.fd", "o.seq"]);
+}
+
+#[test]
+fn a_kill_for_a_process_whose_exit_completed_the_match_is_logged_as_skipped() {
+    use vigil_capture::{EventSink, Verdict};
+    // "exec, then no open within 5s": the process exits first, which decides the match.
+    let src =
+        "RULE quiet PATTERN { [exec:e, ~openat] } WHERE { [ProcessId] } WITHIN 5s DO { kill }";
+    let mut s = Stream::new();
+    s.exec(7, "/bin/x", &[]);
+    s.exit_process(7);
+    let rs = rules(src);
+    let mut matched = 0;
+    let mut sink = vigil_rules::watch::RulesSink::new(
+        rs.engine(vigil_rules::Limits::default()),
+        |_, _| matched += 1,
+        None,
+    );
+    let mut actions = Vec::new();
+    for ev in &s.events {
+        assert_eq!(sink.event(ev.clone()), Verdict::Continue, "nothing to kill");
+        assert!(sink.verdicts_for_others().is_empty());
+        actions.extend(sink.generated());
+    }
+    drop(sink);
+    assert_eq!(matched, 1);
+    assert!(
+        matches!(&actions[..], [(7, _, vigil_event::EventKind::Action(a))] if a.action == "skipped" && a.target_pid == 7),
+        "{actions:?}"
+    );
+}
