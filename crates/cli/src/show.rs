@@ -67,7 +67,7 @@ impl Filter {
         }
         match &self.path {
             None => true,
-            Some(g) => args.iter().any(|v| match v {
+            Some(g) => args.iter().any(|v| match v.plain() {
                 Value::Str(s) => g.is_match(String::from_utf8_lossy(s.as_bytes()).as_ref()),
                 Value::Fd(fd) => match fd.target.as_deref() {
                     Some(Target::File { path, .. }) => {

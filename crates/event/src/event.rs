@@ -221,8 +221,14 @@ impl Event {
         }
     }
 
-    /// A named argument or output of a syscall event.
+    /// A named argument or output of a syscall event: its plain value (what the kernel used,
+    /// what was kept of a cut value).
     pub fn arg(&self, name: &str) -> Option<&Value> {
+        self.arg_raw(name).map(Value::plain)
+    }
+
+    /// A named argument as recorded, with its given form and cut marker if it has them.
+    pub fn arg_raw(&self, name: &str) -> Option<&Value> {
         let (sig, args) = self.args()?;
         args.get(sig.field_index(name)?)
     }

@@ -5,7 +5,7 @@ use crate::Str;
 use crate::event::*;
 use crate::flags;
 use crate::syscall::{Abi, ArgKind, SyscallId};
-use crate::value::{Fd, SockAddr, Socket, Target, Value};
+use crate::value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
 use serde_json::{Map, Value as J, json};
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -84,9 +84,11 @@ fn target_json(t: &Target) -> J {
     }
 }
 
-/// One value; flag kinds are written by name so a reader need not know the bits.
+/// One value; flag kinds are written by name so a reader need not know the bits. A resolved
+/// or cut value is written as its plain value (what the kernel used, what was kept); its
+/// given form and cut marker go beside it (see `syscall_json`).
 pub fn value_json(kind: ArgKind, v: &Value) -> J {
-    match v {
+    match v.plain() {
         Value::Absent => J::Null,
         Value::Unreadable(a) => json!({ "unreadable": a }),
         Value::Int(i) if kind == ArgKind::Signal && (0..=64).contains(i) => {
@@ -109,6 +111,31 @@ pub fn value_json(kind: ArgKind, v: &Value) -> J {
         }
         Value::List(items) => J::Array(items.iter().map(str_json).collect()),
         Value::Addr(a) => addr_json(a),
+        // plain() never returns a wrapper.
+        Value::Resolved(_) | Value::Cut(_) => J::Null,
+    }
+}
+
+/// Suffixes of the keys that sit beside an argument: `path_given`, `path_resolution`,
+/// `argv_cut`.
+const GIVEN: &str = "_given";
+const RESOLUTION: &str = "_resolution";
+const CUT: &str = "_cut";
+
+/// The keys beside an argument that say what was given, how sure vigil is and what was cut.
+fn annotations(a: &mut Map<String, J>, name: &str, kind: ArgKind, v: &Value) {
+    if let Some(g) = v.given() {
+        a.insert(format!("{name}{GIVEN}"), value_json(kind, g));
+    }
+    let how = v.resolution();
+    if how != Resolution::Exact {
+        a.insert(format!("{name}{RESOLUTION}"), how.name().into());
+    }
+    if let Some(c) = v.cut() {
+        a.insert(
+            format!("{name}{CUT}"),
+            json!({"items": c.items, "bytes": c.bytes, "exact": c.exact}),
+        );
     }
 }
 
@@ -216,6 +243,7 @@ fn syscall_json(m: &mut Map<String, J>, call: SyscallId, args: &Args) {
         }
         if let Some(spec) = sig.field(i) {
             a.insert(spec.name.into(), value_json(spec.kind, v));
+            annotations(&mut a, spec.name, spec.kind, v);
         }
     }
     m.insert("args".into(), J::Object(a));
@@ -454,6 +482,44 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
     })
 }
 
+/// Wraps a value read back with what its annotations say (given form, resolution, cut).
+fn annotated(a: &Obj, name: &str, kind: ArgKind, v: Value) -> Result<Value, JsonError> {
+    let given_key = format!("{name}{GIVEN}");
+    let how_key = format!("{name}{RESOLUTION}");
+    let cut_key = format!("{name}{CUT}");
+    let mut v = v;
+    if let Some(c) = a.m.get(&cut_key) {
+        let field = a.name(&cut_key);
+        let c = obj(&field, c)?;
+        v = Value::Cut(Arc::new(Cut {
+            kept: v,
+            items: c.u64_or("items", 0)?,
+            bytes: c.u64_or("bytes", 0)?,
+            exact: c.m.get("exact").and_then(J::as_bool).unwrap_or(true),
+        }));
+    }
+    let given = match a.m.get(&given_key) {
+        Some(g) => value_from(&a.name(&given_key), kind, g)?,
+        None => Value::Absent,
+    };
+    let how = match a.m.get(&how_key) {
+        Some(J::String(s)) => Resolution::from_name(s).map_or_else(
+            || err(&a.name(&how_key), "expected exact, lexical or unknown"),
+            Ok,
+        )?,
+        Some(_) => return err(&a.name(&how_key), "expected a string"),
+        None => Resolution::Exact,
+    };
+    if given != Value::Absent || how != Resolution::Exact {
+        v = Value::Resolved(Arc::new(Resolved {
+            value: v,
+            given,
+            how,
+        }));
+    }
+    Ok(v)
+}
+
 fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
     if o.m.contains_key("exit_code") {
         return Ok(ExitStatus::Code(o.i32("exit_code")?));
@@ -507,7 +573,12 @@ fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
     if let Some(a) = o.m.get("args") {
         let a = obj("args", a)?;
         for name in a.m.keys() {
-            if sig.field_index(name).is_none() {
+            let base = [GIVEN, RESOLUTION, CUT]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|b| sig.field_index(b).is_some())
+                .unwrap_or(name);
+            if sig.field_index(base).is_none() {
                 let names: Vec<&str> = sig.args.iter().chain(sig.outputs).map(|x| x.name).collect();
                 return err(
                     &a.name(name),
@@ -525,7 +596,7 @@ fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
                 Some(v) => value_from(&a.name(spec.name), spec.kind, v)?,
                 None => Value::Absent,
             };
-            args.push(v);
+            args.push(annotated(&a, spec.name, spec.kind, v)?);
         }
         while args.last() == Some(&Value::Absent) {
             args.pop();

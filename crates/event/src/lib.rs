@@ -9,12 +9,13 @@ pub mod syscall;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod text;
+pub mod uring;
 pub mod value;
 
 pub use event::*;
 pub use syscall::{Abi, Arg, ArgKind, Class, Signature, SyscallId};
 pub use text::Str;
-pub use value::{Fd, SockAddr, Socket, Target, Value};
+pub use value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
 
 /// ` (did you mean `x`?)` for the closest candidate, or nothing when none is close.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {

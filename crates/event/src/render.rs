@@ -3,12 +3,35 @@
 use crate::event::{Args, Event, EventKind, errno_of};
 use crate::flags;
 use crate::syscall::{ArgKind, Signature, SyscallId};
-use crate::value::{AT_FDCWD, Value};
+use crate::value::{AT_FDCWD, Resolution, Value};
 use std::fmt::Write;
 
-/// One value as strace would show it.
+/// One value as strace would show it. A path the program gave in another form than the one
+/// the kernel resolved shows both: `"/etc/shadow" (given "l/../shadow")`.
 pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
     match v {
+        Value::Resolved(r) => {
+            value(kind, &r.value, out);
+            if r.given != Value::Absent && !given_is_suffix(&r.value, &r.given) {
+                out.push_str(" (given ");
+                value(kind, &r.given, out);
+                out.push(')');
+            }
+            match r.how {
+                Resolution::Exact => {}
+                Resolution::Lexical => out.push_str(" (not resolved: folded as text)"),
+                Resolution::Unknown => out.push_str(" (unresolved: relative to what is unknown)"),
+            }
+        }
+        Value::Cut(c) => {
+            value(kind, &c.kept, out);
+            let at_least = if c.exact { "" } else { "at least " };
+            let _ = write!(
+                out,
+                " /* not recorded: {at_least}{} more items, {at_least}{} bytes */",
+                c.items, c.bytes
+            );
+        }
         Value::Absent => out.push('?'),
         Value::Unreadable(addr) => {
             let _ = write!(out, "{addr:#x}");
@@ -65,6 +88,23 @@ pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
                 }
             },
         },
+    }
+}
+
+/// Whether a given relative path is the tail of the resolved one (`out` of `/tmp/x/out`):
+/// nothing the reader needs to see twice.
+fn given_is_suffix(value: &Value, given: &Value) -> bool {
+    match (value, given) {
+        (Value::Str(v), Value::Str(g)) => {
+            let (v, g) = (v.as_bytes(), g.as_bytes());
+            !g.is_empty()
+                && g[0] != b'/'
+                && v.len() > g.len()
+                && v.ends_with(g)
+                && v[v.len() - g.len() - 1] == b'/'
+                && !g.split(|&b| b == b'/').any(|c| c == b".." || c == b".")
+        }
+        _ => false,
     }
 }
 

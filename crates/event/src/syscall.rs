@@ -17,6 +17,8 @@ pub enum Abi {
     X86_64,
     I386,
     X32,
+    /// An operation submitted through io_uring (`nr` is its opcode): see `crate::uring`.
+    IoUring,
 }
 
 impl Abi {
@@ -25,6 +27,7 @@ impl Abi {
             Abi::X86_64 => "x86_64",
             Abi::I386 => "i386",
             Abi::X32 => "x32",
+            Abi::IoUring => "io_uring",
         }
     }
 
@@ -33,6 +36,7 @@ impl Abi {
             "x86_64" => Some(Abi::X86_64),
             "i386" => Some(Abi::I386),
             "x32" => Some(Abi::X32),
+            "io_uring" => Some(Abi::IoUring),
             _ => None,
         }
     }
@@ -128,6 +132,10 @@ pub enum ArgKind {
     FcntlCmd,
     CloseRangeFlags,
     MemfdFlags,
+    /// `struct io_uring_params *`: the flags member is decoded.
+    UringSetupFlags,
+    UringEnterFlags,
+    UringRegisterOp,
     ShmFlags,
     ShmatFlags,
     MountFlags,
@@ -216,9 +224,11 @@ impl SyscallId {
     }
 
     /// The x86_64 syscall with the same meaning, when there is one (i386 `open` is x86_64
-    /// `open`); calls whose arguments differ across ABIs (mmap, socketcall, clone) have none.
+    /// `open`, io_uring's OPENAT is `openat`); calls whose arguments differ across ABIs (mmap,
+    /// socketcall, clone) have none.
     pub fn canonical(self) -> Option<Sysno> {
         match self.abi {
+            Abi::IoUring => crate::uring::op(self.nr).and_then(|o| o.twin),
             Abi::X86_64 => Sysno::new(self.nr as usize),
             Abi::X32 => Sysno::new((self.nr & !X32_BIT) as usize),
             Abi::I386 => {
@@ -253,6 +263,7 @@ impl SyscallId {
         match self.abi {
             Abi::X86_64 | Abi::X32 => self.canonical().map(|s| s.name()),
             Abi::I386 => syscalls::x86::Sysno::new(self.nr as usize).map(|s| s.name()),
+            Abi::IoUring => crate::uring::op(self.nr).map(|o| o.name),
         }
     }
 
@@ -272,6 +283,7 @@ impl SyscallId {
                 Abi::I386 => rest.parse::<syscalls::x86::Sysno>().ok()?.id() as u32,
                 Abi::X86_64 => rest.parse::<Sysno>().ok()?.id() as u32,
                 Abi::X32 => rest.parse::<Sysno>().ok()?.id() as u32 | X32_BIT,
+                Abi::IoUring => crate::uring::opcode(rest)?,
             },
         };
         Some(SyscallId { abi, nr })
@@ -287,6 +299,7 @@ impl fmt::Display for SyscallId {
             Abi::X86_64 => "",
             Abi::I386 => "i386:",
             Abi::X32 => "x32:",
+            Abi::IoUring => "io_uring:",
         };
         match self.base_name() {
             Some(n) => write!(f, "{prefix}{n}"),
@@ -427,6 +440,10 @@ table! {
     lsetxattr FILE No ["path": Path, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
     fsetxattr FILE No ["fd": Fd, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
     fsync     FILE No ["fd": Fd] => [];
+    // io_uring: always traced, so operations submitted through a ring are seen and decoded
+    io_uring_setup    FILE Exit ["entries": Uint, "flags": UringSetupFlags] => ["fd": Fd];
+    io_uring_enter    FILE Exit ["fd": Fd, "to_submit": Uint, "min_complete": Uint, "flags": UringEnterFlags, "sig": Hex, "sigsz": Uint] => [];
+    io_uring_register FILE Exit ["fd": Fd, "opcode": UringRegisterOp, "arg": Hex, "nr_args": Uint] => [];
     fdatasync FILE No ["fd": Fd] => [];
     // memory
     mmap      MEMORY No ["addr": Hex, "length": Uint, "prot": Prot, "flags": MmapFlags, "fd": Fd, "offset": Uint] => [];

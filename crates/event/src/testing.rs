@@ -4,7 +4,7 @@
 use crate::Str;
 use crate::event::*;
 use crate::syscall::{self, ArgKind, SyscallId};
-use crate::value::{Fd, SockAddr, Socket, Target, Value};
+use crate::value::{Cut, Fd, Resolution, SockAddr, Socket, Target, Value};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -13,6 +13,14 @@ pub fn text() -> impl Strategy<Value = Str> {
     prop_oneof![
         4 => "/[a-z]{1,8}(/[a-z0-9._-]{1,12}){0,3}".prop_map(|s| Str::from(s.as_str())),
         1 => proptest::collection::vec(any::<u8>(), 0..24).prop_map(Str::from),
+    ]
+}
+
+pub fn resolution() -> impl Strategy<Value = Resolution> {
+    prop_oneof![
+        Just(Resolution::Exact),
+        Just(Resolution::Lexical),
+        Just(Resolution::Unknown),
     ]
 }
 
@@ -67,10 +75,38 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
         ArgKind::Fd | ArgKind::DirFd => (-100i32..1024, proptest::option::of(target()))
             .prop_map(|(n, t)| Value::Fd(Fd::new(n, t.map(Arc::new))))
             .boxed(),
-        ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => text().prop_map(Value::Str).boxed(),
-        ArgKind::Int | ArgKind::Signal | ArgKind::Pid => any::<i64>().prop_map(Value::Int).boxed(),
-        ArgKind::Argv => proptest::collection::vec(text(), 0..4)
-            .prop_map(|v| Value::List(v.into()))
+        ArgKind::Path | ArgKind::PathAt(_) => prop_oneof![
+            3 => text().prop_map(Value::Str),
+            1 => (text(), proptest::option::of(text()), resolution()).prop_map(|(v, g, how)| {
+                Value::resolved(Value::Str(v), g.map_or(Value::Absent, Value::Str), how)
+            }),
+        ]
+        .boxed(),
+        ArgKind::Str => text().prop_map(Value::Str).boxed(),
+        ArgKind::Pid => prop_oneof![
+            3 => any::<i64>().prop_map(Value::Int),
+            1 => (any::<i64>(), any::<i64>(), resolution()).prop_map(|(v, g, how)| {
+                Value::resolved(Value::Int(v), Value::Int(g), how)
+            }),
+        ]
+        .boxed(),
+        ArgKind::Int | ArgKind::Signal => any::<i64>().prop_map(Value::Int).boxed(),
+        ArgKind::Argv => (
+            proptest::collection::vec(text(), 0..4),
+            proptest::option::of((any::<u64>(), any::<u64>(), any::<bool>())),
+        )
+            .prop_map(|(v, cut)| {
+                let list = Value::List(v.into());
+                match cut {
+                    None => list,
+                    Some((items, bytes, exact)) => Value::Cut(Arc::new(Cut {
+                        kept: list,
+                        items,
+                        bytes,
+                        exact,
+                    })),
+                }
+            })
             .boxed(),
         ArgKind::SockAddr(_) | ArgKind::SockAddrOut => {
             sockaddr().prop_map(|a| Value::Addr(Arc::new(a))).boxed()
@@ -93,6 +129,7 @@ pub fn syscall_id() -> impl Strategy<Value = SyscallId> {
         8 => proptest::sample::select(known),
         1 => (0u32..460).prop_map(SyscallId::x86_64),
         1 => (0u32..440).prop_map(|nr| SyscallId { abi: crate::Abi::I386, nr }),
+        1 => (0u32..70).prop_map(|nr| SyscallId { abi: crate::Abi::IoUring, nr }),
     ]
 }
 

@@ -20,11 +20,134 @@ pub enum Value {
     Fd(Fd),
     List(Arc<[Str]>),
     Addr(Arc<SockAddr>),
+    /// What the kernel acted on, beside what the program passed, when the two differ or the
+    /// certainty needs saying: a path through symlinks or `..`, a pid inside a pid namespace.
+    /// Consumers read `value` (through `plain`); `given` is the evidence of what was asked.
+    Resolved(Arc<Resolved>),
+    /// A value vigil could not record whole (an argv beyond the kernel's own limits, an
+    /// oversized imported value): what was kept, and exactly how much was not.
+    Cut(Arc<Cut>),
+}
+
+/// See `Value::Resolved`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Resolved {
+    /// What the kernel acted on: the absolute path it resolved, the pid in vigil's namespace.
+    pub value: Value,
+    /// The value exactly as the program passed it; `Absent` when it is `value` itself.
+    pub given: Value,
+    pub how: Resolution,
+}
+
+/// How sure vigil is that `Resolved::value` is what the kernel used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resolution {
+    /// Established in the process's own view of the system: the kernel's answer after the
+    /// call (the link of the fd it created), or a walk of the path through the process's
+    /// root, cwd or dirfd as the kernel walks it (symlinks and `..` followed).
+    Exact,
+    /// The walk was not possible (a component that does not exist, no permission): `.` and
+    /// `..` were folded as text, symlinks not followed. The call usually failed.
+    Lexical,
+    /// What it is relative to is unknown (a cwd longer than PATH_MAX, a pid no process has):
+    /// `value` is the given value itself.
+    Unknown,
+}
+
+impl Resolution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::Exact => "exact",
+            Resolution::Lexical => "lexical",
+            Resolution::Unknown => "unknown",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Resolution> {
+        match s {
+            "exact" => Some(Resolution::Exact),
+            "lexical" => Some(Resolution::Lexical),
+            "unknown" => Some(Resolution::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// See `Value::Cut`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cut {
+    /// What was recorded (a prefix of the list, a prefix of the string).
+    pub kept: Value,
+    /// Items not recorded (list entries); at least this many when `exact` is false.
+    pub items: u64,
+    /// Bytes not recorded (of the items cut and of items shortened); at least this many
+    /// when `exact` is false.
+    pub bytes: u64,
+    /// Whether `items` and `bytes` are exact counts or lower bounds (vigil stopped counting).
+    pub exact: bool,
 }
 
 impl Value {
-    pub fn as_int(&self) -> Option<i64> {
+    /// `value` as the kernel used it beside `given` as the program passed it, in the one form
+    /// every backend, the log and JSON agree on: no wrapper when there is nothing to say
+    /// (`given` equal to `value` or absent, and `how` exact).
+    pub fn resolved(value: Value, given: Value, how: Resolution) -> Value {
+        let given = if given == value { Value::Absent } else { given };
+        if given == Value::Absent && how == Resolution::Exact {
+            return value;
+        }
+        Value::Resolved(Arc::new(Resolved { value, given, how }))
+    }
+
+    /// The value itself, through any `Resolved` (what the kernel used) or `Cut` (what was
+    /// kept) wrapper. Every reader of argument values goes through this.
+    pub fn plain(&self) -> &Value {
+        let mut v = self;
+        loop {
+            match v {
+                Value::Resolved(r) => v = &r.value,
+                Value::Cut(c) => v = &c.kept,
+                other => return other,
+            }
+        }
+    }
+
+    /// The value as the program passed it, when it differs from what the kernel used.
+    pub fn given(&self) -> Option<&Value> {
         match self {
+            Value::Resolved(r) if r.given != Value::Absent => Some(&r.given),
+            Value::Cut(c) => c.kept.given(),
+            _ => None,
+        }
+    }
+
+    /// How sure vigil is of the value (`Exact` for values that needed no resolution).
+    pub fn resolution(&self) -> Resolution {
+        match self {
+            Value::Resolved(r) => r.how,
+            Value::Cut(c) => c.kept.resolution(),
+            _ => Resolution::Exact,
+        }
+    }
+
+    /// The cut marker, when the value was not recorded whole.
+    pub fn cut(&self) -> Option<&Cut> {
+        match self {
+            Value::Cut(c) => Some(c),
+            Value::Resolved(r) => r.value.cut(),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&Arc<[Str]>> {
+        match self.plain() {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self.plain() {
             Value::Int(v) => Some(*v),
             Value::Uint(v) => Some(*v as i64),
             Value::Fd(fd) => Some(fd.num as i64),
@@ -33,7 +156,7 @@ impl Value {
     }
 
     pub fn as_uint(&self) -> Option<u64> {
-        match self {
+        match self.plain() {
             Value::Uint(v) => Some(*v),
             Value::Int(v) => Some(*v as u64),
             _ => None,
@@ -41,14 +164,14 @@ impl Value {
     }
 
     pub fn as_str(&self) -> Option<&Str> {
-        match self {
+        match self.plain() {
             Value::Str(s) => Some(s),
             _ => None,
         }
     }
 
     pub fn as_fd(&self) -> Option<&Fd> {
-        match self {
+        match self.plain() {
             Value::Fd(fd) => Some(fd),
             _ => None,
         }

@@ -47,6 +47,7 @@ fn abi_code(a: Abi) -> u64 {
         Abi::X86_64 => 0,
         Abi::I386 => 1,
         Abi::X32 => 2,
+        Abi::IoUring => 3,
     }
 }
 
@@ -217,6 +218,12 @@ impl Encoder {
     /// Defines every string and target the values use, so the values can follow in one run.
     fn define(&mut self, args: &[Value]) {
         for v in args {
+            self.define_value(v);
+        }
+    }
+
+    fn define_value(&mut self, v: &Value) {
+        {
             match v {
                 Value::Str(s) => {
                     self.str_id(s);
@@ -232,6 +239,11 @@ impl Encoder {
                     }
                 }
                 Value::Addr(a) => self.addr_strings(a),
+                Value::Resolved(r) => {
+                    self.define_value(&r.value);
+                    self.define_value(&r.given);
+                }
+                Value::Cut(c) => self.define_value(&c.kept),
                 _ => {}
             }
         }
@@ -283,6 +295,23 @@ impl Encoder {
                 let mut tmp = std::mem::take(&mut self.buf);
                 self.put_addr(&mut tmp, a);
                 self.buf = tmp;
+            }
+            Value::Resolved(r) => {
+                self.buf.push(8);
+                self.buf.push(match r.how {
+                    Resolution::Exact => 0,
+                    Resolution::Lexical => 1,
+                    Resolution::Unknown => 2,
+                });
+                self.put_value(&r.value);
+                self.put_value(&r.given);
+            }
+            Value::Cut(c) => {
+                self.buf.push(9);
+                self.buf.push(c.exact as u8);
+                put(&mut self.buf, c.items);
+                put(&mut self.buf, c.bytes);
+                self.put_value(&c.kept);
             }
         }
     }
@@ -638,6 +667,14 @@ impl<'a> Decoder<'a> {
     }
 
     fn value(&mut self) -> Result<Value, DecodeError> {
+        self.value_at(0)
+    }
+
+    /// A value; `depth` bounds the nesting of wrappers a crafted block could pile up.
+    fn value_at(&mut self, depth: u32) -> Result<Value, DecodeError> {
+        if depth > 4 {
+            return Err("values nested too deeply".into());
+        }
         Ok(match self.u8()? {
             0 => Value::Absent,
             1 => Value::Unreadable(self.var()?),
@@ -669,6 +706,33 @@ impl<'a> Decoder<'a> {
                 Value::List(l.into())
             }
             7 => Value::Addr(Arc::new(self.addr()?)),
+            8 => {
+                let how = match self.u8()? {
+                    0 => Resolution::Exact,
+                    1 => Resolution::Lexical,
+                    2 => Resolution::Unknown,
+                    t => return Err(format!("unknown resolution {t}")),
+                };
+                let value = self.value_at(depth + 1)?;
+                let given = self.value_at(depth + 1)?;
+                Value::Resolved(Arc::new(Resolved { value, given, how }))
+            }
+            9 => {
+                let exact = match self.u8()? {
+                    0 => false,
+                    1 => true,
+                    t => return Err(format!("bad cut marker {t}")),
+                };
+                let items = self.var()?;
+                let bytes = self.var()?;
+                let kept = self.value_at(depth + 1)?;
+                Value::Cut(Arc::new(Cut {
+                    kept,
+                    items,
+                    bytes,
+                    exact,
+                }))
+            }
             t => return Err(format!("unknown value tag {t}")),
         })
     }
@@ -691,7 +755,7 @@ impl<'a> Decoder<'a> {
             0 => Abi::X86_64,
             1 => Abi::I386,
             2 => Abi::X32,
-            _ => return Err("unknown ABI".into()),
+            _ => Abi::IoUring,
         };
         Ok(SyscallId {
             abi,

@@ -502,6 +502,7 @@ fn comm_of(exe: &Str) -> Str {
 }
 
 fn fd_part(v: &Value, sub: Sub) -> Val {
+    let v = v.plain();
     let Value::Fd(fd) = v else {
         return match (v, sub) {
             (Value::Addr(a), Sub::None) => Val::Str(Str::from(a.to_string())),
@@ -550,7 +551,7 @@ fn fd_part(v: &Value, sub: Sub) -> Val {
 }
 
 fn plain(v: &Value) -> Val {
-    match v {
+    match v.plain() {
         Value::Absent => Val::Null,
         Value::Unreadable(a) => Val::Int(*a as i64),
         Value::Int(i) => Val::Int(*i),
@@ -559,6 +560,8 @@ fn plain(v: &Value) -> Val {
         Value::Fd(fd) => Val::Int(fd.num as i64),
         Value::List(l) => Val::List(l.clone()),
         Value::Addr(a) => Val::Str(Str::from(a.to_string())),
+        // plain() never returns a wrapper.
+        Value::Resolved(_) | Value::Cut(_) => Val::Null,
     }
 }
 
