@@ -1,17 +1,31 @@
 //! Decoding a call's arguments at entry (paths resolved, fds labelled) and its outputs at exit,
 //! and keeping the fd table and cwd in step with what the call did.
 
-use crate::fdtable::resolve;
+use crate::fdtable::Root;
 use crate::inspect;
 use crate::tracer::{Pending, Tracer};
+use crate::walk;
+use smallvec::SmallVec;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_event::value::{AT_FDCWD, Fd, SockAddr, Socket, Target};
 use vigil_event::*;
 
 const O_CLOEXEC: u64 = 0o2000000;
 const O_CREAT: u64 = 0o100;
+const O_EXCL: u64 = 0o200;
+const O_NOFOLLOW: u64 = 0o400000;
 const O_TMPFILE: u64 = 0o20000000;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_SYMLINK_FOLLOW: u64 = 0x400;
 const AT_EMPTY_PATH: u64 = 0x1000;
+const UMOUNT_NOFOLLOW: u64 = 8;
+
+/// For each path argument of a call (its index), the device and inode of what it named when
+/// vigil walked it at entry (`None`: nothing there yet, or not walkable).
+pub type Walked = SmallVec<[(usize, Option<(u64, u64)>); 2]>;
 
 /// Arguments the kernel reads as 32-bit C ints/unsigned ints: only the low half counts.
 fn is_32bit(kind: ArgKind) -> bool {
@@ -54,32 +68,11 @@ impl Tracer<'_> {
         }
         // A duplicate of an fd vigil knows (dup, F_DUPFD) takes that fd's label.
         let known = files.borrow().find(|t| st.is(t));
-        let target = known.unwrap_or_else(|| Arc::new(inspect::probe_fd(tid, fd, st, &ours)));
+        let target = known.unwrap_or_else(|| Arc::new(inspect::probe_fd(st, &ours)));
         // Its close-on-exec flag is unknown: marked as if set, exec forgets the entry and the
         // fd is looked up again if it is used after exec.
         files.borrow_mut().insert(fd, target.clone(), true);
         Some(target)
-    }
-
-    /// The directory a dirfd argument (already decoded) stands for.
-    fn dir_path(&self, pid: i32, tid: i32, dirfd: Option<&Value>) -> Vec<u8> {
-        match dirfd {
-            Some(Value::Fd(Fd {
-                target: Some(t), ..
-            })) => match &**t {
-                Target::File { path, .. } => path.as_bytes().to_vec(),
-                _ => b"/".to_vec(),
-            },
-            Some(Value::Fd(Fd { num, .. })) => format!("/proc/{pid}/fd/{num}").into_bytes(),
-            _ => self.cwd(tid),
-        }
-    }
-
-    fn cwd(&self, tid: i32) -> Vec<u8> {
-        self.threads
-            .get(&tid)
-            .map(|t| t.fs.borrow().cwd_path().to_vec())
-            .unwrap_or_else(|| b"/".to_vec())
     }
 
     fn read_str(&mut self, pid: i32, addr: u64) -> Result<Vec<u8>, Value> {
@@ -92,17 +85,193 @@ impl Tracer<'_> {
         p.mem.read_cstr(addr).map_err(|_| Value::Unreadable(addr))
     }
 
-    /// Decodes a call's inputs as its signature describes them.
+    /// The root and (for a relative path) the cwd of a thread, opened once and kept until
+    /// they change.
+    fn fs_handles(&mut self, tid: i32, want_cwd: bool) -> Option<(Rc<Root>, Option<Rc<OwnedFd>>)> {
+        let fs = self.threads.get(&tid)?.fs.clone();
+        let mut fs = fs.borrow_mut();
+        let root = match &fs.root {
+            Some(r) => r.clone(),
+            None => {
+                let r = Rc::new(inspect::root(tid)?);
+                fs.root = Some(r.clone());
+                r
+            }
+        };
+        let cwd = if want_cwd {
+            match &fs.cwd_fd {
+                Some(c) => Some(c.clone()),
+                None => {
+                    let c = inspect::cwd_fd(tid).map(Rc::new);
+                    fs.cwd_fd = c.clone();
+                    c
+                }
+            }
+        } else {
+            None
+        };
+        Some((root, cwd))
+    }
+
+    /// Whether the kernel follows a symlink in the last component of the path argument at
+    /// `index`, given the call's flags.
+    fn follows(sig: &Signature, raw: &[u64; 6], index: usize, kind: ArgKind) -> bool {
+        let first_path = sig.args.iter().position(|a| a.kind.is_path()) == Some(index);
+        let mut follow = kind.follows_last();
+        for (i, a) in sig.args.iter().enumerate() {
+            let bits = raw[i];
+            match a.kind {
+                ArgKind::OpenFlags
+                    if bits & O_NOFOLLOW != 0 || bits & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL =>
+                {
+                    follow = false;
+                }
+                ArgKind::AtFlags | ArgKind::AccessAtFlags if first_path => {
+                    if bits & AT_SYMLINK_NOFOLLOW != 0 {
+                        follow = false;
+                    }
+                    if bits & AT_SYMLINK_FOLLOW != 0 {
+                        follow = true;
+                    }
+                }
+                ArgKind::UmountFlags if bits & UMOUNT_NOFOLLOW != 0 => follow = false,
+                _ => {}
+            }
+        }
+        follow
+    }
+
+    /// What a path argument names: walked as the kernel will walk it for this thread
+    /// (walk.rs), with the program's own string beside it. Also the device and inode of what
+    /// it names, when that exists.
+    #[allow(clippy::too_many_arguments)]
+    fn path_value(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        args: &Args,
+        sig: &Signature,
+        raw: &[u64; 6],
+        index: usize,
+        kind: ArgKind,
+        given: Vec<u8>,
+    ) -> (Value, Option<(u64, u64)>) {
+        let given_v = Value::Str(Str::from(given.as_slice()));
+        let dirfd = kind
+            .dirfd_arg()
+            .map(|d| raw[d] as i32)
+            .filter(|&fd| fd != AT_FDCWD);
+        let dir_target = kind
+            .dirfd_arg()
+            .and_then(|d| args.get(d))
+            .and_then(|v| v.as_fd())
+            .and_then(|fd| fd.target.clone());
+        if given.is_empty() {
+            let empty_path = sig
+                .args
+                .iter()
+                .position(|a| matches!(a.kind, ArgKind::AtFlags | ArgKind::AccessAtFlags))
+                .is_some_and(|f| raw[f] & AT_EMPTY_PATH != 0);
+            // AT_EMPTY_PATH: the path names the dirfd's own object (fexecve of a memfd).
+            return match (empty_path, &dir_target) {
+                (true, Some(t)) => {
+                    let name = match &**t {
+                        Target::File { path, .. } => path.clone(),
+                        other => Str::from(other.to_string()),
+                    };
+                    (
+                        Value::resolved(Value::Str(name), given_v, Resolution::Exact),
+                        Some((t.dev(), t.ino())).filter(|id| *id != (0, 0)),
+                    )
+                }
+                _ => (
+                    Value::resolved(given_v, Value::Absent, Resolution::Unknown),
+                    None,
+                ),
+            };
+        }
+        let absolute = given[0] == b'/';
+        let follow = Self::follows(sig, raw, index, kind);
+        let handles = self.fs_handles(tid, !absolute && dirfd.is_none());
+        let walked = handles.and_then(|(root, cwd)| {
+            let owned_dir;
+            let base = if absolute {
+                root.fd.as_fd()
+            } else if let Some(fd) = dirfd {
+                let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+                owned_dir = inspect::fd_dup(pidfd, fd)?;
+                owned_dir.as_fd()
+            } else {
+                cwd.as_ref()?.as_fd()
+            };
+            let ctx = walk::Ctx {
+                root: root.fd.as_fd(),
+                same_root: root.same_as_vigil,
+                pid,
+                tid,
+                vigil_proc: &self.vigil_proc,
+            };
+            Some(walk::resolve(&ctx, base, &given, follow))
+        });
+        match walked {
+            Some(Ok(walk::Found {
+                path: Some(path),
+                id,
+            })) => (
+                Value::resolved(Value::Str(Str::from(path)), given_v, Resolution::Exact),
+                id,
+            ),
+            Some(Ok(walk::Found { path: None, id })) => (
+                Value::resolved(given_v, Value::Absent, Resolution::Unknown),
+                id,
+            ),
+            _ => {
+                // Not walkable (the call will fail): fold the text against what it is relative
+                // to, when that is known.
+                let base: Option<Vec<u8>> = if absolute {
+                    Some(Vec::new())
+                } else if dirfd.is_some() {
+                    dir_target
+                        .as_deref()
+                        .and_then(|t| t.path())
+                        .map(|p| p.as_bytes().to_vec())
+                } else {
+                    self.threads
+                        .get(&tid)
+                        .and_then(|t| t.fs.borrow().cwd_path().map(<[u8]>::to_vec))
+                };
+                match base {
+                    Some(b) => (
+                        Value::resolved(
+                            Value::Str(Str::from(walk::fold(&b, &given))),
+                            given_v,
+                            Resolution::Lexical,
+                        ),
+                        None,
+                    ),
+                    None => (
+                        Value::resolved(given_v, Value::Absent, Resolution::Unknown),
+                        None,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Decodes a call's inputs as its signature describes them. Also returns, for each path
+    /// argument, the device and inode of what it names (when that exists), for the checks at
+    /// entry and the comparison with the kernel's answer at exit.
     pub(crate) fn decode_entry(
         &mut self,
         pid: i32,
         tid: i32,
         call: SyscallId,
         raw: &[u64; 6],
-    ) -> Args {
+    ) -> (Args, Walked) {
         let sig = call.signature();
         let wide = call.abi != Abi::I386;
         let mut args = Args::new();
+        let mut walked = Walked::new();
         for (i, spec) in sig.args.iter().enumerate() {
             let r = raw[i];
             let r32 = if is_32bit(spec.kind) {
@@ -120,33 +289,11 @@ impl Tracer<'_> {
                     };
                     Value::Fd(Fd::new(fd, target))
                 }
-                ArgKind::Path => match self.read_str(pid, r) {
+                k if k.is_path() => match self.read_str(pid, r) {
                     Ok(p) => {
-                        let base = self.cwd(tid);
-                        Value::Str(resolve(&base, &p))
-                    }
-                    Err(v) => v,
-                },
-                ArgKind::PathAt(d) => match self.read_str(pid, r) {
-                    Ok(p) => {
-                        // The dirfd argument comes first and is decoded already.
-                        let dirfd = args.get(d as usize);
-                        // AT_EMPTY_PATH: an empty path names the dirfd itself.
-                        let empty_path_flag = sig
-                            .args
-                            .iter()
-                            .position(|a| {
-                                matches!(a.kind, ArgKind::AtFlags | ArgKind::AccessAtFlags)
-                            })
-                            .is_some_and(|f| raw[f] & AT_EMPTY_PATH != 0);
-                        if p.is_empty() && empty_path_flag {
-                            Value::Str(Str::from(self.dir_path(pid, tid, dirfd)))
-                        } else if p.first() == Some(&b'/') {
-                            Value::Str(resolve(b"/", &p))
-                        } else {
-                            let base = self.dir_path(pid, tid, dirfd);
-                            Value::Str(resolve(&base, &p))
-                        }
+                        let (v, id) = self.path_value(pid, tid, &args, sig, raw, i, k, p);
+                        walked.push((i, id));
+                        v
                     }
                     Err(v) => v,
                 },
@@ -154,7 +301,8 @@ impl Tracer<'_> {
                     Ok(s) => Value::Str(Str::from(s)),
                     Err(v) => v,
                 },
-                ArgKind::Int | ArgKind::Pid | ArgKind::Signal => {
+                ArgKind::Pid => self.pid_value(pid, r as i32),
+                ArgKind::Int | ArgKind::Signal => {
                     if matches!(spec.name, "offset" | "length" | "offset_high") {
                         Value::Int(r as i64)
                     } else {
@@ -174,21 +322,34 @@ impl Tracer<'_> {
                         _ => Value::Unreadable(r),
                     }
                 }
+                ArgKind::UringSetupFlags => {
+                    // struct io_uring_params: sq_entries, cq_entries, flags.
+                    match self.procs.get_mut(&pid).map(|p| p.mem.read_u32(r + 8)) {
+                        Some(Ok(v)) => Value::Uint(v as u64),
+                        _ => Value::Unreadable(r),
+                    }
+                }
                 _ => Value::Uint(r32),
             };
             args.push(v);
         }
         // open's mode is garbage unless the call creates a file.
-        if matches!(sig.name, "open" | "openat") {
-            let flags_at = if sig.name == "open" { 1 } else { 2 };
-            if raw[flags_at] & (O_CREAT | O_TMPFILE) == 0 {
-                args.truncate(flags_at + 1);
-            }
+        if let Some(f) = sig.args.iter().position(|a| a.kind == ArgKind::OpenFlags)
+            && sig.args.get(f + 1).is_some_and(|a| a.kind == ArgKind::Mode)
+            && raw[f] & (O_CREAT | O_TMPFILE) == 0
+        {
+            args.truncate(f + 1);
         }
-        args
+        (args, walked)
     }
 
+    /// argv as the program passed it: whole up to the kernel's own limits (what the kernel can
+    /// execute is recorded whole); past them (the call will fail with E2BIG) what was kept and
+    /// exactly how much was not. envp (`count_only`) is stored as its number of entries.
     fn read_argv(&mut self, pid: i32, addr: u64, wide: bool, count_only: bool) -> Value {
+        use crate::memory::{
+            MAX_ARG_STRLEN, MAX_ARGV_BYTES, MEASURE_ARGV_BYTES, MEASURE_ARGV_ITEMS,
+        };
         if addr == 0 {
             return if count_only {
                 Value::Uint(0)
@@ -199,22 +360,65 @@ impl Tracer<'_> {
         let Some(p) = self.procs.get_mut(&pid) else {
             return Value::Unreadable(addr);
         };
-        let Ok(ptrs) = p.mem.read_ptr_array(addr, wide) else {
+        let Ok(ptrs) = p.mem.read_ptr_array(addr, wide, MEASURE_ARGV_ITEMS) else {
             return Value::Unreadable(addr);
         };
         if count_only {
             return Value::Uint(ptrs.len() as u64);
         }
-        let items: Vec<Str> = ptrs
-            .iter()
-            .map(|&a| {
-                p.mem
-                    .read_cstr(a)
-                    .map(Str::from)
-                    .unwrap_or_else(|_| Str::from("?"))
-            })
-            .collect();
-        Value::List(items.into())
+        let ptr_size = if wide { 8 } else { 4 };
+        let mut exact = ptrs.len() < MEASURE_ARGV_ITEMS;
+        let mut items: Vec<Str> = Vec::new();
+        let (mut used, mut cut_items, mut cut_bytes, mut measured) = (0usize, 0u64, 0u64, 0usize);
+        let mut measure = |p: &mut crate::memory::Memory, a: u64, exact: &mut bool| -> u64 {
+            match p.cstr_len(a, MEASURE_ARGV_BYTES.saturating_sub(measured)) {
+                Some(n) => {
+                    measured += n + 1;
+                    n as u64 + 1
+                }
+                None => {
+                    *exact = false;
+                    0
+                }
+            }
+        };
+        for (i, &a) in ptrs.iter().enumerate() {
+            let room = MAX_ARGV_BYTES.saturating_sub(used + ptr_size);
+            if room == 0 {
+                // Past what the kernel accepts: count the rest without keeping it.
+                for &rest in &ptrs[i..] {
+                    cut_items += 1;
+                    cut_bytes += measure(&mut p.mem, rest, &mut exact);
+                }
+                break;
+            }
+            match p.mem.read_cstr_max(a, MAX_ARG_STRLEN.min(room)) {
+                Ok((s, ended)) => {
+                    used += s.len() + 1 + ptr_size;
+                    if !ended {
+                        // Longer than the kernel takes: the rest of it is not recorded.
+                        cut_bytes += measure(&mut p.mem, a + s.len() as u64, &mut exact);
+                    }
+                    items.push(Str::from(s));
+                }
+                Err(_) => {
+                    // An unreadable argument (the call fails with EFAULT): nothing after it.
+                    cut_items += (ptrs.len() - i) as u64;
+                    exact = false;
+                    break;
+                }
+            }
+        }
+        let list = Value::List(items.into());
+        if cut_items == 0 && cut_bytes == 0 && exact {
+            return list;
+        }
+        Value::Cut(Arc::new(vigil_event::Cut {
+            kept: list,
+            items: cut_items,
+            bytes: cut_bytes,
+            exact,
+        }))
     }
 
     fn read_sockaddr(&mut self, pid: i32, addr: u64, len: usize) -> Value {
@@ -234,11 +438,12 @@ impl Tracer<'_> {
         }
     }
 
-    pub(crate) fn close_fds(&mut self, tid: i32, name: &str, raw: &[u64; 6]) {
+    /// close and close_range release fds whatever the call returns: done at entry.
+    pub(crate) fn close_fds(&mut self, tid: i32, call: Sysno, raw: &[u64; 6]) {
         let Some(files) = self.thread_files(tid) else {
             return;
         };
-        if name == "close" {
+        if call == Sysno::close {
             files.borrow_mut().remove(raw[0] as i32);
         } else {
             const CLOSE_RANGE_UNSHARE: u64 = 2;
@@ -259,18 +464,14 @@ impl Tracer<'_> {
         }
     }
 
-    /// What a newly created fd refers to: a file labelled with the path it was opened by, or
-    /// what the kernel says.
-    fn new_target(&mut self, pid: i32, tid: i32, fd: i32, path: Option<Str>) -> Target {
+    /// What a newly created fd refers to, from the kernel's own answer: its kind and identity
+    /// (fstat of a duplicate) and its name (the duplicate's link). `fallback` labels it if the
+    /// process is gone before vigil can look.
+    fn new_target(&mut self, pid: i32, fd: i32, fallback: Option<Str>) -> Target {
         let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
-        match (path, inspect::fd_stat(pidfd, fd)) {
-            (Some(path), Some((st, _))) if st.kind() != libc::S_IFSOCK => Target::File {
-                path,
-                dev: st.dev,
-                ino: st.ino,
-            },
-            (_, Some((st, ours))) => inspect::probe_fd(tid, fd, st, &ours),
-            (Some(path), None) => Target::File {
+        match (inspect::fd_stat(pidfd, fd), fallback) {
+            (Some((st, ours)), _) => inspect::probe_fd(st, &ours),
+            (None, Some(path)) => Target::File {
                 path,
                 dev: 0,
                 ino: 0,
@@ -313,6 +514,88 @@ impl Tracer<'_> {
         }
     }
 
+    /// An open that succeeded: the fd it created as the kernel reports it, and the path
+    /// argument replaced by the kernel's own answer (the name of what was opened), the
+    /// program's string kept beside it. When vigil's walk at entry named another object, the
+    /// path changed between vigil's look and the kernel's (a thread rewriting the buffer, a
+    /// symlink swapped): that is reported as an action, and the kernel's answer stands.
+    fn finish_open(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        p: &Pending,
+        args: &mut Args,
+        fd: i32,
+        flags: u64,
+    ) -> Value {
+        let path_at = p
+            .call
+            .signature()
+            .args
+            .iter()
+            .position(|a| a.kind.is_path());
+        let entry_path = path_at.and_then(|i| p.args.get(i));
+        let fallback = entry_path.and_then(Value::as_str).cloned();
+        let target = self.new_target(pid, fd, fallback);
+        if let Some(i) = path_at {
+            let kernel_name = match &target {
+                Target::File { path, .. } => Some(path.clone()),
+                Target::Pipe { .. } | Target::Socket(_) | Target::Other { .. } => {
+                    Some(Str::from(target.to_string()))
+                }
+            };
+            let kernel_id = match &target {
+                Target::File { dev, ino, .. } if (*dev, *ino) != (0, 0) => Some((*dev, *ino)),
+                _ => None,
+            };
+            let given = entry_path
+                .and_then(Value::given)
+                .cloned()
+                .or_else(|| entry_path.map(|v| v.plain().clone()))
+                .unwrap_or(Value::Absent);
+            if let (Some(name), Some(slot)) = (kernel_name, args.get_mut(i)) {
+                let walked_id = p
+                    .walked
+                    .iter()
+                    .find(|(a, _)| *a == i)
+                    .and_then(|(_, id)| *id);
+                let entry_name = entry_path.and_then(Value::as_str);
+                let changed = match (walked_id, kernel_id) {
+                    (Some(a), Some(b)) => a != b,
+                    (Some(_), None) => true,
+                    // Created by the call (nothing there at entry): the names must agree.
+                    (None, _) => {
+                        flags & O_TMPFILE != O_TMPFILE
+                            && entry_name.is_some_and(|e| {
+                                let k = name.as_bytes();
+                                let k = k.strip_suffix(b" (deleted)").unwrap_or(k);
+                                e.as_bytes() != k
+                            })
+                    }
+                };
+                if changed && flags & O_TMPFILE != O_TMPFILE {
+                    let before = entry_name.map_or_else(|| "?".to_string(), |e| e.escaped());
+                    self.generated_actions.push((
+                        pid as u32,
+                        tid as u32,
+                        EventKind::Action(Action {
+                            action: Str::from("path-changed"),
+                            by: Str::from(""),
+                            target_pid: pid as u32,
+                            detail: Str::from(format!(
+                                "{}: vigil resolved {before} at entry, the kernel opened {} (the path changed during the call)",
+                                p.call,
+                                name.escaped()
+                            )),
+                        }),
+                    ));
+                }
+                *slot = Value::resolved(Value::Str(name), given, Resolution::Exact);
+            }
+        }
+        self.new_fd(tid, fd, Arc::new(target), flags & O_CLOEXEC != 0)
+    }
+
     /// After the call: its outputs, and what it changed in vigil's view of the process.
     /// Returns the exit event's arguments (inputs then outputs).
     pub(crate) fn finish_call(&mut self, pid: i32, tid: i32, p: &Pending, ret: i64) -> Args {
@@ -322,37 +605,35 @@ impl Tracer<'_> {
         let raw = &p.raw;
         let mut outputs: Vec<Value> = Vec::new();
         let arg = |i: usize| p.args.get(i);
+        let Some(call) = p.call.canonical() else {
+            return args;
+        };
         if ok {
-            match sig.name {
-                "open" | "openat" | "openat2" | "creat" => {
-                    let (path_at, flags) = match sig.name {
-                        "open" => (0, raw[1]),
-                        "creat" => (0, 0),
-                        "openat2" => (1, arg(2).and_then(Value::as_uint).unwrap_or(0)),
-                        _ => (1, raw[2]),
+            match call {
+                Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {
+                    let flags = match call {
+                        Sysno::open => raw[1],
+                        Sysno::creat => O_CREAT | 1 | 0o1000,
+                        Sysno::openat2 => arg(2).and_then(Value::as_uint).unwrap_or(0),
+                        _ => raw[2],
                     };
-                    let fd = ret as i32;
-                    let path = match arg(path_at) {
-                        Some(Value::Str(path)) => Some(path.clone()),
-                        _ => None,
-                    };
-                    let target = self.new_target(pid, tid, fd, path);
-                    outputs.push(self.new_fd(tid, fd, Arc::new(target), flags & O_CLOEXEC != 0));
+                    let v = self.finish_open(pid, tid, p, &mut args, ret as i32, flags);
+                    outputs.push(v);
                 }
-                "memfd_create" => {
+                Sysno::memfd_create => {
                     let fd = ret as i32;
-                    let target = self.new_target(pid, tid, fd, None);
+                    let target = self.new_target(pid, fd, None);
                     outputs.push(self.new_fd(tid, fd, Arc::new(target), raw[1] & 1 != 0));
                 }
-                "dup" | "dup2" | "dup3" => {
-                    let cloexec = sig.name == "dup3" && raw[2] & O_CLOEXEC != 0;
+                Sysno::dup | Sysno::dup2 | Sysno::dup3 => {
+                    let cloexec = call == Sysno::dup3 && raw[2] & O_CLOEXEC != 0;
                     if let Some(files) = self.thread_files(tid) {
                         files.borrow_mut().dup(raw[0] as i32, ret as i32, cloexec);
                     }
                     let target = self.fd_target(pid, tid, ret as i32);
                     outputs.push(Value::Fd(Fd::new(ret as i32, target)));
                 }
-                "fcntl" => match raw[1] as i32 {
+                Sysno::fcntl => match raw[1] as i32 {
                     libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
                         if let Some(files) = self.thread_files(tid) {
                             files.borrow_mut().dup(
@@ -371,17 +652,17 @@ impl Tracer<'_> {
                     }
                     _ => {}
                 },
-                "pipe" | "pipe2" => {
+                Sysno::pipe | Sysno::pipe2 => {
                     if let Some((r, w)) = self.read_fd_pair(pid, raw[0]) {
                         let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
                         let ino = inspect::fd_stat(pidfd, r).map_or(0, |(s, _)| s.ino);
                         let target = Arc::new(Target::Pipe { ino });
-                        let cloexec = sig.name == "pipe2" && raw[1] & O_CLOEXEC != 0;
+                        let cloexec = call == Sysno::pipe2 && raw[1] & O_CLOEXEC != 0;
                         outputs.push(self.new_fd(tid, r, target.clone(), cloexec));
                         outputs.push(self.new_fd(tid, w, target, cloexec));
                     }
                 }
-                "socket" => {
+                Sysno::socket => {
                     let fd = ret as i32;
                     let mut s = self.socket_target(pid, fd);
                     if s.family == 0 {
@@ -395,7 +676,7 @@ impl Tracer<'_> {
                         raw[1] & O_CLOEXEC != 0,
                     ));
                 }
-                "socketpair" => {
+                Sysno::socketpair => {
                     if let Some((a, b)) = self.read_fd_pair(pid, raw[3]) {
                         for fd in [a, b] {
                             let s = self.socket_target(pid, fd);
@@ -409,7 +690,7 @@ impl Tracer<'_> {
                         }
                     }
                 }
-                "accept" | "accept4" => {
+                Sysno::accept | Sysno::accept4 => {
                     let fd = ret as i32;
                     let s = self.socket_target(pid, fd);
                     outputs.push(
@@ -417,11 +698,11 @@ impl Tracer<'_> {
                             .clone()
                             .map_or(Value::Absent, |a| Value::Addr(Arc::new(a))),
                     );
-                    let cloexec = sig.name == "accept4" && raw[3] & O_CLOEXEC != 0;
+                    let cloexec = call == Sysno::accept4 && raw[3] & O_CLOEXEC != 0;
                     outputs.push(self.new_fd(tid, fd, Arc::new(Target::Socket(s)), cloexec));
                 }
-                "readlink" | "readlinkat" => {
-                    let buf = if sig.name == "readlink" {
+                Sysno::readlink | Sysno::readlinkat => {
+                    let buf = if call == Sysno::readlink {
                         raw[1]
                     } else {
                         raw[2]
@@ -433,7 +714,7 @@ impl Tracer<'_> {
                     };
                     outputs.push(v);
                 }
-                "recvfrom" if raw[4] != 0 => {
+                Sysno::recvfrom if raw[4] != 0 => {
                     let len = self
                         .procs
                         .get_mut(&pid)
@@ -441,15 +722,32 @@ impl Tracer<'_> {
                         .unwrap_or(0) as usize;
                     outputs.push(self.read_sockaddr(pid, raw[4], len.min(128)));
                 }
-                "chdir" | "fchdir" => {
+                Sysno::chdir | Sysno::fchdir => {
                     // The kernel's own view: symlinks in the new cwd are resolved.
                     let cwd = Arc::new(inspect::cwd(tid));
                     if let Some(t) = self.threads.get(&tid) {
-                        t.fs.borrow_mut().cwd = cwd;
+                        let mut fs = t.fs.borrow_mut();
+                        fs.cwd = cwd;
+                        fs.cwd_fd = None;
                     }
                 }
-                "setuid" | "setreuid" | "setresuid" | "setfsuid" | "setgid" | "setregid"
-                | "setresgid" | "setfsgid" => {
+                Sysno::chroot | Sysno::pivot_root | Sysno::setns | Sysno::unshare => {
+                    // The root (or the mount namespace it is seen through) may have changed.
+                    if let Some(t) = self.threads.get(&tid) {
+                        let mut fs = t.fs.borrow_mut();
+                        fs.root = None;
+                        fs.cwd_fd = None;
+                        fs.cwd = Arc::new(inspect::cwd(tid));
+                    }
+                }
+                Sysno::setuid
+                | Sysno::setreuid
+                | Sysno::setresuid
+                | Sysno::setfsuid
+                | Sysno::setgid
+                | Sysno::setregid
+                | Sysno::setresgid
+                | Sysno::setfsgid => {
                     if let (Some(c), Some(pr)) = (inspect::creds(pid), self.procs.get_mut(&pid)) {
                         pr.creds = c;
                     }
@@ -458,12 +756,12 @@ impl Tracer<'_> {
             }
         }
         // connect/bind change the socket: the exit event shows the socket as it is afterwards.
-        let connecting = sig.name == "connect" && (ok || ret == -(libc::EINPROGRESS as i64));
-        if connecting || (sig.name == "bind" && ok) {
+        let connecting = call == Sysno::connect && (ok || ret == -(libc::EINPROGRESS as i64));
+        if connecting || (call == Sysno::bind && ok) {
             let fd = raw[0] as i32;
             if let Some(Target::Socket(old)) = self.fd_target(pid, tid, fd).as_deref() {
                 let mut s = old.clone();
-                let addr = match arg(1) {
+                let addr = match arg(1).map(Value::plain) {
                     Some(Value::Addr(a)) => Some((**a).clone()),
                     _ => None,
                 };

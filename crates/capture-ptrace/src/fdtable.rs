@@ -3,9 +3,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use vigil_event::{Str, Target};
+use vigil_event::Target;
 
 #[derive(Clone, Debug)]
 pub struct FdEntry {
@@ -77,70 +78,51 @@ impl FdTable {
     }
 }
 
-/// A process's filesystem context (shared by CLONE_FS).
+/// A process's filesystem context (shared by CLONE_FS): its cwd and root, and vigil's handles
+/// on them for walking paths as the process would (walk.rs).
 #[derive(Clone, Debug)]
 pub struct Fs {
-    /// The cwd as a directory target (its path is what relative paths are resolved against).
+    /// The cwd as a directory target (its path is what paths are folded against when they
+    /// cannot be walked); `Target::Other` when the kernel cannot name it (longer than
+    /// PATH_MAX).
     pub cwd: Arc<Target>,
+    /// The cwd opened with O_PATH, once a walk needed it; dropped when the cwd changes.
+    pub cwd_fd: Option<Rc<OwnedFd>>,
+    /// The root, once a walk needed it; dropped by chroot, pivot_root, setns, unshare.
+    pub root: Option<Rc<Root>>,
+}
+
+/// A process's root directory as vigil holds it.
+#[derive(Debug)]
+pub struct Root {
+    pub fd: OwnedFd,
+    /// The same root and mount namespace as vigil's: absolute paths mean the same to both.
+    pub same_as_vigil: bool,
 }
 
 pub type SharedFs = Rc<RefCell<Fs>>;
 
 impl Fs {
-    pub fn cwd_path(&self) -> &[u8] {
-        match &*self.cwd {
-            Target::File { path, .. } => path.as_bytes(),
-            _ => b"/",
+    pub fn new(cwd: Target) -> Fs {
+        Fs {
+            cwd: Arc::new(cwd),
+            cwd_fd: None,
+            root: None,
         }
     }
-}
 
-/// Joins a path to a base directory and normalises it lexically (`.`, `..`, `//`), the way the
-/// kernel walks it when no symlink is involved. Absolute paths ignore the base.
-pub fn resolve(base: &[u8], path: &[u8]) -> Str {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    let start: &[u8] = if path.first() == Some(&b'/') {
-        b""
-    } else {
-        base
-    };
-    for comp in start
-        .split(|&b| b == b'/')
-        .chain(path.split(|&b| b == b'/'))
-    {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
+    /// The cwd's path, when the kernel can name it.
+    pub fn cwd_path(&self) -> Option<&[u8]> {
+        match &*self.cwd {
+            Target::File { path, .. } => Some(path.as_bytes()),
+            _ => None,
         }
     }
-    let mut out = Vec::with_capacity(path.len() + base.len() + 1);
-    for p in &parts {
-        out.push(b'/');
-        out.extend_from_slice(p);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    Str::from(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolves_relative_paths() {
-        assert_eq!(resolve(b"/home/u", b"a/../b/./c"), Str::from("/home/u/b/c"));
-        assert_eq!(
-            resolve(b"/home/u", b"/etc//passwd"),
-            Str::from("/etc/passwd")
-        );
-        assert_eq!(resolve(b"/", b"../.."), Str::from("/"));
-        assert_eq!(resolve(b"/tmp", b""), Str::from("/tmp"));
-    }
 
     #[test]
     fn exec_drops_cloexec_and_dup_copies() {

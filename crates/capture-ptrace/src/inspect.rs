@@ -60,10 +60,6 @@ pub fn readlink(path: &str) -> Option<Vec<u8>> {
         .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
 }
 
-pub fn fd_path(pid: i32, fd: i32) -> String {
-    format!("/proc/{pid}/fd/{fd}")
-}
-
 /// A tracee's fd, duplicated into vigil with pidfd_getfd (closed on drop; the tracee's own fd
 /// is untouched), and its stat. About 3x cheaper than a stat of /proc/PID/fd/N, which walks
 /// procfs. `None`: the fd is not open (or the process is gone).
@@ -91,10 +87,20 @@ pub fn fd_stat(pidfd: Option<&OwnedFd>, fd: i32) -> Option<(Stat, OwnedFd)> {
     ))
 }
 
-/// What an fd vigil has no record of refers to: its kind from `st`, its label from
-/// /proc/TID/fd/N, a socket's addresses through `ours` (the duplicate fd_stat made).
-pub fn probe_fd(tid: i32, fd: i32, st: Stat, ours: &OwnedFd) -> Target {
-    let link = readlink(&fd_path(tid, fd)).unwrap_or_default();
+/// A tracee's fd duplicated into vigil (pidfd_getfd), e.g. a dirfd to walk a path from.
+pub fn fd_dup(pidfd: Option<&OwnedFd>, fd: i32) -> Option<OwnedFd> {
+    let pidfd = pidfd?;
+    // SAFETY: plain syscall with integer arguments.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    // SAFETY: on success pidfd_getfd returned a new fd owned by us alone.
+    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
+/// What a tracee's fd refers to, as the kernel says: its kind from `st`, its name from the
+/// link of `ours` (the duplicate fd_stat made: the same open file), a socket's addresses.
+pub fn probe_fd(st: Stat, ours: &OwnedFd) -> Target {
+    use std::os::fd::AsFd;
+    let link = crate::walk::fd_name(ours.as_fd()).unwrap_or_default();
     match st.kind() {
         libc::S_IFIFO if link.starts_with(b"pipe:[") => Target::Pipe { ino: st.ino },
         libc::S_IFSOCK => Target::Socket(socket_of(ours, st.ino)),
@@ -211,26 +217,77 @@ pub fn exe(pid: i32) -> (Str, u64, u64, bool) {
     }
 }
 
-/// argv as the process now has it, from /proc/PID/cmdline.
-pub fn cmdline(pid: i32) -> Arc<[Str]> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+/// argv as the process now has it, from /proc/PID/cmdline (whole: the kernel bounds it).
+pub fn cmdline(pid: i32) -> Option<Arc<[Str]>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let mut v: Vec<Str> = raw.split(|&b| b == 0).map(Str::from).collect();
     if v.last().is_some_and(|s| s.is_empty()) {
         v.pop();
     }
-    v.into()
+    Some(v.into())
 }
 
-/// The cwd of a process as a directory target.
+/// The cwd of a process as a directory target. A cwd the kernel cannot name (longer than
+/// PATH_MAX, or the process is gone) is `Other` with a label saying so, never a wrong path.
 pub fn cwd(pid: i32) -> Target {
     let path = format!("/proc/{pid}/cwd");
-    let name = readlink(&path)
-        .map(Str::from)
-        .unwrap_or_else(|| Str::from("/"));
     let (dev, ino) = stat(&path).map_or((0, 0), |s| (s.dev, s.ino));
-    Target::File {
-        path: name,
-        dev,
-        ino,
+    match readlink(&path) {
+        Some(name) if name.first() == Some(&b'/') => Target::File {
+            path: Str::from(name),
+            dev,
+            ino,
+        },
+        _ => Target::Other {
+            label: Str::from("cwd:(unknown: its path is longer than the kernel can name)"),
+            ino,
+        },
     }
+}
+
+/// The process's root, for walking paths as it would.
+pub fn root(tid: i32) -> Option<crate::fdtable::Root> {
+    let c = CString::new(format!("/proc/{tid}/root")).ok()?;
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: zeroed stat is a valid out-buffer; valid fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let same_dir = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+        && stat("/").is_some_and(|s| (s.dev, s.ino) == (st.st_dev, st.st_ino));
+    let same_ns = readlink(&format!("/proc/{tid}/ns/mnt")) == readlink("/proc/self/ns/mnt");
+    Some(crate::fdtable::Root {
+        fd,
+        same_as_vigil: same_dir && same_ns,
+    })
+}
+
+/// The cwd opened with O_PATH (works however long its path is).
+pub fn cwd_fd(tid: i32) -> Option<OwnedFd> {
+    let c = CString::new(format!("/proc/{tid}/cwd")).ok()?;
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    // SAFETY: on success the kernel returned a new fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The pid a pidfd of vigil's refers to (from /proc/self/fdinfo; -1 once the process is gone).
+pub fn pidfd_pid(fd: &OwnedFd) -> Option<i32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    let line = info.lines().find(|l| l.starts_with("Pid:"))?;
+    line[4..].trim().parse().ok()
 }

@@ -7,12 +7,15 @@
 
 mod decode;
 mod fdtable;
+mod guard;
 mod inspect;
 mod memory;
+mod nsmap;
 mod seccomp;
 mod signals;
 mod spawn;
 mod tracer;
+mod walk;
 
 use nix::errno::Errno;
 use nix::sys::ptrace::Options;
@@ -98,12 +101,13 @@ impl PtraceBackend {
     }
 
     /// Numbers the seccomp filter traps: the selection plus the rare calls vigil's own view of
-    /// a process depends on (cwd, credentials, socket addresses).
+    /// a process depends on (cwd, root, credentials, socket addresses, io_uring) and those
+    /// checked to keep vigil from being blinded (guard.rs).
     fn trapped(&self) -> std::collections::BTreeSet<u32> {
         let mut nrs = self.selection.nrs.clone();
         nrs.extend(
             syscall::known()
-                .filter(|(_, s)| s.bookkeeping == Bookkeeping::Exit)
+                .filter(|(_, s)| matches!(s.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard))
                 .map(|(s, _)| s.id() as u32),
         );
         nrs
@@ -114,7 +118,9 @@ impl Backend for PtraceBackend {
     type Error = PtraceError;
 
     fn run(&mut self, sink: &mut dyn EventSink) -> Result<Outcome, PtraceError> {
-        let filter = seccomp::build(self.selection.all, &self.trapped());
+        // clone stops only when asked for CLONE_UNTRACED (guard.rs takes the flag out).
+        let arg_traps = [(libc::SYS_clone as u32, 0, guard::CLONE_UNTRACED as u32)];
+        let filter = seccomp::build(self.selection.all, &self.trapped(), &arg_traps);
         let options = Options::PTRACE_O_TRACESYSGOOD
             | Options::PTRACE_O_TRACEFORK
             | Options::PTRACE_O_TRACEVFORK

@@ -22,6 +22,9 @@ const BPF_JA: u16 = 0x05;
 const BPF_RET_K: u16 = 0x06;
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
+/// `args[0]` in struct seccomp_data (after nr, arch and the instruction pointer); each
+/// argument is 8 bytes, its low word first (little-endian).
+const OFFSET_ARGS: u32 = 16;
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
@@ -36,8 +39,17 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The filter program. `trace_all` traces every call; otherwise the x86_64 numbers in `nrs`.
-pub fn build(trace_all: bool, nrs: &BTreeSet<u32>) -> Vec<libc::sock_filter> {
+/// A call traced only when some bits of one of its arguments are set (clone with
+/// CLONE_UNTRACED): `(number, argument index, mask)`.
+pub type ArgTrap = (u32, u32, u32);
+
+/// The filter program. `trace_all` traces every call; otherwise the x86_64 numbers in `nrs`,
+/// and the calls of `arg_traps` (not in `nrs`) whose argument has one of the mask's bits set.
+pub fn build(
+    trace_all: bool,
+    nrs: &BTreeSet<u32>,
+    arg_traps: &[ArgTrap],
+) -> Vec<libc::sock_filter> {
     if trace_all {
         return vec![stmt(BPF_RET_K, SECCOMP_RET_TRACE)];
     }
@@ -49,6 +61,15 @@ pub fn build(trace_all: bool, nrs: &BTreeSet<u32>) -> Vec<libc::sock_filter> {
         jump(BPF_JSET_K, X32_SYSCALL_BIT, 0, 1),
         stmt(BPF_RET_K, SECCOMP_RET_TRACE), // x32: trace everything
     ];
+    for &(nr, arg, mask) in arg_traps.iter().filter(|(nr, _, _)| !nrs.contains(nr)) {
+        // [jeq nr ? next : skip 4] [ld arg (low word)] [jset mask ? next : skip 1]
+        // [ret TRACE] [ret ALLOW]; A still holds the number when the jump is taken.
+        prog.push(jump(BPF_JEQ_K, nr, 0, 4));
+        prog.push(stmt(BPF_LD_W_ABS, OFFSET_ARGS + 8 * arg));
+        prog.push(jump(BPF_JSET_K, mask, 0, 1));
+        prog.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
+        prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    }
     // Test whichever of the set and its complement has fewer runs of consecutive numbers.
     let ranges = runs(nrs);
     let complement: BTreeSet<u32> = (0..512).filter(|n| !nrs.contains(n)).collect();
@@ -109,11 +130,22 @@ mod tests {
 
     /// A tiny interpreter for the instructions `build` emits.
     fn run(prog: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
+        run_args(prog, arch, nr, 0)
+    }
+
+    fn run_args(prog: &[libc::sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
         let (mut pc, mut a) = (0usize, 0u32);
         loop {
             let i = prog[pc];
             match i.code {
-                BPF_LD_W_ABS => a = if i.k == OFFSET_ARCH { arch } else { nr },
+                BPF_LD_W_ABS => {
+                    a = match i.k {
+                        OFFSET_ARCH => arch,
+                        OFFSET_NR => nr,
+                        OFFSET_ARGS => arg0,
+                        k => panic!("unexpected load at {k}"),
+                    }
+                }
                 BPF_RET_K => return i.k,
                 BPF_JA => pc += i.k as usize,
                 code => {
@@ -140,7 +172,7 @@ mod tests {
             (0..500).step_by(3).collect(),
         ] {
             let nrs: BTreeSet<u32> = set.into_iter().collect();
-            let prog = build(false, &nrs);
+            let prog = build(false, &nrs, &[]);
             assert!(prog.len() < 4096);
             for nr in 0..512 {
                 let want = if nrs.contains(&nr) {
@@ -161,5 +193,33 @@ mod tests {
                 "x32 is traced"
             );
         }
+    }
+
+    #[test]
+    fn clone_is_traced_only_with_the_flag() {
+        let nrs: BTreeSet<u32> = [0u32, 1, 257].into_iter().collect();
+        let untraced = 0x0080_0000;
+        let prog = build(false, &nrs, &[(56, 0, untraced)]);
+        assert_eq!(
+            run_args(&prog, AUDIT_ARCH_X86_64, 56, 0x11),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run_args(&prog, AUDIT_ARCH_X86_64, 56, 0x11 | untraced),
+            SECCOMP_RET_TRACE
+        );
+        // The rest of the filter is unchanged.
+        assert_eq!(
+            run_args(&prog, AUDIT_ARCH_X86_64, 257, 0),
+            SECCOMP_RET_TRACE
+        );
+        assert_eq!(run_args(&prog, AUDIT_ARCH_X86_64, 2, 0), SECCOMP_RET_ALLOW);
+        // A selected clone is traced whatever its flags.
+        let with: BTreeSet<u32> = [56u32].into_iter().collect();
+        let prog = build(false, &with, &[(56, 0, untraced)]);
+        assert_eq!(
+            run_args(&prog, AUDIT_ARCH_X86_64, 56, 0x11),
+            SECCOMP_RET_TRACE
+        );
     }
 }

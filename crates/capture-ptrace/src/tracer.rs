@@ -2,9 +2,12 @@
 //! events, and resumes the tracee as quickly as it can.
 
 use crate::PtraceError;
+use crate::decode::Walked;
 use crate::fdtable::{Fs, SharedFds, SharedFs};
+use crate::guard::Guarded;
 use crate::inspect;
 use crate::memory::Memory;
+use crate::nsmap::NsIds;
 use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::sys::signal::Signal;
@@ -15,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_capture::{EventSink, Selection, Verdict};
 use vigil_event::syscall::Bookkeeping;
 use vigil_event::*;
@@ -25,9 +29,13 @@ pub struct Pending {
     pub entry_seq: u64,
     pub raw: [u64; 6],
     pub args: Args,
+    /// What each path argument named when vigil walked it at entry.
+    pub walked: Walked,
     pub record: bool,
     /// Resumed with PTRACE_SYSCALL: an exit stop will come.
     pub awaiting_exit: bool,
+    /// The task this call created (its fork/clone event came during the call).
+    pub created: Option<i32>,
 }
 
 pub struct Thread {
@@ -73,6 +81,15 @@ pub struct Tracer<'s> {
     idle_waits: u64,
     /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
     pub(crate) validate_fds: bool,
+    /// `/proc/<vigil's pid>`, which a path walk must not end in (walk.rs).
+    pub(crate) vigil_proc: Vec<u8>,
+    /// vigil's pid namespace, and the namespace ids of traced tasks that needed translating.
+    pub(crate) own_pidns: u64,
+    pub(crate) ns_cache: HashMap<i32, NsIds>,
+    /// Device and inode of files the traced programs may not destroy (vigil's log).
+    pub(crate) protected: Vec<(u64, u64)>,
+    /// Actions vigil took while handling the current stop, emitted after its event.
+    pub(crate) generated_actions: Vec<(u32, u32, EventKind)>,
 }
 
 pub fn now_ns() -> u64 {
@@ -126,6 +143,11 @@ impl<'s> Tracer<'s> {
             * 1000;
         Tracer {
             validate_fds,
+            vigil_proc: format!("/proc/{}", std::process::id()).into_bytes(),
+            own_pidns: crate::nsmap::own_ns(),
+            ns_cache: HashMap::new(),
+            protected: Vec::new(),
+            generated_actions: Vec::new(),
             sink,
             selection,
             seq: 0,
@@ -190,9 +212,8 @@ impl<'s> Tracer<'s> {
     /// The traced command, stopped before its exec.
     pub fn add_root(&mut self, pid: i32, program: Str, argv: Arc<[Str]>) {
         self.root = pid;
-        let cwd = Arc::new(inspect::cwd(pid));
         let files: SharedFds = Rc::new(RefCell::new(Default::default()));
-        let fs: SharedFs = Rc::new(RefCell::new(Fs { cwd }));
+        let fs: SharedFs = Rc::new(RefCell::new(Fs::new(inspect::cwd(pid))));
         let creds = inspect::creds(pid).unwrap_or_default();
         self.threads.insert(
             pid,
@@ -401,6 +422,13 @@ impl<'s> Tracer<'s> {
             Err(_) => return self.resume(parent_tid, None),
         };
         let flags = self.clone_flags_of(parent_tid, event);
+        if let Some(p) = self
+            .threads
+            .get_mut(&parent_tid)
+            .and_then(|t| t.pending.as_mut())
+        {
+            p.created = Some(child);
+        }
         let Some(parent) = self.threads.get(&parent_tid) else {
             return self.resume(parent_tid, None);
         };
@@ -519,18 +547,23 @@ impl<'s> Tracer<'s> {
         let table = thread.files.borrow().clone();
         thread.files = Rc::new(RefCell::new(table));
         thread.files.borrow_mut().exec();
-        let argv_index = |p: &Pending| match p.call.signature().name {
-            "execve" => Some(1),
-            "execveat" => Some(2),
-            _ => None,
-        };
-        let argv = match thread
-            .pending
-            .as_ref()
-            .and_then(|p| p.args.get(argv_index(p)?))
-        {
-            Some(Value::List(a)) => a.clone(),
-            _ => inspect::cmdline(pid),
+        // argv as the kernel placed it in the new image (for a script, the interpreter's
+        // argv): not what vigil read at entry, which a thread could have changed since.
+        let argv = match inspect::cmdline(pid) {
+            Some(a) => a,
+            None => thread
+                .pending
+                .as_ref()
+                .and_then(|p| {
+                    let at = p
+                        .call
+                        .signature()
+                        .args
+                        .iter()
+                        .position(|a| a.kind == ArgKind::Argv)?;
+                    p.args.get(at)?.as_list().cloned()
+                })
+                .unwrap_or_else(|| Arc::from(Vec::new())),
         };
         let (exe, dev, ino, setid) = inspect::exe(pid);
         let inherited = self.procs.get(&pid).map(|p| p.creds.clone());
@@ -578,6 +611,27 @@ impl<'s> Tracer<'s> {
         }
     }
 
+    /// An action vigil itself took about a process, logged like any event.
+    pub(crate) fn action(&mut self, pid: i32, tid: i32, action: &str, detail: String) {
+        self.emit(
+            pid,
+            tid,
+            EventKind::Action(Action {
+                action: Str::from(action),
+                by: Str::from(""),
+                target_pid: pid as u32,
+                detail: Str::from(detail),
+            }),
+        );
+    }
+
+    /// Emits the actions queued while the current stop was handled.
+    fn flush_actions(&mut self) {
+        for (pid, tid, kind) in std::mem::take(&mut self.generated_actions) {
+            self.emit(pid as i32, tid as i32, kind);
+        }
+    }
+
     pub(crate) fn on_syscall_entry(&mut self, tid: i32) -> Result<(), PtraceError> {
         let Some(info) = syscall_info(tid)? else {
             return Ok(());
@@ -586,12 +640,20 @@ impl<'s> Tracer<'s> {
             return self.resume(tid, None);
         }
         // SAFETY: op == SECCOMP, so the seccomp member of the union is the one filled in.
-        let (nr, raw) = unsafe { (info.u.seccomp.nr, info.u.seccomp.args) };
+        let (nr, mut raw) = unsafe { (info.u.seccomp.nr, info.u.seccomp.args) };
         let abi = match info.arch {
             0xC000_003E if nr as u32 & syscall::X32_BIT != 0 => Abi::X32,
             0xC000_003E => Abi::X86_64,
             _ => Abi::I386,
         };
+        if abi == Abi::I386 {
+            // The kernel uses the low 32 bits of each register of an i386 call (int $0x80
+            // from a 64-bit process included): so must vigil, or a pointer with high bits set
+            // would make it read another string than the kernel does.
+            for r in raw.iter_mut() {
+                *r &= 0xffff_ffff;
+            }
+        }
         let call = SyscallId { abi, nr: nr as u32 };
         let sig = call.signature();
         let record = self.selection.contains(call);
@@ -602,14 +664,22 @@ impl<'s> Tracer<'s> {
             // Trapped only because every call of another ABI is (see seccomp.rs).
             return self.resume(tid, None);
         }
-        let args = self.decode_entry(pid, tid, call, &raw);
-        let name = sig.name;
+        let sys = call.canonical();
+        let (args, walked) = self.decode_entry(pid, tid, call, &raw);
+        let guarded = if sig.bookkeeping == Bookkeeping::Guard || !self.protected.is_empty() {
+            self.guard(pid, tid, call, &raw, &args, &walked)
+        } else {
+            Guarded::Allow
+        };
         // Entry-time bookkeeping: close releases the fd whatever the call returns.
-        if name == "close" || name == "close_range" {
-            self.close_fds(tid, name, &raw);
+        if let Some(s @ (Sysno::close | Sysno::close_range)) = sys
+            && matches!(guarded, Guarded::Allow | Guarded::Changed { .. })
+        {
+            self.close_fds(tid, s, &raw);
         }
-        let mut awaiting_exit = record || sig.bookkeeping == Bookkeeping::Exit;
-        if matches!(name, "exit" | "exit_group") {
+        let mut awaiting_exit =
+            record || matches!(sig.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard);
+        if matches!(sys, Some(Sysno::exit | Sysno::exit_group)) {
             awaiting_exit = false;
         }
         let entry_seq = self.next_seq();
@@ -625,8 +695,20 @@ impl<'s> Tracer<'s> {
         } else {
             Verdict::Continue
         };
+        match guarded {
+            Guarded::Allow => {}
+            Guarded::Changed { detail } => self.action(pid, tid, "changed", detail),
+            Guarded::Refuse { errno, detail } => {
+                self.action(pid, tid, "refused", detail);
+                return self.skip(pid, tid, call, entry_seq, args, -(errno as i64), record);
+            }
+            Guarded::Emulated { ret, detail } => {
+                self.action(pid, tid, "redirected", detail);
+                return self.skip(pid, tid, call, entry_seq, args, ret, record);
+            }
+        }
         if let Verdict::Deny(errno) = verdict {
-            return self.deny(pid, tid, call, entry_seq, args, errno);
+            return self.skip(pid, tid, call, entry_seq, args, -(errno as i64), true);
         }
         if let Some(t) = self.threads.get_mut(&tid) {
             t.pending = Some(Pending {
@@ -634,40 +716,46 @@ impl<'s> Tracer<'s> {
                 entry_seq,
                 raw,
                 args,
+                walked,
                 record,
                 awaiting_exit,
+                created: None,
             });
         }
         self.resume(tid, None)
     }
 
-    /// Skips the call (orig_rax = -1) and makes it return -errno; the exit event is emitted here
-    /// since the call never runs.
-    fn deny(
+    /// Skips the call (orig_rax = -1) and makes it return `ret`; the exit event (when the
+    /// call is recorded) is emitted here since the call never runs.
+    #[allow(clippy::too_many_arguments)]
+    fn skip(
         &mut self,
         pid: i32,
         tid: i32,
         call: SyscallId,
         entry_seq: u64,
         args: Args,
-        errno: i32,
+        ret: i64,
+        record: bool,
     ) -> Result<(), PtraceError> {
         let p = Pid::from_raw(tid);
         if let Ok(mut regs) = ptrace::getregs(p) {
             regs.orig_rax = u64::MAX;
-            regs.rax = (-(errno as i64)) as u64;
+            regs.rax = ret as u64;
             tolerate_gone(ptrace::setregs(p, regs))?;
         }
-        self.emit(
-            pid,
-            tid,
-            EventKind::SyscallExit(SyscallExit {
-                call,
-                entry_seq,
-                ret: -(errno as i64),
-                args,
-            }),
-        );
+        if record {
+            self.emit(
+                pid,
+                tid,
+                EventKind::SyscallExit(SyscallExit {
+                    call,
+                    entry_seq,
+                    ret,
+                    args,
+                }),
+            );
+        }
         if let Some(t) = self.threads.get_mut(&tid) {
             t.pending = None;
         }
@@ -700,7 +788,39 @@ impl<'s> Tracer<'s> {
                 }),
             );
         }
+        self.flush_actions();
+        self.check_child_traced(pid, tid, &pending, ret);
         self.resume(tid, None)
+    }
+
+    /// A fork or clone that returned a child vigil was not told about: the child runs
+    /// untraced (its CLONE_UNTRACED was set again after vigil cleared it). It is killed.
+    fn check_child_traced(&mut self, pid: i32, tid: i32, p: &Pending, ret: i64) {
+        let forks = matches!(
+            p.call.canonical(),
+            Some(Sysno::clone | Sysno::clone3 | Sysno::fork | Sysno::vfork)
+        ) || (p.call.abi == Abi::I386 && p.call.nr == crate::guard::I386_CLONE);
+        if !forks || ret <= 0 || p.created.is_some() {
+            return;
+        }
+        let Some(child) = self.translate_pid(pid, ret as u32) else {
+            return;
+        };
+        if self.threads.contains_key(&(child as i32))
+            || self.early_children.contains(&(child as i32))
+        {
+            return;
+        }
+        let _ = nix::sys::signal::kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+        self.action(
+            pid,
+            tid,
+            "killed",
+            format!(
+                "{}: child {child} was created untraced (CLONE_UNTRACED set again after vigil removed it): killed",
+                p.call
+            ),
+        );
     }
 
     pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {

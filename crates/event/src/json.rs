@@ -445,7 +445,7 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
                 Value::Fd(Fd::new(o.i32("fd")?, target.map(Arc::new)))
             }
         },
-        ArgKind::Path | ArgKind::PathAt(_) | ArgKind::Str => Value::Str(str_from(field, v)?),
+        k if k.is_path() || k == ArgKind::Str => Value::Str(str_from(field, v)?),
         ArgKind::Argv => match v {
             J::Array(a) => Value::List(
                 a.iter()

@@ -97,6 +97,11 @@ pub enum ArgKind {
     Path,
     /// A path relative to the dirfd in argument N, stored resolved to an absolute path.
     PathAt(u8),
+    /// A path naming a link itself, not what it points to (unlink, rename, lchown, a name
+    /// being created): a symlink as its last component is not followed.
+    LinkPath,
+    /// `LinkPath` relative to the dirfd in argument N.
+    LinkPathAt(u8),
     /// A C string that is not a path (a symlink's content, a memfd name, a filesystem type).
     Str,
     Int,
@@ -151,6 +156,23 @@ pub enum ArgKind {
 impl ArgKind {
     /// Kinds that name a file system object by path.
     pub fn is_path(self) -> bool {
+        matches!(
+            self,
+            ArgKind::Path | ArgKind::PathAt(_) | ArgKind::LinkPath | ArgKind::LinkPathAt(_)
+        )
+    }
+
+    /// The dirfd argument a path is relative to.
+    pub fn dirfd_arg(self) -> Option<usize> {
+        match self {
+            ArgKind::PathAt(d) | ArgKind::LinkPathAt(d) => Some(d as usize),
+            _ => None,
+        }
+    }
+
+    /// Whether the kernel follows a symlink in the last component of this path (before the
+    /// call's flags say otherwise: O_NOFOLLOW, AT_SYMLINK_NOFOLLOW, AT_SYMLINK_FOLLOW).
+    pub fn follows_last(self) -> bool {
         matches!(self, ArgKind::Path | ArgKind::PathAt(_))
     }
 }
@@ -181,9 +203,12 @@ pub enum Bookkeeping {
     /// exact; otherwise these calls do not stop the tracee and vigil checks its table against
     /// /proc when an fd is used.
     Fd,
-    /// Changes the cwd, the credentials or a socket's addresses: always traced (they are rare)
-    /// and the result matters.
+    /// Changes the cwd, the root, the credentials or a socket's addresses, or submits
+    /// io_uring work: always traced (they are rare) and the result matters.
     Exit,
+    /// Could blind vigil or escape it: a signal or ptrace aimed at vigil itself, a child
+    /// created untraced. Always traced, and checked at entry.
+    Guard,
 }
 
 impl Signature {
@@ -369,17 +394,22 @@ table! {
     fork      PROCESS No [] => [];
     vfork     PROCESS No [] => [];
     clone     PROCESS No ["flags": CloneFlags, "stack": Hex, "parent_tid": Hex, "child_tid": Hex, "tls": Hex] => [];
-    clone3    PROCESS No ["flags": Clone3Flags, "size": Uint] => [];
+    clone3    PROCESS Guard ["flags": Clone3Flags, "size": Uint] => [];
     execve    PROCESS No ["path": Path, "argv": Argv, "envp": Envp] => [];
     execveat  PROCESS No ["dirfd": DirFd, "path": PathAt(0), "argv": Argv, "envp": Envp, "flags": AtFlags] => [];
     exit      PROCESS No ["status": Int] => [];
     exit_group PROCESS No ["status": Int] => [];
-    kill      PROCESS No ["pid": Pid, "sig": Signal] => [];
-    tkill     PROCESS No ["tid": Pid, "sig": Signal] => [];
-    tgkill    PROCESS No ["tgid": Pid, "tid": Pid, "sig": Signal] => [];
-    ptrace    PROCESS No ["request": Int, "pid": Pid, "addr": Hex, "data": Hex] => [];
+    kill      PROCESS Guard ["pid": Pid, "sig": Signal] => [];
+    tkill     PROCESS Guard ["tid": Pid, "sig": Signal] => [];
+    tgkill    PROCESS Guard ["tgid": Pid, "tid": Pid, "sig": Signal] => [];
+    rt_sigqueueinfo   PROCESS Guard ["tgid": Pid, "sig": Signal, "info": Hex] => [];
+    rt_tgsigqueueinfo PROCESS Guard ["tgid": Pid, "tid": Pid, "sig": Signal, "info": Hex] => [];
+    pidfd_send_signal PROCESS Guard ["pidfd": Fd, "sig": Signal, "info": Hex, "flags": Uint] => [];
+    ptrace    PROCESS Guard ["request": Int, "pid": Pid, "addr": Hex, "data": Hex] => [];
     process_vm_readv  PROCESS No ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
-    process_vm_writev PROCESS No ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
+    process_vm_writev PROCESS Guard ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
+    unshare   PROCESS Exit ["flags": CloneFlags] => [];
+    setns     PROCESS Exit ["fd": Fd, "nstype": CloneFlags] => [];
     // files
     open      FILE Fd ["path": Path, "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
     openat    FILE Fd ["dirfd": DirFd, "path": PathAt(0), "flags": OpenFlags, "mode": Mode] => ["fd": Fd];
@@ -394,6 +424,8 @@ table! {
     pipe      FILE Fd ["fds": Hex] => ["rfd": Fd, "wfd": Fd];
     pipe2     FILE Fd ["fds": Hex, "flags": FdFlags] => ["rfd": Fd, "wfd": Fd];
     chdir     FILE Exit ["path": Path] => [];
+    chroot    FILE Exit ["path": Path] => [];
+    pivot_root FILE Exit ["new_root": Path, "put_old": Path] => [];
     fchdir    FILE Exit ["fd": Fd] => [];
     read      FILE No ["fd": Fd, "buf": Hex, "count": Uint] => [];
     pread64   FILE No ["fd": Fd, "buf": Hex, "count": Uint, "offset": Int] => [];
@@ -407,37 +439,37 @@ table! {
     pwritev2  FILE No ["fd": Fd, "iov": Hex, "iovcnt": Uint, "offset": Int, "offset_high": Int, "flags": Hex] => [];
     sendfile  FILE No ["out_fd": Fd, "in_fd": Fd, "offset": Hex, "count": Uint] => [];
     copy_file_range FILE No ["fd_in": Fd, "off_in": Hex, "fd_out": Fd, "off_out": Hex, "len": Uint, "flags": Uint] => [];
-    rename    FILE No ["oldpath": Path, "newpath": Path] => [];
-    renameat  FILE No ["olddirfd": DirFd, "oldpath": PathAt(0), "newdirfd": DirFd, "newpath": PathAt(2)] => [];
-    renameat2 FILE No ["olddirfd": DirFd, "oldpath": PathAt(0), "newdirfd": DirFd, "newpath": PathAt(2), "flags": RenameFlags] => [];
-    link      FILE No ["oldpath": Path, "newpath": Path] => [];
-    linkat    FILE No ["olddirfd": DirFd, "oldpath": PathAt(0), "newdirfd": DirFd, "newpath": PathAt(2), "flags": AtFlags] => [];
-    unlink    FILE No ["path": Path] => [];
-    unlinkat  FILE No ["dirfd": DirFd, "path": PathAt(0), "flags": UnlinkFlags] => [];
-    rmdir     FILE No ["path": Path] => [];
-    mkdir     FILE No ["path": Path, "mode": Mode] => [];
-    mkdirat   FILE No ["dirfd": DirFd, "path": PathAt(0), "mode": Mode] => [];
-    symlink   FILE No ["target": Str, "linkpath": Path] => [];
-    symlinkat FILE No ["target": Str, "newdirfd": DirFd, "linkpath": PathAt(1)] => [];
+    rename    FILE No ["oldpath": LinkPath, "newpath": LinkPath] => [];
+    renameat  FILE No ["olddirfd": DirFd, "oldpath": LinkPathAt(0), "newdirfd": DirFd, "newpath": LinkPathAt(2)] => [];
+    renameat2 FILE No ["olddirfd": DirFd, "oldpath": LinkPathAt(0), "newdirfd": DirFd, "newpath": LinkPathAt(2), "flags": RenameFlags] => [];
+    link      FILE No ["oldpath": LinkPath, "newpath": LinkPath] => [];
+    linkat    FILE No ["olddirfd": DirFd, "oldpath": LinkPathAt(0), "newdirfd": DirFd, "newpath": LinkPathAt(2), "flags": AtFlags] => [];
+    unlink    FILE No ["path": LinkPath] => [];
+    unlinkat  FILE No ["dirfd": DirFd, "path": LinkPathAt(0), "flags": UnlinkFlags] => [];
+    rmdir     FILE No ["path": LinkPath] => [];
+    mkdir     FILE No ["path": LinkPath, "mode": Mode] => [];
+    mkdirat   FILE No ["dirfd": DirFd, "path": LinkPathAt(0), "mode": Mode] => [];
+    symlink   FILE No ["target": Str, "linkpath": LinkPath] => [];
+    symlinkat FILE No ["target": Str, "newdirfd": DirFd, "linkpath": LinkPathAt(1)] => [];
     chmod     FILE No ["path": Path, "mode": Mode] => [];
     fchmod    FILE No ["fd": Fd, "mode": Mode] => [];
     fchmodat  FILE No ["dirfd": DirFd, "path": PathAt(0), "mode": Mode] => [];
     fchmodat2 FILE No ["dirfd": DirFd, "path": PathAt(0), "mode": Mode, "flags": AtFlags] => [];
     chown     FILE No ["path": Path, "uid": Uid, "gid": Gid] => [];
     fchown    FILE No ["fd": Fd, "uid": Uid, "gid": Gid] => [];
-    lchown    FILE No ["path": Path, "uid": Uid, "gid": Gid] => [];
+    lchown    FILE No ["path": LinkPath, "uid": Uid, "gid": Gid] => [];
     fchownat  FILE No ["dirfd": DirFd, "path": PathAt(0), "uid": Uid, "gid": Gid, "flags": AtFlags] => [];
     truncate  FILE No ["path": Path, "length": Int] => [];
     ftruncate FILE No ["fd": Fd, "length": Int] => [];
     access    FILE No ["path": Path, "mode": AccessMode] => [];
     faccessat FILE No ["dirfd": DirFd, "path": PathAt(0), "mode": AccessMode] => [];
     faccessat2 FILE No ["dirfd": DirFd, "path": PathAt(0), "mode": AccessMode, "flags": AccessAtFlags] => [];
-    readlink  FILE No ["path": Path, "buf": Hex, "bufsiz": Uint] => ["target": Str];
-    readlinkat FILE No ["dirfd": DirFd, "path": PathAt(0), "buf": Hex, "bufsiz": Uint] => ["target": Str];
+    readlink  FILE No ["path": LinkPath, "buf": Hex, "bufsiz": Uint] => ["target": Str];
+    readlinkat FILE No ["dirfd": DirFd, "path": LinkPathAt(0), "buf": Hex, "bufsiz": Uint] => ["target": Str];
     mount     FILE No ["source": Str, "target": Path, "fstype": Str, "flags": MountFlags, "data": Hex] => [];
     umount2   FILE No ["target": Path, "flags": UmountFlags] => [];
     setxattr  FILE No ["path": Path, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
-    lsetxattr FILE No ["path": Path, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
+    lsetxattr FILE No ["path": LinkPath, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
     fsetxattr FILE No ["fd": Fd, "name": Str, "value": Hex, "size": Uint, "flags": Uint] => [];
     fsync     FILE No ["fd": Fd] => [];
     // io_uring: always traced, so operations submitted through a ring are seen and decoded
@@ -534,8 +566,8 @@ mod tests {
     fn path_at_refers_to_a_dirfd() {
         for (_, sig) in known() {
             for a in sig.args {
-                if let ArgKind::PathAt(i) = a.kind {
-                    assert_eq!(sig.args[i as usize].kind, ArgKind::DirFd, "{}", sig.name);
+                if let Some(i) = a.kind.dirfd_arg() {
+                    assert_eq!(sig.args[i].kind, ArgKind::DirFd, "{}", sig.name);
                 }
                 if let ArgKind::SockAddr(i) = a.kind {
                     assert!((i as usize) < sig.args.len(), "{}", sig.name);

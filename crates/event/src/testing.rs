@@ -75,7 +75,7 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
         ArgKind::Fd | ArgKind::DirFd => (-100i32..1024, proptest::option::of(target()))
             .prop_map(|(n, t)| Value::Fd(Fd::new(n, t.map(Arc::new))))
             .boxed(),
-        ArgKind::Path | ArgKind::PathAt(_) => prop_oneof![
+        k if k.is_path() => prop_oneof![
             3 => text().prop_map(Value::Str),
             1 => (text(), proptest::option::of(text()), resolution()).prop_map(|(v, g, how)| {
                 Value::resolved(Value::Str(v), g.map_or(Value::Absent, Value::Str), how)

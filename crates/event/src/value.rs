@@ -233,6 +233,14 @@ impl Target {
         }
     }
 
+    /// The device of a file (0 for other objects, or when unknown).
+    pub fn dev(&self) -> u64 {
+        match self {
+            Target::File { dev, .. } => *dev,
+            _ => 0,
+        }
+    }
+
     /// The inode number, the object's identity within its kind.
     pub fn ino(&self) -> u64 {
         match self {

@@ -339,11 +339,8 @@ fn static_arg_name(name: &str) -> Option<&'static str> {
 
 fn kind_type(k: ArgKind) -> Type {
     match k {
-        ArgKind::Path
-        | ArgKind::PathAt(_)
-        | ArgKind::Str
-        | ArgKind::SockAddr(_)
-        | ArgKind::SockAddrOut => Type::Str,
+        k if k.is_path() => Type::Str,
+        ArgKind::Str | ArgKind::SockAddr(_) | ArgKind::SockAddrOut => Type::Str,
         ArgKind::Argv => Type::List,
         _ => Type::Int,
     }
