@@ -620,6 +620,11 @@ impl Tracer<'_> {
                     let v = self.finish_open(pid, tid, p, &mut args, ret as i32, flags);
                     outputs.push(v);
                 }
+                Sysno::io_uring_setup => {
+                    let fd = ret as i32;
+                    let target = self.new_target(pid, fd, None);
+                    outputs.push(self.new_fd(tid, fd, Arc::new(target), true));
+                }
                 Sysno::memfd_create => {
                     let fd = ret as i32;
                     let target = self.new_target(pid, fd, None);

@@ -15,6 +15,7 @@ mod seccomp;
 mod signals;
 mod spawn;
 mod tracer;
+mod uring;
 mod walk;
 
 use nix::errno::Errno;
@@ -81,6 +82,8 @@ pub struct PtraceBackend {
     program: PathBuf,
     argv: Vec<OsString>,
     selection: Selection,
+    /// Files the traced programs may not write over, truncate, move or remove (device, inode).
+    protected: Vec<(u64, u64)>,
 }
 
 impl PtraceBackend {
@@ -93,7 +96,21 @@ impl PtraceBackend {
             program,
             argv,
             selection,
+            protected: Vec::new(),
         })
+    }
+
+    /// Protects a file (vigil's own log) from the traced programs: opening it for writing,
+    /// truncating, renaming or unlinking it fails with EPERM and is logged, whatever path or
+    /// link names it (it is recognised by device and inode).
+    pub fn protect(&mut self, path: &std::path::Path) -> Result<(), PtraceError> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).map_err(|e| PtraceError::Sys {
+            what: "stat of the file to protect",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        self.protected.push((m.dev(), m.ino()));
+        Ok(())
     }
 
     pub fn program(&self) -> &std::path::Path {
@@ -133,6 +150,7 @@ impl Backend for PtraceBackend {
         let spawned = spawn::spawn(&self.program, &self.argv, &filter, options)?;
         let _forwarding = signals::Forwarding::install(spawned.pid.as_raw());
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone());
+        tracer.protected = self.protected.clone();
         let argv: Arc<[Str]> = self
             .argv
             .iter()

@@ -8,6 +8,7 @@ use crate::guard::Guarded;
 use crate::inspect;
 use crate::memory::Memory;
 use crate::nsmap::NsIds;
+use crate::uring::Rings;
 use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::sys::signal::Signal;
@@ -52,6 +53,8 @@ pub struct Process {
     pub creds: Creds,
     pub mem: Memory,
     pidfd: Option<Option<OwnedFd>>,
+    /// Its io_uring rings and what was submitted through them.
+    pub rings: Rings,
 }
 
 impl Process {
@@ -233,6 +236,7 @@ impl<'s> Tracer<'s> {
                 creds: creds.clone(),
                 mem: Memory::new(pid),
                 pidfd: None,
+                rings: Rings::default(),
             },
         );
         self.emit(
@@ -248,9 +252,39 @@ impl<'s> Tracer<'s> {
         );
     }
 
+    /// Logs the signals traced processes sent to vigil itself (ignored by its handlers).
+    fn drain_signals(&mut self) {
+        let (refused, dropped) = crate::signals::drain_refused();
+        for (sig, sender) in refused {
+            let (pid, tid) = match self.threads.get(&sender) {
+                Some(t) => (t.pid, sender),
+                None => (sender, sender),
+            };
+            self.action(
+                pid,
+                tid,
+                "ignored",
+                format!(
+                    "{} sent to vigil itself by traced process {sender}: ignored",
+                    vigil_event::flags::signal_name(sig as i64)
+                ),
+            );
+        }
+        if dropped > 0 {
+            let root = self.root;
+            self.action(
+                root,
+                root,
+                "ignored",
+                format!("{dropped} more signals sent to vigil by traced processes: ignored"),
+            );
+        }
+    }
+
     /// Waits for stops until no traced task is left.
     pub fn run(&mut self) -> Result<(), PtraceError> {
         loop {
+            self.drain_signals();
             let status = match self.wait_next() {
                 Ok(s) => s,
                 Err(Errno::ECHILD) => return Ok(()),
@@ -433,6 +467,7 @@ impl<'s> Tracer<'s> {
             return self.resume(parent_tid, None);
         };
         let ppid = parent.pid;
+        crate::signals::set_traced(child, true);
         let files = if flags & libc::CLONE_FILES as u64 != 0 {
             parent.files.clone()
         } else {
@@ -484,6 +519,7 @@ impl<'s> Tracer<'s> {
                 creds: p.creds.clone(),
                 mem: Memory::new(child),
                 pidfd: None,
+                rings: p.rings.inherit(),
             };
             self.procs.insert(child, proc_);
             self.threads.insert(
@@ -537,6 +573,8 @@ impl<'s> Tracer<'s> {
         if former != tid
             && let Some(t) = self.threads.remove(&former)
         {
+            crate::signals::set_traced(former, false);
+            crate::signals::set_traced(tid, true);
             self.threads.insert(tid, t);
         }
         let Some(thread) = self.threads.get_mut(&tid) else {
@@ -575,8 +613,10 @@ impl<'s> Tracer<'s> {
             p.exe = exe.clone();
             p.argv = argv.clone();
             p.creds = creds.clone();
-            // The old address space is gone; so is any cached /proc/PID/mem.
+            // The old address space is gone; so is any cached /proc/PID/mem, and the rings'
+            // mappings.
             p.mem = Memory::new(pid);
+            p.rings = Rings::default();
         }
         if pid == self.root {
             self.root_exec_seen = true;
@@ -600,12 +640,15 @@ impl<'s> Tracer<'s> {
         let Some(thread) = self.threads.remove(&tid) else {
             return;
         };
+        crate::signals::set_traced(tid, false);
+        self.ns_cache.remove(&tid);
         let pid = thread.pid;
         self.emit(pid, tid, EventKind::ThreadExit(ThreadExit { status }));
         if tid == pid {
             self.procs.remove(&pid);
             if pid == self.root {
                 self.root_status = Some(status);
+                crate::signals::root_gone();
             }
             self.emit(pid, tid, EventKind::ProcessExit(ProcessExit { status }));
         }
@@ -710,6 +753,11 @@ impl<'s> Tracer<'s> {
         if let Verdict::Deny(errno) = verdict {
             return self.skip(pid, tid, call, entry_seq, args, -(errno as i64), true);
         }
+        if sys == Some(Sysno::io_uring_enter)
+            && let Some(errno) = self.uring_enter_entry(pid, tid, &raw)
+        {
+            return self.skip(pid, tid, call, entry_seq, args, -(errno as i64), record);
+        }
         if let Some(t) = self.threads.get_mut(&tid) {
             t.pending = Some(Pending {
                 call,
@@ -775,7 +823,17 @@ impl<'s> Tracer<'s> {
         // SAFETY: op == EXIT, so the exit member of the union is the one filled in.
         let ret = unsafe { info.u.exit.sval };
         let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        match pending.call.canonical() {
+            Some(Sysno::io_uring_enter) => self.uring_enter_exit(pid, tid, &pending.raw),
+            Some(Sysno::io_uring_register) if ret >= 0 => {
+                self.uring_register_exit(pid, tid, &pending.raw)
+            }
+            _ => {}
+        }
         let args = self.finish_call(pid, tid, &pending, ret);
+        if pending.call.canonical() == Some(Sysno::io_uring_setup) && ret >= 0 {
+            self.uring_setup_exit(pid, tid, &pending.raw, ret as i32);
+        }
         if pending.record {
             self.emit(
                 pid,

@@ -103,6 +103,13 @@ pub fn backend(command: &[OsString], selection: Selection) -> Result<PtraceBacke
         .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
 }
 
+/// The traced programs may not destroy the log that records them.
+pub fn protect_log(backend: &mut PtraceBackend, log: &Path) -> Result<(), Failure> {
+    backend
+        .protect(log)
+        .map_err(|e| Failure::new(1, format!("{}: {e}", log.display())))
+}
+
 pub fn run_backend(
     backend: &mut PtraceBackend,
     sink: &mut dyn EventSink,
@@ -116,6 +123,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     let selection = parse_selection(&a.syscalls)?;
     let mut backend = backend(&a.command, selection.clone())?;
     let mut sink = LogSink::create(&a.output, &meta_for("ptrace", &a.command, &selection))?;
+    protect_log(&mut backend, &a.output)?;
     let outcome = run_backend(&mut backend, &mut sink);
     let written = sink.finish();
     let outcome = outcome?;

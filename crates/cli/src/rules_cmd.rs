@@ -295,6 +295,9 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         )?),
         None => None,
     };
+    if let Some(p) = &a.output {
+        crate::record::protect_log(&mut tracer, p)?;
+    }
     let mut printer = Printer::new(&a.out)?;
     let start = Instant::now();
     let engine = rs.engine(limits(&a.out));
