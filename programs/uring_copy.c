@@ -16,19 +16,25 @@ static unsigned *sq_head, *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq
 static struct io_uring_sqe *sqes;
 static struct io_uring_cqe *cqes;
 
+static unsigned *sq_flags;
+
+/* The next free SQE (published by submit_wait, once filled in). */
 static struct io_uring_sqe *next_sqe(void) {
-    unsigned tail = *sq_tail, idx = tail & *sq_mask;
+    unsigned idx = *sq_tail & *sq_mask;
     struct io_uring_sqe *s = &sqes[idx];
     memset(s, 0, sizeof *s);
     sq_array[idx] = idx;
-    __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
     return s;
 }
 
-/* Submits what is queued and waits for one completion; returns its result. */
+/* Publishes the SQE, submits it and waits for its completion; returns its result. */
 static int submit_wait(unsigned long long want) {
+    __atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
     for (;;) {
-        if (syscall(SYS_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+        unsigned flags = IORING_ENTER_GETEVENTS;
+        if (__atomic_load_n(sq_flags, __ATOMIC_ACQUIRE) & IORING_SQ_NEED_WAKEUP)
+            flags |= IORING_ENTER_SQ_WAKEUP;
+        if (syscall(SYS_io_uring_enter, ring_fd, 1, 1, flags, NULL, 0) < 0) {
             perror("io_uring_enter");
             exit(1);
         }
@@ -75,6 +81,7 @@ int main(int argc, char **argv) {
     sq_tail = (unsigned *)(sq + p.sq_off.tail);
     sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
     sq_array = (unsigned *)(sq + p.sq_off.array);
+    sq_flags = (unsigned *)(sq + p.sq_off.flags);
     cq_head = (unsigned *)(sq + p.cq_off.head);
     cq_tail = (unsigned *)(sq + p.cq_off.tail);
     cq_mask = (unsigned *)(sq + p.cq_off.ring_mask);

@@ -539,6 +539,8 @@ impl Tracer<'_> {
         let target = self.new_target(pid, fd, fallback);
         if let Some(i) = path_at {
             let kernel_name = match &target {
+                // Unnamed by the kernel: what vigil recorded at entry stands.
+                Target::File { path, .. } if path.as_bytes() == inspect::UNNAMED.as_bytes() => None,
                 Target::File { path, .. } => Some(path.clone()),
                 Target::Pipe { .. } | Target::Socket(_) | Target::Other { .. } => {
                     Some(Str::from(target.to_string()))

@@ -96,11 +96,26 @@ pub fn fd_dup(pidfd: Option<&OwnedFd>, fd: i32) -> Option<OwnedFd> {
     (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw as i32) })
 }
 
+/// The path of a file the kernel cannot name (its path is longer than PATH_MAX). Never a real
+/// path: those start with `/`.
+pub const UNNAMED: &str = "(unknown: its path is longer than the kernel can name)";
+
 /// What a tracee's fd refers to, as the kernel says: its kind from `st`, its name from the
 /// link of `ours` (the duplicate fd_stat made: the same open file), a socket's addresses.
 pub fn probe_fd(st: Stat, ours: &OwnedFd) -> Target {
     use std::os::fd::AsFd;
-    let link = crate::walk::fd_name(ours.as_fd()).unwrap_or_default();
+    let Some(link) = crate::walk::fd_name(ours.as_fd()) else {
+        // The kernel cannot name it (longer than PATH_MAX): a file all the same, by identity.
+        return match st.kind() {
+            libc::S_IFSOCK => Target::Socket(socket_of(ours, st.ino)),
+            libc::S_IFIFO => Target::Pipe { ino: st.ino },
+            _ => Target::File {
+                path: Str::from(UNNAMED),
+                dev: st.dev,
+                ino: st.ino,
+            },
+        };
+    };
     match st.kind() {
         libc::S_IFIFO if link.starts_with(b"pipe:[") => Target::Pipe { ino: st.ino },
         libc::S_IFSOCK => Target::Socket(socket_of(ours, st.ino)),

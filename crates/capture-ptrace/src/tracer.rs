@@ -433,7 +433,14 @@ impl<'s> Tracer<'s> {
             Err(_) => (0, 0, 0),
         };
         let sender = if code <= 0 {
-            (sender_pid, sender_uid)
+            // si_pid is the sender as the receiver's pid namespace numbers it.
+            let real = match self.task_ns(tid) {
+                Some(n) if n.ns != self.own_pidns && sender_pid != 0 => {
+                    self.translate_pid(tid, sender_pid).unwrap_or(sender_pid)
+                }
+                _ => sender_pid,
+            };
+            (real, sender_uid)
         } else {
             (0, 0)
         };

@@ -234,6 +234,15 @@ impl<W: Write> Listing<'_, W> {
                 }
                 let mut result = String::new();
                 render::result(x.call, x.ret, &x.args, &mut result);
+                if shown_entry && let Some((e, _)) = &entry {
+                    // Inputs the kernel's answer corrected (the path it really opened).
+                    render::changed_inputs(
+                        x.call,
+                        e.args().map_or(&[][..], |(_, a)| a),
+                        &x.args,
+                        &mut result,
+                    );
+                }
                 if shown_entry && self.last_open == Some(ev.tid) {
                     self.last_open = None;
                     writeln!(self.out, "){result}")?;

@@ -178,6 +178,22 @@ pub fn result(call: SyscallId, ret: i64, args_: &Args, out: &mut String) {
     }
 }
 
+/// ` [kernel: path="/etc/shadow"]` for each input the exit event holds differently from its
+/// entry (the kernel's own answer, when the program changed the argument during the call).
+pub fn changed_inputs(call: SyscallId, entry: &[Value], exit: &[Value], out: &mut String) {
+    let sig = call.signature();
+    for (i, (a, b)) in entry.iter().zip(exit.iter()).enumerate() {
+        if a.plain() == b.plain() || i >= sig.args.len() {
+            continue;
+        }
+        if let Some(spec) = sig.field(i) {
+            let _ = write!(out, " [kernel: {}=", spec.name);
+            value(spec.kind, b.plain(), out);
+            out.push(']');
+        }
+    }
+}
+
 /// A one-line description of a non-syscall event: `+++ exited with 0 +++`, `--- SIGINT ---`.
 pub fn lifecycle(ev: &Event) -> Option<String> {
     Some(match &ev.kind {
