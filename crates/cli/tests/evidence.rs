@@ -36,7 +36,7 @@ fn actions<'a>(events: &'a [Event], kind: &str) -> Vec<&'a Action> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Action(a) if a.action.to_string() == kind => Some(a),
+            EventKind::Action(a) if a.action == kind => Some(a),
             _ => None,
         })
         .collect()
@@ -88,7 +88,7 @@ fn paths_through_symlinks_and_dotdot_are_recorded_as_the_kernel_resolved_them() 
         !events.iter().any(|e| e
             .arg("path")
             .and_then(Value::as_str)
-            .is_some_and(|p| p.to_string() == wrong.to_str().unwrap())),
+            .is_some_and(|p| *p == wrong.to_str().unwrap())),
         "nothing is recorded at {}",
         wrong.display()
     );
@@ -231,7 +231,7 @@ fn a_thread_racing_the_path_buffer_cannot_forge_the_fd_label() {
             };
             let is_secret = (dev, ino) == secret_id;
             assert_eq!(
-                path.to_string() == secret.to_str().unwrap(),
+                path == secret.to_str().unwrap(),
                 is_secret,
                 "fd label {path} for (dev, ino) {:?}",
                 (dev, ino)
@@ -312,11 +312,11 @@ fn fexecve_of_a_memfd_records_what_the_kernel_executed() {
     assert_eq!(g.as_deref(), Some(""));
     let exec = events
         .iter()
-        .filter_map(|e| match &e.kind {
+        .rev()
+        .find_map(|e| match &e.kind {
             EventKind::ProcessExec(x) => Some(x),
             _ => None,
         })
-        .last()
         .unwrap();
     assert_eq!(exec.exe.to_string(), "/memfd:payload (deleted)");
     assert_eq!(exec.argv.len(), 2);
@@ -375,7 +375,7 @@ fn a_cwd_longer_than_path_max_is_unknown_not_the_root() {
         !events.iter().any(|e| e
             .arg("path")
             .and_then(Value::as_str)
-            .is_some_and(|p| p.to_string() == "/deep.txt")),
+            .is_some_and(|p| *p == "/deep.txt")),
         "never resolved against /"
     );
     // The file it wrote is still one object, by device and inode.
