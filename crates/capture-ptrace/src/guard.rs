@@ -207,6 +207,14 @@ impl Tracer<'_> {
                 Some(t) if own_tids().contains(&t) => refuse("a write into its memory".into()),
                 _ => Guarded::Allow,
             },
+            // New resource limits on vigil (no files, no memory) would break it; reading
+            // them (new_limit NULL) is harmless.
+            Sysno::prlimit64 if raw[2] != 0 => match int(0) {
+                Some(t) if t == me || own_tids().contains(&t) => {
+                    refuse("a change of its resource limits".into())
+                }
+                _ => Guarded::Allow,
+            },
             Sysno::clone if raw[0] & CLONE_UNTRACED != 0 => {
                 match set_arg(tid, call.abi, 0, raw[0] & !CLONE_UNTRACED) {
                     Ok(()) => Guarded::Changed {
@@ -250,8 +258,30 @@ impl Tracer<'_> {
         }
     }
 
-    /// Opening the log for writing, truncating, renaming or unlinking it.
+    /// Opening the log for writing, truncating, renaming or unlinking it; opening anything
+    /// of vigil's own /proc directory for writing (its memory, its settings).
     fn guard_log(&mut self, sys: Sysno, args: &Args, walked: &Walked) -> Option<Guarded> {
+        let flags_of = |i: usize| args.get(i).and_then(Value::as_uint).unwrap_or(0);
+        let writes = |f: u64| f & O_ACCMODE != 0 || f & O_TRUNC != 0;
+        let opened_for_write = match sys {
+            Sysno::open => writes(flags_of(1)),
+            Sysno::openat | Sysno::openat2 => writes(flags_of(2)),
+            Sysno::creat => true,
+            _ => false,
+        };
+        if opened_for_write {
+            let own_proc = walked.iter().any(|(i, _)| {
+                args.get(*i)
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| under(p.as_bytes(), &self.vigil_proc))
+            });
+            if own_proc {
+                return Some(Guarded::Refuse {
+                    errno: libc::EPERM,
+                    detail: format!("{sys}: a write into vigil's own /proc directory: refused"),
+                });
+            }
+        }
         if self.protected.is_empty() {
             return None;
         }
@@ -261,8 +291,6 @@ impl Tracer<'_> {
         if !hits {
             return None;
         }
-        let flags_of = |i: usize| args.get(i).and_then(Value::as_uint).unwrap_or(0);
-        let writes = |f: u64| f & O_ACCMODE != 0 || f & O_TRUNC != 0;
         let destroys = match sys {
             Sysno::open => writes(flags_of(1)),
             Sysno::openat | Sysno::openat2 => writes(flags_of(2)),
@@ -357,6 +385,11 @@ impl Tracer<'_> {
             ),
         }
     }
+}
+
+/// Whether `path` is `dir` or below it.
+fn under(path: &[u8], dir: &[u8]) -> bool {
+    path.starts_with(dir) && matches!(path.get(dir.len()), None | Some(b'/'))
 }
 
 /// Sets argument `index` of the syscall a thread is stopped at (seccomp stop).

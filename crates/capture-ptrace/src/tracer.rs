@@ -716,7 +716,7 @@ impl<'s> Tracer<'s> {
         }
         let sys = call.canonical();
         let (args, walked) = self.decode_entry(pid, tid, call, &raw);
-        let guarded = if sig.bookkeeping == Bookkeeping::Guard || !self.protected.is_empty() {
+        let guarded = if sig.bookkeeping == Bookkeeping::Guard || !walked.is_empty() {
             self.guard(pid, tid, call, &raw, &args, &walked)
         } else {
             Guarded::Allow

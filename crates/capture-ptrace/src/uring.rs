@@ -405,11 +405,7 @@ impl Tracer<'_> {
                 }
             }
         }
-        let guarded = if self.protected.is_empty() {
-            crate::guard::Guarded::Allow
-        } else {
-            self.guard(pid, tid, call, &raw, &args, &walked)
-        };
+        let guarded = self.guard(pid, tid, call, &raw, &args, &walked);
         let entry_seq = self.next_seq();
         let verdict = if record {
             self.emit_for_verdict(

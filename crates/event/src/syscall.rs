@@ -408,6 +408,7 @@ table! {
     ptrace    PROCESS Guard ["request": Int, "pid": Pid, "addr": Hex, "data": Hex] => [];
     process_vm_readv  PROCESS No ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
     process_vm_writev PROCESS Guard ["pid": Pid, "local_iov": Hex, "liovcnt": Uint, "remote_iov": Hex, "riovcnt": Uint, "flags": Uint] => [];
+    prlimit64 PROCESS Guard ["pid": Pid, "resource": Int, "new_limit": Hex, "old_limit": Hex] => [];
     unshare   PROCESS Exit ["flags": CloneFlags] => [];
     setns     PROCESS Exit ["fd": Fd, "nstype": CloneFlags] => [];
     // files
