@@ -124,17 +124,36 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         vigil_version: env!("CARGO_PKG_VERSION").into(),
     };
     let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
-    let stats = if a.input.as_os_str() == "-" {
+    let imported = if a.input.as_os_str() == "-" {
         vigil_log::jsonl::import(std::io::stdin().lock(), &mut writer)
     } else {
         let f =
             std::fs::File::open(&a.input).map_err(|e| Failure::io(&a.input, "cannot open", e))?;
         vigil_log::jsonl::import(std::io::BufReader::new(f), &mut writer)
-    }
-    .map_err(|e| Failure::new(1, format!("{}: {e}", a.input.display())))?;
-    writer.finish().map_err(Failure::log)?;
+    };
+    let stats = match imported {
+        Ok(stats) => stats,
+        Err(e) => {
+            // What came before the bad line stays readable.
+            let kept = writer.stats().events;
+            let _ = writer.flush();
+            return Err(Failure::new(
+                1,
+                format!(
+                    "{}: {e} ({} holds the {kept} events before it)",
+                    a.input.display(),
+                    a.output.display()
+                ),
+            ));
+        }
+    };
+    let written = writer.finish().map_err(Failure::log)?;
+    let cut = match written.cut {
+        0 => String::new(),
+        n => format!(" ({n} with argument lists cut to fit the log: see their `_cut` fields)"),
+    };
     eprintln!(
-        "vigil: imported {} events into {}",
+        "vigil: imported {} events into {}{cut}",
         stats.events,
         a.output.display()
     );

@@ -61,11 +61,7 @@ impl LogSink {
         match (self.writer.take(), self.error.take()) {
             (_, Some(e)) => Err(e),
             (Some(w), None) => w.finish(),
-            (None, None) => Ok(WriterStats {
-                events: 0,
-                blocks: 0,
-                bytes: 0,
-            }),
+            (None, None) => Ok(WriterStats::default()),
         }
     }
 }

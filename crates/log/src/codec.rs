@@ -51,6 +51,163 @@ fn abi_code(a: Abi) -> u64 {
     }
 }
 
+/// Bytes of `v` as a LEB128 varint.
+fn varlen(v: u64) -> u64 {
+    u64::from(64 - (v | 1).leading_zeros()).div_ceil(7)
+}
+
+/// An upper bound of the bytes an event's records take in a block: the event record and the
+/// definitions of every string and target it uses (as if none were defined yet), references
+/// counted at their widest. The writer checks it before encoding, so a block never grows past
+/// what a reader accepts and an event that cannot fit is refused before anything is written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bound {
+    bytes: u64,
+    /// String references (each may need a definition, counted in `bytes`).
+    strings: u64,
+    /// Target references.
+    targets: u64,
+}
+
+/// The fixed part of an event record, generously: tag, seq and time deltas, pid, tid, and the
+/// kind's integers (call, entry seq, return value, exit time, argument counts, credentials...).
+const EVENT_FIXED: u64 = 1 + 10 + 10 + 5 + 10 + 80;
+
+impl Bound {
+    fn string(&mut self, s: &Str) {
+        let n = s.len() as u64;
+        // DEF_STR, shared-prefix length, suffix length, suffix: at most the whole string.
+        self.bytes += 1 + 2 * varlen(n) + n;
+        self.strings += 1;
+    }
+
+    fn addr(&mut self, a: &SockAddr) {
+        self.bytes += 1 + match a {
+            SockAddr::V4(_) => 6,
+            SockAddr::V6(_) => 18 + 5 + 5,
+            SockAddr::Unix(p) => {
+                self.string(p);
+                0
+            }
+            SockAddr::Netlink { .. } => 10,
+            SockAddr::Other { data, .. } => 3 + 10 + data.len() as u64,
+        };
+    }
+
+    fn target(&mut self, t: &Target) {
+        self.targets += 1;
+        // DEF_TARGET, kind, and the kind's fields.
+        self.bytes += 2 + match t {
+            Target::File { path, .. } => {
+                self.string(path);
+                20
+            }
+            Target::Pipe { .. } => 10,
+            Target::Socket(s) => {
+                for a in s.local.iter().chain(s.remote.iter()) {
+                    self.addr(a);
+                }
+                10 + 3 + 3 + 1
+            }
+            Target::Other { label, .. } => {
+                self.string(label);
+                10
+            }
+        };
+    }
+
+    fn value(&mut self, v: &Value) {
+        self.bytes += 1;
+        match v {
+            Value::Absent => {}
+            Value::Unreadable(_) | Value::Int(_) | Value::Uint(_) => self.bytes += 10,
+            Value::Str(s) => self.string(s),
+            Value::Fd(fd) => {
+                // The fd number, and a one-byte "no target" when there is none.
+                self.bytes += 5 + 1;
+                if let Some(t) = &fd.target {
+                    self.target(t);
+                }
+            }
+            Value::List(l) => {
+                self.bytes += 10;
+                l.iter().for_each(|s| self.string(s));
+            }
+            Value::Addr(a) => self.addr(a),
+            Value::Resolved(r) => {
+                self.bytes += 1;
+                self.value(&r.value);
+                self.value(&r.given);
+            }
+            Value::Cut(c) => {
+                self.bytes += 1 + 10 + 10;
+                self.value(&c.kept);
+            }
+        }
+    }
+
+    fn values(&mut self, args: &[Value]) {
+        args.iter().for_each(|v| self.value(v));
+    }
+
+    fn event(&mut self, ev: &Event) {
+        self.bytes += EVENT_FIXED;
+        match &ev.kind {
+            EventKind::SyscallEntry(e) => self.values(&e.args),
+            EventKind::SyscallExit(x) => self.values(&x.args),
+            EventKind::ProcessStart(ProcessStart { exe, argv, .. })
+            | EventKind::ProcessExec(ProcessExec { exe, argv, .. }) => {
+                self.string(exe);
+                argv.iter().for_each(|a| self.string(a));
+            }
+            EventKind::Lost(l) => self.string(&l.reason),
+            EventKind::Action(a) => {
+                for s in [&a.action, &a.by, &a.detail] {
+                    self.string(s);
+                }
+            }
+            EventKind::ProcessExit(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_) => {}
+        }
+    }
+
+    /// The total in a block that already defines `defined` (strings, targets): references
+    /// reach back past them.
+    pub fn in_block(&self, defined: (usize, usize)) -> u64 {
+        let (strings, targets) = defined;
+        self.bytes
+            + self.strings * varlen(strings as u64 + self.strings)
+            + self.targets * varlen(targets as u64 + self.targets + 1)
+    }
+
+    /// The total in a block of its own.
+    pub fn fresh(&self) -> u64 {
+        self.in_block((0, 0))
+    }
+}
+
+/// Bounds the bytes `ev` takes in a block. Stored as a pair with its entry, an exit takes at
+/// most `PAIR_EXTRA` more than its own bound.
+pub fn measure(ev: &Event) -> Bound {
+    let mut b = Bound::default();
+    b.event(ev);
+    b
+}
+
+/// A pair record holds the exit's arguments once, plus the exit's time delta and the count of
+/// its extra outputs.
+pub const PAIR_EXTRA: u64 = 20;
+
+/// The bound a string adds to an event (its definition and a reference): what dropping it from
+/// a list saves, at least.
+pub fn string_bound(s: &Str) -> u64 {
+    let mut b = Bound::default();
+    b.string(s);
+    b.bytes + 1
+}
+
 /// Encodes events of one block.
 #[derive(Default)]
 pub struct Encoder {
@@ -79,6 +236,11 @@ impl Encoder {
         self.prev_ino = 0;
         self.events = 0;
         self.first = None;
+    }
+
+    /// Strings and targets defined in the block so far.
+    pub fn defined(&self) -> (usize, usize) {
+        (self.strings.len(), self.targets.len())
     }
 
     fn str_id(&mut self, s: &Str) -> u32 {
@@ -941,5 +1103,64 @@ impl<'a> Decoder<'a> {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use vigil_event::testing::stream;
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [
+            (0, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::MAX, 10),
+        ] {
+            let mut b = Vec::new();
+            put(&mut b, v);
+            assert_eq!((varlen(v), b.len() as u64), (n, n), "{v}");
+        }
+    }
+
+    proptest! {
+        /// The bound the writer relies on is never below what the encoder writes, in a block of
+        /// its own or after other events, alone or as a pair.
+        #[test]
+        fn the_size_bound_holds(events in stream(1..40)) {
+            let mut enc = Encoder::default();
+            for (i, ev) in events.iter().enumerate() {
+                let defined = enc.defined();
+                let before = enc.buf.len() as u64;
+                enc.event(ev);
+                prop_assert!(enc.buf.len() as u64 - before <= measure(ev).in_block(defined));
+                let mut fresh = Encoder::default();
+                fresh.event(ev);
+                prop_assert!(fresh.buf.len() as u64 <= measure(ev).fresh());
+                // The same call's exit right after it: a pair record.
+                if let EventKind::SyscallEntry(e) = &ev.kind {
+                    let mut args = e.args.clone();
+                    args.push(Value::Int(i as i64));
+                    let exit = Event {
+                        seq: ev.seq + 1,
+                        kind: EventKind::SyscallExit(SyscallExit {
+                            call: e.call,
+                            entry_seq: ev.seq,
+                            ret: -1,
+                            args,
+                        }),
+                        ..ev.clone()
+                    };
+                    let mut pair = Encoder::default();
+                    pair.pair(ev, &exit);
+                    prop_assert!(pair.buf.len() as u64 <= measure(&exit).fresh() + PAIR_EXTRA);
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,13 @@ pub const BLOCK_HEADER_LEN: usize = 4 + 4 + 4 + 4 + 8 + 8 + 4;
 pub const BLOCK_TARGET: usize = 64 * 1024;
 /// No valid block is larger; a length field beyond this is corruption, not a reason to allocate.
 pub const BLOCK_MAX: usize = 16 * 1024 * 1024;
+/// The writer seals a block before its raw records would pass this, so that both the raw and
+/// the compressed payload (zstd's worst case is 15 MiB + 60 KiB) stay within BLOCK_MAX.
+pub const BLOCK_RAW_LIMIT: usize = 15 * 1024 * 1024;
+/// The most one event (its record and the definitions it needs) may take in a block. Larger
+/// events have their string lists cut (with a marker) or are refused; never written.
+/// Room for the largest argv the kernel accepts (~6 MiB of strings) several times over.
+pub const EVENT_MAX: u64 = 14 * 1024 * 1024;
 const HEADER_MAX: usize = 1024 * 1024;
 
 /// Who recorded the log, how and where.

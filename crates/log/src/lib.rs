@@ -14,7 +14,7 @@ mod reader;
 mod writer;
 
 pub use background::BackgroundWriter;
-pub use format::{FORMAT_VERSION, LogMeta};
+pub use format::{EVENT_MAX, FORMAT_VERSION, LogMeta};
 pub use reader::{LogReader, ReadIssue};
 pub use writer::{LogWriter, WriterStats};
 
@@ -39,6 +39,13 @@ pub enum LogError {
     CorruptHeader { path: String, reason: String },
     #[error("the log writer stopped: {0}")]
     WriterGone(String),
+    /// One event that cannot be stored within a block even with its string lists cut (a single
+    /// string, or a process image's argv, too large): nothing of it was written and the log
+    /// stays as it was.
+    #[error(
+        "event seq {seq} is too large for the log: it needs {bytes} bytes, one event may take {max}; it was not written"
+    )]
+    EventTooLarge { seq: u64, bytes: u64, max: u64 },
 }
 
 impl LogError {
