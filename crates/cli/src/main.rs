@@ -122,6 +122,8 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         command: vec![a.input.display().to_string()],
         selection: String::new(),
         vigil_version: env!("CARGO_PKG_VERSION").into(),
+        // Imported seqs only have to increase.
+        contiguous_seq: false,
     };
     let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
     let imported = if a.input.as_os_str() == "-" {
@@ -134,13 +136,14 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
     let stats = match imported {
         Ok(stats) => stats,
         Err(e) => {
-            // What came before the bad line stays readable.
+            // What came before the bad line stays readable; the log is not closed, so readers
+            // say it is incomplete.
             let kept = writer.stats().events;
             let _ = writer.flush();
             return Err(Failure::new(
                 1,
                 format!(
-                    "{}: {e} ({} holds the {kept} events before it)",
+                    "{}: {e} ({} holds the {kept} events before it and is not closed)",
                     a.input.display(),
                     a.output.display()
                 ),

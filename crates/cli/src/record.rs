@@ -86,6 +86,8 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
             .collect(),
         selection: selection.describe(),
         vigil_version: env!("CARGO_PKG_VERSION").into(),
+        // The backend numbers every event it hands on, and every one is logged.
+        contiguous_seq: true,
     }
 }
 

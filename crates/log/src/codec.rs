@@ -25,6 +25,14 @@ const K_TEXIT: u8 = 7;
 const K_SIGNAL: u8 = 8;
 const K_LOST: u8 = 9;
 const K_ACTION: u8 = 10;
+/// Version 2: an event of an extension kind (one the core kinds above do not cover): the usual
+/// event header, then a varint kind id, a varint body length and the body. A reader that does
+/// not know the kind skips the body and counts the event.
+const K_EXT: u8 = 15;
+/// Version 2: tags 0x82..=0xBF are extension records that are not events (definitions a later
+/// version may add): a varint body length and the body, skipped by a reader that does not know
+/// the tag.
+const EXT_RECORDS: std::ops::RangeInclusive<u8> = 0x82..=0xbf;
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -479,17 +487,22 @@ impl Encoder {
     }
 
     fn header(&mut self, kind: u8, ev: &Event) {
-        let first = *self.first.get_or_insert((ev.seq, ev.time_ns));
+        self.header_of(kind, ev.seq, ev.time_ns, (ev.pid, ev.tid));
+    }
+
+    fn header_of(&mut self, kind: u8, seq: u64, time_ns: u64, thread: (u32, u32)) {
+        let first = *self.first.get_or_insert((seq, time_ns));
         if self.events == 0 {
             self.prev_seq = first.0.wrapping_sub(1);
             self.prev_time = first.1;
         }
+        let (pid, tid) = thread;
         let mut tag = kind;
-        let same = self.prev_thread == Some((ev.pid, ev.tid));
+        let same = self.prev_thread == Some(thread);
         if same {
             tag |= SAME_THREAD;
         }
-        let next = ev.seq == self.prev_seq.wrapping_add(1);
+        let next = seq == self.prev_seq.wrapping_add(1);
         if next {
             tag |= NEXT_SEQ;
         }
@@ -497,21 +510,37 @@ impl Encoder {
         if !next {
             put(
                 &mut self.buf,
-                zigzag(ev.seq.wrapping_sub(self.prev_seq.wrapping_add(1)) as i64),
+                zigzag(seq.wrapping_sub(self.prev_seq.wrapping_add(1)) as i64),
             );
         }
         put(
             &mut self.buf,
-            zigzag(ev.time_ns.wrapping_sub(self.prev_time) as i64),
+            zigzag(time_ns.wrapping_sub(self.prev_time) as i64),
         );
         if !same {
-            put(&mut self.buf, ev.pid as u64);
-            put(&mut self.buf, zigzag(ev.tid as i64 - ev.pid as i64));
+            put(&mut self.buf, pid as u64);
+            put(&mut self.buf, zigzag(tid as i64 - pid as i64));
         }
-        self.prev_seq = ev.seq;
-        self.prev_time = ev.time_ns;
-        self.prev_thread = Some((ev.pid, ev.tid));
+        self.prev_seq = seq;
+        self.prev_time = time_ns;
+        self.prev_thread = Some(thread);
         self.events += 1;
+    }
+
+    /// An event of an extension kind: the event header, the kind id, the body's length and
+    /// the body (opaque here).
+    pub fn extension(
+        &mut self,
+        seq: u64,
+        time_ns: u64,
+        thread: (u32, u32),
+        kind: u64,
+        body: &[u8],
+    ) {
+        self.header_of(K_EXT, seq, time_ns, thread);
+        put(&mut self.buf, kind);
+        put(&mut self.buf, body.len() as u64);
+        self.buf.extend_from_slice(body);
     }
 
     fn put_call(&mut self, c: SyscallId) {
@@ -676,10 +705,64 @@ impl Encoder {
 /// Why a block's records did not decode.
 pub type DecodeError = String;
 
+/// Checks, event by event across blocks, that seqs strictly increase and, in a log that numbers
+/// every event, follow each other with no gap. Keeps the first anomaly of a block and counts
+/// the others, so a badly broken block makes one report, not thousands.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeqCheck {
+    /// The seq of the last event read, in file order.
+    pub last: Option<u64>,
+    /// Gaps are anomalies (the writer numbers every event).
+    pub contiguous: bool,
+    /// The next seq may jump ahead without a report (blocks before it were lost, and that was
+    /// reported already).
+    pub relaxed: bool,
+    /// The first anomaly in the current block: the previous seq and the one that followed.
+    pub first: Option<(u64, u64)>,
+    /// Further anomalies in the current block.
+    pub others: u64,
+}
+
+impl SeqCheck {
+    pub fn see(&mut self, seq: u64) {
+        if let Some(prev) = self.last {
+            let wrong = seq <= prev || (self.contiguous && !self.relaxed && seq != prev + 1);
+            if wrong {
+                if self.first.is_none() {
+                    self.first = Some((prev, seq));
+                } else {
+                    self.others += 1;
+                }
+            }
+        }
+        self.relaxed = false;
+        self.last = Some(seq);
+    }
+}
+
+/// What a block held besides the events it decoded.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    /// Events of extension kinds this reader does not know: (kind id, count).
+    pub kinds: std::collections::BTreeMap<u64, u64>,
+    /// Extension records that are not events, by tag.
+    pub records: std::collections::BTreeMap<u8, u64>,
+}
+
+impl Skipped {
+    pub fn events(&self) -> u64 {
+        self.kinds.values().sum()
+    }
+}
+
 /// Decodes the records of one block.
 pub struct Decoder<'a> {
     b: &'a [u8],
     p: usize,
+    /// The log's major format version: extension records exist from version 2 on.
+    major: u16,
+    pub seqs: SeqCheck,
+    pub skipped: Skipped,
     strings: Vec<Str>,
     targets: Vec<Arc<Target>>,
     prev_seq: u64,
@@ -690,10 +773,13 @@ pub struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(b: &'a [u8], first_seq: u64, first_time: u64) -> Self {
+    pub fn new(b: &'a [u8], first_seq: u64, first_time: u64, major: u16, seqs: SeqCheck) -> Self {
         Decoder {
             b,
             p: 0,
+            major,
+            seqs,
+            skipped: Skipped::default(),
             strings: Vec::new(),
             targets: Vec::new(),
             prev_seq: first_seq.wrapping_sub(1),
@@ -983,6 +1069,12 @@ impl<'a> Decoder<'a> {
                     self.targets.push(Arc::new(t));
                     continue;
                 }
+                t if self.major >= 2 && EXT_RECORDS.contains(&t) => {
+                    let n = self.var()? as usize;
+                    self.bytes(n)?;
+                    *self.skipped.records.entry(t).or_default() += 1;
+                    continue;
+                }
                 t if t & 0xc0 != 0 => return Err(format!("unknown record tag {t:#x}")),
                 _ => {}
             }
@@ -1002,6 +1094,7 @@ impl<'a> Decoder<'a> {
             let (pid, tid) = self.thread;
             self.prev_seq = seq;
             self.prev_time = time;
+            self.seqs.see(seq);
             let kind = match tag & KIND_MASK {
                 K_ENTRY => EventKind::SyscallEntry(SyscallEntry {
                     call: self.call()?,
@@ -1034,6 +1127,7 @@ impl<'a> Decoder<'a> {
                     });
                     self.prev_seq = seq.wrapping_add(1);
                     self.prev_time = exit_time;
+                    self.seqs.see(self.prev_seq);
                     EventKind::SyscallExit(SyscallExit {
                         call,
                         entry_seq: seq,
@@ -1087,6 +1181,13 @@ impl<'a> Decoder<'a> {
                     target_pid: self.var32()?,
                     detail: self.string()?,
                 }),
+                K_EXT if self.major >= 2 => {
+                    let kind = self.var()?;
+                    let n = self.var()? as usize;
+                    self.bytes(n)?;
+                    *self.skipped.kinds.entry(kind).or_default() += 1;
+                    continue;
+                }
                 k => return Err(format!("unknown event kind {k}")),
             };
             let (seq, time) = if tag & KIND_MASK == K_PAIR {
@@ -1126,6 +1227,47 @@ mod tests {
             put(&mut b, v);
             assert_eq!((varlen(v), b.len() as u64), (n, n), "{v}");
         }
+    }
+
+    /// Extension records (events of unknown kinds, and records that are not events) are
+    /// skipped and counted in version 2, and are corruption in version 1, which had none.
+    #[test]
+    fn extension_records_are_skipped_from_version_2_on() {
+        let ev = |seq: u64| Event {
+            seq,
+            time_ns: 10 * seq,
+            pid: 3,
+            tid: 3,
+            kind: EventKind::ThreadStart(ThreadStart { creator_tid: 3 }),
+        };
+        let mut enc = Encoder::default();
+        enc.event(&ev(1));
+        enc.buf.extend_from_slice(&[0x85, 3, 1, 2, 3]);
+        enc.extension(2, 20, (3, 3), 300, b"body");
+        enc.event(&ev(3));
+        let mut out = Vec::new();
+        let mut dec = Decoder::new(&enc.buf, 1, 10, 2, SeqCheck::default());
+        dec.decode_all(&mut out).unwrap();
+        assert_eq!(out, [ev(1), ev(3)]);
+        assert_eq!(
+            dec.skipped.kinds.into_iter().collect::<Vec<_>>(),
+            [(300, 1)]
+        );
+        assert_eq!(
+            dec.skipped.records.into_iter().collect::<Vec<_>>(),
+            [(0x85, 1)]
+        );
+        assert_eq!(dec.seqs.last, Some(3));
+        let e = Decoder::new(&enc.buf, 1, 10, 1, SeqCheck::default())
+            .decode_all(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.contains("unknown record tag 0x85"), "{e}");
+        let mut enc = Encoder::default();
+        enc.extension(2, 20, (3, 3), 300, b"body");
+        let e = Decoder::new(&enc.buf, 2, 20, 1, SeqCheck::default())
+            .decode_all(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.contains("unknown event kind 15"), "{e}");
     }
 
     proptest! {

@@ -9,8 +9,8 @@
 use crate::LogError;
 use crate::codec::{Bound, Encoder, PAIR_EXTRA, measure, string_bound};
 use crate::format::{
-    BLOCK_HEADER_LEN, BLOCK_MAX, BLOCK_RAW_LIMIT, BLOCK_TARGET, BlockHeader, EVENT_MAX, LogMeta,
-    encode_header,
+    BLOCK_HEADER_LEN, BLOCK_MAX, BLOCK_RAW_LIMIT, BLOCK_TARGET, BlockHeader, EVENT_MAX, EndRecord,
+    LogMeta, encode_header,
 };
 use std::io::Write;
 use std::path::Path;
@@ -41,6 +41,22 @@ pub struct LogWriter<W: Write> {
     /// zstd at a low level: most of its ratio at a small fraction of its cost.
     zstd: zstd::bulk::Compressor<'static>,
     stats: WriterStats,
+    /// The last event appended: its seq and time, for the end record.
+    last: (u64, u64),
+}
+
+/// An event of a kind the event model does not have (yet): stored as an extension record that a
+/// reader which does not know `kind` skips and counts. Written by `LogWriter::append_extension`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionEvent {
+    pub seq: u64,
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// The extension kind's id (docs/log-format.md lists them).
+    pub kind: u64,
+    /// The kind's own encoding.
+    pub body: Vec<u8>,
 }
 
 impl LogWriter<std::fs::File> {
@@ -75,6 +91,7 @@ impl<W: Write> LogWriter<W> {
             block: Vec::new(),
             zstd,
             stats,
+            last: (0, 0),
         })
     }
 
@@ -93,6 +110,7 @@ impl<W: Write> LogWriter<W> {
             ev
         };
         self.stats.events += 1;
+        self.last = (ev.seq, ev.time_ns);
         if let Some((entry, entry_size)) = self.held.take() {
             if Encoder::pairs(&entry, ev) {
                 self.room(size.in_block(self.enc.defined()) + PAIR_EXTRA)?;
@@ -108,6 +126,29 @@ impl<W: Write> LogWriter<W> {
         }
         self.room(size.in_block(self.enc.defined()))?;
         self.enc.event(ev);
+        self.seal_if_full()
+    }
+
+    /// Appends an event of an extension kind (see `ExtensionEvent`). Its body is bounded like
+    /// any event's: one larger than EVENT_MAX is refused with `LogError::EventTooLarge`.
+    pub fn append_extension(&mut self, ev: &ExtensionEvent) -> Result<(), LogError> {
+        let need = ev.body.len() as u64 + 64;
+        if need > EVENT_MAX {
+            return Err(LogError::EventTooLarge {
+                seq: ev.seq,
+                bytes: need,
+                max: EVENT_MAX,
+            });
+        }
+        self.stats.events += 1;
+        self.last = (ev.seq, ev.time_ns);
+        if let Some((entry, size)) = self.held.take() {
+            self.room(size.in_block(self.enc.defined()))?;
+            self.enc.event(&entry);
+        }
+        self.room(need)?;
+        self.enc
+            .extension(ev.seq, ev.time_ns, (ev.pid, ev.tid), ev.kind, &ev.body);
         self.seal_if_full()
     }
 
@@ -153,6 +194,7 @@ impl<W: Write> LogWriter<W> {
             compressed_len: n as u32,
             raw_len: raw.len() as u32,
             events: self.enc.events,
+            number: Some(self.stats.blocks),
             first_seq,
             first_time,
         };
@@ -179,15 +221,37 @@ impl<W: Write> LogWriter<W> {
         self.out.flush().map_err(|e| LogError::io(&self.name, e))
     }
 
+    /// Writes everything appended and closes the log with its end record (the counts a reader
+    /// checks what it read against). A log whose writer was never finished (vigil killed, the
+    /// disk full) has no end record, and readers say so.
     pub fn finish(mut self) -> Result<WriterStats, LogError> {
-        self.flush()?;
+        self.close()?;
         Ok(self.stats)
     }
 
-    /// Flushes and gives back the output (an in-memory log, in tests and tools).
+    /// Closes the log like `finish` and gives back the output (an in-memory log, in tests and
+    /// tools).
     pub fn into_inner(mut self) -> Result<W, LogError> {
-        self.flush()?;
+        self.close()?;
         Ok(self.out)
+    }
+
+    fn close(&mut self) -> Result<(), LogError> {
+        self.flush()?;
+        let (last_seq, last_time) = self.last;
+        let end = EndRecord {
+            blocks: self.stats.blocks,
+            events: self.stats.events,
+            last_seq,
+            last_time,
+        };
+        self.block.clear();
+        end.encode(&mut self.block);
+        self.out
+            .write_all(&self.block)
+            .map_err(|e| LogError::io(&self.name, e))?;
+        self.stats.bytes += self.block.len() as u64;
+        self.out.flush().map_err(|e| LogError::io(&self.name, e))
     }
 
     pub fn stats(&self) -> WriterStats {
