@@ -1,5 +1,7 @@
 //! Evidence that cannot be destroyed quietly: oversized events never make a block the reader
 //! refuses, and damage to a log's structure is reported with exit code 3.
+// Files are spliced from lists of byte ranges; a one-range list is meant.
+#![allow(clippy::single_range_in_vec_init)]
 
 mod common;
 
@@ -102,5 +104,174 @@ fn import_of_a_string_too_large_for_the_log_names_the_line() {
         text(&exported.stdout).lines().count(),
         1,
         "the event before it"
+    );
+}
+
+/// A recording of 50 events (seqs 1..=50) in 5 blocks of 10, written by the log library.
+fn recording(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("good.vlog");
+    let meta = vigil_log::LogMeta {
+        backend: "ptrace".into(),
+        contiguous_seq: true,
+        ..vigil_log::LogMeta::default()
+    };
+    let mut w = vigil_log::LogWriter::create(&path, &meta).unwrap();
+    for seq in 1..=50u64 {
+        let ev = vigil_event::Event {
+            seq,
+            time_ns: 1_000_000_000 * seq,
+            pid: 42,
+            tid: 42,
+            kind: vigil_event::EventKind::Signal(vigil_event::SignalDelivery {
+                signal: 10,
+                code: 0,
+                sender_pid: 1,
+                sender_uid: 0,
+            }),
+        };
+        w.append(&ev).unwrap();
+        if seq % 10 == 0 {
+            w.flush().unwrap();
+        }
+    }
+    w.finish().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// `vigil show` of a file made of these byte ranges: its exit code, warnings and lines listed.
+fn show_spliced(
+    dir: &std::path::Path,
+    name: &str,
+    bytes: &[u8],
+    parts: &[std::ops::Range<usize>],
+) -> (Option<i32>, String, usize) {
+    let path = dir.join(name);
+    let file: Vec<u8> = parts
+        .iter()
+        .flat_map(|r| bytes[r.clone()].to_vec())
+        .collect();
+    std::fs::write(&path, file).unwrap();
+    let out = run(vigil().arg("show").arg(&path));
+    (
+        out.status.code(),
+        text(&out.stderr),
+        text(&out.stdout).lines().count(),
+    )
+}
+
+#[test]
+fn show_warns_and_exits_3_when_blocks_are_lost_repeated_or_moved() {
+    let dir = scratch_dir("show-integrity");
+    let bytes = recording(&dir);
+    let l = layout(&bytes);
+    let (h, b, end) = (l.header.clone(), l.blocks.clone(), l.end.clone().unwrap());
+    assert_eq!(b.len(), 5);
+
+    let (code, err, n) = show_spliced(&dir, "intact.vlog", &bytes, &[0..bytes.len()]);
+    assert_eq!((code, err.as_str(), n), (Some(0), "", 50));
+
+    // Cut exactly at a block boundary: no torn block, but no end record either.
+    let (code, err, n) = show_spliced(&dir, "cut.vlog", &bytes, &[0..b[2].end]);
+    assert_eq!((code, n), (Some(3), 30), "{err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("cut.vlog")
+            && err.contains("not closed")
+            && err.contains(&format!("byte {}", b[2].end))
+            && err.contains("30 events"),
+        "{err}"
+    );
+
+    // Header only: vigil killed right after it started.
+    let (code, err, n) = show_spliced(&dir, "header.vlog", &bytes, std::slice::from_ref(&h));
+    assert_eq!((code, n), (Some(3), 0), "{err}");
+    assert!(
+        err.contains("not closed") && err.contains("interrupted"),
+        "{err}"
+    );
+
+    // A block repeated.
+    let parts = [h.start..b[1].end, b[1].clone(), b[2].start..end.end];
+    let (code, err, n) = show_spliced(&dir, "dup.vlog", &bytes, &parts);
+    assert_eq!((code, n), (Some(3), 50), "{err}");
+    assert!(
+        err.contains(&format!("block 1 at byte {} repeats", b[1].end)),
+        "{err}"
+    );
+
+    // Two blocks swapped.
+    let parts = [
+        h.start..b[0].end,
+        b[2].clone(),
+        b[1].clone(),
+        b[3].start..end.end,
+    ];
+    let (code, err, n) = show_spliced(&dir, "swap.vlog", &bytes, &parts);
+    assert_eq!((code, n), (Some(3), 40), "{err}");
+    assert!(
+        err.contains("block 1 is missing")
+            && err.contains("block 1 at byte")
+            && err.contains("out of place"),
+        "{err}"
+    );
+
+    // The last block gone, the end record kept: its counts disagree.
+    let parts = [h.start..b[3].end, end.clone()];
+    let (code, err, n) = show_spliced(&dir, "short.vlog", &bytes, &parts);
+    assert_eq!((code, n), (Some(3), 40), "{err}");
+    assert!(
+        err.contains(&format!("the end record at byte {}", b[3].end))
+            && err.contains("it says 5 blocks, 50 events, last seq 50")
+            && err.contains("read 4 blocks, 40 events, last seq 40"),
+        "{err}"
+    );
+
+    // The other readers say the same.
+    for cmd in ["summary", "export"] {
+        let out = run(vigil().arg(cmd).arg(dir.join("cut.vlog")));
+        assert_eq!(out.status.code(), Some(3), "{cmd}");
+        assert!(text(&out.stderr).contains("not closed"), "{cmd}");
+    }
+}
+
+/// A log from a newer vigil: extension kinds this one does not know are a note (exit 0), a
+/// newer major version is refused naming the version needed (exit 1).
+#[test]
+fn newer_logs_are_read_as_far_as_the_rule_allows() {
+    let dir = scratch_dir("show-newer");
+    let path = dir.join("ext.vlog");
+    let mut w = vigil_log::LogWriter::create(&path, &vigil_log::LogMeta::default()).unwrap();
+    let start = r#"{"seq":1,"time_ns":1000,"pid":5,"tid":5,"type":"process_start","ppid":1,"exe":"/bin/sh","argv":["sh"]}"#;
+    let ev = vigil_event::json::from_json(&serde_json::from_str(start).unwrap()).unwrap();
+    w.append(&ev).unwrap();
+    w.append_extension(&vigil_log::ExtensionEvent {
+        seq: 2,
+        time_ns: 2000,
+        pid: 5,
+        tid: 5,
+        kind: 9,
+        body: vec![1, 2, 3],
+    })
+    .unwrap();
+    w.finish().unwrap();
+    let out = run(vigil().arg("show").arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note:") && err.contains("extension kind 9: 1") && !err.contains("warning"),
+        "{err}"
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8] = 3;
+    let v3 = dir.join("v3.vlog");
+    std::fs::write(&v3, &bytes).unwrap();
+    let out = run(vigil().arg("show").arg(&v3));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("v3.vlog") && err.contains("needs a vigil that reads format version 3"),
+        "{err}"
     );
 }
