@@ -3,6 +3,7 @@
 
 mod demo;
 mod exit;
+mod files;
 mod graph_cmd;
 mod record;
 mod rules_cmd;
@@ -100,7 +101,7 @@ fn export(a: ExportArgs) -> Result<i32, Failure> {
     let mut reader = exit::open_log(&a.log)?;
     let out: Box<dyn std::io::Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+            files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };

@@ -275,3 +275,56 @@ fn newer_logs_are_read_as_far_as_the_rule_allows() {
         "{err}"
     );
 }
+
+/// Logs and everything else vigil writes hold whole command lines and every path: owner only.
+#[test]
+fn files_vigil_creates_are_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("modes");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let (out, _, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os("cat /etc/hostname")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&log), 0o600, "record -o");
+
+    let jsonl = dir.join("out.jsonl");
+    let out = run(vigil().arg("export").arg(&log).arg("-o").arg(&jsonl));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&jsonl), 0o600, "export -o");
+
+    let imported = dir.join("imported.vlog");
+    let out = run(vigil().arg("import").arg(&jsonl).arg("-o").arg(&imported));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&imported), 0o600, "import -o");
+
+    let rules = dir.join("any.rules");
+    std::fs::write(
+        &rules,
+        "RULE any\nPATTERN { [syscall:a] }\nRETURN { a.pid }\n",
+    )
+    .unwrap();
+    let matches = dir.join("matches.txt");
+    let out = run(vigil()
+        .args(["match", "--rules"])
+        .arg(&rules)
+        .arg(&log)
+        .arg("--matches")
+        .arg(&matches));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::metadata(&matches).unwrap().len() > 0);
+    assert_eq!(mode(&matches), 0o600, "match --matches");
+
+    let graph = dir.join("graph.json");
+    let out = run(vigil()
+        .arg("backtrack")
+        .arg(&log)
+        .args(["--from", "file:/etc/hostname", "--format", "json", "-o"])
+        .arg(&graph));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&graph), 0o600, "backtrack -o");
+}

@@ -60,12 +60,21 @@ pub struct ExtensionEvent {
 }
 
 impl LogWriter<std::fs::File> {
+    /// Creates (or truncates) a log file, readable by its owner only (mode 0600 when new): it
+    /// holds whole command lines and every path the traced programs touched.
     pub fn create(path: &Path, meta: &LogMeta) -> Result<Self, LogError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let name = path.display().to_string();
-        let f = std::fs::File::create(path).map_err(|e| LogError::Io {
-            path: name.clone(),
-            source: e,
-        })?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| LogError::Io {
+                path: name.clone(),
+                source: e,
+            })?;
         let mut w = LogWriter::new(f, meta)?;
         w.name = name;
         Ok(w)
