@@ -173,7 +173,7 @@ impl fmt::Display for ReadIssue {
                 block,
                 expected,
             } => {
-                if block - expected == 1 {
+                if block.saturating_sub(*expected) <= 1 {
                     write!(f, "block {expected} is missing")?;
                 } else {
                     write!(f, "blocks {expected} to {} are missing", block - 1)?;
@@ -211,7 +211,7 @@ impl fmt::Display for ReadIssue {
                 f,
                 "seq jumps from {after} to {next} in {}: {} events are missing from a recording that numbers every event{}",
                 Place(*block, *offset),
-                next - after - 1,
+                next.saturating_sub(*after).saturating_sub(1),
                 Others(*others)
             ),
             ReadIssue::SeqRepeat {
