@@ -19,6 +19,7 @@ pub fn run(scratch: &std::path::Path) -> serde_json::Value {
         command: vec![],
         selection: String::new(),
         vigil_version: String::new(),
+        contiguous_seq: false,
     };
     let mut write_rates = Vec::new();
     let mut read_rates = Vec::new();

@@ -4,6 +4,7 @@
 
 use crate::exit::Failure;
 use crate::record::{self, LogSink};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use vigil_capture::Selection;
 
@@ -36,9 +37,14 @@ pub struct DemoArgs {
 
 pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let dir = std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, "cannot create", e))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::io(&dir, "cannot create", e))?;
     let script = dir.join("scenario.sh");
-    std::fs::write(&script, SCENARIO).map_err(|e| Failure::io(&script, "cannot write", e))?;
+    crate::files::write_private(&script, SCENARIO)
+        .map_err(|e| Failure::io(&script, "cannot write", e))?;
     let log = a.output.unwrap_or_else(|| dir.join("demo.vlog"));
     let command = vec![
         "/bin/sh".into(),
@@ -59,7 +65,8 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     println!("\n--- vigil summary {} ---", log.display());
     let mut code = crate::summary::run(crate::summary::SummaryArgs { log: log.clone() })?;
     let rules = dir.join("demo.rules");
-    std::fs::write(&rules, RULE).map_err(|e| Failure::io(&rules, "cannot write", e))?;
+    crate::files::write_private(&rules, RULE)
+        .map_err(|e| Failure::io(&rules, "cannot write", e))?;
     println!(
         "\n--- vigil match --rules {} {} ---\n{RULE}",
         rules.display(),

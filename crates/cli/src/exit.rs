@@ -8,7 +8,8 @@ Exit codes:
   0    success
   1    an error (unreadable file, bad rule, invalid object...); the message names it
   2    invalid command line
-  3    the log was damaged: everything intact was processed, the damage was reported
+  3    the log was damaged (corrupt, cut, not closed, blocks lost or out of place): everything
+       intact was processed, the damage was reported
   126  record/watch: the command is not executable
   127  record/watch: the command was not found
   N    record/watch: otherwise the traced command's own exit status (128+S if killed by signal S)";
@@ -44,7 +45,9 @@ pub fn open_log(path: &Path) -> Result<LogReader<std::fs::File>, Failure> {
     LogReader::open(path).map_err(Failure::log)
 }
 
-/// Counts and prints problems met while reading a log.
+/// Counts and prints problems met while reading a log: damage (corrupt, torn, lost, repeated
+/// or misplaced blocks, seq gaps, a log not closed) makes the exit code 3; events of kinds this
+/// vigil does not know (a newer vigil's log) are a note, not damage.
 pub struct Damage {
     name: String,
     pub issues: u64,
@@ -59,8 +62,12 @@ impl Damage {
     }
 
     pub fn report(&mut self, issue: &ReadIssue) {
-        self.issues += 1;
-        eprintln!("vigil: warning: {}: {issue}", self.name);
+        if issue.is_damage() {
+            self.issues += 1;
+            eprintln!("vigil: warning: {}: {issue}", self.name);
+        } else {
+            eprintln!("vigil: note: {}: {issue}", self.name);
+        }
     }
 
     /// `ok` when the log was intact, EXIT_DAMAGED otherwise.

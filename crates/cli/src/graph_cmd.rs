@@ -166,7 +166,9 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         Format::Json => format!("{}\n", vigil_graph::render_json(&g, &tracked)),
     };
     match &a.output {
-        Some(p) => std::fs::write(p, text).map_err(|e| Failure::io(p, "cannot write", e))?,
+        Some(p) => {
+            crate::files::write_private(p, text).map_err(|e| Failure::io(p, "cannot write", e))?
+        }
         None => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = out.write_all(text.as_bytes())

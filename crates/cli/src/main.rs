@@ -3,6 +3,7 @@
 
 mod demo;
 mod exit;
+mod files;
 mod graph_cmd;
 mod record;
 mod rules_cmd;
@@ -100,7 +101,7 @@ fn export(a: ExportArgs) -> Result<i32, Failure> {
     let mut reader = exit::open_log(&a.log)?;
     let out: Box<dyn std::io::Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+            files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -122,19 +123,41 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         command: vec![a.input.display().to_string()],
         selection: String::new(),
         vigil_version: env!("CARGO_PKG_VERSION").into(),
+        // Imported seqs only have to increase.
+        contiguous_seq: false,
     };
     let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
-    let stats = if a.input.as_os_str() == "-" {
+    let imported = if a.input.as_os_str() == "-" {
         vigil_log::jsonl::import(std::io::stdin().lock(), &mut writer)
     } else {
         let f =
             std::fs::File::open(&a.input).map_err(|e| Failure::io(&a.input, "cannot open", e))?;
         vigil_log::jsonl::import(std::io::BufReader::new(f), &mut writer)
-    }
-    .map_err(|e| Failure::new(1, format!("{}: {e}", a.input.display())))?;
-    writer.finish().map_err(Failure::log)?;
+    };
+    let stats = match imported {
+        Ok(stats) => stats,
+        Err(e) => {
+            // What came before the bad line stays readable; the log is not closed, so readers
+            // say it is incomplete.
+            let kept = writer.stats().events;
+            let _ = writer.flush();
+            return Err(Failure::new(
+                1,
+                format!(
+                    "{}: {e} ({} holds the {kept} events before it and is not closed)",
+                    a.input.display(),
+                    a.output.display()
+                ),
+            ));
+        }
+    };
+    let written = writer.finish().map_err(Failure::log)?;
+    let cut = match written.cut {
+        0 => String::new(),
+        n => format!(" ({n} with argument lists cut to fit the log: see their `_cut` fields)"),
+    };
     eprintln!(
-        "vigil: imported {} events into {}",
+        "vigil: imported {} events into {}{cut}",
         stats.events,
         a.output.display()
     );

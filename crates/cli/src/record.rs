@@ -61,11 +61,7 @@ impl LogSink {
         match (self.writer.take(), self.error.take()) {
             (_, Some(e)) => Err(e),
             (Some(w), None) => w.finish(),
-            (None, None) => Ok(WriterStats {
-                events: 0,
-                blocks: 0,
-                bytes: 0,
-            }),
+            (None, None) => Ok(WriterStats::default()),
         }
     }
 }
@@ -90,6 +86,8 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
             .collect(),
         selection: selection.describe(),
         vigil_version: env!("CARGO_PKG_VERSION").into(),
+        // The backend numbers every event it hands on, and every one is logged.
+        contiguous_seq: true,
     }
 }
 

@@ -159,7 +159,7 @@ impl Printer {
     fn new(o: &Output) -> Result<Printer, Failure> {
         let out: Box<dyn Write> = match &o.matches {
             Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+                crate::files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
             )),
             None => Box::new(std::io::LineWriter::new(std::io::stdout())),
         };

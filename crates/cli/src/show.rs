@@ -29,7 +29,7 @@ pub struct ShowArgs {
     /// How times are shown.
     #[arg(long, value_enum, default_value = "clock")]
     pub time: TimeFormat,
-    /// Keep reading as the log grows (for a log being recorded).
+    /// Keep reading as the log grows (for a log being recorded), until the recording closes it.
     #[arg(short, long)]
     pub follow: bool,
 }

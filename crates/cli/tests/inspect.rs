@@ -183,7 +183,7 @@ fn foreign_truncated_and_corrupt_logs_are_reported_not_fatal() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(err.contains("foreign.vlog"), "{err}");
     }
-    // A real log, cut in the middle of its last block.
+    // A real log, cut in the middle of its last block (before its end record).
     let (_, events, log) = record_in(
         &dir,
         &[],
@@ -195,7 +195,8 @@ fn foreign_truncated_and_corrupt_logs_are_reported_not_fatal() {
     );
     let bytes = std::fs::read(&log).unwrap();
     let cut = dir.join("cut.vlog");
-    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let last = layout(&bytes).blocks.pop().unwrap();
+    std::fs::write(&cut, &bytes[..last.end - 10]).unwrap();
     let out = run(vigil().arg("export").arg(&cut));
     assert_eq!(out.status.code(), Some(3));
     assert!(

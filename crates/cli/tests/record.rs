@@ -452,16 +452,26 @@ fn killing_vigil_leaves_no_tracee_and_a_readable_log() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    // Every complete block is readable; a torn tail, if any, is reported, not fatal.
+    // Every complete block is readable; a torn tail, if any, is reported, not fatal; and the
+    // log says it was not closed.
     let reader = vigil_log::LogReader::open(&log).unwrap();
     let mut events = Vec::new();
+    let mut not_closed = 0;
     for item in reader {
         match item {
             Ok(e) => events.push(e),
             Err(vigil_log::ReadIssue::TornTail { .. }) => {}
+            Err(vigil_log::ReadIssue::NotClosed { read, .. }) => {
+                not_closed += 1;
+                assert_eq!(read.events, events.len() as u64);
+            }
             Err(other) => panic!("unexpected damage: {other}"),
         }
     }
+    assert_eq!(
+        not_closed, 1,
+        "a killed recorder leaves a log that is not closed"
+    );
     assert!(events.len() > 100, "only {} events survived", events.len());
     let shell = events[0].pid;
     assert!(

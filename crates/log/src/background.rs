@@ -3,14 +3,16 @@
 //! push() only appends to a mutex-protected Vec (no syscall, no channel per event). The writer
 //! thread takes the whole Vec when it grows past a threshold or every `flush_every`, and then
 //! writes a block even if small: after `kill -9` of vigil at most that much is lost. If the
-//! writer falls far behind, push() waits: events are never dropped.
+//! writer falls far behind, push() waits: events are never dropped. An event the log cannot
+//! hold (`LogError::EventTooLarge`) is recorded as a `Lost` event in its place, with its seq,
+//! so the loss is in the log and the numbering has no gap.
 
 use crate::{LogError, LogWriter, WriterStats};
 use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use vigil_event::Event;
+use vigil_event::{Event, EventKind, Lost};
 
 const WAKE_AT: usize = 4096;
 const MAX_QUEUED: usize = 1 << 20;
@@ -74,7 +76,7 @@ impl BackgroundWriter {
                         q.closing
                     };
                     for ev in batch.drain(..) {
-                        if let Err(e) = writer.append(&ev) {
+                        if let Err(e) = append_or_lost(&mut writer, &ev) {
                             lock(&s.queue).error = Some(e.to_string());
                             s.space.notify_all();
                             return Err(e);
@@ -130,6 +132,26 @@ impl BackgroundWriter {
                 "the writer thread could not be started".into(),
             )),
         }
+    }
+}
+
+/// Appends `ev`, or, when it is too large for the log, a `Lost` event saying so in its place.
+fn append_or_lost(writer: &mut LogWriter<File>, ev: &Event) -> Result<(), LogError> {
+    match writer.append(ev) {
+        Err(e @ LogError::EventTooLarge { .. }) => {
+            let lost = Event {
+                seq: ev.seq,
+                time_ns: ev.time_ns,
+                pid: ev.pid,
+                tid: ev.tid,
+                kind: EventKind::Lost(Lost {
+                    count: 1,
+                    reason: format!("{} event: {e}", ev.type_name()).into(),
+                }),
+            };
+            writer.append(&lost)
+        }
+        other => other,
     }
 }
 

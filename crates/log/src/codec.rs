@@ -25,6 +25,14 @@ const K_TEXIT: u8 = 7;
 const K_SIGNAL: u8 = 8;
 const K_LOST: u8 = 9;
 const K_ACTION: u8 = 10;
+/// Version 2: an event of an extension kind (one the core kinds above do not cover): the usual
+/// event header, then a varint kind id, a varint body length and the body. A reader that does
+/// not know the kind skips the body and counts the event.
+const K_EXT: u8 = 15;
+/// Version 2: tags 0x82..=0xBF are extension records that are not events (definitions a later
+/// version may add): a varint body length and the body, skipped by a reader that does not know
+/// the tag.
+const EXT_RECORDS: std::ops::RangeInclusive<u8> = 0x82..=0xbf;
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -49,6 +57,163 @@ fn abi_code(a: Abi) -> u64 {
         Abi::X32 => 2,
         Abi::IoUring => 3,
     }
+}
+
+/// Bytes of `v` as a LEB128 varint.
+fn varlen(v: u64) -> u64 {
+    u64::from(64 - (v | 1).leading_zeros()).div_ceil(7)
+}
+
+/// An upper bound of the bytes an event's records take in a block: the event record and the
+/// definitions of every string and target it uses (as if none were defined yet), references
+/// counted at their widest. The writer checks it before encoding, so a block never grows past
+/// what a reader accepts and an event that cannot fit is refused before anything is written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bound {
+    bytes: u64,
+    /// String references (each may need a definition, counted in `bytes`).
+    strings: u64,
+    /// Target references.
+    targets: u64,
+}
+
+/// The fixed part of an event record, generously: tag, seq and time deltas, pid, tid, and the
+/// kind's integers (call, entry seq, return value, exit time, argument counts, credentials...).
+const EVENT_FIXED: u64 = 1 + 10 + 10 + 5 + 10 + 80;
+
+impl Bound {
+    fn string(&mut self, s: &Str) {
+        let n = s.len() as u64;
+        // DEF_STR, shared-prefix length, suffix length, suffix: at most the whole string.
+        self.bytes += 1 + 2 * varlen(n) + n;
+        self.strings += 1;
+    }
+
+    fn addr(&mut self, a: &SockAddr) {
+        self.bytes += 1 + match a {
+            SockAddr::V4(_) => 6,
+            SockAddr::V6(_) => 18 + 5 + 5,
+            SockAddr::Unix(p) => {
+                self.string(p);
+                0
+            }
+            SockAddr::Netlink { .. } => 10,
+            SockAddr::Other { data, .. } => 3 + 10 + data.len() as u64,
+        };
+    }
+
+    fn target(&mut self, t: &Target) {
+        self.targets += 1;
+        // DEF_TARGET, kind, and the kind's fields.
+        self.bytes += 2 + match t {
+            Target::File { path, .. } => {
+                self.string(path);
+                20
+            }
+            Target::Pipe { .. } => 10,
+            Target::Socket(s) => {
+                for a in s.local.iter().chain(s.remote.iter()) {
+                    self.addr(a);
+                }
+                10 + 3 + 3 + 1
+            }
+            Target::Other { label, .. } => {
+                self.string(label);
+                10
+            }
+        };
+    }
+
+    fn value(&mut self, v: &Value) {
+        self.bytes += 1;
+        match v {
+            Value::Absent => {}
+            Value::Unreadable(_) | Value::Int(_) | Value::Uint(_) => self.bytes += 10,
+            Value::Str(s) => self.string(s),
+            Value::Fd(fd) => {
+                // The fd number, and a one-byte "no target" when there is none.
+                self.bytes += 5 + 1;
+                if let Some(t) = &fd.target {
+                    self.target(t);
+                }
+            }
+            Value::List(l) => {
+                self.bytes += 10;
+                l.iter().for_each(|s| self.string(s));
+            }
+            Value::Addr(a) => self.addr(a),
+            Value::Resolved(r) => {
+                self.bytes += 1;
+                self.value(&r.value);
+                self.value(&r.given);
+            }
+            Value::Cut(c) => {
+                self.bytes += 1 + 10 + 10;
+                self.value(&c.kept);
+            }
+        }
+    }
+
+    fn values(&mut self, args: &[Value]) {
+        args.iter().for_each(|v| self.value(v));
+    }
+
+    fn event(&mut self, ev: &Event) {
+        self.bytes += EVENT_FIXED;
+        match &ev.kind {
+            EventKind::SyscallEntry(e) => self.values(&e.args),
+            EventKind::SyscallExit(x) => self.values(&x.args),
+            EventKind::ProcessStart(ProcessStart { exe, argv, .. })
+            | EventKind::ProcessExec(ProcessExec { exe, argv, .. }) => {
+                self.string(exe);
+                argv.iter().for_each(|a| self.string(a));
+            }
+            EventKind::Lost(l) => self.string(&l.reason),
+            EventKind::Action(a) => {
+                for s in [&a.action, &a.by, &a.detail] {
+                    self.string(s);
+                }
+            }
+            EventKind::ProcessExit(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_) => {}
+        }
+    }
+
+    /// The total in a block that already defines `defined` (strings, targets): references
+    /// reach back past them.
+    pub fn in_block(&self, defined: (usize, usize)) -> u64 {
+        let (strings, targets) = defined;
+        self.bytes
+            + self.strings * varlen(strings as u64 + self.strings)
+            + self.targets * varlen(targets as u64 + self.targets + 1)
+    }
+
+    /// The total in a block of its own.
+    pub fn fresh(&self) -> u64 {
+        self.in_block((0, 0))
+    }
+}
+
+/// Bounds the bytes `ev` takes in a block. Stored as a pair with its entry, an exit takes at
+/// most `PAIR_EXTRA` more than its own bound.
+pub fn measure(ev: &Event) -> Bound {
+    let mut b = Bound::default();
+    b.event(ev);
+    b
+}
+
+/// A pair record holds the exit's arguments once, plus the exit's time delta and the count of
+/// its extra outputs.
+pub const PAIR_EXTRA: u64 = 20;
+
+/// The bound a string adds to an event (its definition and a reference): what dropping it from
+/// a list saves, at least.
+pub fn string_bound(s: &Str) -> u64 {
+    let mut b = Bound::default();
+    b.string(s);
+    b.bytes + 1
 }
 
 /// Encodes events of one block.
@@ -79,6 +244,11 @@ impl Encoder {
         self.prev_ino = 0;
         self.events = 0;
         self.first = None;
+    }
+
+    /// Strings and targets defined in the block so far.
+    pub fn defined(&self) -> (usize, usize) {
+        (self.strings.len(), self.targets.len())
     }
 
     fn str_id(&mut self, s: &Str) -> u32 {
@@ -317,17 +487,22 @@ impl Encoder {
     }
 
     fn header(&mut self, kind: u8, ev: &Event) {
-        let first = *self.first.get_or_insert((ev.seq, ev.time_ns));
+        self.header_of(kind, ev.seq, ev.time_ns, (ev.pid, ev.tid));
+    }
+
+    fn header_of(&mut self, kind: u8, seq: u64, time_ns: u64, thread: (u32, u32)) {
+        let first = *self.first.get_or_insert((seq, time_ns));
         if self.events == 0 {
             self.prev_seq = first.0.wrapping_sub(1);
             self.prev_time = first.1;
         }
+        let (pid, tid) = thread;
         let mut tag = kind;
-        let same = self.prev_thread == Some((ev.pid, ev.tid));
+        let same = self.prev_thread == Some(thread);
         if same {
             tag |= SAME_THREAD;
         }
-        let next = ev.seq == self.prev_seq.wrapping_add(1);
+        let next = seq == self.prev_seq.wrapping_add(1);
         if next {
             tag |= NEXT_SEQ;
         }
@@ -335,21 +510,37 @@ impl Encoder {
         if !next {
             put(
                 &mut self.buf,
-                zigzag(ev.seq.wrapping_sub(self.prev_seq.wrapping_add(1)) as i64),
+                zigzag(seq.wrapping_sub(self.prev_seq.wrapping_add(1)) as i64),
             );
         }
         put(
             &mut self.buf,
-            zigzag(ev.time_ns.wrapping_sub(self.prev_time) as i64),
+            zigzag(time_ns.wrapping_sub(self.prev_time) as i64),
         );
         if !same {
-            put(&mut self.buf, ev.pid as u64);
-            put(&mut self.buf, zigzag(ev.tid as i64 - ev.pid as i64));
+            put(&mut self.buf, pid as u64);
+            put(&mut self.buf, zigzag(tid as i64 - pid as i64));
         }
-        self.prev_seq = ev.seq;
-        self.prev_time = ev.time_ns;
-        self.prev_thread = Some((ev.pid, ev.tid));
+        self.prev_seq = seq;
+        self.prev_time = time_ns;
+        self.prev_thread = Some(thread);
         self.events += 1;
+    }
+
+    /// An event of an extension kind: the event header, the kind id, the body's length and
+    /// the body (opaque here).
+    pub fn extension(
+        &mut self,
+        seq: u64,
+        time_ns: u64,
+        thread: (u32, u32),
+        kind: u64,
+        body: &[u8],
+    ) {
+        self.header_of(K_EXT, seq, time_ns, thread);
+        put(&mut self.buf, kind);
+        put(&mut self.buf, body.len() as u64);
+        self.buf.extend_from_slice(body);
     }
 
     fn put_call(&mut self, c: SyscallId) {
@@ -514,10 +705,64 @@ impl Encoder {
 /// Why a block's records did not decode.
 pub type DecodeError = String;
 
+/// Checks, event by event across blocks, that seqs strictly increase and, in a log that numbers
+/// every event, follow each other with no gap. Keeps the first anomaly of a block and counts
+/// the others, so a badly broken block makes one report, not thousands.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeqCheck {
+    /// The seq of the last event read, in file order.
+    pub last: Option<u64>,
+    /// Gaps are anomalies (the writer numbers every event).
+    pub contiguous: bool,
+    /// The next seq may jump ahead without a report (blocks before it were lost, and that was
+    /// reported already).
+    pub relaxed: bool,
+    /// The first anomaly in the current block: the previous seq and the one that followed.
+    pub first: Option<(u64, u64)>,
+    /// Further anomalies in the current block.
+    pub others: u64,
+}
+
+impl SeqCheck {
+    pub fn see(&mut self, seq: u64) {
+        if let Some(prev) = self.last {
+            let wrong = seq <= prev || (self.contiguous && !self.relaxed && seq != prev + 1);
+            if wrong {
+                if self.first.is_none() {
+                    self.first = Some((prev, seq));
+                } else {
+                    self.others += 1;
+                }
+            }
+        }
+        self.relaxed = false;
+        self.last = Some(seq);
+    }
+}
+
+/// What a block held besides the events it decoded.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    /// Events of extension kinds this reader does not know: (kind id, count).
+    pub kinds: std::collections::BTreeMap<u64, u64>,
+    /// Extension records that are not events, by tag.
+    pub records: std::collections::BTreeMap<u8, u64>,
+}
+
+impl Skipped {
+    pub fn events(&self) -> u64 {
+        self.kinds.values().sum()
+    }
+}
+
 /// Decodes the records of one block.
 pub struct Decoder<'a> {
     b: &'a [u8],
     p: usize,
+    /// The log's major format version: extension records exist from version 2 on.
+    major: u16,
+    pub seqs: SeqCheck,
+    pub skipped: Skipped,
     strings: Vec<Str>,
     targets: Vec<Arc<Target>>,
     prev_seq: u64,
@@ -528,10 +773,13 @@ pub struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(b: &'a [u8], first_seq: u64, first_time: u64) -> Self {
+    pub fn new(b: &'a [u8], first_seq: u64, first_time: u64, major: u16, seqs: SeqCheck) -> Self {
         Decoder {
             b,
             p: 0,
+            major,
+            seqs,
+            skipped: Skipped::default(),
             strings: Vec::new(),
             targets: Vec::new(),
             prev_seq: first_seq.wrapping_sub(1),
@@ -821,6 +1069,12 @@ impl<'a> Decoder<'a> {
                     self.targets.push(Arc::new(t));
                     continue;
                 }
+                t if self.major >= 2 && EXT_RECORDS.contains(&t) => {
+                    let n = self.var()? as usize;
+                    self.bytes(n)?;
+                    *self.skipped.records.entry(t).or_default() += 1;
+                    continue;
+                }
                 t if t & 0xc0 != 0 => return Err(format!("unknown record tag {t:#x}")),
                 _ => {}
             }
@@ -840,6 +1094,7 @@ impl<'a> Decoder<'a> {
             let (pid, tid) = self.thread;
             self.prev_seq = seq;
             self.prev_time = time;
+            self.seqs.see(seq);
             let kind = match tag & KIND_MASK {
                 K_ENTRY => EventKind::SyscallEntry(SyscallEntry {
                     call: self.call()?,
@@ -872,6 +1127,7 @@ impl<'a> Decoder<'a> {
                     });
                     self.prev_seq = seq.wrapping_add(1);
                     self.prev_time = exit_time;
+                    self.seqs.see(self.prev_seq);
                     EventKind::SyscallExit(SyscallExit {
                         call,
                         entry_seq: seq,
@@ -925,6 +1181,13 @@ impl<'a> Decoder<'a> {
                     target_pid: self.var32()?,
                     detail: self.string()?,
                 }),
+                K_EXT if self.major >= 2 => {
+                    let kind = self.var()?;
+                    let n = self.var()? as usize;
+                    self.bytes(n)?;
+                    *self.skipped.kinds.entry(kind).or_default() += 1;
+                    continue;
+                }
                 k => return Err(format!("unknown event kind {k}")),
             };
             let (seq, time) = if tag & KIND_MASK == K_PAIR {
@@ -941,5 +1204,105 @@ impl<'a> Decoder<'a> {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use vigil_event::testing::stream;
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [
+            (0, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::MAX, 10),
+        ] {
+            let mut b = Vec::new();
+            put(&mut b, v);
+            assert_eq!((varlen(v), b.len() as u64), (n, n), "{v}");
+        }
+    }
+
+    /// Extension records (events of unknown kinds, and records that are not events) are
+    /// skipped and counted in version 2, and are corruption in version 1, which had none.
+    #[test]
+    fn extension_records_are_skipped_from_version_2_on() {
+        let ev = |seq: u64| Event {
+            seq,
+            time_ns: 10 * seq,
+            pid: 3,
+            tid: 3,
+            kind: EventKind::ThreadStart(ThreadStart { creator_tid: 3 }),
+        };
+        let mut enc = Encoder::default();
+        enc.event(&ev(1));
+        enc.buf.extend_from_slice(&[0x85, 3, 1, 2, 3]);
+        enc.extension(2, 20, (3, 3), 300, b"body");
+        enc.event(&ev(3));
+        let mut out = Vec::new();
+        let mut dec = Decoder::new(&enc.buf, 1, 10, 2, SeqCheck::default());
+        dec.decode_all(&mut out).unwrap();
+        assert_eq!(out, [ev(1), ev(3)]);
+        assert_eq!(
+            dec.skipped.kinds.into_iter().collect::<Vec<_>>(),
+            [(300, 1)]
+        );
+        assert_eq!(
+            dec.skipped.records.into_iter().collect::<Vec<_>>(),
+            [(0x85, 1)]
+        );
+        assert_eq!(dec.seqs.last, Some(3));
+        let e = Decoder::new(&enc.buf, 1, 10, 1, SeqCheck::default())
+            .decode_all(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.contains("unknown record tag 0x85"), "{e}");
+        let mut enc = Encoder::default();
+        enc.extension(2, 20, (3, 3), 300, b"body");
+        let e = Decoder::new(&enc.buf, 2, 20, 1, SeqCheck::default())
+            .decode_all(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.contains("unknown event kind 15"), "{e}");
+    }
+
+    proptest! {
+        /// The bound the writer relies on is never below what the encoder writes, in a block of
+        /// its own or after other events, alone or as a pair.
+        #[test]
+        fn the_size_bound_holds(events in stream(1..40)) {
+            let mut enc = Encoder::default();
+            for (i, ev) in events.iter().enumerate() {
+                let defined = enc.defined();
+                let before = enc.buf.len() as u64;
+                enc.event(ev);
+                prop_assert!(enc.buf.len() as u64 - before <= measure(ev).in_block(defined));
+                let mut fresh = Encoder::default();
+                fresh.event(ev);
+                prop_assert!(fresh.buf.len() as u64 <= measure(ev).fresh());
+                // The same call's exit right after it: a pair record.
+                if let EventKind::SyscallEntry(e) = &ev.kind {
+                    let mut args = e.args.clone();
+                    args.push(Value::Int(i as i64));
+                    let exit = Event {
+                        seq: ev.seq + 1,
+                        kind: EventKind::SyscallExit(SyscallExit {
+                            call: e.call,
+                            entry_seq: ev.seq,
+                            ret: -1,
+                            args,
+                        }),
+                        ..ev.clone()
+                    };
+                    let mut pair = Encoder::default();
+                    pair.pair(ev, &exit);
+                    prop_assert!(pair.buf.len() as u64 <= measure(&exit).fresh() + PAIR_EXTRA);
+                }
+            }
+        }
     }
 }

@@ -1,17 +1,44 @@
-//! Constants and the file header.
+//! Constants, the file header, the block header and the end record (docs/log-format.md).
+//!
+//! Version 2 numbers its blocks and ends a closed log with an end record, so a reader can tell a
+//! log that lost, repeated or reordered blocks, or was never closed, from an intact one.
+//! Version 1 logs (no block numbers, no end record) are still read.
 
 use crate::LogError;
 use serde::{Deserialize, Serialize};
 
 pub const FILE_MAGIC: &[u8; 8] = b"VIGILLOG";
-pub const FORMAT_VERSION: u32 = 1;
-pub const BLOCK_MAGIC: &[u8; 4] = b"VBK1";
-/// magic, compressed length, raw length, event count, first seq, first time, CRC.
-pub const BLOCK_HEADER_LEN: usize = 4 + 4 + 4 + 4 + 8 + 8 + 4;
+/// The major format version this vigil writes. A reader reads every major version it knows
+/// (1 and 2) whatever the minor version; a newer major version is refused.
+pub const FORMAT_VERSION: u32 = 2;
+/// The minor version written: additions a reader of the same major version can skip (records
+/// of extension kinds, fields after the known ones of the end record).
+pub const FORMAT_MINOR: u16 = 0;
+/// The oldest major version this vigil reads.
+pub const OLDEST_VERSION: u16 = 1;
+
+pub const BLOCK_MAGIC: &[u8; 4] = b"VBK2";
+pub const BLOCK_MAGIC_V1: &[u8; 4] = b"VBK1";
+pub const END_MAGIC: &[u8; 4] = b"VEND";
+/// magic, compressed length, raw length, event count, block number, first seq, first time, CRC.
+pub const BLOCK_HEADER_LEN: usize = 4 + 4 + 4 + 4 + 8 + 8 + 8 + 4;
+/// Version 1: no block number.
+pub const BLOCK_HEADER_LEN_V1: usize = 4 + 4 + 4 + 4 + 8 + 8 + 4;
+/// The end record's body as this version writes it: blocks, events, last seq, last time.
+pub const END_BODY_LEN: usize = 4 * 8;
+/// A longer body (a later minor version's additions) is read up to this; beyond, it is damage.
+pub const END_BODY_MAX: usize = 64 * 1024;
 /// A block is sealed once its raw records reach this size.
 pub const BLOCK_TARGET: usize = 64 * 1024;
 /// No valid block is larger; a length field beyond this is corruption, not a reason to allocate.
 pub const BLOCK_MAX: usize = 16 * 1024 * 1024;
+/// The writer seals a block before its raw records would pass this, so that both the raw and
+/// the compressed payload (zstd's worst case is 15 MiB + 60 KiB) stay within BLOCK_MAX.
+pub const BLOCK_RAW_LIMIT: usize = 15 * 1024 * 1024;
+/// The most one event (its record and the definitions it needs) may take in a block. Larger
+/// events have their string lists cut (with a marker) or are refused; never written.
+/// Room for the largest argv the kernel accepts (~6 MiB of strings) several times over.
+pub const EVENT_MAX: u64 = 14 * 1024 * 1024;
 const HEADER_MAX: usize = 1024 * 1024;
 
 /// Who recorded the log, how and where.
@@ -26,13 +53,32 @@ pub struct LogMeta {
     /// The syscalls recorded.
     pub selection: String,
     pub vigil_version: String,
+    /// Whether the writer numbers every event, with no gap (a recording: 1, 2, 3...): the
+    /// reader then reports a gap in seq as events missing. False for imports, whose seqs only
+    /// increase, and for version 1 logs, which do not say.
+    #[serde(default)]
+    pub contiguous_seq: bool,
+}
+
+/// A format version: major (what a reader must know) and minor (additions it may skip).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: u16,
+    pub minor: u16,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
 }
 
 pub fn encode_header(meta: &LogMeta) -> Vec<u8> {
     let body = serde_json::to_vec(meta).unwrap_or_default();
     let mut out = Vec::with_capacity(body.len() + 20);
     out.extend_from_slice(FILE_MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
+    out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&body);
     let crc = crc32fast::hash(&out);
@@ -40,8 +86,12 @@ pub fn encode_header(meta: &LogMeta) -> Vec<u8> {
     out
 }
 
-/// Reads and checks the header; returns the metadata and the header's length in bytes.
-pub fn read_header(r: &mut impl std::io::Read, path: &str) -> Result<(LogMeta, u64), LogError> {
+/// Reads and checks the header; returns the metadata, the header's length in bytes and the
+/// format version.
+pub fn read_header(
+    r: &mut impl std::io::Read,
+    path: &str,
+) -> Result<(LogMeta, u64, Version), LogError> {
     let mut fixed = [0u8; 16];
     let n = read_full(r, &mut fixed).map_err(|e| LogError::io(path, e))?;
     if n < 8 || &fixed[..8] != FILE_MAGIC {
@@ -53,12 +103,22 @@ pub fn read_header(r: &mut impl std::io::Read, path: &str) -> Result<(LogMeta, u
             reason: "the file ends inside the header".into(),
         });
     }
-    let version = u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]);
-    if version != FORMAT_VERSION {
+    let version = Version {
+        major: u16::from_le_bytes([fixed[8], fixed[9]]),
+        minor: u16::from_le_bytes([fixed[10], fixed[11]]),
+    };
+    if version.major > FORMAT_VERSION as u16 {
+        return Err(LogError::NewerVersion {
+            path: path.into(),
+            major: version.major,
+            minor: version.minor,
+        });
+    }
+    // Version 1 had no minor versions: its field was the whole 32-bit number 1.
+    if version.major < OLDEST_VERSION || (version.major == 1 && version.minor != 0) {
         return Err(LogError::UnsupportedVersion {
             path: path.into(),
-            found: version,
-            supported: FORMAT_VERSION,
+            found: u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]),
         });
     }
     let len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
@@ -90,7 +150,7 @@ pub fn read_header(r: &mut impl std::io::Read, path: &str) -> Result<(LogMeta, u
         path: path.into(),
         reason: format!("metadata: {e}"),
     })?;
-    Ok((meta, (16 + len + 4) as u64))
+    Ok((meta, (16 + len + 4) as u64, version))
 }
 
 /// Like read_exact, but returns how much was read instead of failing at EOF.
@@ -107,23 +167,44 @@ pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<
     Ok(n)
 }
 
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from(u32_at(b, i)) | u64::from(u32_at(b, i + 4)) << 32
+}
+
 /// The fixed block header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     pub compressed_len: u32,
     pub raw_len: u32,
     pub events: u32,
+    /// The block's place in the log: 0, 1, 2... (version 2); `None` in version 1.
+    pub number: Option<u64>,
     pub first_seq: u64,
     pub first_time: u64,
 }
 
 impl BlockHeader {
+    /// The header's length in a log of this major version.
+    pub fn len(major: u16) -> usize {
+        if major == 1 {
+            BLOCK_HEADER_LEN_V1
+        } else {
+            BLOCK_HEADER_LEN
+        }
+    }
+
+    /// Writes a version 2 header.
     pub fn encode(&self, payload: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(BLOCK_MAGIC);
         out.extend_from_slice(&self.compressed_len.to_le_bytes());
         out.extend_from_slice(&self.raw_len.to_le_bytes());
         out.extend_from_slice(&self.events.to_le_bytes());
+        out.extend_from_slice(&self.number.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&self.first_seq.to_le_bytes());
         out.extend_from_slice(&self.first_time.to_le_bytes());
         let mut h = crc32fast::Hasher::new();
@@ -132,29 +213,23 @@ impl BlockHeader {
         out.extend_from_slice(&h.finalize().to_le_bytes());
     }
 
-    /// Parses a header (the magic already checked) without trusting it.
-    pub fn parse(b: &[u8; BLOCK_HEADER_LEN]) -> (BlockHeader, u32) {
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u64_at = |i: usize| {
-            u64::from_le_bytes([
-                b[i],
-                b[i + 1],
-                b[i + 2],
-                b[i + 3],
-                b[i + 4],
-                b[i + 5],
-                b[i + 6],
-                b[i + 7],
-            ])
+    /// Parses a header of `BlockHeader::len(major)` bytes (the magic already checked) without
+    /// trusting it; returns it and the CRC it claims.
+    pub fn parse(major: u16, b: &[u8]) -> (BlockHeader, u32) {
+        let (number, rest) = if major == 1 {
+            (None, 16)
+        } else {
+            (Some(u64_at(b, 16)), 24)
         };
         let h = BlockHeader {
-            compressed_len: u32_at(4),
-            raw_len: u32_at(8),
-            events: u32_at(12),
-            first_seq: u64_at(16),
-            first_time: u64_at(24),
+            compressed_len: u32_at(b, 4),
+            raw_len: u32_at(b, 8),
+            events: u32_at(b, 12),
+            number,
+            first_seq: u64_at(b, rest),
+            first_time: u64_at(b, rest + 8),
         };
-        (h, u32_at(32))
+        (h, u32_at(b, rest + 16))
     }
 
     pub fn plausible(&self) -> bool {
@@ -163,10 +238,58 @@ impl BlockHeader {
             && self.events as usize <= self.raw_len as usize
     }
 
-    pub fn crc_ok(b: &[u8; BLOCK_HEADER_LEN], payload: &[u8], want: u32) -> bool {
+    /// Whether the header (`b`, its CRC last) and the payload match the CRC.
+    pub fn crc_ok(b: &[u8], payload: &[u8], want: u32) -> bool {
         let mut h = crc32fast::Hasher::new();
-        h.update(&b[..BLOCK_HEADER_LEN - 4]);
+        h.update(&b[..b.len() - 4]);
         h.update(payload);
         h.finalize() == want
+    }
+}
+
+/// What a closed log says about itself: written by `LogWriter::finish` after the last block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndRecord {
+    /// Blocks written (the next block number).
+    pub blocks: u64,
+    /// Events written.
+    pub events: u64,
+    /// The last event's seq and time (0 when there were none).
+    pub last_seq: u64,
+    pub last_time: u64,
+}
+
+impl EndRecord {
+    /// magic, body length, body, CRC of all before it.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(END_MAGIC);
+        out.extend_from_slice(&(END_BODY_LEN as u32).to_le_bytes());
+        for v in [self.blocks, self.events, self.last_seq, self.last_time] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+
+    /// The body's length, from the 8 bytes of magic and length; `None` when implausible.
+    pub fn body_len(b: &[u8]) -> Option<usize> {
+        let n = u32_at(b, 4) as usize;
+        (END_BODY_LEN..=END_BODY_MAX).contains(&n).then_some(n)
+    }
+
+    /// Parses a whole end record (magic, length, body, CRC): `None` unless its CRC matches.
+    /// Fields after the ones this version knows are skipped.
+    pub fn parse(b: &[u8]) -> Option<EndRecord> {
+        let n = b.len().checked_sub(4)?;
+        if n < 8 + END_BODY_LEN || crc32fast::hash(&b[..n]) != u32_at(b, n) {
+            return None;
+        }
+        Some(EndRecord {
+            blocks: u64_at(b, 8),
+            events: u64_at(b, 16),
+            last_seq: u64_at(b, 24),
+            last_time: u64_at(b, 32),
+        })
     }
 }

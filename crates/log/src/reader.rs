@@ -1,18 +1,47 @@
 //! Streaming reads: block by block, never the whole file. Damage is reported as it is met and
 //! reading goes on from the next block that verifies.
+//!
+//! Beyond each block's checksum, the reader checks what a checksum cannot see (version 2):
+//! that blocks come numbered 0, 1, 2... (a block lost, repeated or moved is reported), that seqs
+//! strictly increase (and, in a recording, follow each other with no gap), and that the log ends
+//! with an end record whose counts match what was read (a log without one was not closed: the
+//! recorder was killed or the file was cut). Events are only ever delivered in file order with
+//! increasing seqs: a repeated or misplaced block is reported and its events are not delivered.
 
 use crate::LogError;
-use crate::codec::Decoder;
-use crate::format::{BLOCK_HEADER_LEN, BLOCK_MAGIC, BlockHeader, LogMeta, read_header};
+use crate::codec::{Decoder, SeqCheck, Skipped};
+use crate::format::{
+    BLOCK_MAGIC, BLOCK_MAGIC_V1, BlockHeader, END_MAGIC, EndRecord, LogMeta, Version, read_header,
+};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 use vigil_event::Event;
 
-/// A problem met while reading. `CorruptBlock` and `TornTail` are not fatal: the events of every
-/// intact block are still delivered.
+/// How much of a log: blocks, events and the last seq (`None` when there were no events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub blocks: u64,
+    pub events: u64,
+    pub last_seq: Option<u64>,
+}
+
+impl fmt::Display for Totals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} blocks, {} events", self.blocks, self.events)?;
+        match self.last_seq {
+            Some(s) => write!(f, ", last seq {s}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A problem met while reading. None is fatal: the events of every intact block are still
+/// delivered. All but `UnknownKinds` are damage (`is_damage`).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReadIssue {
     /// A block that failed its checksum or did not decode, and the bytes skipped to the next
     /// block that verifies.
@@ -23,8 +52,97 @@ pub enum ReadIssue {
     },
     /// Incomplete data at the end (a crash mid-write, or a copy cut short); reading ends.
     TornTail { offset: u64, bytes: u64 },
+    /// Version 2: the file ends (at `offset`) without an end record: the writer never finished
+    /// (vigil was killed, the machine stopped) or the file was cut. `read` is what was read.
+    NotClosed { offset: u64, read: Totals },
+    /// Version 2: block `block` at `offset` came where block `expected` was due: the blocks in
+    /// between are missing here (lost, or moved elsewhere in the file).
+    BlocksMissing {
+        offset: u64,
+        block: u64,
+        expected: u64,
+    },
+    /// Version 2: a block read before appears again; its events are not delivered twice.
+    BlockRepeated {
+        offset: u64,
+        block: u64,
+        events: u32,
+    },
+    /// Version 2: a block that was missing at its place turns up later; its events, older than
+    /// those already delivered, are not delivered (events stay in order).
+    BlockOutOfPlace {
+        offset: u64,
+        block: u64,
+        expected: u64,
+        events: u32,
+        first_seq: u64,
+    },
+    /// In a recording (every event numbered), seq jumps from `after` to `next` inside or between
+    /// blocks that are in place: events are missing. `others`: further seq anomalies in the same
+    /// block. `block` is `None` in version 1 logs.
+    SeqGap {
+        offset: u64,
+        block: Option<u64>,
+        after: u64,
+        next: u64,
+        others: u64,
+    },
+    /// Seq `seq` follows `prev` without being larger: events repeat or are out of order.
+    SeqRepeat {
+        offset: u64,
+        block: Option<u64>,
+        prev: u64,
+        seq: u64,
+        others: u64,
+    },
+    /// Version 2: the end record's counts differ from what was read (blocks or events lost).
+    EndMismatch {
+        offset: u64,
+        written: Totals,
+        read: Totals,
+    },
+    /// Version 2: bytes after the end record (added after the log was closed); not read.
+    AfterEnd { offset: u64, bytes: u64 },
+    /// Not damage: events of extension kinds this vigil does not know (written by a newer one)
+    /// were skipped: (kind id, count) for each kind, and extension records that are not events.
+    UnknownKinds {
+        events: u64,
+        kinds: Vec<(u64, u64)>,
+        records: u64,
+    },
     /// Reading failed; iteration ends.
     Io(std::io::Error),
+}
+
+impl ReadIssue {
+    /// Whether the log is damaged (anything but events of kinds this vigil does not know).
+    pub fn is_damage(&self) -> bool {
+        !matches!(self, ReadIssue::UnknownKinds { .. })
+    }
+}
+
+/// "block N at byte X" (version 2) or "the block at byte X" (version 1).
+struct Place(Option<u64>, u64);
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "block {n} at byte {}", self.1),
+            None => write!(f, "the block at byte {}", self.1),
+        }
+    }
+}
+
+/// "; N more seq anomalies in that block", or nothing.
+struct Others(u64);
+
+impl fmt::Display for Others {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, "; {n} more seq anomalies in that block"),
+        }
+    }
 }
 
 impl fmt::Display for ReadIssue {
@@ -46,27 +164,140 @@ impl fmt::Display for ReadIssue {
                     "incomplete block at byte {offset} ({bytes} bytes at the end): the log was cut short, e.g. by a crash while recording"
                 )
             }
+            ReadIssue::NotClosed { offset, read } => write!(
+                f,
+                "the log is not closed (it ends at byte {offset} without an end record): the recording was interrupted (e.g. vigil was killed) or the file was cut; read {read}"
+            ),
+            ReadIssue::BlocksMissing {
+                offset,
+                block,
+                expected,
+            } => {
+                if block.saturating_sub(*expected) <= 1 {
+                    write!(f, "block {expected} is missing")?;
+                } else {
+                    write!(f, "blocks {expected} to {} are missing", block - 1)?;
+                }
+                write!(
+                    f,
+                    " (lost, or out of place): block {block} is next, at byte {offset}"
+                )
+            }
+            ReadIssue::BlockRepeated {
+                offset,
+                block,
+                events,
+            } => write!(
+                f,
+                "block {block} at byte {offset} repeats a block already read: its {events} events were skipped"
+            ),
+            ReadIssue::BlockOutOfPlace {
+                offset,
+                block,
+                expected,
+                events,
+                first_seq,
+            } => write!(
+                f,
+                "block {block} at byte {offset} is out of place (block {expected} was due): its {events} events, from seq {first_seq}, belong earlier in the log and were skipped to keep the events in order"
+            ),
+            ReadIssue::SeqGap {
+                offset,
+                block,
+                after,
+                next,
+                others,
+            } => write!(
+                f,
+                "seq jumps from {after} to {next} in {}: {} events are missing from a recording that numbers every event{}",
+                Place(*block, *offset),
+                next.saturating_sub(*after).saturating_sub(1),
+                Others(*others)
+            ),
+            ReadIssue::SeqRepeat {
+                offset,
+                block,
+                prev,
+                seq,
+                others,
+            } => write!(
+                f,
+                "seq {seq} follows seq {prev} in {}: events repeat or are out of order{}",
+                Place(*block, *offset),
+                Others(*others)
+            ),
+            ReadIssue::EndMismatch {
+                offset,
+                written,
+                read,
+            } => write!(
+                f,
+                "the end record at byte {offset} does not match what was read: it says {written} were written; read {read}"
+            ),
+            ReadIssue::AfterEnd { offset, bytes } => write!(
+                f,
+                "{bytes} bytes after the end record, from byte {offset}: added after the log was closed; not read"
+            ),
+            ReadIssue::UnknownKinds {
+                events,
+                kinds,
+                records,
+            } => {
+                write!(
+                    f,
+                    "{events} events of kinds this vigil does not know were skipped ("
+                )?;
+                for (i, (kind, n)) in kinds.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}extension kind {kind}: {n}")?;
+                }
+                write!(f, ")")?;
+                if *records > 0 {
+                    write!(f, ", and {records} extension records")?;
+                }
+                write!(f, ": a newer vigil wrote them, and reads them")
+            }
             ReadIssue::Io(e) => write!(f, "read error: {e}"),
         }
     }
 }
 
+/// At most this many ranges of missing block numbers are remembered (to recognise a block that
+/// turns up late); a log damaged beyond that has been reported many times over already.
+const MISSING_MAX: usize = 4096;
+
 pub struct LogReader<R: Read> {
     input: R,
     meta: LogMeta,
+    version: Version,
     /// Unconsumed bytes, starting at file offset `offset`.
     buf: Vec<u8>,
     start: usize,
     offset: u64,
-    eof: bool,
     follow: Option<Duration>,
     /// The current block's events not yet handed out one by one.
     events: std::vec::IntoIter<Event>,
     /// A decoded block not yet handed out (given whole by next_batch).
     block: Option<Vec<Event>>,
+    /// Issues to hand out before the block's events.
+    issues: VecDeque<ReadIssue>,
     scratch: Vec<u8>,
     zstd: zstd::bulk::Decompressor<'static>,
     done: bool,
+    /// The block number due next (version 2).
+    next_number: u64,
+    /// Block numbers skipped over, as ranges: a block from one that turns up later is out of
+    /// place, any other earlier block is a repeat.
+    missing: Vec<std::ops::Range<u64>>,
+    /// Blocks and events found (delivered, or out of place), for the end record's check.
+    blocks_found: u64,
+    events_found: u64,
+    seqs: SeqCheck,
+    /// Damage was reported since the last good block: a jump in block numbers or seqs after it
+    /// is part of that damage, not reported again.
+    damaged: bool,
+    closed: bool,
+    skipped: Skipped,
 }
 
 impl LogReader<std::fs::File> {
@@ -80,28 +311,50 @@ impl LogReader<std::fs::File> {
     }
 }
 
-enum Step {
-    Block,
-    Issue(ReadIssue),
-    End,
+enum Frame {
+    Block(BlockHeader),
+    End(EndRecord),
+}
+
+/// What is at a position in the file.
+enum Check {
+    /// A frame that verifies, and its length.
+    Frame(Frame, usize),
+    /// Not a frame that verifies.
+    Bad(&'static str),
+    /// The file ends before the frame does.
+    Short,
 }
 
 impl<R: Read> LogReader<R> {
     pub fn new(mut input: R, name: &str) -> Result<Self, LogError> {
-        let (meta, header_len) = read_header(&mut input, name)?;
+        let (meta, header_len, version) = read_header(&mut input, name)?;
+        let seqs = SeqCheck {
+            contiguous: meta.contiguous_seq,
+            ..SeqCheck::default()
+        };
         Ok(LogReader {
             input,
             meta,
+            version,
             buf: Vec::with_capacity(256 * 1024),
             start: 0,
             offset: header_len,
-            eof: false,
             follow: None,
             events: Vec::new().into_iter(),
             block: None,
+            issues: VecDeque::new(),
             scratch: Vec::new(),
             zstd: zstd::bulk::Decompressor::new().map_err(|e| LogError::io(name, e))?,
             done: false,
+            next_number: 0,
+            missing: Vec::new(),
+            blocks_found: 0,
+            events_found: 0,
+            seqs,
+            damaged: false,
+            closed: false,
+            skipped: Skipped::default(),
         })
     }
 
@@ -109,8 +362,14 @@ impl<R: Read> LogReader<R> {
         &self.meta
     }
 
+    /// The log's format version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
     /// With `Some(poll)`, reaching the end waits for more data instead of ending (for a log
-    /// that is still being written); incomplete data at the end is then not an error.
+    /// that is still being written), until the end record; incomplete data at the end, or no
+    /// end record yet, is then not an issue.
     pub fn follow(mut self, poll: Option<Duration>) -> Self {
         self.follow = poll;
         self
@@ -120,7 +379,7 @@ impl<R: Read> LogReader<R> {
         self.buf.len() - self.start
     }
 
-    /// Reads until `need` bytes are available or the input ends.
+    /// Reads until `need` bytes are available; false if the input ends first.
     fn fill(&mut self, need: usize) -> std::io::Result<bool> {
         if self.available() >= need {
             return Ok(true);
@@ -132,16 +391,12 @@ impl<R: Read> LogReader<R> {
         let mut chunk = [0u8; 64 * 1024];
         while self.available() < need {
             match self.input.read(&mut chunk) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(false);
-                }
+                Ok(0) => return Ok(false),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.eof = false;
         Ok(true)
     }
 
@@ -150,35 +405,71 @@ impl<R: Read> LogReader<R> {
         self.offset += n as u64;
     }
 
-    /// Checks the complete block starting `at` bytes into the buffer, reading as needed.
-    /// Returns its total length when it verifies.
-    fn verify_at(&mut self, at: usize) -> std::io::Result<Option<usize>> {
-        if !self.fill(at + BLOCK_HEADER_LEN)? {
-            return Ok(None);
+    fn magic_at(&self, s: usize) -> &[u8] {
+        &self.buf[s..s + 4]
+    }
+
+    /// Whether `m` starts a frame in this version.
+    fn is_magic(&self, m: &[u8]) -> bool {
+        if self.version.major == 1 {
+            m == BLOCK_MAGIC_V1
+        } else {
+            m == BLOCK_MAGIC || m == END_MAGIC
+        }
+    }
+
+    /// Checks the frame starting `at` bytes into the buffer, reading as needed.
+    fn verify_at(&mut self, at: usize) -> std::io::Result<Check> {
+        if !self.fill(at + 4)? {
+            return Ok(Check::Short);
+        }
+        let magic = self.magic_at(self.start + at);
+        if !self.is_magic(magic) {
+            return Ok(Check::Bad("no block starts here"));
+        }
+        if magic == END_MAGIC {
+            if !self.fill(at + 8)? {
+                return Ok(Check::Short);
+            }
+            let s = self.start + at;
+            let Some(n) = EndRecord::body_len(&self.buf[s..s + 8]) else {
+                return Ok(Check::Bad("implausible end record length"));
+            };
+            let total = 8 + n + 4;
+            if !self.fill(at + total)? {
+                return Ok(Check::Short);
+            }
+            let s = self.start + at;
+            return Ok(match EndRecord::parse(&self.buf[s..s + total]) {
+                Some(end) => Check::Frame(Frame::End(end), total),
+                None => Check::Bad("end record checksum mismatch"),
+            });
+        }
+        let hl = BlockHeader::len(self.version.major);
+        if !self.fill(at + hl)? {
+            return Ok(Check::Short);
         }
         let s = self.start + at;
-        if &self.buf[s..s + 4] != BLOCK_MAGIC {
-            return Ok(None);
-        }
-        let mut hb = [0u8; BLOCK_HEADER_LEN];
-        hb.copy_from_slice(&self.buf[s..s + BLOCK_HEADER_LEN]);
-        let (h, crc) = BlockHeader::parse(&hb);
+        let (h, crc) = BlockHeader::parse(self.version.major, &self.buf[s..s + hl]);
         if !h.plausible() {
-            return Ok(None);
+            return Ok(Check::Bad("implausible block header"));
         }
-        let total = BLOCK_HEADER_LEN + h.compressed_len as usize;
+        let total = hl + h.compressed_len as usize;
         if !self.fill(at + total)? {
-            return Ok(None);
+            return Ok(Check::Short);
         }
         let s = self.start + at;
         Ok(
-            BlockHeader::crc_ok(&hb, &self.buf[s + BLOCK_HEADER_LEN..s + total], crc)
-                .then_some(total),
+            if BlockHeader::crc_ok(&self.buf[s..s + hl], &self.buf[s + hl..s + total], crc) {
+                Check::Frame(Frame::Block(h), total)
+            } else {
+                Check::Bad("checksum mismatch")
+            },
         )
     }
 
-    /// Skips from a bad spot to the next block that verifies, consuming as it scans so a large
-    /// damaged region is never held in memory. Returns the bytes skipped and whether a block
+    /// Skips from a bad spot to the next frame that verifies, consuming as it scans so a large
+    /// damaged region is never held in memory. Returns the bytes skipped and whether a frame
     /// was found.
     fn resync(&mut self) -> std::io::Result<(u64, bool)> {
         self.consume(1);
@@ -189,14 +480,14 @@ impl<R: Read> LogReader<R> {
                 self.consume(rest);
                 return Ok((skipped + rest as u64, false));
             }
-            match self.buf[self.start..]
+            let found = self.buf[self.start..]
                 .windows(4)
-                .position(|w| w == BLOCK_MAGIC)
-            {
+                .position(|w| self.is_magic(w));
+            match found {
                 Some(i) => {
                     self.consume(i);
                     skipped += i as u64;
-                    if self.verify_at(0)?.is_some() {
+                    if let Check::Frame(..) = self.verify_at(0)? {
                         return Ok((skipped, true));
                     }
                     self.consume(1);
@@ -211,43 +502,47 @@ impl<R: Read> LogReader<R> {
         }
     }
 
-    /// Decodes the next block into `self.events`, or says why not.
-    fn next_block(&mut self) -> Step {
+    fn damage(&mut self, issue: ReadIssue) {
+        self.issues.push_back(issue);
+        self.damaged = true;
+    }
+
+    fn fail(&mut self, e: std::io::Error) {
+        self.issues.push_back(ReadIssue::Io(e));
+        self.done = true;
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            blocks: self.blocks_found,
+            events: self.events_found,
+            last_seq: self.seqs.last,
+        }
+    }
+
+    /// Reads the next frame: a block's events into `self.block`, issues into `self.issues`,
+    /// or the end (`self.done`).
+    fn step(&mut self) {
         loop {
-            match self.fill(BLOCK_HEADER_LEN) {
+            match self.fill(1) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let left = self.available();
-                    if left == 0 && self.follow.is_none() {
-                        return Step::End;
-                    }
                     if let Some(poll) = self.follow {
                         std::thread::sleep(poll);
                         continue;
                     }
-                    return self.tail(left);
+                    return self.end_of_input();
                 }
-                Err(e) => return Step::Issue(ReadIssue::Io(e)),
+                Err(e) => return self.fail(e),
             }
-            let at_offset = self.offset;
+            let offset = self.offset;
             match self.verify_at(0) {
-                Ok(Some(total)) => {
-                    let s = self.start;
-                    let mut hb = [0u8; BLOCK_HEADER_LEN];
-                    hb.copy_from_slice(&self.buf[s..s + BLOCK_HEADER_LEN]);
-                    let (h, _) = BlockHeader::parse(&hb);
-                    let result = self.decode(&h, s + BLOCK_HEADER_LEN, s + total);
+                Ok(Check::Frame(Frame::Block(h), total)) => return self.on_block(h, total, offset),
+                Ok(Check::Frame(Frame::End(end), total)) => {
                     self.consume(total);
-                    return match result {
-                        Ok(()) => Step::Block,
-                        Err(reason) => Step::Issue(ReadIssue::CorruptBlock {
-                            offset: at_offset,
-                            skipped: total as u64,
-                            reason,
-                        }),
-                    };
+                    return self.on_end(end, offset);
                 }
-                Ok(None) if self.eof => {
+                Ok(Check::Short) => {
                     if let Some(poll) = self.follow {
                         // A block still being written: wait for the rest of it.
                         std::thread::sleep(poll);
@@ -255,58 +550,219 @@ impl<R: Read> LogReader<R> {
                     }
                     // Cut short, or a corrupt length field with intact blocks after it.
                     return match self.resync() {
-                        Ok((skipped, true)) => Step::Issue(ReadIssue::CorruptBlock {
-                            offset: at_offset,
+                        Ok((skipped, true)) => self.damage(ReadIssue::CorruptBlock {
+                            offset,
                             skipped,
                             reason: "damaged block header".into(),
                         }),
                         Ok((bytes, false)) => {
-                            self.done = true;
-                            Step::Issue(ReadIssue::TornTail {
-                                offset: at_offset,
-                                bytes,
-                            })
+                            self.damage(ReadIssue::TornTail { offset, bytes });
+                            self.end_of_input();
                         }
-                        Err(e) => Step::Issue(ReadIssue::Io(e)),
+                        Err(e) => self.fail(e),
                     };
                 }
-                Ok(None) => {
-                    let magic_ok = &self.buf[self.start..self.start + 4] == BLOCK_MAGIC;
-                    let reason = if magic_ok {
-                        "checksum mismatch"
-                    } else {
-                        "no block starts here"
-                    };
+                Ok(Check::Bad(reason)) => {
                     return match self.resync() {
-                        Ok((skipped, true)) => Step::Issue(ReadIssue::CorruptBlock {
-                            offset: at_offset,
+                        Ok((skipped, true)) => self.damage(ReadIssue::CorruptBlock {
+                            offset,
                             skipped,
                             reason: reason.into(),
                         }),
-                        Ok((skipped, false)) => Step::Issue(ReadIssue::CorruptBlock {
-                            offset: at_offset,
+                        Ok((skipped, false)) => self.damage(ReadIssue::CorruptBlock {
+                            offset,
                             skipped,
                             reason: format!("{reason}; no intact block after it"),
                         }),
-                        Err(e) => Step::Issue(ReadIssue::Io(e)),
+                        Err(e) => self.fail(e),
                     };
                 }
-                Err(e) => return Step::Issue(ReadIssue::Io(e)),
+                Err(e) => return self.fail(e),
             }
         }
     }
 
-    fn tail(&mut self, left: usize) -> Step {
-        let offset = self.offset;
-        self.consume(left);
-        self.done = true;
-        Step::Issue(ReadIssue::TornTail {
-            offset,
-            bytes: left as u64,
-        })
+    /// Takes `n` out of the missing block numbers; whether it was there.
+    fn take_missing(&mut self, n: u64) -> bool {
+        let Some(i) = self.missing.iter().position(|r| r.contains(&n)) else {
+            return false;
+        };
+        let r = self.missing.remove(i);
+        for part in [r.start..n, n + 1..r.end] {
+            if !part.is_empty() {
+                self.missing.push(part);
+            }
+        }
+        true
     }
 
-    fn decode(&mut self, h: &BlockHeader, from: usize, to: usize) -> Result<(), String> {
+    fn on_block(&mut self, h: BlockHeader, total: usize, offset: u64) {
+        let hl = BlockHeader::len(self.version.major);
+        if let Some(n) = h.number
+            && n < self.next_number
+        {
+            self.consume(total);
+            let issue = if self.take_missing(n) {
+                self.blocks_found += 1;
+                self.events_found += u64::from(h.events);
+                ReadIssue::BlockOutOfPlace {
+                    offset,
+                    block: n,
+                    expected: self.next_number,
+                    events: h.events,
+                    first_seq: h.first_seq,
+                }
+            } else {
+                ReadIssue::BlockRepeated {
+                    offset,
+                    block: n,
+                    events: h.events,
+                }
+            };
+            return self.issues.push_back(issue);
+        }
+        let jumped = h.number.is_some_and(|n| n > self.next_number);
+        let seqs = SeqCheck {
+            relaxed: jumped || self.damaged,
+            first: None,
+            others: 0,
+            ..self.seqs
+        };
+        let s = self.start;
+        let result = self.decode(&h, s + hl, s + total, seqs);
+        self.consume(total);
+        let (events, seqs, skipped) = match result {
+            Ok(r) => r,
+            Err(reason) => {
+                return self.damage(ReadIssue::CorruptBlock {
+                    offset,
+                    skipped: total as u64,
+                    reason,
+                });
+            }
+        };
+        if let Some(n) = h.number {
+            if jumped {
+                if self.missing.len() >= MISSING_MAX {
+                    self.missing.remove(0);
+                }
+                self.missing.push(self.next_number..n);
+                if !self.damaged {
+                    self.issues.push_back(ReadIssue::BlocksMissing {
+                        offset,
+                        block: n,
+                        expected: self.next_number,
+                    });
+                }
+            }
+            self.next_number = n + 1;
+        }
+        self.damaged = false;
+        self.blocks_found += 1;
+        self.events_found += u64::from(h.events);
+        if let Some((prev, seq)) = seqs.first {
+            let (block, others) = (h.number, seqs.others);
+            self.issues.push_back(if seq > prev {
+                ReadIssue::SeqGap {
+                    offset,
+                    block,
+                    after: prev,
+                    next: seq,
+                    others,
+                }
+            } else {
+                ReadIssue::SeqRepeat {
+                    offset,
+                    block,
+                    prev,
+                    seq,
+                    others,
+                }
+            });
+        }
+        self.seqs = seqs;
+        for (k, n) in skipped.kinds {
+            *self.skipped.kinds.entry(k).or_default() += n;
+        }
+        for (t, n) in skipped.records {
+            *self.skipped.records.entry(t).or_default() += n;
+        }
+        self.block = Some(events);
+    }
+
+    fn on_end(&mut self, end: EndRecord, offset: u64) {
+        self.closed = true;
+        let written = Totals {
+            blocks: end.blocks,
+            events: end.events,
+            last_seq: (end.events > 0).then_some(end.last_seq),
+        };
+        let read = self.totals();
+        if written != read {
+            self.issues.push_back(ReadIssue::EndMismatch {
+                offset,
+                written,
+                read,
+            });
+        }
+        if self.follow.is_none() {
+            // Nothing may follow the end record.
+            let at = self.offset;
+            let mut bytes = 0u64;
+            loop {
+                match self.fill(1) {
+                    Ok(true) => {
+                        let n = self.available();
+                        bytes += n as u64;
+                        self.consume(n);
+                    }
+                    Ok(false) => break,
+                    Err(e) => return self.fail(e),
+                }
+            }
+            if bytes > 0 {
+                self.issues
+                    .push_back(ReadIssue::AfterEnd { offset: at, bytes });
+            }
+        }
+        self.finish_reading();
+    }
+
+    /// The input ended (not following it).
+    fn end_of_input(&mut self) {
+        if self.version.major >= 2 && !self.closed {
+            let read = self.totals();
+            self.issues.push_back(ReadIssue::NotClosed {
+                offset: self.offset,
+                read,
+            });
+        }
+        self.finish_reading();
+    }
+
+    fn finish_reading(&mut self) {
+        let events = self.skipped.events();
+        let records: u64 = self.skipped.records.values().sum();
+        if events + records > 0 {
+            self.issues.push_back(ReadIssue::UnknownKinds {
+                events,
+                kinds: std::mem::take(&mut self.skipped.kinds)
+                    .into_iter()
+                    .collect(),
+                records,
+            });
+        }
+        self.done = true;
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn decode(
+        &mut self,
+        h: &BlockHeader,
+        from: usize,
+        to: usize,
+        seqs: SeqCheck,
+    ) -> Result<(Vec<Event>, SeqCheck, Skipped), String> {
         self.scratch.resize(h.raw_len as usize, 0);
         let n = self
             .zstd
@@ -315,18 +771,24 @@ impl<R: Read> LogReader<R> {
         if n != h.raw_len as usize {
             return Err(format!("decompressed {n} bytes, expected {}", h.raw_len));
         }
-        let mut decoded = Vec::with_capacity(h.events as usize);
-        let mut dec = Decoder::new(&self.scratch[..n], h.first_seq, h.first_time);
+        // The count is checked, not trusted, before allocating for it.
+        let mut decoded = Vec::with_capacity((h.events as usize).min(1 << 16));
+        let mut dec = Decoder::new(
+            &self.scratch[..n],
+            h.first_seq,
+            h.first_time,
+            self.version.major,
+            seqs,
+        );
         dec.decode_all(&mut decoded)?;
-        if decoded.len() != h.events as usize {
+        let found = decoded.len() as u64 + dec.skipped.events();
+        if found != u64::from(h.events) {
             return Err(format!(
-                "{} events decoded, the header says {}",
-                decoded.len(),
+                "{found} events decoded, the header says {}",
                 h.events
             ));
         }
-        self.block = Some(decoded);
-        Ok(())
+        Ok((decoded, dec.seqs, dec.skipped))
     }
 }
 
@@ -335,35 +797,19 @@ impl<R: Read> LogReader<R> {
     /// millions of events, this avoids moving each one through the iterator.
     pub fn next_batch(&mut self) -> Option<Result<Vec<Event>, ReadIssue>> {
         loop {
+            if let Some(issue) = self.issues.pop_front() {
+                return Some(Err(issue));
+            }
             if self.events.len() > 0 {
                 return Some(Ok(std::mem::take(&mut self.events).collect()));
             }
             if let Some(b) = self.block.take() {
                 return Some(Ok(b));
             }
-            if let Some(stop) = self.advance() {
-                return stop;
+            if self.done {
+                return None;
             }
-        }
-    }
-
-    /// Reads the next block; `Some` when that yields an issue or the end instead.
-    fn advance(&mut self) -> Option<Option<Result<Vec<Event>, ReadIssue>>> {
-        if self.done {
-            return Some(None);
-        }
-        match self.next_block() {
-            Step::Block => None,
-            Step::Issue(issue) => {
-                if matches!(issue, ReadIssue::Io(_) | ReadIssue::TornTail { .. }) {
-                    self.done = true;
-                }
-                Some(Some(Err(issue)))
-            }
-            Step::End => {
-                self.done = true;
-                Some(None)
-            }
+            self.step();
         }
     }
 }
@@ -373,6 +819,9 @@ impl<R: Read> Iterator for LogReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(issue) = self.issues.pop_front() {
+                return Some(Err(issue));
+            }
             if let Some(ev) = self.events.next() {
                 return Some(Ok(ev));
             }
@@ -380,12 +829,10 @@ impl<R: Read> Iterator for LogReader<R> {
                 self.events = b.into_iter();
                 continue;
             }
-            match self.advance() {
-                None => {}
-                Some(None) => return None,
-                Some(Some(Err(issue))) => return Some(Err(issue)),
-                Some(Some(Ok(_))) => {}
+            if self.done {
+                return None;
             }
+            self.step();
         }
     }
 }

@@ -1,12 +1,21 @@
 //! Appending events: records accumulate in a block buffer that is sealed (compressed, CRC'd,
 //! written with one write_all) when it reaches BLOCK_TARGET or on flush.
+//!
+//! The writer never produces what the reader refuses: every event is measured before it is
+//! encoded, a block is sealed before an event would push it past BLOCK_RAW_LIMIT, and an event
+//! larger than EVENT_MAX has its string lists cut (keeping a prefix, marked with `Value::Cut`)
+//! or, when that is not enough, is refused with `LogError::EventTooLarge` and nothing written.
 
 use crate::LogError;
-use crate::codec::Encoder;
-use crate::format::{BLOCK_HEADER_LEN, BLOCK_TARGET, BlockHeader, LogMeta, encode_header};
+use crate::codec::{Bound, Encoder, PAIR_EXTRA, measure, string_bound};
+use crate::format::{
+    BLOCK_HEADER_LEN, BLOCK_MAX, BLOCK_RAW_LIMIT, BLOCK_TARGET, BlockHeader, EVENT_MAX, EndRecord,
+    LogMeta, encode_header,
+};
 use std::io::Write;
 use std::path::Path;
-use vigil_event::{Event, EventKind};
+use std::sync::Arc;
+use vigil_event::{Args, Cut, Event, EventKind, Value};
 
 const ZSTD_LEVEL: i32 = 3;
 
@@ -16,28 +25,56 @@ pub struct WriterStats {
     pub blocks: u64,
     /// Bytes in the file, header included.
     pub bytes: u64,
+    /// Events stored with string lists cut to fit (each marked with `Value::Cut`).
+    pub cut: u64,
 }
 
 pub struct LogWriter<W: Write> {
     out: W,
     name: String,
     enc: Encoder,
-    /// An entry held back in case its exit comes next (they are then stored as one record).
-    held: Option<Event>,
+    /// An entry held back in case its exit comes next (they are then stored as one record),
+    /// with its size bound.
+    held: Option<(Event, Bound)>,
     compressed: Vec<u8>,
     block: Vec<u8>,
     /// zstd at a low level: most of its ratio at a small fraction of its cost.
     zstd: zstd::bulk::Compressor<'static>,
     stats: WriterStats,
+    /// The last event appended: its seq and time, for the end record.
+    last: (u64, u64),
+}
+
+/// An event of a kind the event model does not have (yet): stored as an extension record that a
+/// reader which does not know `kind` skips and counts. Written by `LogWriter::append_extension`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionEvent {
+    pub seq: u64,
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// The extension kind's id (docs/log-format.md lists them).
+    pub kind: u64,
+    /// The kind's own encoding.
+    pub body: Vec<u8>,
 }
 
 impl LogWriter<std::fs::File> {
+    /// Creates (or truncates) a log file, readable by its owner only (mode 0600 when new): it
+    /// holds whole command lines and every path the traced programs touched.
     pub fn create(path: &Path, meta: &LogMeta) -> Result<Self, LogError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let name = path.display().to_string();
-        let f = std::fs::File::create(path).map_err(|e| LogError::Io {
-            path: name.clone(),
-            source: e,
-        })?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| LogError::Io {
+                path: name.clone(),
+                source: e,
+            })?;
         let mut w = LogWriter::new(f, meta)?;
         w.name = name;
         Ok(w)
@@ -49,9 +86,8 @@ impl<W: Write> LogWriter<W> {
         let header = encode_header(meta);
         out.write_all(&header).map_err(|e| LogError::io("log", e))?;
         let stats = WriterStats {
-            events: 0,
-            blocks: 0,
             bytes: header.len() as u64,
+            ..WriterStats::default()
         };
         let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)
             .map_err(|e| LogError::WriterGone(format!("zstd: {e}")))?;
@@ -64,24 +100,74 @@ impl<W: Write> LogWriter<W> {
             block: Vec::new(),
             zstd,
             stats,
+            last: (0, 0),
         })
     }
 
+    /// Appends one event. An event too large for one block has its string lists cut to fit
+    /// (counted in `WriterStats::cut`); one that still does not fit is refused with
+    /// `LogError::EventTooLarge`, and the writer goes on as if it had not been given.
     pub fn append(&mut self, ev: &Event) -> Result<(), LogError> {
+        let mut size = measure(ev);
+        let fitted;
+        let ev = if size.fresh() > EVENT_MAX {
+            fitted = fit(ev, size.fresh())?;
+            size = measure(&fitted);
+            self.stats.cut += 1;
+            &fitted
+        } else {
+            ev
+        };
         self.stats.events += 1;
-        if let Some(entry) = self.held.take() {
+        self.last = (ev.seq, ev.time_ns);
+        if let Some((entry, entry_size)) = self.held.take() {
             if Encoder::pairs(&entry, ev) {
+                self.room(size.in_block(self.enc.defined()) + PAIR_EXTRA)?;
                 self.enc.pair(&entry, ev);
                 return self.seal_if_full();
             }
+            self.room(entry_size.in_block(self.enc.defined()))?;
             self.enc.event(&entry);
         }
         if matches!(ev.kind, EventKind::SyscallEntry(_)) {
-            self.held = Some(ev.clone());
+            self.held = Some((ev.clone(), size));
             return Ok(());
         }
+        self.room(size.in_block(self.enc.defined()))?;
         self.enc.event(ev);
         self.seal_if_full()
+    }
+
+    /// Appends an event of an extension kind (see `ExtensionEvent`). Its body is bounded like
+    /// any event's: one larger than EVENT_MAX is refused with `LogError::EventTooLarge`.
+    pub fn append_extension(&mut self, ev: &ExtensionEvent) -> Result<(), LogError> {
+        let need = ev.body.len() as u64 + 64;
+        if need > EVENT_MAX {
+            return Err(LogError::EventTooLarge {
+                seq: ev.seq,
+                bytes: need,
+                max: EVENT_MAX,
+            });
+        }
+        self.stats.events += 1;
+        self.last = (ev.seq, ev.time_ns);
+        if let Some((entry, size)) = self.held.take() {
+            self.room(size.in_block(self.enc.defined()))?;
+            self.enc.event(&entry);
+        }
+        self.room(need)?;
+        self.enc
+            .extension(ev.seq, ev.time_ns, (ev.pid, ev.tid), ev.kind, &ev.body);
+        self.seal_if_full()
+    }
+
+    /// Seals the block first if `need` more bytes could take it past BLOCK_RAW_LIMIT. An event
+    /// alone takes at most EVENT_MAX (+ PAIR_EXTRA), which a fresh block always has room for.
+    fn room(&mut self, need: u64) -> Result<(), LogError> {
+        if (self.enc.buf.len() as u64).saturating_add(need) > BLOCK_RAW_LIMIT as u64 {
+            self.seal()?;
+        }
+        Ok(())
     }
 
     fn seal_if_full(&mut self) -> Result<(), LogError> {
@@ -104,11 +190,20 @@ impl<W: Write> LogWriter<W> {
             .zstd
             .compress_to_buffer(raw, &mut self.compressed)
             .map_err(|e| LogError::WriterGone(format!("compression failed: {e}")))?;
+        if raw.len() > BLOCK_MAX || n > BLOCK_MAX {
+            // Cannot happen (events are measured before they are encoded); refuse rather than
+            // write a block every reader would reject.
+            return Err(LogError::WriterGone(format!(
+                "a block of {} bytes ({n} compressed) is beyond the format's limit",
+                raw.len()
+            )));
+        }
         let (first_seq, first_time) = self.enc.first.unwrap_or((0, 0));
         let header = BlockHeader {
             compressed_len: n as u32,
             raw_len: raw.len() as u32,
             events: self.enc.events,
+            number: Some(self.stats.blocks),
             first_seq,
             first_time,
         };
@@ -127,22 +222,45 @@ impl<W: Write> LogWriter<W> {
 
     /// Writes everything appended so far (a partial block included) and flushes the output.
     pub fn flush(&mut self) -> Result<(), LogError> {
-        if let Some(entry) = self.held.take() {
+        if let Some((entry, size)) = self.held.take() {
+            self.room(size.in_block(self.enc.defined()))?;
             self.enc.event(&entry);
         }
         self.seal()?;
         self.out.flush().map_err(|e| LogError::io(&self.name, e))
     }
 
+    /// Writes everything appended and closes the log with its end record (the counts a reader
+    /// checks what it read against). A log whose writer was never finished (vigil killed, the
+    /// disk full) has no end record, and readers say so.
     pub fn finish(mut self) -> Result<WriterStats, LogError> {
-        self.flush()?;
+        self.close()?;
         Ok(self.stats)
     }
 
-    /// Flushes and gives back the output (an in-memory log, in tests and tools).
+    /// Closes the log like `finish` and gives back the output (an in-memory log, in tests and
+    /// tools).
     pub fn into_inner(mut self) -> Result<W, LogError> {
-        self.flush()?;
+        self.close()?;
         Ok(self.out)
+    }
+
+    fn close(&mut self) -> Result<(), LogError> {
+        self.flush()?;
+        let (last_seq, last_time) = self.last;
+        let end = EndRecord {
+            blocks: self.stats.blocks,
+            events: self.stats.events,
+            last_seq,
+            last_time,
+        };
+        self.block.clear();
+        end.encode(&mut self.block);
+        self.out
+            .write_all(&self.block)
+            .map_err(|e| LogError::io(&self.name, e))?;
+        self.stats.bytes += self.block.len() as u64;
+        self.out.flush().map_err(|e| LogError::io(&self.name, e))
     }
 
     pub fn stats(&self) -> WriterStats {
@@ -152,5 +270,76 @@ impl<W: Write> LogWriter<W> {
     /// Whether nothing is waiting to be written.
     pub fn is_flushed(&self) -> bool {
         self.held.is_none() && self.enc.events == 0
+    }
+}
+
+/// `ev` with its string lists cut so that it fits in EVENT_MAX: the largest lists first, each
+/// keeping a prefix, with a `Cut` marker counting exactly what was dropped (added to what an
+/// earlier cut already counted). Only syscall arguments can carry a marker: any other event, or
+/// one whose size is not in its lists (a single huge string), is `EventTooLarge`.
+fn fit(ev: &Event, bytes: u64) -> Result<Event, LogError> {
+    let too_large = || LogError::EventTooLarge {
+        seq: ev.seq,
+        bytes,
+        max: EVENT_MAX,
+    };
+    let over = bytes - EVENT_MAX;
+    let mut out = ev.clone();
+    match &mut out.kind {
+        EventKind::SyscallEntry(e) => cut_lists(&mut e.args, over),
+        EventKind::SyscallExit(x) => cut_lists(&mut x.args, over),
+        _ => return Err(too_large()),
+    }
+    if measure(&out).fresh() > EVENT_MAX {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// A list value and what an earlier cut of it already dropped (items, bytes, exact).
+fn list_of(v: &Value) -> Option<(&Arc<[vigil_event::Str]>, u64, u64, bool)> {
+    match v {
+        Value::List(l) => Some((l, 0, 0, true)),
+        Value::Cut(c) => match &c.kept {
+            Value::List(l) => Some((l, c.items, c.bytes, c.exact)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The bytes a cut marker adds: tag, exactness, item and byte counts.
+const CUT_MARKER: u64 = 1 + 1 + 10 + 10;
+
+/// Drops items from the end of the largest lists until `over` bytes are saved.
+fn cut_lists(args: &mut Args, mut over: u64) {
+    let mut lists: Vec<(usize, u64)> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| list_of(v).map(|(l, ..)| (i, l.iter().map(string_bound).sum())))
+        .collect();
+    lists.sort_by_key(|l| std::cmp::Reverse(l.1));
+    for (i, _) in lists {
+        if over == 0 {
+            break;
+        }
+        let Some((list, items, bytes, exact)) = list_of(&args[i]) else {
+            continue;
+        };
+        over += CUT_MARKER;
+        let (mut keep, mut saved, mut dropped) = (list.len(), 0u64, 0u64);
+        while keep > 0 && saved < over {
+            keep -= 1;
+            saved += string_bound(&list[keep]);
+            dropped += list[keep].len() as u64;
+        }
+        let cut = Value::Cut(Arc::new(Cut {
+            kept: Value::List(list[..keep].into()),
+            items: items.saturating_add((list.len() - keep) as u64),
+            bytes: bytes.saturating_add(dropped),
+            exact,
+        }));
+        args[i] = cut;
+        over = over.saturating_sub(saved);
     }
 }

@@ -15,6 +15,7 @@ fn meta() -> LogMeta {
         command: vec!["x".into()],
         selection: "default".into(),
         vigil_version: "0".into(),
+        contiguous_seq: false,
     }
 }
 
@@ -38,7 +39,8 @@ fn write_blocks(events: &[Event], per_block: usize) -> (Vec<u8>, Vec<Block>) {
     }
     let stats = w.stats();
     let bytes = w.into_inner().unwrap();
-    assert_eq!(bytes.len() as u64, stats.bytes);
+    // Closing adds the end record after the last block.
+    assert_eq!(&bytes[stats.bytes as usize..][..4], b"VEND");
     (bytes, blocks)
 }
 
@@ -93,6 +95,41 @@ proptest! {
         }
         for e in &back {
             prop_assert!(events.contains(e), "a damaged block produced an event that was never written");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whole blocks dropped, repeated or moved (and the end record with them or not) are always
+    /// reported, and what is delivered is never out of order nor given twice.
+    #[test]
+    fn moved_blocks_are_reported_and_events_stay_in_order(
+        events in stream(40..200),
+        per_block in 5usize..30,
+        order in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+        keep_end in any::<bool>(),
+    ) {
+        let (bytes, blocks) = write_blocks(&events, per_block);
+        let header = &bytes[..blocks[0].0.start];
+        let end = &bytes[blocks.last().map_or(0, |b| b.0.end)..];
+        let picked: Vec<usize> = order.iter().map(|i| i.index(blocks.len())).collect();
+        let mut file = header.to_vec();
+        for &i in &picked {
+            file.extend_from_slice(&bytes[blocks[i].0.clone()]);
+        }
+        if keep_end {
+            file.extend_from_slice(end);
+        }
+        let intact = keep_end && picked == (0..blocks.len()).collect::<Vec<_>>();
+        let (back, issues) = read_all(&file);
+        prop_assert_eq!(issues.is_empty(), intact, "{:?} {:?}", picked, issues);
+        for w in back.windows(2) {
+            prop_assert!(w[0].seq < w[1].seq, "out of order: {} then {}", w[0].seq, w[1].seq);
+        }
+        for e in &back {
+            prop_assert!(events.contains(e));
         }
     }
 }
@@ -194,10 +231,29 @@ fn foreign_files_versions_and_headers_are_refused() {
     assert!(err(b"hello world, not a log").contains("not a vigil log"));
     assert!(err(b"").contains("not a vigil log"));
     let (good, _) = write_blocks(&[], 1);
-    let mut v2 = good.clone();
-    v2[8] = 2;
-    let e = err(&v2);
-    assert!(e.contains("version 2") && e.contains("x.vlog"), "{e}");
+    // A newer major version: refused, naming the version a reader needs.
+    let mut v3 = good.clone();
+    v3[8] = 3;
+    let e = err(&v3);
+    assert!(
+        e.contains("version 3.0")
+            && e.contains("needs a vigil that reads format version 3")
+            && e.contains("x.vlog"),
+        "{e}"
+    );
+    // A newer minor version of version 2 is read (its additions are skippable).
+    let mut v2_7 = good.clone();
+    v2_7[10] = 7;
+    let crc_at = v2_7.len() - 44 - 4;
+    let crc = crc32fast::hash(&v2_7[..crc_at]);
+    v2_7[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    let r = LogReader::new(Cursor::new(v2_7), "x.vlog").unwrap();
+    assert_eq!((r.version().major, r.version().minor), (2, 7));
+    // Version 0 never existed.
+    let mut v0 = good.clone();
+    v0[8] = 0;
+    let e = err(&v0);
+    assert!(e.contains("version 0 is not one vigil writes"), "{e}");
     let mut bad = good.clone();
     bad[20] ^= 1;
     assert!(err(&bad).contains("corrupt log header"));
@@ -212,12 +268,17 @@ fn torn_tail_and_corrupt_middle_are_reported_with_offsets() {
     let last = blocks.last().unwrap().0.clone();
     let (back, issues) = read_all(&bytes[..last.start + 10]);
     assert_eq!(back.len(), 500);
-    assert_eq!(issues.len(), 1);
+    assert_eq!(issues.len(), 2, "{issues:?}");
     assert!(
         issues[0].contains(&format!("byte {}", last.start)),
         "{issues:?}"
     );
     assert!(issues[0].contains("incomplete"), "{issues:?}");
+    // ... and so the log has no end record either.
+    assert!(
+        issues[1].contains("not closed") && issues[1].contains("5 blocks, 500 events"),
+        "{issues:?}"
+    );
     // Corrupt: a byte in the middle of block 2; blocks 3.. still read.
     let mut bad = bytes.clone();
     let b2 = blocks[2].0.clone();
@@ -225,10 +286,16 @@ fn torn_tail_and_corrupt_middle_are_reported_with_offsets() {
     let (back, issues) = read_all(&bad);
     assert_eq!(back.len(), 500);
     assert_eq!(back[200..], events[300..]);
-    assert_eq!(issues.len(), 1);
+    assert_eq!(issues.len(), 2, "{issues:?}");
     assert!(
         issues[0].contains(&format!("corrupt block at byte {}", b2.start))
             && issues[0].contains("checksum"),
+        "{issues:?}"
+    );
+    // The end record tells how much the corrupt block held.
+    assert!(
+        issues[1].contains("it says 6 blocks, 600 events")
+            && issues[1].contains("read 5 blocks, 500 events"),
         "{issues:?}"
     );
     // A damaged length field in block 1 (so it seems to run past the end): later blocks are found.
@@ -294,13 +361,18 @@ fn background_writer_keeps_order_and_flushes_on_its_own() {
     for ev in &events {
         bg.push(ev.clone()).unwrap();
     }
-    // Without finish(): the periodic flush alone puts everything on disk.
+    // Without finish(): the periodic flush alone puts everything on disk; the log is not
+    // closed yet, and says so.
     std::thread::sleep(Duration::from_millis(400));
     let (on_disk, issues) = read_all(&std::fs::read(&path).unwrap());
-    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].contains("not closed"), "{issues:?}");
     assert_eq!(on_disk, events);
     let stats = bg.finish().unwrap();
     assert_eq!(stats.events, events.len() as u64);
+    let (closed, issues) = read_all(&std::fs::read(&path).unwrap());
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(closed, events);
 }
 
 #[test]
@@ -357,5 +429,8 @@ fn batches_hold_the_same_events_as_the_iterator() {
     }
     assert_eq!(batched, one_by_one);
     assert_eq!(batch_issues, issues.len());
-    assert_eq!(batch_issues, 1);
+    assert_eq!(
+        batch_issues, 2,
+        "the corrupt block, and the end record's counts"
+    );
 }

@@ -74,3 +74,37 @@ pub fn fd_path(ev: &Event, name: &str) -> Option<String> {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// Where a version 2 log's frames are (docs/log-format.md): the header, each block, the end
+/// record; for tests that damage a log the way a crash, a cut copy or an editor would.
+pub struct Layout {
+    pub header: std::ops::Range<usize>,
+    pub blocks: Vec<std::ops::Range<usize>>,
+    pub end: Option<std::ops::Range<usize>>,
+}
+
+pub fn layout(b: &[u8]) -> Layout {
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+    let header = 0..16 + u32_at(12) + 4;
+    let (mut blocks, mut end) = (Vec::new(), None);
+    let mut at = header.end;
+    while at + 8 <= b.len() {
+        match &b[at..at + 4] {
+            b"VBK2" => {
+                let next = at + 44 + u32_at(at + 4);
+                blocks.push(at..next);
+                at = next;
+            }
+            b"VEND" => {
+                end = Some(at..at + 8 + u32_at(at + 4) + 4);
+                break;
+            }
+            other => panic!("no frame at byte {at}: {other:?}"),
+        }
+    }
+    Layout {
+        header,
+        blocks,
+        end,
+    }
+}

@@ -1,0 +1,503 @@
+//! What a checksum cannot see: whole blocks lost, repeated or reordered, a log never closed, an
+//! end record that disagrees, seqs that jump; and the compatibility rule (unknown extension
+//! kinds are skipped and counted, a newer major version refused, version 1 still read). Every
+//! case is a real file on disk, damaged the way a crash, a cut copy or an editor would.
+// Files are spliced from lists of byte ranges; a one-range list is meant.
+#![allow(clippy::single_range_in_vec_init)]
+
+use std::io::Cursor;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vigil_event::*;
+use vigil_log::*;
+
+fn meta(contiguous_seq: bool) -> LogMeta {
+    LogMeta {
+        backend: "test".into(),
+        contiguous_seq,
+        ..LogMeta::default()
+    }
+}
+
+fn event(seq: u64) -> Event {
+    Event {
+        seq,
+        time_ns: 1_000_000 + seq * 10,
+        pid: 100 + (seq % 3) as u32,
+        tid: 100 + (seq % 3) as u32,
+        kind: EventKind::Signal(SignalDelivery {
+            signal: 15,
+            code: 0,
+            sender_pid: seq as u32,
+            sender_uid: 0,
+        }),
+    }
+}
+
+/// The header, each frame (blocks, then the end record) of a log file, by byte range.
+struct Layout {
+    header: Range<usize>,
+    blocks: Vec<Range<usize>>,
+    end: Option<Range<usize>>,
+}
+
+/// Splits a version 2 file into its frames, as docs/log-format.md lays them out.
+fn layout(b: &[u8]) -> Layout {
+    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
+    let header = 0..16 + u32_at(12) + 4;
+    let (mut blocks, mut end) = (Vec::new(), None);
+    let mut at = header.end;
+    while at < b.len() {
+        match &b[at..at + 4] {
+            b"VBK2" => {
+                blocks.push(at..at + 44 + u32_at(at + 4));
+                at = blocks.last().unwrap().end;
+            }
+            b"VEND" => {
+                end = Some(at..at + 8 + u32_at(at + 4) + 4);
+                at = b.len();
+            }
+            other => panic!("no frame at byte {at}: {other:?}"),
+        }
+    }
+    Layout {
+        header,
+        blocks,
+        end,
+    }
+}
+
+/// Writes seqs `seqs` to `path`, a block every `per_block` events, and closes the log.
+fn write_log(path: &Path, contiguous: bool, seqs: &[u64], per_block: usize) -> Vec<u8> {
+    let mut w = LogWriter::create(path, &meta(contiguous)).unwrap();
+    for chunk in seqs.chunks(per_block) {
+        for &s in chunk {
+            w.append(&event(s)).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// A recording of seqs 1..=50 in 5 blocks of 10.
+fn recording(dir: &Path) -> (Vec<u8>, Layout) {
+    let seqs: Vec<u64> = (1..=50).collect();
+    let bytes = write_log(&dir.join("good.vlog"), true, &seqs, 10);
+    let l = layout(&bytes);
+    assert_eq!(l.blocks.len(), 5);
+    (bytes, l)
+}
+
+/// A file made of these byte ranges of `bytes`, in this order.
+fn splice(dir: &Path, name: &str, bytes: &[u8], parts: &[Range<usize>]) -> PathBuf {
+    let path = dir.join(name);
+    let out: Vec<u8> = parts
+        .iter()
+        .flat_map(|r| bytes[r.clone()].to_vec())
+        .collect();
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn read(path: &Path) -> (Vec<Event>, Vec<ReadIssue>) {
+    let mut events = Vec::new();
+    let mut issues = Vec::new();
+    for item in LogReader::open(path).unwrap() {
+        match item {
+            Ok(e) => events.push(e),
+            Err(i) => issues.push(i),
+        }
+    }
+    (events, issues)
+}
+
+fn seqs(events: &[Event]) -> Vec<u64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn a_closed_log_reads_with_no_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, l) = recording(dir.path());
+    assert!(l.end.is_some(), "finish() writes the end record");
+    let (events, issues) = read(&dir.path().join("good.vlog"));
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(seqs(&events), (1..=50).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_log_cut_at_a_block_boundary_is_not_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let path = splice(dir.path(), "cut.vlog", &bytes, &[0..l.blocks[2].end]);
+    let (events, issues) = read(&path);
+    assert_eq!(seqs(&events), (1..=30).collect::<Vec<_>>());
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let want = Totals {
+        blocks: 3,
+        events: 30,
+        last_seq: Some(30),
+    };
+    assert!(
+        matches!(&issues[0], ReadIssue::NotClosed { offset, read } if *offset == l.blocks[2].end as u64 && *read == want),
+        "{issues:?}"
+    );
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains("not closed")
+            && msg.contains("interrupted")
+            && msg.contains(&format!("byte {}", l.blocks[2].end))
+            && msg.contains("3 blocks, 30 events, last seq 30"),
+        "{msg}"
+    );
+}
+
+/// `kill -9` of the recorder right after it wrote the header.
+#[test]
+fn a_header_only_log_is_not_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let path = splice(
+        dir.path(),
+        "header.vlog",
+        &bytes,
+        std::slice::from_ref(&l.header),
+    );
+    let (events, issues) = read(&path);
+    assert!(events.is_empty());
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let empty = Totals {
+        blocks: 0,
+        events: 0,
+        last_seq: None,
+    };
+    assert!(
+        matches!(&issues[0], ReadIssue::NotClosed { offset, read } if *offset == l.header.end as u64 && *read == empty),
+        "{issues:?}"
+    );
+    assert!(issues[0].is_damage());
+}
+
+#[test]
+fn a_duplicated_block_is_reported_and_its_events_given_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let b = &l.blocks;
+    let end = l.end.clone().unwrap();
+    let parts = [
+        l.header.clone(),
+        b[0].clone(),
+        b[1].clone(),
+        b[1].clone(),
+        b[2].start..end.end,
+    ];
+    let path = splice(dir.path(), "dup.vlog", &bytes, &parts);
+    let (events, issues) = read(&path);
+    assert_eq!(seqs(&events), (1..=50).collect::<Vec<_>>());
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let at = (b[1].end) as u64; // the copy starts where the original ends
+    assert!(
+        matches!(&issues[0], ReadIssue::BlockRepeated { offset, block: 1, events: 10 } if *offset == at),
+        "{issues:?}"
+    );
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains(&format!("block 1 at byte {at}")) && msg.contains("repeats"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn two_swapped_blocks_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let b = &l.blocks;
+    let end = l.end.clone().unwrap();
+    let parts = [
+        l.header.clone(),
+        b[0].clone(),
+        b[2].clone(),
+        b[1].clone(),
+        b[3].start..end.end,
+    ];
+    let path = splice(dir.path(), "swap.vlog", &bytes, &parts);
+    let (events, issues) = read(&path);
+    // Events stay in order: block 1's, met after block 2's, are reported, not delivered.
+    let want: Vec<u64> = (1..=10).chain(21..=50).collect();
+    assert_eq!(seqs(&events), want);
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    let block2_at = b[0].end as u64;
+    let block1_at = block2_at + b[2].len() as u64;
+    assert!(
+        matches!(&issues[0], ReadIssue::BlocksMissing { offset, block: 2, expected: 1 } if *offset == block2_at),
+        "{issues:?}"
+    );
+    assert!(
+        matches!(&issues[1], ReadIssue::BlockOutOfPlace { offset, block: 1, expected: 3, events: 10, first_seq: 11 } if *offset == block1_at),
+        "{issues:?}"
+    );
+    assert!(
+        issues[0].to_string().contains(&format!(
+            "block 1 is missing (lost, or out of place): block 2 is next, at byte {block2_at}"
+        )),
+        "{}",
+        issues[0]
+    );
+    assert!(
+        issues[1].to_string().contains(&format!(
+            "block 1 at byte {block1_at} is out of place (block 3 was due)"
+        )),
+        "{}",
+        issues[1]
+    );
+}
+
+#[test]
+fn a_lost_block_in_the_middle_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let b = &l.blocks;
+    let end = l.end.clone().unwrap();
+    let parts = [l.header.start..b[1].end, b[3].start..end.end];
+    let path = splice(dir.path(), "lost.vlog", &bytes, &parts);
+    let (events, issues) = read(&path);
+    assert_eq!(events.len(), 40);
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert!(
+        matches!(
+            &issues[0],
+            ReadIssue::BlocksMissing {
+                block: 3,
+                expected: 2,
+                ..
+            }
+        ),
+        "{issues:?}"
+    );
+    // The end record confirms it: 5 blocks written, 4 read.
+    assert!(
+        matches!(&issues[1], ReadIssue::EndMismatch { written, read, .. }
+            if written.blocks == 5 && written.events == 50 && read.blocks == 4 && read.events == 40),
+        "{issues:?}"
+    );
+}
+
+#[test]
+fn an_end_record_that_disagrees_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let end = l.end.clone().unwrap();
+    // The end record claims 60 events (its CRC made to match): events were removed.
+    let mut forged = bytes.clone();
+    forged[end.start + 16..end.start + 24].copy_from_slice(&60u64.to_le_bytes());
+    let crc = crc32fast::hash(&forged[end.start..end.end - 4]);
+    forged[end.end - 4..end.end].copy_from_slice(&crc.to_le_bytes());
+    let path = dir.path().join("forged.vlog");
+    std::fs::write(&path, &forged).unwrap();
+    let (events, issues) = read(&path);
+    assert_eq!(events.len(), 50);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        matches!(&issues[0], ReadIssue::EndMismatch { offset, written, read }
+            if *offset == end.start as u64 && written.events == 60 && read.events == 50),
+        "{issues:?}"
+    );
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains(&format!("end record at byte {}", end.start))
+            && msg.contains("it says 5 blocks, 60 events, last seq 50")
+            && msg.contains("read 5 blocks, 50 events, last seq 50"),
+        "{msg}"
+    );
+    // The last block cut out, the end record kept: the same check finds it.
+    let b = &l.blocks;
+    let path = splice(
+        dir.path(),
+        "nolast.vlog",
+        &bytes,
+        &[0..b[3].end, end.clone()],
+    );
+    let (events, issues) = read(&path);
+    assert_eq!(events.len(), 40);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        matches!(&issues[0], ReadIssue::EndMismatch { read, .. } if read.last_seq == Some(40)),
+        "{issues:?}"
+    );
+}
+
+#[test]
+fn data_after_the_end_record_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut bytes, l) = recording(dir.path());
+    let end = l.end.unwrap();
+    let extra = bytes[l.blocks[4].clone()].to_vec();
+    bytes.extend_from_slice(&extra);
+    let path = dir.path().join("after.vlog");
+    std::fs::write(&path, &bytes).unwrap();
+    let (events, issues) = read(&path);
+    assert_eq!(events.len(), 50);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        matches!(&issues[0], ReadIssue::AfterEnd { offset, bytes } if *offset == end.end as u64 && *bytes == extra.len() as u64),
+        "{issues:?}"
+    );
+}
+
+#[test]
+fn seq_gaps_count_in_recordings_and_repeats_in_every_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let gap: Vec<u64> = (1..=10).chain(14..=20).collect();
+    // A recording numbers every event: 11..13 are missing.
+    write_log(&dir.path().join("gap.vlog"), true, &gap, 5);
+    let (events, issues) = read(&dir.path().join("gap.vlog"));
+    assert_eq!(seqs(&events), gap);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        matches!(
+            &issues[0],
+            ReadIssue::SeqGap {
+                block: Some(2),
+                after: 10,
+                next: 14,
+                others: 0,
+                ..
+            }
+        ),
+        "{issues:?}"
+    );
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains("seq jumps from 10 to 14 in block 2 at byte") && msg.contains("3 events"),
+        "{msg}"
+    );
+    // An import only promises increasing seqs: the same gap is fine there.
+    write_log(&dir.path().join("import.vlog"), false, &gap, 5);
+    let (_, issues) = read(&dir.path().join("import.vlog"));
+    assert!(issues.is_empty(), "{issues:?}");
+    // A seq that goes back is wrong in any log.
+    let back: Vec<u64> = (1..=10).chain(5..=8).collect();
+    write_log(&dir.path().join("back.vlog"), false, &back, 20);
+    let (events, issues) = read(&dir.path().join("back.vlog"));
+    assert_eq!(
+        events.len(),
+        14,
+        "the block is in place: its events are given"
+    );
+    assert!(
+        matches!(
+            &issues[..],
+            [ReadIssue::SeqRepeat {
+                block: Some(0),
+                prev: 10,
+                seq: 5,
+                ..
+            }]
+        ),
+        "{issues:?}"
+    );
+}
+
+/// The next format additions (shared-memory accesses, address-space snapshots, divergences)
+/// come as extension kinds: this reader skips them, counts them, reports them as a note (not
+/// damage), and reads the events around them.
+#[test]
+fn unknown_extension_kinds_are_skipped_counted_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.vlog");
+    let mut w = LogWriter::create(&path, &meta(true)).unwrap();
+    let ext = |seq: u64, kind: u64, body: &[u8]| ExtensionEvent {
+        seq,
+        time_ns: 1_000_000 + seq * 10,
+        pid: 100,
+        tid: 100,
+        kind,
+        body: body.to_vec(),
+    };
+    w.append(&event(1)).unwrap();
+    w.append_extension(&ext(2, 42, b"a page fault")).unwrap();
+    w.append(&event(3)).unwrap();
+    w.append_extension(&ext(4, 42, &[0xc0; 300])).unwrap();
+    w.append_extension(&ext(5, 7, b"")).unwrap();
+    w.flush().unwrap();
+    w.append(&event(6)).unwrap();
+    w.finish().unwrap();
+    let (events, issues) = read(&path);
+    assert_eq!(seqs(&events), [1, 3, 6], "the known events, whole");
+    assert_eq!(events[1], event(3));
+    // Skipped events keep their seqs: no gap, and the end record's counts match.
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        matches!(&issues[0], ReadIssue::UnknownKinds { events: 3, kinds, records: 0 } if kinds == &[(7, 1), (42, 2)]),
+        "{issues:?}"
+    );
+    assert!(!issues[0].is_damage());
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains("3 events of kinds this vigil does not know")
+            && msg.contains("extension kind 42: 2")
+            && msg.contains("newer vigil"),
+        "{msg}"
+    );
+}
+
+/// Version 1 logs (written by the version 1 writer, kept in tests/data) read as before: no
+/// block numbers and no end record to check, so no issue.
+#[test]
+fn version_1_logs_still_read() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut r = LogReader::open(&data.join("v1.vlog")).unwrap();
+    assert_eq!(r.version().major, 1);
+    let mut out = Vec::new();
+    let mut issues = Vec::new();
+    let n = jsonl::export(&mut r, &mut out, &mut |i| issues.push(i.to_string())).unwrap();
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(n, 120);
+    let want = std::fs::read(data.join("v1.jsonl")).unwrap();
+    assert!(
+        out == want,
+        "the v1 log reads back as the v1 reader exported it"
+    );
+    // Damage in a v1 log is still found by its checksums; nothing else is asked of it.
+    let mut bytes = std::fs::read(data.join("v1.vlog")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    let issues: Vec<String> = LogReader::new(Cursor::new(bytes), "v1")
+        .unwrap()
+        .filter_map(|i| i.err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].contains("corrupt block"), "{issues:?}");
+}
+
+/// Following a log being written ends at its end record instead of waiting forever.
+#[test]
+fn following_a_log_ends_at_its_end_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("follow.vlog");
+    let bg = BackgroundWriter::spawn(
+        LogWriter::create(&path, &meta(true)).unwrap(),
+        Duration::from_millis(10),
+    );
+    let reader = LogReader::open(&path)
+        .unwrap()
+        .follow(Some(Duration::from_millis(5)));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let items: Vec<Result<Event, String>> =
+            reader.map(|i| i.map_err(|e| e.to_string())).collect();
+        let _ = tx.send(items);
+    });
+    for s in 1..=20 {
+        bg.push(event(s)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    bg.finish().unwrap();
+    let items = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the follower stops at the end record");
+    let events: Vec<Event> = items.into_iter().map(|i| i.unwrap()).collect();
+    assert_eq!(seqs(&events), (1..=20).collect::<Vec<_>>());
+}
