@@ -47,24 +47,37 @@ impl Tracer<'_> {
     /// what the table says is checked against the kernel (device and inode) before it is
     /// believed; an fd vigil has no record of is looked up.
     pub(crate) fn fd_target(&mut self, pid: i32, tid: i32, fd: i32) -> Option<Arc<Target>> {
+        self.fd_target_dup(pid, tid, fd).0
+    }
+
+    /// `fd_target`, and the duplicate of the fd vigil made to check it, if it made one (a
+    /// dirfd's duplicate is where the path relative to it is walked from).
+    pub(crate) fn fd_target_dup(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        fd: i32,
+    ) -> (Option<Arc<Target>>, Option<OwnedFd>) {
         if fd < 0 {
-            return None;
+            return (None, None);
         }
-        let files = self.thread_files(tid)?;
+        let Some(files) = self.thread_files(tid) else {
+            return (None, None);
+        };
         if !self.validate_fds
             && let Some(e) = files.borrow().get(fd)
         {
-            return Some(e.target.clone());
+            return (Some(e.target.clone()), None);
         }
         let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
         let Some((st, ours)) = inspect::fd_stat(pidfd, fd) else {
             files.borrow_mut().remove(fd); // not open (any more)
-            return None;
+            return (None, None);
         };
         if let Some(e) = files.borrow().get(fd)
             && st.is(&e.target)
         {
-            return Some(e.target.clone());
+            return (Some(e.target.clone()), Some(ours));
         }
         // A duplicate of an fd vigil knows (dup, F_DUPFD) takes that fd's label.
         let known = files.borrow().find(|t| st.is(t));
@@ -72,7 +85,7 @@ impl Tracer<'_> {
         // Its close-on-exec flag is unknown: marked as if set, exec forgets the entry and the
         // fd is looked up again if it is used after exec.
         files.borrow_mut().insert(fd, target.clone(), true);
-        Some(target)
+        (Some(target), Some(ours))
     }
 
     fn read_str(&mut self, pid: i32, addr: u64) -> Result<Vec<u8>, Value> {
@@ -155,6 +168,7 @@ impl Tracer<'_> {
         index: usize,
         kind: ArgKind,
         given: Vec<u8>,
+        dir_dup: Option<&OwnedFd>,
     ) -> (Value, Option<(u64, u64)>) {
         let given_v = Value::Str(Str::from(given.as_slice()));
         let dirfd = kind
@@ -193,14 +207,32 @@ impl Tracer<'_> {
         let absolute = given[0] == b'/';
         let follow = Self::follows(sig, raw, index, kind);
         let handles = self.fs_handles(tid, !absolute && dirfd.is_none());
+        // The canonical name of the base directory (the kernel's): the cwd, or the dirfd's.
+        let base_path: Option<Vec<u8>> = if absolute {
+            None
+        } else if dirfd.is_some() {
+            dir_target
+                .as_deref()
+                .and_then(|t| t.path())
+                .map(|p| p.as_bytes().to_vec())
+        } else {
+            self.threads
+                .get(&tid)
+                .and_then(|t| t.fs.borrow().cwd_path().map(<[u8]>::to_vec))
+        };
         let walked = handles.and_then(|(root, cwd)| {
             let owned_dir;
             let base = if absolute {
                 root.fd.as_fd()
             } else if let Some(fd) = dirfd {
-                let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
-                owned_dir = inspect::fd_dup(pidfd, fd)?;
-                owned_dir.as_fd()
+                match dir_dup {
+                    Some(d) => d.as_fd(),
+                    None => {
+                        let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+                        owned_dir = inspect::fd_dup(pidfd, fd)?;
+                        owned_dir.as_fd()
+                    }
+                }
             } else {
                 cwd.as_ref()?.as_fd()
             };
@@ -210,6 +242,7 @@ impl Tracer<'_> {
                 pid,
                 tid,
                 vigil_proc: &self.vigil_proc,
+                base_path: base_path.as_deref(),
             };
             Some(walk::resolve(&ctx, base, &given, follow))
         });
@@ -272,6 +305,8 @@ impl Tracer<'_> {
         let wide = call.abi != Abi::I386;
         let mut args = Args::new();
         let mut walked = Walked::new();
+        // Duplicates of dirfd arguments made while checking them, to walk paths from.
+        let mut dir_dups: SmallVec<[(usize, OwnedFd); 2]> = SmallVec::new();
         for (i, spec) in sig.args.iter().enumerate() {
             let r = raw[i];
             let r32 = if is_32bit(spec.kind) {
@@ -285,13 +320,21 @@ impl Tracer<'_> {
                     let target = if fd == AT_FDCWD && spec.kind == ArgKind::DirFd {
                         self.threads.get(&tid).map(|t| t.fs.borrow().cwd.clone())
                     } else {
-                        self.fd_target(pid, tid, fd)
+                        let (t, dup) = self.fd_target_dup(pid, tid, fd);
+                        if let (Some(d), ArgKind::DirFd) = (dup, spec.kind) {
+                            dir_dups.push((i, d));
+                        }
+                        t
                     };
                     Value::Fd(Fd::new(fd, target))
                 }
                 k if k.is_path() => match self.read_str(pid, r) {
                     Ok(p) => {
-                        let (v, id) = self.path_value(pid, tid, &args, sig, raw, i, k, p);
+                        let dup = k
+                            .dirfd_arg()
+                            .and_then(|d| dir_dups.iter().find(|(j, _)| *j == d))
+                            .map(|(_, f)| f);
+                        let (v, id) = self.path_value(pid, tid, &args, sig, raw, i, k, p, dup);
                         walked.push((i, id));
                         v
                     }
@@ -373,8 +416,9 @@ impl Tracer<'_> {
         let mut measure = |p: &mut crate::memory::Memory, a: u64, exact: &mut bool| -> u64 {
             match p.cstr_len(a, MEASURE_ARGV_BYTES.saturating_sub(measured)) {
                 Some(n) => {
+                    // Bytes of the strings, NULs not counted (the log's rule for a cut).
                     measured += n + 1;
-                    n as u64 + 1
+                    n as u64
                 }
                 None => {
                     *exact = false;
@@ -483,6 +527,38 @@ impl Tracer<'_> {
         }
     }
 
+    /// `new_target` for an fd an open created: when the kernel opened the very object vigil's
+    /// walk named at entry (same device and inode), that walk's name is the kernel's, and
+    /// asking for it again is saved.
+    fn new_target_known(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        walked_path: Option<Str>,
+        walked_id: Option<(u64, u64)>,
+    ) -> Target {
+        let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+        match inspect::fd_stat(pidfd, fd) {
+            Some((st, _)) if walked_id == Some((st.dev, st.ino)) && walked_path.is_some() => {
+                match walked_path {
+                    Some(path)
+                        if matches!(st.kind(), libc::S_IFREG | libc::S_IFDIR)
+                            && path.as_bytes().first() == Some(&b'/') =>
+                    {
+                        Target::File {
+                            path,
+                            dev: st.dev,
+                            ino: st.ino,
+                        }
+                    }
+                    _ => self.new_target(pid, fd, None),
+                }
+            }
+            Some((st, ours)) => inspect::probe_fd(st, &ours),
+            None => self.new_target(pid, fd, walked_path),
+        }
+    }
+
     fn new_fd(&mut self, tid: i32, fd: i32, target: Arc<Target>, cloexec: bool) -> Value {
         if let Some(files) = self.thread_files(tid) {
             files.borrow_mut().insert(fd, target.clone(), cloexec);
@@ -536,7 +612,10 @@ impl Tracer<'_> {
             .position(|a| a.kind.is_path());
         let entry_path = path_at.and_then(|i| p.args.get(i));
         let fallback = entry_path.and_then(Value::as_str).cloned();
-        let target = self.new_target(pid, fd, fallback);
+        let walked_id = path_at
+            .and_then(|i| p.walked.iter().find(|(a, _)| *a == i))
+            .and_then(|(_, id)| *id);
+        let target = self.new_target_known(pid, fd, fallback, walked_id);
         if let Some(i) = path_at {
             let kernel_name = match &target {
                 // Unnamed by the kernel: what vigil recorded at entry stands.

@@ -140,7 +140,13 @@ impl Tracer<'_> {
         {
             return g;
         }
-        let me = std::process::id() as i64;
+        if call.signature().bookkeeping != vigil_event::syscall::Bookkeeping::Guard
+            && sys != Sysno::clone
+        {
+            // Only the log and /proc checks above apply to calls that merely take a path.
+            return Guarded::Allow;
+        }
+        let me = self.vigil_pid as i64;
         let int = |i: usize| args.get(i).and_then(Value::as_int);
         let sig_at = call
             .signature()
@@ -320,7 +326,7 @@ impl Tracer<'_> {
     /// signals go through (vigil ignores them from traced processes); SIGKILL and SIGSTOP,
     /// which it cannot ignore, are delivered by vigil to every other member instead.
     fn guard_group(&mut self, caller: i32, group: Group, signal: i64, call: SyscallId) -> Guarded {
-        let me = std::process::id() as i32;
+        let me = self.vigil_pid;
         let mine = pgid(0);
         let includes_me = match group {
             Group::Pgrp(g) => g == mine,

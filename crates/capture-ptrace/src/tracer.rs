@@ -84,7 +84,8 @@ pub struct Tracer<'s> {
     idle_waits: u64,
     /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
     pub(crate) validate_fds: bool,
-    /// `/proc/<vigil's pid>`, which a path walk must not end in (walk.rs).
+    /// vigil's own pid, and `/proc/<it>`, which a path walk must not end in (walk.rs).
+    pub(crate) vigil_pid: i32,
     pub(crate) vigil_proc: Vec<u8>,
     /// vigil's pid namespace, and the namespace ids of traced tasks that needed translating.
     pub(crate) own_pidns: u64,
@@ -146,6 +147,7 @@ impl<'s> Tracer<'s> {
             * 1000;
         Tracer {
             validate_fds,
+            vigil_pid: std::process::id() as i32,
             vigil_proc: format!("/proc/{}", std::process::id()).into_bytes(),
             own_pidns: crate::nsmap::own_ns(),
             ns_cache: HashMap::new(),
@@ -716,7 +718,10 @@ impl<'s> Tracer<'s> {
         }
         let sys = call.canonical();
         let (args, walked) = self.decode_entry(pid, tid, call, &raw);
-        let guarded = if sig.bookkeeping == Bookkeeping::Guard || !walked.is_empty() {
+        // clone is trapped only with CLONE_UNTRACED (seccomp.rs), i386 clone always.
+        let clone =
+            sys == Some(Sysno::clone) || (abi == Abi::I386 && call.nr == crate::guard::I386_CLONE);
+        let guarded = if sig.bookkeeping == Bookkeeping::Guard || !walked.is_empty() || clone {
             self.guard(pid, tid, call, &raw, &args, &walked)
         } else {
             Guarded::Allow

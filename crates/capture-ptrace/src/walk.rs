@@ -47,6 +47,10 @@ pub struct Ctx<'a> {
     pub tid: i32,
     /// `/proc/<vigil's pid>`: a fast walk that ends below it went through `/proc/self`.
     pub vigil_proc: &'a [u8],
+    /// The canonical path of the base directory (the kernel's name for the cwd or dirfd),
+    /// when known: a walk that meets no symlink is then named by folding the text onto it,
+    /// without asking the kernel for the name.
+    pub base_path: Option<&'a [u8]>,
 }
 
 const MAX_SYMLINKS: u32 = 40;
@@ -165,6 +169,9 @@ pub fn resolve(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Result
     if path.is_empty() {
         return Err(libc::ENOENT);
     }
+    if let Some(f) = no_symlinks(ctx, base, path, follow) {
+        return Ok(f);
+    }
     match fast(ctx, base, path, follow) {
         Some(Ok(f)) => return Ok(f),
         Some(Err(e)) if e != libc::ENOENT => return Err(e),
@@ -175,6 +182,42 @@ pub fn resolve(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Result
         None => {}
     }
     slow(ctx, base, path, follow)
+}
+
+/// The common case: a path that meets no symlink (RESOLVE_NO_SYMLINKS refuses any), from a
+/// base whose canonical path is known. Then `..` and `.` mean what the text says, and the name
+/// is the text folded onto the base: one openat2 and one fstat, no readlink.
+fn no_symlinks(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Option<Found> {
+    if !ctx.same_root {
+        return None;
+    }
+    let base_path: &[u8] = if path[0] == b'/' {
+        b"/"
+    } else {
+        let b = ctx.base_path?;
+        // A deleted directory's name is not a path.
+        if b.first() != Some(&b'/') || b.ends_with(b" (deleted)") {
+            return None;
+        }
+        b
+    };
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    let fd = openat2(
+        base,
+        path,
+        libc::O_PATH | nofollow,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .ok()?;
+    let st = fstat(fd.as_fd())?;
+    let name = fold(base_path, path);
+    if name.len() >= libc::PATH_MAX as usize {
+        return None;
+    }
+    Some(Found {
+        path: Some(name),
+        id: Some((st.st_dev, st.st_ino)),
+    })
 }
 
 /// One openat2 for the whole path when it is exact; `None` when the slow walk must decide.
@@ -337,6 +380,7 @@ mod tests {
             pid: std::process::id() as i32,
             tid: std::process::id() as i32,
             vigil_proc: proc_dir,
+            base_path: None,
         }
     }
 
@@ -397,6 +441,23 @@ mod tests {
                 .unwrap(),
             real("dangling")
         );
+        // Knowing the base's name gives the same answers (symlink-free paths are folded).
+        let tb = t.clone().into_os_string().into_encoded_bytes();
+        let c2 = Ctx {
+            base_path: Some(&tb),
+            ..ctx(&root, b"/proc/0")
+        };
+        for (p, follow) in [
+            ("l/../secret", true),
+            ("s", false),
+            ("real/./sub/../secret", true),
+        ] {
+            assert_eq!(
+                resolve(&c2, base.as_fd(), p.as_bytes(), follow),
+                resolve(&c, base.as_fd(), p.as_bytes(), follow),
+                "{p}"
+            );
+        }
         // A missing directory on the way: not walkable.
         assert_eq!(
             resolve(&c, base.as_fd(), b"nodir/x", true),
@@ -419,6 +480,7 @@ mod tests {
             pid: me as i32,
             tid: me as i32,
             vigil_proc: &proc_dir,
+            base_path: None,
         };
         let p = format!("/dev/fd/{}", r.as_raw_fd());
         let f = resolve(&c, root.as_fd(), p.as_bytes(), true).unwrap();

@@ -547,8 +547,9 @@ fn argv_is_recorded_whole_or_cut_with_an_exact_count() {
     let kept = argv.as_list().unwrap();
     assert!(cut.exact);
     assert_eq!(kept.len() as u64 + cut.items, 4097);
-    let kept_bytes: u64 = kept.iter().map(|s| s.len() as u64 + 1).sum();
-    let total = "/bin/echo".len() as u64 + 1 + 4096 * 4096;
+    // Bytes count the strings without their NULs.
+    let kept_bytes: u64 = kept.iter().map(|s| s.len() as u64).sum();
+    let total = "/bin/echo".len() as u64 + 4096 * 4095;
     assert_eq!(kept_bytes + cut.bytes, total);
     assert!(
         kept_bytes >= 4 * 1024 * 1024,
