@@ -134,7 +134,10 @@ pub fn opcode(name: &str) -> Option<u32> {
 /// IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_ACCEPT, IORING_OP_SOCKET: operations that
 /// create an fd (or, with a file index, a registered "direct" descriptor).
 pub fn creates_fd(opcode: u32) -> bool {
-    matches!(op(opcode).map(|o| o.name), Some("openat" | "openat2" | "accept" | "socket"))
+    matches!(
+        op(opcode).map(|o| o.name),
+        Some("openat" | "openat2" | "accept" | "socket")
+    )
 }
 
 /// `IOSQE_FIXED_FILE`: the SQE's fd is an index into the ring's registered files.
