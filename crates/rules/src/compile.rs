@@ -10,6 +10,7 @@ use crate::fields::{self, Class, FieldRef, Type, Val};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_event::syscall::ArgKind;
 use vigil_event::{Str, flags};
 
@@ -182,6 +183,16 @@ pub fn compile(file: &ast::File, src: &str) -> Result<Compiled, Vec<Diag>> {
         }
     }
     for m in &file.macros {
+        if BUILTINS.contains(&m.name.node.as_str()) {
+            cx.diags.push(Diag::new(
+                m.name.span.clone(),
+                format!(
+                    "`{}` is built into the language: give the macro another name",
+                    m.name.node
+                ),
+            ));
+            continue;
+        }
         if cx.macros.insert(m.name.node.clone(), m).is_some() {
             cx.diags.push(Diag::new(
                 m.name.span.clone(),
@@ -374,7 +385,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         if let Some(rep) = &e.rep
             && let Some(field) = &rep.node.distinct
         {
-            match fields::resolve(&steps[s].classes, &[field.as_str()]) {
+            match fields::resolve_on_every(&steps[s].classes, &[field.as_str()]) {
                 Ok((f, _, _)) => {
                     if let Some(r) = steps[s].rep.as_mut() {
                         r.distinct = Some(f);
@@ -389,7 +400,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     for j in &r.joins {
         let mut all: Vec<Class> = steps.iter().flat_map(|s| s.classes.clone()).collect();
         all.extend(gaps.iter().flatten().flat_map(|n| n.classes.clone()));
-        match fields::resolve(&all, &[j.node.as_str()]) {
+        match fields::resolve_on_every(&all, &[j.node.as_str()]) {
             Ok((f, _, _)) => join.push(f),
             Err(m) => cx.diags.push(
                 Diag::new(j.span.clone(), format!("cannot join on `{}`: {m}", j.node))
@@ -796,6 +807,9 @@ fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<Class> {
     out
 }
 
+/// Predicates built into the language, called like macros (docs/rules.md).
+pub const BUILTINS: &[&str] = &["open_for_write"];
+
 /// How many conditions a rule's WHERE may expand to: macros calling macros multiply, and a
 /// few lines could otherwise ask for billions.
 const MAX_CONJUNCTS: usize = 10_000;
@@ -825,6 +839,10 @@ fn expand(
             expand(cx, a, rename, out, depth);
             expand(cx, b, rename, out, depth);
         }
+        Cond::Macro(name, _) if BUILTINS.contains(&name.node.as_str()) => out.push(Conjunct {
+            cond: c.clone(),
+            rename: rename.clone(),
+        }),
         Cond::Macro(name, args) if depth < 16 => {
             let Some(m) = cx.macros.get(&name.node).copied() else {
                 let hint = vigil_event::suggest(&name.node, cx.macros.keys().map(String::as_str));
@@ -1001,6 +1019,12 @@ impl Builder<'_, '_> {
             Lit::Str(s) => Some(Val::Str(Str::from(s.as_str()))),
             Lit::Name(n) => {
                 if let CExpr::Field {
+                    f: FieldRef::Call, ..
+                } = field
+                {
+                    return Some(Val::Str(Str::from(n.as_str())));
+                }
+                if let CExpr::Field {
                     f: FieldRef::Errno, ..
                 } = field
                 {
@@ -1086,6 +1110,9 @@ impl Builder<'_, '_> {
                 CCond::Or(Box::new(x?), Box::new(y?))
             }
             Cond::Not(a) => CCond::Not(Box::new(self.cond(a)?)),
+            Cond::Macro(name, args) if BUILTINS.contains(&name.node.as_str()) => {
+                self.open_for_write(args, &c.span)?
+            }
             Cond::Macro(name, _) => {
                 self.err(&name.span, "a macro inside `or`/`not` must be written out (macros are expanded in WHERE's top-level conditions)");
                 return None;
@@ -1103,6 +1130,7 @@ impl Builder<'_, '_> {
                             lk,
                             &le,
                         )?;
+                        self.check_call_literal(&le, &v, &r.span)?;
                         let t = match v {
                             Val::Int(_) => Type::Int,
                             _ => Type::Str,
@@ -1139,6 +1167,9 @@ impl Builder<'_, '_> {
             Cond::In(e, set) => {
                 let (ce, t, k) = self.expr_kind(e)?;
                 let vals = self.set(set, t, k, &ce)?;
+                for v in &vals {
+                    self.check_call_literal(&ce, v, &e.span)?;
+                }
                 CCond::In(ce, Arc::new(vals.into_iter().collect()))
             }
             Cond::Str(e, op, set) => {
@@ -1231,6 +1262,64 @@ impl Builder<'_, '_> {
                 CCond::Has(ce, mask)
             }
         })
+    }
+
+    /// A literal compared with `call` must be a value `call` can take.
+    fn check_call_literal(&mut self, field: &CExpr, v: &Val, span: &Span) -> Option<()> {
+        if let (
+            CExpr::Field {
+                f: FieldRef::Call, ..
+            },
+            Val::Str(name),
+        ) = (field, v)
+            && let Err(m) = fields::check_call_name(&name.to_string())
+        {
+            self.err(span, m);
+            return None;
+        }
+        Some(())
+    }
+
+    /// `open_for_write(e)`: the open-like call `e` may change its file (docs/rules.md).
+    fn open_for_write(&mut self, args: &[Spanned<String>], span: &Span) -> Option<CCond> {
+        let [arg] = args else {
+            self.err(
+                span,
+                "open_for_write takes one event of the pattern, e.g. open_for_write(o)",
+            );
+            return None;
+        };
+        let b = self.binding(arg)?;
+        let classes = &self.bindings[b].classes;
+        if classes.is_empty() {
+            return None; // its event type is unknown, which was reported already
+        }
+        let opens =
+            [Sysno::open, Sysno::openat, Sysno::openat2, Sysno::creat].map(|s| s.id() as u32);
+        let can_open = classes.iter().any(|c| match c {
+            Class::AnyEntry | Class::AnyExit => true,
+            Class::Entry(k) | Class::Exit(k) => opens.contains(k),
+            _ => false,
+        });
+        if !can_open {
+            self.err(
+                span,
+                format!(
+                    "open_for_write({}) can never be true: `{}` is not an open (open, openat, openat2, creat)",
+                    arg.node, arg.node
+                ),
+            );
+            return None;
+        }
+        Some(CCond::Cmp(
+            CExpr::Field {
+                b,
+                f: FieldRef::OpenForWrite,
+                slot: usize::MAX,
+            },
+            CmpOp::Eq,
+            CExpr::Const(Val::Int(1)),
+        ))
     }
 
     fn cx_src(&self, e: &Spanned<Expr>) -> String {
