@@ -92,7 +92,8 @@ pub enum CAction {
 #[derive(Clone, Debug)]
 pub enum TemplatePart {
     Text(String),
-    Value(CExpr),
+    /// `{a.path|a.fd.path}`: the first of these that has a value (nothing if none has).
+    Value(Vec<CExpr>),
 }
 
 #[derive(Clone, Debug)]
@@ -640,9 +641,9 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         }
     }
     if let Some(o) = &output {
-        late.extend(o.iter().filter_map(|p| match p {
-            TemplatePart::Value(e) => Some(e),
-            _ => None,
+        late.extend(o.iter().flat_map(|p| match p {
+            TemplatePart::Value(e) => &e[..],
+            _ => &[],
         }));
     }
     for e in late {
@@ -678,7 +679,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     if let Some(o) = output.as_mut() {
         for p in o.iter_mut() {
             if let TemplatePart::Value(e) = p {
-                fix(e);
+                e.iter_mut().for_each(fix);
             }
         }
     }
@@ -1351,26 +1352,30 @@ fn template(cx: &mut Ctx, bindings: &[Binding], o: &Spanned<String>) -> Vec<Temp
             return parts;
         };
         let inner = rest[open + 1..open + close].trim();
-        let mut it = inner.split('.');
-        let b = it.next().unwrap_or_default();
-        let path: Vec<&str> = it.collect();
-        match bindings.iter().position(|x| x.name == b) {
-            Some(i) if !path.is_empty() => match fields::resolve(&bindings[i].classes, &path) {
-                Ok((f, _, _)) => parts.push(TemplatePart::Value(CExpr::Field {
-                    b: i,
-                    f,
-                    slot: usize::MAX,
-                })),
-                Err(m) => cx.diags.push(Diag::new(
+        let mut choices = Vec::new();
+        for one in inner.split('|').map(str::trim) {
+            let mut it = one.split('.');
+            let b = it.next().unwrap_or_default();
+            let path: Vec<&str> = it.collect();
+            match bindings.iter().position(|x| x.name == b) {
+                Some(i) if !path.is_empty() => match fields::resolve(&bindings[i].classes, &path) {
+                    Ok((f, _, _)) => choices.push(CExpr::Field {
+                        b: i,
+                        f,
+                        slot: usize::MAX,
+                    }),
+                    Err(m) => cx.diags.push(Diag::new(
+                        o.span.clone(),
+                        format!("in OUTPUT {{{inner}}}: {m}"),
+                    )),
+                },
+                _ => cx.diags.push(Diag::new(
                     o.span.clone(),
-                    format!("in OUTPUT {{{inner}}}: {m}"),
+                    format!("in OUTPUT: `{{{one}}}` is not event.field of this pattern"),
                 )),
-            },
-            _ => cx.diags.push(Diag::new(
-                o.span.clone(),
-                format!("in OUTPUT: `{{{inner}}}` is not event.field of this pattern"),
-            )),
+            }
         }
+        parts.push(TemplatePart::Value(choices));
         rest = &rest[open + close + 1..];
     }
     parts.push(TemplatePart::Text(rest.to_string()));

@@ -981,14 +981,21 @@ impl Engine {
             procs: &self.procs,
         };
         let values = rule.returns.iter().map(|(_, e)| cx.value(e)).collect();
+        // A field with no value (of another event of an alternative, an errno of a call that
+        // succeeded) shows as nothing; what that leaves at the end is trimmed.
         let output = rule.output.as_ref().map(|parts| {
-            parts
+            let text: String = parts
                 .iter()
                 .map(|p| match p {
                     TemplatePart::Text(t) => t.clone(),
-                    TemplatePart::Value(e) => cx.value(e).to_string(),
+                    TemplatePart::Value(choices) => choices
+                        .iter()
+                        .map(|e| cx.value(e))
+                        .find(|v| *v != Val::Null)
+                        .map_or_else(String::new, |v| v.to_string()),
                 })
-                .collect()
+                .collect();
+            text.trim_end().to_string()
         });
         let exec = rule
             .actions

@@ -684,3 +684,39 @@ fn call_names_a_syscall_by_meaning_and_result_says_how_it_ended() {
     let e = errors("RULE r PATTERN { [openat.entry:o] } WHERE { o.result == \"ok\" }");
     assert!(e.contains("no field `result`"), "{e}");
 }
+
+#[test]
+fn output_shows_the_first_field_with_a_value_and_nothing_for_none() {
+    let src = r#"RULE r PATTERN { [(openat|rename|connect):o] } OUTPUT "{o.call} {o.path|o.newpath} errno {o.errno}" RETURN { o.errno }"#;
+    let mut s = Stream::new();
+    s.open(1, "/a", 0);
+    s.call(
+        1,
+        "rename",
+        0,
+        &[
+            ("oldpath", Value::Str("/b".into())),
+            ("newpath", Value::Str("/c".into())),
+        ],
+    );
+    s.call(1, "connect", -111, &[]);
+    let m = run(src, &s.events);
+    let out: Vec<&str> = m.iter().filter_map(|x| x.output.as_deref()).collect();
+    assert_eq!(
+        out,
+        [
+            "openat /a errno",
+            "rename /c errno",
+            "connect  errno ECONNREFUSED"
+        ],
+        "a null shows as nothing and the end is trimmed"
+    );
+    assert_eq!(m[0].values, [Val::Null], "RETURN still says null");
+    let e = errors(r#"RULE r PATTERN { [openat:o] } OUTPUT "{o.path|o.pth}""#);
+    assert!(
+        e.contains("in OUTPUT {o.path|o.pth}: no field `pth`"),
+        "{e}"
+    );
+    let e = errors(r#"RULE r PATTERN { [openat:o] } OUTPUT "{o.path|x.path}""#);
+    assert!(e.contains("`{x.path}` is not event.field"), "{e}");
+}
