@@ -775,7 +775,7 @@ fn last_binding(steps: &[Step]) -> usize {
 fn is_result(f: FieldRef, classes: &[Class]) -> bool {
     match f {
         FieldRef::Ret | FieldRef::Errno => true,
-        FieldRef::Arg(name, _) => classes
+        FieldRef::Arg(name, _) | FieldRef::ArgAs(name, _) => classes
             .iter()
             .filter_map(|c| c.signature())
             .any(|s| s.outputs.iter().any(|o| o.name == name)),
@@ -1047,6 +1047,21 @@ impl Builder<'_, '_> {
                 if let Some(k) = kind
                     && let Some(v) = flags::parse(k, n)
                 {
+                    if let CExpr::Field {
+                        b,
+                        f: FieldRef::Arg(name, fields::Sub::None),
+                        ..
+                    } = field
+                        && fields::distinct_arg_kinds(&self.bindings[*b].classes, name)
+                            .iter()
+                            .any(|other| flags::parse(*other, n) != Some(v))
+                    {
+                        self.err(
+                            &l.span,
+                            format!("`{n}` does not mean the same on every call of this alternative: test it with `has`, or bind the calls separately"),
+                        );
+                        return None;
+                    }
                     return Some(Val::Int(v as i64));
                 }
                 let _ = ty;
@@ -1244,23 +1259,75 @@ impl Builder<'_, '_> {
                     );
                     return None;
                 }
-                let mut mask = 0i64;
-                for n in names {
-                    match k.and_then(|k| flags::parse(k, &n.node)) {
-                        Some(v) if v != 0 => mask |= v as i64,
-                        _ => {
-                            let hint = k
-                                .map(|k| vigil_event::suggest(&n.node, flags::names(k)))
-                                .unwrap_or_default();
-                            self.err(
-                                &n.span,
-                                format!("`{}` is not a flag of this field{hint}", n.node),
-                            );
-                            return None;
+                // The argument may have several kinds across an alternative (open flags on
+                // openat, AT_* flags on unlinkat): the names are read in each kind that has
+                // them all, and tested only on the events where the argument has that kind.
+                let kinds = match &ce {
+                    CExpr::Field {
+                        b,
+                        f: FieldRef::Arg(name, fields::Sub::None),
+                        ..
+                    } => fields::distinct_arg_kinds(&self.bindings[*b].classes, name),
+                    _ => k.into_iter().collect(),
+                };
+                let mask_in = |kind: ArgKind| -> Option<i64> {
+                    let mut mask = 0i64;
+                    for n in names {
+                        match flags::parse(kind, &n.node) {
+                            Some(v) if v != 0 => mask |= v as i64,
+                            _ => return None,
                         }
                     }
+                    Some(mask)
+                };
+                let masks: Vec<(ArgKind, i64)> = kinds
+                    .iter()
+                    .filter_map(|&kind| mask_in(kind).map(|m| (kind, m)))
+                    .collect();
+                let Some(&(_, first_mask)) = masks.first() else {
+                    let bad = names
+                        .iter()
+                        .find(|n| {
+                            k.and_then(|k| flags::parse(k, &n.node))
+                                .is_none_or(|v| v == 0)
+                        })
+                        .unwrap_or(&names[0]);
+                    let hint = k
+                        .map(|k| vigil_event::suggest(&bad.node, flags::names(k)))
+                        .unwrap_or_default();
+                    self.err(
+                        &bad.span,
+                        format!("`{}` is not a flag of this field{hint}", bad.node),
+                    );
+                    return None;
+                };
+                let uniform =
+                    masks.len() == kinds.len() && masks.iter().all(|(_, m)| *m == first_mask);
+                match (&ce, uniform) {
+                    (
+                        CExpr::Field {
+                            b,
+                            f: FieldRef::Arg(name, _),
+                            slot,
+                        },
+                        false,
+                    ) => {
+                        let has = |(kind, mask): (ArgKind, i64)| {
+                            CCond::Has(
+                                CExpr::Field {
+                                    b: *b,
+                                    f: FieldRef::ArgAs(name, kind),
+                                    slot: *slot,
+                                },
+                                mask,
+                            )
+                        };
+                        let mut it = masks.into_iter().map(has);
+                        let first = it.next()?;
+                        it.fold(first, |acc, c| CCond::Or(Box::new(acc), Box::new(c)))
+                    }
+                    _ => CCond::Has(ce, first_mask),
                 }
-                CCond::Has(ce, mask)
             }
         })
     }

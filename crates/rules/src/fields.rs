@@ -254,6 +254,9 @@ pub enum FieldRef {
     TargetPid,
     Detail,
     Arg(&'static str, Sub),
+    /// The argument `name` of the events where it has this kind, null on the others: flag
+    /// names mean different bits in different kinds (O_TRUNC is AT_REMOVEDIR's bit).
+    ArgAs(&'static str, ArgKind),
 }
 
 const ALIASES: &[(&str, &str)] = &[
@@ -310,6 +313,18 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
     }
     v.sort();
     v.dedup();
+    v
+}
+
+/// The kinds an argument has on the events of `classes`, each once.
+pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+    let mut v = arg_kinds(classes, name);
+    let mut seen = Vec::new();
+    v.retain(|k| {
+        let new = !seen.contains(k);
+        seen.push(*k);
+        new
+    });
     v
 }
 
@@ -747,6 +762,17 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
                     FieldRef::TargetPid => Val::Int(a.target_pid as i64),
                     _ => Val::Str(a.detail.clone()),
                 },
+                _ => Val::Null,
+            }
+        }
+        FieldRef::ArgAs(name, kind) => {
+            let Some((sig, args)) = ev.args() else {
+                return Val::Null;
+            };
+            match sig.field_index(name) {
+                Some(i) if sig.field(i).is_some_and(|a| a.kind == kind) => {
+                    args.get(i).map_or(Val::Null, |v| fd_part(v, Sub::None))
+                }
                 _ => Val::Null,
             }
         }

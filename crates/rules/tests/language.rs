@@ -720,3 +720,39 @@ fn output_shows_the_first_field_with_a_value_and_nothing_for_none() {
     let e = errors(r#"RULE r PATTERN { [openat:o] } OUTPUT "{o.path|x.path}""#);
     assert!(e.contains("`{x.path}` is not event.field"), "{e}");
 }
+
+#[test]
+fn a_flag_name_is_tested_only_where_the_argument_has_its_meaning() {
+    // O_TRUNC (0o1000) and AT_REMOVEDIR (0x200) are the same bit: `has O_TRUNC` must not
+    // take an unlinkat that removes a directory, nor `has AT_REMOVEDIR` an open that truncates.
+    let src = r#"
+RULE trunc PATTERN { [(openat|openat2|unlinkat):o] } WHERE { o.flags has O_TRUNC } RETURN { o.call }
+RULE rmdir PATTERN { [(openat|unlinkat):o] } WHERE { o.flags has AT_REMOVEDIR } RETURN { o.call }
+"#;
+    let mut s = Stream::new();
+    open_call(&mut s, 1, "openat", "/a", 0o1000 | 1);
+    open_call(&mut s, 1, "openat2", "/a", 0o1000 | 1);
+    s.call(
+        1,
+        "unlinkat",
+        0,
+        &[
+            ("path", Value::Str("/d".into())),
+            ("flags", Value::Uint(0x200)),
+        ],
+    );
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let hits = |rule: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == rule)
+            .map(|x| x.values[0].to_string())
+            .collect()
+    };
+    assert_eq!(hits("trunc"), ["openat", "openat2"]);
+    assert_eq!(hits("rmdir"), ["unlinkat"]);
+    let e = errors("RULE r PATTERN { [(openat|unlinkat):o] } WHERE { o.flags has O_NOPE }");
+    assert!(e.contains("`O_NOPE` is not a flag of this field"), "{e}");
+    let e = errors("RULE r PATTERN { [(openat|unlinkat):o] } WHERE { o.flags == O_TRUNC }");
+    assert!(e.contains("does not mean the same on every call"), "{e}");
+}
