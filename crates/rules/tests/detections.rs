@@ -1537,6 +1537,20 @@ fn failed_privileged_open() {
 }
 
 #[test]
+fn failed_privileged_open_names_the_last_refusal() {
+    let out = output("failed_privileged_open", &|s| {
+        s.start(4, 1, "/usr/bin/find");
+        for path in ["/root/a", "/root/b", "/root/c", "/root/d", "/root/e"] {
+            open_ino(s, 4, "openat", p(path), 0, -13, 0);
+        }
+    });
+    assert_eq!(
+        out,
+        "/usr/bin/find (pid 4) was refused 5 opens within 5 s, the last /root/e (EACCES)"
+    );
+}
+
+#[test]
 fn unusual_port() {
     let c = |call: &'static str, to: &'static str, ret: i64| {
         move |s: &mut Stream| connect(s, 1, call, to, ret)
