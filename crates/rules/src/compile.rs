@@ -1020,7 +1020,8 @@ impl Builder<'_, '_> {
             Lit::Str(s) => Some(Val::Str(Str::from(s.as_str()))),
             Lit::Name(n) => {
                 if let CExpr::Field {
-                    f: FieldRef::Call, ..
+                    f: FieldRef::Call | FieldRef::Abi,
+                    ..
                 } = field
                 {
                     return Some(Val::Str(Str::from(n.as_str())));
@@ -1332,15 +1333,19 @@ impl Builder<'_, '_> {
         })
     }
 
-    /// A literal compared with `call` must be a value `call` can take.
+    /// A literal compared with `call` or `abi` must be a value the field can take.
     fn check_call_literal(&mut self, field: &CExpr, v: &Val, span: &Span) -> Option<()> {
-        if let (
+        let check = match field {
             CExpr::Field {
                 f: FieldRef::Call, ..
-            },
-            Val::Str(name),
-        ) = (field, v)
-            && let Err(m) = fields::check_call_name(&name.to_string())
+            } => fields::check_call_name,
+            CExpr::Field {
+                f: FieldRef::Abi, ..
+            } => fields::check_abi_name,
+            _ => return Some(()),
+        };
+        if let Val::Str(name) = v
+            && let Err(m) = check(&name.to_string())
         {
             self.err(span, m);
             return None;

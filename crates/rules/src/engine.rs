@@ -271,11 +271,14 @@ impl Ctx<'_> {
     }
 
     fn str_test(&self, e: &CExpr, test: impl Fn(&str) -> bool) -> bool {
+        // Valid UTF-8 (nearly every path) is tested in place; the lossy form is for the rest.
+        let one = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(s) => test(s),
+            Err(_) => test(&String::from_utf8_lossy(b)),
+        };
         match self.value(e) {
-            Val::Str(s) => test(&String::from_utf8_lossy(s.as_bytes())),
-            Val::List(l) => l
-                .iter()
-                .any(|s| test(&String::from_utf8_lossy(s.as_bytes()))),
+            Val::Str(s) => one(s.as_bytes()),
+            Val::List(l) => l.iter().any(|s| one(s.as_bytes())),
             _ => false,
         }
     }

@@ -229,6 +229,8 @@ pub enum FieldRef {
     Syscall,
     /// The syscall by its x86_64 meaning (`open` for `i386:open`).
     Call,
+    /// The ABI a call was made through: `x86_64`, `i386`, `x32`, `io_uring`.
+    Abi,
     Ret,
     Errno,
     /// `ok`, or the errno name of a failed call.
@@ -275,7 +277,7 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
     v.extend(ALIASES.iter().map(|(a, _)| a.to_string()));
     for c in classes {
         if c.is_syscall() {
-            v.extend(["nr", "syscall", "call"].map(String::from));
+            v.extend(["nr", "syscall", "call", "abi"].map(String::from));
             if c.is_exit() {
                 v.extend(["ret", "errno", "result"].map(String::from));
             }
@@ -430,6 +432,17 @@ pub fn check_call_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `name` is a value the `abi` field can take. `Err` says what to write.
+pub fn check_abi_name(name: &str) -> Result<(), String> {
+    match Abi::from_name(name) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "`{name}` is not an ABI (x86_64, i386, x32, io_uring){}",
+            vigil_event::suggest(name, ["x86_64", "i386", "x32", "io_uring"])
+        )),
+    }
+}
+
 /// Resolves `path` (after the binding) for events of `classes`. A binding that stands for an
 /// alternative may name a field only some of its events have: on the others the field has no
 /// value (null), so `(unlink|ftruncate):u` can test `u.path` and `u.fd.path`. A name that is a
@@ -464,6 +477,7 @@ pub fn resolve(
         "nr" if any_syscall => return only(FieldRef::Nr, Type::Int),
         "syscall" if any_syscall => return only(FieldRef::Syscall, Type::Str),
         "call" if any_syscall => return only(FieldRef::Call, Type::Str),
+        "abi" if any_syscall => return only(FieldRef::Abi, Type::Str),
         "ret" if any(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
         "errno" if any(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
         "result" if any(Class::is_exit) => return only(FieldRef::Result, Type::Str),
@@ -621,6 +635,20 @@ fn fd_part(v: &Value, sub: Sub) -> Val {
     }
 }
 
+/// A `Str` of a static name (a syscall, an event type), made once: conditions on `call` and
+/// `type` are evaluated for many events, and a new string each time showed in the engine's time.
+fn interned(name: &'static str) -> Str {
+    thread_local! {
+        static NAMES: std::cell::RefCell<FxHashMap<&'static str, Str>> = Default::default();
+    }
+    NAMES.with(|n| {
+        n.borrow_mut()
+            .entry(name)
+            .or_insert_with(|| Str::from(name))
+            .clone()
+    })
+}
+
 /// `ECONNREFUSED`, or the number when the errno has no name.
 fn errno_name(e: i32) -> Str {
     match syscalls::Errno::new(e).name() {
@@ -659,7 +687,7 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         FieldRef::Time => Val::Int(ev.time_ns as i64),
         FieldRef::Pid => Val::Int(ev.pid as i64),
         FieldRef::Tid => Val::Int(ev.tid as i64),
-        FieldRef::Type => Val::Str(Str::from(ev.type_name())),
+        FieldRef::Type => Val::Str(interned(ev.type_name())),
         FieldRef::Exe | FieldRef::Comm => {
             let exe = match &ev.kind {
                 K::ProcessStart(p) => Some(p.exe.clone()),
@@ -685,14 +713,17 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
             .map_or(Val::Null, |c| Val::Str(Str::from(c.to_string()))),
         FieldRef::Call => ev.syscall().map_or(Val::Null, |c| {
             Val::Str(match c.canonical() {
-                Some(s) => Str::from(s.name()),
+                Some(s) => interned(s.name()),
                 None => Str::from(c.to_string()),
             })
         }),
+        FieldRef::Abi => ev
+            .syscall()
+            .map_or(Val::Null, |c| Val::Str(interned(c.abi.name()))),
         FieldRef::Result => match &ev.kind {
             K::SyscallExit(x) => Val::Str(match x.errno() {
                 Some(e) => errno_name(e),
-                None => Str::from("ok"),
+                None => interned("ok"),
             }),
             _ => Val::Null,
         },

@@ -681,6 +681,14 @@ fn call_names_a_syscall_by_meaning_and_result_says_how_it_ended() {
     );
     let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.call in (openat, \"i386:open\") }");
     assert!(e.contains("`i386:open` is `open` here"), "{e}");
+    let src = r#"RULE r PATTERN { [openat:o] } WHERE { o.abi != "x86_64" } RETURN { o.abi }"#;
+    let abis: Vec<String> = run(src, &s.events)
+        .iter()
+        .map(|m| m.values[0].to_string())
+        .collect();
+    assert_eq!(abis, ["io_uring"], "i386:open is an open, not an openat");
+    let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.abi == i368 }");
+    assert!(e.contains("`i368` is not an ABI"), "{e}");
     let e = errors("RULE r PATTERN { [openat.entry:o] } WHERE { o.result == \"ok\" }");
     assert!(e.contains("no field `result`"), "{e}");
 }
