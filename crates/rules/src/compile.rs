@@ -1333,7 +1333,7 @@ impl Builder<'_, '_> {
         })
     }
 
-    /// A literal compared with `call` or `abi` must be a value the field can take.
+    /// A literal compared with `call`, `abi` or `type` must be a value the field can take.
     fn check_call_literal(&mut self, field: &CExpr, v: &Val, span: &Span) -> Option<()> {
         let check = match field {
             CExpr::Field {
@@ -1342,6 +1342,9 @@ impl Builder<'_, '_> {
             CExpr::Field {
                 f: FieldRef::Abi, ..
             } => fields::check_abi_name,
+            CExpr::Field {
+                f: FieldRef::Type, ..
+            } => fields::check_type_name,
             _ => return Some(()),
         };
         if let Val::Str(name) = v

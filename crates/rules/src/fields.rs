@@ -432,6 +432,32 @@ pub fn check_call_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The values of the `type` field (`Event::type_name`).
+const TYPE_NAMES: &[&str] = &[
+    "syscall_entry",
+    "syscall_exit",
+    "process_start",
+    "process_exec",
+    "process_exit",
+    "thread_start",
+    "thread_exit",
+    "signal",
+    "lost",
+    "action",
+];
+
+/// Whether `name` is a value the `type` field can take. `Err` says what to write.
+pub fn check_type_name(name: &str) -> Result<(), String> {
+    if TYPE_NAMES.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not an event type (the `type` field is one of {}){}",
+        TYPE_NAMES.join(", "),
+        vigil_event::suggest(name, TYPE_NAMES.iter().copied())
+    ))
+}
+
 /// Whether `name` is a value the `abi` field can take. `Err` says what to write.
 pub fn check_abi_name(name: &str) -> Result<(), String> {
     match Abi::from_name(name) {

@@ -687,6 +687,12 @@ fn call_names_a_syscall_by_meaning_and_result_says_how_it_ended() {
         .map(|m| m.values[0].to_string())
         .collect();
     assert_eq!(abis, ["io_uring"], "i386:open is an open, not an openat");
+    let e = errors(r#"RULE r PATTERN { [(exec|execve):x] } WHERE { x.type == "procces_exec" }"#);
+    assert!(
+        e.contains("`procces_exec` is not an event type")
+            && e.contains("did you mean `process_exec`"),
+        "{e}"
+    );
     let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.abi == i368 }");
     assert!(e.contains("`i368` is not an ABI"), "{e}");
     let e = errors("RULE r PATTERN { [openat.entry:o] } WHERE { o.result == \"ok\" }");
