@@ -1,9 +1,11 @@
-//! `vigil summary`: what a recording contains, at a glance.
+//! `vigil summary`: what a recording contains, at a glance: processes, syscalls, files, and
+//! network endpoints with how each connection attempt ended.
 
 use crate::exit::{Damage, Failure, open_log};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use syscalls::{Errno, Sysno};
 use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
 
 #[derive(clap::Args)]
@@ -109,14 +111,36 @@ impl Summary {
                 if let Some(t) = self.entry_time.remove(&ev.tid) {
                     stats.time_ns += ev.time_ns.saturating_sub(t);
                 }
-                if errno_of(x.ret).is_none() {
+                if x.call.canonical() == Some(Sysno::connect) {
+                    self.add_connect(ev, x.ret);
+                } else if errno_of(x.ret).is_none() {
                     self.add_effects(ev, x.call.signature().name, x.ret);
-                } else if x.call.signature().name == "connect" && x.ret == -115 {
-                    self.add_effects(ev, "connect", 0); // EINPROGRESS: connecting
                 }
             }
             _ => {}
         }
+    }
+
+    /// A connect, by how it ended: a failed one is not a connection, and a non-blocking one
+    /// that returned EINPROGRESS (what curl does) may still fail later, which the log does not
+    /// show (the program learns it from poll and SO_ERROR).
+    fn add_connect(&mut self, ev: &Event, ret: i64) {
+        let Some(Value::Addr(a)) = ev.arg("addr") else {
+            return;
+        };
+        let what = match errno_of(ret).map(Errno::new) {
+            None | Some(Errno::EISCONN) => "connected to".to_string(),
+            Some(Errno::EINPROGRESS | Errno::EALREADY) => "connecting to (in progress)".to_string(),
+            Some(e) => format!(
+                "failed to connect to ({})",
+                e.name()
+                    .map_or_else(|| e.into_raw().to_string(), str::to_string)
+            ),
+        };
+        self.endpoints
+            .entry(endpoint(a))
+            .or_default()
+            .insert(format!("{what} by {}", ev.pid));
     }
 
     fn add_effects(&mut self, ev: &Event, name: &str, ret: i64) {
@@ -177,7 +201,7 @@ impl Summary {
                 }
             }
             "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
-            "connect" | "bind" | "sendto" | "accept" | "accept4" => {
+            "bind" | "sendto" | "accept" | "accept4" => {
                 let addr = match name {
                     "accept" | "accept4" => ev.arg("peer"),
                     "sendto" => ev.arg("dest"),
@@ -187,8 +211,7 @@ impl Summary {
                     let what = match name {
                         "bind" => "bound",
                         "accept" | "accept4" => "accepted from",
-                        "sendto" => "sent to",
-                        _ => "connected to",
+                        _ => "sent to",
                     };
                     self.endpoints
                         .entry(endpoint(a))

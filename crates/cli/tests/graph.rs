@@ -464,3 +464,52 @@ fn permission_and_attribute_changes_are_edges() {
     );
     assert!(calls.iter().any(|c| c.ends_with("setxattr")), "{calls:?}");
 }
+
+#[test]
+fn a_written_library_is_followed_with_the_default_filters_on() {
+    // `hook.so` matches the default noise glob **/*.so, like a library an attacker drops. The
+    // shell writes it, cat reads it: backtracking from cat's output shows the write, while the
+    // libraries nobody wrote (libc) stay filtered and counted.
+    let dir = scratch_dir("graph-written-so").canonicalize().unwrap();
+    let (out, events, log) = record_in(
+        &dir,
+        &[],
+        &[
+            os("sh"),
+            os("-c"),
+            os("echo hooked > hook.so; cat hook.so > out"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let g = track(
+        "backtrack",
+        &log,
+        &format!("file:{}", dir.join("out").display()),
+        &[],
+    );
+    let so = node_id(&g, |n| n["path"].as_str() == dir.join("hook.so").to_str())
+        .unwrap_or_else(|| panic!("hook.so is shown: {g}"));
+    let sh = started_pids(&events)[0];
+    let sh_node = node_id(&g, |n| n["pid"].as_u64() == Some(sh as u64))
+        .unwrap_or_else(|| panic!("the shell that wrote it: {g}"));
+    assert!(
+        edge(&g, sh_node, so, &["write"]).is_some(),
+        "the shell's write to hook.so: {g}"
+    );
+    assert!(
+        !g["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["label"].as_str().unwrap_or("").contains("libc.so")),
+        "{g}"
+    );
+    assert!(
+        g["filtered"]["shared libraries and the loader cache"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{}",
+        g["filtered"]
+    );
+}

@@ -221,3 +221,54 @@ fn foreign_truncated_and_corrupt_logs_are_reported_not_fatal() {
     );
     assert!(text(&out.stdout).contains("Processes"));
 }
+
+#[test]
+fn summary_says_how_each_connect_ended() {
+    let connect = |seq: u32, call: &str, to: &str, ret: i64| {
+        format!(
+            r#"{{"seq":{seq},"time_ns":{seq}000,"pid":10,"tid":10,"type":"syscall_exit","syscall":"{call}","entry_seq":0,"ret":{ret},"args":{{"fd":{{"fd":3}},"addr":{{"inet":"{to}"}},"addrlen":16}}}}"#
+        )
+    };
+    let log = [
+        r#"{"seq":1,"time_ns":1000,"pid":10,"tid":10,"type":"process_start","ppid":1,"exe":"/usr/bin/curl","argv":["curl"]}"#.to_string(),
+        connect(2, "connect", "127.0.0.1:80", 0),
+        connect(3, "connect", "203.0.113.9:4444", -115),
+        connect(4, "connect", "127.0.0.1:1", -111),
+        connect(5, "connect", "198.51.100.1:22", -101),
+        connect(6, "io_uring:connect", "192.0.2.7:443", -111),
+        connect(7, "i386:connect", "192.0.2.8:443", 0),
+    ]
+    .join("\n");
+    let dir = scratch_dir("summary-connect");
+    let log = import(&dir, &format!("{log}\n"));
+    let out = run(vigil().arg("summary").arg(&log));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let line = |ep: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{ep}:")))
+            .unwrap_or_else(|| panic!("no line for {ep}:\n{summary}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(line("127.0.0.1:80"), "127.0.0.1:80: connected to by 10");
+    assert_eq!(
+        line("203.0.113.9:4444"),
+        "203.0.113.9:4444: connecting to (in progress) by 10"
+    );
+    assert_eq!(
+        line("127.0.0.1:1"),
+        "127.0.0.1:1: failed to connect to (ECONNREFUSED) by 10"
+    );
+    assert_eq!(
+        line("198.51.100.1:22"),
+        "198.51.100.1:22: failed to connect to (ENETUNREACH) by 10"
+    );
+    assert_eq!(
+        line("192.0.2.7:443"),
+        "192.0.2.7:443: failed to connect to (ECONNREFUSED) by 10"
+    );
+    assert_eq!(line("192.0.2.8:443"), "192.0.2.8:443: connected to by 10");
+    assert!(summary.contains("Network endpoints (6):"), "{summary}");
+}

@@ -413,3 +413,133 @@ fn exec_actions_get_the_match_as_json_and_never_go_through_a_shell() {
         .arg(&log));
     assert!(quiet.status.success());
 }
+
+/// The text of one rule of rules/detections.rules (from `RULE name` to the blank line).
+fn detection_rule(name: &str) -> String {
+    let file =
+        std::fs::read_to_string(vigil_testkit::workspace_root().join("rules/detections.rules"))
+            .unwrap();
+    let start = file
+        .find(&format!("RULE {name} "))
+        .unwrap_or_else(|| panic!("no rule {name}"));
+    let rest = &file[start..];
+    rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+}
+
+/// JSON matches of a `--format json --matches FILE` run.
+fn json_matches(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn write_below_etc_fires_live_on_writes_without_o_wronly() {
+    vigil_testkit::require_ptrace();
+    // The rule as shipped, with /etc/ moved to a directory of our own.
+    let dir = scratch_dir("rules-live-writes").canonicalize().unwrap();
+    for f in ["rdwr", "openat2", "dirfd", "i386", "read"] {
+        std::fs::write(dir.join(f), "x\n").unwrap();
+    }
+    let rule =
+        detection_rule("write_below_etc").replace("\"/etc/\"", &format!("\"{}/\"", dir.display()));
+    assert!(rule.contains(&dir.display().to_string()), "{rule}");
+    let rules = write_rules(&dir, "writes.rules", &rule);
+    let matches = dir.join("m.json");
+    let _ = std::fs::remove_file(&matches);
+    let prog = program("rules_evasions").display().to_string();
+    let script = format!(
+        "{prog} rdwr rdwr; {prog} openat2 openat2; {prog} dirfd {d} dirfd; {prog} i386 {d}/i386; cat read > /dev/null",
+        d = dir.display()
+    );
+    let out = run(watch(&rules, &dir.join("w.vlog"))
+        .current_dir(&dir)
+        .args(["--format", "json", "--matches"])
+        .arg(&matches)
+        .args(["--", "sh", "-c", &script]));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    for line in [
+        "openat O_RDWR: 3",
+        "openat2 O_WRONLY: 3",
+        "openat dirfd O_RDWR: 4",
+        "i386 open O_RDWR: 3",
+    ] {
+        assert!(stdout.contains(line), "the program did it: {stdout}");
+    }
+    let got: Vec<String> = json_matches(&matches)
+        .iter()
+        .map(|m| m["output"].as_str().unwrap_or("").to_string())
+        .collect();
+    let d = dir.display();
+    let want = [
+        format!("changed a file below /etc: openat {d}/rdwr (ok)"),
+        format!("changed a file below /etc: openat2 {d}/openat2 (ok)"),
+        format!("changed a file below /etc: openat {d}/dirfd (ok)"),
+        format!("changed a file below /etc: open {d}/i386 (ok)"),
+    ];
+    assert_eq!(got.len(), want.len(), "cat's read is not a write: {got:#?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(g.ends_with(w.as_str()), "{g} / {w}");
+    }
+}
+
+#[test]
+fn unusual_port_fires_live_on_a_connect_in_progress_and_a_refused_one() {
+    vigil_testkit::require_ptrace();
+    // The whole rule file, as shipped. 4444 listens (a non-blocking connect is EINPROGRESS);
+    // 1337 is closed (a blocking connect is refused).
+    let listener = std::net::TcpListener::bind("127.0.0.1:4444")
+        .expect("port 4444 must be free on 127.0.0.1 for this test");
+    drop(std::net::TcpListener::bind("127.0.0.1:1337").expect("port 1337 must be free"));
+    let dir = scratch_dir("rules-live-port").canonicalize().unwrap();
+    let rules = vigil_testkit::workspace_root().join("rules/detections.rules");
+    let matches = dir.join("m.json");
+    let _ = std::fs::remove_file(&matches);
+    let log = dir.join("p.vlog");
+    let prog = program("rules_evasions").display().to_string();
+    let out = run(watch(&rules, &log)
+        .args(["--format", "json", "--matches"])
+        .arg(&matches)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!("{prog} connect 4444 nonblock; {prog} connect 1337 block; true"),
+        ]));
+    drop(listener);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("connect: in progress") && stdout.contains("connect: Connection refused"),
+        "{stdout}"
+    );
+    let port: Vec<String> = json_matches(&matches)
+        .iter()
+        .filter(|m| m["rule"] == "unusual_port")
+        .map(|m| m["output"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(port.len(), 2, "{port:#?}");
+    assert!(
+        port[0].ends_with("called 127.0.0.1:4444, a port backdoors and IRC bots use: EINPROGRESS"),
+        "{port:?}"
+    );
+    assert!(
+        port[1].ends_with("called 127.0.0.1:1337, a port backdoors and IRC bots use: ECONNREFUSED"),
+        "{port:?}"
+    );
+    // The summary of the same log says how each ended, and calls neither "connected".
+    let summary = text(&run(vigil().arg("summary").arg(&log)).stdout);
+    assert!(
+        summary.contains("127.0.0.1:4444: connecting to (in progress) by")
+            && summary.contains("127.0.0.1:1337: failed to connect to (ECONNREFUSED) by"),
+        "{summary}"
+    );
+}

@@ -4,6 +4,7 @@
 pub mod event;
 pub mod flags;
 pub mod json;
+pub mod open;
 pub mod render;
 pub mod syscall;
 #[cfg(any(test, feature = "testing"))]
@@ -13,6 +14,7 @@ pub mod uring;
 pub mod value;
 
 pub use event::*;
+pub use open::OpenIntent;
 pub use syscall::{Abi, Arg, ArgKind, Class, Signature, SyscallId};
 pub use text::Str;
 pub use value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};

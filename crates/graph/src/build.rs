@@ -111,9 +111,6 @@ enum SocketKey {
 
 /// Names kept per file object (the most recent).
 const MAX_NAMES: usize = 16;
-const O_ACCMODE: u64 = 3;
-const O_CREAT: u64 = 0o100;
-const O_TRUNC: u64 = 0o1000;
 const PROT_READ: u64 = 1;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
@@ -434,13 +431,9 @@ impl GraphBuilder {
             }
             "open" | "openat" | "openat2" | "creat" => {
                 // The new fd's target labels the file with the name it was opened by.
-                let flags = if name == "creat" {
-                    O_CREAT | O_TRUNC | 1
-                } else {
-                    Self::uint_arg(ev, "flags")
-                };
+                let intent = ev.open_intent().unwrap_or_default();
                 let file = self.fd_node(ev, "fd");
-                if flags & O_CREAT != 0
+                if intent.create
                     && let Some(path) = Self::path_arg(ev, "path")
                 {
                     let fname = self.filename(&path, ev.seq);
@@ -449,9 +442,9 @@ impl GraphBuilder {
                         self.edge(fname, f, ev, name);
                     }
                 }
-                // Opening for writing with O_TRUNC changes the file even if nothing is written.
-                if flags & O_TRUNC != 0
-                    && flags & O_ACCMODE != 0
+                // O_TRUNC changes the file even if nothing is written, whatever the access mode
+                // (Linux truncates on O_RDONLY|O_TRUNC too).
+                if intent.truncate
                     && let Some(f) = file
                 {
                     self.edge(p, f, ev, name);

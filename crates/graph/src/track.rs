@@ -4,7 +4,8 @@
 //! into an object is followed only if it happened no later than the object's threshold, and its
 //! source then gets the edge's seq as threshold, or keeps a later one it already has. Forward is
 //! the mirror image: edges out of an object no earlier than its threshold; targets keep the
-//! earliest. An object whose threshold moves is looked at again.
+//! earliest. An object whose threshold moves is looked at again. Noise filters hide reads of
+//! an object, never writes to it (crate::filter).
 
 use crate::build::{Call, Graph, NodeId};
 use crate::filter::Filters;
@@ -57,11 +58,11 @@ pub fn track(
     let mut depth: FxHashMap<NodeId, u32> = FxHashMap::default();
     let mut order = vec![start];
     let mut followed: FxHashMap<(NodeId, NodeId, Call), usize> = FxHashMap::default();
-    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
-    let mut filtered_nodes: FxHashMap<NodeId, ()> = FxHashMap::default();
+    // What a filter (or --max-depth) kept out, by the first reason it was kept out for.
+    let mut filtered_nodes: FxHashMap<NodeId, String> = FxHashMap::default();
     let mut scanned: FxHashMap<NodeId, u64> = FxHashMap::default();
     // Each object is matched against the filters once.
-    let mut removed: FxHashMap<NodeId, Option<&str>> = FxHashMap::default();
+    let mut removed: FxHashMap<NodeId, Option<(&str, bool)>> = FxHashMap::default();
     threshold.insert(start, at);
     depth.insert(start, 0);
     let mut work = vec![start];
@@ -92,19 +93,33 @@ pub fn track(
             if other == start {
                 continue;
             }
-            let verdict = *removed
-                .entry(other)
-                .or_insert_with(|| filters.removes(g, other));
-            if let Some(why) = verdict {
-                if filtered_nodes.insert(other, ()).is_none() {
-                    *filtered.entry(why.to_string()).or_default() += 1;
-                }
+            // Filters hide what leaves a filtered object (a read of it, its name leading to
+            // the file), never what goes into it (a write): backward the object left is the
+            // edge's source (`other`), forward it is the object being looked at. A read is
+            // followed after all when the object keeps what is written and a recorded event
+            // changed it at or before the read (a library or /etc/ld.so.preload an attacker
+            // wrote); the starting object is never filtered.
+            let source = e.from;
+            let verdict = match source == start {
+                true => None,
+                false => *removed
+                    .entry(source)
+                    .or_insert_with(|| filters.filter_of(g, source)),
+            };
+            let hidden = verdict.and_then(|(why, stores)| {
+                let written = stores && !g.incoming_between(source, None, e.at()).is_empty();
+                (!written).then_some(why)
+            });
+            if let Some(why) = hidden {
+                filtered_nodes
+                    .entry(other)
+                    .or_insert_with(|| why.to_string());
                 continue;
             }
             if limits.max_depth.is_some_and(|m| d + 1 > m) {
-                if filtered_nodes.insert(other, ()).is_none() {
-                    *filtered.entry("--max-depth".to_string()).or_default() += 1;
-                }
+                filtered_nodes
+                    .entry(other)
+                    .or_insert_with(|| "--max-depth".to_string());
                 continue;
             }
             let key = (e.from, e.to, e.call);
@@ -141,9 +156,13 @@ pub fn track(
             }
         }
     }
-    // Objects a filter removed but that were reached another way are not "removed".
-    for n in &order {
-        filtered_nodes.remove(n);
+    // Objects a filter removed but that were reached another way (or by a later edge) are
+    // not "removed".
+    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
+    for (n, why) in filtered_nodes {
+        if !threshold.contains_key(&n) {
+            *filtered.entry(why).or_default() += 1;
+        }
     }
     let mut edges: Vec<usize> = followed.into_values().collect();
     edges.sort_by_key(|&i| (g.edges[i].seq, i));

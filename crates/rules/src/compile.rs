@@ -10,6 +10,7 @@ use crate::fields::{self, Class, FieldRef, Type, Val};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_event::syscall::ArgKind;
 use vigil_event::{Str, flags};
 
@@ -91,7 +92,8 @@ pub enum CAction {
 #[derive(Clone, Debug)]
 pub enum TemplatePart {
     Text(String),
-    Value(CExpr),
+    /// `{a.path|a.fd.path}`: the first of these that has a value (nothing if none has).
+    Value(Vec<CExpr>),
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +184,16 @@ pub fn compile(file: &ast::File, src: &str) -> Result<Compiled, Vec<Diag>> {
         }
     }
     for m in &file.macros {
+        if BUILTINS.contains(&m.name.node.as_str()) {
+            cx.diags.push(Diag::new(
+                m.name.span.clone(),
+                format!(
+                    "`{}` is built into the language: give the macro another name",
+                    m.name.node
+                ),
+            ));
+            continue;
+        }
         if cx.macros.insert(m.name.node.clone(), m).is_some() {
             cx.diags.push(Diag::new(
                 m.name.span.clone(),
@@ -374,7 +386,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         if let Some(rep) = &e.rep
             && let Some(field) = &rep.node.distinct
         {
-            match fields::resolve(&steps[s].classes, &[field.as_str()]) {
+            match fields::resolve_on_every(&steps[s].classes, &[field.as_str()]) {
                 Ok((f, _, _)) => {
                     if let Some(r) = steps[s].rep.as_mut() {
                         r.distinct = Some(f);
@@ -389,7 +401,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     for j in &r.joins {
         let mut all: Vec<Class> = steps.iter().flat_map(|s| s.classes.clone()).collect();
         all.extend(gaps.iter().flatten().flat_map(|n| n.classes.clone()));
-        match fields::resolve(&all, &[j.node.as_str()]) {
+        match fields::resolve_on_every(&all, &[j.node.as_str()]) {
             Ok((f, _, _)) => join.push(f),
             Err(m) => cx.diags.push(
                 Diag::new(j.span.clone(), format!("cannot join on `{}`: {m}", j.node))
@@ -629,9 +641,9 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         }
     }
     if let Some(o) = &output {
-        late.extend(o.iter().filter_map(|p| match p {
-            TemplatePart::Value(e) => Some(e),
-            _ => None,
+        late.extend(o.iter().flat_map(|p| match p {
+            TemplatePart::Value(e) => &e[..],
+            _ => &[],
         }));
     }
     for e in late {
@@ -667,7 +679,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     if let Some(o) = output.as_mut() {
         for p in o.iter_mut() {
             if let TemplatePart::Value(e) = p {
-                fix(e);
+                e.iter_mut().for_each(fix);
             }
         }
     }
@@ -763,7 +775,7 @@ fn last_binding(steps: &[Step]) -> usize {
 fn is_result(f: FieldRef, classes: &[Class]) -> bool {
     match f {
         FieldRef::Ret | FieldRef::Errno => true,
-        FieldRef::Arg(name, _) => classes
+        FieldRef::Arg(name, _) | FieldRef::ArgAs(name, _) => classes
             .iter()
             .filter_map(|c| c.signature())
             .any(|s| s.outputs.iter().any(|o| o.name == name)),
@@ -796,6 +808,9 @@ fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<Class> {
     out
 }
 
+/// Predicates built into the language, called like macros (docs/rules.md).
+pub const BUILTINS: &[&str] = &["open_for_write"];
+
 /// How many conditions a rule's WHERE may expand to: macros calling macros multiply, and a
 /// few lines could otherwise ask for billions.
 const MAX_CONJUNCTS: usize = 10_000;
@@ -825,6 +840,10 @@ fn expand(
             expand(cx, a, rename, out, depth);
             expand(cx, b, rename, out, depth);
         }
+        Cond::Macro(name, _) if BUILTINS.contains(&name.node.as_str()) => out.push(Conjunct {
+            cond: c.clone(),
+            rename: rename.clone(),
+        }),
         Cond::Macro(name, args) if depth < 16 => {
             let Some(m) = cx.macros.get(&name.node).copied() else {
                 let hint = vigil_event::suggest(&name.node, cx.macros.keys().map(String::as_str));
@@ -1001,6 +1020,13 @@ impl Builder<'_, '_> {
             Lit::Str(s) => Some(Val::Str(Str::from(s.as_str()))),
             Lit::Name(n) => {
                 if let CExpr::Field {
+                    f: FieldRef::Call | FieldRef::Abi,
+                    ..
+                } = field
+                {
+                    return Some(Val::Str(Str::from(n.as_str())));
+                }
+                if let CExpr::Field {
                     f: FieldRef::Errno, ..
                 } = field
                 {
@@ -1022,6 +1048,21 @@ impl Builder<'_, '_> {
                 if let Some(k) = kind
                     && let Some(v) = flags::parse(k, n)
                 {
+                    if let CExpr::Field {
+                        b,
+                        f: FieldRef::Arg(name, fields::Sub::None),
+                        ..
+                    } = field
+                        && fields::distinct_arg_kinds(&self.bindings[*b].classes, name)
+                            .iter()
+                            .any(|other| flags::parse(*other, n) != Some(v))
+                    {
+                        self.err(
+                            &l.span,
+                            format!("`{n}` does not mean the same on every call of this alternative: test it with `has`, or bind the calls separately"),
+                        );
+                        return None;
+                    }
                     return Some(Val::Int(v as i64));
                 }
                 let _ = ty;
@@ -1086,6 +1127,9 @@ impl Builder<'_, '_> {
                 CCond::Or(Box::new(x?), Box::new(y?))
             }
             Cond::Not(a) => CCond::Not(Box::new(self.cond(a)?)),
+            Cond::Macro(name, args) if BUILTINS.contains(&name.node.as_str()) => {
+                self.open_for_write(args, &c.span)?
+            }
             Cond::Macro(name, _) => {
                 self.err(&name.span, "a macro inside `or`/`not` must be written out (macros are expanded in WHERE's top-level conditions)");
                 return None;
@@ -1103,6 +1147,7 @@ impl Builder<'_, '_> {
                             lk,
                             &le,
                         )?;
+                        self.check_call_literal(&le, &v, &r.span)?;
                         let t = match v {
                             Val::Int(_) => Type::Int,
                             _ => Type::Str,
@@ -1139,6 +1184,9 @@ impl Builder<'_, '_> {
             Cond::In(e, set) => {
                 let (ce, t, k) = self.expr_kind(e)?;
                 let vals = self.set(set, t, k, &ce)?;
+                for v in &vals {
+                    self.check_call_literal(&ce, v, &e.span)?;
+                }
                 CCond::In(ce, Arc::new(vals.into_iter().collect()))
             }
             Cond::Str(e, op, set) => {
@@ -1212,25 +1260,142 @@ impl Builder<'_, '_> {
                     );
                     return None;
                 }
-                let mut mask = 0i64;
-                for n in names {
-                    match k.and_then(|k| flags::parse(k, &n.node)) {
-                        Some(v) if v != 0 => mask |= v as i64,
-                        _ => {
-                            let hint = k
-                                .map(|k| vigil_event::suggest(&n.node, flags::names(k)))
-                                .unwrap_or_default();
-                            self.err(
-                                &n.span,
-                                format!("`{}` is not a flag of this field{hint}", n.node),
-                            );
-                            return None;
+                // The argument may have several kinds across an alternative (open flags on
+                // openat, AT_* flags on unlinkat): the names are read in each kind that has
+                // them all, and tested only on the events where the argument has that kind.
+                let kinds = match &ce {
+                    CExpr::Field {
+                        b,
+                        f: FieldRef::Arg(name, fields::Sub::None),
+                        ..
+                    } => fields::distinct_arg_kinds(&self.bindings[*b].classes, name),
+                    _ => k.into_iter().collect(),
+                };
+                let mask_in = |kind: ArgKind| -> Option<i64> {
+                    let mut mask = 0i64;
+                    for n in names {
+                        match flags::parse(kind, &n.node) {
+                            Some(v) if v != 0 => mask |= v as i64,
+                            _ => return None,
                         }
                     }
+                    Some(mask)
+                };
+                let masks: Vec<(ArgKind, i64)> = kinds
+                    .iter()
+                    .filter_map(|&kind| mask_in(kind).map(|m| (kind, m)))
+                    .collect();
+                let Some(&(_, first_mask)) = masks.first() else {
+                    let bad = names
+                        .iter()
+                        .find(|n| {
+                            k.and_then(|k| flags::parse(k, &n.node))
+                                .is_none_or(|v| v == 0)
+                        })
+                        .unwrap_or(&names[0]);
+                    let hint = k
+                        .map(|k| vigil_event::suggest(&bad.node, flags::names(k)))
+                        .unwrap_or_default();
+                    self.err(
+                        &bad.span,
+                        format!("`{}` is not a flag of this field{hint}", bad.node),
+                    );
+                    return None;
+                };
+                let uniform =
+                    masks.len() == kinds.len() && masks.iter().all(|(_, m)| *m == first_mask);
+                match (&ce, uniform) {
+                    (
+                        CExpr::Field {
+                            b,
+                            f: FieldRef::Arg(name, _),
+                            slot,
+                        },
+                        false,
+                    ) => {
+                        let has = |(kind, mask): (ArgKind, i64)| {
+                            CCond::Has(
+                                CExpr::Field {
+                                    b: *b,
+                                    f: FieldRef::ArgAs(name, kind),
+                                    slot: *slot,
+                                },
+                                mask,
+                            )
+                        };
+                        let mut it = masks.into_iter().map(has);
+                        let first = it.next()?;
+                        it.fold(first, |acc, c| CCond::Or(Box::new(acc), Box::new(c)))
+                    }
+                    _ => CCond::Has(ce, first_mask),
                 }
-                CCond::Has(ce, mask)
             }
         })
+    }
+
+    /// A literal compared with `call`, `abi` or `type` must be a value the field can take.
+    fn check_call_literal(&mut self, field: &CExpr, v: &Val, span: &Span) -> Option<()> {
+        let check = match field {
+            CExpr::Field {
+                f: FieldRef::Call, ..
+            } => fields::check_call_name,
+            CExpr::Field {
+                f: FieldRef::Abi, ..
+            } => fields::check_abi_name,
+            CExpr::Field {
+                f: FieldRef::Type, ..
+            } => fields::check_type_name,
+            _ => return Some(()),
+        };
+        if let Val::Str(name) = v
+            && let Err(m) = check(&name.to_string())
+        {
+            self.err(span, m);
+            return None;
+        }
+        Some(())
+    }
+
+    /// `open_for_write(e)`: the open-like call `e` may change its file (docs/rules.md).
+    fn open_for_write(&mut self, args: &[Spanned<String>], span: &Span) -> Option<CCond> {
+        let [arg] = args else {
+            self.err(
+                span,
+                "open_for_write takes one event of the pattern, e.g. open_for_write(o)",
+            );
+            return None;
+        };
+        let b = self.binding(arg)?;
+        let classes = &self.bindings[b].classes;
+        if classes.is_empty() {
+            return None; // its event type is unknown, which was reported already
+        }
+        let opens =
+            [Sysno::open, Sysno::openat, Sysno::openat2, Sysno::creat].map(|s| s.id() as u32);
+        let can_open = classes.iter().any(|c| match c {
+            Class::AnyEntry | Class::AnyExit => true,
+            Class::Entry(k) | Class::Exit(k) => opens.contains(k),
+            _ => false,
+        });
+        if !can_open {
+            self.err(
+                span,
+                format!(
+                    "open_for_write({}) can never be true: `{}` is not an open (open, openat, openat2, creat)",
+                    arg.node, arg.node
+                ),
+            );
+            return None;
+        }
+        Some(CCond::Cmp(
+            CExpr::Field {
+                b,
+                f: FieldRef::OpenForWrite,
+                slot: usize::MAX,
+            },
+            CmpOp::Eq,
+            CExpr::Const(Val::Int(1)),
+        ))
     }
 
     fn cx_src(&self, e: &Spanned<Expr>) -> String {
@@ -1262,26 +1427,30 @@ fn template(cx: &mut Ctx, bindings: &[Binding], o: &Spanned<String>) -> Vec<Temp
             return parts;
         };
         let inner = rest[open + 1..open + close].trim();
-        let mut it = inner.split('.');
-        let b = it.next().unwrap_or_default();
-        let path: Vec<&str> = it.collect();
-        match bindings.iter().position(|x| x.name == b) {
-            Some(i) if !path.is_empty() => match fields::resolve(&bindings[i].classes, &path) {
-                Ok((f, _, _)) => parts.push(TemplatePart::Value(CExpr::Field {
-                    b: i,
-                    f,
-                    slot: usize::MAX,
-                })),
-                Err(m) => cx.diags.push(Diag::new(
+        let mut choices = Vec::new();
+        for one in inner.split('|').map(str::trim) {
+            let mut it = one.split('.');
+            let b = it.next().unwrap_or_default();
+            let path: Vec<&str> = it.collect();
+            match bindings.iter().position(|x| x.name == b) {
+                Some(i) if !path.is_empty() => match fields::resolve(&bindings[i].classes, &path) {
+                    Ok((f, _, _)) => choices.push(CExpr::Field {
+                        b: i,
+                        f,
+                        slot: usize::MAX,
+                    }),
+                    Err(m) => cx.diags.push(Diag::new(
+                        o.span.clone(),
+                        format!("in OUTPUT {{{inner}}}: {m}"),
+                    )),
+                },
+                _ => cx.diags.push(Diag::new(
                     o.span.clone(),
-                    format!("in OUTPUT {{{inner}}}: {m}"),
+                    format!("in OUTPUT: `{{{one}}}` is not event.field of this pattern"),
                 )),
-            },
-            _ => cx.diags.push(Diag::new(
-                o.span.clone(),
-                format!("in OUTPUT: `{{{inner}}}` is not event.field of this pattern"),
-            )),
+            }
         }
+        parts.push(TemplatePart::Value(choices));
         rest = &rest[open + close + 1..];
     }
     parts.push(TemplatePart::Text(rest.to_string()));

@@ -271,11 +271,14 @@ impl Ctx<'_> {
     }
 
     fn str_test(&self, e: &CExpr, test: impl Fn(&str) -> bool) -> bool {
+        // Valid UTF-8 (nearly every path) is tested in place; the lossy form is for the rest.
+        let one = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(s) => test(s),
+            Err(_) => test(&String::from_utf8_lossy(b)),
+        };
         match self.value(e) {
-            Val::Str(s) => test(&String::from_utf8_lossy(s.as_bytes())),
-            Val::List(l) => l
-                .iter()
-                .any(|s| test(&String::from_utf8_lossy(s.as_bytes()))),
+            Val::Str(s) => one(s.as_bytes()),
+            Val::List(l) => l.iter().any(|s| one(s.as_bytes())),
             _ => false,
         }
     }
@@ -981,14 +984,21 @@ impl Engine {
             procs: &self.procs,
         };
         let values = rule.returns.iter().map(|(_, e)| cx.value(e)).collect();
+        // A field with no value (of another event of an alternative, an errno of a call that
+        // succeeded) shows as nothing; what that leaves at the end is trimmed.
         let output = rule.output.as_ref().map(|parts| {
-            parts
+            let text: String = parts
                 .iter()
                 .map(|p| match p {
                     TemplatePart::Text(t) => t.clone(),
-                    TemplatePart::Value(e) => cx.value(e).to_string(),
+                    TemplatePart::Value(choices) => choices
+                        .iter()
+                        .map(|e| cx.value(e))
+                        .find(|v| *v != Val::Null)
+                        .map_or_else(String::new, |v| v.to_string()),
                 })
-                .collect()
+                .collect();
+            text.trim_end().to_string()
         });
         let exec = rule
             .actions

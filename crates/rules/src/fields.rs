@@ -227,8 +227,16 @@ pub enum FieldRef {
     Ppid,
     Nr,
     Syscall,
+    /// The syscall by its x86_64 meaning (`open` for `i386:open`).
+    Call,
+    /// The ABI a call was made through: `x86_64`, `i386`, `x32`, `io_uring`.
+    Abi,
     Ret,
     Errno,
+    /// `ok`, or the errno name of a failed call.
+    Result,
+    /// 1 when an open-like call may change its file (`open_for_write(e)`), else 0.
+    OpenForWrite,
     Argv,
     Uid,
     Euid,
@@ -248,6 +256,9 @@ pub enum FieldRef {
     TargetPid,
     Detail,
     Arg(&'static str, Sub),
+    /// The argument `name` of the events where it has this kind, null on the others: flag
+    /// names mean different bits in different kinds (O_TRUNC is AT_REMOVEDIR's bit).
+    ArgAs(&'static str, ArgKind),
 }
 
 const ALIASES: &[(&str, &str)] = &[
@@ -266,9 +277,9 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
     v.extend(ALIASES.iter().map(|(a, _)| a.to_string()));
     for c in classes {
         if c.is_syscall() {
-            v.extend(["nr", "syscall"].map(String::from));
+            v.extend(["nr", "syscall", "call", "abi"].map(String::from));
             if c.is_exit() {
-                v.extend(["ret", "errno"].map(String::from));
+                v.extend(["ret", "errno", "result"].map(String::from));
             }
         }
         match c.signature() {
@@ -304,6 +315,18 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
     }
     v.sort();
     v.dedup();
+    v
+}
+
+/// The kinds an argument has on the events of `classes`, each once.
+pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+    let mut v = arg_kinds(classes, name);
+    let mut seen = Vec::new();
+    v.retain(|k| {
+        let new = !seen.contains(k);
+        seen.push(*k);
+        new
+    });
     v
 }
 
@@ -346,7 +369,108 @@ fn kind_type(k: ArgKind) -> Type {
     }
 }
 
-/// Resolves `path` (after the binding) for events of `classes`. Errors say what is valid.
+/// The fields that belong to one kind of event (not a syscall argument), and the classes of
+/// event that have each.
+fn special(name: &str) -> Option<(FieldRef, Type, &'static [Class])> {
+    const PROCESS: &[Class] = &[Class::ProcessStart, Class::Exec];
+    const EXITS: &[Class] = &[Class::ProcessExit, Class::ThreadExit];
+    const SIGNAL_OR_EXIT: &[Class] = &[Class::ProcessExit, Class::ThreadExit, Class::Signal];
+    Some(match name {
+        "argv" => (FieldRef::Argv, Type::List, PROCESS),
+        "uid" => (FieldRef::Uid, Type::Int, PROCESS),
+        "euid" => (FieldRef::Euid, Type::Int, PROCESS),
+        "gid" => (FieldRef::Gid, Type::Int, PROCESS),
+        "egid" => (FieldRef::Egid, Type::Int, PROCESS),
+        "dev" => (FieldRef::Dev, Type::Int, &[Class::Exec]),
+        "ino" => (FieldRef::Ino, Type::Int, &[Class::Exec]),
+        "exit_code" => (FieldRef::ExitCode, Type::Int, EXITS),
+        "signal" => (FieldRef::Signal, Type::Int, SIGNAL_OR_EXIT),
+        "code" => (FieldRef::Code, Type::Int, &[Class::Signal]),
+        "sender_pid" => (FieldRef::SenderPid, Type::Int, &[Class::Signal]),
+        "sender_uid" => (FieldRef::Uid, Type::Int, &[Class::Signal]),
+        "creator_tid" => (FieldRef::CreatorTid, Type::Int, &[Class::ThreadStart]),
+        "count" => (FieldRef::Count, Type::Int, &[Class::Lost]),
+        "reason" => (FieldRef::Reason, Type::Str, &[Class::Lost]),
+        "action" => (FieldRef::ActionName, Type::Str, &[Class::Action]),
+        "by" => (FieldRef::By, Type::Str, &[Class::Action]),
+        "target_pid" => (FieldRef::TargetPid, Type::Int, &[Class::Action]),
+        "detail" => (FieldRef::Detail, Type::Str, &[Class::Action]),
+        _ => return None,
+    })
+}
+
+/// Resolves a field every one of `classes` has (a join, a `distinct` count): a field some
+/// events lack would leave them out silently.
+pub fn resolve_on_every(
+    classes: &[Class],
+    path: &[&str],
+) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
+    for c in classes {
+        resolve(std::slice::from_ref(c), path)?;
+    }
+    resolve(classes, path)
+}
+
+/// Whether `name` is a value the `call` field can take: an x86_64 syscall name, or the
+/// ABI-qualified name of a call with no x86_64 twin (`i386:mmap2`). `Err` says what to write.
+pub fn check_call_name(name: &str) -> Result<(), String> {
+    match SyscallId::from_name(name) {
+        Some(id) => match id.canonical() {
+            Some(s) if s.name() != name => Err(format!(
+                "`call` names a syscall by its x86_64 meaning: `{name}` is `{}` here",
+                s.name()
+            )),
+            _ => Ok(()),
+        },
+        None => Err(format!(
+            "`{name}` is not a system call{}",
+            vigil_event::suggest(name, all_names())
+        )),
+    }
+}
+
+/// The values of the `type` field (`Event::type_name`).
+const TYPE_NAMES: &[&str] = &[
+    "syscall_entry",
+    "syscall_exit",
+    "process_start",
+    "process_exec",
+    "process_exit",
+    "thread_start",
+    "thread_exit",
+    "signal",
+    "lost",
+    "action",
+];
+
+/// Whether `name` is a value the `type` field can take. `Err` says what to write.
+pub fn check_type_name(name: &str) -> Result<(), String> {
+    if TYPE_NAMES.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not an event type (the `type` field is one of {}){}",
+        TYPE_NAMES.join(", "),
+        vigil_event::suggest(name, TYPE_NAMES.iter().copied())
+    ))
+}
+
+/// Whether `name` is a value the `abi` field can take. `Err` says what to write.
+pub fn check_abi_name(name: &str) -> Result<(), String> {
+    match Abi::from_name(name) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "`{name}` is not an ABI (x86_64, i386, x32, io_uring){}",
+            vigil_event::suggest(name, ["x86_64", "i386", "x32", "io_uring"])
+        )),
+    }
+}
+
+/// Resolves `path` (after the binding) for events of `classes`. A binding that stands for an
+/// alternative may name a field only some of its events have: on the others the field has no
+/// value (null), so `(unlink|ftruncate):u` can test `u.path` and `u.fd.path`. A name that is a
+/// field of one event type and an argument of a syscall in the same alternative is refused as
+/// ambiguous. Errors say what is valid.
 pub fn resolve(
     classes: &[Class],
     path: &[&str],
@@ -362,8 +486,8 @@ pub fn resolve(
             Ok((f, t, None))
         }
     };
-    let all = |pred: fn(Class) -> bool| classes.iter().all(|c| pred(*c));
-    let any_syscall = classes.iter().any(|c| c.is_syscall());
+    let any = |pred: fn(Class) -> bool| classes.iter().any(|c| pred(*c));
+    let any_syscall = any(Class::is_syscall);
     match first {
         "seq" => return only(FieldRef::Seq, Type::Int),
         "time" => return only(FieldRef::Time, Type::Int),
@@ -373,44 +497,31 @@ pub fn resolve(
         "exe" => return only(FieldRef::Exe, Type::Str),
         "comm" => return only(FieldRef::Comm, Type::Str),
         "ppid" => return only(FieldRef::Ppid, Type::Int),
-        "nr" if all(Class::is_syscall) => return only(FieldRef::Nr, Type::Int),
-        "syscall" if all(Class::is_syscall) => return only(FieldRef::Syscall, Type::Str),
-        "ret" if all(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
-        "errno" if all(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
+        "nr" if any_syscall => return only(FieldRef::Nr, Type::Int),
+        "syscall" if any_syscall => return only(FieldRef::Syscall, Type::Str),
+        "call" if any_syscall => return only(FieldRef::Call, Type::Str),
+        "abi" if any_syscall => return only(FieldRef::Abi, Type::Str),
+        "ret" if any(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
+        "errno" if any(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
+        "result" if any(Class::is_exit) => return only(FieldRef::Result, Type::Str),
         _ => {}
     }
-    let is = |cs: &[Class]| classes.iter().all(|c| cs.contains(c));
-    let process = [Class::ProcessStart, Class::Exec];
-    let special = match first {
-        "argv" if is(&process) => Some((FieldRef::Argv, Type::List)),
-        "uid" if is(&process) => Some((FieldRef::Uid, Type::Int)),
-        "euid" if is(&process) => Some((FieldRef::Euid, Type::Int)),
-        "gid" if is(&process) => Some((FieldRef::Gid, Type::Int)),
-        "egid" if is(&process) => Some((FieldRef::Egid, Type::Int)),
-        "dev" if is(&[Class::Exec]) => Some((FieldRef::Dev, Type::Int)),
-        "ino" if is(&[Class::Exec]) => Some((FieldRef::Ino, Type::Int)),
-        "exit_code" if is(&[Class::ProcessExit, Class::ThreadExit]) => {
-            Some((FieldRef::ExitCode, Type::Int))
+    if let Some((f, t, on)) = special(first)
+        && classes.iter().any(|c| on.contains(c))
+    {
+        let all = classes.iter().all(|c| on.contains(c));
+        if all || arg_kinds(classes, first).is_empty() {
+            return only(f, t);
         }
-        "signal" if is(&[Class::ProcessExit, Class::ThreadExit, Class::Signal]) => {
-            Some((FieldRef::Signal, Type::Int))
-        }
-        "code" if is(&[Class::Signal]) => Some((FieldRef::Code, Type::Int)),
-        "sender_pid" if is(&[Class::Signal]) => Some((FieldRef::SenderPid, Type::Int)),
-        "sender_uid" if is(&[Class::Signal]) => Some((FieldRef::Uid, Type::Int)),
-        "creator_tid" if is(&[Class::ThreadStart]) => Some((FieldRef::CreatorTid, Type::Int)),
-        "count" if is(&[Class::Lost]) => Some((FieldRef::Count, Type::Int)),
-        "reason" if is(&[Class::Lost]) => Some((FieldRef::Reason, Type::Str)),
-        "action" if is(&[Class::Action]) => Some((FieldRef::ActionName, Type::Str)),
-        "by" if is(&[Class::Action]) => Some((FieldRef::By, Type::Str)),
-        "target_pid" if is(&[Class::Action]) => Some((FieldRef::TargetPid, Type::Int)),
-        "detail" if is(&[Class::Action]) => Some((FieldRef::Detail, Type::Str)),
-        _ => None,
-    };
-    if let Some((f, t)) = special {
-        return only(f, t);
+        return Err(format!(
+            "`{first}` is a field of {} and an argument of a syscall in this alternative: bind them in separate elements",
+            on.iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ));
     }
-    if any_syscall && all(Class::is_syscall) {
+    if any_syscall {
         let kinds = arg_kinds(classes, first);
         if let (Some(&kind), Some(name)) = (kinds.first(), static_arg_name(first)) {
             let same = kinds.iter().all(|k| kind_type(*k) == kind_type(kind));
@@ -547,6 +658,28 @@ fn fd_part(v: &Value, sub: Sub) -> Val {
     }
 }
 
+/// A `Str` of a static name (a syscall, an event type), made once: conditions on `call` and
+/// `type` are evaluated for many events, and a new string each time showed in the engine's time.
+fn interned(name: &'static str) -> Str {
+    thread_local! {
+        static NAMES: std::cell::RefCell<FxHashMap<&'static str, Str>> = Default::default();
+    }
+    NAMES.with(|n| {
+        n.borrow_mut()
+            .entry(name)
+            .or_insert_with(|| Str::from(name))
+            .clone()
+    })
+}
+
+/// `ECONNREFUSED`, or the number when the errno has no name.
+fn errno_name(e: i32) -> Str {
+    match syscalls::Errno::new(e).name() {
+        Some(n) => Str::from(n),
+        None => Str::from(e.to_string()),
+    }
+}
+
 fn plain(v: &Value) -> Val {
     match v.plain() {
         Value::Absent => Val::Null,
@@ -577,7 +710,7 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         FieldRef::Time => Val::Int(ev.time_ns as i64),
         FieldRef::Pid => Val::Int(ev.pid as i64),
         FieldRef::Tid => Val::Int(ev.tid as i64),
-        FieldRef::Type => Val::Str(Str::from(ev.type_name())),
+        FieldRef::Type => Val::Str(interned(ev.type_name())),
         FieldRef::Exe | FieldRef::Comm => {
             let exe = match &ev.kind {
                 K::ProcessStart(p) => Some(p.exe.clone()),
@@ -601,19 +734,29 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         FieldRef::Syscall => ev
             .syscall()
             .map_or(Val::Null, |c| Val::Str(Str::from(c.to_string()))),
+        FieldRef::Call => ev.syscall().map_or(Val::Null, |c| {
+            Val::Str(match c.canonical() {
+                Some(s) => interned(s.name()),
+                None => Str::from(c.to_string()),
+            })
+        }),
+        FieldRef::Abi => ev
+            .syscall()
+            .map_or(Val::Null, |c| Val::Str(interned(c.abi.name()))),
+        FieldRef::Result => match &ev.kind {
+            K::SyscallExit(x) => Val::Str(match x.errno() {
+                Some(e) => errno_name(e),
+                None => interned("ok"),
+            }),
+            _ => Val::Null,
+        },
+        FieldRef::OpenForWrite => Val::Int(ev.open_intent().is_some_and(|i| i.for_write()) as i64),
         FieldRef::Ret => match &ev.kind {
             K::SyscallExit(x) => Val::Int(x.ret),
             _ => Val::Null,
         },
         FieldRef::Errno => match &ev.kind {
-            K::SyscallExit(x) => match x.errno() {
-                Some(e) => Val::Str(Str::from(
-                    syscalls::Errno::new(e)
-                        .name()
-                        .map_or_else(|| e.to_string(), str::to_string),
-                )),
-                None => Val::Null,
-            },
+            K::SyscallExit(x) => x.errno().map_or(Val::Null, |e| Val::Str(errno_name(e))),
             _ => Val::Null,
         },
         FieldRef::Argv => match &ev.kind {
@@ -673,6 +816,17 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
                     FieldRef::TargetPid => Val::Int(a.target_pid as i64),
                     _ => Val::Str(a.detail.clone()),
                 },
+                _ => Val::Null,
+            }
+        }
+        FieldRef::ArgAs(name, kind) => {
+            let Some((sig, args)) = ev.args() else {
+                return Val::Null;
+            };
+            match sig.field_index(name) {
+                Some(i) if sig.field(i).is_some_and(|a| a.kind == kind) => {
+                    args.get(i).map_or(Val::Null, |v| fd_part(v, Sub::None))
+                }
                 _ => Val::Null,
             }
         }

@@ -493,3 +493,280 @@ fn a_kill_for_a_process_whose_exit_completed_the_match_is_logged_as_skipped() {
         "{actions:?}"
     );
 }
+
+/// An open event of any open-like call: `name` may be `openat`, `openat2`, `creat`,
+/// `io_uring:openat`, `i386:open`...; `flags` is left out when the call has none.
+fn open_call(s: &mut Stream, pid: u32, name: &str, path: &str, flags: u64) -> u64 {
+    let mut args = vec![("path", Value::Str(path.into()))];
+    if name != "creat" && !name.ends_with(":creat") {
+        args.push(("flags", Value::Uint(flags)));
+    }
+    s.call(pid, name, 3, &args)
+}
+
+#[test]
+fn open_for_write_reads_the_access_mode_creat_trunc_and_o_path() {
+    let src = "RULE w PATTERN { [(open|openat|openat2|creat):o] } WHERE { open_for_write(o) } RETURN { o.path }";
+    let mut s = Stream::new();
+    for (name, path, flags) in [
+        ("openat", "/wronly", 1),
+        ("openat", "/rdwr", 2),
+        ("openat", "/rdonly", 0),
+        ("openat", "/creat-rdonly", O_CREAT),
+        ("openat", "/trunc-rdonly", 0o1000),
+        ("openat", "/o-path-rdwr", 0o10000000 | 2),
+        ("openat", "/accmode-3", 3),
+        ("openat2", "/openat2-rdwr", 2),
+        ("openat2", "/openat2-rdonly", 0),
+        ("creat", "/creat", 0),
+        ("io_uring:openat", "/uring-rdwr", 2),
+        ("io_uring:openat", "/uring-rdonly", 0),
+        ("i386:open", "/i386-wronly", 1),
+        ("i386:creat", "/i386-creat", 0),
+    ] {
+        open_call(&mut s, 1, name, path, flags);
+    }
+    let got: Vec<String> = run(src, &s.events)
+        .iter()
+        .map(|m| m.values[0].to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "/wronly",
+            "/rdwr",
+            "/creat-rdonly",
+            "/trunc-rdonly",
+            "/openat2-rdwr",
+            "/creat",
+            "/uring-rdwr",
+            "/i386-wronly",
+            "/i386-creat"
+        ]
+    );
+    // Negated, inside `or`, inside a macro, at a syscall's entry (so deny can use it).
+    let src = r#"
+MACRO writes_tmp(e) = { open_for_write(e) and e.path startswith "/tmp/" }
+RULE not_w PATTERN { [openat:o] } WHERE { not open_for_write(o) } RETURN { o.path }
+RULE either PATTERN { [openat:o] } WHERE { o.path == "/rdonly" or open_for_write(o) and o.path == "/rdwr" } RETURN { o.path }
+RULE mac PATTERN { [openat:o] } WHERE { writes_tmp(o) } RETURN { o.path }
+RULE guard PATTERN { [openat:o] } WHERE { open_for_write(o), o.path == "/tmp/a" } DO { deny(EPERM) }
+"#;
+    let mut s = Stream::new();
+    for (path, flags) in [("/rdonly", 0), ("/rdwr", 2), ("/tmp/a", 1), ("/tmp/b", 0)] {
+        open_call(&mut s, 1, "openat", path, flags);
+    }
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let hits = |rule: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == rule)
+            .map(|x| x.values.first().map_or(String::new(), |v| v.to_string()))
+            .collect()
+    };
+    assert_eq!(hits("not_w"), ["/rdonly", "/tmp/b"]);
+    assert_eq!(hits("either"), ["/rdonly", "/rdwr"]);
+    assert_eq!(hits("mac"), ["/tmp/a"]);
+    assert_eq!(
+        hits("guard").len(),
+        1,
+        "matched at the entry of the write open"
+    );
+}
+
+#[test]
+fn open_for_write_is_refused_where_it_cannot_be_true() {
+    let e = errors("RULE r PATTERN { [exec:x] } WHERE { open_for_write(x) }");
+    assert!(
+        e.contains("open_for_write(x) can never be true: `x` is not an open"),
+        "{e}"
+    );
+    let e = errors("RULE r PATTERN { [openat:o, read:r] } WHERE { open_for_write(o, r) }");
+    assert!(e.contains("open_for_write takes one event"), "{e}");
+    let e = errors("MACRO open_for_write(e) = { e.pid == 1 }\nRULE r PATTERN { [openat:o] }");
+    assert!(
+        e.contains("`open_for_write` is built into the language"),
+        "{e}"
+    );
+    // An alternative with an open in it is fine: it is false on the other events.
+    let src = r#"RULE r PATTERN { [(openat|truncate):o] } WHERE { open_for_write(o) or o.call == truncate }"#;
+    let mut s = Stream::new();
+    open_call(&mut s, 1, "openat", "/a", 0);
+    s.call(1, "truncate", 0, &[("path", Value::Str("/b".into()))]);
+    assert_eq!(run(src, &s.events).len(), 1, "the truncate only");
+}
+
+#[test]
+fn an_alternative_may_use_fields_only_some_of_its_events_have() {
+    // path on unlink, fd on ftruncate; ret on execve but not on exec; none of them elsewhere.
+    let src = r#"
+RULE tamper PATTERN { [(unlink|ftruncate):u] } WHERE { u.path glob "/var/log/*" or u.fd.path glob "/var/log/*" } RETURN { u.call }
+RULE ran PATTERN { [(exec|execve):x] } WHERE { x.type == "process_exec" or x.ret == 0 } RETURN { x.type }
+RULE neq PATTERN { [(unlink|ftruncate):u] } WHERE { u.path != "/var/log/a" } RETURN { u.call }
+"#;
+    let mut s = Stream::new();
+    let log = |p: &str| {
+        Value::Fd(vigil_event::Fd::new(
+            3,
+            Some(std::sync::Arc::new(vigil_event::Target::File {
+                path: p.into(),
+                dev: 1,
+                ino: 2,
+            })),
+        ))
+    };
+    s.call(1, "unlink", 0, &[("path", Value::Str("/var/log/a".into()))]);
+    s.call(1, "ftruncate", 0, &[("fd", log("/var/log/b"))]);
+    s.call(1, "ftruncate", 0, &[("fd", log("/home/b"))]);
+    s.exec(1, "/bin/true", &["true"]);
+    s.call(1, "execve", 0, &[("path", Value::Str("/bin/true".into()))]);
+    s.call(1, "execve", -2, &[("path", Value::Str("/nope".into()))]);
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let hits = |rule: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == rule)
+            .map(|x| x.values[0].to_string())
+            .collect()
+    };
+    assert_eq!(hits("tamper"), ["unlink", "ftruncate"]);
+    assert_eq!(hits("ran"), ["process_exec", "syscall_exit"]);
+    // A field an event does not have is null: `!=` holds for it.
+    assert_eq!(hits("neq"), ["ftruncate", "ftruncate"]);
+    // A field none of the events has is still an error; so is one that means two things.
+    let e = errors("RULE r PATTERN { [(unlink|exec):u] } WHERE { u.pth == \"x\" }");
+    assert!(e.contains("no field `pth`"), "{e}");
+    let e = errors("RULE r PATTERN { [(setuid|exec):u] } WHERE { u.uid == 0 }");
+    assert!(e.contains("`uid` is a field of"), "{e}");
+    // Joins and distinct counts need the field on every event: else some are left out.
+    let e = errors("RULE r PATTERN { [openat:o, exec:x] } WHERE { [path] }");
+    assert!(e.contains("cannot join on `path`"), "{e}");
+    let e = errors(
+        "RULE r PATTERN { [(openat|exec)[>3 distinct path]:o] } WHERE { [ProcessId] } WITHIN 1s",
+    );
+    assert!(e.contains("no field `path` on exec"), "{e}");
+}
+
+#[test]
+fn call_names_a_syscall_by_meaning_and_result_says_how_it_ended() {
+    let src = r#"RULE r PATTERN { [(open|openat|connect):o] } WHERE { o.call in (open, "openat", connect) } RETURN { o.call, o.syscall, o.result }"#;
+    let mut s = Stream::new();
+    open_call(&mut s, 1, "openat", "/a", 0);
+    open_call(&mut s, 1, "i386:open", "/b", 0);
+    open_call(&mut s, 1, "io_uring:openat", "/c", 0);
+    s.call(1, "connect", -111, &[]);
+    let got: Vec<String> = run(src, &s.events)
+        .iter()
+        .map(|m| {
+            m.values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "openat openat ok",
+            "open i386:open ok",
+            "openat io_uring:openat ok",
+            "connect connect ECONNREFUSED"
+        ]
+    );
+    let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.call == \"opnat\" }");
+    assert!(
+        e.contains("`opnat` is not a system call (did you mean `openat`?)"),
+        "{e}"
+    );
+    let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.call in (openat, \"i386:open\") }");
+    assert!(e.contains("`i386:open` is `open` here"), "{e}");
+    let src = r#"RULE r PATTERN { [openat:o] } WHERE { o.abi != "x86_64" } RETURN { o.abi }"#;
+    let abis: Vec<String> = run(src, &s.events)
+        .iter()
+        .map(|m| m.values[0].to_string())
+        .collect();
+    assert_eq!(abis, ["io_uring"], "i386:open is an open, not an openat");
+    let e = errors(r#"RULE r PATTERN { [(exec|execve):x] } WHERE { x.type == "procces_exec" }"#);
+    assert!(
+        e.contains("`procces_exec` is not an event type")
+            && e.contains("did you mean `process_exec`"),
+        "{e}"
+    );
+    let e = errors("RULE r PATTERN { [openat:o] } WHERE { o.abi == i368 }");
+    assert!(e.contains("`i368` is not an ABI"), "{e}");
+    let e = errors("RULE r PATTERN { [openat.entry:o] } WHERE { o.result == \"ok\" }");
+    assert!(e.contains("no field `result`"), "{e}");
+}
+
+#[test]
+fn output_shows_the_first_field_with_a_value_and_nothing_for_none() {
+    let src = r#"RULE r PATTERN { [(openat|rename|connect):o] } OUTPUT "{o.call} {o.path|o.newpath} errno {o.errno}" RETURN { o.errno }"#;
+    let mut s = Stream::new();
+    s.open(1, "/a", 0);
+    s.call(
+        1,
+        "rename",
+        0,
+        &[
+            ("oldpath", Value::Str("/b".into())),
+            ("newpath", Value::Str("/c".into())),
+        ],
+    );
+    s.call(1, "connect", -111, &[]);
+    let m = run(src, &s.events);
+    let out: Vec<&str> = m.iter().filter_map(|x| x.output.as_deref()).collect();
+    assert_eq!(
+        out,
+        [
+            "openat /a errno",
+            "rename /c errno",
+            "connect  errno ECONNREFUSED"
+        ],
+        "a null shows as nothing and the end is trimmed"
+    );
+    assert_eq!(m[0].values, [Val::Null], "RETURN still says null");
+    let e = errors(r#"RULE r PATTERN { [openat:o] } OUTPUT "{o.path|o.pth}""#);
+    assert!(
+        e.contains("in OUTPUT {o.path|o.pth}: no field `pth`"),
+        "{e}"
+    );
+    let e = errors(r#"RULE r PATTERN { [openat:o] } OUTPUT "{o.path|x.path}""#);
+    assert!(e.contains("`{x.path}` is not event.field"), "{e}");
+}
+
+#[test]
+fn a_flag_name_is_tested_only_where_the_argument_has_its_meaning() {
+    // O_TRUNC (0o1000) and AT_REMOVEDIR (0x200) are the same bit: `has O_TRUNC` must not
+    // take an unlinkat that removes a directory, nor `has AT_REMOVEDIR` an open that truncates.
+    let src = r#"
+RULE trunc PATTERN { [(openat|openat2|unlinkat):o] } WHERE { o.flags has O_TRUNC } RETURN { o.call }
+RULE rmdir PATTERN { [(openat|unlinkat):o] } WHERE { o.flags has AT_REMOVEDIR } RETURN { o.call }
+"#;
+    let mut s = Stream::new();
+    open_call(&mut s, 1, "openat", "/a", 0o1000 | 1);
+    open_call(&mut s, 1, "openat2", "/a", 0o1000 | 1);
+    s.call(
+        1,
+        "unlinkat",
+        0,
+        &[
+            ("path", Value::Str("/d".into())),
+            ("flags", Value::Uint(0x200)),
+        ],
+    );
+    let rs = rules(src);
+    let m = run(src, &s.events);
+    let hits = |rule: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| rs.rules()[x.rule].name == rule)
+            .map(|x| x.values[0].to_string())
+            .collect()
+    };
+    assert_eq!(hits("trunc"), ["openat", "openat2"]);
+    assert_eq!(hits("rmdir"), ["unlinkat"]);
+    let e = errors("RULE r PATTERN { [(openat|unlinkat):o] } WHERE { o.flags has O_NOPE }");
+    assert!(e.contains("`O_NOPE` is not a flag of this field"), "{e}");
+    let e = errors("RULE r PATTERN { [(openat|unlinkat):o] } WHERE { o.flags == O_TRUNC }");
+    assert!(e.contains("does not mean the same on every call"), "{e}");
+}
