@@ -1,6 +1,6 @@
 //! The rule engine against Elastic's EQL (shared/bench/eql-peer) on the same 1M generated
 //! events, in one run: matches against the planted truth, events/s end to end and engine-only,
-//! the open-partial-match stress case, and the cost of `watch` with 20 rules over `record`.
+//! the open-partial-match stress case, and the cost of `watch` with the detection rules over `record`.
 
 use crate::record::{STRACE_SET, which};
 use crate::stats::{median, time_command};
@@ -342,7 +342,7 @@ fn one_key(vigil: &Path, dir: &Path) -> serde_json::Value {
         "capped_e2e_events_per_s": capped.e2e, "capped_engine_events_per_s": capped.engine})
 }
 
-/// `vigil watch` with 20 rules against `vigil record` alone, on the recording workloads.
+/// `vigil watch` with the detection rules (rules/detections.rules) against `vigil record` alone, on the recording workloads.
 fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
     let rules = vigil_testkit::workspace_root().join("rules/detections.rules");
     let src = scratch.join("src64k.bin");
@@ -376,7 +376,7 @@ fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
         ),
     ];
     println!(
-        "\n  watch with 20 rules (rules/detections.rules) against record alone, same syscalls ({STRACE_SET}), median of 5:"
+        "\n  watch with the detection rules (rules/detections.rules) against record alone, same syscalls ({STRACE_SET}), median of 5:"
     );
     let log = scratch.join("watch.vlog");
     let mut rows = Vec::new();

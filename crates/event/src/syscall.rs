@@ -497,6 +497,9 @@ table! {
     setresgid IDENTITY Exit ["rgid": Gid, "egid": Gid, "sgid": Gid] => [];
     setfsgid  IDENTITY Exit ["fsgid": Gid] => [];
     ioperm    IDENTITY No ["from": Hex, "num": Uint, "turn_on": Int] => [];
+    init_module   IDENTITY No ["module_image": Hex, "len": Uint, "param_values": Str] => [];
+    finit_module  IDENTITY No ["fd": Fd, "param_values": Str, "flags": Uint] => [];
+    delete_module IDENTITY No ["name": Str, "flags": Uint] => [];
     iopl      IDENTITY No ["level": Int] => [];
     // network
     socket    NETWORK Fd ["domain": SockDomain, "type": SockType, "protocol": Int] => ["fd": Fd];

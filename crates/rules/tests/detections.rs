@@ -1,4 +1,4 @@
-//! Each of the twenty rules of rules/detections.rules on its plain case, on every evasion that
+//! Each rule of rules/detections.rules on its plain case, on every evasion that
 //! applies to it, and on a benign near miss. Events are built as the capture records them: a
 //! path through a symlink, `..` or a dirfd is the absolute path the kernel resolved with the
 //! program's string beside it; io_uring operations and i386 calls carry their own ABI and the
@@ -1612,10 +1612,102 @@ fn unusual_port() {
 }
 
 /// Every rule of the file has an OUTPUT and a test above.
+fn vigil_action(s: &mut Stream, pid: u32, action: &str, by: &str, detail: &str) {
+    s.push(
+        pid,
+        pid,
+        EventKind::Action(Action {
+            action: action.into(),
+            by: by.into(),
+            target_pid: pid,
+            detail: detail.into(),
+        }),
+    );
+}
+
+#[test]
+fn io_uring_use() {
+    check(
+        "io_uring_use",
+        &[
+            ("a ring set up", 1, &|s| {
+                s.call(1, "io_uring_setup", 3, &[("entries", Value::Uint(8))]);
+            }),
+            ("through the i386 ABI", 1, &|s| {
+                s.call(1, "i386:io_uring_setup", 3, &[("entries", Value::Uint(8))]);
+            }),
+            ("a refused setup", 0, &|s| {
+                s.call(1, "io_uring_setup", -(libc_enosys()), &[]);
+            }),
+        ],
+    );
+}
+
+fn libc_enosys() -> i64 {
+    38
+}
+
+#[test]
+fn io_uring_sqpoll() {
+    check(
+        "io_uring_sqpoll",
+        &[
+            ("vigil's alert", 1, &|s| {
+                vigil_action(
+                    s,
+                    1,
+                    "alert",
+                    "",
+                    "io_uring ring fd 3 is polled by a kernel thread (IORING_SETUP_SQPOLL): ...",
+                )
+            }),
+            ("a rule's own alert is not vigil's", 0, &|s| {
+                vigil_action(s, 1, "alert", "some_rule", "IORING_SETUP_SQPOLL")
+            }),
+            ("another alert", 0, &|s| {
+                vigil_action(s, 1, "alert", "", "something else")
+            }),
+        ],
+    );
+}
+
+#[test]
+fn vigil_tampering() {
+    check(
+        "vigil_tampering",
+        &[
+            ("a kill of vigil refused", 1, &|s| {
+                vigil_action(
+                    s,
+                    1,
+                    "refused",
+                    "",
+                    "kill: SIGKILL aimed at vigil itself: refused",
+                )
+            }),
+            ("a group SIGKILL redirected", 1, &|s| {
+                vigil_action(s, 1, "redirected", "", "kill: SIGKILL to process group 7")
+            }),
+            ("a path changed during a call", 1, &|s| {
+                vigil_action(s, 1, "path-changed", "", "openat: vigil resolved /tmp/h")
+            }),
+            ("an untraced child killed", 1, &|s| {
+                vigil_action(s, 1, "killed", "", "clone3 child")
+            }),
+            ("a rule's deny is not an attack on vigil", 0, &|s| {
+                vigil_action(s, 1, "deny", "guard", "EACCES")
+            }),
+            ("a rule's kill", 0, &|s| {
+                vigil_action(s, 1, "kill", "dropper", "")
+            }),
+        ],
+    );
+}
+
 #[test]
 fn every_rule_has_an_output_and_a_test() {
     let rs = detections();
-    assert_eq!(rs.rules().len(), 20);
+    assert_eq!(rs.rules().len(), 23);
     let me = include_str!("detections.rs");
     for r in rs.rules() {
         assert!(r.output.is_some(), "rule {} has no OUTPUT", r.name);
