@@ -154,6 +154,62 @@ fn a_deny_on_the_real_path_cannot_be_bypassed_by_a_symlink() {
 }
 
 #[test]
+fn a_chrooted_program_opens_files_inside_its_root_and_they_are_recorded_so() {
+    let _cpu = shared();
+    let dir = canon(&scratch_dir("ev-chroot"));
+    let jail = dir.join("jail");
+    std::fs::create_dir(&jail).unwrap();
+    std::fs::write(jail.join("secret"), "in the jail").unwrap();
+    std::fs::write(dir.join("secret"), "outside").unwrap();
+    // Absolute inside the jail: /secret there is jail/secret.
+    symlink("/secret", jail.join("abslink")).unwrap();
+    let (out, events, _) = record_in(
+        &dir,
+        &[],
+        &[program("chroot_open").as_os_str(), jail.as_os_str()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = jail.join("secret");
+    let opened: Vec<_> = exits(&events, "open")
+        .into_iter()
+        .chain(exits(&events, "openat"))
+        .filter(|(_, x)| x.ret >= 0)
+        .filter(|(e, _)| {
+            path_and_given(e, "path")
+                .1
+                .is_some_and(|g| ["/secret", "/abslink", "secret"].contains(&g.as_str()))
+        })
+        .collect();
+    assert_eq!(opened.len(), 3, "three opens inside the jail");
+    for (e, _) in opened {
+        assert_eq!(path_and_given(e, "path").0.as_deref(), want.to_str());
+        assert_eq!(fd_path(e, "fd").as_deref(), want.to_str());
+    }
+}
+
+#[test]
+fn the_credentials_rule_sees_through_a_symlink_and_dotdot() {
+    let _cpu = shared();
+    let dir = canon(&scratch_dir("ev-rule-symlink"));
+    // /etc/ssl exists on Debian: `l/../shadow` is /etc/shadow.
+    symlink("/etc/ssl", dir.join("l")).unwrap();
+    symlink("/etc/shadow", dir.join("sh")).unwrap();
+    let rules = vigil_testkit::workspace_root().join("rules/detections.rules");
+    for via in ["l/../shadow", "sh"] {
+        let out = run(vigil()
+            .current_dir(&dir)
+            .args(["watch", "--rules"])
+            .arg(&rules)
+            .args(["--", "cat", via]));
+        let matches = text(&out.stdout);
+        assert!(
+            matches.contains("read_credentials") && matches.contains("/etc/shadow"),
+            "{via}: {matches}"
+        );
+    }
+}
+
+#[test]
 fn a_pipe_reopened_through_dev_fd_is_the_pipe() {
     let _cpu = shared();
     let dir = canon(&scratch_dir("ev-devfd"));
