@@ -207,19 +207,6 @@ impl Tracer<'_> {
         let absolute = given[0] == b'/';
         let follow = Self::follows(sig, raw, index, kind);
         let handles = self.fs_handles(tid, !absolute && dirfd.is_none());
-        // The canonical name of the base directory (the kernel's): the cwd, or the dirfd's.
-        let base_path: Option<Vec<u8>> = if absolute {
-            None
-        } else if dirfd.is_some() {
-            dir_target
-                .as_deref()
-                .and_then(|t| t.path())
-                .map(|p| p.as_bytes().to_vec())
-        } else {
-            self.threads
-                .get(&tid)
-                .and_then(|t| t.fs.borrow().cwd_path().map(<[u8]>::to_vec))
-        };
         let walked = handles.and_then(|(root, cwd)| {
             let owned_dir;
             let base = if absolute {
@@ -242,7 +229,6 @@ impl Tracer<'_> {
                 pid,
                 tid,
                 vigil_proc: &self.vigil_proc,
-                base_path: base_path.as_deref(),
             };
             Some(walk::resolve(&ctx, base, &given, follow))
         });

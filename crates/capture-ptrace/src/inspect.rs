@@ -275,8 +275,9 @@ pub fn root(tid: i32) -> Option<crate::fdtable::Root> {
     }
     // SAFETY: the kernel returned a new fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: zeroed stat is a valid out-buffer; valid fd.
+    // SAFETY: a zeroed stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open and `st` a valid out-pointer.
     let same_dir = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
         && stat("/").is_some_and(|s| (s.dev, s.ino) == (st.st_dev, st.st_ino));
     let same_ns = readlink(&format!("/proc/{tid}/ns/mnt")) == readlink("/proc/self/ns/mnt");

@@ -47,10 +47,6 @@ pub struct Ctx<'a> {
     pub tid: i32,
     /// `/proc/<vigil's pid>`: a fast walk that ends below it went through `/proc/self`.
     pub vigil_proc: &'a [u8],
-    /// The canonical path of the base directory (the kernel's name for the cwd or dirfd),
-    /// when known: a walk that meets no symlink is then named by folding the text onto it,
-    /// without asking the kernel for the name.
-    pub base_path: Option<&'a [u8]>,
 }
 
 const MAX_SYMLINKS: u32 = 40;
@@ -139,13 +135,46 @@ fn readlink_fd(fd: BorrowedFd) -> Result<Vec<u8>, i32> {
     Ok(buf)
 }
 
+/// vigil's own /proc/self/fd, opened once: reading a link in it is one component of procfs to
+/// walk instead of four.
+fn own_fd_dir() -> Option<BorrowedFd<'static>> {
+    static DIR: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let c = CString::new("/proc/self/fd").ok()?;
+        // SAFETY: `c` is a valid C string.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        // SAFETY: on success the kernel returned a new fd that nothing else owns.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+    .as_ref()
+    .map(|f| f.as_fd())
+}
+
 /// The kernel's name for an open fd of vigil's (`/proc/self/fd/N`): its path, or `pipe:[N]`
 /// and the like. `None` when the name is longer than the kernel will give (PATH_MAX).
 pub fn fd_name(fd: BorrowedFd) -> Option<Vec<u8>> {
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    std::fs::read_link(link)
-        .ok()
-        .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
+    let dir = own_fd_dir()?;
+    let name = CString::new(fd.as_raw_fd().to_string()).ok()?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `name` is a valid C string and `buf` is valid for writes of its length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 || n as usize >= buf.len() {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
 }
 
 fn found(fd: BorrowedFd) -> Found {
@@ -184,23 +213,14 @@ pub fn resolve(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Result
     slow(ctx, base, path, follow)
 }
 
-/// The common case: a path that meets no symlink (RESOLVE_NO_SYMLINKS refuses any), from a
-/// base whose canonical path is known. Then `..` and `.` mean what the text says, and the name
-/// is the text folded onto the base: one openat2 and one fstat, no readlink.
+/// The common case: an absolute path that meets no symlink (RESOLVE_NO_SYMLINKS refuses any).
+/// Then `..` and `.` mean what the text says, and the name is the text folded onto `/`: one
+/// openat2 and one fstat, no readlink. (Not for a relative path: the name vigil holds for a cwd
+/// or dirfd may be stale, the directory renamed since; the kernel names the result instead.)
 fn no_symlinks(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Option<Found> {
-    if !ctx.same_root {
+    if !ctx.same_root || path[0] != b'/' {
         return None;
     }
-    let base_path: &[u8] = if path[0] == b'/' {
-        b"/"
-    } else {
-        let b = ctx.base_path?;
-        // A deleted directory's name is not a path.
-        if b.first() != Some(&b'/') || b.ends_with(b" (deleted)") {
-            return None;
-        }
-        b
-    };
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let fd = openat2(
         base,
@@ -210,7 +230,7 @@ fn no_symlinks(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Option
     )
     .ok()?;
     let st = fstat(fd.as_fd())?;
-    let name = fold(base_path, path);
+    let name = fold(b"/", path);
     if name.len() >= libc::PATH_MAX as usize {
         return None;
     }
@@ -380,7 +400,6 @@ mod tests {
             pid: std::process::id() as i32,
             tid: std::process::id() as i32,
             vigil_proc: proc_dir,
-            base_path: None,
         }
     }
 
@@ -441,23 +460,27 @@ mod tests {
                 .unwrap(),
             real("dangling")
         );
-        // Knowing the base's name gives the same answers (symlink-free paths are folded).
-        let tb = t.clone().into_os_string().into_encoded_bytes();
-        let c2 = Ctx {
-            base_path: Some(&tb),
-            ..ctx(&root, b"/proc/0")
-        };
-        for (p, follow) in [
-            ("l/../secret", true),
-            ("s", false),
-            ("real/./sub/../secret", true),
-        ] {
-            assert_eq!(
-                resolve(&c2, base.as_fd(), p.as_bytes(), follow),
-                resolve(&c, base.as_fd(), p.as_bytes(), follow),
-                "{p}"
-            );
-        }
+        // An absolute symlink-free path is folded: the same answers as the kernel's names.
+        let abs = |p: &str| format!("{}/{p}", t.display());
+        assert_eq!(
+            resolve(
+                &c,
+                base.as_fd(),
+                abs("real/./sub/../secret").as_bytes(),
+                true
+            )
+            .unwrap()
+            .path
+            .unwrap(),
+            real("real/secret")
+        );
+        assert_eq!(
+            resolve(&c, base.as_fd(), abs("l/../secret").as_bytes(), true)
+                .unwrap()
+                .path
+                .unwrap(),
+            real("real/secret")
+        );
         // A missing directory on the way: not walkable.
         assert_eq!(
             resolve(&c, base.as_fd(), b"nodir/x", true),
@@ -480,7 +503,6 @@ mod tests {
             pid: me as i32,
             tid: me as i32,
             vigil_proc: &proc_dir,
-            base_path: None,
         };
         let p = format!("/dev/fd/{}", r.as_raw_fd());
         let f = resolve(&c, root.as_fd(), p.as_bytes(), true).unwrap();
