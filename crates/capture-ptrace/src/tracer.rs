@@ -677,6 +677,31 @@ impl<'s> Tracer<'s> {
         );
     }
 
+    /// A call's entry event when it is recorded: its seq (the seq it would have had
+    /// otherwise) and what the sink wants done about it.
+    pub(crate) fn emit_entry(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        call: SyscallId,
+        args: &Args,
+        record: bool,
+    ) -> (u64, Verdict) {
+        let entry_seq = self.next_seq();
+        if !record {
+            return (entry_seq, Verdict::Continue);
+        }
+        let verdict = self.emit_for_verdict(
+            pid,
+            tid,
+            EventKind::SyscallEntry(SyscallEntry {
+                call,
+                args: args.clone(),
+            }),
+        );
+        (entry_seq, verdict)
+    }
+
     /// Emits the actions queued while the current stop was handled.
     fn flush_actions(&mut self) {
         for (pid, tid, kind) in std::mem::take(&mut self.generated_actions) {
@@ -737,19 +762,7 @@ impl<'s> Tracer<'s> {
         if matches!(sys, Some(Sysno::exit | Sysno::exit_group)) {
             awaiting_exit = false;
         }
-        let entry_seq = self.next_seq();
-        let verdict = if record {
-            self.emit_for_verdict(
-                pid,
-                tid,
-                EventKind::SyscallEntry(SyscallEntry {
-                    call,
-                    args: args.clone(),
-                }),
-            )
-        } else {
-            Verdict::Continue
-        };
+        let (entry_seq, verdict) = self.emit_entry(pid, tid, call, &args, record);
         match guarded {
             Guarded::Allow => {}
             Guarded::Changed { detail } => self.action(pid, tid, "changed", detail),

@@ -406,19 +406,7 @@ impl Tracer<'_> {
             }
         }
         let guarded = self.guard(pid, tid, call, &raw, &args, &walked);
-        let entry_seq = self.next_seq();
-        let verdict = if record {
-            self.emit_for_verdict(
-                pid,
-                tid,
-                EventKind::SyscallEntry(SyscallEntry {
-                    call,
-                    args: args.clone(),
-                }),
-            )
-        } else {
-            Verdict::Continue
-        };
+        let (entry_seq, verdict) = self.emit_entry(pid, tid, call, &args, record);
         if let crate::guard::Guarded::Refuse { errno, detail } = guarded {
             self.action(
                 pid,

@@ -291,6 +291,11 @@ fn files_vigil_creates_are_mode_0600() {
     let (out, _, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os("cat /etc/hostname")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(mode(&log), 0o600, "record -o");
+    // An older, more open file of that name is narrowed when vigil writes over it.
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (out, _, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os("cat /etc/hostname")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&log), 0o600, "record -o over an existing 0644 file");
 
     let jsonl = dir.join("out.jsonl");
     let out = run(vigil().arg("export").arg(&log).arg("-o").arg(&jsonl));

@@ -80,6 +80,12 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
             1 => (text(), proptest::option::of(text()), resolution()).prop_map(|(v, g, how)| {
                 Value::resolved(Value::Str(v), g.map_or(Value::Absent, Value::Str), how)
             }),
+            // Given relative: the tail of the resolved path (stored compactly in the log).
+            1 => (text(), 1usize..6).prop_map(|(v, n)| {
+                let b = v.as_bytes();
+                let tail = Str::new(&b[b.len().saturating_sub(n).max(1).min(b.len())..]);
+                Value::resolved(Value::Str(v), Value::Str(tail), Resolution::Exact)
+            }),
         ]
         .boxed(),
         ArgKind::Str => text().prop_map(Value::Str).boxed(),

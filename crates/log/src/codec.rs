@@ -34,6 +34,20 @@ const K_EXT: u8 = 15;
 /// the tag.
 const EXT_RECORDS: std::ops::RangeInclusive<u8> = 0x82..=0xbf;
 
+/// When a resolved value's given form is the tail of its value (an exact path given relative to
+/// a directory: `out` of `/tmp/x/out`), the length of that tail: stored as a length (value tag
+/// 10) instead of a second string.
+fn given_tail(r: &Resolved) -> Option<usize> {
+    match (&r.value, &r.given, r.how) {
+        (Value::Str(v), Value::Str(g), Resolution::Exact)
+            if !g.is_empty() && v.len() > g.len() && v.as_bytes().ends_with(g.as_bytes()) =>
+        {
+            Some(g.len())
+        }
+        _ => None,
+    }
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -143,7 +157,7 @@ impl Bound {
             }
             Value::Addr(a) => self.addr(a),
             Value::Resolved(r) => {
-                self.bytes += 1;
+                self.bytes += 1 + 10;
                 self.value(&r.value);
                 self.value(&r.given);
             }
@@ -411,7 +425,9 @@ impl Encoder {
                 Value::Addr(a) => self.addr_strings(a),
                 Value::Resolved(r) => {
                     self.define_value(&r.value);
-                    self.define_value(&r.given);
+                    if given_tail(r).is_none() {
+                        self.define_value(&r.given);
+                    }
                 }
                 Value::Cut(c) => self.define_value(&c.kept),
                 _ => {}
@@ -465,6 +481,11 @@ impl Encoder {
                 let mut tmp = std::mem::take(&mut self.buf);
                 self.put_addr(&mut tmp, a);
                 self.buf = tmp;
+            }
+            Value::Resolved(r) if given_tail(r).is_some() => {
+                self.buf.push(10);
+                self.put_value(&r.value);
+                put(&mut self.buf, given_tail(r).unwrap_or(0) as u64);
             }
             Value::Resolved(r) => {
                 self.buf.push(8);
@@ -964,6 +985,21 @@ impl<'a> Decoder<'a> {
                 let value = self.value_at(depth + 1)?;
                 let given = self.value_at(depth + 1)?;
                 Value::Resolved(Arc::new(Resolved { value, given, how }))
+            }
+            10 if self.major >= 2 => {
+                let value = self.value_at(depth + 1)?;
+                let n = self.var()? as usize;
+                let given = match &value {
+                    Value::Str(v) if n > 0 && n < v.len() => {
+                        Value::Str(Str::new(&v.as_bytes()[v.len() - n..]))
+                    }
+                    _ => return Err("a resolved value's tail does not fit it".into()),
+                };
+                Value::Resolved(Arc::new(Resolved {
+                    value,
+                    given,
+                    how: Resolution::Exact,
+                }))
             }
             9 => {
                 let exact = match self.u8()? {

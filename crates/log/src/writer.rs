@@ -60,21 +60,27 @@ pub struct ExtensionEvent {
 }
 
 impl LogWriter<std::fs::File> {
-    /// Creates (or truncates) a log file, readable by its owner only (mode 0600 when new): it
-    /// holds whole command lines and every path the traced programs touched.
+    /// Creates (or truncates) a log file, readable by its owner only (mode 0600, also when an
+    /// older file of that name was more open): it holds whole command lines and every path the
+    /// traced programs touched.
     pub fn create(path: &Path, meta: &LogMeta) -> Result<Self, LogError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let name = path.display().to_string();
+        let io = |e| LogError::Io {
+            path: name.clone(),
+            source: e,
+        };
         let f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| LogError::Io {
-                path: name.clone(),
-                source: e,
-            })?;
+            .map_err(io)?;
+        if f.metadata().map_err(io)?.is_file() {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
         let mut w = LogWriter::new(f, meta)?;
         w.name = name;
         Ok(w)

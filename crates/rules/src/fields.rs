@@ -430,18 +430,7 @@ pub fn check_call_name(name: &str) -> Result<(), String> {
 }
 
 /// The values of the `type` field (`Event::type_name`).
-const TYPE_NAMES: &[&str] = &[
-    "syscall_entry",
-    "syscall_exit",
-    "process_start",
-    "process_exec",
-    "process_exit",
-    "thread_start",
-    "thread_exit",
-    "signal",
-    "lost",
-    "action",
-];
+const TYPE_NAMES: &[&str] = &vigil_event::json::TYPE_NAMES;
 
 /// Whether `name` is a value the `type` field can take. `Err` says what to write.
 pub fn check_type_name(name: &str) -> Result<(), String> {
