@@ -229,6 +229,7 @@ impl Tracer<'_> {
                 pid,
                 tid,
                 vigil_proc: &self.vigil_proc,
+                top_symlinks: &self.top_symlinks,
             };
             Some(walk::resolve(&ctx, base, &given, follow))
         });

@@ -234,7 +234,20 @@ pub fn exe(pid: i32) -> (Str, u64, u64, bool) {
 
 /// argv as the process now has it, from /proc/PID/cmdline (whole: the kernel bounds it).
 pub fn cmdline(pid: i32) -> Option<Arc<[Str]>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    use std::io::Read;
+    // open, read until a short read, close: no stat to size the buffer first.
+    let mut f = std::fs::File::open(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut raw = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    loop {
+        let k = f.read(&mut raw[n..]).ok()?;
+        n += k;
+        if k == 0 || n < raw.len() {
+            break;
+        }
+        raw.resize(raw.len() * 2, 0);
+    }
+    raw.truncate(n);
     let mut v: Vec<Str> = raw.split(|&b| b == 0).map(Str::from).collect();
     if v.last().is_some_and(|s| s.is_empty()) {
         v.pop();

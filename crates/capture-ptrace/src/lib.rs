@@ -125,6 +125,8 @@ impl PtraceBackend {
         nrs.extend(
             syscall::known()
                 .filter(|(_, s)| matches!(s.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard))
+                // Trapped on an argument test instead (see `run`).
+                .filter(|(s, _)| *s != syscalls::Sysno::prlimit64)
                 .map(|(s, _)| s.id() as u32),
         );
         nrs
@@ -135,8 +137,13 @@ impl Backend for PtraceBackend {
     type Error = PtraceError;
 
     fn run(&mut self, sink: &mut dyn EventSink) -> Result<Outcome, PtraceError> {
-        // clone stops only when asked for CLONE_UNTRACED (guard.rs takes the flag out).
-        let arg_traps = [(libc::SYS_clone as u32, 0, guard::CLONE_UNTRACED as u32)];
+        // clone stops only when asked for CLONE_UNTRACED (guard.rs takes the flag out);
+        // prlimit64 only when it names a process (glibc asks for its own limits with pid 0 at
+        // every start, and vigil is never "0").
+        let arg_traps = [
+            (libc::SYS_clone as u32, 0, guard::CLONE_UNTRACED as u32),
+            (libc::SYS_prlimit64 as u32, 0, u32::MAX),
+        ];
         let filter = seccomp::build(self.selection.all, &self.trapped(), &arg_traps);
         let options = Options::PTRACE_O_TRACESYSGOOD
             | Options::PTRACE_O_TRACEFORK

@@ -87,6 +87,8 @@ pub struct Tracer<'s> {
     /// vigil's own pid, and `/proc/<it>`, which a path walk must not end in (walk.rs).
     pub(crate) vigil_pid: i32,
     pub(crate) vigil_proc: Vec<u8>,
+    /// Top-level directories seen to be symlinks (walk.rs).
+    pub(crate) top_symlinks: std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
     /// vigil's pid namespace, and the namespace ids of traced tasks that needed translating.
     pub(crate) own_pidns: u64,
     pub(crate) ns_cache: HashMap<i32, NsIds>,
@@ -148,6 +150,7 @@ impl<'s> Tracer<'s> {
         Tracer {
             validate_fds,
             vigil_pid: std::process::id() as i32,
+            top_symlinks: Default::default(),
             vigil_proc: format!("/proc/{}", std::process::id()).into_bytes(),
             own_pidns: crate::nsmap::own_ns(),
             ns_cache: HashMap::new(),

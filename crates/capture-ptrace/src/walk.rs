@@ -47,6 +47,10 @@ pub struct Ctx<'a> {
     pub tid: i32,
     /// `/proc/<vigil's pid>`: a fast walk that ends below it went through `/proc/self`.
     pub vigil_proc: &'a [u8],
+    /// First components of absolute paths seen to be symlinks (`/lib -> usr/lib` on a
+    /// merged-/usr system): paths under them skip the symlink-free attempt, which would fail.
+    /// Only which attempt comes first depends on it, never the answer.
+    pub top_symlinks: &'a std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
 }
 
 const MAX_SYMLINKS: u32 = 40;
@@ -221,14 +225,32 @@ fn no_symlinks(ctx: &Ctx, base: BorrowedFd, path: &[u8], follow: bool) -> Option
     if !ctx.same_root || path[0] != b'/' {
         return None;
     }
+    let top = path[1..].split(|&b| b == b'/').next().unwrap_or_default();
+    if ctx.top_symlinks.borrow().contains(top) {
+        return None;
+    }
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let fd = openat2(
+    let fd = match openat2(
         base,
         path,
         libc::O_PATH | nofollow,
         libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-    )
-    .ok()?;
+    ) {
+        Ok(fd) => fd,
+        Err(libc::ELOOP) => {
+            // Remember a first component that is itself a symlink.
+            if !top.is_empty()
+                && openat(ctx.root, top, libc::O_PATH | libc::O_NOFOLLOW)
+                    .ok()
+                    .and_then(|f| fstat(f.as_fd()))
+                    .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+            {
+                ctx.top_symlinks.borrow_mut().insert(top.to_vec());
+            }
+            return None;
+        }
+        Err(_) => return None,
+    };
     let st = fstat(fd.as_fd())?;
     let name = fold(b"/", path);
     if name.len() >= libc::PATH_MAX as usize {
@@ -393,13 +415,18 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn ctx<'a>(root: &'a OwnedFd, proc_dir: &'a [u8]) -> Ctx<'a> {
+    fn ctx<'a>(
+        root: &'a OwnedFd,
+        proc_dir: &'a [u8],
+        top: &'a std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
+    ) -> Ctx<'a> {
         Ctx {
             root: root.as_fd(),
             same_root: true,
             pid: std::process::id() as i32,
             tid: std::process::id() as i32,
             vigil_proc: proc_dir,
+            top_symlinks: top,
         }
     }
 
@@ -424,7 +451,8 @@ mod tests {
         let root = dir(std::path::Path::new("/"));
         let base = dir(&t);
         // Another pid for /proc/self: this test's own /proc dir must not count as "vigil's".
-        let c = ctx(&root, b"/proc/0");
+        let top = Default::default();
+        let c = ctx(&root, b"/proc/0", &top);
         let real = |p: &str| t.join(p).into_os_string().into_encoded_bytes();
         // `l/..` is real/, not the directory holding l.
         let f = resolve(&c, base.as_fd(), b"l/../secret", true).unwrap();
@@ -503,6 +531,7 @@ mod tests {
             pid: me as i32,
             tid: me as i32,
             vigil_proc: &proc_dir,
+            top_symlinks: &Default::default(),
         };
         let p = format!("/dev/fd/{}", r.as_raw_fd());
         let f = resolve(&c, root.as_fd(), p.as_bytes(), true).unwrap();
