@@ -16,6 +16,7 @@ use vigil_event::*;
 const O_CLOEXEC: u64 = 0o2000000;
 const O_CREAT: u64 = 0o100;
 const O_EXCL: u64 = 0o200;
+const O_TRUNC: u64 = 0o1000;
 const O_NOFOLLOW: u64 = 0o400000;
 const O_TMPFILE: u64 = 0o20000000;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
@@ -126,6 +127,19 @@ impl Tracer<'_> {
         Some((root, cwd))
     }
 
+    /// An open (open, openat, or their io_uring twin) for reading only, creating nothing: its
+    /// exit holds the kernel's answer for the path, and no guard concerns it.
+    fn opens_for_reading(call: SyscallId, raw: &[u64; 6]) -> bool {
+        if !matches!(call.canonical(), Some(Sysno::open | Sysno::openat)) {
+            return false;
+        }
+        let sig = call.signature();
+        let Some(f) = sig.args.iter().position(|a| a.kind == ArgKind::OpenFlags) else {
+            return false;
+        };
+        raw[f] & (3 | O_CREAT | O_TRUNC | O_TMPFILE) == 0
+    }
+
     /// Whether the kernel follows a symlink in the last component of the path argument at
     /// `index`, given the call's flags.
     fn follows(sig: &Signature, raw: &[u64; 6], index: usize, kind: ArgKind) -> bool {
@@ -169,6 +183,7 @@ impl Tracer<'_> {
         kind: ArgKind,
         given: Vec<u8>,
         dir_dup: Option<&OwnedFd>,
+        lazy: bool,
     ) -> (Value, Option<(u64, u64)>) {
         let given_v = Value::Str(Str::from(given.as_slice()));
         let dirfd = kind
@@ -205,6 +220,11 @@ impl Tracer<'_> {
             };
         }
         let absolute = given[0] == b'/';
+        if lazy {
+            // Nothing decides on this path before the call, and the call's exit will hold the
+            // kernel's own answer: the text folded onto what it is relative to, marked so.
+            return (self.folded(tid, absolute, dirfd, &dir_target, given), None);
+        }
         let follow = Self::follows(sig, raw, index, kind);
         let handles = self.fs_handles(tid, !absolute && dirfd.is_none());
         let walked = handles.and_then(|(root, cwd)| {
@@ -245,36 +265,42 @@ impl Tracer<'_> {
                 Value::resolved(given_v, Value::Absent, Resolution::Unknown),
                 id,
             ),
-            _ => {
-                // Not walkable (the call will fail): fold the text against what it is relative
-                // to, when that is known.
-                let base: Option<Vec<u8>> = if absolute {
-                    Some(Vec::new())
-                } else if dirfd.is_some() {
-                    dir_target
-                        .as_deref()
-                        .and_then(|t| t.path())
-                        .map(|p| p.as_bytes().to_vec())
-                } else {
-                    self.threads
-                        .get(&tid)
-                        .and_then(|t| t.fs.borrow().cwd_path().map(<[u8]>::to_vec))
-                };
-                match base {
-                    Some(b) => (
-                        Value::resolved(
-                            Value::Str(Str::from(walk::fold(&b, &given))),
-                            given_v,
-                            Resolution::Lexical,
-                        ),
-                        None,
-                    ),
-                    None => (
-                        Value::resolved(given_v, Value::Absent, Resolution::Unknown),
-                        None,
-                    ),
-                }
-            }
+            // Not walkable (the call will fail): the text folded onto what it is relative to.
+            _ => (self.folded(tid, absolute, dirfd, &dir_target, given), None),
+        }
+    }
+
+    /// A path folded as text onto its cwd or dirfd (`.`, `..`, `//`), marked lexical; marked
+    /// unknown when the directory it is relative to has no name vigil knows.
+    fn folded(
+        &self,
+        tid: i32,
+        absolute: bool,
+        dirfd: Option<i32>,
+        dir_target: &Option<Arc<Target>>,
+        given: Vec<u8>,
+    ) -> Value {
+        let base: Option<Vec<u8>> = if absolute {
+            Some(Vec::new())
+        } else if dirfd.is_some() {
+            dir_target
+                .as_deref()
+                .and_then(|t| t.path())
+                .filter(|p| p.as_bytes().first() == Some(&b'/'))
+                .map(|p| p.as_bytes().to_vec())
+        } else {
+            self.threads
+                .get(&tid)
+                .and_then(|t| t.fs.borrow().cwd_path().map(<[u8]>::to_vec))
+        };
+        let given_v = Value::Str(Str::from(given.as_slice()));
+        match base {
+            Some(b) => Value::resolved(
+                Value::Str(Str::from(walk::fold(&b, &given))),
+                given_v,
+                Resolution::Lexical,
+            ),
+            None => Value::resolved(given_v, Value::Absent, Resolution::Unknown),
         }
     }
 
@@ -290,6 +316,7 @@ impl Tracer<'_> {
     ) -> (Args, Walked) {
         let sig = call.signature();
         let wide = call.abi != Abi::I386;
+        let lazy = !self.exact_entry && Self::opens_for_reading(call, raw);
         let mut args = Args::new();
         let mut walked = Walked::new();
         // Duplicates of dirfd arguments made while checking them, to walk paths from.
@@ -321,7 +348,8 @@ impl Tracer<'_> {
                             .dirfd_arg()
                             .and_then(|d| dir_dups.iter().find(|(j, _)| *j == d))
                             .map(|(_, f)| f);
-                        let (v, id) = self.path_value(pid, tid, &args, sig, raw, i, k, p, dup);
+                        let (v, id) =
+                            self.path_value(pid, tid, &args, sig, raw, i, k, p, dup, lazy);
                         walked.push((i, id));
                         v
                     }
@@ -577,6 +605,30 @@ impl Tracer<'_> {
         }
     }
 
+    /// Walks the path arguments of a call whose entry only folded them.
+    fn walk_at_exit(&mut self, pid: i32, tid: i32, p: &Pending, args: &mut Args) {
+        let sig = p.call.signature();
+        for (i, spec) in sig.args.iter().enumerate() {
+            if !spec.kind.is_path() {
+                continue;
+            }
+            let Some(v) = p.args.get(i) else { continue };
+            if v.resolution() == Resolution::Exact {
+                continue;
+            }
+            let given = v.given().unwrap_or(v.plain());
+            let Some(given) = given.as_str().map(|g| g.as_bytes().to_vec()) else {
+                continue;
+            };
+            let (value, _) = self.path_value(
+                pid, tid, &p.args, sig, &p.raw, i, spec.kind, given, None, false,
+            );
+            if let Some(slot) = args.get_mut(i) {
+                *slot = value;
+            }
+        }
+    }
+
     /// An open that succeeded: the fd it created as the kernel reports it, and the path
     /// argument replaced by the kernel's own answer (the name of what was opened), the
     /// program's string kept beside it. When vigil's walk at entry named another object, the
@@ -641,7 +693,9 @@ impl Tracer<'_> {
                             })
                     }
                 };
-                if changed && flags & O_TMPFILE != O_TMPFILE {
+                // An entry that was not walked (lazy, or not walkable) has nothing to compare.
+                let walked_exact = entry_path.is_some_and(|v| v.resolution() == Resolution::Exact);
+                if changed && walked_exact && flags & O_TMPFILE != O_TMPFILE {
                     let before = entry_name.map_or_else(|| "?".to_string(), |e| e.escaped());
                     self.generated_actions.push((
                         pid as u32,
@@ -676,6 +730,12 @@ impl Tracer<'_> {
         let Some(call) = p.call.canonical() else {
             return args;
         };
+        if !ok && !self.exact_entry && Self::opens_for_reading(p.call, raw) {
+            // A failed open's path was not walked at entry (nothing decided there) and no fd
+            // holds the kernel's answer: walk it now, so a refused attempt on a file is
+            // recorded against that file.
+            self.walk_at_exit(pid, tid, p, &mut args);
+        }
         if ok {
             match call {
                 Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {

@@ -84,6 +84,8 @@ pub struct PtraceBackend {
     selection: Selection,
     /// Files the traced programs may not write over, truncate, move or remove (device, inode).
     protected: Vec<(u64, u64)>,
+    /// Whether anything decides on a call at its entry (see `decide_at_entry`).
+    exact_entry: bool,
 }
 
 impl PtraceBackend {
@@ -97,7 +99,16 @@ impl PtraceBackend {
             argv,
             selection,
             protected: Vec::new(),
+            exact_entry: true,
         })
+    }
+
+    /// Whether anything decides on a call at its entry (the online rules of `watch`, which
+    /// may deny it). When nothing does (`record`), an open for reading is not walked at its
+    /// entry: its entry event holds the path folded as text (marked lexical) and its exit the
+    /// kernel's own answer, which is what every analysis reads. Default: true.
+    pub fn decide_at_entry(&mut self, yes: bool) {
+        self.exact_entry = yes;
     }
 
     /// Protects a file (vigil's own log) from the traced programs: opening it for writing,
@@ -158,6 +169,7 @@ impl Backend for PtraceBackend {
         let _forwarding = signals::Forwarding::install(spawned.pid.as_raw());
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone());
         tracer.protected = self.protected.clone();
+        tracer.exact_entry = self.exact_entry;
         let argv: Arc<[Str]> = self
             .argv
             .iter()

@@ -94,6 +94,10 @@ pub struct Tracer<'s> {
     pub(crate) ns_cache: HashMap<i32, NsIds>,
     /// Device and inode of files the traced programs may not destroy (vigil's log).
     pub(crate) protected: Vec<(u64, u64)>,
+    /// Something decides at a call's entry (a rule that may deny): paths are walked there
+    /// for every call. Otherwise an open for reading is walked by the kernel alone, its exit
+    /// holding the answer (decode.rs).
+    pub(crate) exact_entry: bool,
     /// Actions vigil took while handling the current stop, emitted after its event.
     pub(crate) generated_actions: Vec<(u32, u32, EventKind)>,
 }
@@ -155,6 +159,7 @@ impl<'s> Tracer<'s> {
             own_pidns: crate::nsmap::own_ns(),
             ns_cache: HashMap::new(),
             protected: Vec::new(),
+            exact_entry: true,
             generated_actions: Vec::new(),
             sink,
             selection,

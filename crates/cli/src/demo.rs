@@ -57,6 +57,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     );
     let selection = Selection::default();
     let mut backend = record::backend(&command, selection.clone())?;
+    backend.decide_at_entry(false);
     let mut sink = LogSink::create(&log, &record::meta_for("ptrace", &command, &selection))?;
     record::protect_log(&mut backend, &log)?;
     let outcome = record::run_backend(&mut backend, &mut sink);

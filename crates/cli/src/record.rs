@@ -120,6 +120,8 @@ pub fn run_backend(
 pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     let selection = parse_selection(&a.syscalls)?;
     let mut backend = backend(&a.command, selection.clone())?;
+    // No rule decides at a call's entry here: the kernel's answer at the exit suffices.
+    backend.decide_at_entry(false);
     let mut sink = LogSink::create(&a.output, &meta_for("ptrace", &a.command, &selection))?;
     protect_log(&mut backend, &a.output)?;
     let outcome = run_backend(&mut backend, &mut sink);

@@ -214,7 +214,9 @@ impl<W: Write> Listing<'_, W> {
                 }
                 self.interrupt()?;
                 let mut line = self.prefix(&ev);
-                render::call(*call, args, &mut line);
+                // How sure an entry's path is matters at its exit, which says what the
+                // kernel resolved (and shows it when it differs).
+                render::call(*call, &entry_view(args), &mut line);
                 line.truncate(line.len() - 1); // the ')' comes with the result
                 write!(self.out, "{line}")?;
                 self.last_open = Some(ev.tid);
@@ -315,4 +317,19 @@ impl<W: Write> Listing<'_, W> {
         }
         Ok(())
     }
+}
+
+/// An entry's arguments as `show` prints them: a path not walked at entry (nothing decided
+/// there) is shown as folded, without the note the exit makes moot.
+fn entry_view(args: &[Value]) -> vigil_event::Args {
+    args.iter()
+        .map(|v| match v {
+            Value::Resolved(r) if r.how == vigil_event::Resolution::Lexical => Value::resolved(
+                r.value.clone(),
+                r.given.clone(),
+                vigil_event::Resolution::Exact,
+            ),
+            v => v.clone(),
+        })
+        .collect()
 }

@@ -178,7 +178,7 @@ pub fn result(call: SyscallId, ret: i64, args_: &Args, out: &mut String) {
     }
 }
 
-/// ` [kernel: path="/etc/shadow"]` for each input the exit event holds differently from its
+/// ` [resolved: path="/etc/shadow"]` for each input the exit event holds differently from its
 /// entry (the kernel's own answer, when the program changed the argument during the call).
 pub fn changed_inputs(call: SyscallId, entry: &[Value], exit: &[Value], out: &mut String) {
     let sig = call.signature();
@@ -187,7 +187,7 @@ pub fn changed_inputs(call: SyscallId, entry: &[Value], exit: &[Value], out: &mu
             continue;
         }
         if let Some(spec) = sig.field(i) {
-            let _ = write!(out, " [kernel: {}=", spec.name);
+            let _ = write!(out, " [resolved: {}=", spec.name);
             value(spec.kind, b.plain(), out);
             out.push(']');
         }

@@ -86,6 +86,11 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
                 let tail = Str::new(&b[b.len().saturating_sub(n).max(1).min(b.len())..]);
                 Value::resolved(Value::Str(v), Value::Str(tail), Resolution::Exact)
             }),
+            1 => (text(), 1usize..6).prop_map(|(v, n)| {
+                let b = v.as_bytes();
+                let tail = Str::new(&b[b.len().saturating_sub(n).max(1).min(b.len())..]);
+                Value::resolved(Value::Str(v), Value::Str(tail), Resolution::Lexical)
+            }),
         ]
         .boxed(),
         ArgKind::Str => text().prop_map(Value::Str).boxed(),

@@ -25,6 +25,12 @@ const K_TEXIT: u8 = 7;
 const K_SIGNAL: u8 = 8;
 const K_LOST: u8 = 9;
 const K_ACTION: u8 = 10;
+/// Version 2: an entry and its exit whose inputs differ in a few places (the path the kernel
+/// resolved where the entry held the text folded): K_PAIR's fields, then the patches.
+const K_PAIR_PATCHED: u8 = 11;
+/// Patch codes: the entry's resolved value, now exact; the exit's value, written out.
+const PATCH_EXACT: u8 = 0;
+const PATCH_VALUE: u8 = 1;
 /// Version 2: an event of an extension kind (one the core kinds above do not cover): the usual
 /// event header, then a varint kind id, a varint body length and the body. A reader that does
 /// not know the kind skips the body and counts the event.
@@ -34,12 +40,23 @@ const K_EXT: u8 = 15;
 /// the tag.
 const EXT_RECORDS: std::ops::RangeInclusive<u8> = 0x82..=0xbf;
 
+/// Whether `exit` is `entry` (a resolved value marked lexical or unknown) confirmed exact by the
+/// kernel: the same value and given form, now exact.
+fn made_exact(entry: &Value, exit: &Value) -> bool {
+    match entry {
+        Value::Resolved(r) if r.how != Resolution::Exact => {
+            *exit == Value::resolved(r.value.clone(), r.given.clone(), Resolution::Exact)
+        }
+        _ => false,
+    }
+}
+
 /// When a resolved value's given form is the tail of its value (an exact path given relative to
 /// a directory: `out` of `/tmp/x/out`), the length of that tail: stored as a length (value tag
 /// 10) instead of a second string.
 fn given_tail(r: &Resolved) -> Option<usize> {
     match (&r.value, &r.given, r.how) {
-        (Value::Str(v), Value::Str(g), Resolution::Exact)
+        (Value::Str(v), Value::Str(g), Resolution::Exact | Resolution::Lexical)
             if !g.is_empty() && v.len() > g.len() && v.as_bytes().ends_with(g.as_bytes()) =>
         {
             Some(g.len())
@@ -483,7 +500,9 @@ impl Encoder {
                 self.buf = tmp;
             }
             Value::Resolved(r) if given_tail(r).is_some() => {
-                self.buf.push(10);
+                // 10: exact, 11: folded as text (an entry not walked).
+                self.buf
+                    .push(if r.how == Resolution::Exact { 10 } else { 11 });
                 self.put_value(&r.value);
                 put(&mut self.buf, given_tail(r).unwrap_or(0) as u64);
             }
@@ -600,7 +619,16 @@ impl Encoder {
                     && x.entry_seq == entry.seq
                     && x.call == e.call
                     && x.args.len() >= e.args.len()
-                    && x.args[..e.args.len()] == e.args[..]
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a pair would need patches (its exit's inputs are not its entry's).
+    pub fn pair_is_patched(entry: &Event, exit: &Event) -> bool {
+        match (&entry.kind, &exit.kind) {
+            (EventKind::SyscallEntry(e), EventKind::SyscallExit(x)) => {
+                x.args.get(..e.args.len()) != Some(&e.args[..])
             }
             _ => false,
         }
@@ -614,8 +642,23 @@ impl Encoder {
             self.event(exit);
             return;
         };
+        // The inputs the exit holds differently (the kernel's answer for a path).
+        let patches: Vec<(usize, Option<&Value>)> = e
+            .args
+            .iter()
+            .zip(x.args.iter())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| (i, (!made_exact(a, b)).then_some(b)))
+            .collect();
+        self.define(&e.args);
         self.define(&x.args);
-        self.header(K_PAIR, entry);
+        let kind = if patches.is_empty() {
+            K_PAIR
+        } else {
+            K_PAIR_PATCHED
+        };
+        self.header(kind, entry);
         self.put_call(e.call);
         self.put_args(&e.args);
         put(
@@ -624,6 +667,19 @@ impl Encoder {
         );
         put(&mut self.buf, zigzag(x.ret));
         self.put_args(&x.args[e.args.len()..]);
+        if !patches.is_empty() {
+            put(&mut self.buf, patches.len() as u64);
+            for (i, v) in patches {
+                put(&mut self.buf, i as u64);
+                match v {
+                    None => self.buf.push(PATCH_EXACT),
+                    Some(v) => {
+                        self.buf.push(PATCH_VALUE);
+                        self.put_value(v);
+                    }
+                }
+            }
+        }
         self.prev_seq = exit.seq;
         self.prev_time = exit.time_ns;
         self.events += 1;
@@ -986,7 +1042,7 @@ impl<'a> Decoder<'a> {
                 let given = self.value_at(depth + 1)?;
                 Value::Resolved(Arc::new(Resolved { value, given, how }))
             }
-            10 if self.major >= 2 => {
+            t @ (10 | 11) if self.major >= 2 => {
                 let value = self.value_at(depth + 1)?;
                 let n = self.var()? as usize;
                 let given = match &value {
@@ -998,7 +1054,11 @@ impl<'a> Decoder<'a> {
                 Value::Resolved(Arc::new(Resolved {
                     value,
                     given,
-                    how: Resolution::Exact,
+                    how: if t == 10 {
+                        Resolution::Exact
+                    } else {
+                        Resolution::Lexical
+                    },
                 }))
             }
             9 => {
@@ -1146,7 +1206,7 @@ impl<'a> Decoder<'a> {
                         args: self.args()?,
                     })
                 }
-                K_PAIR => {
+                K_PAIR | K_PAIR_PATCHED if tag & KIND_MASK == K_PAIR || self.major >= 2 => {
                     let call = self.call()?;
                     let args = self.args()?;
                     let exit_time = time.wrapping_add(self.zz()? as u64);
@@ -1154,6 +1214,30 @@ impl<'a> Decoder<'a> {
                     let extra = self.args()?;
                     let mut all = args.clone();
                     all.extend(extra);
+                    if tag & KIND_MASK == K_PAIR_PATCHED {
+                        let n = self.var()? as usize;
+                        if n == 0 || n > args.len() {
+                            return Err("a patched pair with no or too many patches".into());
+                        }
+                        for _ in 0..n {
+                            let i = self.var()? as usize;
+                            let Some(slot) = all.get_mut(i).filter(|_| i < args.len()) else {
+                                return Err("a patch past the entry's inputs".into());
+                            };
+                            *slot = match self.u8()? {
+                                PATCH_EXACT => match &*slot {
+                                    Value::Resolved(r) => Value::resolved(
+                                        r.value.clone(),
+                                        r.given.clone(),
+                                        Resolution::Exact,
+                                    ),
+                                    _ => return Err("an exact patch of a plain value".into()),
+                                },
+                                PATCH_VALUE => self.value()?,
+                                c => return Err(format!("unknown patch code {c}")),
+                            };
+                        }
+                    }
                     out.push(Event {
                         seq,
                         time_ns: time,
@@ -1226,7 +1310,7 @@ impl<'a> Decoder<'a> {
                 }
                 k => return Err(format!("unknown event kind {k}")),
             };
-            let (seq, time) = if tag & KIND_MASK == K_PAIR {
+            let (seq, time) = if matches!(tag & KIND_MASK, K_PAIR | K_PAIR_PATCHED) {
                 (seq.wrapping_add(1), self.prev_time)
             } else {
                 (seq, time)

@@ -128,7 +128,13 @@ impl<W: Write> LogWriter<W> {
         self.last = (ev.seq, ev.time_ns);
         if let Some((entry, entry_size)) = self.held.take() {
             if Encoder::pairs(&entry, ev) {
-                self.room(size.in_block(self.enc.defined()) + PAIR_EXTRA)?;
+                // A patched pair also writes the entry's own values where they differ.
+                let entry_part = if Encoder::pair_is_patched(&entry, ev) {
+                    entry_size.in_block(self.enc.defined())
+                } else {
+                    0
+                };
+                self.room(size.in_block(self.enc.defined()) + entry_part + PAIR_EXTRA)?;
                 self.enc.pair(&entry, ev);
                 return self.seal_if_full();
             }

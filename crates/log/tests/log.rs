@@ -434,3 +434,82 @@ fn batches_hold_the_same_events_as_the_iterator() {
         "the corrupt block, and the end record's counts"
     );
 }
+
+/// An entry whose path was folded as text (not walked: nothing decided at entry) and its exit
+/// holding the kernel's answer: stored as one patched pair, read back exactly, and smaller than
+/// the two events apart.
+#[test]
+fn an_exit_correcting_its_entrys_inputs_pairs_with_it() {
+    let call = SyscallId::from_name("openat").unwrap();
+    let dirfd = Value::Fd(Fd::new(-100, None));
+    let lexical = |p: &str, g: &str| {
+        Value::resolved(
+            Value::Str(p.into()),
+            Value::Str(g.into()),
+            Resolution::Lexical,
+        )
+    };
+    let exact = |p: &str, g: &str| {
+        Value::resolved(
+            Value::Str(p.into()),
+            Value::Str(g.into()),
+            Resolution::Exact,
+        )
+    };
+    let mut events = Vec::new();
+    let mut seq = 1;
+    for (entry_path, exit_path) in [
+        // Confirmed: the fold was right.
+        (lexical("/tmp/x/out", "out"), exact("/tmp/x/out", "out")),
+        // Corrected: a symlink the fold did not follow.
+        (
+            lexical("/tmp/x/shadow", "l/../shadow"),
+            exact("/etc/shadow", "l/../shadow"),
+        ),
+        // Unchanged (an ordinary pair).
+        (
+            Value::Str("/etc/passwd".into()),
+            Value::Str("/etc/passwd".into()),
+        ),
+    ] {
+        let entry_args: Args = vec![dirfd.clone(), entry_path, Value::Uint(0)].into();
+        let mut exit_args: Args = vec![dirfd.clone(), exit_path, Value::Uint(0)].into();
+        exit_args.push(Value::Absent);
+        exit_args.push(Value::Fd(Fd::new(3, None)));
+        events.push(Event {
+            seq,
+            time_ns: 1000 + seq,
+            pid: 7,
+            tid: 7,
+            kind: EventKind::SyscallEntry(SyscallEntry {
+                call,
+                args: entry_args,
+            }),
+        });
+        events.push(Event {
+            seq: seq + 1,
+            time_ns: 1001 + seq,
+            pid: 7,
+            tid: 7,
+            kind: EventKind::SyscallExit(SyscallExit {
+                call,
+                entry_seq: seq,
+                ret: 3,
+                args: exit_args,
+            }),
+        });
+        seq += 2;
+    }
+    let (bytes, _) = write_blocks(&events, 100);
+    let (back, issues) = read_all(&bytes);
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(back, events);
+    // Each pair is one record: the same events written one by one take more room.
+    let mut apart = LogWriter::new(Vec::new(), &meta()).unwrap();
+    for ev in &events {
+        apart.append(ev).unwrap();
+        apart.flush().unwrap();
+    }
+    let (paired, _) = write_blocks(&events, 100);
+    assert!(paired.len() < apart.into_inner().unwrap().len());
+}
