@@ -29,6 +29,7 @@ use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 
 pub use memory::Memory;
+pub use spawn::remember_inherited_sigpipe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PtraceError {

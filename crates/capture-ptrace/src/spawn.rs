@@ -11,6 +11,28 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// SIGPIPE's disposition when vigil started, before Rust's runtime set it to ignored:
+/// 0 not known (taken as the default action), 1 default, 2 ignored.
+static INHERITED_SIGPIPE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Records the SIGPIPE disposition vigil inherited. Call it before Rust's runtime starts (the
+/// `vigil` binary does, from an `.init_array` constructor), so a traced command starts as it
+/// would have without vigil: with SIGPIPE at its default action, or ignored if vigil's caller
+/// ignored it (`nohup`, a shell started with it ignored).
+pub fn remember_inherited_sigpipe() {
+    // SAFETY: a zeroed sigaction is a valid out-buffer; querying changes nothing.
+    let ignored = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    };
+    INHERITED_SIGPIPE.store(if ignored { 2 } else { 1 }, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn inherited_sigpipe_ignored() -> bool {
+    INHERITED_SIGPIPE.load(std::sync::atomic::Ordering::Relaxed) == 2
+}
+
 /// Where the child failed, sent back over the error pipe.
 pub const STAGE_SECCOMP: u32 = 1;
 pub const STAGE_EXEC: u32 = 2;
@@ -94,8 +116,8 @@ pub fn spawn(
             errno: e,
         })?;
 
-    // SAFETY: the child only calls async-signal-safe functions (sigprocmask, kill, prctl,
-    // syscall, execve, write, _exit) on data prepared above.
+    // SAFETY: the child only calls async-signal-safe functions (signal, kill, prctl, syscall,
+    // execve, write, _exit) and reads an atomic, on data prepared above.
     match unsafe { fork() }.map_err(|e| PtraceError::Sys {
         what: "fork",
         errno: e,
@@ -113,9 +135,13 @@ pub fn spawn(
                     126
                 });
             };
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // The command starts with the signal setup vigil itself was started with: the
+            // blocked mask is inherited as it is (vigil blocks nothing), handlers are reset by
+            // exec, and SIGPIPE, which Rust's runtime ignored in vigil, gets back the
+            // disposition vigil inherited (see `inherited_sigpipe_ignored`).
+            if !inherited_sigpipe_ignored() {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
             // Wait here until the parent has seized us.
             libc::kill(libc::getpid(), libc::SIGSTOP);
             // Without CAP_SYS_ADMIN a filter needs no_new_privs; as root keep setuid semantics.

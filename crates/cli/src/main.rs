@@ -73,6 +73,16 @@ struct ImportArgs {
     output: PathBuf,
 }
 
+/// Runs before Rust's runtime, which sets SIGPIPE to ignored: the disposition vigil inherited is
+/// what a traced command must start with (crates/capture-ptrace/src/spawn.rs).
+extern "C" fn before_runtime() {
+    vigil_capture_ptrace::remember_inherited_sigpipe();
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static BEFORE_RUNTIME: extern "C" fn() = before_runtime;
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
