@@ -200,6 +200,7 @@ impl Backend for PtraceBackend {
             status: tracer.root_status,
             events: tracer.events,
             lost: 0,
+            detached: tracer.detached,
         })
     }
 }

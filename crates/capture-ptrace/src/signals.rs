@@ -11,7 +11,10 @@
 //!   from the terminal) stops vigil with its job, so job control works;
 //! - SIGINT, SIGQUIT, SIGTERM, SIGHUP sent by anyone else (a supervisor, `kill PID`): passed on
 //!   to the traced command while it runs and is still traced, so stopping vigil stops what it
-//!   traces; other signals from outside end vigil as they would have (its tracees with it);
+//!   traces — unless the same sender's signal reached the command itself (sent to the whole
+//!   process group): then it is not passed on a second time. Once the command has exited and
+//!   vigil waits for processes it left running, any of them (the terminal's too) ends the wait;
+//!   other signals from outside end vigil as they would have (its tracees with it);
 //! - faults of vigil's own (SIGSEGV... raised by the kernel) go to the handler that was there
 //!   before (Rust's stack-overflow report) or to the default action.
 //!
@@ -53,6 +56,55 @@ fn is_traced(pid: i32) -> bool {
 /// The traced command has exited: nothing is forwarded to its pid any more.
 pub fn root_gone() {
     ROOT.store(0, Ordering::Relaxed);
+}
+
+/// The tracer's thread: signals handled on another thread of vigil wake it (SIGURG), so that a
+/// request is acted on at once rather than at the next stop.
+static TRACER_TID: AtomicI32 = AtomicI32::new(0);
+/// Something for the tracer to look at (a forward, a request to stop waiting, a refusal).
+static ATTENTION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a handler left something for the tracer (cleared by `take_attention`).
+pub fn attention() -> bool {
+    ATTENTION.load(Ordering::Acquire)
+}
+
+pub fn take_attention() -> bool {
+    ATTENTION.swap(false, Ordering::AcqRel)
+}
+
+/// Marks work for the tracer, and wakes it when the signal landed on another thread.
+fn notify_tracer() {
+    ATTENTION.store(true, Ordering::Release);
+    let tracer = TRACER_TID.load(Ordering::Relaxed);
+    // SAFETY: getpid, gettid and tgkill are async-signal-safe and take integers.
+    unsafe {
+        if tracer > 0 && libc::syscall(libc::SYS_gettid) as i32 != tracer {
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), tracer, libc::SIGURG);
+        }
+    }
+}
+
+/// SIGURG's handler: it only interrupts the tracer's wait (installed without SA_RESTART).
+extern "C" fn on_wake(_: libc::c_int) {}
+
+/// Set when a request to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) arrives after the command has
+/// exited, while vigil waits for processes it left running.
+static STOP_WAITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether vigil was asked to stop waiting for what the command left running.
+pub fn stop_waiting_requested() -> bool {
+    STOP_WAITING.load(Ordering::Relaxed)
+}
+
+/// A signal to pass on to the command, (signal << 32 | sender), 0 for none.
+static FORWARD: AtomicU64 = AtomicU64::new(0);
+
+/// The signal someone outside the traced tree sent vigil, to pass on to the command: (signal,
+/// sender pid).
+pub fn take_forward() -> Option<(i32, i32)> {
+    let v = FORWARD.swap(0, Ordering::AcqRel);
+    (v != 0).then_some(((v >> 32) as i32, v as u32 as i32))
 }
 
 /// Signals from traced processes that vigil ignored, (signal << 32 | sender), for the tracer
@@ -171,9 +223,21 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
     if from_process && is_traced(sender) {
         record_refused(sig, sender);
+        notify_tracer();
         return;
     }
     let from_tty = code == libc::SI_KERNEL;
+    let ending = matches!(
+        sig,
+        libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP
+    );
+    if ending && ROOT.load(Ordering::Relaxed) == 0 {
+        // The command has exited and vigil waits for what it left running: a request to
+        // end is one to stop waiting (the tracer detaches from them).
+        STOP_WAITING.store(true, Ordering::Relaxed);
+        notify_tracer();
+        return;
+    }
     match sig {
         libc::SIGINT | libc::SIGQUIT | libc::SIGHUP if from_tty => {}
         libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
@@ -181,11 +245,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
         }
         libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP => {
-            let root = ROOT.load(Ordering::Relaxed);
-            if root > 0 {
-                // SAFETY: kill is async-signal-safe.
-                unsafe { libc::kill(root, sig) };
-            }
+            // Sent to vigil by someone else: to be passed on to the command, unless it was
+            // sent to the whole process group and reached the command already (the tracer
+            // decides, having seen the command's own signals).
+            FORWARD.store(
+                ((sig as u64) << 32) | (sender as u32 as u64),
+                Ordering::Release,
+            );
+            notify_tracer();
         }
         _ => {
             // From outside: what the signal would have done to vigil.
@@ -204,6 +271,14 @@ pub struct Forwarding {
 impl Forwarding {
     pub fn install(root: i32) -> Forwarding {
         ROOT.store(root, Ordering::Relaxed);
+        // SAFETY: gettid takes no arguments.
+        TRACER_TID.store(
+            unsafe { libc::syscall(libc::SYS_gettid) } as i32,
+            Ordering::Relaxed,
+        );
+        ATTENTION.store(false, Ordering::Relaxed);
+        STOP_WAITING.store(false, Ordering::Relaxed);
+        FORWARD.store(0, Ordering::Relaxed);
         set_traced(root, true);
         let mut old = Vec::new();
         for sig in handled() {
@@ -211,7 +286,17 @@ impl Forwarding {
             unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();
                 sa.sa_sigaction = on_signal as *const () as usize;
-                sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
+                // The requests to end interrupt the tracer's waitpid (EINTR), so it acts on
+                // them at once; the others restart it.
+                let restart = if matches!(
+                    sig,
+                    libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP
+                ) {
+                    0
+                } else {
+                    libc::SA_RESTART
+                };
+                sa.sa_flags = libc::SA_SIGINFO | restart | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut sa.sa_mask);
                 let mut prev: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, &sa, &mut prev) == 0 {
@@ -225,6 +310,16 @@ impl Forwarding {
                 }
             }
         }
+        // SAFETY: a zeroed sigaction with a valid handler and no SA_RESTART is valid.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_wake as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            let mut prev: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGURG, &sa, &mut prev) == 0 {
+                old.push((libc::SIGURG, prev));
+            }
+        }
         Forwarding { old }
     }
 }
@@ -232,6 +327,7 @@ impl Forwarding {
 impl Drop for Forwarding {
     fn drop(&mut self) {
         ROOT.store(0, Ordering::Relaxed);
+        TRACER_TID.store(0, Ordering::Relaxed);
         for (sig, prev) in &self.old {
             // SAFETY: restoring the action we saved.
             unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };

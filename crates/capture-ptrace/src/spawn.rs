@@ -26,7 +26,10 @@ pub fn remember_inherited_sigpipe() {
         libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
             && old.sa_sigaction == libc::SIG_IGN
     };
-    INHERITED_SIGPIPE.store(if ignored { 2 } else { 1 }, std::sync::atomic::Ordering::Relaxed);
+    INHERITED_SIGPIPE.store(
+        if ignored { 2 } else { 1 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 fn inherited_sigpipe_ignored() -> bool {

@@ -100,7 +100,19 @@ pub struct Tracer<'s> {
     pub(crate) exact_entry: bool,
     /// Actions vigil took while handling the current stop, emitted after its event.
     pub(crate) generated_actions: Vec<(u32, u32, EventKind)>,
+    /// Signals the command received from other processes lately: (signal, sender, time), to
+    /// tell a signal sent to the whole process group from one sent to vigil alone.
+    root_signals: std::collections::VecDeque<(i32, i32, u64)>,
+    /// A signal someone sent vigil, to pass on to the command unless it reached it already:
+    /// (signal, sender, deadline).
+    pending_forward: Option<(i32, i32, u64)>,
+    /// Processes left running when vigil stopped waiting for them (signals.rs).
+    pub detached: u64,
 }
+
+/// How long vigil waits to see whether a signal sent to it reached the command too (sent to
+/// the process group) before passing it on.
+const FORWARD_WAIT_NS: u64 = 20_000_000;
 
 pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -161,6 +173,9 @@ impl<'s> Tracer<'s> {
             protected: Vec::new(),
             exact_entry: true,
             generated_actions: Vec::new(),
+            root_signals: std::collections::VecDeque::new(),
+            pending_forward: None,
+            detached: 0,
             sink,
             selection,
             seq: 0,
@@ -264,6 +279,7 @@ impl<'s> Tracer<'s> {
 
     /// Logs the signals traced processes sent to vigil itself (ignored by its handlers).
     fn drain_signals(&mut self) {
+        crate::signals::take_attention();
         let (refused, dropped) = crate::signals::drain_refused();
         for (sig, sender) in refused {
             let (pid, tid) = match self.threads.get(&sender) {
@@ -291,10 +307,118 @@ impl<'s> Tracer<'s> {
         }
     }
 
+    /// Passes a signal someone sent vigil on to the command, unless the command received it
+    /// from the same sender (it went to the whole process group): once only, as without vigil.
+    fn handle_forward(&mut self) {
+        let now = now_ns();
+        if let Some((sig, sender)) = crate::signals::take_forward() {
+            self.pending_forward = Some((sig, sender, now + FORWARD_WAIT_NS));
+        }
+        let Some((sig, sender, deadline)) = self.pending_forward else {
+            return;
+        };
+        let reached = self.root_signals.iter().any(|&(s, from, at)| {
+            s == sig && from == sender && at + 100_000_000 >= deadline - FORWARD_WAIT_NS
+        });
+        if reached {
+            self.pending_forward = None;
+            return;
+        }
+        if now < deadline {
+            return;
+        }
+        self.pending_forward = None;
+        let root = self.root;
+        if self.root_status.is_none() && self.threads.contains_key(&root) {
+            let _ = nix::sys::signal::kill(
+                Pid::from_raw(root),
+                Signal::try_from(sig).unwrap_or(Signal::SIGTERM),
+            );
+            self.action(
+                root,
+                root,
+                "forwarded",
+                format!(
+                    "{} sent to vigil by process {sender}: passed on to the command",
+                    vigil_event::flags::signal_name(sig as i64)
+                ),
+            );
+        }
+    }
+
+    /// Stops following the processes the command left running (asked to while waiting for
+    /// them): each is stopped where it is and detached. Their system calls that the seccomp
+    /// filter traps fail with ENOSYS from then on (a filter cannot be removed).
+    fn detach_all(&mut self) {
+        let tids: Vec<i32> = self.threads.keys().copied().collect();
+        for &t in &tids {
+            // SAFETY: PTRACE_INTERRUPT takes no pointers.
+            unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, t, 0, 0) };
+        }
+        let mut left: HashSet<i32> = tids.iter().copied().collect();
+        let deadline = now_ns() + 1_000_000_000;
+        while !left.is_empty() && now_ns() < deadline {
+            match waitpid(
+                None::<Pid>,
+                Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+            ) {
+                Ok(WaitStatus::StillAlive) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Ok(WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _)) => {
+                    left.remove(&p.as_raw());
+                }
+                Ok(st) => {
+                    if let Some(p) = st.pid() {
+                        // A signal it was about to get is delivered on the way out.
+                        let sig = match st {
+                            WaitStatus::Stopped(_, s) if s != Signal::SIGSTOP => Some(s),
+                            _ => None,
+                        };
+                        let _ = ptrace::detach(p, sig);
+                        if left.remove(&p.as_raw()) {
+                            self.detached += 1;
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        for (tid, t) in std::mem::take(&mut self.threads) {
+            crate::signals::set_traced(tid, false);
+            if tid == t.pid {
+                self.procs.remove(&tid);
+            }
+        }
+    }
+
     /// Waits for stops until no traced task is left.
     pub fn run(&mut self) -> Result<(), PtraceError> {
         loop {
             self.drain_signals();
+            self.handle_forward();
+            if crate::signals::stop_waiting_requested() && self.root_status.is_some() {
+                self.detach_all();
+                return Ok(());
+            }
+            if self.pending_forward.is_some() {
+                // Do not sleep past the moment a forward must be decided.
+                match waitpid(
+                    None::<Pid>,
+                    Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+                ) {
+                    Ok(WaitStatus::StillAlive) => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        continue;
+                    }
+                    Ok(st) => {
+                        self.dispatch(st)?;
+                        continue;
+                    }
+                    Err(Errno::ECHILD) => return Ok(()),
+                    Err(_) => continue,
+                }
+            }
             let status = match self.wait_next() {
                 Ok(s) => s,
                 Err(Errno::ECHILD) => return Ok(()),
@@ -306,39 +430,45 @@ impl<'s> Tracer<'s> {
                     });
                 }
             };
-            match status {
-                WaitStatus::PtraceEvent(pid, _, 7 /* PTRACE_EVENT_SECCOMP */) => {
-                    self.on_syscall_entry(pid.as_raw())?
-                }
-                WaitStatus::PtraceSyscall(pid) => self.on_syscall_exit(pid.as_raw())?,
-                WaitStatus::PtraceEvent(pid, _, ev)
-                    if ev == libc::PTRACE_EVENT_FORK
-                        || ev == libc::PTRACE_EVENT_VFORK
-                        || ev == libc::PTRACE_EVENT_CLONE =>
-                {
-                    self.on_new_task(pid.as_raw(), ev)?
-                }
-                WaitStatus::PtraceEvent(pid, _, ev) if ev == libc::PTRACE_EVENT_EXEC => {
-                    self.on_exec(pid.as_raw())?
-                }
-                WaitStatus::PtraceEvent(pid, sig, PTRACE_EVENT_STOP) => {
-                    self.on_event_stop(pid.as_raw(), sig)?
-                }
-                WaitStatus::PtraceEvent(pid, _, _) => self.resume(pid.as_raw(), None)?,
-                WaitStatus::Stopped(pid, sig) => self.on_signal(pid.as_raw(), sig)?,
-                WaitStatus::Exited(pid, code) => {
-                    self.on_task_exit(pid.as_raw(), ExitStatus::Code(code))
-                }
-                WaitStatus::Signaled(pid, sig, core) => self.on_task_exit(
-                    pid.as_raw(),
-                    ExitStatus::Signal {
-                        signal: sig as i32,
-                        core_dumped: core,
-                    },
-                ),
-                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
-            }
+            self.dispatch(status)?;
         }
+    }
+
+    /// Handles one stop (or the end of a task).
+    fn dispatch(&mut self, status: WaitStatus) -> Result<(), PtraceError> {
+        match status {
+            WaitStatus::PtraceEvent(pid, _, 7 /* PTRACE_EVENT_SECCOMP */) => {
+                self.on_syscall_entry(pid.as_raw())?
+            }
+            WaitStatus::PtraceSyscall(pid) => self.on_syscall_exit(pid.as_raw())?,
+            WaitStatus::PtraceEvent(pid, _, ev)
+                if ev == libc::PTRACE_EVENT_FORK
+                    || ev == libc::PTRACE_EVENT_VFORK
+                    || ev == libc::PTRACE_EVENT_CLONE =>
+            {
+                self.on_new_task(pid.as_raw(), ev)?
+            }
+            WaitStatus::PtraceEvent(pid, _, ev) if ev == libc::PTRACE_EVENT_EXEC => {
+                self.on_exec(pid.as_raw())?
+            }
+            WaitStatus::PtraceEvent(pid, sig, PTRACE_EVENT_STOP) => {
+                self.on_event_stop(pid.as_raw(), sig)?
+            }
+            WaitStatus::PtraceEvent(pid, _, _) => self.resume(pid.as_raw(), None)?,
+            WaitStatus::Stopped(pid, sig) => self.on_signal(pid.as_raw(), sig)?,
+            WaitStatus::Exited(pid, code) => {
+                self.on_task_exit(pid.as_raw(), ExitStatus::Code(code))
+            }
+            WaitStatus::Signaled(pid, sig, core) => self.on_task_exit(
+                pid.as_raw(),
+                ExitStatus::Signal {
+                    signal: sig as i32,
+                    core_dumped: core,
+                },
+            ),
+            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+        }
+        Ok(())
     }
 
     /// The next stop. A tracee usually stops again within microseconds of being resumed, so
@@ -356,6 +486,9 @@ impl<'s> Tracer<'s> {
             loop {
                 match waitpid(None::<Pid>, Some(flags))? {
                     WaitStatus::StillAlive => {
+                        if crate::signals::attention() {
+                            return Err(Errno::EINTR);
+                        }
                         if now_ns().saturating_sub(start) > self.spin_ns {
                             break;
                         }
@@ -370,6 +503,11 @@ impl<'s> Tracer<'s> {
             }
         }
         self.spin_ns /= 2;
+        // A handler that ran since the last look: act before sleeping. (One landing between
+        // this check and the wait interrupts the wait: no SA_RESTART.)
+        if crate::signals::attention() {
+            return Err(Errno::EINTR);
+        }
         let status = waitpid(None::<Pid>, Some(WaitPidFlag::__WALL));
         if self.spin_ns < MIN_SPIN_NS {
             // Try polling again now and then: the tracee's pace may have changed.
@@ -454,6 +592,14 @@ impl<'s> Tracer<'s> {
         } else {
             (0, 0)
         };
+        if tid == self.root && code <= 0 {
+            // Seen by handle_forward: this signal reached the command from its sender.
+            self.root_signals
+                .push_back((sig as i32, sender.0 as i32, now_ns()));
+            if self.root_signals.len() > 16 {
+                self.root_signals.pop_front();
+            }
+        }
         self.emit(
             pid,
             tid,

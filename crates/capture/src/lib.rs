@@ -58,6 +58,9 @@ pub struct Outcome {
     pub events: u64,
     /// Events the backend could not deliver (also reported in-stream as `Lost` events).
     pub lost: u64,
+    /// Processes still running when the capture was told to stop waiting for them, left to
+    /// run on their own.
+    pub detached: u64,
 }
 
 /// A capture backend.

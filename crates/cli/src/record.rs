@@ -21,7 +21,9 @@ pub struct RecordArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The command to trace, after `--`.
+    /// The command to trace, after `--`. vigil exits when the command and every process it
+    /// started have exited (daemons it left running included); Ctrl-C or SIGTERM after the
+    /// command has exited stops that wait.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
@@ -128,6 +130,15 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     let written = sink.finish();
     let outcome = outcome?;
     let code = outcome.status.map_or(0, |s| s.shell_code());
+    let status = outcome
+        .status
+        .map_or("left no status".to_string(), |s| s.to_string());
+    if outcome.detached > 0 {
+        eprintln!(
+            "vigil: stopped waiting for {} process(es) the command left running: they go on untraced, and the system calls vigil traced fail for them with ENOSYS (a seccomp filter cannot be removed)",
+            outcome.detached
+        );
+    }
     match written {
         Ok(stats) => {
             if !a.quiet {
@@ -137,17 +148,16 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
                     stats.bytes,
                     stats.bytes as f64 / stats.events.max(1) as f64,
                     a.output.display(),
-                    outcome
-                        .status
-                        .map_or("left no status".to_string(), |s| s.to_string()),
+                    status,
                 );
             }
             Ok(code)
         }
+        // The recording failed (a full disk...): say so, and what the command did.
         Err(e) => Err(Failure::new(
             1,
             format!(
-                "the log is incomplete: {e} ({} events could not be written)",
+                "the log is incomplete: {e} ({} events could not be written); the command {status}",
                 sink.unwritten
             ),
         )),
