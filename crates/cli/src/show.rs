@@ -143,6 +143,15 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
         } else {
             listing.text(ev, &filter)
         };
+        // Following a log being written, every line is shown as it comes: the reader may wait
+        // a long time for the next one.
+        let written = written.and_then(|()| {
+            if a.follow {
+                listing.out.flush()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(0);

@@ -1,0 +1,101 @@
+//! What `record` does when the world goes wrong around it: the disk fills up while it writes.
+
+mod common;
+
+use common::*;
+use vigil_testkit::scratch_dir;
+
+/// A directory on a tmpfs of `kib` KiB, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn new(kib: u32) -> SmallDisk {
+        let dir = scratch_dir("small-disk");
+        let out = run(std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(&dir));
+        assert!(
+            out.status.success(),
+            "PRIVILEGE MISSING: mounting a tmpfs needs root: {}",
+            text(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_reports_the_incomplete_log_and_the_commands_status() {
+    vigil_testkit::require_ptrace();
+    let disk = SmallDisk::new(64);
+    let log = disk.0.join("run.vlog");
+    let out = run(vigil().args(["record", "-q", "-o"]).arg(&log).args([
+        "--",
+        "sh",
+        "-c",
+        "find /usr/share/doc >/dev/null; exit 5",
+    ]));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the log is incomplete"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("the command exit 5"),
+        "the command's own status: {err}"
+    );
+    // What was written reads back as far as it goes.
+    let r = vigil_log::LogReader::open(&log).expect("the header was written");
+    assert!(r.filter_map(Result::ok).count() > 0);
+}
+
+#[test]
+fn show_follow_prints_each_line_while_it_waits_for_the_next() {
+    use std::io::{BufRead, BufReader};
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("follow");
+    let log = dir.join("run.vlog");
+    let mut rec = vigil()
+        .args(["record", "-q", "-o"])
+        .arg(&log)
+        .args(["--", "sh", "-c", "echo first-line > /dev/null; sleep 4"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut show = vigil()
+        .args(["show", "-f"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = show.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Long before the recording ends, the exec of sleep is on screen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut seen = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("exec /usr/bin/sleep") => {
+                seen = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = show.kill();
+    let _ = rec.kill();
+    let _ = (show.wait(), rec.wait());
+    assert!(seen, "show -f printed nothing while the command slept");
+}
