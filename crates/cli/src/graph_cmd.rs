@@ -1,7 +1,7 @@
 //! `vigil backtrack` and `vigil forward`: reconstruct how information flowed, from a log.
 
 use crate::exit::{Damage, Failure, open_log};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use vigil_graph::{
     Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, TimeSpec,
@@ -117,9 +117,9 @@ pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, 
 fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let filters = Filters::new(a.include_all, &a.exclude).map_err(graph_error)?;
     if a.explain_filters {
-        for line in filters.explain() {
-            println!("{line}");
-        }
+        let mut text = filters.explain().join("\n");
+        text.push('\n');
+        crate::out::print(&text)?;
         return Ok(0);
     }
     let (Some(log), Some(from)) = (&a.log, &a.from) else {
@@ -169,14 +169,7 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         Some(p) => {
             crate::files::write_private(p, text).map_err(|e| Failure::io(p, "cannot write", e))?
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(text.as_bytes())
-                && e.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(Failure::new(1, format!("writing the output: {e}")));
-            }
-        }
+        None => crate::out::print(&text)?,
     }
     Ok(damage.exit_code(0))
 }

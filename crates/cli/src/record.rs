@@ -131,7 +131,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     match written {
         Ok(stats) => {
             if !a.quiet {
-                eprintln!(
+                crate::out::err(format_args!(
                     "vigil: {} events, {} bytes ({:.1} per event) in {}; the command {}",
                     stats.events,
                     stats.bytes,
@@ -140,7 +140,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
                     outcome
                         .status
                         .map_or("left no status".to_string(), |s| s.to_string()),
-                );
+                ));
             }
             Ok(code)
         }

@@ -371,6 +371,6 @@ pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
             Err(issue) => damage.report(&issue),
         }
     }
-    print!("{}", s.render(&a.log, &meta));
+    crate::out::print(&s.render(&a.log, &meta))?;
     Ok(damage.exit_code(0))
 }
