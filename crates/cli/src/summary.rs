@@ -3,7 +3,6 @@
 
 use crate::exit::{Damage, Failure, open_log};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use syscalls::{Errno, Sysno};
 use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
@@ -223,38 +222,103 @@ impl Summary {
         }
     }
 
-    pub fn render(&self, log: &Path, meta: &vigil_log::LogMeta) -> String {
-        let mut o = String::new();
+    /// Writes the summary. Memory and output are linear in the number of processes however
+    /// deep their tree is: the tree is walked without recursion and its indentation stops
+    /// growing at MAX_INDENT levels (deeper lines say their depth instead).
+    pub fn render(
+        &self,
+        log: &Path,
+        meta: &vigil_log::LogMeta,
+        o: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
         let span = self.last_ns.saturating_sub(self.first_ns.unwrap_or(0)) as f64 / 1e9;
-        let _ = writeln!(
+        writeln!(
             o,
             "Log {} ({} backend, host {}): {}",
             log.display(),
             meta.backend,
             meta.hostname,
             meta.command.join(" ")
-        );
+        )?;
         let types: Vec<String> = self
             .by_type
             .iter()
             .map(|(t, n)| format!("{t} {n}"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "{} events over {span:.3} s: {}",
             self.events,
             types.join(", ")
-        );
+        )?;
         if self.lost > 0 {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "WARNING: {} events were lost by the capture backend",
                 self.lost
-            );
+            )?;
         }
-        let _ = writeln!(o, "\nProcesses ({}):", self.procs.len());
+        writeln!(o, "\nProcesses ({}):", self.procs.len())?;
+        self.render_tree(o)?;
+        writeln!(
+            o,
+            "\nSyscalls ({} calls):",
+            self.calls.values().map(|c| c.count).sum::<u64>()
+        )?;
+        writeln!(
+            o,
+            "  {:>9} {:>7} {:>12}  syscall",
+            "calls", "errors", "time (ms)"
+        )?;
+        let mut calls: Vec<_> = self.calls.iter().collect();
+        calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        for (name, c) in calls {
+            writeln!(
+                o,
+                "  {:>9} {:>7} {:>12.3}  {name}",
+                c.count,
+                c.errors,
+                c.time_ns as f64 / 1e6
+            )?;
+        }
+        let section =
+            |o: &mut dyn std::io::Write, title: &str, set: &BTreeSet<Str>| -> std::io::Result<()> {
+                writeln!(o, "\n{title} ({}):", set.len())?;
+                for p in set {
+                    writeln!(o, "  {p}")?;
+                }
+                Ok(())
+            };
+        section(o, "Files read", &self.read)?;
+        section(o, "Files written", &self.written)?;
+        section(o, "Files executed", &self.executed)?;
+        section(
+            o,
+            "Files created (opened with O_CREAT, made by mkdir/link/symlink)",
+            &self.created,
+        )?;
+        section(o, "Files deleted", &self.deleted)?;
+        writeln!(o, "\nFiles renamed ({}):", self.renamed.len())?;
+        for (a, b) in &self.renamed {
+            writeln!(o, "  {a} -> {b}")?;
+        }
+        writeln!(o, "\nNetwork endpoints ({}):", self.endpoints.len())?;
+        for (ep, uses) in &self.endpoints {
+            writeln!(
+                o,
+                "  {ep}: {}",
+                uses.iter().cloned().collect::<Vec<_>>().join("; ")
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The process tree: each process under the one that started it, if that one is in the
+    /// log and was alive then (pids are reused); every process is shown once. A stack, not
+    /// recursion: a traced program decides how deep the tree is.
+    fn render_tree(&self, o: &mut dyn std::io::Write) -> std::io::Result<()> {
         let pids: BTreeSet<u32> = self.procs.iter().map(|p| p.pid).collect();
-        let mut children: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut roots = Vec::new();
         for (i, p) in self.procs.iter().enumerate() {
             if pids.contains(&p.ppid) && p.ppid != p.pid {
@@ -263,73 +327,41 @@ impl Summary {
                 roots.push(i);
             }
         }
-        let mut seen = BTreeSet::new();
+        // A process whose parent's pid is in the log but whose parent was not alive when it
+        // started (the pid was reused) hangs under no one: it is a root too, after the others.
+        roots.extend(0..self.procs.len());
+        let mut seen = vec![false; self.procs.len()];
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         for r in roots {
-            self.render_proc(r, 1, &children, &mut seen, &mut o);
-        }
-        let _ = writeln!(
-            o,
-            "\nSyscalls ({} calls):",
-            self.calls.values().map(|c| c.count).sum::<u64>()
-        );
-        let _ = writeln!(
-            o,
-            "  {:>9} {:>7} {:>12}  syscall",
-            "calls", "errors", "time (ms)"
-        );
-        let mut calls: Vec<_> = self.calls.iter().collect();
-        calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
-        for (name, c) in calls {
-            let _ = writeln!(
-                o,
-                "  {:>9} {:>7} {:>12.3}  {name}",
-                c.count,
-                c.errors,
-                c.time_ns as f64 / 1e6
-            );
-        }
-        let section = |o: &mut String, title: &str, set: &BTreeSet<Str>| {
-            let _ = writeln!(o, "\n{title} ({}):", set.len());
-            for p in set {
-                let _ = writeln!(o, "  {p}");
+            stack.push((r, 1));
+            while let Some((i, depth)) = stack.pop() {
+                if std::mem::replace(&mut seen[i], true) {
+                    continue;
+                }
+                let p = &self.procs[i];
+                self.render_proc(p, depth, o)?;
+                // Children started while this process lived, first child on top.
+                let kids = children.get(&p.pid).map_or(&[][..], Vec::as_slice);
+                for &c in kids.iter().rev() {
+                    let child = &self.procs[c];
+                    if !seen[c]
+                        && child.start_ns >= p.start_ns
+                        && p.end_ns.is_none_or(|e| child.start_ns <= e)
+                    {
+                        stack.push((c, depth + 1));
+                    }
+                }
             }
-        };
-        section(&mut o, "Files read", &self.read);
-        section(&mut o, "Files written", &self.written);
-        section(&mut o, "Files executed", &self.executed);
-        section(
-            &mut o,
-            "Files created (opened with O_CREAT, made by mkdir/link/symlink)",
-            &self.created,
-        );
-        section(&mut o, "Files deleted", &self.deleted);
-        let _ = writeln!(o, "\nFiles renamed ({}):", self.renamed.len());
-        for (a, b) in &self.renamed {
-            let _ = writeln!(o, "  {a} -> {b}");
         }
-        let _ = writeln!(o, "\nNetwork endpoints ({}):", self.endpoints.len());
-        for (ep, uses) in &self.endpoints {
-            let _ = writeln!(
-                o,
-                "  {ep}: {}",
-                uses.iter().cloned().collect::<Vec<_>>().join("; ")
-            );
-        }
-        o
+        Ok(())
     }
 
     fn render_proc(
         &self,
-        i: usize,
+        p: &Proc,
         depth: usize,
-        children: &BTreeMap<u32, Vec<usize>>,
-        seen: &mut BTreeSet<usize>,
-        o: &mut String,
-    ) {
-        if !seen.insert(i) {
-            return;
-        }
-        let p = &self.procs[i];
+        o: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
         let argv: Vec<String> = p.argv.iter().map(|a| a.to_string()).collect();
         let status = p
             .status
@@ -337,24 +369,26 @@ impl Summary {
         let life = p.end_ns.map_or(String::new(), |e| {
             format!(", {:.3} s", e.saturating_sub(p.start_ns) as f64 / 1e9)
         });
-        let _ = writeln!(
+        let deep = if depth > MAX_INDENT {
+            format!("[depth {depth}] ")
+        } else {
+            String::new()
+        };
+        writeln!(
             o,
-            "{:indent$}{} {} [{}] {status}{life}",
+            "{:indent$}{deep}{} {} [{}] {status}{life}",
             "",
             p.pid,
             argv.join(" "),
             p.exe,
-            indent = depth * 2
-        );
-        // Children started while this process lived.
-        for &c in children.get(&p.pid).into_iter().flatten() {
-            let child = &self.procs[c];
-            if child.start_ns >= p.start_ns && p.end_ns.is_none_or(|e| child.start_ns <= e) {
-                self.render_proc(c, depth + 1, children, seen, o);
-            }
-        }
+            indent = depth.min(MAX_INDENT) * 2
+        )
     }
 }
+
+/// Levels of the process tree shown by indentation; deeper ones print their depth instead, so
+/// a 100,000-deep fork chain prints 100,000 short lines, not 10 GB of spaces.
+pub const MAX_INDENT: usize = 32;
 
 fn endpoint(a: &SockAddr) -> String {
     a.to_string()
@@ -371,6 +405,9 @@ pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
             Err(issue) => damage.report(&issue),
         }
     }
-    crate::out::print(&s.render(&a.log, &meta))?;
+    let mut out = crate::out::Stdout::new();
+    s.render(&a.log, &meta, &mut out)
+        .map_err(|e| out.failure(&e))?;
+    out.finish()?;
     Ok(damage.exit_code(0))
 }

@@ -53,6 +53,11 @@ fn color(kind: NodeKind) -> &'static str {
     }
 }
 
+/// Levels of the tree drawn with guide characters (`│  `); a deeper line draws these and
+/// then its depth as `[N] `, so each line stays short however deep the graph goes and the
+/// output is linear in its size (a 100,000-deep fork chain would otherwise print 15 GB).
+pub const MAX_GUIDES: usize = 32;
+
 /// The path from the detection point back to the entry points (or forward from the entry
 /// point), one object per line; an object reached twice is shown once and then referred to.
 pub fn render_tree(g: &Graph, t: &Tracked, colour: bool) -> String {
@@ -104,21 +109,32 @@ pub fn render_tree(g: &Graph, t: &Tracked, colour: bool) -> String {
     );
     let mut shown: FxHashMap<NodeId, ()> = FxHashMap::default();
     shown.insert(t.start, ());
-    let mut stack: Vec<(NodeId, usize, String)> = Vec::new();
-    let push_children = |stack: &mut Vec<(NodeId, usize, String)>, n: NodeId, prefix: &str| {
+    // Depth-first with a stack (a traced program decides how deep the graph is): each entry is
+    // an edge to print, its depth and whether it is its parent's last. `last_at[k]` says
+    // whether the entry shown at depth k+1 on the current path was a last child, which is all
+    // the guide characters need: memory stays linear in the graph.
+    let mut stack: Vec<(usize, usize, bool)> = Vec::new();
+    let push_children = |stack: &mut Vec<(usize, usize, bool)>, n: NodeId, depth: usize| {
         if let Some(list) = children.get(&n) {
             for (k, &i) in list.iter().enumerate().rev() {
-                let last = k + 1 == list.len();
-                stack.push((
-                    n,
-                    i,
-                    format!("{prefix}{}", if last { "└─ " } else { "├─ " }),
-                ));
+                stack.push((i, depth, k + 1 == list.len()));
             }
         }
     };
-    push_children(&mut stack, t.start, "");
-    while let Some((_, i, prefix)) = stack.pop() {
+    push_children(&mut stack, t.start, 1);
+    let mut last_at: Vec<bool> = Vec::new();
+    let mut prefix = String::new();
+    while let Some((i, depth, last)) = stack.pop() {
+        last_at.truncate(depth - 1);
+        prefix.clear();
+        for &l in last_at.iter().take(MAX_GUIDES) {
+            prefix.push_str(if l { "   " } else { "│  " });
+        }
+        if depth > MAX_GUIDES + 1 {
+            let _ = write!(prefix, "[{depth}] ");
+        }
+        prefix.push_str(if last { "└─ " } else { "├─ " });
+        last_at.push(last);
         let e = &g.edges[i];
         let (arrow, far) = match t.direction {
             Direction::Backward => ("<-", e.from),
@@ -139,8 +155,7 @@ pub fn render_tree(g: &Graph, t: &Tracked, colour: bool) -> String {
             }
         );
         if !again {
-            let child_prefix = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
-            push_children(&mut stack, far, &child_prefix);
+            push_children(&mut stack, far, depth + 1);
         }
     }
     let entries: Vec<String> = t
@@ -212,10 +227,15 @@ pub fn render_dot(g: &Graph, t: &Tracked) -> String {
 
 /// SVG, laid out in-process (no Graphviz needed).
 pub fn render_svg(g: &Graph, t: &Tracked) -> Result<String, GraphError> {
+    layout_builtin(&render_dot(g, t))
+}
+
+/// Lays out DOT text with the built-in layout (layout-rs) and draws it as SVG.
+pub fn layout_builtin(dot: &str) -> Result<String, GraphError> {
     use layout::backends::svg::SVGWriter;
     use layout::gv::{DotParser, GraphBuilder};
     // layout-rs knows fewer shapes than Graphviz: draw with the ones it has.
-    let dot = render_dot(g, t)
+    let dot = dot
         .replace("shape=note", "shape=box")
         .replace("shape=diamond", "shape=circle")
         .replace("shape=hexagon", "shape=circle");
