@@ -25,8 +25,11 @@ struct Proc {
 
 #[derive(Default)]
 struct CallStats {
+    /// Calls that ended (a restarted call ends once, when it is run again).
     count: u64,
     errors: u64,
+    /// Interrupted by a signal and restarted by the kernel: neither a call nor an error.
+    restarted: u64,
     time_ns: u64,
 }
 
@@ -103,14 +106,20 @@ impl Summary {
             EventKind::SyscallExit(x) => {
                 let name = x.call.to_string();
                 let stats = self.calls.entry(name).or_default();
-                stats.count += 1;
-                if x.failed() {
-                    stats.errors += 1;
+                if x.restarted() {
+                    stats.restarted += 1;
+                } else {
+                    stats.count += 1;
+                    if x.failed() {
+                        stats.errors += 1;
+                    }
                 }
                 if let Some(t) = self.entry_time.remove(&ev.tid) {
                     stats.time_ns += ev.time_ns.saturating_sub(t);
                 }
-                if x.call.canonical() == Some(Sysno::connect) {
+                if x.restarted() {
+                    // It did nothing yet: its effects come with the exit of the call run again.
+                } else if x.call.canonical() == Some(Sysno::connect) {
                     self.add_connect(ev, x.ret);
                 } else if errno_of(x.ret).is_none() {
                     self.add_effects(ev, x.call.signature().name, x.ret);
@@ -267,17 +276,18 @@ impl Summary {
         )?;
         writeln!(
             o,
-            "  {:>9} {:>7} {:>12}  syscall",
-            "calls", "errors", "time (ms)"
+            "  {:>9} {:>7} {:>9} {:>12}  syscall",
+            "calls", "errors", "restarted", "time (ms)"
         )?;
         let mut calls: Vec<_> = self.calls.iter().collect();
         calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
         for (name, c) in calls {
             writeln!(
                 o,
-                "  {:>9} {:>7} {:>12.3}  {name}",
+                "  {:>9} {:>7} {:>9} {:>12.3}  {name}",
                 c.count,
                 c.errors,
+                c.restarted,
                 c.time_ns as f64 / 1e6
             )?;
         }
