@@ -47,6 +47,9 @@ pub struct TrackArgs {
     /// Only edges at or before this moment.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// --format svg: stop Graphviz after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64())]
+    pub draw_time_limit: f64,
 }
 
 impl TrackArgs {
@@ -64,6 +67,7 @@ impl TrackArgs {
             max_depth: None,
             since: None,
             until: None,
+            draw_time_limit: vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64(),
         }
     }
 }
@@ -116,6 +120,12 @@ pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, 
 
 fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let filters = Filters::new(a.include_all, &a.exclude).map_err(graph_error)?;
+    if !(a.draw_time_limit.is_finite() && a.draw_time_limit > 0.0 && a.draw_time_limit < 1e9) {
+        return Err(Failure::new(
+            2,
+            "--draw-time-limit: a number of seconds above 0",
+        ));
+    }
     if a.explain_filters {
         let mut text = filters.explain().join("\n");
         text.push('\n');
@@ -162,7 +172,13 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let text = match a.format {
         Format::Tree => vigil_graph::render_tree(&g, &tracked, colour),
         Format::Dot => vigil_graph::render_dot(&g, &tracked),
-        Format::Svg => vigil_graph::render_svg(&g, &tracked).map_err(graph_error)?,
+        Format::Svg => {
+            let drawer = vigil_graph::SvgDrawer {
+                graphviz: vigil_graph::find_graphviz(),
+                time_limit: std::time::Duration::from_secs_f64(a.draw_time_limit),
+            };
+            vigil_graph::render_svg(&g, &tracked, &drawer).map_err(graph_error)?
+        }
         Format::Json => format!("{}\n", vigil_graph::render_json(&g, &tracked)),
     };
     match &a.output {
