@@ -89,7 +89,12 @@ pub fn forward(a: TrackArgs) -> Result<i32, Failure> {
 }
 
 fn graph_error(e: GraphError) -> Failure {
-    Failure::new(1, e.to_string())
+    // A glob that does not parse is a bad command line, as `show --path` says.
+    let code = match e {
+        GraphError::BadPattern { .. } => 2,
+        _ => 1,
+    };
+    Failure::new(code, e.to_string())
 }
 
 /// Reads a log into a graph. Blocks are decoded on a second thread while this one builds.
