@@ -211,11 +211,13 @@ impl Summary {
             "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
             "bind" | "sendto" | "accept" | "accept4" => {
                 let addr = match name {
-                    "accept" | "accept4" => ev.arg("peer"),
-                    "sendto" => ev.arg("dest"),
-                    _ => ev.arg("addr"),
+                    "accept" | "accept4" => ev.arg("peer").and_then(addr_of),
+                    "sendto" => ev.arg("dest").and_then(addr_of),
+                    // The address the socket got: the kernel picks the port of a bind to port
+                    // 0, and the exit's fd says which (its local address after the call).
+                    _ => bound_addr(ev).or_else(|| ev.arg("addr").and_then(addr_of)),
                 };
-                if let Some(Value::Addr(a)) = addr {
+                if let Some(a) = addr {
                     let what = match name {
                         "bind" => "bound",
                         "accept" | "accept4" => "accepted from",
@@ -402,6 +404,24 @@ pub const MAX_INDENT: usize = 32;
 
 fn endpoint(a: &SockAddr) -> String {
     a.to_string()
+}
+
+fn addr_of(v: &Value) -> Option<&SockAddr> {
+    match v {
+        Value::Addr(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// The local address of a bind's socket after the call, when the exit recorded it.
+fn bound_addr(ev: &Event) -> Option<&SockAddr> {
+    match ev.arg("fd")? {
+        Value::Fd(fd) => match fd.target.as_deref()? {
+            Target::Socket(s) => s.local.as_ref(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 pub fn run(a: SummaryArgs) -> Result<i32, Failure> {

@@ -323,3 +323,44 @@ fn summary_does_not_count_restarted_calls_as_errors() {
         "{summary}"
     );
 }
+
+#[test]
+fn summary_shows_the_port_a_bind_got() {
+    // Two binds to port 0 (the kernel picks the port: the exit's fd says which), one to a
+    // fixed port, and one whose exit does not say (an older log): its address as given.
+    let bind = |seq: u32, fd: u32, addr: &str, local: Option<&str>| {
+        let target = match local {
+            Some(l) => format!(
+                r#","target":{{"kind":"socket","ino":{seq},"family":2,"type":1,"local":{{"inet":"{l}"}}}}"#
+            ),
+            None => String::new(),
+        };
+        format!(
+            r#"{{"seq":{seq},"time_ns":{seq}000,"pid":10,"tid":10,"type":"syscall_exit","syscall":"bind","entry_seq":0,"ret":0,"args":{{"fd":{{"fd":{fd}{target}}},"addr":{{"inet":"{addr}"}},"addrlen":16}}}}"#
+        )
+    };
+    let log = [
+        r#"{"seq":1,"time_ns":1000,"pid":10,"tid":10,"type":"process_start","ppid":1,"exe":"/usr/bin/server","argv":["server"]}"#.to_string(),
+        bind(2, 3, "127.0.0.1:0", Some("127.0.0.1:47433")),
+        bind(3, 4, "0.0.0.0:0", Some("0.0.0.0:39162")),
+        bind(4, 5, "127.0.0.1:8080", Some("127.0.0.1:8080")),
+        bind(5, 6, "127.0.0.1:9090", None),
+    ]
+    .join("\n");
+    let dir = scratch_dir("summary-bind");
+    let log = import(&dir, &format!("{log}\n"));
+    let out = run(vigil().arg("summary").arg(&log));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let endpoints = &summary[summary.find("Network endpoints").unwrap()..];
+    assert_eq!(
+        endpoints.lines().skip(1).map(str::trim).collect::<Vec<_>>(),
+        [
+            "0.0.0.0:39162: bound by 10",
+            "127.0.0.1:47433: bound by 10",
+            "127.0.0.1:8080: bound by 10",
+            "127.0.0.1:9090: bound by 10",
+        ],
+        "{summary}"
+    );
+}
