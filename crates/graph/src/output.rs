@@ -22,7 +22,8 @@ pub fn render_json(g: &Graph, t: &Tracked) -> serde_json::Value {
                 "kind": node.kind.name(),
                 "label": node.label,
                 "pid": node.pid,
-                "path": node.paths.last().map(|p| p.to_string()),
+                // As the export writes it: text, or {"bytes_hex"} for bytes that are not UTF-8.
+                "path": node.paths.last().map(vigil_event::json::str_json),
             })
         })
         .collect();
