@@ -75,7 +75,10 @@ struct ImportArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_for_clap(e),
+    };
     let result = match cli.command {
         Command::Record(a) => record::run(a),
         Command::Show(a) => show::run(a),
@@ -96,6 +99,26 @@ fn main() {
                 out::err(format_args!("vigil: {}", f.message));
             }
             std::process::exit(f.code);
+        }
+    }
+}
+
+/// A bad command line (exit 2, on standard error), or --help and --version (exit 0, on
+/// standard output, whose errors take the one exit path of crate::out).
+fn exit_for_clap(e: clap::Error) -> ! {
+    use std::io::IsTerminal;
+    if e.use_stderr() || std::io::stdout().is_terminal() {
+        // Coloured on a terminal; a failing standard error is ignored.
+        let _ = e.print();
+        std::process::exit(e.exit_code());
+    }
+    match out::print(&e.render().to_string()) {
+        Ok(()) => std::process::exit(e.exit_code()),
+        Err(f) => {
+            if !f.message.is_empty() {
+                out::err(format_args!("vigil: {}", f.message));
+            }
+            std::process::exit(f.code)
         }
     }
 }

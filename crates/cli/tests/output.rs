@@ -71,6 +71,9 @@ fn commands(f: &Fixture) -> Vec<Vec<String>> {
             "json",
         ]),
         s(&["forward", &log, "--from", "proc:10"]),
+        s(&["--help"]),
+        s(&["--version"]),
+        s(&["show", "--help"]),
     ]
 }
 
