@@ -247,9 +247,14 @@ impl Summary {
             o,
             "Log {} ({} backend, host {}): {}",
             log.display(),
-            meta.backend,
-            meta.hostname,
-            meta.command.join(" ")
+            // The header is the log's: shown with the escaping names get.
+            Str::from(meta.backend.as_str()),
+            Str::from(meta.hostname.as_str()),
+            meta.command
+                .iter()
+                .map(|a| Str::from(a.as_str()).to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         )?;
         let types: Vec<String> = self
             .by_type

@@ -46,7 +46,8 @@ fn events() -> String {
 }
 
 fn import(dir: &Path) -> PathBuf {
-    let src = dir.join("names.jsonl");
+    // The import's name is the log's command, which summary shows in its header.
+    let src = dir.join("names\u{202e}lsonj.jsonl");
     std::fs::write(&src, events()).unwrap();
     let log = dir.join("names.vlog");
     let out = run(vigil().arg("import").arg(&src).arg("-o").arg(&log));
