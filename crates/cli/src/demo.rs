@@ -3,6 +3,7 @@
 //! command.
 
 use crate::exit::Failure;
+use crate::out;
 use crate::record::{self, LogSink};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -51,10 +52,10 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
         script.clone().into_os_string(),
         dir.clone().into_os_string(),
     ];
-    println!(
-        "vigil demo: recording `sh scenario.sh` (files, a pipe, child processes) into {}\n",
+    out::print(&format!(
+        "vigil demo: recording `sh scenario.sh` (files, a pipe, child processes) into {}\n\n",
         log.display()
-    );
+    ))?;
     let selection = Selection::default();
     let mut backend = record::backend(&command, selection.clone())?;
     backend.decide_at_entry(false);
@@ -63,16 +64,16 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let outcome = record::run_backend(&mut backend, &mut sink);
     sink.finish().map_err(Failure::log)?;
     let outcome = outcome?;
-    println!("\n--- vigil summary {} ---", log.display());
+    out::print(&format!("\n--- vigil summary {} ---\n", log.display()))?;
     let mut code = crate::summary::run(crate::summary::SummaryArgs { log: log.clone() })?;
     let rules = dir.join("demo.rules");
     crate::files::write_private(&rules, RULE)
         .map_err(|e| Failure::io(&rules, "cannot write", e))?;
-    println!(
-        "\n--- vigil match --rules {} {} ---\n{RULE}",
+    out::print(&format!(
+        "\n--- vigil match --rules {} {} ---\n{RULE}\n",
         rules.display(),
         log.display()
-    );
+    ))?;
     code = code.max(crate::rules_cmd::match_log(crate::rules_cmd::MatchArgs {
         rules: rules.clone(),
         log: log.clone(),
@@ -80,20 +81,20 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
         no_actions: true,
     })?);
     let count = dir.join("count.txt");
-    println!(
-        "\n--- vigil backtrack {} --from file:{} (what led to count.txt) ---",
+    out::print(&format!(
+        "\n--- vigil backtrack {} --from file:{} (what led to count.txt) ---\n",
         log.display(),
         count.display()
-    );
+    ))?;
     code = code.max(crate::graph_cmd::backtrack(
         crate::graph_cmd::TrackArgs::defaults(&log, &format!("file:{}", count.display())),
     )?);
     let me =
         std::env::current_exe().map_or_else(|_| "vigil".to_string(), |p| p.display().to_string());
-    println!(
-        "\nNext: `{me} show {}` lists every call; add `--path '*upper*'` for those touching upper.txt.",
+    out::print(&format!(
+        "\nNext: `{me} show {}` lists every call; add `--path '*upper*'` for those touching upper.txt.\n",
         log.display()
-    );
+    ))?;
     if outcome.status.is_some_and(|s| s.shell_code() != 0) {
         return Err(Failure::new(
             1,

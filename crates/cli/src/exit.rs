@@ -1,4 +1,5 @@
-//! Exit codes, user-facing failures, and reporting of log damage.
+//! Exit codes, user-facing failures, and reporting of log damage (on standard error, through
+//! crate::out, so a failing standard error never changes the exit code).
 
 use std::path::Path;
 use vigil_log::{LogError, LogReader, ReadIssue};
@@ -30,6 +31,11 @@ impl Failure {
             code,
             message: message.into(),
         }
+    }
+
+    /// Stops the command with `code` and no message (the reader of standard output went away).
+    pub fn quiet(code: i32) -> Self {
+        Failure::new(code, "")
     }
 
     pub fn io(path: &Path, what: &str, e: std::io::Error) -> Self {
@@ -64,9 +70,9 @@ impl Damage {
     pub fn report(&mut self, issue: &ReadIssue) {
         if issue.is_damage() {
             self.issues += 1;
-            eprintln!("vigil: warning: {}: {issue}", self.name);
+            crate::out::err(format_args!("vigil: warning: {}: {issue}", self.name));
         } else {
-            eprintln!("vigil: note: {}: {issue}", self.name);
+            crate::out::err(format_args!("vigil: note: {}: {issue}", self.name));
         }
     }
 

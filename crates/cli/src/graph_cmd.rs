@@ -1,7 +1,7 @@
 //! `vigil backtrack` and `vigil forward`: reconstruct how information flowed, from a log.
 
 use crate::exit::{Damage, Failure, open_log};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use vigil_graph::{
     Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, TimeSpec,
@@ -47,6 +47,9 @@ pub struct TrackArgs {
     /// Only edges at or before this moment.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// --format svg: stop Graphviz after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64())]
+    pub draw_time_limit: f64,
 }
 
 impl TrackArgs {
@@ -64,6 +67,7 @@ impl TrackArgs {
             max_depth: None,
             since: None,
             until: None,
+            draw_time_limit: vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64(),
         }
     }
 }
@@ -85,7 +89,12 @@ pub fn forward(a: TrackArgs) -> Result<i32, Failure> {
 }
 
 fn graph_error(e: GraphError) -> Failure {
-    Failure::new(1, e.to_string())
+    // A glob that does not parse is a bad command line, as `show --path` says.
+    let code = match e {
+        GraphError::BadPattern { .. } => 2,
+        _ => 1,
+    };
+    Failure::new(code, e.to_string())
 }
 
 /// Reads a log into a graph. Blocks are decoded on a second thread while this one builds.
@@ -116,10 +125,16 @@ pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, 
 
 fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let filters = Filters::new(a.include_all, &a.exclude).map_err(graph_error)?;
+    if !(a.draw_time_limit.is_finite() && a.draw_time_limit > 0.0 && a.draw_time_limit < 1e9) {
+        return Err(Failure::new(
+            2,
+            "--draw-time-limit: a number of seconds above 0",
+        ));
+    }
     if a.explain_filters {
-        for line in filters.explain() {
-            println!("{line}");
-        }
+        let mut text = filters.explain().join("\n");
+        text.push('\n');
+        crate::out::print(&text)?;
         return Ok(0);
     }
     let (Some(log), Some(from)) = (&a.log, &a.from) else {
@@ -162,21 +177,20 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let text = match a.format {
         Format::Tree => vigil_graph::render_tree(&g, &tracked, colour),
         Format::Dot => vigil_graph::render_dot(&g, &tracked),
-        Format::Svg => vigil_graph::render_svg(&g, &tracked).map_err(graph_error)?,
+        Format::Svg => {
+            let drawer = vigil_graph::SvgDrawer {
+                graphviz: vigil_graph::find_graphviz(),
+                time_limit: std::time::Duration::from_secs_f64(a.draw_time_limit),
+            };
+            vigil_graph::render_svg(&g, &tracked, &drawer).map_err(graph_error)?
+        }
         Format::Json => format!("{}\n", vigil_graph::render_json(&g, &tracked)),
     };
     match &a.output {
         Some(p) => {
             crate::files::write_private(p, text).map_err(|e| Failure::io(p, "cannot write", e))?
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(text.as_bytes())
-                && e.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(Failure::new(1, format!("writing the output: {e}")));
-            }
-        }
+        None => crate::out::print(&text)?,
     }
     Ok(damage.exit_code(0))
 }

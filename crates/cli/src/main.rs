@@ -5,6 +5,7 @@ mod demo;
 mod exit;
 mod files;
 mod graph_cmd;
+mod out;
 mod record;
 mod rules_cmd;
 mod show;
@@ -84,7 +85,10 @@ extern "C" fn before_runtime() {
 static BEFORE_RUNTIME: extern "C" fn() = before_runtime;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_for_clap(e),
+    };
     let result = match cli.command {
         Command::Record(a) => record::run(a),
         Command::Show(a) => show::run(a),
@@ -101,25 +105,58 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(f) => {
-            eprintln!("vigil: {}", f.message);
+            if !f.message.is_empty() {
+                out::err(format_args!("vigil: {}", f.message));
+            }
             std::process::exit(f.code);
+        }
+    }
+}
+
+/// A bad command line (exit 2, on standard error), or --help and --version (exit 0, on
+/// standard output, whose errors take the one exit path of crate::out).
+fn exit_for_clap(e: clap::Error) -> ! {
+    use std::io::IsTerminal;
+    if e.use_stderr() || std::io::stdout().is_terminal() {
+        // Coloured on a terminal; a failing standard error is ignored.
+        let _ = e.print();
+        std::process::exit(e.exit_code());
+    }
+    match out::print(&e.render().to_string()) {
+        Ok(()) => std::process::exit(e.exit_code()),
+        Err(f) => {
+            if !f.message.is_empty() {
+                out::err(format_args!("vigil: {}", f.message));
+            }
+            std::process::exit(f.code)
         }
     }
 }
 
 fn export(a: ExportArgs) -> Result<i32, Failure> {
     let mut reader = exit::open_log(&a.log)?;
-    let out: Box<dyn std::io::Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
     let mut damage = exit::Damage::new(&a.log);
-    match a.format {
-        ExportFormat::Jsonl => {
-            vigil_log::jsonl::export(&mut reader, out, &mut |issue| damage.report(issue))
+    let ExportFormat::Jsonl = a.format;
+    match &a.output {
+        Some(p) => {
+            let file = std::io::BufWriter::new(
+                files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
+            );
+            vigil_log::jsonl::export(&mut reader, file, &mut |issue| damage.report(issue))
                 .map_err(Failure::log)?;
+        }
+        None => {
+            let mut stdout = out::Stdout::new();
+            let written = vigil_log::jsonl::export(&mut reader, &mut stdout, &mut |issue| {
+                damage.report(issue)
+            });
+            // The log crate names the output only as "output": the cause is what standard
+            // output itself said.
+            if let Some(f) = stdout.failed() {
+                return Err(f);
+            }
+            written.map_err(Failure::log)?;
+            stdout.finish()?;
         }
     }
     Ok(damage.exit_code(0))
@@ -166,11 +203,11 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         0 => String::new(),
         n => format!(" ({n} with argument lists cut to fit the log: see their `_cut` fields)"),
     };
-    eprintln!(
+    out::err(format_args!(
         "vigil: imported {} events into {}{cut}",
         stats.events,
         a.output.display()
-    );
+    ));
     Ok(0)
 }
 

@@ -134,22 +134,22 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
         .status
         .map_or("left no status".to_string(), |s| s.to_string());
     if outcome.detached > 0 {
-        eprintln!(
+        crate::out::err(format_args!(
             "vigil: stopped waiting for {} process(es) the command left running: they go on untraced, and the system calls vigil traced fail for them with ENOSYS (a seccomp filter cannot be removed)",
             outcome.detached
-        );
+        ));
     }
     match written {
         Ok(stats) => {
             if !a.quiet {
-                eprintln!(
+                crate::out::err(format_args!(
                     "vigil: {} events, {} bytes ({:.1} per event) in {}; the command {}",
                     stats.events,
                     stats.bytes,
                     stats.bytes as f64 / stats.events.max(1) as f64,
                     a.output.display(),
                     status,
-                );
+                ));
             }
             Ok(code)
         }

@@ -120,13 +120,13 @@ pub fn rules(a: RulesArgs) -> Result<i32, Failure> {
         RulesCommand::Check { file } => {
             let rs = load(&file)?;
             let names: Vec<&str> = rs.rules().iter().map(|r| r.name.as_str()).collect();
-            println!(
-                "{}: {} rule{} OK: {}",
+            crate::out::print(&format!(
+                "{}: {} rule{} OK: {}\n",
                 file.display(),
                 names.len(),
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
-            );
+            ))?;
             Ok(0)
         }
         RulesCommand::Dot { file, rule } => {
@@ -142,15 +142,18 @@ pub fn rules(a: RulesArgs) -> Result<i32, Failure> {
                 })?,
                 None => &rs.rules()[0],
             };
-            print!("{}", vigil_rules::dot::render(r));
+            crate::out::print(&vigil_rules::dot::render(r))?;
             Ok(0)
         }
     }
 }
 
-/// Where matches are written, as text or JSON lines.
+/// Where matches are written, as text or JSON lines. A write error is kept (the first one)
+/// and ends the printing, not the run: `watch` still traces its command to the end.
 struct Printer {
     out: Box<dyn Write>,
+    /// The --matches file, or None for standard output (line by line, for `watch`).
+    file: Option<PathBuf>,
     format: Format,
     error: Option<std::io::Error>,
 }
@@ -165,30 +168,35 @@ impl Printer {
         };
         Ok(Printer {
             out,
+            file: o.matches.clone(),
             format: o.format,
             error: None,
         })
     }
 
     fn print(&mut self, m: &Match, c: &Compiled) {
+        if self.error.is_some() {
+            return;
+        }
         let line = match self.format {
             Format::Text => match_text(c, m),
             Format::Json => match_json(c, m).to_string(),
         };
-        if let Err(e) = writeln!(self.out, "{line}")
-            && self.error.is_none()
-        {
+        if let Err(e) = writeln!(self.out, "{line}") {
             self.error = Some(e);
         }
     }
 
     fn finish(mut self) -> Result<(), Failure> {
-        let _ = self.out.flush();
-        match self.error {
-            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(Failure::new(1, format!("writing matches: {e}")))
-            }
-            _ => Ok(()),
+        if self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(e);
+        }
+        match (self.error, &self.file) {
+            (None, _) => Ok(()),
+            (Some(e), None) => Err(crate::out::stdout_failure(&e)),
+            (Some(e), Some(p)) => Err(Failure::io(p, "cannot write matches to", e)),
         }
     }
 }
@@ -196,21 +204,21 @@ impl Printer {
 fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Option<Duration>) {
     let s = &engine.stats;
     let rate = |d: Duration| s.events as f64 / d.as_secs_f64().max(1e-9);
-    eprintln!(
+    crate::out::err(format_args!(
         "vigil: {} events in {:.3} s ({:.0} events/s)",
         s.events,
         total.as_secs_f64(),
         rate(total)
-    );
+    ));
     if let Some(e) = engine_time {
-        eprintln!(
+        crate::out::err(format_args!(
             "vigil: rules engine {:.3} s ({:.0} events/s)",
             e.as_secs_f64(),
             rate(e)
-        );
+        ));
     }
     for (r, st) in engine.compiled().rules.iter().zip(&s.rules) {
-        eprintln!(
+        crate::out::err(format_args!(
             "vigil: rule {}: {} matches; partial matches open {} (peak {}), evicted {} (keys evicted {}), expired {}, ended with their process {}",
             r.name,
             st.matches,
@@ -220,19 +228,19 @@ fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Opt
             st.evicted_keys,
             st.expired,
             st.finished_at_exit
-        );
+        ));
     }
     if s.undecided_at_end > 0 {
-        eprintln!(
+        crate::out::err(format_args!(
             "vigil: {} partial matches were still waiting for a deadline when the events ended",
             s.undecided_at_end
-        );
+        ));
     }
     if actor.execs + actor.suppressed + actor.failed > 0 {
-        eprintln!(
+        crate::out::err(format_args!(
             "vigil: exec actions run {}, held back by the rate limit {}, failed {}",
             actor.execs, actor.suppressed, actor.failed
-        );
+        ));
     }
 }
 

@@ -121,8 +121,7 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
         failed: a.failed,
     };
     let mut damage = Damage::new(&a.log);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = crate::out::Stdout::new();
     let mut listing = Listing {
         time: a.time,
         first_ns: None,
@@ -153,30 +152,29 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
             }
         });
         if let Err(e) = written {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(0);
-            }
-            return Err(Failure::new(1, format!("writing the listing: {e}")));
+            return Err(listing.out.failure(&e));
         }
     }
-    if a.format == Format::Text {
-        let _ = listing.flush_unfinished();
+    if a.format == Format::Text
+        && let Err(e) = listing.flush_unfinished()
+    {
+        return Err(listing.out.failure(&e));
     }
-    let _ = out.flush();
+    out.finish()?;
     Ok(damage.exit_code(0))
 }
 
-struct Listing<'o, W: Write> {
+struct Listing<'o> {
     time: TimeFormat,
     first_ns: Option<u64>,
     /// Entries waiting for their exit, by thread.
     open: HashMap<u32, (Event, bool)>,
     /// The thread whose entry was printed last without its result.
     last_open: Option<u32>,
-    out: &'o mut W,
+    out: &'o mut crate::out::Stdout,
 }
 
-impl<W: Write> Listing<'_, W> {
+impl Listing<'_> {
     fn prefix(&mut self, ev: &Event) -> String {
         let first = *self.first_ns.get_or_insert(ev.time_ns);
         let t = match self.time {

@@ -3,7 +3,6 @@
 
 use crate::exit::{Damage, Failure, open_log};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use syscalls::{Errno, Sysno};
 use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
@@ -26,8 +25,11 @@ struct Proc {
 
 #[derive(Default)]
 struct CallStats {
+    /// Calls that ended (a restarted call ends once, when it is run again).
     count: u64,
     errors: u64,
+    /// Interrupted by a signal and restarted by the kernel: neither a call nor an error.
+    restarted: u64,
     time_ns: u64,
 }
 
@@ -104,14 +106,20 @@ impl Summary {
             EventKind::SyscallExit(x) => {
                 let name = x.call.to_string();
                 let stats = self.calls.entry(name).or_default();
-                stats.count += 1;
-                if x.failed() {
-                    stats.errors += 1;
+                if x.restarted() {
+                    stats.restarted += 1;
+                } else {
+                    stats.count += 1;
+                    if x.failed() {
+                        stats.errors += 1;
+                    }
                 }
                 if let Some(t) = self.entry_time.remove(&ev.tid) {
                     stats.time_ns += ev.time_ns.saturating_sub(t);
                 }
-                if x.call.canonical() == Some(Sysno::connect) {
+                if x.restarted() {
+                    // It did nothing yet: its effects come with the exit of the call run again.
+                } else if x.call.canonical() == Some(Sysno::connect) {
                     self.add_connect(ev, x.ret);
                 } else if errno_of(x.ret).is_none() {
                     self.add_effects(ev, x.call.signature().name, x.ret);
@@ -203,11 +211,13 @@ impl Summary {
             "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
             "bind" | "sendto" | "accept" | "accept4" => {
                 let addr = match name {
-                    "accept" | "accept4" => ev.arg("peer"),
-                    "sendto" => ev.arg("dest"),
-                    _ => ev.arg("addr"),
+                    "accept" | "accept4" => ev.arg("peer").and_then(addr_of),
+                    "sendto" => ev.arg("dest").and_then(addr_of),
+                    // The address the socket got: the kernel picks the port of a bind to port
+                    // 0, and the exit's fd says which (its local address after the call).
+                    _ => bound_addr(ev).or_else(|| ev.arg("addr").and_then(addr_of)),
                 };
-                if let Some(Value::Addr(a)) = addr {
+                if let Some(a) = addr {
                     let what = match name {
                         "bind" => "bound",
                         "accept" | "accept4" => "accepted from",
@@ -223,38 +233,109 @@ impl Summary {
         }
     }
 
-    pub fn render(&self, log: &Path, meta: &vigil_log::LogMeta) -> String {
-        let mut o = String::new();
+    /// Writes the summary. Memory and output are linear in the number of processes however
+    /// deep their tree is: the tree is walked without recursion and its indentation stops
+    /// growing at MAX_INDENT levels (deeper lines say their depth instead).
+    pub fn render(
+        &self,
+        log: &Path,
+        meta: &vigil_log::LogMeta,
+        o: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
         let span = self.last_ns.saturating_sub(self.first_ns.unwrap_or(0)) as f64 / 1e9;
-        let _ = writeln!(
+        writeln!(
             o,
             "Log {} ({} backend, host {}): {}",
             log.display(),
-            meta.backend,
-            meta.hostname,
-            meta.command.join(" ")
-        );
+            // The header is the log's: shown with the escaping names get.
+            Str::from(meta.backend.as_str()),
+            Str::from(meta.hostname.as_str()),
+            meta.command
+                .iter()
+                .map(|a| Str::from(a.as_str()).to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
         let types: Vec<String> = self
             .by_type
             .iter()
             .map(|(t, n)| format!("{t} {n}"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "{} events over {span:.3} s: {}",
             self.events,
             types.join(", ")
-        );
+        )?;
         if self.lost > 0 {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "WARNING: {} events were lost by the capture backend",
                 self.lost
-            );
+            )?;
         }
-        let _ = writeln!(o, "\nProcesses ({}):", self.procs.len());
+        writeln!(o, "\nProcesses ({}):", self.procs.len())?;
+        self.render_tree(o)?;
+        writeln!(
+            o,
+            "\nSyscalls ({} calls):",
+            self.calls.values().map(|c| c.count).sum::<u64>()
+        )?;
+        writeln!(
+            o,
+            "  {:>9} {:>7} {:>9} {:>12}  syscall",
+            "calls", "errors", "restarted", "time (ms)"
+        )?;
+        let mut calls: Vec<_> = self.calls.iter().collect();
+        calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        for (name, c) in calls {
+            writeln!(
+                o,
+                "  {:>9} {:>7} {:>9} {:>12.3}  {name}",
+                c.count,
+                c.errors,
+                c.restarted,
+                c.time_ns as f64 / 1e6
+            )?;
+        }
+        let section =
+            |o: &mut dyn std::io::Write, title: &str, set: &BTreeSet<Str>| -> std::io::Result<()> {
+                writeln!(o, "\n{title} ({}):", set.len())?;
+                for p in set {
+                    writeln!(o, "  {p}")?;
+                }
+                Ok(())
+            };
+        section(o, "Files read", &self.read)?;
+        section(o, "Files written", &self.written)?;
+        section(o, "Files executed", &self.executed)?;
+        section(
+            o,
+            "Files created (opened with O_CREAT, made by mkdir/link/symlink)",
+            &self.created,
+        )?;
+        section(o, "Files deleted", &self.deleted)?;
+        writeln!(o, "\nFiles renamed ({}):", self.renamed.len())?;
+        for (a, b) in &self.renamed {
+            writeln!(o, "  {a} -> {b}")?;
+        }
+        writeln!(o, "\nNetwork endpoints ({}):", self.endpoints.len())?;
+        for (ep, uses) in &self.endpoints {
+            writeln!(
+                o,
+                "  {ep}: {}",
+                uses.iter().cloned().collect::<Vec<_>>().join("; ")
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The process tree: each process under the one that started it, if that one is in the
+    /// log and was alive then (pids are reused); every process is shown once. A stack, not
+    /// recursion: a traced program decides how deep the tree is.
+    fn render_tree(&self, o: &mut dyn std::io::Write) -> std::io::Result<()> {
         let pids: BTreeSet<u32> = self.procs.iter().map(|p| p.pid).collect();
-        let mut children: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut roots = Vec::new();
         for (i, p) in self.procs.iter().enumerate() {
             if pids.contains(&p.ppid) && p.ppid != p.pid {
@@ -263,73 +344,41 @@ impl Summary {
                 roots.push(i);
             }
         }
-        let mut seen = BTreeSet::new();
+        // A process whose parent's pid is in the log but whose parent was not alive when it
+        // started (the pid was reused) hangs under no one: it is a root too, after the others.
+        roots.extend(0..self.procs.len());
+        let mut seen = vec![false; self.procs.len()];
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         for r in roots {
-            self.render_proc(r, 1, &children, &mut seen, &mut o);
-        }
-        let _ = writeln!(
-            o,
-            "\nSyscalls ({} calls):",
-            self.calls.values().map(|c| c.count).sum::<u64>()
-        );
-        let _ = writeln!(
-            o,
-            "  {:>9} {:>7} {:>12}  syscall",
-            "calls", "errors", "time (ms)"
-        );
-        let mut calls: Vec<_> = self.calls.iter().collect();
-        calls.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
-        for (name, c) in calls {
-            let _ = writeln!(
-                o,
-                "  {:>9} {:>7} {:>12.3}  {name}",
-                c.count,
-                c.errors,
-                c.time_ns as f64 / 1e6
-            );
-        }
-        let section = |o: &mut String, title: &str, set: &BTreeSet<Str>| {
-            let _ = writeln!(o, "\n{title} ({}):", set.len());
-            for p in set {
-                let _ = writeln!(o, "  {p}");
+            stack.push((r, 1));
+            while let Some((i, depth)) = stack.pop() {
+                if std::mem::replace(&mut seen[i], true) {
+                    continue;
+                }
+                let p = &self.procs[i];
+                self.render_proc(p, depth, o)?;
+                // Children started while this process lived, first child on top.
+                let kids = children.get(&p.pid).map_or(&[][..], Vec::as_slice);
+                for &c in kids.iter().rev() {
+                    let child = &self.procs[c];
+                    if !seen[c]
+                        && child.start_ns >= p.start_ns
+                        && p.end_ns.is_none_or(|e| child.start_ns <= e)
+                    {
+                        stack.push((c, depth + 1));
+                    }
+                }
             }
-        };
-        section(&mut o, "Files read", &self.read);
-        section(&mut o, "Files written", &self.written);
-        section(&mut o, "Files executed", &self.executed);
-        section(
-            &mut o,
-            "Files created (opened with O_CREAT, made by mkdir/link/symlink)",
-            &self.created,
-        );
-        section(&mut o, "Files deleted", &self.deleted);
-        let _ = writeln!(o, "\nFiles renamed ({}):", self.renamed.len());
-        for (a, b) in &self.renamed {
-            let _ = writeln!(o, "  {a} -> {b}");
         }
-        let _ = writeln!(o, "\nNetwork endpoints ({}):", self.endpoints.len());
-        for (ep, uses) in &self.endpoints {
-            let _ = writeln!(
-                o,
-                "  {ep}: {}",
-                uses.iter().cloned().collect::<Vec<_>>().join("; ")
-            );
-        }
-        o
+        Ok(())
     }
 
     fn render_proc(
         &self,
-        i: usize,
+        p: &Proc,
         depth: usize,
-        children: &BTreeMap<u32, Vec<usize>>,
-        seen: &mut BTreeSet<usize>,
-        o: &mut String,
-    ) {
-        if !seen.insert(i) {
-            return;
-        }
-        let p = &self.procs[i];
+        o: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
         let argv: Vec<String> = p.argv.iter().map(|a| a.to_string()).collect();
         let status = p
             .status
@@ -337,27 +386,47 @@ impl Summary {
         let life = p.end_ns.map_or(String::new(), |e| {
             format!(", {:.3} s", e.saturating_sub(p.start_ns) as f64 / 1e9)
         });
-        let _ = writeln!(
+        let deep = if depth > MAX_INDENT {
+            format!("[depth {depth}] ")
+        } else {
+            String::new()
+        };
+        writeln!(
             o,
-            "{:indent$}{} {} [{}] {status}{life}",
+            "{:indent$}{deep}{} {} [{}] {status}{life}",
             "",
             p.pid,
             argv.join(" "),
             p.exe,
-            indent = depth * 2
-        );
-        // Children started while this process lived.
-        for &c in children.get(&p.pid).into_iter().flatten() {
-            let child = &self.procs[c];
-            if child.start_ns >= p.start_ns && p.end_ns.is_none_or(|e| child.start_ns <= e) {
-                self.render_proc(c, depth + 1, children, seen, o);
-            }
-        }
+            indent = depth.min(MAX_INDENT) * 2
+        )
     }
 }
 
+/// Levels of the process tree shown by indentation; deeper ones print their depth instead, so
+/// a 100,000-deep fork chain prints 100,000 short lines, not 10 GB of spaces.
+pub const MAX_INDENT: usize = 32;
+
 fn endpoint(a: &SockAddr) -> String {
     a.to_string()
+}
+
+fn addr_of(v: &Value) -> Option<&SockAddr> {
+    match v {
+        Value::Addr(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// The local address of a bind's socket after the call, when the exit recorded it.
+fn bound_addr(ev: &Event) -> Option<&SockAddr> {
+    match ev.arg("fd")? {
+        Value::Fd(fd) => match fd.target.as_deref()? {
+            Target::Socket(s) => s.local.as_ref(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
@@ -371,6 +440,9 @@ pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
             Err(issue) => damage.report(&issue),
         }
     }
-    print!("{}", s.render(&a.log, &meta));
+    let mut out = crate::out::Stdout::new();
+    s.render(&a.log, &meta, &mut out)
+        .map_err(|e| out.failure(&e))?;
+    out.finish()?;
     Ok(damage.exit_code(0))
 }

@@ -272,3 +272,95 @@ fn summary_says_how_each_connect_ended() {
     assert_eq!(line("192.0.2.8:443"), "192.0.2.8:443: connected to by 10");
     assert!(summary.contains("Network endpoints (6):"), "{summary}");
 }
+
+#[test]
+fn summary_does_not_count_restarted_calls_as_errors() {
+    // A read interrupted by a signal (ERESTARTSYS) and run again, then one that really failed
+    // (EINTR); wait4 and nanosleep interrupted (ERESTARTNOHAND, ERESTART_RESTARTBLOCK); a
+    // connect interrupted before it finished (ERESTARTSYS), run again and connected.
+    let exit = |seq: u32, call: &str, ret: i64, args: &str| {
+        format!(
+            r#"{{"seq":{seq},"time_ns":{seq}000,"pid":10,"tid":10,"type":"syscall_exit","syscall":"{call}","entry_seq":0,"ret":{ret},"args":{{{args}}}}}"#
+        )
+    };
+    let read = r#""fd":{"fd":0},"buf":4096,"count":10"#;
+    let connect = r#""fd":{"fd":3},"addr":{"inet":"192.0.2.1:80"},"addrlen":16"#;
+    let log = [
+        r#"{"seq":1,"time_ns":1000,"pid":10,"tid":10,"type":"process_start","ppid":1,"exe":"/bin/app","argv":["app"]}"#.to_string(),
+        exit(2, "read", -512, read),
+        exit(3, "read", 10, read),
+        exit(4, "read", -4, read),
+        exit(5, "wait4", -514, ""),
+        exit(6, "nanosleep", -516, ""),
+        exit(7, "connect", -512, connect),
+        exit(8, "connect", 0, connect),
+        exit(9, "pause", -513, ""),
+    ]
+    .join("\n");
+    let dir = scratch_dir("summary-restart");
+    let log = import(&dir, &format!("{log}\n"));
+    let out = run(vigil().arg("summary").arg(&log));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let row = |call: &str| -> Vec<String> {
+        summary
+            .lines()
+            .find(|l| l.split_whitespace().last() == Some(call))
+            .unwrap_or_else(|| panic!("no row for {call}:\n{summary}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // calls, errors, restarted, time, name
+    assert_eq!(row("read")[..3], ["2", "1", "1"], "{summary}");
+    assert_eq!(row("wait4")[..3], ["0", "0", "1"], "{summary}");
+    assert_eq!(row("nanosleep")[..3], ["0", "0", "1"], "{summary}");
+    assert_eq!(row("pause")[..3], ["0", "0", "1"], "{summary}");
+    assert_eq!(row("connect")[..3], ["1", "0", "1"], "{summary}");
+    assert!(summary.contains("Syscalls (3 calls):"), "{summary}");
+    assert!(
+        summary.contains("192.0.2.1:80: connected to by 10") && !summary.contains("failed"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn summary_shows_the_port_a_bind_got() {
+    // Two binds to port 0 (the kernel picks the port: the exit's fd says which), one to a
+    // fixed port, and one whose exit does not say (an older log): its address as given.
+    let bind = |seq: u32, fd: u32, addr: &str, local: Option<&str>| {
+        let target = match local {
+            Some(l) => format!(
+                r#","target":{{"kind":"socket","ino":{seq},"family":2,"type":1,"local":{{"inet":"{l}"}}}}"#
+            ),
+            None => String::new(),
+        };
+        format!(
+            r#"{{"seq":{seq},"time_ns":{seq}000,"pid":10,"tid":10,"type":"syscall_exit","syscall":"bind","entry_seq":0,"ret":0,"args":{{"fd":{{"fd":{fd}{target}}},"addr":{{"inet":"{addr}"}},"addrlen":16}}}}"#
+        )
+    };
+    let log = [
+        r#"{"seq":1,"time_ns":1000,"pid":10,"tid":10,"type":"process_start","ppid":1,"exe":"/usr/bin/server","argv":["server"]}"#.to_string(),
+        bind(2, 3, "127.0.0.1:0", Some("127.0.0.1:47433")),
+        bind(3, 4, "0.0.0.0:0", Some("0.0.0.0:39162")),
+        bind(4, 5, "127.0.0.1:8080", Some("127.0.0.1:8080")),
+        bind(5, 6, "127.0.0.1:9090", None),
+    ]
+    .join("\n");
+    let dir = scratch_dir("summary-bind");
+    let log = import(&dir, &format!("{log}\n"));
+    let out = run(vigil().arg("summary").arg(&log));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let endpoints = &summary[summary.find("Network endpoints").unwrap()..];
+    assert_eq!(
+        endpoints.lines().skip(1).map(str::trim).collect::<Vec<_>>(),
+        [
+            "0.0.0.0:39162: bound by 10",
+            "127.0.0.1:47433: bound by 10",
+            "127.0.0.1:8080: bound by 10",
+            "127.0.0.1:9090: bound by 10",
+        ],
+        "{summary}"
+    );
+}

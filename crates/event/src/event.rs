@@ -65,6 +65,20 @@ impl SyscallExit {
     pub fn failed(&self) -> bool {
         self.errno().is_some()
     }
+
+    /// Whether the call was interrupted and is being restarted by the kernel (see
+    /// `is_restart`): not a failure, and not the end of the call.
+    pub fn restarted(&self) -> bool {
+        is_restart(self.ret)
+    }
+}
+
+/// Whether a raw return value is one of the kernel-internal errnos a tracer sees when a signal
+/// interrupts a call: ERESTARTSYS (512), ERESTARTNOINTR (513), ERESTARTNOHAND (514),
+/// ERESTART_RESTARTBLOCK (516). The program never sees them: the kernel runs the call again
+/// (or, for a handler without SA_RESTART, turns them into EINTR, which is then a failure).
+pub fn is_restart(ret: i64) -> bool {
+    matches!(ret, -516 | -514 | -513 | -512)
 }
 
 /// `Some(errno)` when a raw return value encodes a failure.

@@ -24,7 +24,9 @@ fn err<T>(field: &str, message: impl Into<String>) -> Result<T, JsonError> {
     })
 }
 
-fn str_json(s: &Str) -> J {
+/// A string as the export writes it: a JSON string when it is valid UTF-8, else
+/// `{"bytes_hex": "..."}` (docs/event-schema.md). Every JSON vigil writes uses this form.
+pub fn str_json(s: &Str) -> J {
     match s.as_str() {
         Some(t) => J::String(t.to_string()),
         None => json!({ "bytes_hex": hex(s.as_bytes()) }),

@@ -13,7 +13,10 @@ mod track;
 pub use build::{Edge, Graph, GraphBuilder, Node, NodeId, NodeKind};
 pub use filter::{Filters, NOISE};
 pub use object::{ObjectSpec, TimeSpec};
-pub use output::{render_dot, render_json, render_svg, render_tree};
+pub use output::{
+    BUILTIN_MAX, GRAPHVIZ_MAX, GRAPHVIZ_TIME_LIMIT, MAX_GUIDES, SvgDrawer, find_graphviz,
+    layout_builtin, render_dot, render_json, render_svg, render_tree,
+};
 pub use track::{Direction, Limits, Tracked, default_at, track};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,4 +41,22 @@ pub enum GraphError {
     EmptyLog,
     #[error("cannot draw the graph: {0}")]
     Render(String),
+    #[error(
+        "the graph has {nodes} objects and {edges} edges, more than {what} can draw as SVG ({max_nodes} objects, {max_edges} edges): narrow it (--max-depth N, --since/--until TIME, --exclude GLOB) or write it with --format dot or json"
+    )]
+    TooLarge {
+        nodes: usize,
+        edges: usize,
+        what: &'static str,
+        max_nodes: usize,
+        max_edges: usize,
+    },
+    #[error(
+        "Graphviz did not finish drawing {nodes} objects and {edges} edges in {limit:?} and was stopped: narrow the graph (--max-depth N, --since/--until TIME, --exclude GLOB), allow more time (--draw-time-limit), or write it with --format dot"
+    )]
+    DrawTimeout {
+        nodes: usize,
+        edges: usize,
+        limit: std::time::Duration,
+    },
 }

@@ -197,7 +197,14 @@ impl Actor {
             return Ok(false);
         }
         *n += 1;
-        let argv: Vec<String> = args.iter().map(|v| v.to_string()).collect();
+        // The values themselves, not their human form (a path keeps its backslashes).
+        let argv: Vec<String> = args
+            .iter()
+            .map(|v| match v {
+                Val::Str(s) => s.to_text().into_owned(),
+                v => v.to_string(),
+            })
+            .collect();
         let program = resolve(argv.first().map(String::as_str).unwrap_or(""))?;
         let body = serde_json::to_vec(json).unwrap_or_default();
         let mut env: Vec<(String, String)> = std::env::vars().collect();

@@ -1109,7 +1109,8 @@ impl Builder<'_, '_> {
         let mut out = Vec::new();
         for v in vals {
             match v {
-                Val::Str(s) => out.push(s.to_string()),
+                // The pattern itself, not its human form (a glob's `\*` stays one).
+                Val::Str(s) => out.push(s.to_text().into_owned()),
                 other => {
                     self.err(span, format!("`{op}` takes strings, not {other}"));
                     return None;

@@ -159,14 +159,15 @@ impl std::fmt::Display for Val {
 }
 
 impl Val {
+    /// The JSON form, with strings as the export writes them (text when valid UTF-8, else
+    /// `{"bytes_hex": ...}`), so a tool reads a match's path as it reads the event's.
     pub fn to_json(&self) -> serde_json::Value {
+        use vigil_event::json::str_json;
         match self {
             Val::Null => serde_json::Value::Null,
             Val::Int(i) => (*i).into(),
-            Val::Str(s) => s.to_string().into(),
-            Val::List(l) => {
-                serde_json::Value::Array(l.iter().map(|s| s.to_string().into()).collect())
-            }
+            Val::Str(s) => str_json(s),
+            Val::List(l) => serde_json::Value::Array(l.iter().map(str_json).collect()),
         }
     }
 
