@@ -125,6 +125,7 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         vigil_version: env!("CARGO_PKG_VERSION").into(),
         // Imported seqs only have to increase.
         contiguous_seq: false,
+        command_cut: None,
     };
     let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
     let imported = if a.input.as_os_str() == "-" {

@@ -88,6 +88,7 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
         vigil_version: env!("CARGO_PKG_VERSION").into(),
         // The backend numbers every event it hands on, and every one is logged.
         contiguous_seq: true,
+        command_cut: None,
     }
 }
 

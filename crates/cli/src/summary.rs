@@ -232,7 +232,7 @@ impl Summary {
             log.display(),
             meta.backend,
             meta.hostname,
-            meta.command.join(" ")
+            meta.command_line()
         );
         let types: Vec<String> = self
             .by_type

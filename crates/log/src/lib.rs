@@ -17,7 +17,9 @@ mod reader;
 mod writer;
 
 pub use background::BackgroundWriter;
-pub use format::{EVENT_MAX, FORMAT_MINOR, FORMAT_VERSION, LogMeta, Version};
+pub use format::{
+    CommandCut, EVENT_MAX, FORMAT_MINOR, FORMAT_VERSION, HEADER_MAX, LogMeta, META_MAX, Version,
+};
 pub use reader::{LogReader, ReadIssue, Totals};
 pub use writer::{ExtensionEvent, LogWriter, WriterStats};
 
@@ -45,6 +47,9 @@ pub enum LogError {
     UnsupportedVersion { path: String, found: u32 },
     #[error("{path}: corrupt log header: {reason}")]
     CorruptHeader { path: String, reason: String },
+    /// The metadata cannot be made to fit the header (not the command line: that is cut).
+    #[error("the log header cannot be written: {0}")]
+    HeaderTooLarge(String),
     #[error("the log writer stopped: {0}")]
     WriterGone(String),
     /// One event that cannot be stored within a block even with its string lists cut (a single

@@ -89,7 +89,7 @@ impl LogWriter<std::fs::File> {
 
 impl<W: Write> LogWriter<W> {
     pub fn new(mut out: W, meta: &LogMeta) -> Result<Self, LogError> {
-        let header = encode_header(meta);
+        let header = encode_header(meta)?;
         out.write_all(&header).map_err(|e| LogError::io("log", e))?;
         let stats = WriterStats {
             bytes: header.len() as u64,

@@ -16,6 +16,7 @@ fn meta() -> LogMeta {
         selection: "default".into(),
         vigil_version: "0".into(),
         contiguous_seq: false,
+        command_cut: None,
     }
 }
 

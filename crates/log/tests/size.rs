@@ -265,3 +265,101 @@ fn the_background_writer_records_a_refused_event_as_lost() {
         other => panic!("expected a lost event, got {other:?}"),
     }
 }
+
+/// A command line of 12 arguments of 100 kB would make a 1.2 MB header, past what a reader
+/// accepts (every later read failed: "metadata length 1200975 is implausible"): the writer
+/// keeps the arguments that fit and says exactly what it left out.
+#[test]
+fn a_long_command_line_is_cut_in_the_header_with_a_marker() {
+    let arg = |i: usize| format!("{i:02}{}", "a".repeat(100_000 - 2));
+    let mut command = vec!["/usr/bin/prog".to_string()];
+    command.extend((0..12).map(arg));
+    let meta = LogMeta {
+        backend: "test".into(),
+        command: command.clone(),
+        ..LogMeta::default()
+    };
+    let bytes = write_with(&meta, &[small(1)]);
+    let header_len = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize + 4;
+    assert!(header_len <= META_MAX + 20, "{header_len}");
+    let reader = LogReader::new(Cursor::new(bytes.clone()), "mem").unwrap();
+    let read = reader.meta().clone();
+    // The program and as many whole arguments as fit in 64 KiB: none of 100 kB.
+    assert_eq!(read.command, ["/usr/bin/prog"]);
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 12,
+            bytes: 1_200_000
+        })
+    );
+    assert!(
+        read.command_line()
+            .ends_with("[... 12 more arguments, 1200000 bytes not kept in the log header]"),
+        "{}",
+        read.command_line()
+    );
+    let (events, issues) = read_all(bytes);
+    assert_eq!((events.len(), issues.len()), (1, 0), "{issues:?}");
+
+    // Short arguments before the long ones are kept whole; a program name alone too long
+    // keeps its beginning.
+    let mut command = vec!["prog".to_string(), "-v".into(), "x".repeat(70_000)];
+    command.push("tail".into());
+    let meta = LogMeta {
+        command,
+        ..LogMeta::default()
+    };
+    let read = LogReader::new(Cursor::new(write_with(&meta, &[])), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    assert_eq!(read.command, ["prog", "-v"]);
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 2,
+            bytes: 70_004
+        })
+    );
+    let meta = LogMeta {
+        command: vec!["é".repeat(50_000), "arg".into()],
+        ..LogMeta::default()
+    };
+    let read = LogReader::new(Cursor::new(write_with(&meta, &[])), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    let kept = read.command[0].len();
+    assert!(kept > 1000 && kept < 100_000, "{kept}");
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 1,
+            bytes: (100_000 - kept + 3) as u64
+        })
+    );
+    // A command line that fits has no marker, and none is written.
+    let meta = LogMeta {
+        command: vec!["ls".into(), "-l".into()],
+        ..LogMeta::default()
+    };
+    let bytes = write_with(&meta, &[]);
+    assert!(!String::from_utf8_lossy(&bytes).contains("command_cut"));
+    let read = LogReader::new(Cursor::new(bytes), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    assert_eq!(
+        (read.command_line().as_str(), read.command_cut),
+        ("ls -l", None)
+    );
+}
+
+fn write_with(meta: &LogMeta, events: &[Event]) -> Vec<u8> {
+    let mut w = LogWriter::new(Vec::new(), meta).unwrap();
+    for e in events {
+        w.append(e).unwrap();
+    }
+    w.into_inner().unwrap()
+}
