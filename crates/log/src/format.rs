@@ -35,6 +35,13 @@ pub const BLOCK_MAX: usize = 16 * 1024 * 1024;
 /// The writer seals a block before its raw records would pass this, so that both the raw and
 /// the compressed payload (zstd's worst case is 15 MiB + 60 KiB) stay within BLOCK_MAX.
 pub const BLOCK_RAW_LIMIT: usize = 15 * 1024 * 1024;
+/// A block's raw payload is at most this many times its compressed payload: a reader refuses
+/// the rest unread (decompressing them would cost it far more than the file holds), and the
+/// writer pads a payload that compressed better than that with a skippable zstd frame.
+pub const RATIO_MAX: usize = 64;
+/// Every event record takes at least this many bytes of a raw payload (tag, time delta, one
+/// byte of fields); a pair record, 7 bytes for two events.
+pub const EVENT_MIN_BYTES: usize = 3;
 /// The most one event (its record and the definitions it needs) may take in a block. Larger
 /// events have their string lists cut (with a marker) or are refused; never written.
 /// Room for the largest argv the kernel accepts (~6 MiB of strings) several times over.
@@ -330,10 +337,39 @@ impl BlockHeader {
         (h, u32_at(b, rest + 16))
     }
 
-    pub fn plausible(&self) -> bool {
-        (self.compressed_len as usize) <= BLOCK_MAX
-            && (self.raw_len as usize) <= BLOCK_MAX
-            && self.events as usize <= self.raw_len as usize
+    /// Checks the header's fields against each other and the format's limits, before anything
+    /// is read or allocated for it; says which one is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        let (compressed, raw, events) = (
+            self.compressed_len as usize,
+            self.raw_len as usize,
+            self.events as usize,
+        );
+        let mib = BLOCK_MAX >> 20;
+        if compressed > BLOCK_MAX {
+            return Err(format!(
+                "compressed length {compressed} is over the {mib} MiB limit"
+            ));
+        }
+        if raw > BLOCK_MAX {
+            return Err(format!("raw length {raw} is over the {mib} MiB limit"));
+        }
+        if compressed == 0 || raw == 0 || events == 0 {
+            return Err(format!(
+                "it claims {compressed} bytes compressed, {raw} bytes raw and {events} events: a block holds at least one event"
+            ));
+        }
+        if events > raw / EVENT_MIN_BYTES {
+            return Err(format!(
+                "it claims {events} events in {raw} bytes: an event takes at least {EVENT_MIN_BYTES}"
+            ));
+        }
+        if raw > compressed.saturating_mul(RATIO_MAX) {
+            return Err(format!(
+                "it claims {raw} bytes from {compressed} compressed, over {RATIO_MAX} times as many: no block vigil writes decompresses that much"
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the header (`b`, its CRC last) and the payload match the CRC.

@@ -109,13 +109,16 @@ pub fn import<R: BufRead, W: Write>(
             });
         }
         last_seq = Some((ev.seq, line_no));
-        writer.append(&ev).map_err(|e| match e {
-            // Said about the line that holds it: the user can find and fix it.
-            LogError::EventTooLarge { .. } => ImportError::Line {
-                line: line_no,
-                message: e.to_string(),
-            },
-            e => ImportError::Log(e),
+        writer.append(&ev).map_err(|e| {
+            if e.is_event_too_large() {
+                // Said about the line that holds it: the user can find and fix it.
+                ImportError::Line {
+                    line: line_no,
+                    message: e.to_string(),
+                }
+            } else {
+                ImportError::Log(e)
+            }
         })?;
         stats.events += 1;
     }

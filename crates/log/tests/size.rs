@@ -266,6 +266,18 @@ fn the_background_writer_records_a_refused_event_as_lost() {
     }
 }
 
+/// The frames of an in-memory version 2 log: (compressed length, raw length) of each block.
+fn block_lengths(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let mut at = 16 + u32_at(12) + 4;
+    let mut out = Vec::new();
+    while &bytes[at..at + 4] == b"VBK2" {
+        out.push((u32_at(at + 4), u32_at(at + 8)));
+        at += 44 + u32_at(at + 4);
+    }
+    out
+}
+
 /// A command line of 12 arguments of 100 kB would make a 1.2 MB header, past what a reader
 /// accepts (every later read failed: "metadata length 1200975 is implausible"): the writer
 /// keeps the arguments that fit and says exactly what it left out.
@@ -362,4 +374,72 @@ fn write_with(meta: &LogMeta, events: &[Event]) -> Vec<u8> {
         w.append(e).unwrap();
     }
     w.into_inner().unwrap()
+}
+
+/// A payload that compresses more than RATIO_MAX times (one long run of the same byte) is
+/// padded so that no block decompresses more than that: a reader may then refuse every block
+/// that would, unread.
+#[test]
+fn blocks_that_compress_too_well_are_padded_and_read_back() {
+    let path = Str::from(vec![b'A'; 4 << 20]);
+    let open = ev(
+        1,
+        7,
+        EventKind::SyscallEntry(SyscallEntry {
+            call: SyscallId::from_name("openat").unwrap(),
+            args: [Value::Int(-100), Value::Str(path), Value::Uint(0)]
+                .into_iter()
+                .collect(),
+        }),
+    );
+    let events = [open, small(2)];
+    let bytes = write(&events);
+    let blocks = block_lengths(&bytes);
+    assert_eq!(blocks.len(), 1);
+    let (compressed, raw) = blocks[0];
+    assert!(raw > 4 << 20, "{raw}");
+    assert!(
+        compressed * RATIO_MAX >= raw && compressed < raw / 32,
+        "padded to the ratio, no more: {compressed} for {raw}"
+    );
+    let (read, issues) = read_all(bytes);
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(read, events);
+}
+
+/// An argv of millions of empty strings is small on disk (a byte per item) but each item is a
+/// reference in memory: past EVENT_MEM_MAX it is cut like one too large in bytes, with an exact
+/// marker, so no block costs a reader more memory than BLOCK_MEM_MAX.
+#[test]
+fn an_argv_too_large_in_memory_is_cut_with_an_exact_marker() {
+    let n = 2_000_000;
+    let empty: Arc<[Str]> = (0..n).map(|_| Str::from("")).collect();
+    let e = entry(1, 7, execve(Value::List(empty.clone())));
+    let bytes = write(std::slice::from_ref(&e));
+    let (read, issues) = read_all(bytes);
+    assert!(issues.is_empty(), "{issues:?}");
+    let EventKind::SyscallEntry(got) = &read[0].kind else {
+        panic!("{:?}", read[0]);
+    };
+    let cut = got.args[1].cut().expect("a cut marker");
+    let Value::List(kept) = got.args[1].plain() else {
+        panic!("{:?}", got.args[1]);
+    };
+    let kept = kept.len();
+    assert!(kept > 100_000 && kept < n, "{kept}");
+    assert_eq!(
+        (cut.items as usize, cut.bytes, cut.exact),
+        (n - kept, 0, true)
+    );
+    // An exec event cannot carry a marker: refused, the log as it was.
+    let mut w = LogWriter::new(Vec::new(), &meta()).unwrap();
+    match w.append(&exec(1, empty)) {
+        Err(LogError::EventTooLargeInMemory { seq: 1, mem, max }) => {
+            assert!(mem > max && max == EVENT_MEM_MAX, "{mem} {max}")
+        }
+        other => panic!("expected EventTooLargeInMemory, got {other:?}"),
+    }
+    w.append(&small(2)).unwrap();
+    let (read, issues) = read_all(w.into_inner().unwrap());
+    assert_eq!((read, issues), (vec![small(2)], vec![]));
 }
