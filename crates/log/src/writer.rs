@@ -92,6 +92,12 @@ impl LogWriter<std::fs::File> {
 }
 
 impl<W: Write> LogWriter<W> {
+    /// The name errors give the output (`log` by default).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     pub fn new(mut out: W, meta: &LogMeta) -> Result<Self, LogError> {
         let header = encode_header(meta)?;
         out.write_all(&header).map_err(|e| LogError::io("log", e))?;
