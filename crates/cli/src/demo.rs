@@ -31,12 +31,16 @@ OUTPUT  "{m.newpath} was renamed by pid {m.pid}, then deleted by pid {d.pid}"
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Where to keep the log (a temporary directory by default).
+    /// Where to keep the log (a temporary directory by default). Not `-`: the demo prints
+    /// its summary there.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
 
 pub fn run(a: DemoArgs) -> Result<i32, Failure> {
+    if let Some(p) = &a.output {
+        crate::files::refuse_dash_log(p, "demo")?;
+    }
     let dir = std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id()));
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -60,8 +64,11 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let mut backend = record::backend(&command, selection.clone())?;
     backend.decide_at_entry(false);
     let mut sink = LogSink::create(&log, &record::meta_for("ptrace", &command, &selection))?;
-    record::protect_log(&mut backend, &log)?;
+    record::protect_log(&mut backend, sink.path())?;
     let outcome = record::run_backend(&mut backend, &mut sink);
+    if outcome.is_ok() {
+        sink.publish()?;
+    }
     sink.finish().map_err(Failure::log)?;
     let outcome = outcome?;
     out::print(&format!("\n--- vigil summary {} ---\n", log.display()))?;

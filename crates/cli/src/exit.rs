@@ -8,7 +8,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
   1    an error (unreadable file, bad rule, invalid object...); the message names it
-  2    invalid command line
+  2    invalid command line (an output that is one of the inputs, `-o -` where the log cannot
+       go to standard output, included)
   3    the log was damaged (corrupt, cut, not closed, blocks lost or out of place): everything
        intact was processed, the damage was reported
   126  record/watch: the command is not executable

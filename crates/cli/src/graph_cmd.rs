@@ -1,7 +1,7 @@
 //! `vigil backtrack` and `vigil forward`: reconstruct how information flowed, from a log.
 
 use crate::exit::{Damage, Failure, open_log};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use vigil_graph::{
     Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, TimeSpec,
@@ -26,7 +26,8 @@ pub struct TrackArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "tree")]
     pub format: Format,
-    /// Where to write (standard output by default).
+    /// Where to write (standard output by default, or `-`). A file is written under a
+    /// temporary name and renamed into place once complete; it may not be the log.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// List the noise filters and exit.
@@ -140,6 +141,8 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
     let (Some(log), Some(from)) = (&a.log, &a.from) else {
         return Err(Failure::new(2, "LOG and --from OBJECT are required"));
     };
+    let output = crate::files::output_arg(a.output.as_deref());
+    crate::files::refuse_same(output, &[crate::files::Input::File(log)])?;
     // Check what the user typed before reading a possibly large log.
     let spec = ObjectSpec::parse(from).map_err(graph_error)?;
     let parse_time = |t: &Option<String>| {
@@ -173,7 +176,7 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         until: to_seq(until)?,
     };
     let tracked = vigil_graph::track(&g, start, at, direction, &filters, limits);
-    let colour = a.output.is_none() && std::io::stdout().is_terminal();
+    let colour = output.is_none() && std::io::stdout().is_terminal();
     let text = match a.format {
         Format::Tree => vigil_graph::render_tree(&g, &tracked, colour),
         Format::Dot => vigil_graph::render_dot(&g, &tracked),
@@ -186,9 +189,13 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         }
         Format::Json => format!("{}\n", vigil_graph::render_json(&g, &tracked)),
     };
-    match &a.output {
+    match output {
         Some(p) => {
-            crate::files::write_private(p, text).map_err(|e| Failure::io(p, "cannot write", e))?
+            let file = crate::files::NewFile::create(p)?;
+            file.writer()?
+                .write_all(text.as_bytes())
+                .map_err(|e| Failure::io(p, "cannot write", e))?;
+            file.commit()?;
         }
         None => crate::out::print(&text)?,
     }

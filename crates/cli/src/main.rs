@@ -13,6 +13,7 @@ mod summary;
 
 use clap::{Parser, Subcommand};
 use exit::Failure;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -55,7 +56,8 @@ struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: ExportFormat,
-    /// Where to write (standard output by default).
+    /// Where to write (standard output by default, or `-`). A file is written under a
+    /// temporary name and renamed into place once complete; it may not be the log.
     #[arg(short, long)]
     output: Option<PathBuf>,
 }
@@ -69,7 +71,9 @@ enum ExportFormat {
 struct ImportArgs {
     /// JSON lines to read (`-` for standard input).
     input: PathBuf,
-    /// The log to create.
+    /// The log to create (`-`: standard output, not a terminal). A file is written under a
+    /// temporary name and renamed into place once the import is complete: an import that
+    /// fails leaves no log, and an existing file of that name as it was.
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -134,16 +138,21 @@ fn exit_for_clap(e: clap::Error) -> ! {
 }
 
 fn export(a: ExportArgs) -> Result<i32, Failure> {
+    let output = files::output_arg(a.output.as_deref());
+    files::refuse_same(output, &[files::Input::File(&a.log)])?;
     let mut reader = exit::open_log(&a.log)?;
     let mut damage = exit::Damage::new(&a.log);
     let ExportFormat::Jsonl = a.format;
-    match &a.output {
+    match output {
         Some(p) => {
-            let file = std::io::BufWriter::new(
-                files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
-            );
-            vigil_log::jsonl::export(&mut reader, file, &mut |issue| damage.report(issue))
+            let file = files::NewFile::create(p)?;
+            let mut w = std::io::BufWriter::new(file.writer()?);
+            vigil_log::jsonl::export(&mut reader, &mut w, &mut |issue| damage.report(issue))
                 .map_err(Failure::log)?;
+            std::io::Write::flush(&mut w).map_err(|e| Failure::io(p, "cannot write", e))?;
+            drop(w);
+            // Complete (damage included: everything intact was exported): into place.
+            file.commit()?;
         }
         None => {
             let mut stdout = out::Stdout::new();
@@ -163,6 +172,19 @@ fn export(a: ExportArgs) -> Result<i32, Failure> {
 }
 
 fn import(a: ImportArgs) -> Result<i32, Failure> {
+    let to_stdout = files::is_dash(&a.output);
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(Failure::new(
+            2,
+            "import -o -: standard output is a terminal; redirect it to a file or a pipe",
+        ));
+    }
+    let input = if a.input.as_os_str() == "-" {
+        files::Input::Stdin
+    } else {
+        files::Input::File(&a.input)
+    };
+    files::refuse_same((!to_stdout).then_some(a.output.as_path()), &[input])?;
     let meta = vigil_log::LogMeta {
         created_ns: vigil_capture_ptrace_now(),
         hostname: exit::hostname(),
@@ -172,41 +194,60 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         vigil_version: env!("CARGO_PKG_VERSION").into(),
         // Imported seqs only have to increase.
         contiguous_seq: false,
+        command_cut: None,
     };
-    let mut writer = vigil_log::LogWriter::create(&a.output, &meta).map_err(Failure::log)?;
-    let imported = if a.input.as_os_str() == "-" {
-        vigil_log::jsonl::import(std::io::stdin().lock(), &mut writer)
+    // The input first: a missing one must not cost an existing log of the output's name.
+    let input: Box<dyn std::io::BufRead> = if a.input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
         let f =
             std::fs::File::open(&a.input).map_err(|e| Failure::io(&a.input, "cannot open", e))?;
-        vigil_log::jsonl::import(std::io::BufReader::new(f), &mut writer)
+        Box::new(std::io::BufReader::new(f))
     };
-    let stats = match imported {
+    let (file, out): (_, Box<dyn std::io::Write>) = if to_stdout {
+        (
+            None,
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        )
+    } else {
+        let f = files::NewFile::create(&a.output)?;
+        let w = f.writer()?;
+        (Some(f), Box::new(w))
+    };
+    let name = if to_stdout {
+        "standard output".to_string()
+    } else {
+        a.output.display().to_string()
+    };
+    let mut writer = vigil_log::LogWriter::new(out, &meta)
+        .map_err(Failure::log)?
+        .named(&name);
+    let stats = match vigil_log::jsonl::import(input, &mut writer) {
         Ok(stats) => stats,
         Err(e) => {
-            // What came before the bad line stays readable; the log is not closed, so readers
-            // say it is incomplete.
-            let kept = writer.stats().events;
-            let _ = writer.flush();
+            let left = if to_stdout {
+                // Not closed: whoever reads it is told it is incomplete.
+                let _ = writer.flush();
+                "the log written to standard output is not closed".to_string()
+            } else {
+                // The temporary file goes with `file`: nothing reads as a valid log.
+                format!("nothing was written to {name}")
+            };
             return Err(Failure::new(
                 1,
-                format!(
-                    "{}: {e} ({} holds the {kept} events before it and is not closed)",
-                    a.input.display(),
-                    a.output.display()
-                ),
+                format!("{}: {e} ({left})", a.input.display()),
             ));
         }
     };
     let written = writer.finish().map_err(Failure::log)?;
+    file.map(files::NewFile::commit).transpose()?;
     let cut = match written.cut {
         0 => String::new(),
         n => format!(" ({n} with argument lists cut to fit the log: see their `_cut` fields)"),
     };
     out::err(format_args!(
-        "vigil: imported {} events into {}{cut}",
-        stats.events,
-        a.output.display()
+        "vigil: imported {} events into {name}{cut}",
+        stats.events
     ));
     Ok(0)
 }

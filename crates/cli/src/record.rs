@@ -1,17 +1,27 @@
 //! `vigil record`: trace a command tree into a log.
+//!
+//! The log is written under a temporary name in its directory and renamed to its own name as
+//! soon as the traced command has started (its first exec): from then on it can be followed
+//! (`vigil show -f`) while it is written, and it stays, readable up to where it stops, however
+//! the recording ends. A recording that fails before that (the command cannot be executed,
+//! tracing is not permitted) removes its temporary file and leaves an existing file of the
+//! log's name as it was.
 
 use crate::exit::{Failure, hostname};
+use crate::files::{Input, NewFile};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_capture::{Backend, EventSink, Outcome, Selection, Verdict};
 use vigil_capture_ptrace::PtraceBackend;
-use vigil_event::Event;
+use vigil_event::{Event, EventKind};
 use vigil_log::{BackgroundWriter, LogError, LogMeta, LogWriter, WriterStats};
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    /// The log to write.
+    /// The log to write. Not `-`: the traced command writes to standard output. The log
+    /// takes this name once the command has started; if it fails to start, an existing file of
+    /// that name is left as it was.
     #[arg(short, long, default_value = "vigil.vlog")]
     pub output: PathBuf,
     /// Syscalls to record: names and classes (file, process, network, memory, identity, all,
@@ -28,26 +38,54 @@ pub struct RecordArgs {
     pub command: Vec<OsString>,
 }
 
-/// Sends events to the log writer thread; remembers the first write error.
+/// Sends events to the log writer thread; remembers the first write error. The log file is
+/// renamed into place at the first exec (see the module's note).
 pub struct LogSink {
     writer: Option<BackgroundWriter>,
     pub error: Option<LogError>,
     pub unwritten: u64,
+    file: NewFile,
+    /// Renaming the log into place failed (reported at the end).
+    publish_error: Option<Failure>,
 }
 
 impl LogSink {
     pub fn create(path: &Path, meta: &LogMeta) -> Result<LogSink, Failure> {
-        let writer = LogWriter::create(path, meta).map_err(Failure::log)?;
+        let file = NewFile::create(path)?;
+        let writer = LogWriter::new(file.writer()?, meta)
+            .map_err(Failure::log)?
+            .named(path.display().to_string());
         // At most this much is lost if vigil is killed: the writer seals a block this often.
         let bg = BackgroundWriter::spawn(writer, Duration::from_millis(100));
         Ok(LogSink {
             writer: Some(bg),
             error: None,
             unwritten: 0,
+            file,
+            publish_error: None,
         })
     }
 
+    /// Where the log is being written now (its temporary name until the command starts).
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Renames the log into place (once; done at the first exec).
+    pub fn publish(&mut self) -> Result<(), Failure> {
+        match self.publish_error.take() {
+            Some(f) => Err(f),
+            None => self.file.publish(),
+        }
+    }
+
     pub fn push(&mut self, ev: Event) {
+        if matches!(ev.kind, EventKind::ProcessExec(_))
+            && self.publish_error.is_none()
+            && let Err(f) = self.file.publish()
+        {
+            self.publish_error = Some(f);
+        }
         match (&self.writer, &self.error) {
             (Some(w), None) => {
                 if let Err(e) = w.push(ev) {
@@ -90,6 +128,7 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
         vigil_version: env!("CARGO_PKG_VERSION").into(),
         // The backend numbers every event it hands on, and every one is logged.
         contiguous_seq: true,
+        command_cut: None,
     }
 }
 
@@ -101,6 +140,14 @@ pub fn parse_selection(spec: &str) -> Result<Selection, Failure> {
 pub fn backend(command: &[OsString], selection: Selection) -> Result<PtraceBackend, Failure> {
     PtraceBackend::new(command.to_vec(), selection)
         .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
+}
+
+/// The traced command's program and its arguments (those that name files): a log written over
+/// one of them would destroy what the command was asked to work on.
+pub fn command_inputs<'a>(backend: &'a PtraceBackend, command: &'a [OsString]) -> Vec<Input<'a>> {
+    let mut inputs = vec![Input::File(backend.program())];
+    inputs.extend(command.iter().skip(1).map(|a| Input::File(Path::new(a))));
+    inputs
 }
 
 /// The traced programs may not destroy the log that records them.
@@ -120,13 +167,19 @@ pub fn run_backend(
 }
 
 pub fn run(a: RecordArgs) -> Result<i32, Failure> {
+    crate::files::refuse_dash_log(&a.output, "record")?;
     let selection = parse_selection(&a.syscalls)?;
     let mut backend = backend(&a.command, selection.clone())?;
+    crate::files::refuse_same(Some(&a.output), &command_inputs(&backend, &a.command))?;
     // No rule decides at a call's entry here: the kernel's answer at the exit suffices.
     backend.decide_at_entry(false);
     let mut sink = LogSink::create(&a.output, &meta_for("ptrace", &a.command, &selection))?;
-    protect_log(&mut backend, &a.output)?;
+    protect_log(&mut backend, sink.path())?;
     let outcome = run_backend(&mut backend, &mut sink);
+    // A command that never started leaves no log (and an older one as it was).
+    if outcome.is_ok() {
+        sink.publish()?;
+    }
     let written = sink.finish();
     let outcome = outcome?;
     let code = outcome.status.map_or(0, |s| s.shell_code());

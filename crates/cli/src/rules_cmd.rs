@@ -2,7 +2,8 @@
 //! while tracing). Both run the same engine on the same events, so they find the same matches.
 
 use crate::exit::{Damage, Failure, open_log};
-use crate::record::{LogSink, backend, meta_for, parse_selection, run_backend};
+use crate::files::{Input, NewFile};
+use crate::record::{LogSink, backend, command_inputs, meta_for, parse_selection, run_backend};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -42,7 +43,8 @@ pub struct Output {
     /// Output format of matches.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Write matches to this file instead of standard output.
+    /// Write matches to this file instead of standard output (`-`: standard output). The file
+    /// is written under a temporary name and renamed into place at the end.
     #[arg(long, value_name = "FILE")]
     pub matches: Option<PathBuf>,
     /// Print processing statistics (to standard error) at the end.
@@ -57,6 +59,13 @@ pub struct Output {
     /// Most join keys with state kept per rule (the oldest key is evicted and counted).
     #[arg(long, default_value_t = Limits::default().max_keys_per_rule)]
     pub max_keys_per_rule: usize,
+}
+
+impl Output {
+    /// The --matches file; `None` for standard output.
+    fn matches_file(&self) -> Option<&Path> {
+        crate::files::output_arg(self.matches.as_deref())
+    }
 }
 
 impl Default for Output {
@@ -93,7 +102,9 @@ pub struct WatchArgs {
     /// The rule file.
     #[arg(long)]
     pub rules: PathBuf,
-    /// Also record everything into this log (actions taken included).
+    /// Also record everything into this log (actions taken included). Not `-`: the traced
+    /// command writes to standard output. The log takes this name once the command has
+    /// started; if it fails to start, an existing file of that name is left as it was.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Syscalls to trace (see `vigil record --help`).
@@ -152,23 +163,23 @@ pub fn rules(a: RulesArgs) -> Result<i32, Failure> {
 /// and ends the printing, not the run: `watch` still traces its command to the end.
 struct Printer {
     out: Box<dyn Write>,
-    /// The --matches file, or None for standard output (line by line, for `watch`).
-    file: Option<PathBuf>,
+    /// The --matches file, renamed into place by `finish`, or None for standard output
+    /// (line by line, for `watch`).
+    file: Option<NewFile>,
     format: Format,
     error: Option<std::io::Error>,
 }
 
 impl Printer {
     fn new(o: &Output) -> Result<Printer, Failure> {
-        let out: Box<dyn Write> = match &o.matches {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                crate::files::create_private(p).map_err(|e| Failure::io(p, "cannot create", e))?,
-            )),
+        let file = o.matches_file().map(NewFile::create).transpose()?;
+        let out: Box<dyn Write> = match &file {
+            Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
             None => Box::new(std::io::LineWriter::new(std::io::stdout())),
         };
         Ok(Printer {
             out,
-            file: o.matches.clone(),
+            file,
             format: o.format,
             error: None,
         })
@@ -193,10 +204,10 @@ impl Printer {
         {
             self.error = Some(e);
         }
-        match (self.error, &self.file) {
-            (None, _) => Ok(()),
+        match (self.error, self.file) {
+            (None, file) => file.map(NewFile::commit).transpose().map(|_| ()),
             (Some(e), None) => Err(crate::out::stdout_failure(&e)),
-            (Some(e), Some(p)) => Err(Failure::io(p, "cannot write matches to", e)),
+            (Some(e), Some(f)) => Err(Failure::io(f.dest(), "cannot write matches to", e)),
         }
     }
 }
@@ -253,6 +264,8 @@ fn limits(o: &Output) -> Limits {
 }
 
 pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
+    let inputs = [Input::File(&a.rules), Input::File(&a.log)];
+    crate::files::refuse_same(a.out.matches_file(), &inputs)?;
     let rs = load(&a.rules)?;
     let mut reader = open_log(&a.log)?;
     let mut printer = Printer::new(&a.out)?;
@@ -293,9 +306,19 @@ pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
 }
 
 pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
+    if let Some(p) = &a.output {
+        crate::files::refuse_dash_log(p, "watch")?;
+    }
     let rs = load(&a.rules)?;
     let selection = parse_selection(&a.syscalls)?;
     let mut tracer = backend(&a.command, selection.clone())?;
+    let mut inputs = command_inputs(&tracer, &a.command);
+    inputs.push(Input::File(&a.rules));
+    if let Some(p) = &a.output {
+        crate::files::refuse_same(Some(p), &inputs)?;
+        inputs.push(Input::File(p));
+    }
+    crate::files::refuse_same(a.out.matches_file(), &inputs)?;
     let mut log = match &a.output {
         Some(p) => Some(LogSink::create(
             p,
@@ -303,8 +326,8 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         )?),
         None => None,
     };
-    if let Some(p) = &a.output {
-        crate::record::protect_log(&mut tracer, p)?;
+    if let Some(l) = &log {
+        crate::record::protect_log(&mut tracer, l.path())?;
     }
     let mut printer = Printer::new(&a.out)?;
     let start = Instant::now();
@@ -317,6 +340,10 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         (outcome, (sink.engine, sink.actor))
     };
     if let Some(l) = log.as_mut() {
+        // A command that never started leaves no log (and an older one as it was).
+        if outcome.is_ok() {
+            l.publish()?;
+        }
         l.finish()
             .map_err(|e| Failure::new(1, format!("the log is incomplete: {e}")))?;
     }

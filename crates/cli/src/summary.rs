@@ -250,11 +250,21 @@ impl Summary {
             // The header is the log's: shown with the escaping names get.
             Str::from(meta.backend.as_str()),
             Str::from(meta.hostname.as_str()),
-            meta.command
-                .iter()
-                .map(|a| Str::from(a.as_str()).to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
+            {
+                let mut line = meta
+                    .command
+                    .iter()
+                    .map(|a| Str::from(a.as_str()).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if let Some(c) = meta.command_cut {
+                    line.push_str(&format!(
+                        " [... {} more arguments, {} bytes not kept in the log header]",
+                        c.items, c.bytes
+                    ));
+                }
+                line
+            }
         )?;
         let types: Vec<String> = self
             .by_type

@@ -615,3 +615,45 @@ fn ctrl_c_on_the_terminal_reaches_the_command_once() {
         "the command got the terminal's SIGINT once, not a second forwarded copy"
     );
 }
+
+/// 12 arguments of 100 kB made a 1.2 MB header that every later read refused ("metadata
+/// length 1200975 is implausible"). The header keeps what fits and says what it left out; the
+/// exec event still holds the whole command line.
+#[test]
+fn a_long_command_line_leaves_a_readable_log() {
+    let dir = scratch_dir("long-argv");
+    let args: Vec<String> = (0..12)
+        .map(|i| format!("{i:02}{}", "x".repeat(100_000 - 2)))
+        .collect();
+    let mut cmd = vec![os("/bin/true")];
+    cmd.extend(args.iter().map(|a| os(a)));
+    let (out, events, log) = record_in(&dir, &[], &cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let meta = vigil_log::LogReader::open(&log).unwrap().meta().clone();
+    assert_eq!(meta.command, ["/bin/true"]);
+    assert_eq!(
+        meta.command_cut,
+        Some(vigil_log::CommandCut {
+            items: 12,
+            bytes: 1_200_000
+        })
+    );
+    let exec = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::ProcessExec(x) => Some(x),
+            _ => None,
+        })
+        .expect("an exec event");
+    assert_eq!(exec.argv.len(), 13);
+    assert_eq!(exec.argv[12].as_bytes(), args[11].as_bytes());
+    let summary = run(vigil().arg("summary").arg(&log));
+    assert!(summary.status.success(), "{}", text(&summary.stderr));
+    assert!(
+        text(&summary.stdout).contains(
+            "/bin/true [... 12 more arguments, 1200000 bytes not kept in the log header]"
+        ),
+        "{}",
+        text(&summary.stdout)
+    );
+}

@@ -302,6 +302,24 @@ impl<'a> Obj<'a> {
     fn i32(&self, k: &str) -> Result<i32, JsonError> {
         i32::try_from(self.i64(k)?).or_else(|_| err(&self.name(k), "out of range for 32 bits"))
     }
+    fn u16_or(&self, k: &str, d: u16) -> Result<u16, JsonError> {
+        u16::try_from(self.u32_or(k, u32::from(d))?)
+            .or_else(|_| err(&self.name(k), "out of range for 16 bits"))
+    }
+    fn bool_or(&self, k: &str, d: bool) -> Result<bool, JsonError> {
+        match self.m.get(k) {
+            None => Ok(d),
+            Some(J::Bool(b)) => Ok(*b),
+            Some(_) => err(&self.name(k), "expected true or false"),
+        }
+    }
+    fn i32_or(&self, k: &str, d: i32) -> Result<i32, JsonError> {
+        if self.m.contains_key(k) {
+            self.i32(k)
+        } else {
+            Ok(d)
+        }
+    }
     fn str(&self, k: &str) -> Result<Str, JsonError> {
         str_from(&self.name(k), self.get(k)?)
     }
@@ -396,8 +414,8 @@ fn target_from(field: &str, v: &J) -> Result<Target, JsonError> {
         "pipe" => Target::Pipe { ino: o.u64("ino")? },
         "socket" => Target::Socket(Socket {
             ino: o.u64_or("ino", 0)?,
-            family: o.u32_or("family", 0)? as u16,
-            sock_type: o.u32_or("type", 0)? as u16,
+            family: o.u16_or("family", 0)?,
+            sock_type: o.u16_or("type", 0)?,
             local: o
                 .m
                 .get("local")
@@ -437,7 +455,11 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
     }
     Ok(match kind {
         ArgKind::Fd | ArgKind::DirFd => match v {
-            J::Number(n) => Value::Fd(Fd::new(n.as_i64().unwrap_or(-1) as i32, None)),
+            J::Number(n) => match n.as_i64().map(i32::try_from) {
+                Some(Ok(fd)) => Value::Fd(Fd::new(fd, None)),
+                Some(Err(_)) => return err(field, format!("fd {n} is out of range for 32 bits")),
+                None => return err(field, format!("fd {n} is not an integer")),
+            },
             _ => {
                 let o = obj(field, v)?;
                 let target =
@@ -497,7 +519,7 @@ fn annotated(a: &Obj, name: &str, kind: ArgKind, v: Value) -> Result<Value, Json
             kept: v,
             items: c.u64_or("items", 0)?,
             bytes: c.u64_or("bytes", 0)?,
-            exact: c.m.get("exact").and_then(J::as_bool).unwrap_or(true),
+            exact: c.bool_or("exact", true)?,
         }));
     }
     let given = match a.m.get(&given_key) {
@@ -526,18 +548,21 @@ fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
     if o.m.contains_key("exit_code") {
         return Ok(ExitStatus::Code(o.i32("exit_code")?));
     }
-    let sig = match o.get("signal")? {
-        J::String(s) => {
-            flags::signal_from_name(s).map_or_else(|| err("signal", "unknown signal"), Ok)?
-        }
-        J::Number(n) => n.as_i64().unwrap_or(0),
-        _ => return err("signal", "expected a signal name"),
-    } as i32;
-    let core_dumped = o.m.get("core_dumped").and_then(J::as_bool).unwrap_or(false);
     Ok(ExitStatus::Signal {
-        signal: sig,
-        core_dumped,
+        signal: signal_from(o)?,
+        core_dumped: o.bool_or("core_dumped", false)?,
     })
+}
+
+/// A signal given by name or by number.
+fn signal_from(o: &Obj) -> Result<i32, JsonError> {
+    match o.get("signal")? {
+        J::String(s) => flags::signal_from_name(s)
+            .map_or_else(|| err("signal", format!("unknown signal `{s}`")), Ok)
+            .map(|n| n as i32),
+        J::Number(_) => o.i32("signal"),
+        _ => err("signal", "expected a signal name or number"),
+    }
 }
 
 fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
@@ -652,14 +677,8 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             creator_tid: o.u32("creator_tid")?,
         }),
         "signal" => EventKind::Signal(SignalDelivery {
-            signal: match o.get("signal")? {
-                J::String(s) => flags::signal_from_name(s)
-                    .map_or_else(|| err("signal", "unknown signal"), Ok)?
-                    as i32,
-                J::Number(n) => n.as_i64().unwrap_or(0) as i32,
-                _ => return err("signal", "expected a signal name"),
-            },
-            code: o.m.get("code").and_then(J::as_i64).unwrap_or(0) as i32,
+            signal: signal_from(&o)?,
+            code: o.i32_or("code", 0)?,
             sender_pid: o.u32_or("sender_pid", 0)?,
             sender_uid: o.u32_or("sender_uid", 0)?,
         }),
@@ -714,6 +733,76 @@ mod tests {
                 let back = from_json(&j).map_err(|e| TestCaseError::fail(format!("{e}: {j}")))?;
                 prop_assert_eq!(back, ev);
             }
+        }
+    }
+
+    /// A number that does not fit its field is refused with the field's name, never cut to
+    /// fit: a bare fd of 2^31 was read as -2147483648, a signal of 2^32+9 as SIGKILL.
+    #[test]
+    fn numbers_too_large_for_their_field_are_refused() {
+        let read = |line: &str| from_json(&serde_json::from_str::<J>(line).unwrap());
+        let ev = |rest: &str| format!(r#"{{"seq":1,"time_ns":1,"pid":1,{rest}}}"#);
+        let read_fd = |fd: &str| {
+            read(&ev(&format!(
+                r#""type":"syscall_entry","syscall":"read","args":{{"fd":{fd}}}"#
+            )))
+        };
+        let e = read_fd("2147483648").unwrap_err();
+        assert_eq!(e.field, "args.fd");
+        assert!(
+            e.message
+                .contains("fd 2147483648 is out of range for 32 bits"),
+            "{e}"
+        );
+        assert_eq!(read_fd("-1.5").unwrap_err().field, "args.fd");
+        assert_eq!(
+            read_fd(r#"{"fd":4294967296}"#).unwrap_err().field,
+            "args.fd.fd"
+        );
+        assert!(read_fd("2147483647").is_ok() && read_fd("-100").is_ok());
+        let refused = [
+            (
+                r#""type":"signal","signal":4294967305"#,
+                "signal",
+                "out of range for 32 bits",
+            ),
+            (
+                r#""type":"signal","signal":"SIGKILL","code":8589934592"#,
+                "code",
+                "out of range for 32 bits",
+            ),
+            (
+                r#""type":"signal","signal":"SIGKILL","code":"x""#,
+                "code",
+                "expected an integer",
+            ),
+            (
+                r#""type":"process_exit","signal":4294967305"#,
+                "signal",
+                "out of range for 32 bits",
+            ),
+            (
+                r#""type":"process_exit","signal":"SIGKILL","core_dumped":1"#,
+                "core_dumped",
+                "expected true or false",
+            ),
+            (
+                r#""type":"syscall_exit","syscall":"connect","ret":0,"args":{"fd":{"fd":3,"target":{"kind":"socket","family":65538}}}"#,
+                "args.fd.target.family",
+                "out of range for 16 bits",
+            ),
+            (
+                r#""type":"syscall_entry","syscall":"execve","args":{"argv":[],"argv_cut":{"items":1,"exact":"yes"}}"#,
+                "args.argv_cut.exact",
+                "expected true or false",
+            ),
+        ];
+        for (rest, field, message) in refused {
+            let e = read(&ev(rest)).unwrap_err();
+            assert!(
+                e.field == field && e.message.contains(message),
+                "{rest}: {e}"
+            );
         }
     }
 

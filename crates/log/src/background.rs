@@ -138,7 +138,7 @@ impl BackgroundWriter {
 /// Appends `ev`, or, when it is too large for the log, a `Lost` event saying so in its place.
 fn append_or_lost(writer: &mut LogWriter<File>, ev: &Event) -> Result<(), LogError> {
     match writer.append(ev) {
-        Err(e @ LogError::EventTooLarge { .. }) => {
+        Err(e) if e.is_event_too_large() => {
             let lost = Event {
                 seq: ev.seq,
                 time_ns: ev.time_ns,

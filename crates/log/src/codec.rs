@@ -95,10 +95,41 @@ fn varlen(v: u64) -> u64 {
     u64::from(64 - (v | 1).leading_zeros()).div_ceil(7)
 }
 
+/// What a block costs a reader in memory once decoded, in units documented in
+/// docs/log-format.md (each at least the size of what it stands for): the reader charges every
+/// allocation against BLOCK_MEM_MAX before making it, and refuses a block that would pass it;
+/// the writer measures each event's share beforehand (`Bound::mem`) and seals a block before it
+/// would pass it. So a crafted block cannot make a reader allocate far more than a real one.
+pub mod cost {
+    /// An event.
+    pub const EVENT: u64 = 256;
+    /// An argument value (in the event's argument list).
+    pub const VALUE: u64 = 32;
+    /// A reference to a string in a list (argv).
+    pub const REF: u64 = 16;
+    /// A string defined, besides its bytes; a list, besides its items; a byte string
+    /// (socket address data), besides its bytes.
+    pub const HEAP: u64 = 16;
+    /// An fd target defined.
+    pub const TARGET: u64 = 128;
+    /// A wrapper around a value (resolved, cut) or a socket address.
+    pub const WRAPPER: u64 = 96;
+    /// A kind of extension event not known, counted by kind.
+    pub const KIND: u64 = 64;
+}
+
+/// The most a block may cost a reader once decoded (see `cost`): 64 MiB.
+pub const BLOCK_MEM_MAX: u64 = 64 * 1024 * 1024;
+/// The most one event may cost (`Bound::mem`); an event with string lists beyond it has them cut
+/// like one too large in bytes. Any event, and any pair of an entry and its exit stored as one
+/// record (`pair_mem`), fits in a fresh block.
+pub const EVENT_MEM_MAX: u64 = 48 * 1024 * 1024;
+
 /// An upper bound of the bytes an event's records take in a block: the event record and the
 /// definitions of every string and target it uses (as if none were defined yet), references
 /// counted at their widest. The writer checks it before encoding, so a block never grows past
 /// what a reader accepts and an event that cannot fit is refused before anything is written.
+/// `mem` bounds the same way what the event costs a reader in memory (see `cost`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bound {
     bytes: u64,
@@ -106,6 +137,8 @@ pub struct Bound {
     strings: u64,
     /// Target references.
     targets: u64,
+    /// What decoding it may cost (every string counted as if defined for it).
+    pub mem: u64,
 }
 
 /// The fixed part of an event record, generously: tag, seq and time deltas, pid, tid, and the
@@ -118,9 +151,18 @@ impl Bound {
         // DEF_STR, shared-prefix length, suffix length, suffix: at most the whole string.
         self.bytes += 1 + 2 * varlen(n) + n;
         self.strings += 1;
+        self.mem += cost::HEAP + n;
+    }
+
+    /// A list of strings: the list, a reference per item, and each string.
+    fn list(&mut self, l: &[Str]) {
+        self.bytes += 10;
+        self.mem += cost::HEAP + cost::REF * l.len() as u64;
+        l.iter().for_each(|s| self.string(s));
     }
 
     fn addr(&mut self, a: &SockAddr) {
+        self.mem += cost::WRAPPER;
         self.bytes += 1 + match a {
             SockAddr::V4(_) => 6,
             SockAddr::V6(_) => 18 + 5 + 5,
@@ -129,12 +171,16 @@ impl Bound {
                 0
             }
             SockAddr::Netlink { .. } => 10,
-            SockAddr::Other { data, .. } => 3 + 10 + data.len() as u64,
+            SockAddr::Other { data, .. } => {
+                self.mem += cost::HEAP + data.len() as u64;
+                3 + 10 + data.len() as u64
+            }
         };
     }
 
     fn target(&mut self, t: &Target) {
         self.targets += 1;
+        self.mem += cost::TARGET;
         // DEF_TARGET, kind, and the kind's fields.
         self.bytes += 2 + match t {
             Target::File { path, .. } => {
@@ -168,36 +214,39 @@ impl Bound {
                     self.target(t);
                 }
             }
-            Value::List(l) => {
-                self.bytes += 10;
-                l.iter().for_each(|s| self.string(s));
-            }
+            Value::List(l) => self.list(l),
             Value::Addr(a) => self.addr(a),
             Value::Resolved(r) => {
                 self.bytes += 1 + 10;
+                self.mem += cost::WRAPPER;
                 self.value(&r.value);
                 self.value(&r.given);
             }
             Value::Cut(c) => {
                 self.bytes += 1 + 10 + 10;
+                self.mem += cost::WRAPPER;
                 self.value(&c.kept);
             }
         }
     }
 
     fn values(&mut self, args: &[Value]) {
+        // Twice: a reader may hold an argument list twice (an exit stored with its entry gets
+        // a copy of the entry's).
+        self.mem += 2 * cost::VALUE * args.len() as u64;
         args.iter().for_each(|v| self.value(v));
     }
 
     fn event(&mut self, ev: &Event) {
         self.bytes += EVENT_FIXED;
+        self.mem += cost::EVENT;
         match &ev.kind {
             EventKind::SyscallEntry(e) => self.values(&e.args),
             EventKind::SyscallExit(x) => self.values(&x.args),
             EventKind::ProcessStart(ProcessStart { exe, argv, .. })
             | EventKind::ProcessExec(ProcessExec { exe, argv, .. }) => {
                 self.string(exe);
-                argv.iter().for_each(|a| self.string(a));
+                self.list(argv);
             }
             EventKind::Lost(l) => self.string(&l.reason),
             EventKind::Action(a) => {
@@ -225,6 +274,25 @@ impl Bound {
     pub fn fresh(&self) -> u64 {
         self.in_block((0, 0))
     }
+}
+
+/// What an entry and its exit stored as one pair record cost a reader (see `cost`): the
+/// entry, a second event, and the exit's values where they are not the entry's (its extra
+/// outputs, and the inputs it patches); `exit` is the exit's own bound.
+pub fn pair_mem(entry: &Event, entry_size: &Bound, exit: &Event, exit_size: &Bound) -> u64 {
+    let (EventKind::SyscallEntry(e), EventKind::SyscallExit(x)) = (&entry.kind, &exit.kind) else {
+        return entry_size.mem + exit_size.mem;
+    };
+    let mut b = Bound {
+        mem: entry_size.mem + cost::EVENT + 2 * cost::VALUE * x.args.len() as u64,
+        ..Bound::default()
+    };
+    for (i, v) in x.args.iter().enumerate() {
+        if e.args.get(i) != Some(v) {
+            b.value(v);
+        }
+    }
+    b.mem
 }
 
 /// Bounds the bytes `ev` takes in a block. Stored as a pair with its entry, an exit takes at
@@ -847,6 +915,11 @@ pub struct Decoder<'a> {
     thread: (u32, u32),
     prev_dev: u64,
     prev_ino: u64,
+    /// What the block may still cost in memory (see `cost`), charged before each allocation.
+    mem_left: u64,
+    /// The events the block header says it holds: decoding stops as soon as there are more.
+    events_max: u64,
+    events: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -864,7 +937,45 @@ impl<'a> Decoder<'a> {
             thread: (0, 0),
             prev_dev: 0,
             prev_ino: 0,
+            mem_left: BLOCK_MEM_MAX,
+            events_max: u64::MAX,
+            events: 0,
         }
+    }
+
+    /// Stops decoding at more than `events` events (the count the block header gives).
+    pub fn expect_events(mut self, events: u64) -> Self {
+        self.events_max = events;
+        self
+    }
+
+    /// Charges `n` units of memory (see `cost`) to the block before allocating them.
+    fn charge(&mut self, n: u64) -> Result<(), DecodeError> {
+        match self.mem_left.checked_sub(n) {
+            Some(left) => {
+                self.mem_left = left;
+                Ok(())
+            }
+            None => Err(format!(
+                "it would take more than {} MiB of memory once decoded, more than any block vigil writes",
+                BLOCK_MEM_MAX >> 20
+            )),
+        }
+    }
+
+    /// A count of items that each take at least one byte: no more than the bytes left.
+    fn count(&mut self, what: &str) -> Result<usize, DecodeError> {
+        let n = self.var()?;
+        if n > (self.b.len() - self.p) as u64 {
+            return Err(format!("{what} of {n} items is longer than its block"));
+        }
+        Ok(n as usize)
+    }
+
+    /// What the memory charged so far comes to (tests compare it with the writer's bound).
+    #[cfg(test)]
+    pub fn mem_used(&self) -> u64 {
+        BLOCK_MEM_MAX - self.mem_left
     }
 
     fn u8(&mut self) -> Result<u8, DecodeError> {
@@ -877,6 +988,9 @@ impl<'a> Decoder<'a> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
+            if shift == 63 && b > 1 {
+                return Err("varint larger than 64 bits".into());
+            }
             v |= ((b & 0x7f) as u64) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
@@ -940,6 +1054,7 @@ impl<'a> Decoder<'a> {
             4 => {
                 let family = u16::try_from(self.var()?).map_err(|_| "family out of range")?;
                 let n = self.var()? as usize;
+                self.charge(cost::HEAP.saturating_add(n as u64))?;
                 SockAddr::Other {
                     family,
                     data: Arc::from(self.bytes(n)?),
@@ -1020,17 +1135,18 @@ impl<'a> Decoder<'a> {
                 Value::Fd(Fd { num, target })
             }
             6 => {
-                let n = self.var()? as usize;
-                if n > self.b.len() {
-                    return Err("list longer than its block".into());
-                }
+                let n = self.count("a list")?;
+                self.charge(cost::HEAP + cost::REF * n as u64)?;
                 let mut l = Vec::with_capacity(n);
                 for _ in 0..n {
                     l.push(self.string()?);
                 }
                 Value::List(l.into())
             }
-            7 => Value::Addr(Arc::new(self.addr()?)),
+            7 => {
+                self.charge(cost::WRAPPER)?;
+                Value::Addr(Arc::new(self.addr()?))
+            }
             8 => {
                 let how = match self.u8()? {
                     0 => Resolution::Exact,
@@ -1038,11 +1154,13 @@ impl<'a> Decoder<'a> {
                     2 => Resolution::Unknown,
                     t => return Err(format!("unknown resolution {t}")),
                 };
+                self.charge(cost::WRAPPER)?;
                 let value = self.value_at(depth + 1)?;
                 let given = self.value_at(depth + 1)?;
                 Value::Resolved(Arc::new(Resolved { value, given, how }))
             }
             t @ (10 | 11) if self.major >= 2 => {
+                self.charge(cost::WRAPPER)?;
                 let value = self.value_at(depth + 1)?;
                 let n = self.var()? as usize;
                 let given = match &value {
@@ -1069,6 +1187,7 @@ impl<'a> Decoder<'a> {
                 };
                 let items = self.var()?;
                 let bytes = self.var()?;
+                self.charge(cost::WRAPPER)?;
                 let kept = self.value_at(depth + 1)?;
                 Value::Cut(Arc::new(Cut {
                     kept,
@@ -1082,10 +1201,8 @@ impl<'a> Decoder<'a> {
     }
 
     fn args(&mut self) -> Result<Args, DecodeError> {
-        let n = self.var()? as usize;
-        if n > self.b.len() {
-            return Err("argument count larger than its block".into());
-        }
+        let n = self.count("an argument list")?;
+        self.charge(cost::VALUE * n as u64)?;
         let mut a = Args::with_capacity(n);
         for _ in 0..n {
             a.push(self.value()?);
@@ -1130,15 +1247,29 @@ impl<'a> Decoder<'a> {
 
     fn image(&mut self) -> Result<(Str, Arc<[Str]>), DecodeError> {
         let exe = self.string()?;
-        let n = self.var()? as usize;
-        if n > self.b.len() {
-            return Err("argv longer than its block".into());
-        }
+        let n = self.count("an argv")?;
+        self.charge(cost::HEAP + cost::REF * n as u64)?;
         let mut argv = Vec::with_capacity(n);
         for _ in 0..n {
             argv.push(self.string()?);
         }
         Ok((exe, argv.into()))
+    }
+
+    /// One more event decoded: within the header's count and the block's memory.
+    fn count_event(&mut self) -> Result<(), DecodeError> {
+        self.events += 1;
+        if self.events > self.events_max {
+            return Err(self.too_many_events());
+        }
+        self.charge(cost::EVENT)
+    }
+
+    fn too_many_events(&self) -> DecodeError {
+        format!(
+            "more events than the {} its header says (decoding stopped there)",
+            self.events_max
+        )
     }
 
     /// Decodes every record, appending events to `out`.
@@ -1150,10 +1281,13 @@ impl<'a> Decoder<'a> {
                     let shared = self.var()? as usize;
                     let n = self.var()? as usize;
                     let rest = self.bytes(n)?;
-                    let prev = self.strings.last().map_or(&[][..], |p| p.as_bytes());
-                    if shared > prev.len() {
+                    let prev_len = self.strings.last().map_or(0, |p| p.len());
+                    if shared > prev_len {
                         return Err("string shares more than its predecessor has".into());
                     }
+                    // Front coding lets a few bytes define a long string: charged in full.
+                    self.charge(cost::HEAP + (shared + n) as u64)?;
+                    let prev = self.strings.last().map_or(&[][..], |p| p.as_bytes());
                     let mut v = Vec::with_capacity(shared + n);
                     v.extend_from_slice(&prev[..shared]);
                     v.extend_from_slice(rest);
@@ -1161,6 +1295,7 @@ impl<'a> Decoder<'a> {
                     continue;
                 }
                 DEF_TARGET => {
+                    self.charge(cost::TARGET)?;
                     let t = self.target()?;
                     self.targets.push(Arc::new(t));
                     continue;
@@ -1212,6 +1347,7 @@ impl<'a> Decoder<'a> {
                     let exit_time = time.wrapping_add(self.zz()? as u64);
                     let ret = self.zz()?;
                     let extra = self.args()?;
+                    self.charge(cost::VALUE * (args.len() + extra.len()) as u64)?;
                     let mut all = args.clone();
                     all.extend(extra);
                     if tag & KIND_MASK == K_PAIR_PATCHED {
@@ -1224,7 +1360,10 @@ impl<'a> Decoder<'a> {
                             let Some(slot) = all.get_mut(i).filter(|_| i < args.len()) else {
                                 return Err("a patch past the entry's inputs".into());
                             };
-                            *slot = match self.u8()? {
+                            let code = self.u8()?;
+                            // Either way, a new wrapper or value.
+                            self.charge(cost::WRAPPER)?;
+                            *slot = match code {
                                 PATCH_EXACT => match &*slot {
                                     Value::Resolved(r) => Value::resolved(
                                         r.value.clone(),
@@ -1238,6 +1377,7 @@ impl<'a> Decoder<'a> {
                             };
                         }
                     }
+                    self.count_event()?;
                     out.push(Event {
                         seq,
                         time_ns: time,
@@ -1305,6 +1445,14 @@ impl<'a> Decoder<'a> {
                     let kind = self.var()?;
                     let n = self.var()? as usize;
                     self.bytes(n)?;
+                    // Counted as an event of the block, not delivered.
+                    self.events += 1;
+                    if self.events > self.events_max {
+                        return Err(self.too_many_events());
+                    }
+                    if !self.skipped.kinds.contains_key(&kind) {
+                        self.charge(cost::KIND)?;
+                    }
                     *self.skipped.kinds.entry(kind).or_default() += 1;
                     continue;
                 }
@@ -1315,6 +1463,7 @@ impl<'a> Decoder<'a> {
             } else {
                 (seq, time)
             };
+            self.count_event()?;
             out.push(Event {
                 seq,
                 time_ns: time,
@@ -1396,6 +1545,7 @@ mod tests {
         #[test]
         fn the_size_bound_holds(events in stream(1..40)) {
             let mut enc = Encoder::default();
+            let mut total_mem = 0;
             for (i, ev) in events.iter().enumerate() {
                 let defined = enc.defined();
                 let before = enc.buf.len() as u64;
@@ -1421,8 +1571,35 @@ mod tests {
                     let mut pair = Encoder::default();
                     pair.pair(ev, &exit);
                     prop_assert!(pair.buf.len() as u64 <= measure(&exit).fresh() + PAIR_EXTRA);
+                    // What the pair costs a reader, within the writer's measure of it.
+                    let mut dec = Decoder::new(&pair.buf, ev.seq, ev.time_ns, 2, SeqCheck::default());
+                    dec.decode_all(&mut Vec::new()).map_err(TestCaseError::fail)?;
+                    let want = pair_mem(ev, &measure(ev), &exit, &measure(&exit));
+                    prop_assert!(dec.mem_used() <= want, "{} > {want}", dec.mem_used());
                 }
+                // Alone in a block, and the whole block so far: what it costs a reader is
+                // within the writer's measure.
+                let mut dec = Decoder::new(&fresh.buf, ev.seq, ev.time_ns, 2, SeqCheck::default());
+                dec.decode_all(&mut Vec::new()).map_err(TestCaseError::fail)?;
+                prop_assert!(dec.mem_used() <= measure(ev).mem, "{} > {}", dec.mem_used(), measure(ev).mem);
+                total_mem += measure(ev).mem;
+                let first = events[0].seq;
+                let mut dec = Decoder::new(&enc.buf, first, events[0].time_ns, 2, SeqCheck::default());
+                dec.decode_all(&mut Vec::new()).map_err(TestCaseError::fail)?;
+                prop_assert!(dec.mem_used() <= total_mem);
             }
         }
+    }
+
+    /// The memory units stand for at least what they count.
+    #[test]
+    fn memory_costs_cover_the_types() {
+        use std::mem::size_of;
+        assert!(cost::EVENT >= size_of::<Event>() as u64);
+        assert!(cost::VALUE >= size_of::<Value>() as u64);
+        assert!(cost::REF >= size_of::<Str>() as u64);
+        assert!(cost::TARGET >= (size_of::<Target>() + 16) as u64);
+        assert!(cost::WRAPPER >= (size_of::<Resolved>().max(size_of::<Cut>()) + 16) as u64);
+        assert!(cost::WRAPPER >= (size_of::<SockAddr>() + 16) as u64);
     }
 }

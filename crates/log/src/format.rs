@@ -35,11 +35,24 @@ pub const BLOCK_MAX: usize = 16 * 1024 * 1024;
 /// The writer seals a block before its raw records would pass this, so that both the raw and
 /// the compressed payload (zstd's worst case is 15 MiB + 60 KiB) stay within BLOCK_MAX.
 pub const BLOCK_RAW_LIMIT: usize = 15 * 1024 * 1024;
+/// A block's raw payload is at most this many times its compressed payload: a reader refuses
+/// the rest unread (decompressing them would cost it far more than the file holds), and the
+/// writer pads a payload that compressed better than that with a skippable zstd frame.
+pub const RATIO_MAX: usize = 64;
+/// Every event record takes at least this many bytes of a raw payload (tag, time delta, one
+/// byte of fields); a pair record, 7 bytes for two events.
+pub const EVENT_MIN_BYTES: usize = 3;
 /// The most one event (its record and the definitions it needs) may take in a block. Larger
 /// events have their string lists cut (with a marker) or are refused; never written.
 /// Room for the largest argv the kernel accepts (~6 MiB of strings) several times over.
 pub const EVENT_MAX: u64 = 14 * 1024 * 1024;
-const HEADER_MAX: usize = 1024 * 1024;
+/// A reader refuses metadata longer than this: a length beyond it is damage, not a reason to
+/// allocate.
+pub const HEADER_MAX: usize = 1024 * 1024;
+/// The writer keeps the metadata within this, well inside HEADER_MAX: a command line that would
+/// take it further is cut (`LogMeta::command_cut` says what was left out). The whole command
+/// line is in the log anyway, in the events of the process that ran it.
+pub const META_MAX: usize = 64 * 1024;
 
 /// Who recorded the log, how and where.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +71,89 @@ pub struct LogMeta {
     /// increase, and for version 1 logs, which do not say.
     #[serde(default)]
     pub contiguous_seq: bool,
+    /// What `command` leaves out to keep the header within META_MAX: `None` when it is whole.
+    /// Written only when something was cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_cut: Option<CommandCut>,
+}
+
+/// The part of a command line the header does not hold: the arguments after those kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandCut {
+    /// Arguments left out entirely.
+    pub items: u64,
+    /// Bytes left out: those of the arguments left out, and the end of the last one kept
+    /// when only its beginning fitted.
+    pub bytes: u64,
+}
+
+impl LogMeta {
+    /// The command line as one string, with a marker of what the header left out.
+    pub fn command_line(&self) -> String {
+        let mut s = self.command.join(" ");
+        if let Some(c) = self.command_cut {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(&format!(
+                "[... {} more arguments, {} bytes not kept in the log header]",
+                c.items, c.bytes
+            ));
+        }
+        s
+    }
+
+    /// This metadata with its command line cut, if needed, so that it encodes within `max`
+    /// bytes: whole arguments are kept from the start while they fit (the first one, the
+    /// program, at least in part), and `command_cut` counts what was left out.
+    fn fitted(&self, max: usize) -> Result<LogMeta, LogError> {
+        let json_len = |m: &LogMeta| serde_json::to_vec(m).map(|v| v.len());
+        let too_large = |e: String| LogError::HeaderTooLarge(e);
+        if json_len(self).map_err(|e| too_large(e.to_string()))? <= max {
+            return Ok(self.clone());
+        }
+        // Room for the arguments: what the rest takes with the largest marker possible.
+        let mut out = LogMeta {
+            command: Vec::new(),
+            command_cut: Some(CommandCut {
+                items: u64::MAX,
+                bytes: u64::MAX,
+            }),
+            ..self.clone()
+        };
+        let fixed = json_len(&out).map_err(|e| too_large(e.to_string()))?;
+        let Some(mut room) = max.checked_sub(fixed) else {
+            return Err(too_large(format!(
+                "{fixed} bytes of metadata besides the command line (at most {max})"
+            )));
+        };
+        let mut cut = CommandCut::default();
+        for (i, arg) in self.command.iter().enumerate() {
+            // Its JSON string, quotes and escapes included, and a comma.
+            let need = serde_json::to_string(arg).map_or(usize::MAX, |j| j.len()) + 1;
+            if cut.items == 0 && need <= room {
+                room -= need;
+                out.command.push(arg.clone());
+                continue;
+            }
+            if i == 0 {
+                // The program's name alone is too long: keep its beginning. A char takes at
+                // most 6 bytes in JSON (\u00XX); two quotes and a comma.
+                let mut end = (room.saturating_sub(3) / 6).min(arg.len());
+                while !arg.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.command.push(arg[..end].to_string());
+                cut.bytes += (arg.len() - end) as u64;
+                room = 0;
+                continue;
+            }
+            cut.items += 1;
+            cut.bytes += arg.len() as u64;
+        }
+        out.command_cut = Some(cut);
+        Ok(out)
+    }
 }
 
 /// A format version: major (what a reader must know) and minor (additions it may skip).
@@ -73,8 +169,17 @@ impl std::fmt::Display for Version {
     }
 }
 
-pub fn encode_header(meta: &LogMeta) -> Vec<u8> {
-    let body = serde_json::to_vec(meta).unwrap_or_default();
+/// The file header for `meta`, its command line cut to keep the metadata within META_MAX (so
+/// every reader, whose limit is HEADER_MAX, can read it).
+pub fn encode_header(meta: &LogMeta) -> Result<Vec<u8>, LogError> {
+    let meta = meta.fitted(META_MAX)?;
+    let body = serde_json::to_vec(&meta).map_err(|e| LogError::HeaderTooLarge(e.to_string()))?;
+    if body.len() > META_MAX {
+        return Err(LogError::HeaderTooLarge(format!(
+            "{} bytes of metadata (at most {META_MAX})",
+            body.len()
+        )));
+    }
     let mut out = Vec::with_capacity(body.len() + 20);
     out.extend_from_slice(FILE_MAGIC);
     out.extend_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
@@ -83,7 +188,7 @@ pub fn encode_header(meta: &LogMeta) -> Vec<u8> {
     out.extend_from_slice(&body);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Reads and checks the header; returns the metadata, the header's length in bytes and the
@@ -232,10 +337,39 @@ impl BlockHeader {
         (h, u32_at(b, rest + 16))
     }
 
-    pub fn plausible(&self) -> bool {
-        (self.compressed_len as usize) <= BLOCK_MAX
-            && (self.raw_len as usize) <= BLOCK_MAX
-            && self.events as usize <= self.raw_len as usize
+    /// Checks the header's fields against each other and the format's limits, before anything
+    /// is read or allocated for it; says which one is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        let (compressed, raw, events) = (
+            self.compressed_len as usize,
+            self.raw_len as usize,
+            self.events as usize,
+        );
+        let mib = BLOCK_MAX >> 20;
+        if compressed > BLOCK_MAX {
+            return Err(format!(
+                "compressed length {compressed} is over the {mib} MiB limit"
+            ));
+        }
+        if raw > BLOCK_MAX {
+            return Err(format!("raw length {raw} is over the {mib} MiB limit"));
+        }
+        if compressed == 0 || raw == 0 || events == 0 {
+            return Err(format!(
+                "it claims {compressed} bytes compressed, {raw} bytes raw and {events} events: a block holds at least one event"
+            ));
+        }
+        if events > raw / EVENT_MIN_BYTES {
+            return Err(format!(
+                "it claims {events} events in {raw} bytes: an event takes at least {EVENT_MIN_BYTES}"
+            ));
+        }
+        if raw > compressed.saturating_mul(RATIO_MAX) {
+            return Err(format!(
+                "it claims {raw} bytes from {compressed} compressed, over {RATIO_MAX} times as many: no block vigil writes decompresses that much"
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the header (`b`, its CRC last) and the payload match the CRC.

@@ -44,21 +44,52 @@ pub enum ImportError {
     Log(#[from] LogError),
 }
 
-/// Reads JSON lines into a log. Blank lines are skipped; `seq` must strictly increase.
+/// The longest line read: no event that long could be stored (one event may take EVENT_MAX
+/// bytes; JSON escapes a byte in at most 6), and a file with no newline is not read whole.
+pub const LINE_MAX: u64 = 128 * 1024 * 1024;
+
+/// Reads JSON lines into a log. Blank lines are skipped; `seq` must strictly increase. A line
+/// that is not UTF-8, not JSON, not an event, or longer than LINE_MAX stops the import with its
+/// number.
 pub fn import<R: BufRead, W: Write>(
-    input: R,
+    mut input: R,
     writer: &mut LogWriter<W>,
 ) -> Result<ImportStats, ImportError> {
     let mut stats = ImportStats::default();
     let mut last_seq: Option<(u64, u64)> = None;
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = line.map_err(ImportError::Read)?;
+    let mut buf = Vec::new();
+    for line_no in 1u64.. {
+        buf.clear();
+        let n = (&mut input)
+            .take(LINE_MAX + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(ImportError::Read)?;
+        if n == 0 {
+            break;
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        } else if n as u64 > LINE_MAX {
+            return Err(ImportError::Line {
+                line: line_no,
+                message: format!("longer than {} MiB: not an event", LINE_MAX >> 20),
+            });
+        }
+        let line = std::str::from_utf8(&buf).map_err(|e| ImportError::Line {
+            line: line_no,
+            message: format!(
+                "not UTF-8 (at byte {}): JSON lines are UTF-8; a string that is not is written {{\"bytes_hex\": ...}}",
+                e.valid_up_to() + 1
+            ),
+        })?;
         if line.trim().is_empty() {
             continue;
         }
         let value: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| ImportError::Line {
+            serde_json::from_str(line).map_err(|e| ImportError::Line {
                 line: line_no,
                 message: format!("not JSON: {e}"),
             })?;
@@ -78,13 +109,16 @@ pub fn import<R: BufRead, W: Write>(
             });
         }
         last_seq = Some((ev.seq, line_no));
-        writer.append(&ev).map_err(|e| match e {
-            // Said about the line that holds it: the user can find and fix it.
-            LogError::EventTooLarge { .. } => ImportError::Line {
-                line: line_no,
-                message: e.to_string(),
-            },
-            e => ImportError::Log(e),
+        writer.append(&ev).map_err(|e| {
+            if e.is_event_too_large() {
+                // Said about the line that holds it: the user can find and fix it.
+                ImportError::Line {
+                    line: line_no,
+                    message: e.to_string(),
+                }
+            } else {
+                ImportError::Log(e)
+            }
         })?;
         stats.events += 1;
     }

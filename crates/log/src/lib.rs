@@ -17,7 +17,11 @@ mod reader;
 mod writer;
 
 pub use background::BackgroundWriter;
-pub use format::{EVENT_MAX, FORMAT_MINOR, FORMAT_VERSION, LogMeta, Version};
+pub use codec::{BLOCK_MEM_MAX, EVENT_MEM_MAX};
+pub use format::{
+    CommandCut, EVENT_MAX, FORMAT_MINOR, FORMAT_VERSION, HEADER_MAX, LogMeta, META_MAX, RATIO_MAX,
+    Version,
+};
 pub use reader::{LogReader, ReadIssue, Totals};
 pub use writer::{ExtensionEvent, LogWriter, WriterStats};
 
@@ -45,6 +49,9 @@ pub enum LogError {
     UnsupportedVersion { path: String, found: u32 },
     #[error("{path}: corrupt log header: {reason}")]
     CorruptHeader { path: String, reason: String },
+    /// The metadata cannot be made to fit the header (not the command line: that is cut).
+    #[error("the log header cannot be written: {0}")]
+    HeaderTooLarge(String),
     #[error("the log writer stopped: {0}")]
     WriterGone(String),
     /// One event that cannot be stored within a block even with its string lists cut (a single
@@ -54,9 +61,24 @@ pub enum LogError {
         "event seq {seq} is too large for the log: it needs {bytes} bytes, one event may take {max}; it was not written"
     )]
     EventTooLarge { seq: u64, bytes: u64, max: u64 },
+    /// One event that would cost a reader more memory than one event may (docs/log-format.md,
+    /// size limits), even with its string lists cut: not written, like `EventTooLarge`.
+    #[error(
+        "event seq {seq} is too large for the log: reading it back would take {mem} bytes of memory, one event may take {max}; it was not written"
+    )]
+    EventTooLargeInMemory { seq: u64, mem: u64, max: u64 },
 }
 
 impl LogError {
+    /// Whether this refuses one event (nothing of it written, the log as it was) rather than
+    /// stopping the writer.
+    pub fn is_event_too_large(&self) -> bool {
+        matches!(
+            self,
+            LogError::EventTooLarge { .. } | LogError::EventTooLargeInMemory { .. }
+        )
+    }
+
     pub(crate) fn io(path: &str, source: std::io::Error) -> Self {
         LogError::Io {
             path: path.to_string(),

@@ -11,7 +11,8 @@
 use crate::LogError;
 use crate::codec::{Decoder, SeqCheck, Skipped};
 use crate::format::{
-    BLOCK_MAGIC, BLOCK_MAGIC_V1, BlockHeader, END_MAGIC, EndRecord, LogMeta, Version, read_header,
+    BLOCK_MAGIC, BLOCK_MAGIC_V1, BLOCK_MAX, BlockHeader, END_MAGIC, EndRecord, LogMeta, Version,
+    read_header,
 };
 use std::collections::VecDeque;
 use std::fmt;
@@ -104,7 +105,8 @@ pub enum ReadIssue {
     /// Version 2: bytes after the end record (added after the log was closed); not read.
     AfterEnd { offset: u64, bytes: u64 },
     /// Not damage: events of extension kinds this vigil does not know (written by a newer one)
-    /// were skipped: (kind id, count) for each kind, and extension records that are not events.
+    /// were skipped: (kind id, count) for each kind (the first 256 kinds; `events` counts them
+    /// all), and extension records that are not events.
     UnknownKinds {
         events: u64,
         kinds: Vec<(u64, u64)>,
@@ -251,6 +253,11 @@ impl fmt::Display for ReadIssue {
                     let sep = if i == 0 { "" } else { ", " };
                     write!(f, "{sep}extension kind {kind}: {n}")?;
                 }
+                let listed: u64 = kinds.iter().map(|(_, n)| n).sum();
+                if *events > listed {
+                    let sep = if kinds.is_empty() { "" } else { ", " };
+                    write!(f, "{sep}other kinds: {}", events - listed)?;
+                }
                 write!(f, ")")?;
                 if *records > 0 {
                     write!(f, ", and {records} extension records")?;
@@ -265,6 +272,9 @@ impl fmt::Display for ReadIssue {
 /// At most this many ranges of missing block numbers are remembered (to recognise a block that
 /// turns up late); a log damaged beyond that has been reported many times over already.
 const MISSING_MAX: usize = 4096;
+/// At most this many kinds of unknown extension events are counted kind by kind; the others
+/// together.
+const KINDS_KEPT: usize = 256;
 
 pub struct LogReader<R: Read> {
     input: R,
@@ -298,6 +308,10 @@ pub struct LogReader<R: Read> {
     damaged: bool,
     closed: bool,
     skipped: Skipped,
+    /// Bytes checksummed for frames that failed (see WASTE_FREE).
+    waste: u64,
+    /// Events of unknown kinds beyond the KINDS_KEPT kinds counted one by one.
+    other_kinds: u64,
 }
 
 impl LogReader<std::fs::File> {
@@ -320,10 +334,59 @@ enum Frame {
 enum Check {
     /// A frame that verifies, and its length.
     Frame(Frame, usize),
-    /// Not a frame that verifies.
-    Bad(&'static str),
+    /// Not a frame that verifies, and why.
+    Bad(String),
     /// The file ends before the frame does.
     Short,
+}
+
+/// Checksums computed for frames that then failed their check may cost this much for free, and
+/// 4 bytes more per byte read: beyond, a frame's checksum is not tried. Damage that occurs by
+/// accident never comes near it (a damaged block is checked once, and the 4-byte magic rarely
+/// occurs by chance in what follows); a file crafted with a frame start every few bytes, each
+/// claiming megabytes, would otherwise take time quadratic in its size.
+const WASTE_FREE: u64 = 2 * BLOCK_MAX as u64;
+const WASTE_PER_BYTE: u64 = 4;
+
+/// A damaged block's header, kept while the reader skips to the next frame, with a checksum of
+/// the bytes it skips: if the header's CRC matches them once a frame is found (or the file
+/// ends), the block was whole and only its length field was wrong.
+struct LengthCheck {
+    header: Vec<u8>,
+    claimed: u64,
+    crc: u32,
+    /// Bytes of the header still to skip before the payload starts.
+    header_left: usize,
+    payload: crc32fast::Hasher,
+    payload_len: u64,
+}
+
+impl LengthCheck {
+    fn feed(&mut self, bytes: &[u8]) {
+        let skip = self.header_left.min(bytes.len());
+        self.header_left -= skip;
+        self.payload.update(&bytes[skip..]);
+        self.payload_len += (bytes.len() - skip) as u64;
+    }
+
+    /// If the block verifies with the bytes skipped as its payload: a reason that says so.
+    fn verdict(&self) -> Option<String> {
+        if self.header_left > 0 || self.payload_len == self.claimed {
+            return None;
+        }
+        let len = u32::try_from(self.payload_len).ok()?;
+        let mut h = self.header.clone();
+        h[4..8].copy_from_slice(&len.to_le_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&h[..h.len() - 4]);
+        crc.combine(&self.payload);
+        (crc.finalize() == self.crc).then(|| {
+            format!(
+                "its length field is damaged: it says {} bytes, the block holds {} (its checksum matches that length)",
+                self.claimed, self.payload_len
+            )
+        })
+    }
 }
 
 impl<R: Read> LogReader<R> {
@@ -355,6 +418,8 @@ impl<R: Read> LogReader<R> {
             damaged: false,
             closed: false,
             skipped: Skipped::default(),
+            waste: 0,
+            other_kinds: 0,
         })
     }
 
@@ -425,7 +490,7 @@ impl<R: Read> LogReader<R> {
         }
         let magic = self.magic_at(self.start + at);
         if !self.is_magic(magic) {
-            return Ok(Check::Bad("no block starts here"));
+            return Ok(Check::Bad("no block starts here".into()));
         }
         if magic == END_MAGIC {
             if !self.fill(at + 8)? {
@@ -433,7 +498,7 @@ impl<R: Read> LogReader<R> {
             }
             let s = self.start + at;
             let Some(n) = EndRecord::body_len(&self.buf[s..s + 8]) else {
-                return Ok(Check::Bad("implausible end record length"));
+                return Ok(Check::Bad("implausible end record length".into()));
             };
             let total = 8 + n + 4;
             if !self.fill(at + total)? {
@@ -442,7 +507,7 @@ impl<R: Read> LogReader<R> {
             let s = self.start + at;
             return Ok(match EndRecord::parse(&self.buf[s..s + total]) {
                 Some(end) => Check::Frame(Frame::End(end), total),
-                None => Check::Bad("end record checksum mismatch"),
+                None => Check::Bad("end record checksum mismatch".into()),
             });
         }
         let hl = BlockHeader::len(self.version.major);
@@ -451,33 +516,49 @@ impl<R: Read> LogReader<R> {
         }
         let s = self.start + at;
         let (h, crc) = BlockHeader::parse(self.version.major, &self.buf[s..s + hl]);
-        if !h.plausible() {
-            return Ok(Check::Bad("implausible block header"));
+        if let Err(reason) = h.check() {
+            return Ok(Check::Bad(reason));
         }
         let total = hl + h.compressed_len as usize;
+        let allowed = WASTE_FREE.saturating_add(WASTE_PER_BYTE.saturating_mul(self.offset));
+        if self.waste.saturating_add(total as u64) > allowed {
+            return Ok(Check::Bad(format!(
+                "its checksum was not tried: checking the damage before it has already taken {} MiB",
+                self.waste >> 20
+            )));
+        }
         if !self.fill(at + total)? {
             return Ok(Check::Short);
         }
         let s = self.start + at;
-        Ok(
-            if BlockHeader::crc_ok(&self.buf[s..s + hl], &self.buf[s + hl..s + total], crc) {
-                Check::Frame(Frame::Block(h), total)
-            } else {
-                Check::Bad("checksum mismatch")
-            },
-        )
+        let (header, payload) = (&self.buf[s..s + hl], &self.buf[s + hl..s + total]);
+        if BlockHeader::crc_ok(header, payload, crc) {
+            return Ok(Check::Frame(Frame::Block(h), total));
+        }
+        let reason = raw_len_verdict(header, payload, crc, h.raw_len)
+            .unwrap_or_else(|| "checksum mismatch".into());
+        self.waste = self.waste.saturating_add(total as u64);
+        Ok(Check::Bad(reason))
+    }
+
+    /// Consumes `n` bytes, feeding them to `check`.
+    fn skip(&mut self, n: usize, check: &mut Option<LengthCheck>) {
+        if let Some(c) = check {
+            c.feed(&self.buf[self.start..self.start + n]);
+        }
+        self.consume(n);
     }
 
     /// Skips from a bad spot to the next frame that verifies, consuming as it scans so a large
     /// damaged region is never held in memory. Returns the bytes skipped and whether a frame
-    /// was found.
-    fn resync(&mut self) -> std::io::Result<(u64, bool)> {
-        self.consume(1);
+    /// was found. `check`, the damaged block's header, is fed what is skipped.
+    fn resync(&mut self, check: &mut Option<LengthCheck>) -> std::io::Result<(u64, bool)> {
+        self.skip(1, check);
         let mut skipped = 1u64;
         loop {
             if !self.fill(4)? {
                 let rest = self.available();
-                self.consume(rest);
+                self.skip(rest, check);
                 return Ok((skipped + rest as u64, false));
             }
             let found = self.buf[self.start..]
@@ -485,21 +566,40 @@ impl<R: Read> LogReader<R> {
                 .position(|w| self.is_magic(w));
             match found {
                 Some(i) => {
-                    self.consume(i);
+                    self.skip(i, check);
                     skipped += i as u64;
                     if let Check::Frame(..) = self.verify_at(0)? {
                         return Ok((skipped, true));
                     }
-                    self.consume(1);
+                    self.skip(1, check);
                     skipped += 1;
                 }
                 None => {
                     let n = self.available() - 3;
-                    self.consume(n);
+                    self.skip(n, check);
                     skipped += n as u64;
                 }
             }
         }
+    }
+
+    /// The header of a block at the current position that failed its checks, to see while
+    /// skipping it whether only its length field was wrong.
+    fn length_check(&self) -> Option<LengthCheck> {
+        let hl = BlockHeader::len(self.version.major);
+        let header = self.buf.get(self.start..self.start + hl)?;
+        if !self.is_magic(&header[..4]) || &header[..4] == END_MAGIC {
+            return None;
+        }
+        let (h, crc) = BlockHeader::parse(self.version.major, header);
+        Some(LengthCheck {
+            header: header.to_vec(),
+            claimed: u64::from(h.compressed_len),
+            crc,
+            header_left: hl,
+            payload: crc32fast::Hasher::new(),
+            payload_len: 0,
+        })
     }
 
     fn damage(&mut self, issue: ReadIssue) {
@@ -549,31 +649,56 @@ impl<R: Read> LogReader<R> {
                         continue;
                     }
                     // Cut short, or a corrupt length field with intact blocks after it.
-                    return match self.resync() {
-                        Ok((skipped, true)) => self.damage(ReadIssue::CorruptBlock {
-                            offset,
-                            skipped,
-                            reason: "damaged block header".into(),
-                        }),
-                        Ok((bytes, false)) => {
-                            self.damage(ReadIssue::TornTail { offset, bytes });
-                            self.end_of_input();
+                    let mut check = self.length_check();
+                    return match self.resync(&mut check) {
+                        Ok((skipped, found)) => {
+                            let verdict = check.as_ref().and_then(LengthCheck::verdict);
+                            match (verdict, found) {
+                                (Some(reason), _) => self.damage(ReadIssue::CorruptBlock {
+                                    offset,
+                                    skipped,
+                                    reason,
+                                }),
+                                (None, true) => self.damage(ReadIssue::CorruptBlock {
+                                    offset,
+                                    skipped,
+                                    reason: match &check {
+                                        Some(c) => format!(
+                                            "damaged block header: its length ({} bytes) reaches past the next intact frame",
+                                            c.claimed
+                                        ),
+                                        None => "damaged block header".into(),
+                                    },
+                                }),
+                                (None, false) => {
+                                    self.damage(ReadIssue::TornTail {
+                                        offset,
+                                        bytes: skipped,
+                                    });
+                                }
+                            }
+                            if !found {
+                                self.end_of_input();
+                            }
                         }
                         Err(e) => self.fail(e),
                     };
                 }
                 Ok(Check::Bad(reason)) => {
-                    return match self.resync() {
-                        Ok((skipped, true)) => self.damage(ReadIssue::CorruptBlock {
-                            offset,
-                            skipped,
-                            reason: reason.into(),
-                        }),
-                        Ok((skipped, false)) => self.damage(ReadIssue::CorruptBlock {
-                            offset,
-                            skipped,
-                            reason: format!("{reason}; no intact block after it"),
-                        }),
+                    let mut check = self.length_check();
+                    return match self.resync(&mut check) {
+                        Ok((skipped, found)) => {
+                            let reason = match check.as_ref().and_then(LengthCheck::verdict) {
+                                Some(r) => r,
+                                None if found => reason,
+                                None => format!("{reason}; no intact block after it"),
+                            };
+                            self.damage(ReadIssue::CorruptBlock {
+                                offset,
+                                skipped,
+                                reason,
+                            });
+                        }
                         Err(e) => self.fail(e),
                     };
                 }
@@ -682,7 +807,13 @@ impl<R: Read> LogReader<R> {
         }
         self.seqs = seqs;
         for (k, n) in skipped.kinds {
-            *self.skipped.kinds.entry(k).or_default() += n;
+            // Counted by kind up to KINDS_KEPT kinds (a crafted log could name millions).
+            let kinds = &mut self.skipped.kinds;
+            if kinds.len() < KINDS_KEPT || kinds.contains_key(&k) {
+                *kinds.entry(k).or_default() += n;
+            } else {
+                self.other_kinds += n;
+            }
         }
         for (t, n) in skipped.records {
             *self.skipped.records.entry(t).or_default() += n;
@@ -741,7 +872,7 @@ impl<R: Read> LogReader<R> {
     }
 
     fn finish_reading(&mut self) {
-        let events = self.skipped.events();
+        let events = self.skipped.events() + self.other_kinds;
         let records: u64 = self.skipped.records.values().sum();
         if events + records > 0 {
             self.issues.push_back(ReadIssue::UnknownKinds {
@@ -763,6 +894,17 @@ impl<R: Read> LogReader<R> {
         to: usize,
         seqs: SeqCheck,
     ) -> Result<(Vec<Event>, SeqCheck, Skipped), String> {
+        // What the zstd frame says it holds, checked before decompressing it (decompression
+        // never writes past raw_len either way).
+        let payload = &self.buf[from..to];
+        if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(payload)
+            && size != u64::from(h.raw_len)
+        {
+            return Err(format!(
+                "its payload holds {size} bytes, its header says {}",
+                h.raw_len
+            ));
+        }
         self.scratch.resize(h.raw_len as usize, 0);
         let n = self
             .zstd
@@ -779,7 +921,8 @@ impl<R: Read> LogReader<R> {
             h.first_time,
             self.version.major,
             seqs,
-        );
+        )
+        .expect_events(u64::from(h.events));
         dec.decode_all(&mut decoded)?;
         let found = decoded.len() as u64 + dec.skipped.events();
         if found != u64::from(h.events) {
@@ -790,6 +933,23 @@ impl<R: Read> LogReader<R> {
         }
         Ok((decoded, dec.seqs, dec.skipped))
     }
+}
+
+/// When a block fails its checksum: whether its raw length field alone is wrong (the zstd
+/// frame says how much it holds, and the checksum matches with that number instead).
+fn raw_len_verdict(header: &[u8], payload: &[u8], crc: u32, raw_len: u32) -> Option<String> {
+    let size = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
+    let size = u32::try_from(size).ok()?;
+    if size == raw_len {
+        return None;
+    }
+    let mut h = header.to_vec();
+    h[8..12].copy_from_slice(&size.to_le_bytes());
+    BlockHeader::crc_ok(&h, payload, crc).then(|| {
+        format!(
+            "its raw length field is damaged: it says {raw_len} bytes, the payload holds {size} (its checksum matches that length)"
+        )
+    })
 }
 
 impl<R: Read> LogReader<R> {

@@ -7,15 +7,17 @@
 //! or, when that is not enough, is refused with `LogError::EventTooLarge` and nothing written.
 
 use crate::LogError;
-use crate::codec::{Bound, Encoder, PAIR_EXTRA, measure, string_bound};
+use crate::codec::{
+    BLOCK_MEM_MAX, Bound, EVENT_MEM_MAX, Encoder, PAIR_EXTRA, cost, measure, pair_mem, string_bound,
+};
 use crate::format::{
     BLOCK_HEADER_LEN, BLOCK_MAX, BLOCK_RAW_LIMIT, BLOCK_TARGET, BlockHeader, EVENT_MAX, EndRecord,
-    LogMeta, encode_header,
+    LogMeta, RATIO_MAX, encode_header,
 };
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use vigil_event::{Args, Cut, Event, EventKind, Value};
+use vigil_event::{Args, Cut, Event, EventKind, Str, Value};
 
 const ZSTD_LEVEL: i32 = 3;
 
@@ -43,6 +45,8 @@ pub struct LogWriter<W: Write> {
     stats: WriterStats,
     /// The last event appended: its seq and time, for the end record.
     last: (u64, u64),
+    /// What the block's events cost a reader in memory, bounded (see `codec::cost`).
+    mem: u64,
 }
 
 /// An event of a kind the event model does not have (yet): stored as an extension record that a
@@ -88,8 +92,14 @@ impl LogWriter<std::fs::File> {
 }
 
 impl<W: Write> LogWriter<W> {
+    /// The name errors give the output (`log` by default).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     pub fn new(mut out: W, meta: &LogMeta) -> Result<Self, LogError> {
-        let header = encode_header(meta);
+        let header = encode_header(meta)?;
         out.write_all(&header).map_err(|e| LogError::io("log", e))?;
         let stats = WriterStats {
             bytes: header.len() as u64,
@@ -107,17 +117,19 @@ impl<W: Write> LogWriter<W> {
             zstd,
             stats,
             last: (0, 0),
+            mem: 0,
         })
     }
 
-    /// Appends one event. An event too large for one block has its string lists cut to fit
-    /// (counted in `WriterStats::cut`); one that still does not fit is refused with
-    /// `LogError::EventTooLarge`, and the writer goes on as if it had not been given.
+    /// Appends one event. An event too large for one block (in bytes, or in the memory a
+    /// reader needs for it) has its string lists cut to fit (counted in `WriterStats::cut`);
+    /// one that still does not fit is refused with `LogError::EventTooLarge` (or
+    /// `EventTooLargeInMemory`), and the writer goes on as if it had not been given.
     pub fn append(&mut self, ev: &Event) -> Result<(), LogError> {
         let mut size = measure(ev);
         let fitted;
-        let ev = if size.fresh() > EVENT_MAX {
-            fitted = fit(ev, size.fresh())?;
+        let ev = if size.fresh() > EVENT_MAX || size.mem > EVENT_MEM_MAX {
+            fitted = fit(ev, &size)?;
             size = measure(&fitted);
             self.stats.cut += 1;
             &fitted
@@ -134,18 +146,23 @@ impl<W: Write> LogWriter<W> {
                 } else {
                     0
                 };
-                self.room(size.in_block(self.enc.defined()) + entry_part + PAIR_EXTRA)?;
-                self.enc.pair(&entry, ev);
-                return self.seal_if_full();
+                let bytes = size.in_block(self.enc.defined()) + entry_part + PAIR_EXTRA;
+                let mem = pair_mem(&entry, &entry_size, ev, &size);
+                // Stored apart unless the pair fits a block of its own.
+                if bytes <= BLOCK_RAW_LIMIT as u64 && mem <= BLOCK_MEM_MAX {
+                    self.room(bytes, mem)?;
+                    self.enc.pair(&entry, ev);
+                    return self.seal_if_full();
+                }
             }
-            self.room(entry_size.in_block(self.enc.defined()))?;
+            self.room(entry_size.in_block(self.enc.defined()), entry_size.mem)?;
             self.enc.event(&entry);
         }
         if matches!(ev.kind, EventKind::SyscallEntry(_)) {
             self.held = Some((ev.clone(), size));
             return Ok(());
         }
-        self.room(size.in_block(self.enc.defined()))?;
+        self.room(size.in_block(self.enc.defined()), size.mem)?;
         self.enc.event(ev);
         self.seal_if_full()
     }
@@ -164,21 +181,27 @@ impl<W: Write> LogWriter<W> {
         self.stats.events += 1;
         self.last = (ev.seq, ev.time_ns);
         if let Some((entry, size)) = self.held.take() {
-            self.room(size.in_block(self.enc.defined()))?;
+            self.room(size.in_block(self.enc.defined()), size.mem)?;
             self.enc.event(&entry);
         }
-        self.room(need)?;
+        // A reader counts the events of a kind it does not know by kind.
+        self.room(need, cost::KIND)?;
         self.enc
             .extension(ev.seq, ev.time_ns, (ev.pid, ev.tid), ev.kind, &ev.body);
         self.seal_if_full()
     }
 
-    /// Seals the block first if `need` more bytes could take it past BLOCK_RAW_LIMIT. An event
-    /// alone takes at most EVENT_MAX (+ PAIR_EXTRA), which a fresh block always has room for.
-    fn room(&mut self, need: u64) -> Result<(), LogError> {
-        if (self.enc.buf.len() as u64).saturating_add(need) > BLOCK_RAW_LIMIT as u64 {
+    /// Seals the block first if `need` more bytes could take it past BLOCK_RAW_LIMIT, or `mem`
+    /// more of a reader's memory past BLOCK_MEM_MAX; then counts `mem` in. An event alone takes
+    /// at most EVENT_MAX (+ PAIR_EXTRA) and EVENT_MEM_MAX, which a fresh block always has room
+    /// for.
+    fn room(&mut self, need: u64, mem: u64) -> Result<(), LogError> {
+        if (self.enc.buf.len() as u64).saturating_add(need) > BLOCK_RAW_LIMIT as u64
+            || self.mem.saturating_add(mem) > BLOCK_MEM_MAX
+        {
             self.seal()?;
         }
+        self.mem = self.mem.saturating_add(mem);
         Ok(())
     }
 
@@ -193,6 +216,7 @@ impl<W: Write> LogWriter<W> {
     /// Compresses the block's records and writes the block in one write.
     fn seal(&mut self) -> Result<(), LogError> {
         if self.enc.events == 0 {
+            self.mem = 0;
             return Ok(());
         }
         let raw = &self.enc.buf;
@@ -202,6 +226,10 @@ impl<W: Write> LogWriter<W> {
             .zstd
             .compress_to_buffer(raw, &mut self.compressed)
             .map_err(|e| LogError::WriterGone(format!("compression failed: {e}")))?;
+        // A reader refuses a payload that decompresses more than RATIO_MAX times its size (a
+        // crafted block would make it work for nothing): pad one that compressed that well
+        // with a skippable zstd frame, which decompression ignores.
+        let n = pad_to_ratio(&mut self.compressed, n, raw.len());
         if raw.len() > BLOCK_MAX || n > BLOCK_MAX {
             // Cannot happen (events are measured before they are encoded); refuse rather than
             // write a block every reader would reject.
@@ -229,13 +257,14 @@ impl<W: Write> LogWriter<W> {
         self.stats.blocks += 1;
         self.stats.bytes += self.block.len() as u64;
         self.enc.reset();
+        self.mem = 0;
         Ok(())
     }
 
     /// Writes everything appended so far (a partial block included) and flushes the output.
     pub fn flush(&mut self) -> Result<(), LogError> {
         if let Some((entry, size)) = self.held.take() {
-            self.room(size.in_block(self.enc.defined()))?;
+            self.room(size.in_block(self.enc.defined()), size.mem)?;
             self.enc.event(&entry);
         }
         self.seal()?;
@@ -285,27 +314,69 @@ impl<W: Write> LogWriter<W> {
     }
 }
 
-/// `ev` with its string lists cut so that it fits in EVENT_MAX: the largest lists first, each
-/// keeping a prefix, with a `Cut` marker counting exactly what was dropped (added to what an
-/// earlier cut already counted). Only syscall arguments can carry a marker: any other event, or
-/// one whose size is not in its lists (a single huge string), is `EventTooLarge`.
-fn fit(ev: &Event, bytes: u64) -> Result<Event, LogError> {
-    let too_large = || LogError::EventTooLarge {
-        seq: ev.seq,
-        bytes,
-        max: EVENT_MAX,
+/// `ev` with its string lists cut so that it fits in EVENT_MAX and EVENT_MEM_MAX: the largest
+/// lists first, each keeping a prefix, with a `Cut` marker counting exactly what was dropped
+/// (added to what an earlier cut already counted). Only syscall arguments can carry a marker:
+/// any other event, or one whose size is not in its lists (a single huge string), is
+/// `EventTooLarge` (or `EventTooLargeInMemory`).
+fn fit(ev: &Event, size: &Bound) -> Result<Event, LogError> {
+    let too_large = |size: &Bound| {
+        if size.fresh() > EVENT_MAX {
+            LogError::EventTooLarge {
+                seq: ev.seq,
+                bytes: size.fresh(),
+                max: EVENT_MAX,
+            }
+        } else {
+            LogError::EventTooLargeInMemory {
+                seq: ev.seq,
+                mem: size.mem,
+                max: EVENT_MEM_MAX,
+            }
+        }
     };
-    let over = bytes - EVENT_MAX;
     let mut out = ev.clone();
-    match &mut out.kind {
-        EventKind::SyscallEntry(e) => cut_lists(&mut e.args, over),
-        EventKind::SyscallExit(x) => cut_lists(&mut x.args, over),
-        _ => return Err(too_large()),
+    let args = match &mut out.kind {
+        EventKind::SyscallEntry(e) => &mut e.args,
+        EventKind::SyscallExit(x) => &mut x.args,
+        _ => return Err(too_large(size)),
+    };
+    // Bytes first, then what is still over in memory (an item weighs more there).
+    let over = size.fresh().saturating_sub(EVENT_MAX);
+    if over > 0 {
+        cut_lists(args, over, string_bound, CUT_MARKER);
     }
-    if measure(&out).fresh() > EVENT_MAX {
-        return Err(too_large());
+    let mut cut = measure(&out);
+    if cut.mem > EVENT_MEM_MAX {
+        let over = cut.mem - EVENT_MEM_MAX;
+        let args = match &mut out.kind {
+            EventKind::SyscallEntry(e) => &mut e.args,
+            EventKind::SyscallExit(x) => &mut x.args,
+            _ => return Err(too_large(size)),
+        };
+        cut_lists(args, over, item_mem, cost::WRAPPER + 2 * cost::VALUE);
+        cut = measure(&out);
+    }
+    if cut.fresh() > EVENT_MAX || cut.mem > EVENT_MEM_MAX {
+        return Err(too_large(size));
     }
     Ok(out)
+}
+
+/// Pads a compressed payload of `n` bytes (in `buf`) for a raw payload of `raw` bytes with a
+/// skippable zstd frame so that it is at least `raw / RATIO_MAX` bytes; returns its length.
+fn pad_to_ratio(buf: &mut Vec<u8>, n: usize, raw: usize) -> usize {
+    let want = raw.div_ceil(RATIO_MAX);
+    if n >= want {
+        return n;
+    }
+    // Magic 0x184D2A50, the frame's length, then that many bytes (zeros).
+    let body = (want - n).saturating_sub(8);
+    buf.truncate(n);
+    buf.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+    buf.extend_from_slice(&(body as u32).to_le_bytes());
+    buf.resize(n + 8 + body, 0);
+    buf.len()
 }
 
 /// A list value and what an earlier cut of it already dropped (items, bytes, exact).
@@ -323,12 +394,19 @@ fn list_of(v: &Value) -> Option<(&Arc<[vigil_event::Str]>, u64, u64, bool)> {
 /// The bytes a cut marker adds: tag, exactness, item and byte counts.
 const CUT_MARKER: u64 = 1 + 1 + 10 + 10;
 
-/// Drops items from the end of the largest lists until `over` bytes are saved.
-fn cut_lists(args: &mut Args, mut over: u64) {
+/// What dropping a list item saves of an event's memory bound (`Bound::mem`): its reference
+/// and its string.
+fn item_mem(s: &Str) -> u64 {
+    cost::REF + cost::HEAP + s.len() as u64
+}
+
+/// Drops items from the end of the largest lists until `over` is saved, `item` saying what
+/// each item weighs and `marker` what a cut marker adds.
+fn cut_lists(args: &mut Args, mut over: u64, item: fn(&Str) -> u64, marker: u64) {
     let mut lists: Vec<(usize, u64)> = args
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| list_of(v).map(|(l, ..)| (i, l.iter().map(string_bound).sum())))
+        .filter_map(|(i, v)| list_of(v).map(|(l, ..)| (i, l.iter().map(item).sum())))
         .collect();
     lists.sort_by_key(|l| std::cmp::Reverse(l.1));
     for (i, _) in lists {
@@ -338,11 +416,11 @@ fn cut_lists(args: &mut Args, mut over: u64) {
         let Some((list, items, bytes, exact)) = list_of(&args[i]) else {
             continue;
         };
-        over += CUT_MARKER;
+        over += marker;
         let (mut keep, mut saved, mut dropped) = (list.len(), 0u64, 0u64);
         while keep > 0 && saved < over {
             keep -= 1;
-            saved += string_bound(&list[keep]);
+            saved += item(&list[keep]);
             dropped += list[keep].len() as u64;
         }
         let cut = Value::Cut(Arc::new(Cut {

@@ -501,3 +501,121 @@ fn following_a_log_ends_at_its_end_record() {
     let events: Vec<Event> = items.into_iter().map(|i| i.unwrap()).collect();
     assert_eq!(seqs(&events), (1..=20).collect::<Vec<_>>());
 }
+
+/// `bytes` with the 4-byte little-endian field at `at` set to `f(old value)`, written to `name`.
+fn patched(dir: &Path, name: &str, bytes: &[u8], at: usize, f: impl Fn(u32) -> u32) -> PathBuf {
+    let mut b = bytes.to_vec();
+    let old = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    b[at..at + 4].copy_from_slice(&f(old).to_le_bytes());
+    let path = dir.join(name);
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
+/// The one corrupt-block report of a read, and its events.
+fn corrupt_reason(path: &Path) -> (Vec<u64>, String) {
+    let (events, issues) = read(path);
+    let reasons: Vec<String> = issues
+        .iter()
+        .filter(|i| matches!(i, ReadIssue::CorruptBlock { .. }))
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{issues:?}");
+    (seqs(&events), reasons[0].clone())
+}
+
+/// Each kind of damage is reported for what it is. A wrong length field was called "checksum
+/// mismatch" in the middle of a log and "cut short by a crash" at the end of one not closed;
+/// the bytes the reader skips now show whether the block, at its real length, verifies. A raw
+/// length of 0 was "checksum mismatch" too.
+#[test]
+fn each_damage_gets_its_true_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, l) = recording(dir.path());
+    let (b2, last) = (l.blocks[2].clone(), l.blocks[4].clone());
+    let len2 = (b2.len() - 44) as u32;
+    let want_length = |claimed: u32, real: u32| {
+        format!(
+            "its length field is damaged: it says {claimed} bytes, the block holds {real} (its checksum matches that length)"
+        )
+    };
+    let all_but = |gone: std::ops::Range<u64>| -> Vec<u64> {
+        (1..=50).filter(|s| !gone.contains(s)).collect()
+    };
+
+    // A length too long, and one too short, in the middle of a closed log.
+    for (name, claimed) in [("longer", len2 + 1000), ("shorter", len2 - 10)] {
+        let path = patched(dir.path(), name, &bytes, b2.start + 4, |_| claimed);
+        let (seqs, reason) = corrupt_reason(&path);
+        assert!(reason.contains(&want_length(claimed, len2)), "{reason}");
+        assert_eq!(seqs, all_but(21..31), "{name}");
+    }
+
+    // The last block's length past the end of a log that was never closed: not a torn tail.
+    let cut = splice(dir.path(), "unclosed", &bytes, &[0..last.end]);
+    let len4 = (last.len() - 44) as u32;
+    let path = patched(
+        dir.path(),
+        "unclosed-long",
+        &std::fs::read(&cut).unwrap(),
+        last.start + 4,
+        |n| n + 100,
+    );
+    let (events, issues) = read(&path);
+    assert_eq!(seqs(&events), (1..=40).collect::<Vec<_>>());
+    assert!(
+        !issues
+            .iter()
+            .any(|i| matches!(i, ReadIssue::TornTail { .. })),
+        "{issues:?}"
+    );
+    assert!(
+        issues[0]
+            .to_string()
+            .contains(&want_length(len4 + 100, len4)),
+        "{issues:?}"
+    );
+    // A block really cut short still is one.
+    let torn = splice(dir.path(), "torn", &bytes, &[0..last.end - 5]);
+    let (_, issues) = read(&torn);
+    assert!(
+        matches!(issues[0], ReadIssue::TornTail { .. }),
+        "{issues:?}"
+    );
+
+    // A raw length of 0, with or without events: no block is empty.
+    let path = patched(dir.path(), "raw0", &bytes, b2.start + 8, |_| 0);
+    let (_, reason) = corrupt_reason(&path);
+    assert!(
+        reason.contains("0 bytes raw") && reason.contains("a block holds at least one event"),
+        "{reason}"
+    );
+    let zeroed = std::fs::read(&path).unwrap();
+    let path = patched(dir.path(), "raw0-events0", &zeroed, b2.start + 12, |_| 0);
+    let (_, reason) = corrupt_reason(&path);
+    assert!(
+        reason.contains("a block holds at least one event"),
+        "{reason}"
+    );
+
+    // Another wrong raw length: the zstd frame says how much the payload holds.
+    let raw = u32::from_le_bytes(bytes[b2.start + 8..b2.start + 12].try_into().unwrap());
+    let path = patched(dir.path(), "raw-wrong", &bytes, b2.start + 8, |n| n + 5);
+    let (seqs, reason) = corrupt_reason(&path);
+    assert!(
+        reason.contains(&format!(
+            "its raw length field is damaged: it says {} bytes, the payload holds {raw}",
+            raw + 5
+        )),
+        "{reason}"
+    );
+    assert_eq!(seqs, all_but(21..31));
+
+    // A flipped payload byte is a checksum mismatch, nothing more precise.
+    let mut flipped = bytes.clone();
+    flipped[b2.start + 50] ^= 0x40;
+    let path = dir.path().join("flipped");
+    std::fs::write(&path, flipped).unwrap();
+    let (_, reason) = corrupt_reason(&path);
+    assert!(reason.contains("(checksum mismatch)"), "{reason}");
+}

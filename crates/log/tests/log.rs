@@ -16,6 +16,7 @@ fn meta() -> LogMeta {
         selection: "default".into(),
         vigil_version: "0".into(),
         contiguous_seq: false,
+        command_cut: None,
     }
 }
 
@@ -512,4 +513,26 @@ fn an_exit_correcting_its_entrys_inputs_pairs_with_it() {
     }
     let (paired, _) = write_blocks(&events, 100);
     assert!(paired.len() < apart.into_inner().unwrap().len());
+}
+
+/// A line that is not UTF-8 is named by its number (it was "reading the input: stream did not
+/// contain valid UTF-8", with no line); CRLF line ends are read like LF.
+#[test]
+fn import_names_the_line_that_is_not_utf8() {
+    let good = r#"{"seq":1,"time_ns":0,"pid":1,"type":"process_exit","exit_code":0}"#;
+    let mut input = format!("{good}\r\n\n").into_bytes();
+    input
+        .extend_from_slice(br#"{"seq":2,"time_ns":0,"pid":1,"type":"lost","count":1,"reason":"ab"#);
+    input.extend_from_slice(&[0xff, 0xfe]);
+    input.extend_from_slice(b"\"}\n");
+    let mut w = LogWriter::new(Vec::new(), &meta()).unwrap();
+    let e = jsonl::import(Cursor::new(input), &mut w).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, jsonl::ImportError::Line { line: 3, .. })
+            && msg.contains("not UTF-8 (at byte 66)")
+            && msg.contains("bytes_hex"),
+        "{msg}"
+    );
+    assert_eq!(w.stats().events, 1, "the line before it was read");
 }

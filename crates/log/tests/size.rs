@@ -265,3 +265,181 @@ fn the_background_writer_records_a_refused_event_as_lost() {
         other => panic!("expected a lost event, got {other:?}"),
     }
 }
+
+/// The frames of an in-memory version 2 log: (compressed length, raw length) of each block.
+fn block_lengths(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let mut at = 16 + u32_at(12) + 4;
+    let mut out = Vec::new();
+    while &bytes[at..at + 4] == b"VBK2" {
+        out.push((u32_at(at + 4), u32_at(at + 8)));
+        at += 44 + u32_at(at + 4);
+    }
+    out
+}
+
+/// A command line of 12 arguments of 100 kB would make a 1.2 MB header, past what a reader
+/// accepts (every later read failed: "metadata length 1200975 is implausible"): the writer
+/// keeps the arguments that fit and says exactly what it left out.
+#[test]
+fn a_long_command_line_is_cut_in_the_header_with_a_marker() {
+    let arg = |i: usize| format!("{i:02}{}", "a".repeat(100_000 - 2));
+    let mut command = vec!["/usr/bin/prog".to_string()];
+    command.extend((0..12).map(arg));
+    let meta = LogMeta {
+        backend: "test".into(),
+        command: command.clone(),
+        ..LogMeta::default()
+    };
+    let bytes = write_with(&meta, &[small(1)]);
+    let header_len = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize + 4;
+    assert!(header_len <= META_MAX + 20, "{header_len}");
+    let reader = LogReader::new(Cursor::new(bytes.clone()), "mem").unwrap();
+    let read = reader.meta().clone();
+    // The program and as many whole arguments as fit in 64 KiB: none of 100 kB.
+    assert_eq!(read.command, ["/usr/bin/prog"]);
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 12,
+            bytes: 1_200_000
+        })
+    );
+    assert!(
+        read.command_line()
+            .ends_with("[... 12 more arguments, 1200000 bytes not kept in the log header]"),
+        "{}",
+        read.command_line()
+    );
+    let (events, issues) = read_all(bytes);
+    assert_eq!((events.len(), issues.len()), (1, 0), "{issues:?}");
+
+    // Short arguments before the long ones are kept whole; a program name alone too long
+    // keeps its beginning.
+    let mut command = vec!["prog".to_string(), "-v".into(), "x".repeat(70_000)];
+    command.push("tail".into());
+    let meta = LogMeta {
+        command,
+        ..LogMeta::default()
+    };
+    let read = LogReader::new(Cursor::new(write_with(&meta, &[])), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    assert_eq!(read.command, ["prog", "-v"]);
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 2,
+            bytes: 70_004
+        })
+    );
+    let meta = LogMeta {
+        command: vec!["é".repeat(50_000), "arg".into()],
+        ..LogMeta::default()
+    };
+    let read = LogReader::new(Cursor::new(write_with(&meta, &[])), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    let kept = read.command[0].len();
+    assert!(kept > 1000 && kept < 100_000, "{kept}");
+    assert_eq!(
+        read.command_cut,
+        Some(CommandCut {
+            items: 1,
+            bytes: (100_000 - kept + 3) as u64
+        })
+    );
+    // A command line that fits has no marker, and none is written.
+    let meta = LogMeta {
+        command: vec!["ls".into(), "-l".into()],
+        ..LogMeta::default()
+    };
+    let bytes = write_with(&meta, &[]);
+    assert!(!String::from_utf8_lossy(&bytes).contains("command_cut"));
+    let read = LogReader::new(Cursor::new(bytes), "mem")
+        .unwrap()
+        .meta()
+        .clone();
+    assert_eq!(
+        (read.command_line().as_str(), read.command_cut),
+        ("ls -l", None)
+    );
+}
+
+fn write_with(meta: &LogMeta, events: &[Event]) -> Vec<u8> {
+    let mut w = LogWriter::new(Vec::new(), meta).unwrap();
+    for e in events {
+        w.append(e).unwrap();
+    }
+    w.into_inner().unwrap()
+}
+
+/// A payload that compresses more than RATIO_MAX times (one long run of the same byte) is
+/// padded so that no block decompresses more than that: a reader may then refuse every block
+/// that would, unread.
+#[test]
+fn blocks_that_compress_too_well_are_padded_and_read_back() {
+    let path = Str::from(vec![b'A'; 4 << 20]);
+    let open = ev(
+        1,
+        7,
+        EventKind::SyscallEntry(SyscallEntry {
+            call: SyscallId::from_name("openat").unwrap(),
+            args: [Value::Int(-100), Value::Str(path), Value::Uint(0)]
+                .into_iter()
+                .collect(),
+        }),
+    );
+    let events = [open, small(2)];
+    let bytes = write(&events);
+    let blocks = block_lengths(&bytes);
+    assert_eq!(blocks.len(), 1);
+    let (compressed, raw) = blocks[0];
+    assert!(raw > 4 << 20, "{raw}");
+    assert!(
+        compressed * RATIO_MAX >= raw && compressed < raw / 32,
+        "padded to the ratio, no more: {compressed} for {raw}"
+    );
+    let (read, issues) = read_all(bytes);
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(read, events);
+}
+
+/// An argv of millions of empty strings is small on disk (a byte per item) but each item is a
+/// reference in memory: past EVENT_MEM_MAX it is cut like one too large in bytes, with an exact
+/// marker, so no block costs a reader more memory than BLOCK_MEM_MAX.
+#[test]
+fn an_argv_too_large_in_memory_is_cut_with_an_exact_marker() {
+    let n = 2_000_000;
+    let empty: Arc<[Str]> = (0..n).map(|_| Str::from("")).collect();
+    let e = entry(1, 7, execve(Value::List(empty.clone())));
+    let bytes = write(std::slice::from_ref(&e));
+    let (read, issues) = read_all(bytes);
+    assert!(issues.is_empty(), "{issues:?}");
+    let EventKind::SyscallEntry(got) = &read[0].kind else {
+        panic!("{:?}", read[0]);
+    };
+    let cut = got.args[1].cut().expect("a cut marker");
+    let Value::List(kept) = got.args[1].plain() else {
+        panic!("{:?}", got.args[1]);
+    };
+    let kept = kept.len();
+    assert!(kept > 100_000 && kept < n, "{kept}");
+    assert_eq!(
+        (cut.items as usize, cut.bytes, cut.exact),
+        (n - kept, 0, true)
+    );
+    // An exec event cannot carry a marker: refused, the log as it was.
+    let mut w = LogWriter::new(Vec::new(), &meta()).unwrap();
+    match w.append(&exec(1, empty)) {
+        Err(LogError::EventTooLargeInMemory { seq: 1, mem, max }) => {
+            assert!(mem > max && max == EVENT_MEM_MAX, "{mem} {max}")
+        }
+        other => panic!("expected EventTooLargeInMemory, got {other:?}"),
+    }
+    w.append(&small(2)).unwrap();
+    let (read, issues) = read_all(w.into_inner().unwrap());
+    assert_eq!((read, issues), (vec![small(2)], vec![]));
+}
