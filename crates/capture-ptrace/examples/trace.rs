@@ -1,7 +1,7 @@
 //! Prints every event of a traced command, strace-like, to stderr: a debugging aid for the
 //! backend alone (`cargo run -p vigil-capture-ptrace --example trace -- CMD ARGS...`).
 
-use vigil_capture::{Backend, Selection, Verdict};
+use vigil_capture::{Backend, BackendError, Selection, Verdict};
 use vigil_event::{Event, EventKind, render};
 
 fn main() {

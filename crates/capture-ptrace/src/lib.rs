@@ -24,7 +24,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use vigil_capture::{Backend, EventSink, Outcome, Selection};
+use vigil_capture::{Backend, EventSink, Outcome, Selection, StopHandle};
 use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 
@@ -63,9 +63,11 @@ impl PtraceError {
             },
         }
     }
+}
 
+impl vigil_capture::BackendError for PtraceError {
     /// The exit code a shell would give for the same failure (127 not found, 126 not executable).
-    pub fn exit_code(&self) -> i32 {
+    fn exit_code(&self) -> i32 {
         match self {
             PtraceError::CommandNotFound { .. } => 127,
             PtraceError::ExecFailed {
@@ -87,6 +89,10 @@ pub struct PtraceBackend {
     protected: Vec<(u64, u64)>,
     /// Whether anything decides on a call at its entry (see `decide_at_entry`).
     exact_entry: bool,
+    /// Ends `run` early: every process left is detached (see `Tracer::detach_all`).
+    stop: StopHandle,
+    /// The thread `run` traces on, which the stop handle wakes.
+    tracer_tid: Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl PtraceBackend {
@@ -95,7 +101,13 @@ impl PtraceBackend {
     pub fn new(argv: Vec<OsString>, selection: Selection) -> Result<Self, PtraceError> {
         let first = argv.first().cloned().unwrap_or_default();
         let program = spawn::resolve_program(&first)?;
+        let tracer_tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let tid = tracer_tid.clone();
         Ok(PtraceBackend {
+            tracer_tid,
+            stop: StopHandle::with_waker(move || {
+                signals::wake(tid.load(std::sync::atomic::Ordering::SeqCst))
+            }),
             program,
             argv,
             selection,
@@ -148,6 +160,14 @@ impl PtraceBackend {
 impl Backend for PtraceBackend {
     type Error = PtraceError;
 
+    fn name(&self) -> &'static str {
+        "ptrace"
+    }
+
+    fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
     fn run(&mut self, sink: &mut dyn EventSink) -> Result<Outcome, PtraceError> {
         // clone stops only when asked for CLONE_UNTRACED (guard.rs takes the flag out);
         // prlimit64 only when it names a process (glibc asks for its own limits with pid 0 at
@@ -166,9 +186,13 @@ impl Backend for PtraceBackend {
             // If vigil dies, the traced tree dies with it instead of running untraced or
             // staying stopped forever.
             | Options::PTRACE_O_EXITKILL;
+        // SAFETY: gettid takes no arguments.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+        self.tracer_tid
+            .store(me, std::sync::atomic::Ordering::SeqCst);
         let spawned = spawn::spawn(&self.program, &self.argv, &filter, options)?;
         let _forwarding = signals::Forwarding::install(spawned.pid.as_raw());
-        let mut tracer = tracer::Tracer::new(sink, self.selection.clone());
+        let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
         tracer.exact_entry = self.exact_entry;
         let argv: Arc<[Str]> = self
@@ -198,9 +222,12 @@ impl Backend for PtraceBackend {
         }
         Ok(Outcome {
             status: tracer.root_status,
-            events: tracer.events,
+            events: tracer.out.delivered(),
             lost: 0,
             detached: tracer.detached,
+            undelivered: tracer.out.undelivered(),
+            sink_error: tracer.out.take_error(),
+            stopped: tracer.stopped,
         })
     }
 }

@@ -88,6 +88,35 @@ fn notify_tracer() {
 /// SIGURG's handler: it only interrupts the tracer's wait (installed without SA_RESTART).
 extern "C" fn on_wake(_: libc::c_int) {}
 
+/// Installs `on_wake` for SIGURG, once for the process and for good: several captures may run
+/// at once on different threads (a handler restored by one that ends would leave another's
+/// wake-ups ignored: SIGURG's default action is to ignore it).
+fn install_wake_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction with a valid handler and no SA_RESTART is valid.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_wake as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut());
+        }
+    });
+}
+
+/// Wakes the tracer running on thread `tid` (a `StopHandle` of its backend): its wait is
+/// interrupted and it looks at what it was asked.
+pub fn wake(tid: i32) {
+    install_wake_handler();
+    ATTENTION.store(true, Ordering::Release);
+    // SAFETY: getpid, gettid and tgkill take integers.
+    unsafe {
+        if tid > 0 && libc::syscall(libc::SYS_gettid) as i32 != tid {
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG);
+        }
+    }
+}
+
 /// Set when a request to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) arrives after the command has
 /// exited, while vigil waits for processes it left running.
 static STOP_WAITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -310,16 +339,7 @@ impl Forwarding {
                 }
             }
         }
-        // SAFETY: a zeroed sigaction with a valid handler and no SA_RESTART is valid.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_wake as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            let mut prev: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGURG, &sa, &mut prev) == 0 {
-                old.push((libc::SIGURG, prev));
-            }
-        }
+        install_wake_handler();
         Forwarding { old }
     }
 }

@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use syscalls::Sysno;
-use vigil_capture::{EventSink, Selection, Verdict};
+use vigil_capture::{EventSink, Selection, Sequencer, StopHandle, Verdict};
 use vigil_event::syscall::Bookkeeping;
 use vigil_event::*;
 
@@ -66,9 +66,13 @@ impl Process {
 }
 
 pub struct Tracer<'s> {
-    sink: &'s mut dyn EventSink,
+    /// Numbers events and hands them to the sink (which may fail: then the tracer drains).
+    pub(crate) out: Sequencer<'s>,
+    /// Set from outside to end the capture (detaching from what is left).
+    pub(crate) stop: StopHandle,
+    /// The capture was ended by `stop`.
+    pub stopped: bool,
     pub(crate) selection: Selection,
-    seq: u64,
     pub(crate) threads: HashMap<i32, Thread>,
     pub(crate) procs: HashMap<i32, Process>,
     /// New tasks whose first stop came before their parent's fork/clone event.
@@ -77,7 +81,6 @@ pub struct Tracer<'s> {
     pub root_status: Option<ExitStatus>,
     pub root_exec_seen: bool,
     root_sigcont_seen: bool,
-    pub events: u64,
     /// How long to poll for the next stop before sleeping now, and at most (0: never poll).
     spin_ns: u64,
     max_spin_ns: u64,
@@ -152,7 +155,7 @@ fn syscall_info(tid: i32) -> Result<Option<libc::ptrace_syscall_info>, PtraceErr
 }
 
 impl<'s> Tracer<'s> {
-    pub fn new(sink: &'s mut dyn EventSink, selection: Selection) -> Self {
+    pub fn new(sink: &'s mut dyn EventSink, selection: Selection, stop: StopHandle) -> Self {
         let validate_fds = !selection.all
             && syscall::known()
                 .filter(|(_, s)| s.bookkeeping == Bookkeeping::Fd)
@@ -176,9 +179,10 @@ impl<'s> Tracer<'s> {
             root_signals: std::collections::VecDeque::new(),
             pending_forward: None,
             detached: 0,
-            sink,
+            out: Sequencer::new(sink),
+            stop,
+            stopped: false,
             selection,
-            seq: 0,
             threads: HashMap::new(),
             procs: HashMap::new(),
             early_children: HashSet::new(),
@@ -186,7 +190,6 @@ impl<'s> Tracer<'s> {
             root_status: None,
             root_exec_seen: false,
             root_sigcont_seen: false,
-            events: 0,
             spin_ns: max_spin_ns,
             max_spin_ns,
             idle_waits: 0,
@@ -200,41 +203,26 @@ impl<'s> Tracer<'s> {
 
     /// `emit`, returning the verdict so a syscall entry can be denied.
     pub(crate) fn emit_for_verdict(&mut self, pid: i32, tid: i32, kind: EventKind) -> Verdict {
-        self.seq += 1;
-        self.events += 1;
-        let ev = Event {
-            seq: self.seq,
-            time_ns: now_ns(),
-            pid: pid as u32,
-            tid: tid as u32,
-            kind,
-        };
-        let verdict = self.sink.event(ev);
-        for (other, v) in self.sink.verdicts_for_others() {
+        let d = self.out.emit(pid as u32, tid as u32, kind);
+        for (other, v) in d.others {
             // Only a process still traced (not reaped): its pid cannot be someone else's yet.
             if self.threads.values().any(|t| t.pid as u32 == other) {
                 signal(other as i32, v);
             }
         }
-        // What the sink did about it (a rule's actions) is recorded right after it.
-        for (pid, tid, kind) in self.sink.generated() {
-            self.seq += 1;
-            self.events += 1;
-            let ev = Event {
-                seq: self.seq,
-                time_ns: now_ns(),
-                pid,
-                tid,
-                kind,
-            };
-            let _ = self.sink.event(ev);
-        }
-        signal(pid, verdict);
-        verdict
+        signal(pid, d.verdict);
+        d.verdict
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
-        self.seq + 1
+        self.out.next_seq()
+    }
+
+    /// The sink failed (a full disk): nothing more is recorded. The traced programs run on
+    /// to their end, each stop resumed at once (detaching would make every call the seccomp
+    /// filter traps fail with ENOSYS: a filter cannot be removed).
+    pub(crate) fn draining(&self) -> bool {
+        self.out.failed().is_some()
     }
 
     /// The traced command, stopped before its exec.
@@ -360,7 +348,7 @@ impl<'s> Tracer<'s> {
         while !left.is_empty() && now_ns() < deadline {
             match waitpid(
                 None::<Pid>,
-                Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+                Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
             ) {
                 Ok(WaitStatus::StillAlive) => {
                     std::thread::sleep(std::time::Duration::from_millis(1))
@@ -401,11 +389,16 @@ impl<'s> Tracer<'s> {
                 self.detach_all();
                 return Ok(());
             }
+            if self.stop.is_stopped() {
+                self.stopped = true;
+                self.detach_all();
+                return Ok(());
+            }
             if self.pending_forward.is_some() {
                 // Do not sleep past the moment a forward must be decided.
                 match waitpid(
                     None::<Pid>,
-                    Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+                    Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
                 ) {
                     Ok(WaitStatus::StillAlive) => {
                         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -480,7 +473,7 @@ impl<'s> Tracer<'s> {
     /// `max_spin_ns`), one that did not halves it, so a tracee that stops rarely (idle, or busy
     /// computing) costs almost no polling. The loop yields the CPU to anything else runnable.
     fn wait_next(&mut self) -> nix::Result<WaitStatus> {
-        let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
+        let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG;
         if self.spin_ns >= MIN_SPIN_NS {
             let start = now_ns();
             loop {
@@ -508,7 +501,10 @@ impl<'s> Tracer<'s> {
         if crate::signals::attention() {
             return Err(Errno::EINTR);
         }
-        let status = waitpid(None::<Pid>, Some(WaitPidFlag::__WALL));
+        let status = waitpid(
+            None::<Pid>,
+            Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD),
+        );
         if self.spin_ns < MIN_SPIN_NS {
             // Try polling again now and then: the tracee's pace may have changed.
             self.idle_waits += 1;
@@ -864,6 +860,9 @@ impl<'s> Tracer<'s> {
     }
 
     pub(crate) fn on_syscall_entry(&mut self, tid: i32) -> Result<(), PtraceError> {
+        if self.draining() {
+            return self.resume(tid, None);
+        }
         let Some(info) = syscall_info(tid)? else {
             return Ok(());
         };

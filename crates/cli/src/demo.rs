@@ -7,7 +7,7 @@ use crate::out;
 use crate::record::{self, LogSink};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use vigil_capture::Selection;
+use vigil_capture::{Backend, Selection};
 
 /// Touches files, a pipe, child processes, a rename and a delete.
 const SCENARIO: &str = r#"set -e
@@ -63,7 +63,10 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let selection = Selection::default();
     let mut backend = record::backend(&command, selection.clone())?;
     backend.decide_at_entry(false);
-    let mut sink = LogSink::create(&log, &record::meta_for("ptrace", &command, &selection))?;
+    let mut sink = LogSink::create(
+        &log,
+        &record::meta_for(backend.name(), &command, &selection),
+    )?;
     record::protect_log(&mut backend, sink.path())?;
     let outcome = record::run_backend(&mut backend, &mut sink);
     if outcome.is_ok() {

@@ -12,7 +12,7 @@ use crate::files::{Input, NewFile};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vigil_capture::{Backend, EventSink, Outcome, Selection, Verdict};
+use vigil_capture::{Backend, BackendError, EventSink, Outcome, Selection, SinkError, Verdict};
 use vigil_capture_ptrace::PtraceBackend;
 use vigil_event::{Event, EventKind};
 use vigil_log::{BackgroundWriter, LogError, LogMeta, LogWriter, WriterStats};
@@ -107,9 +107,13 @@ impl LogSink {
 }
 
 impl EventSink for LogSink {
-    fn event(&mut self, event: Event) -> Verdict {
+    /// Fails from the first write error on (kept for `finish`): the capture then stops.
+    fn event(&mut self, event: Event) -> Result<Verdict, SinkError> {
         self.push(event);
-        Verdict::Continue
+        match &self.error {
+            Some(e) => Err(SinkError::msg(e)),
+            None => Ok(Verdict::Continue),
+        }
     }
 }
 
@@ -157,8 +161,9 @@ pub fn protect_log(backend: &mut PtraceBackend, log: &Path) -> Result<(), Failur
         .map_err(|e| Failure::new(1, format!("{}: {e}", log.display())))
 }
 
-pub fn run_backend(
-    backend: &mut PtraceBackend,
+/// Runs any backend into `sink`; its failure to capture at all is the command's failure.
+pub fn run_backend<B: Backend>(
+    backend: &mut B,
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, Failure> {
     backend
@@ -173,7 +178,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     crate::files::refuse_same(Some(&a.output), &command_inputs(&backend, &a.command))?;
     // No rule decides at a call's entry here: the kernel's answer at the exit suffices.
     backend.decide_at_entry(false);
-    let mut sink = LogSink::create(&a.output, &meta_for("ptrace", &a.command, &selection))?;
+    let mut sink = LogSink::create(&a.output, &meta_for(backend.name(), &a.command, &selection))?;
     protect_log(&mut backend, sink.path())?;
     let outcome = run_backend(&mut backend, &mut sink);
     // A command that never started leaves no log (and an older one as it was).
@@ -210,8 +215,8 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
         Err(e) => Err(Failure::new(
             1,
             format!(
-                "the log is incomplete: {e} ({} events could not be written); the command {status}",
-                sink.unwritten
+                "the log is incomplete: {e} (recording stopped there: {} later events were not recorded); the command {status}",
+                outcome.undelivered
             ),
         )),
     }

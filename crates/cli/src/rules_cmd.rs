@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vigil_capture::EventSink;
+use vigil_capture::{Backend, EventSink};
 use vigil_rules::action::{Actor, match_json, match_text};
 use vigil_rules::watch::RulesSink;
 use vigil_rules::{Compiled, Engine, Limits, Match, RuleSet};
@@ -322,7 +322,7 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     let mut log = match &a.output {
         Some(p) => Some(LogSink::create(
             p,
-            &meta_for("ptrace", &a.command, &selection),
+            &meta_for(tracer.name(), &a.command, &selection),
         )?),
         None => None,
     };
@@ -337,15 +337,32 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         let mut sink = RulesSink::new(engine, |m: &Match, c: &Compiled| printer.print(m, c), next);
         let outcome = run_backend(&mut tracer, &mut sink);
         sink.engine.finish();
-        (outcome, (sink.engine, sink.actor))
+        let _ = sink.forward_error();
+        let unlogged = sink.unforwarded;
+        (outcome, (sink.engine, sink.actor, unlogged))
     };
     if let Some(l) = log.as_mut() {
         // A command that never started leaves no log (and an older one as it was).
         if outcome.is_ok() {
             l.publish()?;
         }
-        l.finish()
-            .map_err(|e| Failure::new(1, format!("the log is incomplete: {e}")))?;
+        if let Err(e) = l.finish() {
+            // The rules went on watching and acting to the end; only the log stopped.
+            let status = match &outcome {
+                Ok(o) => o
+                    .status
+                    .map_or("left no status".to_string(), |s| s.to_string()),
+                Err(f) => f.message.clone(),
+            };
+            let _ = printer.finish();
+            return Err(Failure::new(
+                1,
+                format!(
+                    "the log is incomplete: {e} ({} later events were not logged; the rules saw them all); the command {status}",
+                    stats.2
+                ),
+            ));
+        }
     }
     printer.finish()?;
     if a.out.stats {

@@ -99,3 +99,48 @@ fn show_follow_prints_each_line_while_it_waits_for_the_next() {
     let _ = (show.wait(), rec.wait());
     assert!(seen, "show -f printed nothing while the command slept");
 }
+
+#[test]
+fn watch_on_a_full_disk_keeps_enforcing_its_rules_and_says_the_log_stopped() {
+    vigil_testkit::require_ptrace();
+    let disk = SmallDisk::new(64);
+    let dir = scratch_dir("watch-full").canonicalize().unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "token\n").unwrap();
+    let rules = dir.join("deny.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "RULE no_secret\nPATTERN {{ [openat:o] }}\nWHERE {{ o.path == \"{}\" }}\nDO {{ kill }}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let log = disk.0.join("w.vlog");
+    // The disk fills during the find; the open of the secret comes after.
+    let out = run(vigil()
+        .args(["watch", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&log)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "find /usr/share/doc >/dev/null; cat {} ; echo survived",
+                secret.display()
+            ),
+        ]));
+    let err = text(&out.stderr);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the log is incomplete"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        stdout.contains("match #1"),
+        "the rule still matched after the log stopped: {stdout} {err}"
+    );
+    assert!(!stdout.contains("token"), "cat was killed: {stdout}");
+    assert!(stdout.contains("survived"), "the shell went on: {stdout}");
+}

@@ -5,7 +5,7 @@
 
 use crate::action::{Actor, Target};
 use crate::engine::{Engine, Match};
-use vigil_capture::{EventSink, Verdict};
+use vigil_capture::{EventSink, SinkError, Verdict};
 use vigil_event::{Event, EventKind};
 
 /// What to do with each match (the CLI prints it).
@@ -18,6 +18,11 @@ pub struct RulesSink<'a> {
     on_match: Box<OnMatch<'a>>,
     /// Where each event goes after the rules saw it (the log).
     next: Option<&'a mut dyn EventSink>,
+    /// The first error of `next` (a full disk): from then on events are no longer passed on,
+    /// but the rules go on watching and acting (a full disk must not switch protection off).
+    next_error: Option<SinkError>,
+    /// Events not passed on after `next` failed (the one it failed on included).
+    pub unforwarded: u64,
     pending: Vec<(u32, u32, EventKind)>,
     /// Kill/stop verdicts for other processes than the current event's.
     others: Vec<(u32, Verdict)>,
@@ -35,6 +40,8 @@ impl<'a> RulesSink<'a> {
             actor: Actor::default(),
             on_match: Box::new(on_match),
             next,
+            next_error: None,
+            unforwarded: 0,
             pending: Vec::new(),
             others: Vec::new(),
             matches: Vec::new(),
@@ -53,8 +60,15 @@ fn stronger(a: Verdict, b: Verdict) -> Verdict {
     if rank(b) > rank(a) { b } else { a }
 }
 
+impl RulesSink<'_> {
+    /// The error that stopped events from being passed on, if one did.
+    pub fn forward_error(&mut self) -> Option<SinkError> {
+        self.next_error.take()
+    }
+}
+
 impl EventSink for RulesSink<'_> {
-    fn event(&mut self, event: Event) -> Verdict {
+    fn event(&mut self, event: Event) -> Result<Verdict, SinkError> {
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
         self.engine.process(&event, &mut matches);
@@ -91,9 +105,14 @@ impl EventSink for RulesSink<'_> {
         }
         self.matches = matches;
         if let Some(next) = self.next.as_mut() {
-            let _ = next.event(event);
+            if self.next_error.is_some() {
+                self.unforwarded += 1;
+            } else if let Err(e) = next.event(event) {
+                self.unforwarded += 1;
+                self.next_error = Some(e);
+            }
         }
-        verdict
+        Ok(verdict)
     }
 
     fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {

@@ -482,7 +482,11 @@ fn a_kill_for_a_process_whose_exit_completed_the_match_is_logged_as_skipped() {
     );
     let mut actions = Vec::new();
     for ev in &s.events {
-        assert_eq!(sink.event(ev.clone()), Verdict::Continue, "nothing to kill");
+        assert_eq!(
+            sink.event(ev.clone()).unwrap(),
+            Verdict::Continue,
+            "nothing to kill"
+        );
         assert!(sink.verdicts_for_others().is_empty());
         actions.extend(sink.generated());
     }
