@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +14,14 @@
 
 static const char rodata_msg[32] = "original";
 static volatile unsigned long spin_counter;
+
+static void on_usr1(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, "sig=%d code=%d value=%d pid=%d\n", sig, si->si_code,
+                     si->si_value.sival_int, (int)si->si_pid);
+    write(1, buf, n);
+}
 
 static long sync_point(void *a, void *b) {
     return syscall(SYS_getppid, a, b, 3);
@@ -56,6 +66,17 @@ int main(int argc, char **argv) {
         unsigned int eax = 0;
         __asm__ volatile("int3\n\tnop\n\tmovl $0x12345, %%eax\n\t" : "=a"(eax) : "a"(0) : "memory");
         printf("eax=%#x\n", eax);
+        return 0;
+    }
+    if (!strcmp(mode, "usr1")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_usr1;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, NULL);
+        sync_point(0, 0);
+        int r = pause();
+        printf("pause=%d %s\n", r, r < 0 && errno == EINTR ? "EINTR" : "?");
         return 0;
     }
     if (!strcmp(mode, "spin")) {

@@ -364,6 +364,60 @@ fn a_delivered_signal_after_injection_keeps_its_siginfo() {
     );
 }
 
+#[test]
+fn a_queued_signal_keeps_its_siginfo_and_restart_state_across_an_injection() {
+    let (mut p, s) = start("usr1");
+    let pid = p.child.pid();
+    let s = p.run_to_seccomp(s);
+    s.cont().unwrap();
+    // Let it block in pause(), then queue SIGUSR1 with a value.
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: plain syscall on the test's own child with a plain value.
+    let r = unsafe { libc::sigqueue(pid, libc::SIGUSR1, libc::sigval { sival_ptr: 77 as _ }) };
+    assert_eq!(r, 0);
+    let mut s = match p.tracer.wait_tid(pid).unwrap() {
+        Wait::Stopped(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(s.stop(), Stop::Signal { sig, .. } if *sig == libc::SIGUSR1),
+        "{:?}",
+        s.stop()
+    );
+    let before = s.regs().unwrap();
+    assert_eq!(
+        before.syscall_nr(),
+        libc::SYS_pause,
+        "interrupted inside pause()"
+    );
+    {
+        let mut r = s.remote(&mut p.tracer).unwrap();
+        assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
+        r.finish().unwrap();
+    }
+    assert_same(&before, &s.regs().unwrap());
+    match s.stop() {
+        Stop::Signal { sig, info } => {
+            assert_eq!(*sig, libc::SIGUSR1);
+            assert_eq!(info.code(), libc::SI_QUEUE);
+            assert_eq!(info.sender().map(|x| x.0), Some(std::process::id() as i32));
+        }
+        other => panic!("the stop changed: {other:?}"),
+    }
+    // Delivered: the handler sees the original siginfo and pause() fails with EINTR.
+    let (exit, _, out) = p.finish(s);
+    assert_eq!(exit, Exit::Exited(0));
+    assert_eq!(
+        out,
+        format!(
+            "sig={} code={} value=77 pid={}\npause=-1 EINTR\n",
+            libc::SIGUSR1,
+            libc::SI_QUEUE,
+            std::process::id()
+        )
+    );
+}
+
 fn kill_later(pid: i32) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
