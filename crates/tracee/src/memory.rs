@@ -1,0 +1,246 @@
+//! Reading and writing a stopped tracee's memory.
+//!
+//! The fast path is process_vm_readv/process_vm_writev (one syscall for any size). They refuse
+//! what the tracee itself could not do: reading a PROT_NONE page, writing a read-only one
+//! (EFAULT). The rest of such an access then goes through /proc/PID/mem, which the kernel
+//! serves for a tracer with FOLL_FORCE (it reads PROT_NONE pages and writes read-only ones,
+//! copy-on-write for private file mappings, as a debugger's breakpoint does). The file is kept
+//! open per [`Memory`]; it belongs to one address space, so take a new `Memory` after exec.
+//!
+//! Every access needs a [`Stopped`] handle of a thread of the process: the typestate's proof
+//! that the tracee is not running while vigil looks at its memory.
+
+use crate::tracer::Stopped;
+use nix::errno::Errno;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+const PAGE: u64 = 4096;
+
+/// A memory access that did not complete: `done` of `len` bytes at `addr` were transferred
+/// (from the start), then `errno` (EFAULT: not mapped; ESRCH: the process is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("tracee memory at {addr:#x}: {done} of {len} bytes, then {errno}")]
+pub struct MemError {
+    pub addr: u64,
+    pub len: usize,
+    pub done: usize,
+    pub errno: Errno,
+}
+
+/// One process's memory (any thread's tid works: threads share it).
+#[derive(Debug)]
+pub struct Memory {
+    pid: i32,
+    file: Option<File>,
+    writable: bool,
+    /// process_vm_* failed with something other than EFAULT (EPERM, ENOSYS): use the file.
+    vm_read_ok: bool,
+    vm_write_ok: bool,
+}
+
+impl Memory {
+    pub fn new(pid: i32) -> Self {
+        Memory {
+            pid,
+            file: None,
+            writable: false,
+            vm_read_ok: true,
+            vm_write_ok: true,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn file(&mut self, write: bool) -> Result<&File, Errno> {
+        if self.file.is_none() || (write && !self.writable) {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(write)
+                .open(format!("/proc/{}/mem", self.pid))
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENOENT) => Errno::ESRCH,
+                    Some(n) => Errno::from_raw(n),
+                    None => Errno::EIO,
+                })?;
+            self.file = Some(f);
+            self.writable = write;
+        }
+        self.file.as_ref().ok_or(Errno::EBADF)
+    }
+
+    /// Reads `buf.len()` bytes at `addr`, PROT_NONE pages included. On error, `done` says how
+    /// many bytes at the start of `buf` were read.
+    pub fn read(&mut self, _at: &Stopped, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let done = self.read_upto(addr, buf)?;
+        if done == buf.len() {
+            Ok(())
+        } else {
+            Err(MemError {
+                addr,
+                len: buf.len(),
+                done,
+                errno: Errno::EFAULT,
+            })
+        }
+    }
+
+    /// Reads as much of `buf` as is mapped from `addr` on; the count read.
+    pub fn read_partial(
+        &mut self,
+        _at: &Stopped,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, MemError> {
+        self.read_upto(addr, buf)
+    }
+
+    fn read_upto(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        let len = buf.len();
+        let err = |done, errno| MemError {
+            addr,
+            len,
+            done,
+            errno,
+        };
+        let mut done = 0;
+        if len == 0 {
+            return Ok(0);
+        }
+        if self.vm_read_ok {
+            match vm_rw(self.pid, addr, buf.as_mut_ptr(), len, false) {
+                Ok(n) => done = n,
+                Err(Errno::EFAULT) => {}
+                Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
+                Err(_) => self.vm_read_ok = false,
+            }
+        }
+        while done < len {
+            let at = addr.wrapping_add(done as u64);
+            let f = self.file(false).map_err(|e| err(done, e))?;
+            match f.read_at(&mut buf[done..], at) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                // EIO (unmapped), EINVAL (an offset past i64): nothing readable there.
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes `data` at `addr`, read-only pages included (FOLL_FORCE). On error, `done` says
+    /// how many bytes at the start were written.
+    pub fn write(&mut self, _at: &Stopped, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let len = data.len();
+        let err = |done, errno| MemError {
+            addr,
+            len,
+            done,
+            errno,
+        };
+        let mut done = 0;
+        if len == 0 {
+            return Ok(());
+        }
+        if self.vm_write_ok {
+            match vm_rw(self.pid, addr, data.as_ptr().cast_mut(), len, true) {
+                Ok(n) => done = n,
+                Err(Errno::EFAULT) => {}
+                Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
+                Err(_) => self.vm_write_ok = false,
+            }
+        }
+        while done < len {
+            let at = addr.wrapping_add(done as u64);
+            let f = self.file(true).map_err(|e| err(done, e))?;
+            match f.write_at(&data[done..], at) {
+                Ok(0) => return Err(err(done, Errno::EFAULT)),
+                Ok(n) => done += n,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => return Err(err(done, Errno::EFAULT)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn read_u64(&mut self, at: &Stopped, addr: u64) -> Result<u64, MemError> {
+        let mut b = [0u8; 8];
+        self.read(at, addr, &mut b)?;
+        Ok(u64::from_ne_bytes(b))
+    }
+
+    pub fn write_u64(&mut self, at: &Stopped, addr: u64, v: u64) -> Result<(), MemError> {
+        self.write(at, addr, &v.to_ne_bytes())
+    }
+
+    /// A NUL-terminated string of at most `max` bytes: the bytes (without the NUL) and whether
+    /// it ended within them. Reads a page at a time and never past the page holding the NUL,
+    /// so a string that ends just before an unmapped page reads.
+    pub fn read_cstr(
+        &mut self,
+        _at: &Stopped,
+        addr: u64,
+        max: usize,
+    ) -> Result<(Vec<u8>, bool), MemError> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; PAGE as usize];
+        let mut a = addr;
+        while out.len() < max {
+            let to_page_end = (PAGE - a % PAGE) as usize;
+            let want = to_page_end.min(max - out.len());
+            let n = self
+                .read_upto(a, &mut chunk[..want])
+                .map_err(|e| MemError {
+                    addr,
+                    len: max,
+                    done: out.len() + e.done,
+                    errno: e.errno,
+                })?;
+            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..end]);
+                return Ok((out, true));
+            }
+            out.extend_from_slice(&chunk[..n]);
+            if n < want {
+                return Err(MemError {
+                    addr,
+                    len: max,
+                    done: out.len(),
+                    errno: Errno::EFAULT,
+                });
+            }
+            a = a.wrapping_add(n as u64);
+        }
+        Ok((out, false))
+    }
+}
+
+/// process_vm_readv (`write` false) or process_vm_writev of `len` bytes at `local`.
+fn vm_rw(pid: i32, addr: u64, local: *mut u8, len: usize, write: bool) -> Result<usize, Errno> {
+    let l = libc::iovec {
+        iov_base: local.cast(),
+        iov_len: len,
+    };
+    let r = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: `l` describes a live local buffer of `len` bytes (written only by readv, and
+    // then it is a `&mut [u8]` of the caller); the remote address is interpreted by the
+    // kernel in the other process only.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(pid, &l, 1, &r, 1, 0)
+        } else {
+            libc::process_vm_readv(pid, &l, 1, &r, 1, 0)
+        }
+    };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
+}
