@@ -624,10 +624,6 @@ impl AddressSpace {
             };
         }
         let (start, end) = Self::range_of(addr, len, "mprotect address")?;
-        // Nothing changes when the range does not start mapped.
-        if self.vma_at(start).is_none() {
-            return Err(MemError::NotMapped { start, end });
-        }
         let prot = Prot::from_raw(prot);
         self.modify(start, end, |v| v.prot = prot)
     }
