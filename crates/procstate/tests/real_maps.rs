@@ -239,6 +239,25 @@ impl Driver {
                 .join("\n"),
             model.to_maps_text()
         );
+        // MADV_DONTFORK shows in smaps as the VmFlags `dc`.
+        let mut real_dc = std::collections::BTreeSet::new();
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", self.pid)).unwrap();
+        let mut range = None;
+        for line in smaps.lines() {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                if let (Some((s, e)), true) = (range, flags.split_whitespace().any(|f| f == "dc")) {
+                    real_dc.extend((s..e).step_by(P as usize));
+                }
+            } else if let Ok(v) = vigil_procstate::maps::parse_line(line) {
+                range = Some((v.start, v.end));
+            }
+        }
+        let model_dc: std::collections::BTreeSet<u64> = model
+            .iter()
+            .filter(|v| v.dontfork)
+            .flat_map(|v| (v.start..v.end).step_by(P as usize))
+            .collect();
+        assert_eq!(model_dc, real_dc, "after {what}: MADV_DONTFORK pages differ");
         let mut seen: Vec<u64> = ids.values().copied().collect();
         seen.sort();
         seen.dedup();
@@ -453,6 +472,15 @@ fn model_follows_the_kernel_call_by_call() {
         ],
     );
     assert!(k2 > 0 && k2 != k);
+
+    // MADV_DONTFORK (split where it starts and ends; `dc` in smaps), MADV_DOFORK on part of
+    // it; MADV_NORMAL changes nothing.
+    d.call(Sysno::madvise, &[("arg0", k2 + p), ("arg1", p)]);
+    let r = d.call(Sysno::madvise, &[("arg0", k + p), ("arg1", p), ("arg2", MADV_DONTFORK as i64)]);
+    assert_eq!(r, 0);
+    let r = d.call(Sysno::madvise, &[("arg0", k2), ("arg1", 2 * p), ("arg2", MADV_DONTFORK as i64)]);
+    assert_eq!(r, 0);
+    d.call(Sysno::madvise, &[("arg0", k2 + p), ("arg1", 1), ("arg2", MADV_DOFORK as i64)]);
 
     // brk: learn the break, grow (unaligned), shrink.
     let b = d.call(Sysno::brk, &[("arg0", 0)]);
