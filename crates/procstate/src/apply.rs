@@ -158,7 +158,18 @@ impl Processes {
                 r
             }
             EventKind::ProcessStart(s) => {
-                let creator = self.creator_of(s.ppid, s.clone_flags);
+                let Some(creator) = self.creator_of(s.ppid, s.clone_flags) else {
+                    // Its parent is not traced (the traced command itself): nothing to
+                    // inherit that the events say.
+                    self.add_process(
+                        pid,
+                        s.ppid,
+                        crate::FdTable::new(),
+                        crate::FsState::default(),
+                        crate::AddressSpace::new(),
+                    );
+                    return Ok(());
+                };
                 self.clone_task(creator, pid, s.clone_flags & !CLONE_THREAD)?;
                 if s.clone_flags & CLONE_PARENT == 0 && self.ppid_of(pid) != Some(s.ppid) {
                     // The creator was guessed; the event's parent stands.
@@ -191,8 +202,9 @@ impl Processes {
     }
 
     /// The thread that created a new process whose parent is `ppid`: a thread of that process
-    /// (of its parent, with CLONE_PARENT) in a clone-family call, else its leader.
-    fn creator_of(&mut self, ppid: u32, flags: u64) -> u32 {
+    /// (of its parent, with CLONE_PARENT) in a clone-family call, else its leader; `None` when
+    /// the parent is not known at all.
+    fn creator_of(&self, ppid: u32, flags: u64) -> Option<u32> {
         let candidates: Vec<(u32, u64)> = self
             .in_clone
             .iter()
@@ -213,10 +225,19 @@ impl Processes {
             .find(|(_, f)| *f == flags)
             .or(candidates.first())
         {
-            return *t;
+            return Some(*t);
         }
-        self.adopt(ppid, ppid);
-        ppid
+        if self.has_thread(ppid) {
+            return Some(ppid);
+        }
+        // With CLONE_PARENT the creator is a child of `ppid`; without an entry event saying
+        // which, any known thread whose process has that parent.
+        (flags & CLONE_PARENT != 0)
+            .then(|| {
+                self.pids()
+                    .find(|p| self.ppid_of(*p) == Some(ppid) && self.has_thread(*p))
+            })
+            .flatten()
     }
 
     fn new_fd(&mut self, tid: u32, fd: i64, target: Arc<Target>, cloexec: bool) {
@@ -1058,6 +1079,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.ps.pids().collect::<Vec<_>>(), vec![10, 20]);
+        // The traced command's own start: its parent (vigil) is not traced.
+        l.ev(60, 60, start(4242, 0)).unwrap();
+        assert_eq!(l.ps.ppid_of(60), Some(4242));
+        assert!(l.fds(60).is_empty());
+        assert!(!l.ps.pids().any(|p| p == 4242), "no phantom parent");
         // An event of an unknown process adopts it.
         l.call(99, 99, "openat", &[("path", s("/z")), ("flags", u(0))], 4)
             .unwrap();

@@ -257,7 +257,10 @@ impl Driver {
             .filter(|v| v.dontfork)
             .flat_map(|v| (v.start..v.end).step_by(P as usize))
             .collect();
-        assert_eq!(model_dc, real_dc, "after {what}: MADV_DONTFORK pages differ");
+        assert_eq!(
+            model_dc, real_dc,
+            "after {what}: MADV_DONTFORK pages differ"
+        );
         let mut seen: Vec<u64> = ids.values().copied().collect();
         seen.sort();
         seen.dedup();
@@ -476,11 +479,24 @@ fn model_follows_the_kernel_call_by_call() {
     // MADV_DONTFORK (split where it starts and ends; `dc` in smaps), MADV_DOFORK on part of
     // it; MADV_NORMAL changes nothing.
     d.call(Sysno::madvise, &[("arg0", k2 + p), ("arg1", p)]);
-    let r = d.call(Sysno::madvise, &[("arg0", k + p), ("arg1", p), ("arg2", MADV_DONTFORK as i64)]);
+    let r = d.call(
+        Sysno::madvise,
+        &[("arg0", k + p), ("arg1", p), ("arg2", MADV_DONTFORK as i64)],
+    );
     assert_eq!(r, 0);
-    let r = d.call(Sysno::madvise, &[("arg0", k2), ("arg1", 2 * p), ("arg2", MADV_DONTFORK as i64)]);
+    let r = d.call(
+        Sysno::madvise,
+        &[
+            ("arg0", k2),
+            ("arg1", 2 * p),
+            ("arg2", MADV_DONTFORK as i64),
+        ],
+    );
     assert_eq!(r, 0);
-    d.call(Sysno::madvise, &[("arg0", k2 + p), ("arg1", 1), ("arg2", MADV_DOFORK as i64)]);
+    d.call(
+        Sysno::madvise,
+        &[("arg0", k2 + p), ("arg1", 1), ("arg2", MADV_DOFORK as i64)],
+    );
 
     // brk: learn the break, grow (unaligned), shrink.
     let b = d.call(Sysno::brk, &[("arg0", 0)]);
