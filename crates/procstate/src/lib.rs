@@ -8,6 +8,8 @@
 //! `AddressSpace::mmap`, ...) with the kernel's own answers, and an eBPF backend or an offline
 //! analysis of a log through `Processes::apply(&Event)`.
 
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod fd;
 pub mod maps;

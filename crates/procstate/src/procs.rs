@@ -25,19 +25,19 @@ pub const THREAD_FLAGS: u64 = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_THREAD |
 
 /// An fd table in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FilesId(u32);
+pub struct FilesId(u64);
 /// An fs context (cwd, root) in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FsId(u32);
+pub struct FsId(u64);
 /// An address space in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MmId(u32);
+pub struct MmId(u64);
 
 /// Reference-counted values by id.
 #[derive(Clone, Debug)]
 struct Pool<T> {
-    items: BTreeMap<u32, (u32, T)>,
-    next: u32,
+    items: BTreeMap<u64, (u32, T)>,
+    next: u64,
 }
 
 impl<T> Default for Pool<T> {
@@ -50,21 +50,21 @@ impl<T> Default for Pool<T> {
 }
 
 impl<T: Clone> Pool<T> {
-    fn add(&mut self, v: T) -> u32 {
+    fn add(&mut self, v: T) -> u64 {
         let id = self.next;
-        self.next = self.next.wrapping_add(1);
+        self.next += 1;
         self.items.insert(id, (1, v));
         id
     }
 
-    fn share(&mut self, id: u32) -> u32 {
+    fn share(&mut self, id: u64) -> u64 {
         if let Some((refs, _)) = self.items.get_mut(&id) {
-            *refs += 1;
+            *refs = refs.saturating_add(1);
         }
         id
     }
 
-    fn release(&mut self, id: u32) {
+    fn release(&mut self, id: u64) {
         if let Some((refs, _)) = self.items.get_mut(&id) {
             *refs -= 1;
             if *refs == 0 {
@@ -74,7 +74,7 @@ impl<T: Clone> Pool<T> {
     }
 
     /// A private copy of `id` (a new, empty value when `id` is unknown).
-    fn copy(&mut self, id: u32) -> u32
+    fn copy(&mut self, id: u64) -> u64
     where
         T: Default,
     {
@@ -82,15 +82,15 @@ impl<T: Clone> Pool<T> {
         self.add(v)
     }
 
-    fn get(&self, id: u32) -> Option<&T> {
+    fn get(&self, id: u64) -> Option<&T> {
         self.items.get(&id).map(|(_, v)| v)
     }
 
-    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+    fn get_mut(&mut self, id: u64) -> Option<&mut T> {
         self.items.get_mut(&id).map(|(_, v)| v)
     }
 
-    fn refs(&self, id: u32) -> u32 {
+    fn refs(&self, id: u64) -> u32 {
         self.items.get(&id).map_or(0, |(r, _)| *r)
     }
 }
@@ -98,14 +98,14 @@ impl<T: Clone> Pool<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Thread {
     pid: u32,
-    files: u32,
-    fs: u32,
+    files: u64,
+    fs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Process {
     ppid: u32,
-    mm: u32,
+    mm: u64,
 }
 
 /// A SysV shared memory segment, as shmget made it known.
