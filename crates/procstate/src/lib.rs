@@ -1,0 +1,24 @@
+//! vigil's process state as a pure library: what each traced process has open (fd tables),
+//! where it is (cwd, root) and what it maps (address spaces: VMAs over time), kept as the
+//! kernel keeps them across fork, clone, exec and exit.
+//!
+//! It depends on the event model alone (no ptrace, no /proc: the /proc/PID/maps parser takes
+//! the text), so every consumer computes the same state: the ptrace recorder through the
+//! lower-level methods (`Processes::clone_task`, `exec`, `FdTable::insert`,
+//! `AddressSpace::mmap`, ...) with the kernel's own answers, and an eBPF backend or an offline
+//! analysis of a log through `Processes::apply(&Event)`.
+
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod fd;
+pub mod maps;
+pub mod mem;
+pub mod procs;
+
+pub use fd::{FdEntry, FdTable, FsState};
+pub use maps::{MapsError, parse_maps};
+pub use mem::{
+    AddressSpace, Backing, Brk, MappedObject, MemError, Mmap, ObjectId, PAGE_SIZE, Prot, Role, Vma,
+};
+pub use procs::{FilesId, FsId, MmId, PageMapping, Processes, ShmSegment, StateError};
