@@ -26,24 +26,62 @@ fn synthetic_log(scratch: &Path, n: usize) -> std::path::PathBuf {
 }
 
 /// Runs a command, returning wall seconds and its peak resident memory in bytes.
+///
+/// The peak is measured by a small intermediate process (`vigil-bench peak-rss CMD...`, see
+/// `peak_rss_main`): a child forked straight from this process, which by then holds the
+/// synthetic logs' data, would report this process's peak, not its own (`ru_maxrss` survives
+/// exec: the kernel keeps the larger of the old and new address spaces' high-water marks).
+/// The intermediate is small when it forks, so the command's figure is its own.
+fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
+    let me = std::env::current_exe().expect("the benchmark's own path");
+    let start = Instant::now();
+    let out = std::process::Command::new(me)
+        .arg("peak-rss")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("spawn vigil through the peak-rss intermediate");
+    let secs = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vigil backtrack failed: {err}");
+    let peak = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the intermediate reports the peak");
+    (secs, peak)
+}
+
+/// `vigil-bench peak-rss CMD ARGS...`: runs CMD (output to /dev/null), exits with its status
+/// and prints `peak-rss-bytes N` (its own ru_maxrss) on standard error.
 // Reaped with wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
-    let start = Instant::now();
-    let child = cmd
+pub fn peak_rss_main(args: &[String]) -> ! {
+    let Some((prog, rest)) = args.split_first() else {
+        eprintln!("usage: vigil-bench peak-rss CMD ARGS...");
+        std::process::exit(2)
+    };
+    let child = match std::process::Command::new(prog)
+        .args(rest)
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("spawn vigil");
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("peak-rss: {prog}: {e}");
+            std::process::exit(127)
+        }
+    };
     let mut status = 0;
-    // SAFETY: zeroed rusage is a valid out-parameter; the pid is our child.
+    // SAFETY: zeroed rusage is a valid out-parameter.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our child; status and ru are valid out-pointers.
     let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-    let secs = start.elapsed().as_secs_f64();
-    assert!(
-        r > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "vigil backtrack failed (status {status:#x})"
-    );
-    (secs, ru.ru_maxrss as u64 * 1024)
+    eprintln!("peak-rss-bytes {}", ru.ru_maxrss as u64 * 1024);
+    let ok = r > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    std::process::exit(if ok { 0 } else { 1 })
 }
 
 pub fn run(vigil: &Path, scratch: &Path) -> serde_json::Value {

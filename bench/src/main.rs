@@ -15,6 +15,9 @@ use std::path::PathBuf;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map(String::as_str).unwrap_or("all");
+    if what == "peak-rss" {
+        graph::peak_rss_main(&args[1..]);
+    }
     let only = args
         .iter()
         .position(|a| a == "--only")
