@@ -331,6 +331,22 @@ impl Engine {
                     .flatten()
                     .flat_map(|n| n.classes.iter().copied()),
             );
+            // A pattern naming an event type also takes the types that count as it (a
+            // read-modify-write access is a read and a write).
+            let classes: Vec<Class> = classes
+                .into_iter()
+                .flat_map(|cl| {
+                    let also: Vec<Class> = match cl {
+                        Class::Event(t) => vigil_event::EVENT_TYPES
+                            .iter()
+                            .filter(|u| u.ty != t && u.ty.counts_as(t))
+                            .map(|u| Class::Event(u.ty))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    std::iter::once(cl).chain(also)
+                })
+                .collect();
             for cl in classes {
                 let list = match cl {
                     Class::AnyEntry => &mut any_entry,

@@ -19,29 +19,31 @@ pub enum Class {
     /// A syscall's entry / exit, by x86_64 number (calls of other ABIs by their x86_64 twin).
     Entry(u32),
     Exit(u32),
-    ProcessStart,
-    Exec,
-    ProcessExit,
-    ThreadStart,
-    ThreadExit,
-    Signal,
-    Lost,
-    Action,
+    /// An event of a type that is not a syscall's entry or exit (the event model's table,
+    /// `EVENT_TYPES`, lists them: every one is a pattern name by its type name).
+    Event(EventType),
 }
 
-/// The names a pattern can use besides syscall names.
+/// Pattern names besides syscall names and the event model's type names: the two wildcards,
+/// and the older names of some event types.
 pub const CLASS_NAMES: &[(&str, Class)] = &[
     ("syscall", Class::AnyEntry),
     ("syscallexit", Class::AnyExit),
-    ("processstart", Class::ProcessStart),
-    ("exec", Class::Exec),
-    ("processexit", Class::ProcessExit),
-    ("threadstart", Class::ThreadStart),
-    ("threadtermination", Class::ThreadExit),
-    ("signal", Class::Signal),
-    ("lost", Class::Lost),
-    ("action", Class::Action),
+    ("processstart", Class::Event(EventType::ProcessStart)),
+    ("exec", Class::Event(EventType::ProcessExec)),
+    ("processexit", Class::Event(EventType::ProcessExit)),
+    ("threadstart", Class::Event(EventType::ThreadStart)),
+    ("threadtermination", Class::Event(EventType::ThreadExit)),
 ];
+
+/// The event types a pattern can name by their type name (all but syscall entries and exits,
+/// which patterns name by syscall).
+fn event_classes() -> impl Iterator<Item = (&'static str, Class)> {
+    EVENT_TYPES
+        .iter()
+        .filter(|t| !t.ty.is_syscall())
+        .map(|t| (t.name, Class::Event(t.ty)))
+}
 
 /// Syscalls of another ABI with no x86_64 twin get their own numbers, above any real one.
 const FOREIGN: u32 = 1 << 20;
@@ -57,6 +59,9 @@ impl Class {
     pub fn parse(name: &str) -> Option<Class> {
         if let Some((_, c)) = CLASS_NAMES.iter().find(|(n, _)| *n == name) {
             return Some(*c);
+        }
+        if let Some((_, c)) = event_classes().find(|(n, _)| *n == name) {
+            return Some(c);
         }
         let (base, entry) = match name.strip_suffix(".entry") {
             Some(b) => (b, true),
@@ -76,14 +81,7 @@ impl Class {
         match &ev.kind {
             EventKind::SyscallEntry(e) => Class::Entry(sys_key(e.call)),
             EventKind::SyscallExit(x) => Class::Exit(sys_key(x.call)),
-            EventKind::ProcessStart(_) => Class::ProcessStart,
-            EventKind::ProcessExec(_) => Class::Exec,
-            EventKind::ProcessExit(_) => Class::ProcessExit,
-            EventKind::ThreadStart(_) => Class::ThreadStart,
-            EventKind::ThreadExit(_) => Class::ThreadExit,
-            EventKind::Signal(_) => Class::Signal,
-            EventKind::Lost(_) => Class::Lost,
-            EventKind::Action(_) => Class::Action,
+            _ => Class::Event(ev.event_type()),
         }
     }
 
@@ -91,6 +89,7 @@ impl Class {
     pub fn covers(self, c: Class) -> bool {
         match (self, c) {
             (Class::AnyEntry, Class::Entry(_)) | (Class::AnyExit, Class::Exit(_)) => true,
+            (Class::Event(pattern), Class::Event(ty)) => ty.counts_as(pattern),
             (a, b) => a == b,
         }
     }
@@ -112,6 +111,8 @@ impl Class {
             Class::Entry(n) | Class::Exit(n) => format!("syscall_{n}"),
             c => CLASS_NAMES
                 .iter()
+                .copied()
+                .chain(event_classes())
                 .find(|(_, k)| *k == c)
                 .map_or("?", |(n, _)| n)
                 .to_string(),
@@ -132,7 +133,11 @@ impl Class {
 
 /// Every event type name, for suggestions.
 pub fn type_names() -> impl Iterator<Item = &'static str> {
-    CLASS_NAMES.iter().map(|(n, _)| *n).chain(all_names())
+    CLASS_NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(event_classes().map(|(n, _)| n))
+        .chain(all_names())
 }
 
 /// A runtime value.
@@ -256,6 +261,26 @@ pub enum FieldRef {
     By,
     TargetPid,
     Detail,
+    /// Shared-memory accesses: `read`, `write`, `read_write`.
+    Access,
+    /// The kind of shared-memory object: `file`, `sysv_shm`, `shared_anon`.
+    Object,
+    Path,
+    Offset,
+    Len,
+    Addr,
+    Ip,
+    /// `fault`, `step`, or the name of the syscall whose kernel access it was.
+    Via,
+    /// Address-space snapshots: the number of mappings, and the files mapped.
+    Vmas,
+    Paths,
+    /// Divergences: what differed, the arguments that did, how many variants, the pids of
+    /// the variants that disagreed.
+    What,
+    Fields,
+    Variants,
+    DivergedPids,
     Arg(&'static str, Sub),
     /// The argument `name` of the events where it has this kind, null on the others: flag
     /// names mean different bits in different kinds (O_TRUNC is AT_REMOVEDIR's bit).
@@ -302,17 +327,12 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
             }
             None => {}
         }
-        let extra: &[&str] = match c {
-            Class::ProcessStart => &["argv", "uid", "euid", "gid", "egid"],
-            Class::Exec => &["argv", "uid", "euid", "gid", "egid", "dev", "ino"],
-            Class::ProcessExit | Class::ThreadExit => &["exit_code", "signal"],
-            Class::ThreadStart => &["creator_tid"],
-            Class::Signal => &["signal", "code", "sender_pid", "sender_uid"],
-            Class::Lost => &["count", "reason"],
-            Class::Action => &["action", "by", "target_pid", "detail"],
-            _ => &[],
-        };
-        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(
+            SPECIAL
+                .iter()
+                .filter(|(_, _, _, on)| on.iter().any(|k| k.covers(*c)))
+                .map(|(n, ..)| n.to_string()),
+        );
     }
     v.sort();
     v.dedup();
@@ -370,34 +390,95 @@ fn kind_type(k: ArgKind) -> Type {
     }
 }
 
+const fn ev(t: EventType) -> Class {
+    Class::Event(t)
+}
+
+const PROCESS: &[Class] = &[ev(EventType::ProcessStart), ev(EventType::ProcessExec)];
+const EXITS: &[Class] = &[ev(EventType::ProcessExit), ev(EventType::ThreadExit)];
+const SIGNAL_OR_EXIT: &[Class] = &[
+    ev(EventType::ProcessExit),
+    ev(EventType::ThreadExit),
+    ev(EventType::Signal),
+];
+const SIGNAL: &[Class] = &[ev(EventType::Signal)];
+const LOST: &[Class] = &[ev(EventType::Lost)];
+const ACTION: &[Class] = &[ev(EventType::Action)];
+const SMO: &[Class] = &[
+    ev(EventType::SmoRead),
+    ev(EventType::SmoWrite),
+    ev(EventType::SmoReadWrite),
+];
+const EXEC_OR_SMO: &[Class] = &[
+    ev(EventType::ProcessExec),
+    ev(EventType::SmoRead),
+    ev(EventType::SmoWrite),
+    ev(EventType::SmoReadWrite),
+];
+const SPACE: &[Class] = &[ev(EventType::AddressSpace)];
+const DIVERGENCE: &[Class] = &[ev(EventType::Divergence)];
+const ACTION_OR_DIVERGENCE: &[Class] = &[ev(EventType::Action), ev(EventType::Divergence)];
+
+/// The fields that belong to kinds of event (not syscall arguments): name, where the value
+/// comes from, its type, and the classes of event that have it. docs/rules.md lists them.
+const SPECIAL: &[(&str, FieldRef, Type, &[Class])] = &[
+    ("argv", FieldRef::Argv, Type::List, PROCESS),
+    ("uid", FieldRef::Uid, Type::Int, PROCESS),
+    ("euid", FieldRef::Euid, Type::Int, PROCESS),
+    ("gid", FieldRef::Gid, Type::Int, PROCESS),
+    ("egid", FieldRef::Egid, Type::Int, PROCESS),
+    ("dev", FieldRef::Dev, Type::Int, EXEC_OR_SMO),
+    ("ino", FieldRef::Ino, Type::Int, EXEC_OR_SMO),
+    ("exit_code", FieldRef::ExitCode, Type::Int, EXITS),
+    ("signal", FieldRef::Signal, Type::Int, SIGNAL_OR_EXIT),
+    ("code", FieldRef::Code, Type::Int, SIGNAL),
+    ("sender_pid", FieldRef::SenderPid, Type::Int, SIGNAL),
+    ("sender_uid", FieldRef::Uid, Type::Int, SIGNAL),
+    (
+        "creator_tid",
+        FieldRef::CreatorTid,
+        Type::Int,
+        &[ev(EventType::ThreadStart)],
+    ),
+    ("count", FieldRef::Count, Type::Int, LOST),
+    ("reason", FieldRef::Reason, Type::Str, LOST),
+    ("action", FieldRef::ActionName, Type::Str, ACTION),
+    ("by", FieldRef::By, Type::Str, ACTION),
+    ("target_pid", FieldRef::TargetPid, Type::Int, ACTION),
+    ("detail", FieldRef::Detail, Type::Str, ACTION_OR_DIVERGENCE),
+    ("access", FieldRef::Access, Type::Str, SMO),
+    ("object", FieldRef::Object, Type::Str, SMO),
+    ("path", FieldRef::Path, Type::Str, SMO),
+    ("offset", FieldRef::Offset, Type::Int, SMO),
+    ("len", FieldRef::Len, Type::Int, SMO),
+    ("addr", FieldRef::Addr, Type::Int, SMO),
+    ("ip", FieldRef::Ip, Type::Int, SMO),
+    ("via", FieldRef::Via, Type::Str, SMO),
+    ("vmas", FieldRef::Vmas, Type::Int, SPACE),
+    ("paths", FieldRef::Paths, Type::List, SPACE),
+    ("what", FieldRef::What, Type::Str, DIVERGENCE),
+    ("fields", FieldRef::Fields, Type::List, DIVERGENCE),
+    ("variants", FieldRef::Variants, Type::Int, DIVERGENCE),
+    (
+        "diverged_pids",
+        FieldRef::DivergedPids,
+        Type::List,
+        DIVERGENCE,
+    ),
+];
+
 /// The fields that belong to one kind of event (not a syscall argument), and the classes of
-/// event that have each.
+/// event that have each. `on` is widened to every class the listed ones cover.
 fn special(name: &str) -> Option<(FieldRef, Type, &'static [Class])> {
-    const PROCESS: &[Class] = &[Class::ProcessStart, Class::Exec];
-    const EXITS: &[Class] = &[Class::ProcessExit, Class::ThreadExit];
-    const SIGNAL_OR_EXIT: &[Class] = &[Class::ProcessExit, Class::ThreadExit, Class::Signal];
-    Some(match name {
-        "argv" => (FieldRef::Argv, Type::List, PROCESS),
-        "uid" => (FieldRef::Uid, Type::Int, PROCESS),
-        "euid" => (FieldRef::Euid, Type::Int, PROCESS),
-        "gid" => (FieldRef::Gid, Type::Int, PROCESS),
-        "egid" => (FieldRef::Egid, Type::Int, PROCESS),
-        "dev" => (FieldRef::Dev, Type::Int, &[Class::Exec]),
-        "ino" => (FieldRef::Ino, Type::Int, &[Class::Exec]),
-        "exit_code" => (FieldRef::ExitCode, Type::Int, EXITS),
-        "signal" => (FieldRef::Signal, Type::Int, SIGNAL_OR_EXIT),
-        "code" => (FieldRef::Code, Type::Int, &[Class::Signal]),
-        "sender_pid" => (FieldRef::SenderPid, Type::Int, &[Class::Signal]),
-        "sender_uid" => (FieldRef::Uid, Type::Int, &[Class::Signal]),
-        "creator_tid" => (FieldRef::CreatorTid, Type::Int, &[Class::ThreadStart]),
-        "count" => (FieldRef::Count, Type::Int, &[Class::Lost]),
-        "reason" => (FieldRef::Reason, Type::Str, &[Class::Lost]),
-        "action" => (FieldRef::ActionName, Type::Str, &[Class::Action]),
-        "by" => (FieldRef::By, Type::Str, &[Class::Action]),
-        "target_pid" => (FieldRef::TargetPid, Type::Int, &[Class::Action]),
-        "detail" => (FieldRef::Detail, Type::Str, &[Class::Action]),
-        _ => return None,
-    })
+    SPECIAL
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, f, t, on)| (*f, *t, *on))
+}
+
+/// Whether a field of event classes `on` is on events of class `c`.
+fn has(on: &[Class], c: Class) -> bool {
+    on.iter().any(|k| k.covers(c) || c.covers(*k))
 }
 
 /// Resolves a field every one of `classes` has (a join, a `distinct` count): a field some
@@ -430,18 +511,16 @@ pub fn check_call_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The values of the `type` field (`Event::type_name`).
-const TYPE_NAMES: &[&str] = &vigil_event::json::TYPE_NAMES;
-
-/// Whether `name` is a value the `type` field can take. `Err` says what to write.
+/// Whether `name` is a value the `type` field can take (`Event::type_name`, from the event
+/// model's table). `Err` says what to write.
 pub fn check_type_name(name: &str) -> Result<(), String> {
-    if TYPE_NAMES.contains(&name) {
+    if EventType::from_name(name).is_some() {
         return Ok(());
     }
     Err(format!(
         "`{name}` is not an event type (the `type` field is one of {}){}",
-        TYPE_NAMES.join(", "),
-        vigil_event::suggest(name, TYPE_NAMES.iter().copied())
+        EventType::names().collect::<Vec<_>>().join(", "),
+        vigil_event::suggest(name, EventType::names())
     ))
 }
 
@@ -489,7 +568,9 @@ pub fn resolve(
         "ppid" => return only(FieldRef::Ppid, Type::Int),
         "nr" if any_syscall => return only(FieldRef::Nr, Type::Int),
         "syscall" if any_syscall => return only(FieldRef::Syscall, Type::Str),
-        "call" if any_syscall => return only(FieldRef::Call, Type::Str),
+        "call" if any_syscall || classes.contains(&Class::Event(EventType::Divergence)) => {
+            return only(FieldRef::Call, Type::Str);
+        }
         "abi" if any_syscall => return only(FieldRef::Abi, Type::Str),
         "ret" if any(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
         "errno" if any(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
@@ -497,9 +578,9 @@ pub fn resolve(
         _ => {}
     }
     if let Some((f, t, on)) = special(first)
-        && classes.iter().any(|c| on.contains(c))
+        && classes.iter().any(|c| has(on, *c))
     {
-        let all = classes.iter().all(|c| on.contains(c));
+        let all = classes.iter().all(|c| has(on, *c));
         if all || arg_kinds(classes, first).is_empty() {
             return only(f, t);
         }
@@ -680,6 +761,8 @@ fn plain(v: &Value) -> Val {
         Value::Fd(fd) => Val::Int(fd.num as i64),
         Value::List(l) => Val::List(l.clone()),
         Value::Addr(a) => Val::Str(Str::from(a.to_string())),
+        Value::Bytes(b) => Val::Str(Str::new(b)),
+        Value::Range(r) => Val::Int(r.start as i64),
         // plain() never returns a wrapper.
         Value::Resolved(_) | Value::Cut(_) => Val::Null,
     }
@@ -724,7 +807,11 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         FieldRef::Syscall => ev
             .syscall()
             .map_or(Val::Null, |c| Val::Str(Str::from(c.to_string()))),
-        FieldRef::Call => ev.syscall().map_or(Val::Null, |c| {
+        FieldRef::Call => match &ev.kind {
+            K::Divergence(d) => d.call,
+            _ => ev.syscall(),
+        }
+        .map_or(Val::Null, |c| {
             Val::Str(match c.canonical() {
                 Some(s) => interned(s.name()),
                 None => Str::from(c.to_string()),
@@ -770,6 +857,11 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         }
         FieldRef::Dev | FieldRef::Ino => match &ev.kind {
             K::ProcessExec(p) => Val::Int(if f == FieldRef::Dev { p.dev } else { p.ino } as i64),
+            K::SmoAccess(a) => Val::Int(if f == FieldRef::Dev {
+                a.object.dev
+            } else {
+                a.object.ino
+            } as i64),
             _ => Val::Null,
         },
         FieldRef::ExitCode | FieldRef::Signal => {
@@ -806,7 +898,69 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
                     FieldRef::TargetPid => Val::Int(a.target_pid as i64),
                     _ => Val::Str(a.detail.clone()),
                 },
+                K::Divergence(d) if f == FieldRef::Detail => Val::Str(d.detail.clone()),
                 _ => Val::Null,
+            }
+        }
+        FieldRef::Access
+        | FieldRef::Object
+        | FieldRef::Path
+        | FieldRef::Offset
+        | FieldRef::Len
+        | FieldRef::Addr
+        | FieldRef::Ip
+        | FieldRef::Via => {
+            let K::SmoAccess(a) = &ev.kind else {
+                return Val::Null;
+            };
+            match f {
+                FieldRef::Access => Val::Str(interned(a.access.name())),
+                FieldRef::Object => Val::Str(interned(a.object.kind.name())),
+                FieldRef::Path => Val::Str(a.object.path.clone()),
+                FieldRef::Offset => Val::Int(a.offset as i64),
+                FieldRef::Len => Val::Int(a.len as i64),
+                FieldRef::Addr => Val::Int(a.addr as i64),
+                FieldRef::Ip => Val::Int(a.ip as i64),
+                _ => match a.via {
+                    SmoVia::Syscall(c) => Val::Str(match c.canonical() {
+                        Some(s) => interned(s.name()),
+                        None => Str::from(c.to_string()),
+                    }),
+                    v => Val::Str(interned(v.name())),
+                },
+            }
+        }
+        FieldRef::Vmas | FieldRef::Paths => {
+            let K::AddressSpace(s) = &ev.kind else {
+                return Val::Null;
+            };
+            if f == FieldRef::Vmas {
+                return Val::Int(s.vmas.len() as i64);
+            }
+            let mut paths: Vec<Str> = Vec::new();
+            for v in s.vmas.iter() {
+                if v.ino != 0 && !paths.contains(&v.path) {
+                    paths.push(v.path.clone());
+                }
+            }
+            Val::List(paths.into())
+        }
+        FieldRef::What | FieldRef::Fields | FieldRef::Variants | FieldRef::DivergedPids => {
+            let K::Divergence(d) = &ev.kind else {
+                return Val::Null;
+            };
+            match f {
+                FieldRef::What => Val::Str(d.what.clone()),
+                FieldRef::Fields => Val::List(d.fields.clone()),
+                FieldRef::Variants => Val::Int(d.variants.len() as i64),
+                _ => Val::List(
+                    d.variants
+                        .iter()
+                        .filter(|v| v.diverged)
+                        .map(|v| Str::from(v.pid.to_string()))
+                        .collect::<Vec<_>>()
+                        .into(),
+                ),
             }
         }
         FieldRef::ArgAs(name, kind) => {
