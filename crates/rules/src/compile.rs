@@ -6,7 +6,7 @@ use crate::ast::{
     self, ActionDef, CmpOp, Cond, Elem, Expr, Lit, RuleDef, Set, Span, Spanned, StrOp,
 };
 use crate::diag::Diag;
-use crate::fields::{self, Class, FieldRef, Type, Val};
+use crate::fields::{self, EventClass, FieldRef, Type, Val};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -57,7 +57,7 @@ pub struct RepC {
 /// A positive element of the sequence.
 #[derive(Clone, Debug)]
 pub struct Step {
-    pub classes: Vec<Class>,
+    pub classes: Vec<EventClass>,
     pub binding: Option<usize>,
     pub rep: Option<RepC>,
     /// Checked when an event is matched to this step.
@@ -74,7 +74,7 @@ pub struct Step {
 /// An event that must not occur in a gap.
 #[derive(Clone, Debug)]
 pub struct Neg {
-    pub classes: Vec<Class>,
+    pub classes: Vec<EventClass>,
     pub binding: Option<usize>,
     pub conds: Vec<CCond>,
     /// The source text of each of `conds`.
@@ -122,7 +122,7 @@ pub struct Rule {
     /// Runs are indexed by their steps' probes (no repetition, which counts in place).
     pub indexed: bool,
     /// Every class a negation names.
-    pub neg_classes: Vec<Class>,
+    pub neg_classes: Vec<EventClass>,
 }
 
 impl Rule {
@@ -144,7 +144,7 @@ struct Binding {
     /// Position: step index, or the gap after step index for negated events.
     step: usize,
     negated: bool,
-    classes: Vec<Class>,
+    classes: Vec<EventClass>,
     rep: bool,
 }
 
@@ -399,7 +399,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     // Joins.
     let mut join = Vec::new();
     for j in &r.joins {
-        let mut all: Vec<Class> = steps.iter().flat_map(|s| s.classes.clone()).collect();
+        let mut all: Vec<EventClass> = steps.iter().flat_map(|s| s.classes.clone()).collect();
         all.extend(gaps.iter().flatten().flat_map(|n| n.classes.clone()));
         match fields::resolve_on_every(&all, &[j.node.as_str()]) {
             Ok((f, _, _)) => join.push(f),
@@ -569,8 +569,8 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         let mut ok = true;
         for c in last.classes.iter_mut() {
             *c = match *c {
-                Class::Exit(k) | Class::Entry(k) => Class::Entry(k),
-                Class::AnyEntry | Class::AnyExit => Class::AnyEntry,
+                EventClass::Exit(k) | EventClass::Entry(k) => EventClass::Entry(k),
+                EventClass::AnyEntry | EventClass::AnyExit => EventClass::AnyEntry,
                 _ => {
                     ok = false;
                     *c
@@ -772,7 +772,7 @@ fn last_binding(steps: &[Step]) -> usize {
 }
 
 /// Fields only known after a call returns.
-fn is_result(f: FieldRef, classes: &[Class]) -> bool {
+fn is_result(f: FieldRef, classes: &[EventClass]) -> bool {
     match f {
         FieldRef::Ret | FieldRef::Errno => true,
         FieldRef::Arg(name, _) | FieldRef::ArgAs(name, _) => classes
@@ -783,7 +783,7 @@ fn is_result(f: FieldRef, classes: &[Class]) -> bool {
     }
 }
 
-fn expr_uses_result(e: &CExpr, b: usize, classes: &[Class]) -> bool {
+fn expr_uses_result(e: &CExpr, b: usize, classes: &[EventClass]) -> bool {
     matches!(e, CExpr::Field { b: x, f, .. } if *x == b && is_result(*f, classes))
 }
 
@@ -794,10 +794,10 @@ fn b_expr(c: &CCond, side: usize) -> Option<CExpr> {
     }
 }
 
-fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<Class> {
+fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<EventClass> {
     let mut out = Vec::new();
     for a in &e.alts {
-        match Class::parse(&a.node) {
+        match EventClass::parse(&a.node) {
             Some(c) => out.push(c),
             None => {
                 let hint = vigil_event::suggest(&a.node, fields::type_names());
@@ -1374,8 +1374,8 @@ impl Builder<'_, '_> {
         let opens =
             [Sysno::open, Sysno::openat, Sysno::openat2, Sysno::creat].map(|s| s.id() as u32);
         let can_open = classes.iter().any(|c| match c {
-            Class::AnyEntry | Class::AnyExit => true,
-            Class::Entry(k) | Class::Exit(k) => opens.contains(k),
+            EventClass::AnyEntry | EventClass::AnyExit => true,
+            EventClass::Entry(k) | EventClass::Exit(k) => opens.contains(k),
             _ => false,
         });
         if !can_open {

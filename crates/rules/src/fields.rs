@@ -13,7 +13,7 @@ mod syscalls_names {
 
 /// What kind of event a pattern element stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Class {
+pub enum EventClass {
     AnyEntry,
     AnyExit,
     /// A syscall's entry / exit, by x86_64 number (calls of other ABIs by their x86_64 twin).
@@ -26,23 +26,26 @@ pub enum Class {
 
 /// Pattern names besides syscall names and the event model's type names: the two wildcards,
 /// and the older names of some event types.
-pub const CLASS_NAMES: &[(&str, Class)] = &[
-    ("syscall", Class::AnyEntry),
-    ("syscallexit", Class::AnyExit),
-    ("processstart", Class::Event(EventType::ProcessStart)),
-    ("exec", Class::Event(EventType::ProcessExec)),
-    ("processexit", Class::Event(EventType::ProcessExit)),
-    ("threadstart", Class::Event(EventType::ThreadStart)),
-    ("threadtermination", Class::Event(EventType::ThreadExit)),
+pub const CLASS_NAMES: &[(&str, EventClass)] = &[
+    ("syscall", EventClass::AnyEntry),
+    ("syscallexit", EventClass::AnyExit),
+    ("processstart", EventClass::Event(EventType::ProcessStart)),
+    ("exec", EventClass::Event(EventType::ProcessExec)),
+    ("processexit", EventClass::Event(EventType::ProcessExit)),
+    ("threadstart", EventClass::Event(EventType::ThreadStart)),
+    (
+        "threadtermination",
+        EventClass::Event(EventType::ThreadExit),
+    ),
 ];
 
 /// The event types a pattern can name by their type name (all but syscall entries and exits,
 /// which patterns name by syscall).
-fn event_classes() -> impl Iterator<Item = (&'static str, Class)> {
+fn event_classes() -> impl Iterator<Item = (&'static str, EventClass)> {
     EVENT_TYPES
         .iter()
         .filter(|t| !t.ty.is_syscall())
-        .map(|t| (t.name, Class::Event(t.ty)))
+        .map(|t| (t.name, EventClass::Event(t.ty)))
 }
 
 /// Syscalls of another ABI with no x86_64 twin get their own numbers, above any real one.
@@ -55,8 +58,8 @@ fn sys_key(call: SyscallId) -> u32 {
     }
 }
 
-impl Class {
-    pub fn parse(name: &str) -> Option<Class> {
+impl EventClass {
+    pub fn parse(name: &str) -> Option<EventClass> {
         if let Some((_, c)) = CLASS_NAMES.iter().find(|(n, _)| *n == name) {
             return Some(*c);
         }
@@ -70,26 +73,27 @@ impl Class {
         let id = SyscallId::from_name(base)?;
         let k = sys_key(id);
         Some(if entry {
-            Class::Entry(k)
+            EventClass::Entry(k)
         } else {
-            Class::Exit(k)
+            EventClass::Exit(k)
         })
     }
 
     /// The concrete class of an event.
-    pub fn of(ev: &Event) -> Class {
+    pub fn of(ev: &Event) -> EventClass {
         match &ev.kind {
-            EventKind::SyscallEntry(e) => Class::Entry(sys_key(e.call)),
-            EventKind::SyscallExit(x) => Class::Exit(sys_key(x.call)),
-            _ => Class::Event(ev.event_type()),
+            EventKind::SyscallEntry(e) => EventClass::Entry(sys_key(e.call)),
+            EventKind::SyscallExit(x) => EventClass::Exit(sys_key(x.call)),
+            _ => EventClass::Event(ev.event_type()),
         }
     }
 
     /// Whether a pattern class accepts an event of concrete class `c`.
-    pub fn covers(self, c: Class) -> bool {
+    pub fn covers(self, c: EventClass) -> bool {
         match (self, c) {
-            (Class::AnyEntry, Class::Entry(_)) | (Class::AnyExit, Class::Exit(_)) => true,
-            (Class::Event(pattern), Class::Event(ty)) => ty.counts_as(pattern),
+            (EventClass::AnyEntry, EventClass::Entry(_))
+            | (EventClass::AnyExit, EventClass::Exit(_)) => true,
+            (EventClass::Event(pattern), EventClass::Event(ty)) => ty.counts_as(pattern),
             (a, b) => a == b,
         }
     }
@@ -97,7 +101,7 @@ impl Class {
     /// The syscall signature, for classes naming one syscall.
     pub fn signature(self) -> Option<&'static Signature> {
         match self {
-            Class::Entry(n) | Class::Exit(n) if n < FOREIGN => {
+            EventClass::Entry(n) | EventClass::Exit(n) if n < FOREIGN => {
                 Some(SyscallId::x86_64(n).signature())
             }
             _ => None,
@@ -106,9 +110,9 @@ impl Class {
 
     pub fn name(self) -> String {
         match self {
-            Class::Entry(n) if n < FOREIGN => format!("{}.entry", SyscallId::x86_64(n)),
-            Class::Exit(n) if n < FOREIGN => SyscallId::x86_64(n).to_string(),
-            Class::Entry(n) | Class::Exit(n) => format!("syscall_{n}"),
+            EventClass::Entry(n) if n < FOREIGN => format!("{}.entry", SyscallId::x86_64(n)),
+            EventClass::Exit(n) if n < FOREIGN => SyscallId::x86_64(n).to_string(),
+            EventClass::Entry(n) | EventClass::Exit(n) => format!("syscall_{n}"),
             c => CLASS_NAMES
                 .iter()
                 .copied()
@@ -122,12 +126,12 @@ impl Class {
     pub fn is_syscall(self) -> bool {
         matches!(
             self,
-            Class::AnyEntry | Class::AnyExit | Class::Entry(_) | Class::Exit(_)
+            EventClass::AnyEntry | EventClass::AnyExit | EventClass::Entry(_) | EventClass::Exit(_)
         )
     }
 
     pub fn is_exit(self) -> bool {
-        matches!(self, Class::AnyExit | Class::Exit(_))
+        matches!(self, EventClass::AnyExit | EventClass::Exit(_))
     }
 }
 
@@ -295,7 +299,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Names valid for an event of this class (for messages).
-pub fn field_names(classes: &[Class]) -> Vec<String> {
+pub fn field_names(classes: &[EventClass]) -> Vec<String> {
     let mut v: Vec<String> = ["seq", "time", "pid", "tid", "type", "exe", "comm", "ppid"]
         .iter()
         .map(|s| s.to_string())
@@ -340,7 +344,7 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
 }
 
 /// The kinds an argument has on the events of `classes`, each once.
-pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+pub fn distinct_arg_kinds(classes: &[EventClass], name: &str) -> Vec<ArgKind> {
     let mut v = arg_kinds(classes, name);
     let mut seen = Vec::new();
     v.retain(|k| {
@@ -351,7 +355,7 @@ pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
     v
 }
 
-fn arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+fn arg_kinds(classes: &[EventClass], name: &str) -> Vec<ArgKind> {
     let mut kinds = Vec::new();
     let mut push = |sig: &Signature| {
         if let Some(a) = sig
@@ -390,38 +394,38 @@ fn kind_type(k: ArgKind) -> Type {
     }
 }
 
-const fn ev(t: EventType) -> Class {
-    Class::Event(t)
+const fn ev(t: EventType) -> EventClass {
+    EventClass::Event(t)
 }
 
-const PROCESS: &[Class] = &[ev(EventType::ProcessStart), ev(EventType::ProcessExec)];
-const EXITS: &[Class] = &[ev(EventType::ProcessExit), ev(EventType::ThreadExit)];
-const SIGNAL_OR_EXIT: &[Class] = &[
+const PROCESS: &[EventClass] = &[ev(EventType::ProcessStart), ev(EventType::ProcessExec)];
+const EXITS: &[EventClass] = &[ev(EventType::ProcessExit), ev(EventType::ThreadExit)];
+const SIGNAL_OR_EXIT: &[EventClass] = &[
     ev(EventType::ProcessExit),
     ev(EventType::ThreadExit),
     ev(EventType::Signal),
 ];
-const SIGNAL: &[Class] = &[ev(EventType::Signal)];
-const LOST: &[Class] = &[ev(EventType::Lost)];
-const ACTION: &[Class] = &[ev(EventType::Action)];
-const SMO: &[Class] = &[
+const SIGNAL: &[EventClass] = &[ev(EventType::Signal)];
+const LOST: &[EventClass] = &[ev(EventType::Lost)];
+const ACTION: &[EventClass] = &[ev(EventType::Action)];
+const SMO: &[EventClass] = &[
     ev(EventType::SmoRead),
     ev(EventType::SmoWrite),
     ev(EventType::SmoReadWrite),
 ];
-const EXEC_OR_SMO: &[Class] = &[
+const EXEC_OR_SMO: &[EventClass] = &[
     ev(EventType::ProcessExec),
     ev(EventType::SmoRead),
     ev(EventType::SmoWrite),
     ev(EventType::SmoReadWrite),
 ];
-const SPACE: &[Class] = &[ev(EventType::AddressSpace)];
-const DIVERGENCE: &[Class] = &[ev(EventType::Divergence)];
-const ACTION_OR_DIVERGENCE: &[Class] = &[ev(EventType::Action), ev(EventType::Divergence)];
+const SPACE: &[EventClass] = &[ev(EventType::AddressSpace)];
+const DIVERGENCE: &[EventClass] = &[ev(EventType::Divergence)];
+const ACTION_OR_DIVERGENCE: &[EventClass] = &[ev(EventType::Action), ev(EventType::Divergence)];
 
 /// The fields that belong to kinds of event (not syscall arguments): name, where the value
 /// comes from, its type, and the classes of event that have it. docs/rules.md lists them.
-const SPECIAL: &[(&str, FieldRef, Type, &[Class])] = &[
+const SPECIAL: &[(&str, FieldRef, Type, &[EventClass])] = &[
     ("argv", FieldRef::Argv, Type::List, PROCESS),
     ("uid", FieldRef::Uid, Type::Int, PROCESS),
     ("euid", FieldRef::Euid, Type::Int, PROCESS),
@@ -469,7 +473,7 @@ const SPECIAL: &[(&str, FieldRef, Type, &[Class])] = &[
 
 /// The fields that belong to one kind of event (not a syscall argument), and the classes of
 /// event that have each. `on` is widened to every class the listed ones cover.
-fn special(name: &str) -> Option<(FieldRef, Type, &'static [Class])> {
+fn special(name: &str) -> Option<(FieldRef, Type, &'static [EventClass])> {
     SPECIAL
         .iter()
         .find(|(n, ..)| *n == name)
@@ -477,14 +481,14 @@ fn special(name: &str) -> Option<(FieldRef, Type, &'static [Class])> {
 }
 
 /// Whether a field of event classes `on` is on events of class `c`.
-fn has(on: &[Class], c: Class) -> bool {
+fn has(on: &[EventClass], c: EventClass) -> bool {
     on.iter().any(|k| k.covers(c) || c.covers(*k))
 }
 
 /// Resolves a field every one of `classes` has (a join, a `distinct` count): a field some
 /// events lack would leave them out silently.
 pub fn resolve_on_every(
-    classes: &[Class],
+    classes: &[EventClass],
     path: &[&str],
 ) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
     for c in classes {
@@ -541,7 +545,7 @@ pub fn check_abi_name(name: &str) -> Result<(), String> {
 /// field of one event type and an argument of a syscall in the same alternative is refused as
 /// ambiguous. Errors say what is valid.
 pub fn resolve(
-    classes: &[Class],
+    classes: &[EventClass],
     path: &[&str],
 ) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
     let first = ALIASES
@@ -555,8 +559,8 @@ pub fn resolve(
             Ok((f, t, None))
         }
     };
-    let any = |pred: fn(Class) -> bool| classes.iter().any(|c| pred(*c));
-    let any_syscall = any(Class::is_syscall);
+    let any = |pred: fn(EventClass) -> bool| classes.iter().any(|c| pred(*c));
+    let any_syscall = any(EventClass::is_syscall);
     match first {
         "seq" => return only(FieldRef::Seq, Type::Int),
         "time" => return only(FieldRef::Time, Type::Int),
@@ -568,13 +572,13 @@ pub fn resolve(
         "ppid" => return only(FieldRef::Ppid, Type::Int),
         "nr" if any_syscall => return only(FieldRef::Nr, Type::Int),
         "syscall" if any_syscall => return only(FieldRef::Syscall, Type::Str),
-        "call" if any_syscall || classes.contains(&Class::Event(EventType::Divergence)) => {
+        "call" if any_syscall || classes.contains(&EventClass::Event(EventType::Divergence)) => {
             return only(FieldRef::Call, Type::Str);
         }
         "abi" if any_syscall => return only(FieldRef::Abi, Type::Str),
-        "ret" if any(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
-        "errno" if any(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
-        "result" if any(Class::is_exit) => return only(FieldRef::Result, Type::Str),
+        "ret" if any(EventClass::is_exit) => return only(FieldRef::Ret, Type::Int),
+        "errno" if any(EventClass::is_exit) => return only(FieldRef::Errno, Type::Str),
+        "result" if any(EventClass::is_exit) => return only(FieldRef::Result, Type::Str),
         _ => {}
     }
     if let Some((f, t, on)) = special(first)
