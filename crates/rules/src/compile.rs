@@ -1513,7 +1513,7 @@ fn visit_exprs(c: &mut CCond, f: &dyn Fn(&mut CExpr)) {
 /// Value of a condition without events (constants only).
 fn eval_const(c: &CCond) -> Option<bool> {
     match c {
-        CCond::Cmp(CExpr::Const(a), op, CExpr::Const(b)) => Some(crate::engine::compare(a, *op, b)),
+        CCond::Cmp(CExpr::Const(a), op, CExpr::Const(b)) => Some(fields::compare(a, *op, b)),
         _ => None,
     }
 }

@@ -4,9 +4,8 @@
 //! open runs. Runs of an exited process or thread are finalised. Memory is capped per key and
 //! per rule, and what a cap evicts is counted.
 
-use crate::ast::CmpOp;
 use crate::compile::{CAction, CCond, CExpr, Compiled, Rule, TemplatePart};
-use crate::fields::{self, EventClass, FieldRef, ProcTable, Val};
+use crate::fields::{self, EventClass, FieldRef, ProcTable, Val, compare};
 use crate::runs::{Indexed, RunSet, Want};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
@@ -219,29 +218,6 @@ pub struct Engine {
     pub stats: Stats,
     candidates: Vec<u32>,
     run_candidates: Vec<u32>,
-}
-
-pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
-    match (a, b) {
-        (Val::Int(x), Val::Int(y)) => match op {
-            CmpOp::Eq => x == y,
-            CmpOp::Ne => x != y,
-            CmpOp::Lt => x < y,
-            CmpOp::Le => x <= y,
-            CmpOp::Gt => x > y,
-            CmpOp::Ge => x >= y,
-        },
-        (Val::Null, _) | (_, Val::Null) => match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => false,
-        },
-        _ => match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => false,
-        },
-    }
 }
 
 /// Where field values come from while checking an event.

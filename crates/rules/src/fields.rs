@@ -1,5 +1,6 @@
 //! Event classes, fields and values: what a rule can name, and how it is read from an event.
 
+use crate::ast::CmpOp;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use syscalls_names::*;
@@ -185,6 +186,31 @@ impl Val {
             Val::Int(i) => Some(*i),
             _ => None,
         }
+    }
+}
+
+/// `a op b` as a rule's condition evaluates it: numbers by value, a null equal only to null,
+/// other values by equality only. Used by the engine and by the compiler's constant folding.
+pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Int(x), Val::Int(y)) => match op {
+            CmpOp::Eq => x == y,
+            CmpOp::Ne => x != y,
+            CmpOp::Lt => x < y,
+            CmpOp::Le => x <= y,
+            CmpOp::Gt => x > y,
+            CmpOp::Ge => x >= y,
+        },
+        (Val::Null, _) | (_, Val::Null) => match op {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            _ => false,
+        },
+        _ => match op {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            _ => false,
+        },
     }
 }
 
