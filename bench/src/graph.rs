@@ -37,6 +37,7 @@ fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-parameter; the pid is our child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `ru` are valid for writes for the whole call.
     let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     let secs = start.elapsed().as_secs_f64();
     assert!(

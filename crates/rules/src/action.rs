@@ -285,6 +285,9 @@ fn spawn_detached(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     // SAFETY: between fork and exec only async-signal-safe calls, on data prepared above.
     match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        // SAFETY: in the forked child only async-signal-safe calls (setsid, fork, dup2,
+        // execve, _exit) on pointers into CStrings and arrays built before the fork, which
+        // stay alive until execve or _exit.
         nix::unistd::ForkResult::Child => unsafe {
             libc::setsid();
             if libc::fork() == 0 {
