@@ -294,7 +294,12 @@ pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
         for m in matches.drain(..) {
             printer.print(&m, &compiled);
             // Offline there is no live process: only exec actions are carried out.
-            let _ = actor.act(&compiled, &m, vigil_rules::action::Target::Recorded, false);
+            let _ = actor.act(
+                &compiled,
+                &m,
+                vigil_rules::action::TargetState::Recorded,
+                false,
+            );
         }
     }
     engine.finish();

@@ -5,7 +5,7 @@ use crate::exit::{Damage, Failure, open_log};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use syscalls::{Errno, Sysno};
-use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
+use vigil_event::{Event, EventKind, ExitStatus, SmoKind, SockAddr, Str, Target, Value, errno_of};
 
 #[derive(clap::Args)]
 pub struct SummaryArgs {
@@ -51,6 +51,10 @@ pub struct Summary {
     renamed: BTreeSet<(Str, Str)>,
     endpoints: BTreeMap<String, BTreeSet<String>>,
     lost: u64,
+    /// Shared-memory accesses by object (its label): reads, writes.
+    smo: BTreeMap<String, (u64, u64)>,
+    /// Divergences: seq and their one-line description.
+    divergences: Vec<(u64, String)>,
 }
 
 fn file_path(v: Option<&Value>) -> Option<Str> {
@@ -125,7 +129,31 @@ impl Summary {
                     self.add_effects(ev, x.call.signature().name, x.ret);
                 }
             }
-            _ => {}
+            EventKind::SmoAccess(a) => {
+                let label = match a.object.kind {
+                    SmoKind::File => a.object.path.escaped(),
+                    k => format!(
+                        "{}:[{}] {}",
+                        k.name(),
+                        a.object.ino,
+                        a.object.path.escaped()
+                    ),
+                };
+                let e = self.smo.entry(label).or_default();
+                e.0 += a.access.reads() as u64;
+                e.1 += a.access.writes() as u64;
+            }
+            EventKind::Divergence(_) => {
+                let text = vigil_event::render::lifecycle(ev).unwrap_or_default();
+                let first = text.lines().next().unwrap_or_default().to_string();
+                self.divergences.push((ev.seq, first));
+            }
+            // Counted by type above; nothing more to sum up.
+            EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Action(_)
+            | EventKind::AddressSpace(_) => {}
         }
     }
 
@@ -283,6 +311,19 @@ impl Summary {
                 "WARNING: {} events were lost by the capture backend",
                 self.lost
             )?;
+        }
+        if !self.divergences.is_empty() {
+            writeln!(o, "\nDivergences ({}):", self.divergences.len())?;
+            for (seq, text) in &self.divergences {
+                writeln!(o, "  seq {seq}: {text}")?;
+            }
+        }
+        if !self.smo.is_empty() {
+            writeln!(o, "\nShared memory ({} objects):", self.smo.len())?;
+            writeln!(o, "  {:>9} {:>9}  object", "reads", "writes")?;
+            for (label, (r, w)) in &self.smo {
+                writeln!(o, "  {r:>9} {w:>9}  {label}")?;
+            }
         }
         writeln!(o, "\nProcesses ({}):", self.procs.len())?;
         self.render_tree(o)?;

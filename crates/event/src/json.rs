@@ -4,8 +4,11 @@
 use crate::Str;
 use crate::event::*;
 use crate::flags;
+use crate::memory::{
+    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+};
 use crate::syscall::{Abi, ArgKind, SyscallId};
-use crate::value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
+use crate::value::{AddrRange, Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
 use serde_json::{Map, Value as J, json};
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -113,6 +116,8 @@ pub fn value_json(kind: ArgKind, v: &Value) -> J {
         }
         Value::List(items) => J::Array(items.iter().map(str_json).collect()),
         Value::Addr(a) => addr_json(a),
+        Value::Bytes(b) => json!({ "hex": hex(b) }),
+        Value::Range(r) => json!({ "range": { "start": r.start, "len": r.len } }),
         // plain() never returns a wrapper.
         Value::Resolved(_) | Value::Cut(_) => J::Null,
     }
@@ -227,8 +232,83 @@ pub fn to_json(ev: &Event) -> J {
             m.insert("target_pid".into(), a.target_pid.into());
             m.insert("detail".into(), str_json(&a.detail));
         }
+        EventKind::SmoAccess(a) => smo_json(&mut m, a),
+        EventKind::AddressSpace(s) => {
+            m.insert(
+                "vmas".into(),
+                J::Array(s.vmas.iter().map(vma_json).collect()),
+            );
+        }
+        EventKind::Divergence(d) => divergence_json(&mut m, d),
     }
     J::Object(m)
+}
+
+fn smo_json(m: &mut Map<String, J>, a: &SmoAccess) {
+    let o = &a.object;
+    m.insert(
+        "object".into(),
+        json!({"kind": o.kind.name(), "dev": o.dev, "ino": o.ino, "path": str_json(&o.path)}),
+    );
+    m.insert("offset".into(), a.offset.into());
+    m.insert("len".into(), a.len.into());
+    m.insert("addr".into(), a.addr.into());
+    m.insert("ip".into(), a.ip.into());
+    m.insert("via".into(), a.via.name().into());
+    if let SmoVia::Syscall(c) = a.via {
+        call_json(m, "via_", c);
+    }
+}
+
+/// `{prefix}syscall` (and `{prefix}abi` beside it for another ABI than x86_64, and
+/// `{prefix}nr`).
+fn call_json(m: &mut Map<String, J>, prefix: &str, call: SyscallId) {
+    m.insert(format!("{prefix}syscall"), call.to_string().into());
+    if call.abi != Abi::X86_64 {
+        m.insert(format!("{prefix}abi"), call.abi.name().into());
+    }
+    m.insert(format!("{prefix}nr"), call.nr.into());
+}
+
+fn vma_json(v: &Vma) -> J {
+    json!({
+        "start": v.start,
+        "end": v.end,
+        "perms": v.perms(),
+        "offset": v.offset,
+        "dev": v.dev,
+        "ino": v.ino,
+        "path": str_json(&v.path),
+    })
+}
+
+fn divergence_json(m: &mut Map<String, J>, d: &Divergence) {
+    m.insert("what".into(), str_json(&d.what));
+    if let Some(c) = d.call {
+        call_json(m, "", c);
+    }
+    m.insert(
+        "fields".into(),
+        J::Array(d.fields.iter().map(str_json).collect()),
+    );
+    m.insert("detail".into(), str_json(&d.detail));
+    let variants = d
+        .variants
+        .iter()
+        .map(|v| {
+            let mut o = Map::new();
+            o.insert("index".into(), v.index.into());
+            o.insert("pid".into(), v.pid.into());
+            o.insert("tid".into(), v.tid.into());
+            o.insert("diverged".into(), v.diverged.into());
+            if let Some(c) = v.call {
+                syscall_json(&mut o, c, &v.args);
+            }
+            o.insert("detail".into(), str_json(&v.detail));
+            J::Object(o)
+        })
+        .collect();
+    m.insert("variants".into(), J::Array(variants));
 }
 
 fn syscall_json(m: &mut Map<String, J>, call: SyscallId, args: &Args) {
@@ -452,6 +532,20 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
             .as_u64()
             .map(Value::Unreadable)
             .map_or_else(|| err(field, "bad unreadable address"), Ok);
+    }
+    if let J::Object(m) = v
+        && m.len() == 1
+    {
+        if let Some(J::String(h)) = m.get("hex") {
+            return Ok(Value::Bytes(Arc::from(unhex(field, h)?)));
+        }
+        if let Some(r) = m.get("range") {
+            let r = obj(field, r)?;
+            return Ok(Value::Range(AddrRange {
+                start: r.u64("start")?,
+                len: r.u64("len")?,
+            }));
+        }
     }
     Ok(match kind {
         ArgKind::Fd | ArgKind::DirFd => match v {
@@ -692,8 +786,23 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             count: o.u64("count")?,
             reason: o.str_or_empty("reason")?,
         }),
+        "smo_read" => smo_from(&o, MemAccess::Read)?,
+        "smo_write" => smo_from(&o, MemAccess::Write)?,
+        "smo_read_write" => smo_from(&o, MemAccess::ReadWrite)?,
+        "address_space" => EventKind::AddressSpace(AddressSpace {
+            vmas: match o.get("vmas")? {
+                J::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| vma_from(&format!("vmas[{i}]"), v))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+                _ => return err("vmas", "expected an array"),
+            },
+        }),
+        "divergence" => divergence_from(&o)?,
         other => {
-            let hint = crate::suggest(other, TYPE_NAMES.iter().copied());
+            let hint = crate::suggest(other, crate::EventType::names());
             return err("type", format!("unknown event type `{other}`{hint}"));
         }
     };
@@ -707,18 +816,123 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
     })
 }
 
-pub const TYPE_NAMES: [&str; 10] = [
-    "action",
-    "syscall_entry",
-    "syscall_exit",
-    "process_start",
-    "process_exec",
-    "process_exit",
-    "thread_start",
-    "thread_exit",
-    "signal",
-    "lost",
-];
+/// A syscall named by `{prefix}syscall`, or by `{prefix}nr` (and `{prefix}abi`); `None` when
+/// neither is there.
+fn call_from(o: &Obj, prefix: &str) -> Result<Option<SyscallId>, JsonError> {
+    let key = format!("{prefix}syscall");
+    if let Some(v) = o.m.get(&key) {
+        let Some(name) = v.as_str() else {
+            return err(&o.name(&key), "expected a syscall name");
+        };
+        return match SyscallId::from_name(name) {
+            Some(c) => Ok(Some(c)),
+            None => {
+                let hint = crate::suggest(name, crate::syscall::all_names());
+                err(&o.name(&key), format!("unknown syscall `{name}`{hint}"))
+            }
+        };
+    }
+    let nr = format!("{prefix}nr");
+    if !o.m.contains_key(&nr) {
+        return Ok(None);
+    }
+    let abi_key = format!("{prefix}abi");
+    let abi = match o.m.get(&abi_key).and_then(J::as_str) {
+        Some(a) => Abi::from_name(a).map_or_else(
+            || err(&o.name(&abi_key), "expected x86_64, i386 or x32"),
+            Ok,
+        )?,
+        None => Abi::X86_64,
+    };
+    Ok(Some(SyscallId {
+        abi,
+        nr: o.u32(&nr)?,
+    }))
+}
+
+fn smo_from(o: &Obj, access: MemAccess) -> Result<EventKind, JsonError> {
+    let ob = obj("object", o.get("object")?)?;
+    let kind = match ob.get("kind")?.as_str().and_then(SmoKind::from_name) {
+        Some(k) => k,
+        None => return err("object.kind", "expected file, sysv_shm or shared_anon"),
+    };
+    let via = match o.get("via")?.as_str() {
+        Some("fault") => SmoVia::Fault,
+        Some("step") => SmoVia::Step,
+        Some("syscall") => match call_from(o, "via_")? {
+            Some(c) => SmoVia::Syscall(c),
+            None => return err("via_syscall", "missing"),
+        },
+        _ => return err("via", "expected fault, step or syscall"),
+    };
+    Ok(EventKind::SmoAccess(SmoAccess {
+        access,
+        object: SmoObject {
+            kind,
+            dev: ob.u64_or("dev", 0)?,
+            ino: ob.u64_or("ino", 0)?,
+            path: ob.str_or_empty("path")?,
+        },
+        offset: o.u64("offset")?,
+        len: o.u64("len")?,
+        addr: o.u64("addr")?,
+        ip: o.u64_or("ip", 0)?,
+        via,
+    }))
+}
+
+fn vma_from(field: &str, v: &J) -> Result<Vma, JsonError> {
+    let o = obj(field, v)?;
+    let Some((prot, shared)) = o.get("perms")?.as_str().and_then(Vma::parse_perms) else {
+        return err(&o.name("perms"), "expected four letters like r-xp or rw-s");
+    };
+    Ok(Vma {
+        start: o.u64("start")?,
+        end: o.u64("end")?,
+        prot,
+        shared,
+        offset: o.u64_or("offset", 0)?,
+        dev: o.u64_or("dev", 0)?,
+        ino: o.u64_or("ino", 0)?,
+        path: o.str_or_empty("path")?,
+    })
+}
+
+fn divergence_from(o: &Obj) -> Result<EventKind, JsonError> {
+    let variants = match o.get("variants")? {
+        J::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let field = format!("variants[{i}]");
+                let vo = obj(&field, v)?;
+                let call = call_from(&vo, "")?;
+                let args = match call {
+                    Some(_) => syscall_from(&vo)?.1,
+                    None => Args::new(),
+                };
+                let pid = vo.u32("pid")?;
+                Ok(VariantState {
+                    index: vo.u32("index")?,
+                    pid,
+                    tid: vo.u32_or("tid", pid)?,
+                    diverged: vo.bool_or("diverged", false)?,
+                    call,
+                    args,
+                    detail: vo.str_or_empty("detail")?,
+                })
+            })
+            .collect::<Result<Vec<_>, JsonError>>()?,
+        _ => return err("variants", "expected an array"),
+    };
+    Ok(EventKind::Divergence(Divergence {
+        what: o.str("what")?,
+        call: call_from(o, "")?,
+        fields: o.list("fields")?,
+        detail: o.str_or_empty("detail")?,
+        variants: variants.into(),
+    }))
+}
 
 #[cfg(test)]
 mod tests {

@@ -387,7 +387,7 @@ macro_rules! table {
 
 use ArgKind::*;
 
-// The default set: DESIGN.md part 1, plus the calls that change fds and the cwd (close, dup*,
+// The default set: docs/DESIGN.md part 1, plus the calls that change fds and the cwd (close, dup*,
 // fcntl, pipe*, chdir...), which vigil needs anyway to resolve fds and relative paths.
 table! {
     // process lifecycle

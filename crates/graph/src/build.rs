@@ -164,7 +164,20 @@ impl GraphBuilder {
             {
                 u32::try_from(ev.seq - x.entry_seq).unwrap_or(0)
             }
-            _ => 0,
+            // Effective when it happens (a fault is seen at the access itself).
+            EventKind::SyscallExit(_)
+            | EventKind::SyscallEntry(_)
+            | EventKind::ProcessStart(_)
+            | EventKind::ProcessExec(_)
+            | EventKind::ProcessExit(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Lost(_)
+            | EventKind::Action(_)
+            | EventKind::SmoAccess(_)
+            | EventKind::AddressSpace(_)
+            | EventKind::Divergence(_) => 0,
         };
         let call = self.call(call);
         self.touch(from, ev.seq - lead as u64);
@@ -370,11 +383,44 @@ impl GraphBuilder {
                 }
             }
             EventKind::SyscallExit(x) if !x.failed() => self.add_call(ev, x),
-            _ => {
+            EventKind::SmoAccess(a) => self.add_smo(ev, a),
+            // No flow of information: the process took part, nothing more. Said kind by kind,
+            // so that a new kind is a decision here, not a silent default.
+            EventKind::SyscallExit(_)
+            | EventKind::SyscallEntry(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Lost(_)
+            | EventKind::Action(_)
+            // A snapshot of mappings: the mmaps that made them are the flows.
+            | EventKind::AddressSpace(_)
+            // A detection point (backtrack from it), not a flow.
+            | EventKind::Divergence(_) => {
                 if let Some(&n) = self.procs.get(&ev.pid) {
                     self.touch(n, ev.seq);
                 }
             }
+        }
+    }
+
+    /// A shared-memory access: a read is object -> process, a write process -> object, a
+    /// read-modify-write both; the object is the file's node when it is a file (SysV and
+    /// shared anonymous memory are not files: their parts come with issue 11's SMO nodes).
+    fn add_smo(&mut self, ev: &Event, a: &SmoAccess) {
+        let p = self.process(ev.pid, ev.seq);
+        self.touch(p, ev.seq);
+        match a.object.kind {
+            SmoKind::File => {
+                let f = self.file(&a.object.path, a.object.dev, a.object.ino, ev.seq);
+                if a.access.reads() {
+                    self.edge(f, p, ev, "smo_read");
+                }
+                if a.access.writes() {
+                    self.edge(p, f, ev, "smo_write");
+                }
+            }
+            SmoKind::SysvShm | SmoKind::SharedAnon => {}
         }
     }
 
