@@ -294,3 +294,23 @@ fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
         assert!(bad[0].contains(says), "{issues:?}");
     }
 }
+
+/// Found by tests/fuzz.rs: a block numbered u64::MAX (a checksum guards against accidents, not
+/// against a crafted file) made the reader compute the number due next, u64::MAX + 1: a panic
+/// in a debug build, block 0 due next in a release one. No log holds that many blocks: the
+/// block is damage, named for its number, and the blocks around it are read.
+#[test]
+fn the_last_possible_block_number_is_damage() {
+    let (got, issues, _) = read(&[
+        real_block(1..4, 0),
+        real_block(4..7, u64::MAX),
+        real_block(7..10, 1),
+    ]);
+    assert_eq!(got.len(), 6, "{issues:?}");
+    let bad = corrupt(&issues);
+    assert_eq!(bad.len(), 1, "{issues:?}");
+    assert!(
+        bad[0].contains("no log holds that many blocks"),
+        "{issues:?}"
+    );
+}
