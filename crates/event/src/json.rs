@@ -575,7 +575,25 @@ fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
 fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
     let call = match o.m.get("syscall") {
         Some(J::String(name)) => match SyscallId::from_name(name) {
-            Some(c) => c,
+            Some(c) => {
+                // `nr` and `abi` say again what the name says (export writes all three): one
+                // that says otherwise is refused, not silently overruled by the name.
+                if o.m.contains_key("nr") && o.u32("nr")? != c.nr {
+                    return err(
+                        "nr",
+                        format!("{} is not the number of `{name}` ({})", o.u64("nr")?, c.nr),
+                    );
+                }
+                if let Some(a) = o.m.get("abi")
+                    && a.as_str() != Some(c.abi.name())
+                {
+                    return err(
+                        "abi",
+                        format!("{a} is not the ABI of `{name}` ({})", c.abi.name()),
+                    );
+                }
+                c
+            }
             None => {
                 let hint = crate::suggest(name, crate::syscall::all_names());
                 return err("syscall", format!("unknown syscall `{name}`{hint}"));
@@ -801,6 +819,45 @@ mod tests {
                 e.field == field && e.message.contains(message),
                 "{rest}: {e}"
             );
+        }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a line naming `fork` with `"nr": 0` (read) was
+    /// imported as fork, its `nr` silently ignored. The name and the number (and the ABI) must
+    /// agree; either alone is enough.
+    #[test]
+    fn a_syscall_number_or_abi_that_contradicts_its_name_is_refused() {
+        let read = |rest: &str| {
+            from_json(
+                &serde_json::from_str::<J>(&format!(
+                    r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry",{rest}}}"#
+                ))
+                .unwrap(),
+            )
+        };
+        let e = read(r#""syscall":"fork","nr":0"#).unwrap_err();
+        assert_eq!(e.field, "nr");
+        assert!(e.message.contains("not the number of `fork` (57)"), "{e}");
+        assert_eq!(
+            read(r#""syscall":"fork","nr":4294967353"#)
+                .unwrap_err()
+                .field,
+            "nr"
+        );
+        let e = read(r#""syscall":"i386:read","abi":"x86_64","nr":3"#).unwrap_err();
+        assert_eq!(e.field, "abi");
+        assert_eq!(
+            read(r#""syscall":"read","abi":"i386""#).unwrap_err().field,
+            "abi"
+        );
+        for ok in [
+            r#""syscall":"fork","nr":57"#,
+            r#""syscall":"fork""#,
+            r#""nr":57"#,
+            r#""syscall":"i386:read","abi":"i386","nr":3"#,
+            r#""syscall":"read","abi":"x86_64""#,
+        ] {
+            assert!(read(ok).is_ok(), "{ok}: {:?}", read(ok));
         }
     }
 
