@@ -555,9 +555,11 @@ fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
 /// A signal given by name or by number.
 fn signal_from(o: &Obj) -> Result<i32, JsonError> {
     match o.get("signal")? {
-        J::String(s) => flags::signal_from_name(s)
-            .map_or_else(|| err("signal", format!("unknown signal `{s}`")), Ok)
-            .map(|n| n as i32),
+        J::String(s) => match flags::signal_from_name(s).map(i32::try_from) {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(_)) => err("signal", format!("`{s}` is out of range for 32 bits")),
+            None => err("signal", format!("unknown signal `{s}`")),
+        },
         J::Number(_) => o.i32("signal"),
         _ => err("signal", "expected a signal name or number"),
     }
@@ -859,6 +861,49 @@ mod tests {
         ] {
             assert!(read(ok).is_ok(), "{ok}: {:?}", read(ok));
         }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a signal no name stands for (0, 100, -1) is exported
+    /// as its number in a string ("0"), which import refused as an unknown signal name, so
+    /// import(export(log)) failed. Such a string is read back as its number, within 32 bits.
+    #[test]
+    fn signals_without_a_name_round_trip() {
+        for signal in [0, 65, 100, -1, i32::MAX, i32::MIN] {
+            let ev = Event {
+                seq: 1,
+                time_ns: 1,
+                pid: 1,
+                tid: 1,
+                kind: EventKind::Signal(SignalDelivery {
+                    signal,
+                    code: 0,
+                    sender_pid: 0,
+                    sender_uid: 0,
+                }),
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+            let ev = Event {
+                kind: EventKind::ProcessExit(ProcessExit {
+                    status: ExitStatus::Signal {
+                        signal,
+                        core_dumped: false,
+                    },
+                }),
+                ..ev
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+        }
+        let j: J = serde_json::from_str(
+            r#"{"seq":1,"time_ns":1,"pid":1,"type":"signal","signal":"4294967305"}"#,
+        )
+        .unwrap();
+        let e = from_json(&j).unwrap_err();
+        assert!(
+            e.field == "signal" && e.message.contains("out of range for 32 bits"),
+            "{e}"
+        );
     }
 
     #[test]
