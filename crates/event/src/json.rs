@@ -35,13 +35,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Reads hex digit pairs. Byte by byte: a pair that is not two ASCII hex digits is an error,
+/// whatever it holds (slicing the text two bytes at a time cut a multi-byte character, a
+/// panic; `u8::from_str_radix` took a sign, "+f").
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
     if !s.len().is_multiple_of(2) {
         return err(field, "hex string of odd length");
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).or_else(|_| err(field, "bad hex digit")))
+    let digit = |c: u8| char::from(c).to_digit(16);
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| match (digit(p[0]), digit(p[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => err(field, "bad hex digit"),
+        })
         .collect()
 }
 
@@ -904,6 +911,30 @@ mod tests {
             e.field == "signal" && e.message.contains("out of range for 32 bits"),
             "{e}"
         );
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: `{"bytes_hex": "\u{9aff3}?"}` (an even number of
+    /// bytes, not of characters) panicked, slicing inside a character; "+f" was read as 0x0f.
+    #[test]
+    fn hex_strings_are_read_byte_by_byte() {
+        let read = |hex: &str| {
+            let line = format!(
+                r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry","syscall":"openat","args":{{"path":{{"bytes_hex":"{hex}"}}}}}}"#
+            );
+            from_json(&serde_json::from_str::<J>(&line).unwrap())
+        };
+        for bad in ["\u{9aff3}?", "é\u{e9}", "+f", "-1", "0x", " 1", "zz"] {
+            let e = read(bad).unwrap_err();
+            assert!(
+                e.field == "args.path" && e.message.contains("hex"),
+                "{bad}: {e}"
+            );
+        }
+        let ev = read("2f74ff00aB").unwrap();
+        let EventKind::SyscallEntry(s) = ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(s.args[1], Value::Str(Str::new(b"/t\xff\x00\xab")));
     }
 
     #[test]
