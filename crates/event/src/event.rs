@@ -69,7 +69,8 @@ impl SyscallExit {
 
 /// `Some(errno)` when a raw return value encodes a failure.
 pub fn errno_of(ret: i64) -> Option<i32> {
-    (-4095..=-1).contains(&ret).then_some(-ret as i32)
+    // `then`, not `then_some`: the negation must wait for the range check (-i64::MIN overflows).
+    (-4095..=-1).contains(&ret).then(|| -ret as i32)
 }
 
 /// Identity and credentials of a process image.
@@ -231,5 +232,28 @@ impl Event {
     pub fn arg_raw(&self, name: &str) -> Option<&Value> {
         let (sig, args) = self.args()?;
         args.get(sig.field_index(name)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::errno_of;
+
+    /// Found by crates/log/tests/fuzz.rs: an exit whose raw return value is i64::MIN (a log or
+    /// a JSON line can hold any) made errno_of negate it before checking its range, a panic in
+    /// a debug build. Every raw value has an answer.
+    #[test]
+    fn every_return_value_has_an_errno_or_none() {
+        for (ret, errno) in [
+            (i64::MIN, None),
+            (i64::MIN + 1, None),
+            (-4096, None),
+            (-4095, Some(4095)),
+            (-1, Some(1)),
+            (0, None),
+            (i64::MAX, None),
+        ] {
+            assert_eq!(errno_of(ret), errno, "{ret}");
+        }
     }
 }
