@@ -248,7 +248,8 @@ pub fn is_restart(ret: i64) -> bool {
 
 /// `Some(errno)` when a raw return value encodes a failure.
 pub fn errno_of(ret: i64) -> Option<i32> {
-    (-4095..=-1).contains(&ret).then_some(-ret as i32)
+    // `then`, not `then_some`: the negation must wait for the range check (-i64::MIN overflows).
+    (-4095..=-1).contains(&ret).then(|| -ret as i32)
 }
 
 /// Identity and credentials of a process image.
@@ -444,5 +445,23 @@ mod tests {
             assert_eq!(EventType::from_name(t.name), Some(t.ty));
         }
         assert_eq!(EVENT_TYPES.len(), EventType::Divergence as usize + 1);
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: an exit whose raw return value is i64::MIN (a log or
+    /// a JSON line can hold any) made errno_of negate it before checking its range, a panic in
+    /// a debug build. Every raw value has an answer.
+    #[test]
+    fn every_return_value_has_an_errno_or_none() {
+        for (ret, errno) in [
+            (i64::MIN, None),
+            (i64::MIN + 1, None),
+            (-4096, None),
+            (-4095, Some(4095)),
+            (-1, Some(1)),
+            (0, None),
+            (i64::MAX, None),
+        ] {
+            assert_eq!(errno_of(ret), errno, "{ret}");
+        }
     }
 }

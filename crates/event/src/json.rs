@@ -40,13 +40,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Reads hex digit pairs. Byte by byte: a pair that is not two ASCII hex digits is an error,
+/// whatever it holds (slicing the text two bytes at a time cut a multi-byte character, a
+/// panic; `u8::from_str_radix` took a sign, "+f").
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
     if !s.len().is_multiple_of(2) {
         return err(field, "hex string of odd length");
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).or_else(|_| err(field, "bad hex digit")))
+    let digit = |c: u8| char::from(c).to_digit(16);
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| match (digit(p[0]), digit(p[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => err(field, "bad hex digit"),
+        })
         .collect()
 }
 
@@ -651,9 +658,11 @@ fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
 /// A signal given by name or by number.
 fn signal_from(o: &Obj) -> Result<i32, JsonError> {
     match o.get("signal")? {
-        J::String(s) => flags::signal_from_name(s)
-            .map_or_else(|| err("signal", format!("unknown signal `{s}`")), Ok)
-            .map(|n| n as i32),
+        J::String(s) => match flags::signal_from_name(s).map(i32::try_from) {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(_)) => err("signal", format!("`{s}` is out of range for 32 bits")),
+            None => err("signal", format!("unknown signal `{s}`")),
+        },
         J::Number(_) => o.i32("signal"),
         _ => err("signal", "expected a signal name or number"),
     }
@@ -671,7 +680,25 @@ fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
 fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
     let call = match o.m.get("syscall") {
         Some(J::String(name)) => match SyscallId::from_name(name) {
-            Some(c) => c,
+            Some(c) => {
+                // `nr` and `abi` say again what the name says (export writes all three): one
+                // that says otherwise is refused, not silently overruled by the name.
+                if o.m.contains_key("nr") && o.u32("nr")? != c.nr {
+                    return err(
+                        "nr",
+                        format!("{} is not the number of `{name}` ({})", o.u64("nr")?, c.nr),
+                    );
+                }
+                if let Some(a) = o.m.get("abi")
+                    && a.as_str() != Some(c.abi.name())
+                {
+                    return err(
+                        "abi",
+                        format!("{a} is not the ABI of `{name}` ({})", c.abi.name()),
+                    );
+                }
+                c
+            }
             None => {
                 let hint = crate::suggest(name, crate::syscall::all_names());
                 return err("syscall", format!("unknown syscall `{name}`{hint}"));
@@ -1018,6 +1045,112 @@ mod tests {
                 "{rest}: {e}"
             );
         }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a line naming `fork` with `"nr": 0` (read) was
+    /// imported as fork, its `nr` silently ignored. The name and the number (and the ABI) must
+    /// agree; either alone is enough.
+    #[test]
+    fn a_syscall_number_or_abi_that_contradicts_its_name_is_refused() {
+        let read = |rest: &str| {
+            from_json(
+                &serde_json::from_str::<J>(&format!(
+                    r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry",{rest}}}"#
+                ))
+                .unwrap(),
+            )
+        };
+        let e = read(r#""syscall":"fork","nr":0"#).unwrap_err();
+        assert_eq!(e.field, "nr");
+        assert!(e.message.contains("not the number of `fork` (57)"), "{e}");
+        assert_eq!(
+            read(r#""syscall":"fork","nr":4294967353"#)
+                .unwrap_err()
+                .field,
+            "nr"
+        );
+        let e = read(r#""syscall":"i386:read","abi":"x86_64","nr":3"#).unwrap_err();
+        assert_eq!(e.field, "abi");
+        assert_eq!(
+            read(r#""syscall":"read","abi":"i386""#).unwrap_err().field,
+            "abi"
+        );
+        for ok in [
+            r#""syscall":"fork","nr":57"#,
+            r#""syscall":"fork""#,
+            r#""nr":57"#,
+            r#""syscall":"i386:read","abi":"i386","nr":3"#,
+            r#""syscall":"read","abi":"x86_64""#,
+        ] {
+            assert!(read(ok).is_ok(), "{ok}: {:?}", read(ok));
+        }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a signal no name stands for (0, 100, -1) is exported
+    /// as its number in a string ("0"), which import refused as an unknown signal name, so
+    /// import(export(log)) failed. Such a string is read back as its number, within 32 bits.
+    #[test]
+    fn signals_without_a_name_round_trip() {
+        for signal in [0, 65, 100, -1, i32::MAX, i32::MIN] {
+            let ev = Event {
+                seq: 1,
+                time_ns: 1,
+                pid: 1,
+                tid: 1,
+                kind: EventKind::Signal(SignalDelivery {
+                    signal,
+                    code: 0,
+                    sender_pid: 0,
+                    sender_uid: 0,
+                }),
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+            let ev = Event {
+                kind: EventKind::ProcessExit(ProcessExit {
+                    status: ExitStatus::Signal {
+                        signal,
+                        core_dumped: false,
+                    },
+                }),
+                ..ev
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+        }
+        let j: J = serde_json::from_str(
+            r#"{"seq":1,"time_ns":1,"pid":1,"type":"signal","signal":"4294967305"}"#,
+        )
+        .unwrap();
+        let e = from_json(&j).unwrap_err();
+        assert!(
+            e.field == "signal" && e.message.contains("out of range for 32 bits"),
+            "{e}"
+        );
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: `{"bytes_hex": "\u{9aff3}?"}` (an even number of
+    /// bytes, not of characters) panicked, slicing inside a character; "+f" was read as 0x0f.
+    #[test]
+    fn hex_strings_are_read_byte_by_byte() {
+        let read = |hex: &str| {
+            let line = format!(
+                r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry","syscall":"openat","args":{{"path":{{"bytes_hex":"{hex}"}}}}}}"#
+            );
+            from_json(&serde_json::from_str::<J>(&line).unwrap())
+        };
+        for bad in ["\u{9aff3}?", "é\u{e9}", "+f", "-1", "0x", " 1", "zz"] {
+            let e = read(bad).unwrap_err();
+            assert!(
+                e.field == "args.path" && e.message.contains("hex"),
+                "{bad}: {e}"
+            );
+        }
+        let ev = read("2f74ff00aB").unwrap();
+        let EventKind::SyscallEntry(s) = ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(s.args[1], Value::Str(Str::new(b"/t\xff\x00\xab")));
     }
 
     #[test]

@@ -1241,7 +1241,8 @@ impl<'a> Decoder<'a> {
         let id = self
             .strings
             .len()
-            .checked_sub(back + 1)
+            .checked_sub(back)
+            .and_then(|n| n.checked_sub(1))
             .ok_or_else(|| format!("reference to an undefined string ({back} back)"))?;
         Ok(self.strings[id].clone())
     }
@@ -1681,8 +1682,13 @@ impl<'a> Decoder<'a> {
             let time = self.prev_time.wrapping_add(self.zz()? as u64);
             if tag & SAME_THREAD == 0 {
                 let pid = self.var32()?;
-                let tid = i64::from(pid) + self.zz()?;
-                self.thread = (pid, u32::try_from(tid).map_err(|_| "tid out of range")?);
+                // The tid is stored as its distance from the pid: any i64, so the sum may
+                // overflow (a crafted block) before it is found out of range.
+                let tid = i64::from(pid)
+                    .checked_add(self.zz()?)
+                    .and_then(|t| u32::try_from(t).ok())
+                    .ok_or("tid out of range")?;
+                self.thread = (pid, tid);
             }
             let (pid, tid) = self.thread;
             self.prev_seq = seq;

@@ -366,6 +366,12 @@ impl BlockHeader {
                 "it claims {events} events in {raw} bytes: an event takes at least {EVENT_MIN_BYTES}"
             ));
         }
+        if self.number == Some(u64::MAX) {
+            return Err(format!(
+                "it is numbered {}: no log holds that many blocks (the next one would have no number)",
+                u64::MAX
+            ));
+        }
         if raw > compressed.saturating_mul(RATIO_MAX) {
             return Err(format!(
                 "it claims {raw} bytes from {compressed} compressed, over {RATIO_MAX} times as many: no block vigil writes decompresses that much"
