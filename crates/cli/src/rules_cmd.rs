@@ -334,6 +334,9 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     if let Some(l) = &log {
         crate::record::protect_log(&mut tracer, l.path())?;
     }
+    // Paths at a call's entry are walked before it runs only when a rule reads entries
+    // (deny, NAME.entry, syscall); the others read the exit, which holds the kernel's answer.
+    tracer.decide_at_entry(rs.looks_at_entries());
     let mut printer = Printer::new(&a.out)?;
     let start = Instant::now();
     let engine = rs.engine(limits(&a.out));
