@@ -126,7 +126,7 @@ impl Summary {
                 } else if x.call.canonical() == Some(Sysno::connect) {
                     self.add_connect(ev, x.ret);
                 } else if errno_of(x.ret).is_none() {
-                    self.add_effects(ev, x.call.signature().name, x.ret);
+                    self.add_effects(ev, x.call.meaning(), x.ret);
                 }
             }
             EventKind::SmoAccess(a) => {
@@ -179,24 +179,36 @@ impl Summary {
             .insert(format!("{what} by {}", ev.pid));
     }
 
-    fn add_effects(&mut self, ev: &Event, name: &str, ret: i64) {
-        match name {
-            "read" | "pread64" | "readv" | "preadv" | "preadv2" if ret > 0 => {
+    fn add_effects(&mut self, ev: &Event, call: Option<Sysno>, ret: i64) {
+        let Some(call) = call else {
+            return;
+        };
+        match call {
+            Sysno::read | Sysno::pread64 | Sysno::readv | Sysno::preadv | Sysno::preadv2
+                if ret > 0 =>
+            {
                 self.read.extend(file_path(ev.arg("fd")))
             }
-            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "ftruncate" if ret >= 0 => {
+            Sysno::write
+            | Sysno::pwrite64
+            | Sysno::writev
+            | Sysno::pwritev
+            | Sysno::pwritev2
+            | Sysno::ftruncate
+                if ret >= 0 =>
+            {
                 self.written.extend(file_path(ev.arg("fd")))
             }
-            "truncate" => self.written.extend(str_arg(ev, "path")),
-            "sendfile" => {
+            Sysno::truncate => self.written.extend(str_arg(ev, "path")),
+            Sysno::sendfile => {
                 self.read.extend(file_path(ev.arg("in_fd")));
                 self.written.extend(file_path(ev.arg("out_fd")));
             }
-            "copy_file_range" => {
+            Sysno::copy_file_range => {
                 self.read.extend(file_path(ev.arg("fd_in")));
                 self.written.extend(file_path(ev.arg("fd_out")));
             }
-            "mmap" => {
+            Sysno::mmap => {
                 let shared_writable = ev
                     .arg("flags")
                     .and_then(Value::as_uint)
@@ -212,8 +224,8 @@ impl Summary {
                     self.read.insert(p);
                 }
             }
-            "open" | "openat" | "openat2" | "creat" => {
-                let flags = if name == "creat" {
+            Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {
+                let flags = if call == Sysno::creat {
                     0o1101
                 } else {
                     ev.arg("flags").and_then(Value::as_uint).unwrap_or(0)
@@ -227,28 +239,30 @@ impl Summary {
                     }
                 }
             }
-            "mkdir" | "mkdirat" => self.created.extend(str_arg(ev, "path")),
-            "symlink" | "symlinkat" => self.created.extend(str_arg(ev, "linkpath")),
-            "link" | "linkat" => self.created.extend(str_arg(ev, "newpath")),
-            "unlink" | "unlinkat" | "rmdir" => self.deleted.extend(str_arg(ev, "path")),
-            "rename" | "renameat" | "renameat2" => {
+            Sysno::mkdir | Sysno::mkdirat => self.created.extend(str_arg(ev, "path")),
+            Sysno::symlink | Sysno::symlinkat => self.created.extend(str_arg(ev, "linkpath")),
+            Sysno::link | Sysno::linkat => self.created.extend(str_arg(ev, "newpath")),
+            Sysno::unlink | Sysno::unlinkat | Sysno::rmdir => {
+                self.deleted.extend(str_arg(ev, "path"))
+            }
+            Sysno::rename | Sysno::renameat | Sysno::renameat2 => {
                 if let (Some(a), Some(b)) = (str_arg(ev, "oldpath"), str_arg(ev, "newpath")) {
                     self.renamed.insert((a, b));
                 }
             }
-            "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
-            "bind" | "sendto" | "accept" | "accept4" => {
-                let addr = match name {
-                    "accept" | "accept4" => ev.arg("peer").and_then(addr_of),
-                    "sendto" => ev.arg("dest").and_then(addr_of),
+            Sysno::execve | Sysno::execveat => self.executed.extend(str_arg(ev, "path")),
+            Sysno::bind | Sysno::sendto | Sysno::accept | Sysno::accept4 => {
+                let addr = match call {
+                    Sysno::accept | Sysno::accept4 => ev.arg("peer").and_then(addr_of),
+                    Sysno::sendto => ev.arg("dest").and_then(addr_of),
                     // The address the socket got: the kernel picks the port of a bind to port
                     // 0, and the exit's fd says which (its local address after the call).
                     _ => bound_addr(ev).or_else(|| ev.arg("addr").and_then(addr_of)),
                 };
                 if let Some(a) = addr {
-                    let what = match name {
-                        "bind" => "bound",
-                        "accept" | "accept4" => "accepted from",
+                    let what = match call {
+                        Sysno::bind => "bound",
+                        Sysno::accept | Sysno::accept4 => "accepted from",
                         _ => "sent to",
                     };
                     self.endpoints

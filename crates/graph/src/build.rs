@@ -5,6 +5,7 @@
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_event::value::{AF_INET, AF_INET6};
 use vigil_event::*;
 
@@ -428,20 +429,35 @@ impl GraphBuilder {
         let name = x.call.signature().name;
         let p = self.process(ev.pid, ev.seq);
         self.touch(p, ev.seq);
-        match name {
-            "read" | "pread64" | "readv" | "preadv" | "preadv2" | "recvfrom" | "recvmsg" => {
+        let Some(call) = x.call.meaning() else {
+            return;
+        };
+        match call {
+            Sysno::read
+            | Sysno::pread64
+            | Sysno::readv
+            | Sysno::preadv
+            | Sysno::preadv2
+            | Sysno::recvfrom
+            | Sysno::recvmsg => {
                 if let Some(src) = self.fd_node(ev, "fd") {
                     self.edge(src, p, ev, name);
                 }
             }
-            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" | "sendmsg"
-            | "ftruncate" => {
+            Sysno::write
+            | Sysno::pwrite64
+            | Sysno::writev
+            | Sysno::pwritev
+            | Sysno::pwritev2
+            | Sysno::sendto
+            | Sysno::sendmsg
+            | Sysno::ftruncate => {
                 if let Some(dst) = self.fd_node(ev, "fd") {
                     self.edge(p, dst, ev, name);
                 }
             }
-            "sendfile" | "copy_file_range" => {
-                let (i, o) = if name == "sendfile" {
+            Sysno::sendfile | Sysno::copy_file_range => {
+                let (i, o) = if call == Sysno::sendfile {
                     ("in_fd", "out_fd")
                 } else {
                     ("fd_in", "fd_out")
@@ -453,13 +469,13 @@ impl GraphBuilder {
                     self.edge(p, dst, ev, name);
                 }
             }
-            "truncate" => {
+            Sysno::truncate => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
                     self.edge(p, f, ev, name);
                 }
             }
-            "mmap" => {
+            Sysno::mmap => {
                 let prot = Self::uint_arg(ev, "prot");
                 let flags = Self::uint_arg(ev, "flags");
                 if let Some(f) = self.fd_node(ev, "fd") {
@@ -475,7 +491,7 @@ impl GraphBuilder {
                     }
                 }
             }
-            "open" | "openat" | "openat2" | "creat" => {
+            Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {
                 // The new fd's target labels the file with the name it was opened by.
                 let intent = ev.open_intent().unwrap_or_default();
                 let file = self.fd_node(ev, "fd");
@@ -496,7 +512,7 @@ impl GraphBuilder {
                     self.edge(p, f, ev, name);
                 }
             }
-            "rename" | "renameat" | "renameat2" | "link" | "linkat" => {
+            Sysno::rename | Sysno::renameat | Sysno::renameat2 | Sysno::link | Sysno::linkat => {
                 let (Some(old), Some(new)) =
                     (Self::path_arg(ev, "oldpath"), Self::path_arg(ev, "newpath"))
                 else {
@@ -517,7 +533,7 @@ impl GraphBuilder {
                     self.edge(target, f, ev, name);
                 }
             }
-            "unlink" | "unlinkat" | "rmdir" | "mkdir" | "mkdirat" => {
+            Sysno::unlink | Sysno::unlinkat | Sysno::rmdir | Sysno::mkdir | Sysno::mkdirat => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let fname = self.filename(&path, ev.seq);
                     self.edge(p, fname, ev, name);
@@ -526,28 +542,34 @@ impl GraphBuilder {
                     }
                 }
             }
-            "symlink" | "symlinkat" => {
+            Sysno::symlink | Sysno::symlinkat => {
                 if let Some(path) = Self::path_arg(ev, "linkpath") {
                     let fname = self.filename(&path, ev.seq);
                     self.edge(p, fname, ev, name);
                 }
             }
-            "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat" | "setxattr"
-            | "lsetxattr" => {
+            Sysno::chmod
+            | Sysno::fchmodat
+            | Sysno::fchmodat2
+            | Sysno::chown
+            | Sysno::lchown
+            | Sysno::fchownat
+            | Sysno::setxattr
+            | Sysno::lsetxattr => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
                     self.edge(p, f, ev, name);
                 }
             }
-            "fchmod" | "fchown" | "fsetxattr" => {
+            Sysno::fchmod | Sysno::fchown | Sysno::fsetxattr => {
                 if let Some(f) = self.fd_node(ev, "fd") {
                     self.edge(p, f, ev, name);
                 }
             }
-            "kill" | "tkill" | "tgkill" => {
-                let target = match name {
-                    "tgkill" => ev.arg("tgid"),
-                    "tkill" => ev.arg("tid"),
+            Sysno::kill | Sysno::tkill | Sysno::tgkill => {
+                let target = match call {
+                    Sysno::tgkill => ev.arg("tgid"),
+                    Sysno::tkill => ev.arg("tid"),
                     _ => ev.arg("pid"),
                 }
                 .and_then(Value::as_int);
@@ -558,7 +580,7 @@ impl GraphBuilder {
                     self.edge(p, t, ev, name);
                 }
             }
-            "accept" | "accept4" => {
+            Sysno::accept | Sysno::accept4 => {
                 // Touch the connection so it exists from the moment it does.
                 let _ = self.fd_node(ev, "newfd");
             }
