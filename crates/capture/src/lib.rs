@@ -9,20 +9,7 @@ mod selection;
 pub use selection::{Selection, SelectionError};
 use vigil_event::{Event, EventKind, ExitStatus};
 
-/// What the sink wants done about the event it was just given. Only entry events of a backend
-/// that stops the caller before the call runs (ptrace) can be denied; others ignore `Deny`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[must_use]
-pub enum Verdict {
-    #[default]
-    Continue,
-    /// Do not execute the call; make it return `-errno`.
-    Deny(i32),
-    /// SIGKILL the process.
-    Kill,
-    /// SIGSTOP the process.
-    Stop,
-}
+pub use vigil_event::Verdict;
 
 /// Why a sink could not take an event (the log's disk is full, its writer died). The backend
 /// stops capturing at the first one: nothing after it is handed on, and the capture ends

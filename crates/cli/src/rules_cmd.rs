@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use vigil_capture::{Backend, EventSink};
 use vigil_rules::action::{Actor, match_json, match_text};
-use vigil_rules::watch::RulesSink;
 use vigil_rules::{Compiled, Engine, Limits, Match, RuleSet};
+use vigil_watch::RulesSink;
 
 #[derive(clap::Args)]
 pub struct RulesArgs {

@@ -465,3 +465,19 @@ mod tests {
         }
     }
 }
+
+/// What a consumer of events (an online rule set) wants done about the process of the event
+/// it was just given. Lives in the event model so the rules need nothing else; backends apply it. Only entry events of a backend
+/// that stops the caller before the call runs (ptrace) can be denied; others ignore `Deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[must_use]
+pub enum Verdict {
+    #[default]
+    Continue,
+    /// Do not execute the call; make it return `-errno`.
+    Deny(i32),
+    /// SIGKILL the process.
+    Kill,
+    /// SIGSTOP the process.
+    Stop,
+}

@@ -8,7 +8,7 @@ use crate::fields::Val;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
-use vigil_capture::Verdict;
+use vigil_event::Verdict;
 use vigil_event::{Action, Str};
 
 /// At most this many exec actions per rule per second; the rest are counted, not run.

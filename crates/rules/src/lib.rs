@@ -12,7 +12,6 @@ mod fields;
 mod lexer;
 mod parser;
 mod runs;
-pub mod watch;
 
 pub use compile::{CAction, Compiled, Rule};
 pub use diag::{Diag, Diagnostics};

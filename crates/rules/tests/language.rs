@@ -464,40 +464,6 @@ fn json_values_keep_the_return_order() {
     assert_eq!(keys, ["o.path", "o.pid", "o.fd", "o.seq"]);
 }
 
-#[test]
-fn a_kill_for_a_process_whose_exit_completed_the_match_is_logged_as_skipped() {
-    use vigil_capture::{EventSink, Verdict};
-    // "exec, then no open within 5s": the process exits first, which decides the match.
-    let src =
-        "RULE quiet PATTERN { [exec:e, ~openat] } WHERE { [ProcessId] } WITHIN 5s DO { kill }";
-    let mut s = Stream::new();
-    s.exec(7, "/bin/x", &[]);
-    s.exit_process(7);
-    let rs = rules(src);
-    let mut matched = 0;
-    let mut sink = vigil_rules::watch::RulesSink::new(
-        rs.engine(vigil_rules::Limits::default()),
-        |_, _| matched += 1,
-        None,
-    );
-    let mut actions = Vec::new();
-    for ev in &s.events {
-        assert_eq!(
-            sink.event(ev.clone()).unwrap(),
-            Verdict::Continue,
-            "nothing to kill"
-        );
-        assert!(sink.verdicts_for_others().is_empty());
-        actions.extend(sink.generated());
-    }
-    drop(sink);
-    assert_eq!(matched, 1);
-    assert!(
-        matches!(&actions[..], [(7, _, vigil_event::EventKind::Action(a))] if a.action == "skipped" && a.target_pid == 7),
-        "{actions:?}"
-    );
-}
-
 /// An open event of any open-like call: `name` may be `openat`, `openat2`, `creat`,
 /// `io_uring:openat`, `i386:open`...; `flags` is left out when the call has none.
 fn open_call(s: &mut Stream, pid: u32, name: &str, path: &str, flags: u64) -> u64 {

@@ -1,15 +1,16 @@
-//! Rules online: an EventSink that runs the engine on every event the backend produces, acts
+//! Rules online (its own crate so that the rules depend on the event model alone, and a
+//! capture backend on neither): an EventSink that runs the engine on every event the backend produces, acts
 //! on matches (kill/stop/deny become the verdict for that very event, or for the matched
 //! process when another process's event completed the match), reports the actions
 //! taken as events, and passes every event on (to the log, when recording).
 
-use crate::action::{Actor, TargetState};
-use crate::engine::{Engine, Match};
 use vigil_capture::{EventSink, SinkError, Verdict};
 use vigil_event::{Event, EventKind};
+use vigil_rules::action::{Actor, TargetState};
+use vigil_rules::{Engine, Match};
 
 /// What to do with each match (the CLI prints it).
-pub type OnMatch<'a> = dyn FnMut(&Match, &crate::Compiled) + 'a;
+pub type OnMatch<'a> = dyn FnMut(&Match, &vigil_rules::Compiled) + 'a;
 
 pub struct RulesSink<'a> {
     pub engine: Engine,
@@ -32,7 +33,7 @@ pub struct RulesSink<'a> {
 impl<'a> RulesSink<'a> {
     pub fn new(
         engine: Engine,
-        on_match: impl FnMut(&Match, &crate::Compiled) + 'a,
+        on_match: impl FnMut(&Match, &vigil_rules::Compiled) + 'a,
         next: Option<&'a mut dyn EventSink>,
     ) -> Self {
         RulesSink {

@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use vigil_capture::EventSink;
 use vigil_event::Event;
-use vigil_rules::watch::RulesSink;
 use vigil_rules::{Limits, RuleSet};
+use vigil_watch::RulesSink;
 
 /// Rules that random streams (a few pids and tids, all kinds of events) match often.
 const RULES: &str = r#"
