@@ -30,6 +30,10 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
     std::fs::create_dir_all(&dst).expect("create the copy directory");
     let copy = vigil_testkit::program("copy64k");
     let tar_out = scratch.join("share.tar");
+    let project = c_project(scratch);
+    let pylib = python_tree(scratch);
+    let xz_in = xz_input(scratch);
+    let tgz = scratch.join("doc.tgz");
     vec![
         Workload {
             name: "A",
@@ -71,7 +75,172 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
             sets: vec![STRACE_SET],
             runs: 5,
         },
+        // Real parallel workloads on the machine's cores (-j2, -T2): the tracer competes
+        // with the traced processes for the CPUs.
+        Workload {
+            name: "P1",
+            what: "make -B -j2 of a 25-file C project (gcc -O1)",
+            cmd: vec![
+                "make".into(),
+                "-s".into(),
+                "-B".into(),
+                "-j2".into(),
+                "-C".into(),
+                project.display().to_string(),
+            ],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+        Workload {
+            name: "P2",
+            what: "python3 -m compileall -f -j2 of a copy of six stdlib packages",
+            cmd: vec![
+                "python3".into(),
+                "-m".into(),
+                "compileall".into(),
+                "-f".into(),
+                "-q".into(),
+                "-j2".into(),
+                pylib.display().to_string(),
+            ],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+        Workload {
+            name: "P3",
+            what: "tar czf of /usr/share/doc (tar and gzip in a pipe)",
+            cmd: vec![
+                "tar".into(),
+                "-czf".into(),
+                tgz.display().to_string(),
+                "/usr/share/doc".into(),
+            ],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+        Workload {
+            name: "P4",
+            what: "xz -T2 -3 of 48 MiB of text",
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("xz -T2 -3 -c {} > /dev/null", xz_in.display()),
+            ],
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
     ]
+}
+
+/// Up to `max` regular files under `dir`, depth first, in name order.
+fn walk_files(dir: &Path, max: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries.into_iter().rev() {
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => stack.push(p),
+                Ok(m) if m.is_file() => out.push(p),
+                _ => {}
+            }
+            if out.len() >= max {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// 48 MiB that compress like real data: the doc tree's text, repeated (written once).
+fn xz_input(scratch: &Path) -> PathBuf {
+    let path = scratch.join("xz-input.bin");
+    if path.exists() {
+        return path;
+    }
+    let mut data = Vec::new();
+    for f in walk_files(Path::new("/usr/share/doc"), 4000) {
+        if let Ok(b) = std::fs::read(&f) {
+            data.extend_from_slice(&b);
+        }
+        if data.len() > 12 << 20 {
+            break;
+        }
+    }
+    if data.is_empty() {
+        data = b"vigil benchmark input line\n".to_vec();
+    }
+    let mut all = Vec::with_capacity(48 << 20);
+    while all.len() < 48 << 20 {
+        all.extend_from_slice(&data);
+    }
+    all.truncate(48 << 20);
+    std::fs::write(&path, all).expect("write the xz input");
+    path
+}
+
+/// A C project of 25 files, each with some work for the compiler, and its Makefile.
+fn c_project(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("cproject");
+    std::fs::create_dir_all(&dir).expect("create the C project");
+    let mut objs = vec!["main.o".to_string()];
+    let mut main = String::from("#include <stdio.h>\n");
+    for i in 0..24 {
+        let mut src = String::from("#include <stdio.h>\n#include <string.h>\n");
+        for f in 0..40 {
+            let callee = if f == 0 { 0 } else { f - 1 };
+            src.push_str(&format!(
+                "static int f{f}(const char *s, int n) {{ int h = {i}; for (int k = 0; k < n; k++) h = h * 31 + s[k % (int)strlen(s)] + {f}; if (n > 1 && h % 7 == 3) return f{callee}(s, n / 2); return h; }}\n"
+            ));
+        }
+        src.push_str(&format!(
+            "int unit{i}(int n) {{ char buf[64]; snprintf(buf, sizeof buf, \"u{i}-%d\", n); return f39(buf, n); }}\n"
+        ));
+        std::fs::write(dir.join(format!("u{i}.c")), src).expect("write a C file");
+        objs.push(format!("u{i}.o"));
+        main.push_str(&format!("int unit{i}(int);\n"));
+    }
+    main.push_str("int main(void) { long t = 0;\n");
+    for i in 0..24 {
+        main.push_str(&format!("t += unit{i}(100);\n"));
+    }
+    main.push_str("printf(\"%ld\\n\", t); return 0; }\n");
+    std::fs::write(dir.join("main.c"), main).expect("write main.c");
+    let make = format!(
+        "OBJS = {}\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c -o $@ $<\n",
+        objs.join(" ")
+    );
+    std::fs::write(dir.join("Makefile"), make).expect("write the Makefile");
+    dir
+}
+
+/// A copy of six packages of Python's standard library, for compileall to work on.
+fn python_tree(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("pylib");
+    if dir.join("json").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).expect("create the Python tree");
+    let base = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, os; print(os.path.dirname(os.path.dirname(json.__file__)))",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    for pkg in ["json", "email", "http", "xml", "asyncio", "unittest"] {
+        let _ = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(Path::new(&base).join(pkg))
+            .arg(&dir)
+            .status();
+    }
+    dir
 }
 
 /// `vigil record -q -o LOG --syscalls SET -- CMD...`
