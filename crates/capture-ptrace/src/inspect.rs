@@ -320,3 +320,17 @@ pub fn pidfd_pid(fd: &OwnedFd) -> Option<i32> {
     let line = info.lines().find(|l| l.starts_with("Pid:"))?;
     line[4..].trim().parse().ok()
 }
+
+/// The number of runnable tasks on the machine right now (the 4th field of /proc/loadavg,
+/// `running/total`), or None if it cannot be read.
+pub fn runnable_tasks() -> Option<u64> {
+    let mut buf = [0u8; 128];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open("/proc/loadavg").ok()?;
+        f.read(&mut buf).ok()?
+    };
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    let field = text.split_ascii_whitespace().nth(3)?;
+    field.split('/').next()?.parse().ok()
+}

@@ -85,6 +85,10 @@ pub struct Tracer<'s> {
     spin_ns: u64,
     max_spin_ns: u64,
     idle_waits: u64,
+    /// Whether a CPU is free for polling, and when that was last looked at (`cpu_free`).
+    cpu_free: bool,
+    cpu_checked_ns: u64,
+    cpus: u64,
     /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
     pub(crate) validate_fds: bool,
     /// vigil's own pid, and `/proc/<it>`, which a path walk must not end in (walk.rs).
@@ -197,6 +201,9 @@ impl<'s> Tracer<'s> {
             spin_ns: max_spin_ns,
             max_spin_ns,
             idle_waits: 0,
+            cpu_free: true,
+            cpu_checked_ns: 0,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
         }
     }
 
@@ -478,7 +485,7 @@ impl<'s> Tracer<'s> {
     /// computing) costs almost no polling. The loop yields the CPU to anything else runnable.
     fn wait_next(&mut self) -> nix::Result<WaitStatus> {
         let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG;
-        if self.spin_ns >= MIN_SPIN_NS {
+        if self.spin_ns >= MIN_SPIN_NS && self.cpu_free() {
             let start = now_ns();
             loop {
                 match waitpid(None::<Pid>, Some(flags))? {
@@ -517,6 +524,20 @@ impl<'s> Tracer<'s> {
             }
         }
         status
+    }
+
+    /// Whether polling would take no CPU another process needs: the number of runnable tasks
+    /// on the machine (the tracer included), looked at every 10 ms in /proc/loadavg, is at
+    /// most the number of CPUs. A traced build running two compilers on two cores has none
+    /// to spare, and a tracer polling there slowed it (`bench/run record --only P1`): it
+    /// sleeps in waitpid instead, which leaves the CPU to them.
+    fn cpu_free(&mut self) -> bool {
+        let now = now_ns();
+        if now.saturating_sub(self.cpu_checked_ns) > 10_000_000 {
+            self.cpu_checked_ns = now;
+            self.cpu_free = inspect::runnable_tasks().is_none_or(|r| r <= self.cpus);
+        }
+        self.cpu_free
     }
 
     /// Resumes a stopped task, through its syscall's exit when one is awaited.
