@@ -13,7 +13,6 @@ mod memory;
 mod nsmap;
 mod seccomp;
 mod signals;
-mod spawn;
 mod tracer;
 mod uring;
 mod walk;
@@ -27,9 +26,11 @@ use std::sync::Arc;
 use vigil_capture::{Backend, EventSink, Outcome, Selection, StopHandle};
 use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
+use vigil_tracee::SpawnError;
 
 pub use memory::Memory;
-pub use spawn::remember_inherited_sigpipe;
+/// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).
+pub use vigil_tracee::remember_inherited_sigpipe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PtraceError {
@@ -53,13 +54,34 @@ pub enum PtraceError {
     Sys { what: &'static str, errno: Errno },
 }
 
-impl PtraceError {
-    fn attach(pid: i32, errno: Errno) -> Self {
-        match errno {
-            Errno::EPERM | Errno::EACCES => PtraceError::NotPermitted { pid, errno },
-            _ => PtraceError::Sys {
-                what: "ptrace(PTRACE_SEIZE)",
+impl From<SpawnError> for PtraceError {
+    /// A start-up failure in the recorder's terms (the messages and exit codes vigil has
+    /// always given: 127 not found, 126 not executable or not executed).
+    fn from(e: SpawnError) -> Self {
+        match e {
+            SpawnError::NotFound { program } => PtraceError::CommandNotFound { command: program },
+            SpawnError::NotExecutable { path } => PtraceError::NotExecutable { path },
+            SpawnError::Nul { .. } => PtraceError::BadArgument,
+            SpawnError::Sys { what, errno } => PtraceError::Sys { what, errno },
+            SpawnError::Attach { pid, errno } => match errno {
+                Errno::EPERM | Errno::EACCES => PtraceError::NotPermitted { pid, errno },
+                _ => PtraceError::Sys {
+                    what: "ptrace(PTRACE_SEIZE)",
+                    errno,
+                },
+            },
+            // The only pre-exec step is the seccomp filter.
+            SpawnError::PreExec { errno, .. } => PtraceError::SeccompFailed { errno },
+            SpawnError::Exec { program, errno } => PtraceError::ExecFailed {
+                path: program,
                 errno,
+            },
+            SpawnError::Chdir { dir, errno } => PtraceError::Startup {
+                detail: format!("cannot change to {dir}: {errno}"),
+            },
+            SpawnError::Startup { detail } => PtraceError::Startup { detail },
+            SpawnError::Trace(e) => PtraceError::Startup {
+                detail: e.to_string(),
             },
         }
     }
@@ -100,7 +122,7 @@ impl PtraceBackend {
     /// anything starts.
     pub fn new(argv: Vec<OsString>, selection: Selection) -> Result<Self, PtraceError> {
         let first = argv.first().cloned().unwrap_or_default();
-        let program = spawn::resolve_program(&first)?;
+        let program = vigil_tracee::resolve_program(&first, std::env::var_os("PATH").as_deref())?;
         let tracer_tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
         let tid = tracer_tid.clone();
         Ok(PtraceBackend {
@@ -190,8 +212,18 @@ impl Backend for PtraceBackend {
         let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         self.tracer_tid
             .store(me, std::sync::atomic::Ordering::SeqCst);
-        let spawned = spawn::spawn(&self.program, &self.argv, &filter, options)?;
-        let _forwarding = signals::Forwarding::install(spawned.pid.as_raw());
+        // The command starts with the signal setup vigil itself was started with: the blocked
+        // mask as it is (vigil blocks nothing), handlers reset by exec, and SIGPIPE, which
+        // Rust's runtime ignored in vigil, with the disposition vigil inherited.
+        let mut cmd = vigil_tracee::Command::new(&self.program);
+        cmd.arg0(self.argv.first().cloned().unwrap_or_default())
+            .args(self.argv.iter().skip(1))
+            .options(options)
+            .sigpipe(vigil_tracee::SigPipe::Inherited)
+            .seccomp(filter);
+        let (child, _running) = vigil_tracee::Tracer::new().spawn(&mut cmd)?;
+        let root = child.pid();
+        let _forwarding = signals::Forwarding::install(root);
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
         tracer.exact_entry = self.exact_entry;
@@ -201,24 +233,12 @@ impl Backend for PtraceBackend {
             .map(|a| Str::from(a.as_bytes()))
             .collect::<Vec<_>>()
             .into();
-        tracer.add_root(
-            spawned.pid.as_raw(),
-            Str::from(self.program.as_os_str().as_bytes()),
-            argv,
-        );
+        tracer.add_root(root, Str::from(self.program.as_os_str().as_bytes()), argv);
         tracer.run()?;
         if !tracer.root_exec_seen
-            && let Some((stage, errno)) = spawn::read_child_error(&spawned.errors)
+            && let Some(e) = child.exec_error()
         {
-            let errno = Errno::from_raw(errno);
-            return Err(if stage == spawn::STAGE_SECCOMP {
-                PtraceError::SeccompFailed { errno }
-            } else {
-                PtraceError::ExecFailed {
-                    path: self.program.display().to_string(),
-                    errno,
-                }
-            });
+            return Err(e.into());
         }
         Ok(Outcome {
             status: tracer.root_status,

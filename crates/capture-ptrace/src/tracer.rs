@@ -80,7 +80,6 @@ pub struct Tracer<'s> {
     pub root: i32,
     pub root_status: Option<ExitStatus>,
     pub root_exec_seen: bool,
-    root_sigcont_seen: bool,
     /// How long to poll for the next stop before sleeping now, and at most (0: never poll).
     spin_ns: u64,
     max_spin_ns: u64,
@@ -189,7 +188,6 @@ impl<'s> Tracer<'s> {
             root: 0,
             root_status: None,
             root_exec_seen: false,
-            root_sigcont_seen: false,
             spin_ns: max_spin_ns,
             max_spin_ns,
             idle_waits: 0,
@@ -561,15 +559,6 @@ impl<'s> Tracer<'s> {
             self.early_children.insert(tid);
             return Ok(());
         };
-        if sig == Signal::SIGCONT
-            && tid == self.root
-            && !self.root_exec_seen
-            && !self.root_sigcont_seen
-        {
-            // vigil's own SIGCONT from the start-up handshake (spawn.rs), not the command's.
-            self.root_sigcont_seen = true;
-            return self.resume(tid, None);
-        }
         let (code, sender_pid, sender_uid) = match ptrace::getsiginfo(Pid::from_raw(tid)) {
             // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
             // signals not sent by a process they are zero or unrelated integers.
