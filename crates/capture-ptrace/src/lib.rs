@@ -6,7 +6,7 @@
 //! for strings, no formatting (events go to the sink in binary form).
 
 mod decode;
-mod fdtable;
+mod fs;
 mod guard;
 mod inspect;
 mod memory;

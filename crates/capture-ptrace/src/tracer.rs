@@ -3,7 +3,7 @@
 
 use crate::PtraceError;
 use crate::decode::Walked;
-use crate::fdtable::{Fs, SharedFds, SharedFs};
+use crate::fs::{Fs, SharedFds, SharedFs};
 use crate::guard::Guarded;
 use crate::inspect;
 use crate::memory::Memory;
