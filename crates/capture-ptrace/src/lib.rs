@@ -28,7 +28,6 @@ use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 use vigil_tracee::SpawnError;
 
-pub use memory::Memory;
 /// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).
 pub use vigil_tracee::remember_inherited_sigpipe;
 
