@@ -11,6 +11,7 @@ mod guard;
 mod inspect;
 mod memory;
 mod nsmap;
+mod own;
 mod seccomp;
 mod signals;
 mod tracer;

@@ -8,6 +8,7 @@ use crate::guard::Guarded;
 use crate::inspect;
 use crate::memory::Memory;
 use crate::nsmap::NsIds;
+use crate::own::{Cause, OwnSignals};
 use crate::uring::Rings;
 use nix::errno::Errno;
 use nix::sys::ptrace;
@@ -110,6 +111,10 @@ pub struct Tracer<'s> {
     pending_forward: Option<(i32, i32, u64)>,
     /// Processes left running when vigil stopped waiting for them (signals.rs).
     pub detached: u64,
+    /// Ranges vigil protected and threads it steps: their signals are vigil's (own.rs).
+    pub(crate) own: OwnSignals,
+    /// tracee's control of this thread's tracees, for remote syscalls.
+    ctl: vigil_tracee::Tracer,
 }
 
 /// How long vigil waits to see whether a signal sent to it reached the command too (sent to
@@ -178,6 +183,8 @@ impl<'s> Tracer<'s> {
             root_signals: std::collections::VecDeque::new(),
             pending_forward: None,
             detached: 0,
+            own: OwnSignals::default(),
+            ctl: vigil_tracee::Tracer::new(),
             out: Sequencer::new(sink),
             stop,
             stopped: false,
@@ -559,11 +566,22 @@ impl<'s> Tracer<'s> {
             self.early_children.insert(tid);
             return Ok(());
         };
-        let (code, sender_pid, sender_uid) = match ptrace::getsiginfo(Pid::from_raw(tid)) {
-            // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
-            // signals not sent by a process they are zero or unrelated integers.
-            Ok(si) => unsafe { (si.si_code, si.si_pid() as u32, si.si_uid()) },
-            Err(_) => (0, 0, 0),
+        // Classified before anything is delivered (one PTRACE_GETSIGINFO, as always): a
+        // signal vigil itself caused is settled and consumed (own.rs).
+        let stop = vigil_tracee::Stop::of(tid, sig as i32, 0).ok();
+        if let Some(stop) = stop {
+            let cause = self.own.classify(pid, tid, &stop);
+            if cause != Cause::Program {
+                return self.consume_own(pid, tid, stop, cause);
+            }
+        }
+        let (code, sender_pid, sender_uid) = match stop {
+            Some(vigil_tracee::Stop::Signal { info, .. }) => {
+                // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
+                // signals not sent by a process they are zero or unrelated integers.
+                unsafe { (info.code(), info.raw.si_pid() as u32, info.raw.si_uid()) }
+            }
+            _ => (0, 0, 0),
         };
         let sender = if code <= 0 {
             // si_pid is the sender as the receiver's pid namespace numbers it.
@@ -596,6 +614,48 @@ impl<'s> Tracer<'s> {
             }),
         );
         self.resume(tid, Some(sig))
+    }
+
+    /// A signal vigil caused (own.rs): settled (the protection it put on a range given back,
+    /// the step ended) and the thread resumed without it.
+    fn consume_own(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        stop: vigil_tracee::Stop,
+        cause: Cause,
+    ) -> Result<(), PtraceError> {
+        // SAFETY: `tid` is at the signal-delivery stop this thread's wait just reported, and
+        // nothing else resumes it until this handler does.
+        let mut at = unsafe { vigil_tracee::Stopped::assume(tid, stop) };
+        match self.own.settle(&mut self.ctl, &mut at, pid, cause) {
+            Ok(()) => {}
+            Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
+                // tracee reaped it while running the mprotect: its end is reported here.
+                let status = match exit {
+                    vigil_tracee::Exit::Exited(c) => ExitStatus::Code(c),
+                    vigil_tracee::Exit::Killed {
+                        signal,
+                        core_dumped,
+                    } => ExitStatus::Signal {
+                        signal,
+                        core_dumped,
+                    },
+                };
+                self.on_task_exit(tid, status);
+                return Ok(());
+            }
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) => {
+                self.action(
+                    pid,
+                    tid,
+                    "failed",
+                    format!("settling a signal vigil caused ({cause:?}): {e}"),
+                );
+            }
+        }
+        self.resume(tid, None)
     }
 
     fn on_new_task(&mut self, parent_tid: i32, event: i32) -> Result<(), PtraceError> {
@@ -766,6 +826,8 @@ impl<'s> Tracer<'s> {
             p.mem = Memory::new(pid);
             p.rings = Rings::default();
         }
+        // The old address space is gone, and what vigil protected in it.
+        self.own.forget_process(pid);
         if pid == self.root {
             self.root_exec_seen = true;
         }
@@ -790,10 +852,12 @@ impl<'s> Tracer<'s> {
         };
         crate::signals::set_traced(tid, false);
         self.ns_cache.remove(&tid);
+        self.own.forget_thread(tid);
         let pid = thread.pid;
         self.emit(pid, tid, EventKind::ThreadExit(ThreadExit { status }));
         if tid == pid {
             self.procs.remove(&pid);
+            self.own.forget_process(pid);
             if pid == self.root {
                 self.root_status = Some(status);
                 crate::signals::root_gone();
