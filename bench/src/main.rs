@@ -56,11 +56,14 @@ fn main() {
         "record" => section(record::run(&vigil, &scratch, only)),
         "graph" => section(graph::run(&vigil, &scratch)),
         "rules" => section(rules::run(&vigil, &scratch)),
+        "watch" => {
+            section(serde_json::json!({"watch_overhead": rules::watch_overhead(&vigil, &scratch)}))
+        }
         "memread" => section(memread::run()),
         "log" => section(logwrite::run(&scratch)),
         other => {
             eprintln!(
-                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules)"
+                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch)"
             );
             std::process::exit(2);
         }

@@ -28,6 +28,7 @@ pub fn run() -> serde_json::Value {
     let addr = buf.as_ptr() as u64;
     // SAFETY: the child only calls async-signal-safe functions before it is killed.
     let child = match unsafe { libc::fork() } {
+        // SAFETY: in the child, only async-signal-safe calls (ptrace, raise, _exit).
         0 => unsafe {
             libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
             libc::raise(libc::SIGSTOP);

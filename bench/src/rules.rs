@@ -343,7 +343,7 @@ fn one_key(vigil: &Path, dir: &Path) -> serde_json::Value {
 }
 
 /// `vigil watch` with the detection rules (rules/detections.rules) against `vigil record` alone, on the recording workloads.
-fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
+pub fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
     let rules = vigil_testkit::workspace_root().join("rules/detections.rules");
     let src = scratch.join("src64k.bin");
     let _ = std::fs::write(&src, vec![0x5au8; 64 * 1024]);
@@ -376,7 +376,7 @@ fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
         ),
     ];
     println!(
-        "\n  watch with the detection rules (rules/detections.rules) against record alone, same syscalls ({STRACE_SET}), median of 5:"
+        "\n  watch with the detection rules (rules/detections.rules) against record alone, same syscalls ({STRACE_SET}), median of 9, interleaved:"
     );
     let log = scratch.join("watch.vlog");
     let mut rows = Vec::new();
@@ -406,7 +406,7 @@ fn watch_overhead(vigil: &Path, scratch: &Path) -> serde_json::Value {
         let (record, watch) = (base("record"), base("watch"));
         let (mut r, mut w) = (Vec::new(), Vec::new());
         time_command(&record);
-        for _ in 0..5 {
+        for _ in 0..9 {
             r.push(time_command(&record).as_secs_f64());
             w.push(time_command(&watch).as_secs_f64());
         }

@@ -695,7 +695,29 @@ impl Tracer<'_> {
                 };
                 // An entry that was not walked (lazy, or not walkable) has nothing to compare.
                 let walked_exact = entry_path.is_some_and(|v| v.resolution() == Resolution::Exact);
-                if changed && walked_exact && flags & O_TMPFILE != O_TMPFILE {
+                // A lazy entry (nothing decided there): when asked, compare after the call.
+                // The folded name being the kernel's is the common case and costs nothing;
+                // otherwise the program's string is walked now, and a walk that does not end
+                // at what the kernel opened means the path changed during the call.
+                let changed_lazily = !walked_exact
+                    && self.report_path_changes
+                    && flags & O_TMPFILE != O_TMPFILE
+                    && kernel_id.is_some()
+                    && entry_name.is_some_and(|e| e.as_bytes() != name.as_bytes())
+                    && {
+                        let given_bytes = given.as_str().map(|g| g.as_bytes().to_vec());
+                        match (given_bytes, sig_kind(p, i)) {
+                            (Some(g), Some(kind)) => {
+                                let sig = p.call.signature();
+                                let (_, id) = self.path_value(
+                                    pid, tid, &p.args, sig, &p.raw, i, kind, g, None, false,
+                                );
+                                id.is_some() && id != kernel_id
+                            }
+                            _ => false,
+                        }
+                    };
+                if (changed && walked_exact || changed_lazily) && flags & O_TMPFILE != O_TMPFILE {
                     let before = entry_name.map_or_else(|| "?".to_string(), |e| e.escaped());
                     self.generated_actions.push((
                         pid as u32,
@@ -925,4 +947,9 @@ impl Tracer<'_> {
         }
         args
     }
+}
+
+/// The kind of a call's argument `i`.
+fn sig_kind(p: &Pending, i: usize) -> Option<ArgKind> {
+    p.call.signature().args.get(i).map(|a| a.kind)
 }

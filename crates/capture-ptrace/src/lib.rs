@@ -111,6 +111,8 @@ pub struct PtraceBackend {
     protected: Vec<(u64, u64)>,
     /// Whether anything decides on a call at its entry (see `decide_at_entry`).
     exact_entry: bool,
+    /// See `report_path_changes`.
+    report_path_changes: bool,
     /// Ends `run` early: every process left is detached (see `Tracer::detach_all`).
     stop: StopHandle,
     /// The thread `run` traces on, which the stop handle wakes.
@@ -135,6 +137,7 @@ impl PtraceBackend {
             selection,
             protected: Vec::new(),
             exact_entry: true,
+            report_path_changes: true,
         })
     }
 
@@ -144,6 +147,14 @@ impl PtraceBackend {
     /// kernel's own answer, which is what every analysis reads. Default: true.
     pub fn decide_at_entry(&mut self, yes: bool) {
         self.exact_entry = yes;
+    }
+
+    /// Whether a path that changed during a call (a thread rewriting the buffer, a symlink
+    /// swapped) is reported as a `path-changed` action when the call's entry was not walked
+    /// (`decide_at_entry(false)`): its exit then walks the program's string again when it
+    /// differs from the kernel's answer. Walked entries are always compared. Default: true.
+    pub fn report_path_changes(&mut self, yes: bool) {
+        self.report_path_changes = yes;
     }
 
     /// Protects a file (vigil's own log) from the traced programs: opening it for writing,
@@ -227,6 +238,7 @@ impl Backend for PtraceBackend {
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
         tracer.exact_entry = self.exact_entry;
+        tracer.report_path_changes = self.report_path_changes;
         let argv: Arc<[Str]> = self
             .argv
             .iter()

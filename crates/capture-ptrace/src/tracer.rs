@@ -101,6 +101,9 @@ pub struct Tracer<'s> {
     /// for every call. Otherwise an open for reading is walked by the kernel alone, its exit
     /// holding the answer (decode.rs).
     pub(crate) exact_entry: bool,
+    /// Report a path that changed during a call even when its entry was not walked (lazy):
+    /// checked after the call (decode.rs). `watch` asks for it, `record` does not.
+    pub(crate) report_path_changes: bool,
     /// Actions vigil took while handling the current stop, emitted after its event.
     pub(crate) generated_actions: Vec<(u32, u32, EventKind)>,
     /// Signals the command received from other processes lately: (signal, sender, time), to
@@ -179,6 +182,7 @@ impl<'s> Tracer<'s> {
             ns_cache: HashMap::new(),
             protected: Vec::new(),
             exact_entry: true,
+            report_path_changes: true,
             generated_actions: Vec::new(),
             root_signals: std::collections::VecDeque::new(),
             pending_forward: None,

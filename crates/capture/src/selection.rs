@@ -25,7 +25,7 @@ pub enum SelectionError {
 }
 
 impl Default for Selection {
-    /// The default set: every syscall vigil decodes (DESIGN.md part 1 and fd bookkeeping).
+    /// The default set: every syscall vigil decodes (docs/DESIGN.md part 1 and fd bookkeeping).
     fn default() -> Self {
         Selection {
             all: false,

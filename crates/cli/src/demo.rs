@@ -63,6 +63,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     let selection = Selection::default();
     let mut backend = record::backend(&command, selection.clone())?;
     backend.decide_at_entry(false);
+    backend.report_path_changes(false);
     let mut sink = LogSink::create(
         &log,
         &record::meta_for(backend.name(), &command, &selection),

@@ -178,6 +178,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     crate::files::refuse_same(Some(&a.output), &command_inputs(&backend, &a.command))?;
     // No rule decides at a call's entry here: the kernel's answer at the exit suffices.
     backend.decide_at_entry(false);
+    backend.report_path_changes(false);
     let mut sink = LogSink::create(&a.output, &meta_for(backend.name(), &a.command, &selection))?;
     protect_log(&mut backend, sink.path())?;
     let outcome = run_backend(&mut backend, &mut sink);

@@ -294,7 +294,12 @@ pub fn match_log(a: MatchArgs) -> Result<i32, Failure> {
         for m in matches.drain(..) {
             printer.print(&m, &compiled);
             // Offline there is no live process: only exec actions are carried out.
-            let _ = actor.act(&compiled, &m, vigil_rules::action::Target::Recorded, false);
+            let _ = actor.act(
+                &compiled,
+                &m,
+                vigil_rules::action::TargetState::Recorded,
+                false,
+            );
         }
     }
     engine.finish();
@@ -329,6 +334,9 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     if let Some(l) = &log {
         crate::record::protect_log(&mut tracer, l.path())?;
     }
+    // Paths at a call's entry are walked before it runs only when a rule reads entries
+    // (deny, NAME.entry, syscall); the others read the exit, which holds the kernel's answer.
+    tracer.decide_at_entry(rs.looks_at_entries());
     let mut printer = Printer::new(&a.out)?;
     let start = Instant::now();
     let engine = rs.engine(limits(&a.out));

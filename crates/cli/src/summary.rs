@@ -5,7 +5,7 @@ use crate::exit::{Damage, Failure, open_log};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use syscalls::{Errno, Sysno};
-use vigil_event::{Event, EventKind, ExitStatus, SockAddr, Str, Target, Value, errno_of};
+use vigil_event::{Event, EventKind, ExitStatus, SmoKind, SockAddr, Str, Target, Value, errno_of};
 
 #[derive(clap::Args)]
 pub struct SummaryArgs {
@@ -51,6 +51,10 @@ pub struct Summary {
     renamed: BTreeSet<(Str, Str)>,
     endpoints: BTreeMap<String, BTreeSet<String>>,
     lost: u64,
+    /// Shared-memory accesses by object (its label): reads, writes.
+    smo: BTreeMap<String, (u64, u64)>,
+    /// Divergences: seq and their one-line description.
+    divergences: Vec<(u64, String)>,
 }
 
 fn file_path(v: Option<&Value>) -> Option<Str> {
@@ -122,10 +126,34 @@ impl Summary {
                 } else if x.call.canonical() == Some(Sysno::connect) {
                     self.add_connect(ev, x.ret);
                 } else if errno_of(x.ret).is_none() {
-                    self.add_effects(ev, x.call.signature().name, x.ret);
+                    self.add_effects(ev, x.call.meaning(), x.ret);
                 }
             }
-            _ => {}
+            EventKind::SmoAccess(a) => {
+                let label = match a.object.kind {
+                    SmoKind::File => a.object.path.escaped(),
+                    k => format!(
+                        "{}:[{}] {}",
+                        k.name(),
+                        a.object.ino,
+                        a.object.path.escaped()
+                    ),
+                };
+                let e = self.smo.entry(label).or_default();
+                e.0 += a.access.reads() as u64;
+                e.1 += a.access.writes() as u64;
+            }
+            EventKind::Divergence(_) => {
+                let text = vigil_event::render::lifecycle(ev).unwrap_or_default();
+                let first = text.lines().next().unwrap_or_default().to_string();
+                self.divergences.push((ev.seq, first));
+            }
+            // Counted by type above; nothing more to sum up.
+            EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Action(_)
+            | EventKind::AddressSpace(_) => {}
         }
     }
 
@@ -151,24 +179,36 @@ impl Summary {
             .insert(format!("{what} by {}", ev.pid));
     }
 
-    fn add_effects(&mut self, ev: &Event, name: &str, ret: i64) {
-        match name {
-            "read" | "pread64" | "readv" | "preadv" | "preadv2" if ret > 0 => {
+    fn add_effects(&mut self, ev: &Event, call: Option<Sysno>, ret: i64) {
+        let Some(call) = call else {
+            return;
+        };
+        match call {
+            Sysno::read | Sysno::pread64 | Sysno::readv | Sysno::preadv | Sysno::preadv2
+                if ret > 0 =>
+            {
                 self.read.extend(file_path(ev.arg("fd")))
             }
-            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "ftruncate" if ret >= 0 => {
+            Sysno::write
+            | Sysno::pwrite64
+            | Sysno::writev
+            | Sysno::pwritev
+            | Sysno::pwritev2
+            | Sysno::ftruncate
+                if ret >= 0 =>
+            {
                 self.written.extend(file_path(ev.arg("fd")))
             }
-            "truncate" => self.written.extend(str_arg(ev, "path")),
-            "sendfile" => {
+            Sysno::truncate => self.written.extend(str_arg(ev, "path")),
+            Sysno::sendfile => {
                 self.read.extend(file_path(ev.arg("in_fd")));
                 self.written.extend(file_path(ev.arg("out_fd")));
             }
-            "copy_file_range" => {
+            Sysno::copy_file_range => {
                 self.read.extend(file_path(ev.arg("fd_in")));
                 self.written.extend(file_path(ev.arg("fd_out")));
             }
-            "mmap" => {
+            Sysno::mmap => {
                 let shared_writable = ev
                     .arg("flags")
                     .and_then(Value::as_uint)
@@ -184,8 +224,8 @@ impl Summary {
                     self.read.insert(p);
                 }
             }
-            "open" | "openat" | "openat2" | "creat" => {
-                let flags = if name == "creat" {
+            Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {
+                let flags = if call == Sysno::creat {
                     0o1101
                 } else {
                     ev.arg("flags").and_then(Value::as_uint).unwrap_or(0)
@@ -199,28 +239,30 @@ impl Summary {
                     }
                 }
             }
-            "mkdir" | "mkdirat" => self.created.extend(str_arg(ev, "path")),
-            "symlink" | "symlinkat" => self.created.extend(str_arg(ev, "linkpath")),
-            "link" | "linkat" => self.created.extend(str_arg(ev, "newpath")),
-            "unlink" | "unlinkat" | "rmdir" => self.deleted.extend(str_arg(ev, "path")),
-            "rename" | "renameat" | "renameat2" => {
+            Sysno::mkdir | Sysno::mkdirat => self.created.extend(str_arg(ev, "path")),
+            Sysno::symlink | Sysno::symlinkat => self.created.extend(str_arg(ev, "linkpath")),
+            Sysno::link | Sysno::linkat => self.created.extend(str_arg(ev, "newpath")),
+            Sysno::unlink | Sysno::unlinkat | Sysno::rmdir => {
+                self.deleted.extend(str_arg(ev, "path"))
+            }
+            Sysno::rename | Sysno::renameat | Sysno::renameat2 => {
                 if let (Some(a), Some(b)) = (str_arg(ev, "oldpath"), str_arg(ev, "newpath")) {
                     self.renamed.insert((a, b));
                 }
             }
-            "execve" | "execveat" => self.executed.extend(str_arg(ev, "path")),
-            "bind" | "sendto" | "accept" | "accept4" => {
-                let addr = match name {
-                    "accept" | "accept4" => ev.arg("peer").and_then(addr_of),
-                    "sendto" => ev.arg("dest").and_then(addr_of),
+            Sysno::execve | Sysno::execveat => self.executed.extend(str_arg(ev, "path")),
+            Sysno::bind | Sysno::sendto | Sysno::accept | Sysno::accept4 => {
+                let addr = match call {
+                    Sysno::accept | Sysno::accept4 => ev.arg("peer").and_then(addr_of),
+                    Sysno::sendto => ev.arg("dest").and_then(addr_of),
                     // The address the socket got: the kernel picks the port of a bind to port
                     // 0, and the exit's fd says which (its local address after the call).
                     _ => bound_addr(ev).or_else(|| ev.arg("addr").and_then(addr_of)),
                 };
                 if let Some(a) = addr {
-                    let what = match name {
-                        "bind" => "bound",
-                        "accept" | "accept4" => "accepted from",
+                    let what = match call {
+                        Sysno::bind => "bound",
+                        Sysno::accept | Sysno::accept4 => "accepted from",
                         _ => "sent to",
                     };
                     self.endpoints
@@ -283,6 +325,19 @@ impl Summary {
                 "WARNING: {} events were lost by the capture backend",
                 self.lost
             )?;
+        }
+        if !self.divergences.is_empty() {
+            writeln!(o, "\nDivergences ({}):", self.divergences.len())?;
+            for (seq, text) in &self.divergences {
+                writeln!(o, "  seq {seq}: {text}")?;
+            }
+        }
+        if !self.smo.is_empty() {
+            writeln!(o, "\nShared memory ({} objects):", self.smo.len())?;
+            writeln!(o, "  {:>9} {:>9}  object", "reads", "writes")?;
+            for (label, (r, w)) in &self.smo {
+                writeln!(o, "  {r:>9} {w:>9}  {label}")?;
+            }
         }
         writeln!(o, "\nProcesses ({}):", self.procs.len())?;
         self.render_tree(o)?;

@@ -272,8 +272,9 @@ fn a_thread_racing_the_path_buffer_cannot_forge_the_fd_label() {
         "RULE never PATTERN { [openat:o] } WHERE { o.ret < -5000 }\n",
     )
     .unwrap();
-    // `record` (paths walked by the kernel alone) and `watch` (walked at entry too, for rules
-    // that may deny; a change under vigil is reported): the race must show in each.
+    // `record` (paths walked by the kernel alone) and `watch` (this rule reads exits, so the
+    // entry is not walked: a folded name that differs from the kernel's answer is walked
+    // after the call, and a change under vigil is reported): the race must show in each.
     let (mut raced_record, mut raced_watch) = (false, false);
     for attempt in 0..12 {
         let watching = attempt % 2 == 1;

@@ -1,6 +1,7 @@
 //! The event: one model for every backend (ptrace, eBPF, imported JSON).
 
 use crate::Str;
+use crate::memory::{AddressSpace, Divergence, MemAccess, SmoAccess};
 use crate::syscall::{Signature, SyscallId};
 use crate::value::Value;
 use smallvec::SmallVec;
@@ -37,6 +38,170 @@ pub enum EventKind {
     Lost(Lost),
     /// Something vigil itself did about a process (a rule's action: deny, kill, stop, exec).
     Action(Action),
+    /// A read or write of a shared-memory object (issue 11).
+    SmoAccess(SmoAccess),
+    /// A process's address space (taken at exec, from /proc/PID/maps).
+    AddressSpace(AddressSpace),
+    /// Variants of a multi-variant run disagreed (issue 12).
+    Divergence(Divergence),
+}
+
+/// The type of an event, as named in JSON, rules and summaries: one per `EventKind`, except
+/// that a shared-memory access has a type per `MemAccess`. `EVENT_TYPES` is the one table
+/// every consumer derives its list from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    SyscallEntry,
+    SyscallExit,
+    ProcessStart,
+    ProcessExec,
+    ProcessExit,
+    ThreadStart,
+    ThreadExit,
+    Signal,
+    Lost,
+    Action,
+    SmoRead,
+    SmoWrite,
+    SmoReadWrite,
+    AddressSpace,
+    Divergence,
+}
+
+/// One row of `EVENT_TYPES`.
+#[derive(Clone, Copy, Debug)]
+pub struct TypeInfo {
+    pub ty: EventType,
+    /// The name in JSON (`type`), rules and summaries.
+    pub name: &'static str,
+    /// Other types an event of this type also is when matched by type (a read-modify-write
+    /// access is a read and a write).
+    pub also: &'static [EventType],
+    /// One line for documentation and messages.
+    pub about: &'static str,
+}
+
+/// Every event type, in `EventType` order (a test checks it).
+pub const EVENT_TYPES: &[TypeInfo] = &[
+    TypeInfo {
+        ty: EventType::SyscallEntry,
+        name: "syscall_entry",
+        also: &[],
+        about: "a syscall's entry",
+    },
+    TypeInfo {
+        ty: EventType::SyscallExit,
+        name: "syscall_exit",
+        also: &[],
+        about: "a syscall's exit",
+    },
+    TypeInfo {
+        ty: EventType::ProcessStart,
+        name: "process_start",
+        also: &[],
+        about: "a new process",
+    },
+    TypeInfo {
+        ty: EventType::ProcessExec,
+        name: "process_exec",
+        also: &[],
+        about: "a successful exec",
+    },
+    TypeInfo {
+        ty: EventType::ProcessExit,
+        name: "process_exit",
+        also: &[],
+        about: "a process ended",
+    },
+    TypeInfo {
+        ty: EventType::ThreadStart,
+        name: "thread_start",
+        also: &[],
+        about: "a new thread",
+    },
+    TypeInfo {
+        ty: EventType::ThreadExit,
+        name: "thread_exit",
+        also: &[],
+        about: "a thread ended",
+    },
+    TypeInfo {
+        ty: EventType::Signal,
+        name: "signal",
+        also: &[],
+        about: "a signal about to be delivered",
+    },
+    TypeInfo {
+        ty: EventType::Lost,
+        name: "lost",
+        also: &[],
+        about: "events a backend could not deliver",
+    },
+    TypeInfo {
+        ty: EventType::Action,
+        name: "action",
+        also: &[],
+        about: "something vigil did about a process",
+    },
+    TypeInfo {
+        ty: EventType::SmoRead,
+        name: "smo_read",
+        also: &[],
+        about: "a read of a shared-memory object",
+    },
+    TypeInfo {
+        ty: EventType::SmoWrite,
+        name: "smo_write",
+        also: &[],
+        about: "a write of a shared-memory object",
+    },
+    TypeInfo {
+        ty: EventType::SmoReadWrite,
+        name: "smo_read_write",
+        also: &[EventType::SmoRead, EventType::SmoWrite],
+        about: "a read-modify-write of a shared-memory object",
+    },
+    TypeInfo {
+        ty: EventType::AddressSpace,
+        name: "address_space",
+        also: &[],
+        about: "a process's address space, taken at exec",
+    },
+    TypeInfo {
+        ty: EventType::Divergence,
+        name: "divergence",
+        also: &[],
+        about: "variants of a multi-variant run disagreed",
+    },
+];
+
+impl EventType {
+    pub fn info(self) -> &'static TypeInfo {
+        &EVENT_TYPES[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn from_name(s: &str) -> Option<EventType> {
+        EVENT_TYPES.iter().find(|t| t.name == s).map(|t| t.ty)
+    }
+
+    /// Every type name, in table order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        EVENT_TYPES.iter().map(|t| t.name)
+    }
+
+    /// Whether an event of type `self` is matched by a pattern naming `pattern`.
+    pub fn counts_as(self, pattern: EventType) -> bool {
+        self == pattern || self.info().also.contains(&pattern)
+    }
+
+    /// Whether events of this type are syscall entries or exits.
+    pub fn is_syscall(self) -> bool {
+        matches!(self, EventType::SyscallEntry | EventType::SyscallExit)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +248,8 @@ pub fn is_restart(ret: i64) -> bool {
 
 /// `Some(errno)` when a raw return value encodes a failure.
 pub fn errno_of(ret: i64) -> Option<i32> {
-    (-4095..=-1).contains(&ret).then_some(-ret as i32)
+    // `then`, not `then_some`: the negation must wait for the range check (-i64::MIN overflows).
+    (-4095..=-1).contains(&ret).then(|| -ret as i32)
 }
 
 /// Identity and credentials of a process image.
@@ -200,21 +366,39 @@ pub struct Action {
     pub detail: Str,
 }
 
+impl EventKind {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventKind::SyscallEntry(_) => EventType::SyscallEntry,
+            EventKind::SyscallExit(_) => EventType::SyscallExit,
+            EventKind::ProcessStart(_) => EventType::ProcessStart,
+            EventKind::ProcessExec(_) => EventType::ProcessExec,
+            EventKind::ProcessExit(_) => EventType::ProcessExit,
+            EventKind::ThreadStart(_) => EventType::ThreadStart,
+            EventKind::ThreadExit(_) => EventType::ThreadExit,
+            EventKind::Signal(_) => EventType::Signal,
+            EventKind::Lost(_) => EventType::Lost,
+            EventKind::Action(_) => EventType::Action,
+            EventKind::SmoAccess(a) => match a.access {
+                MemAccess::Read => EventType::SmoRead,
+                MemAccess::Write => EventType::SmoWrite,
+                MemAccess::ReadWrite => EventType::SmoReadWrite,
+            },
+            EventKind::AddressSpace(_) => EventType::AddressSpace,
+            EventKind::Divergence(_) => EventType::Divergence,
+        }
+    }
+}
+
 impl Event {
     /// The event type's name as used in JSON and rules.
     pub fn type_name(&self) -> &'static str {
-        match &self.kind {
-            EventKind::SyscallEntry(_) => "syscall_entry",
-            EventKind::SyscallExit(_) => "syscall_exit",
-            EventKind::ProcessStart(_) => "process_start",
-            EventKind::ProcessExec(_) => "process_exec",
-            EventKind::ProcessExit(_) => "process_exit",
-            EventKind::ThreadStart(_) => "thread_start",
-            EventKind::ThreadExit(_) => "thread_exit",
-            EventKind::Signal(_) => "signal",
-            EventKind::Lost(_) => "lost",
-            EventKind::Action(_) => "action",
-        }
+        self.event_type().name()
+    }
+
+    /// The event's type (see `EVENT_TYPES`).
+    pub fn event_type(&self) -> EventType {
+        self.kind.event_type()
     }
 
     /// The syscall, for entry and exit events.
@@ -245,5 +429,39 @@ impl Event {
     pub fn arg_raw(&self, name: &str) -> Option<&Value> {
         let (sig, args) = self.args()?;
         args.get(sig.field_index(name)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table is in `EventType` order and names each type once, so `EventType::info`
+    /// indexes it.
+    #[test]
+    fn the_type_table_is_in_order() {
+        for (i, t) in EVENT_TYPES.iter().enumerate() {
+            assert_eq!(t.ty as usize, i, "{}", t.name);
+            assert_eq!(EventType::from_name(t.name), Some(t.ty));
+        }
+        assert_eq!(EVENT_TYPES.len(), EventType::Divergence as usize + 1);
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: an exit whose raw return value is i64::MIN (a log or
+    /// a JSON line can hold any) made errno_of negate it before checking its range, a panic in
+    /// a debug build. Every raw value has an answer.
+    #[test]
+    fn every_return_value_has_an_errno_or_none() {
+        for (ret, errno) in [
+            (i64::MIN, None),
+            (i64::MIN + 1, None),
+            (-4096, None),
+            (-4095, Some(4095)),
+            (-1, Some(1)),
+            (0, None),
+            (i64::MAX, None),
+        ] {
+            assert_eq!(errno_of(ret), errno, "{ret}");
+        }
     }
 }

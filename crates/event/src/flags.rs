@@ -237,6 +237,10 @@ pub fn signal_name(sig: i64) -> String {
 }
 
 pub fn signal_from_name(name: &str) -> Option<i64> {
+    // What `signal_name` writes for a number no name stands for (0, 100, -1): that number.
+    if let Ok(n) = name.parse::<i64>() {
+        return Some(n);
+    }
     let upper = name.to_ascii_uppercase();
     let with_prefix = if upper.starts_with("SIG") {
         upper

@@ -4,8 +4,11 @@
 use crate::Str;
 use crate::event::*;
 use crate::flags;
+use crate::memory::{
+    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+};
 use crate::syscall::{Abi, ArgKind, SyscallId};
-use crate::value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
+use crate::value::{AddrRange, Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
 use serde_json::{Map, Value as J, json};
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -37,13 +40,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Reads hex digit pairs. Byte by byte: a pair that is not two ASCII hex digits is an error,
+/// whatever it holds (slicing the text two bytes at a time cut a multi-byte character, a
+/// panic; `u8::from_str_radix` took a sign, "+f").
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>, JsonError> {
     if !s.len().is_multiple_of(2) {
         return err(field, "hex string of odd length");
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).or_else(|_| err(field, "bad hex digit")))
+    let digit = |c: u8| char::from(c).to_digit(16);
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| match (digit(p[0]), digit(p[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => err(field, "bad hex digit"),
+        })
         .collect()
 }
 
@@ -113,6 +123,8 @@ pub fn value_json(kind: ArgKind, v: &Value) -> J {
         }
         Value::List(items) => J::Array(items.iter().map(str_json).collect()),
         Value::Addr(a) => addr_json(a),
+        Value::Bytes(b) => json!({ "hex": hex(b) }),
+        Value::Range(r) => json!({ "range": { "start": r.start, "len": r.len } }),
         // plain() never returns a wrapper.
         Value::Resolved(_) | Value::Cut(_) => J::Null,
     }
@@ -227,8 +239,83 @@ pub fn to_json(ev: &Event) -> J {
             m.insert("target_pid".into(), a.target_pid.into());
             m.insert("detail".into(), str_json(&a.detail));
         }
+        EventKind::SmoAccess(a) => smo_json(&mut m, a),
+        EventKind::AddressSpace(s) => {
+            m.insert(
+                "vmas".into(),
+                J::Array(s.vmas.iter().map(vma_json).collect()),
+            );
+        }
+        EventKind::Divergence(d) => divergence_json(&mut m, d),
     }
     J::Object(m)
+}
+
+fn smo_json(m: &mut Map<String, J>, a: &SmoAccess) {
+    let o = &a.object;
+    m.insert(
+        "object".into(),
+        json!({"kind": o.kind.name(), "dev": o.dev, "ino": o.ino, "path": str_json(&o.path)}),
+    );
+    m.insert("offset".into(), a.offset.into());
+    m.insert("len".into(), a.len.into());
+    m.insert("addr".into(), a.addr.into());
+    m.insert("ip".into(), a.ip.into());
+    m.insert("via".into(), a.via.name().into());
+    if let SmoVia::Syscall(c) = a.via {
+        call_json(m, "via_", c);
+    }
+}
+
+/// `{prefix}syscall` (and `{prefix}abi` beside it for another ABI than x86_64, and
+/// `{prefix}nr`).
+fn call_json(m: &mut Map<String, J>, prefix: &str, call: SyscallId) {
+    m.insert(format!("{prefix}syscall"), call.to_string().into());
+    if call.abi != Abi::X86_64 {
+        m.insert(format!("{prefix}abi"), call.abi.name().into());
+    }
+    m.insert(format!("{prefix}nr"), call.nr.into());
+}
+
+fn vma_json(v: &Vma) -> J {
+    json!({
+        "start": v.start,
+        "end": v.end,
+        "perms": v.perms(),
+        "offset": v.offset,
+        "dev": v.dev,
+        "ino": v.ino,
+        "path": str_json(&v.path),
+    })
+}
+
+fn divergence_json(m: &mut Map<String, J>, d: &Divergence) {
+    m.insert("what".into(), str_json(&d.what));
+    if let Some(c) = d.call {
+        call_json(m, "", c);
+    }
+    m.insert(
+        "fields".into(),
+        J::Array(d.fields.iter().map(str_json).collect()),
+    );
+    m.insert("detail".into(), str_json(&d.detail));
+    let variants = d
+        .variants
+        .iter()
+        .map(|v| {
+            let mut o = Map::new();
+            o.insert("index".into(), v.index.into());
+            o.insert("pid".into(), v.pid.into());
+            o.insert("tid".into(), v.tid.into());
+            o.insert("diverged".into(), v.diverged.into());
+            if let Some(c) = v.call {
+                syscall_json(&mut o, c, &v.args);
+            }
+            o.insert("detail".into(), str_json(&v.detail));
+            J::Object(o)
+        })
+        .collect();
+    m.insert("variants".into(), J::Array(variants));
 }
 
 fn syscall_json(m: &mut Map<String, J>, call: SyscallId, args: &Args) {
@@ -453,6 +540,20 @@ pub fn value_from(field: &str, kind: ArgKind, v: &J) -> Result<Value, JsonError>
             .map(Value::Unreadable)
             .map_or_else(|| err(field, "bad unreadable address"), Ok);
     }
+    if let J::Object(m) = v
+        && m.len() == 1
+    {
+        if let Some(J::String(h)) = m.get("hex") {
+            return Ok(Value::Bytes(Arc::from(unhex(field, h)?)));
+        }
+        if let Some(r) = m.get("range") {
+            let r = obj(field, r)?;
+            return Ok(Value::Range(AddrRange {
+                start: r.u64("start")?,
+                len: r.u64("len")?,
+            }));
+        }
+    }
     Ok(match kind {
         ArgKind::Fd | ArgKind::DirFd => match v {
             J::Number(n) => match n.as_i64().map(i32::try_from) {
@@ -557,9 +658,11 @@ fn status_from(o: &Obj) -> Result<ExitStatus, JsonError> {
 /// A signal given by name or by number.
 fn signal_from(o: &Obj) -> Result<i32, JsonError> {
     match o.get("signal")? {
-        J::String(s) => flags::signal_from_name(s)
-            .map_or_else(|| err("signal", format!("unknown signal `{s}`")), Ok)
-            .map(|n| n as i32),
+        J::String(s) => match flags::signal_from_name(s).map(i32::try_from) {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(_)) => err("signal", format!("`{s}` is out of range for 32 bits")),
+            None => err("signal", format!("unknown signal `{s}`")),
+        },
         J::Number(_) => o.i32("signal"),
         _ => err("signal", "expected a signal name or number"),
     }
@@ -577,7 +680,25 @@ fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
 fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
     let call = match o.m.get("syscall") {
         Some(J::String(name)) => match SyscallId::from_name(name) {
-            Some(c) => c,
+            Some(c) => {
+                // `nr` and `abi` say again what the name says (export writes all three): one
+                // that says otherwise is refused, not silently overruled by the name.
+                if o.m.contains_key("nr") && o.u32("nr")? != c.nr {
+                    return err(
+                        "nr",
+                        format!("{} is not the number of `{name}` ({})", o.u64("nr")?, c.nr),
+                    );
+                }
+                if let Some(a) = o.m.get("abi")
+                    && a.as_str() != Some(c.abi.name())
+                {
+                    return err(
+                        "abi",
+                        format!("{a} is not the ABI of `{name}` ({})", c.abi.name()),
+                    );
+                }
+                c
+            }
             None => {
                 let hint = crate::suggest(name, crate::syscall::all_names());
                 return err("syscall", format!("unknown syscall `{name}`{hint}"));
@@ -692,8 +813,23 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             count: o.u64("count")?,
             reason: o.str_or_empty("reason")?,
         }),
+        "smo_read" => smo_from(&o, MemAccess::Read)?,
+        "smo_write" => smo_from(&o, MemAccess::Write)?,
+        "smo_read_write" => smo_from(&o, MemAccess::ReadWrite)?,
+        "address_space" => EventKind::AddressSpace(AddressSpace {
+            vmas: match o.get("vmas")? {
+                J::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| vma_from(&format!("vmas[{i}]"), v))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+                _ => return err("vmas", "expected an array"),
+            },
+        }),
+        "divergence" => divergence_from(&o)?,
         other => {
-            let hint = crate::suggest(other, TYPE_NAMES.iter().copied());
+            let hint = crate::suggest(other, crate::EventType::names());
             return err("type", format!("unknown event type `{other}`{hint}"));
         }
     };
@@ -707,18 +843,123 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
     })
 }
 
-pub const TYPE_NAMES: [&str; 10] = [
-    "action",
-    "syscall_entry",
-    "syscall_exit",
-    "process_start",
-    "process_exec",
-    "process_exit",
-    "thread_start",
-    "thread_exit",
-    "signal",
-    "lost",
-];
+/// A syscall named by `{prefix}syscall`, or by `{prefix}nr` (and `{prefix}abi`); `None` when
+/// neither is there.
+fn call_from(o: &Obj, prefix: &str) -> Result<Option<SyscallId>, JsonError> {
+    let key = format!("{prefix}syscall");
+    if let Some(v) = o.m.get(&key) {
+        let Some(name) = v.as_str() else {
+            return err(&o.name(&key), "expected a syscall name");
+        };
+        return match SyscallId::from_name(name) {
+            Some(c) => Ok(Some(c)),
+            None => {
+                let hint = crate::suggest(name, crate::syscall::all_names());
+                err(&o.name(&key), format!("unknown syscall `{name}`{hint}"))
+            }
+        };
+    }
+    let nr = format!("{prefix}nr");
+    if !o.m.contains_key(&nr) {
+        return Ok(None);
+    }
+    let abi_key = format!("{prefix}abi");
+    let abi = match o.m.get(&abi_key).and_then(J::as_str) {
+        Some(a) => Abi::from_name(a).map_or_else(
+            || err(&o.name(&abi_key), "expected x86_64, i386 or x32"),
+            Ok,
+        )?,
+        None => Abi::X86_64,
+    };
+    Ok(Some(SyscallId {
+        abi,
+        nr: o.u32(&nr)?,
+    }))
+}
+
+fn smo_from(o: &Obj, access: MemAccess) -> Result<EventKind, JsonError> {
+    let ob = obj("object", o.get("object")?)?;
+    let kind = match ob.get("kind")?.as_str().and_then(SmoKind::from_name) {
+        Some(k) => k,
+        None => return err("object.kind", "expected file, sysv_shm or shared_anon"),
+    };
+    let via = match o.get("via")?.as_str() {
+        Some("fault") => SmoVia::Fault,
+        Some("step") => SmoVia::Step,
+        Some("syscall") => match call_from(o, "via_")? {
+            Some(c) => SmoVia::Syscall(c),
+            None => return err("via_syscall", "missing"),
+        },
+        _ => return err("via", "expected fault, step or syscall"),
+    };
+    Ok(EventKind::SmoAccess(SmoAccess {
+        access,
+        object: SmoObject {
+            kind,
+            dev: ob.u64_or("dev", 0)?,
+            ino: ob.u64_or("ino", 0)?,
+            path: ob.str_or_empty("path")?,
+        },
+        offset: o.u64("offset")?,
+        len: o.u64("len")?,
+        addr: o.u64("addr")?,
+        ip: o.u64_or("ip", 0)?,
+        via,
+    }))
+}
+
+fn vma_from(field: &str, v: &J) -> Result<Vma, JsonError> {
+    let o = obj(field, v)?;
+    let Some((prot, shared)) = o.get("perms")?.as_str().and_then(Vma::parse_perms) else {
+        return err(&o.name("perms"), "expected four letters like r-xp or rw-s");
+    };
+    Ok(Vma {
+        start: o.u64("start")?,
+        end: o.u64("end")?,
+        prot,
+        shared,
+        offset: o.u64_or("offset", 0)?,
+        dev: o.u64_or("dev", 0)?,
+        ino: o.u64_or("ino", 0)?,
+        path: o.str_or_empty("path")?,
+    })
+}
+
+fn divergence_from(o: &Obj) -> Result<EventKind, JsonError> {
+    let variants = match o.get("variants")? {
+        J::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let field = format!("variants[{i}]");
+                let vo = obj(&field, v)?;
+                let call = call_from(&vo, "")?;
+                let args = match call {
+                    Some(_) => syscall_from(&vo)?.1,
+                    None => Args::new(),
+                };
+                let pid = vo.u32("pid")?;
+                Ok(VariantState {
+                    index: vo.u32("index")?,
+                    pid,
+                    tid: vo.u32_or("tid", pid)?,
+                    diverged: vo.bool_or("diverged", false)?,
+                    call,
+                    args,
+                    detail: vo.str_or_empty("detail")?,
+                })
+            })
+            .collect::<Result<Vec<_>, JsonError>>()?,
+        _ => return err("variants", "expected an array"),
+    };
+    Ok(EventKind::Divergence(Divergence {
+        what: o.str("what")?,
+        call: call_from(o, "")?,
+        fields: o.list("fields")?,
+        detail: o.str_or_empty("detail")?,
+        variants: variants.into(),
+    }))
+}
 
 #[cfg(test)]
 mod tests {
@@ -804,6 +1045,112 @@ mod tests {
                 "{rest}: {e}"
             );
         }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a line naming `fork` with `"nr": 0` (read) was
+    /// imported as fork, its `nr` silently ignored. The name and the number (and the ABI) must
+    /// agree; either alone is enough.
+    #[test]
+    fn a_syscall_number_or_abi_that_contradicts_its_name_is_refused() {
+        let read = |rest: &str| {
+            from_json(
+                &serde_json::from_str::<J>(&format!(
+                    r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry",{rest}}}"#
+                ))
+                .unwrap(),
+            )
+        };
+        let e = read(r#""syscall":"fork","nr":0"#).unwrap_err();
+        assert_eq!(e.field, "nr");
+        assert!(e.message.contains("not the number of `fork` (57)"), "{e}");
+        assert_eq!(
+            read(r#""syscall":"fork","nr":4294967353"#)
+                .unwrap_err()
+                .field,
+            "nr"
+        );
+        let e = read(r#""syscall":"i386:read","abi":"x86_64","nr":3"#).unwrap_err();
+        assert_eq!(e.field, "abi");
+        assert_eq!(
+            read(r#""syscall":"read","abi":"i386""#).unwrap_err().field,
+            "abi"
+        );
+        for ok in [
+            r#""syscall":"fork","nr":57"#,
+            r#""syscall":"fork""#,
+            r#""nr":57"#,
+            r#""syscall":"i386:read","abi":"i386","nr":3"#,
+            r#""syscall":"read","abi":"x86_64""#,
+        ] {
+            assert!(read(ok).is_ok(), "{ok}: {:?}", read(ok));
+        }
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: a signal no name stands for (0, 100, -1) is exported
+    /// as its number in a string ("0"), which import refused as an unknown signal name, so
+    /// import(export(log)) failed. Such a string is read back as its number, within 32 bits.
+    #[test]
+    fn signals_without_a_name_round_trip() {
+        for signal in [0, 65, 100, -1, i32::MAX, i32::MIN] {
+            let ev = Event {
+                seq: 1,
+                time_ns: 1,
+                pid: 1,
+                tid: 1,
+                kind: EventKind::Signal(SignalDelivery {
+                    signal,
+                    code: 0,
+                    sender_pid: 0,
+                    sender_uid: 0,
+                }),
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+            let ev = Event {
+                kind: EventKind::ProcessExit(ProcessExit {
+                    status: ExitStatus::Signal {
+                        signal,
+                        core_dumped: false,
+                    },
+                }),
+                ..ev
+            };
+            let j = to_json(&ev);
+            assert_eq!(from_json(&j).unwrap(), ev, "{j}");
+        }
+        let j: J = serde_json::from_str(
+            r#"{"seq":1,"time_ns":1,"pid":1,"type":"signal","signal":"4294967305"}"#,
+        )
+        .unwrap();
+        let e = from_json(&j).unwrap_err();
+        assert!(
+            e.field == "signal" && e.message.contains("out of range for 32 bits"),
+            "{e}"
+        );
+    }
+
+    /// Found by crates/log/tests/fuzz.rs: `{"bytes_hex": "\u{9aff3}?"}` (an even number of
+    /// bytes, not of characters) panicked, slicing inside a character; "+f" was read as 0x0f.
+    #[test]
+    fn hex_strings_are_read_byte_by_byte() {
+        let read = |hex: &str| {
+            let line = format!(
+                r#"{{"seq":1,"time_ns":1,"pid":1,"type":"syscall_entry","syscall":"openat","args":{{"path":{{"bytes_hex":"{hex}"}}}}}}"#
+            );
+            from_json(&serde_json::from_str::<J>(&line).unwrap())
+        };
+        for bad in ["\u{9aff3}?", "é\u{e9}", "+f", "-1", "0x", " 1", "zz"] {
+            let e = read(bad).unwrap_err();
+            assert!(
+                e.field == "args.path" && e.message.contains("hex"),
+                "{bad}: {e}"
+            );
+        }
+        let ev = read("2f74ff00aB").unwrap();
+        let EventKind::SyscallEntry(s) = ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(s.args[1], Value::Str(Str::new(b"/t\xff\x00\xab")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod event;
 pub mod flags;
 pub mod json;
+pub mod memory;
 pub mod open;
 pub mod render;
 pub mod syscall;
@@ -14,10 +15,13 @@ pub mod uring;
 pub mod value;
 
 pub use event::*;
+pub use memory::{
+    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+};
 pub use open::OpenIntent;
 pub use syscall::{Abi, Arg, ArgKind, Class, Signature, SyscallId};
 pub use text::Str;
-pub use value::{Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
+pub use value::{AddrRange, Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
 
 /// ` (did you mean `x`?)` for the closest candidate, or nothing when none is close.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {

@@ -2,6 +2,7 @@
 
 use crate::event::{Args, Event, EventKind, errno_of};
 use crate::flags;
+use crate::memory::{AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoVia};
 use crate::syscall::{ArgKind, Signature, SyscallId};
 use crate::value::{AT_FDCWD, Resolution, Value};
 use std::fmt::Write;
@@ -66,6 +67,10 @@ pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
         Value::Addr(a) => {
             let _ = write!(out, "{{{a}}}");
         }
+        Value::Bytes(b) => bytes(b, out),
+        Value::Range(r) => {
+            let _ = write!(out, "[{:#x}+{}]", r.start, r.len);
+        }
         Value::Int(i) => match kind {
             ArgKind::Signal => out.push_str(&flags::signal_name(*i)),
             _ => {
@@ -88,6 +93,28 @@ pub fn value(kind: ArgKind, v: &Value, out: &mut String) {
                 }
             },
         },
+    }
+}
+
+/// Bytes as strace shows a buffer: `"ab\x00\n"`, the first 64 bytes and `...` after them.
+pub fn bytes(b: &[u8], out: &mut String) {
+    const SHOWN: usize = 64;
+    out.push('"');
+    for &c in b.iter().take(SHOWN) {
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(c as char),
+            _ => {
+                let _ = write!(out, "\\x{c:02x}");
+            }
+        }
+    }
+    out.push('"');
+    if b.len() > SHOWN {
+        out.push_str("...");
     }
 }
 
@@ -238,6 +265,88 @@ pub fn lifecycle(ev: &Event) -> Option<String> {
             };
             format!("*** vigil {} {}{by}{detail} ***", a.action, a.target_pid)
         }
-        _ => return None,
+        EventKind::SmoAccess(a) => smo_access(a),
+        EventKind::AddressSpace(s) => address_space(s),
+        EventKind::Divergence(d) => divergence(d),
+        EventKind::SyscallEntry(_) | EventKind::SyscallExit(_) => return None,
     })
+}
+
+/// `~~~ smo_write /tmp/f [4096+4096] at 0x7f0000001000 ip 0x401000 (fault) ~~~`.
+fn smo_access(a: &SmoAccess) -> String {
+    let what = match a.access {
+        MemAccess::Read => "smo_read",
+        MemAccess::Write => "smo_write",
+        MemAccess::ReadWrite => "smo_read_write",
+    };
+    let object = match (a.object.kind, a.object.path.is_empty()) {
+        (SmoKind::File, false) => a.object.path.escaped(),
+        (k, false) => format!("{} {}", k.name(), a.object.path.escaped()),
+        (k, true) => format!("{}:[{}]", k.name(), a.object.ino),
+    };
+    let via = match a.via {
+        SmoVia::Syscall(c) => format!("by {c}"),
+        v => v.name().to_string(),
+    };
+    format!(
+        "~~~ {what} {object} [{}+{}] at {:#x} ip {:#x} ({via}) ~~~",
+        a.offset, a.len, a.addr, a.ip
+    )
+}
+
+/// `+++ address space: N mappings +++` and each mapping as a line of /proc/PID/maps.
+fn address_space(s: &AddressSpace) -> String {
+    let mut out = format!("+++ address space: {} mappings +++", s.vmas.len());
+    for v in s.vmas.iter() {
+        let _ = write!(
+            out,
+            "\n    {:x}-{:x} {} {:08x} {:02x}:{:02x} {} {}",
+            v.start,
+            v.end,
+            v.perms(),
+            v.offset,
+            (v.dev >> 8) & 0xfff,
+            (v.dev & 0xff) | ((v.dev >> 12) & 0xfff00),
+            v.ino,
+            v.path.escaped()
+        );
+    }
+    out
+}
+
+/// `!!! divergence (args) at write: ... !!!`, then each variant's side.
+fn divergence(d: &Divergence) -> String {
+    let mut out = format!("!!! divergence ({})", d.what);
+    if let Some(c) = d.call {
+        let _ = write!(out, " at {c}");
+    }
+    if !d.fields.is_empty() {
+        let f: Vec<String> = d.fields.iter().map(|f| f.escaped()).collect();
+        let _ = write!(out, " in {}", f.join(", "));
+    }
+    if !d.detail.is_empty() {
+        let _ = write!(out, ": {}", d.detail.escaped());
+    }
+    out.push_str(" !!!");
+    for v in d.variants.iter() {
+        let _ = write!(out, "\n    variant {} (pid {}", v.index, v.pid);
+        if v.tid != v.pid {
+            let _ = write!(out, ", tid {}", v.tid);
+        }
+        out.push(')');
+        if v.diverged {
+            out.push_str(" [diverged]");
+        }
+        out.push_str(": ");
+        if let Some(c) = v.call {
+            call(c, &v.args, &mut out);
+        }
+        if !v.detail.is_empty() {
+            if v.call.is_some() {
+                out.push(' ');
+            }
+            out.push_str(&v.detail.escaped());
+        }
+    }
+    out
 }

@@ -248,6 +248,17 @@ impl SyscallId {
         SyscallId::x86_64(s.id() as u32)
     }
 
+    /// What the call does, as the x86_64 syscall a consumer matches on: `canonical`, and
+    /// also i386 `mmap2` as `mmap` (same arguments but the offset, given in pages: the
+    /// effects on files and memory are the same).
+    pub fn meaning(self) -> Option<Sysno> {
+        self.canonical().or_else(|| {
+            (self.abi == Abi::I386
+                && syscalls::x86::Sysno::new(self.nr as usize) == Some(syscalls::x86::Sysno::mmap2))
+            .then_some(Sysno::mmap)
+        })
+    }
+
     /// The x86_64 syscall with the same meaning, when there is one (i386 `open` is x86_64
     /// `open`, io_uring's OPENAT is `openat`); calls whose arguments differ across ABIs (mmap,
     /// socketcall, clone) have none.
@@ -387,7 +398,7 @@ macro_rules! table {
 
 use ArgKind::*;
 
-// The default set: DESIGN.md part 1, plus the calls that change fds and the cwd (close, dup*,
+// The default set: docs/DESIGN.md part 1, plus the calls that change fds and the cwd (close, dup*,
 // fcntl, pipe*, chdir...), which vigil needs anyway to resolve fds and relative paths.
 table! {
     // process lifecycle

@@ -3,8 +3,11 @@
 
 use crate::Str;
 use crate::event::*;
+use crate::memory::{
+    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+};
 use crate::syscall::{self, ArgKind, SyscallId};
-use crate::value::{Cut, Fd, Resolution, SockAddr, Socket, Target, Value};
+use crate::value::{AddrRange, Cut, Fd, Resolution, SockAddr, Socket, Target, Value};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -122,6 +125,12 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
         ArgKind::SockAddr(_) | ArgKind::SockAddrOut => {
             sockaddr().prop_map(|a| Value::Addr(Arc::new(a))).boxed()
         }
+        ArgKind::Hex => prop_oneof![
+            8 => any::<u64>().prop_map(Value::Uint),
+            1 => bytes().prop_map(Value::Bytes),
+            1 => (any::<u64>(), any::<u64>()).prop_map(|(start, len)| Value::Range(AddrRange { start, len })),
+        ]
+        .boxed(),
         _ => any::<u64>().prop_map(Value::Uint).boxed(),
     };
     prop_oneof![
@@ -130,6 +139,104 @@ pub fn value_for(kind: ArgKind) -> BoxedStrategy<Value> {
         1 => any::<u64>().prop_map(Value::Unreadable),
     ]
     .boxed()
+}
+
+pub fn bytes() -> impl Strategy<Value = Arc<[u8]>> {
+    proptest::collection::vec(any::<u8>(), 0..24).prop_map(Arc::from)
+}
+
+pub fn smo_access() -> impl Strategy<Value = SmoAccess> {
+    let access = prop_oneof![
+        Just(MemAccess::Read),
+        Just(MemAccess::Write),
+        Just(MemAccess::ReadWrite)
+    ];
+    let kind = prop_oneof![
+        Just(SmoKind::File),
+        Just(SmoKind::SysvShm),
+        Just(SmoKind::SharedAnon)
+    ];
+    let via = prop_oneof![
+        Just(SmoVia::Fault),
+        Just(SmoVia::Step),
+        syscall_id().prop_map(SmoVia::Syscall)
+    ];
+    (
+        access,
+        (kind, any::<u64>(), any::<u64>(), text()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+        via,
+    )
+        .prop_map(
+            |(access, (kind, dev, ino, path), (offset, len, addr, ip), via)| SmoAccess {
+                access,
+                object: SmoObject {
+                    kind,
+                    dev,
+                    ino,
+                    path,
+                },
+                offset,
+                len,
+                addr,
+                ip,
+                via,
+            },
+        )
+}
+
+pub fn vma() -> impl Strategy<Value = Vma> {
+    (
+        (any::<u64>(), any::<u64>(), 0u8..8, any::<bool>()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), text()),
+    )
+        .prop_map(
+            |((start, end, prot, shared), (offset, dev, ino, path))| Vma {
+                start,
+                end,
+                prot,
+                shared,
+                offset,
+                dev,
+                ino,
+                path,
+            },
+        )
+}
+
+pub fn divergence() -> impl Strategy<Value = Divergence> {
+    let variant = (
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>()),
+        proptest::option::of(syscall_id()),
+        text(),
+    )
+        .prop_flat_map(|((index, pid, tid, diverged), call, detail)| {
+            let args = match call {
+                Some(c) => args_for(c, false),
+                None => Just(Args::new()).boxed(),
+            };
+            args.prop_map(move |args| VariantState {
+                index,
+                pid,
+                tid,
+                diverged,
+                call,
+                args,
+                detail: detail.clone(),
+            })
+        });
+    (
+        (text(), proptest::option::of(syscall_id())),
+        (proptest::collection::vec(text(), 0..3), text()),
+        proptest::collection::vec(variant, 0..3),
+    )
+        .prop_map(|((what, call), (fields, detail), variants)| Divergence {
+            what,
+            call,
+            fields: fields.into(),
+            detail,
+            variants: variants.into(),
+        })
 }
 
 pub fn syscall_id() -> impl Strategy<Value = SyscallId> {
@@ -199,6 +306,9 @@ pub fn kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(signal, code, sender_pid, sender_uid)| EventKind::Signal(SignalDelivery { signal, code, sender_pid, sender_uid })),
         1 => (any::<u64>(), text()).prop_map(|(count, reason)| EventKind::Lost(Lost { count, reason })),
         1 => (text(), text(), any::<u32>(), text()).prop_map(|(action, by, target_pid, detail)| EventKind::Action(Action { action, by, target_pid, detail })),
+        1 => smo_access().prop_map(EventKind::SmoAccess),
+        1 => proptest::collection::vec(vma(), 0..4).prop_map(|v| EventKind::AddressSpace(AddressSpace { vmas: v.into() })),
+        1 => divergence().prop_map(EventKind::Divergence),
     ]
 }
 

@@ -27,6 +27,17 @@ pub enum Value {
     /// A value vigil could not record whole (an argv beyond the kernel's own limits, an
     /// oversized imported value): what was kept, and exactly how much was not.
     Cut(Arc<Cut>),
+    /// Bytes as they were (a buffer compared byte for byte, memory contents).
+    Bytes(Arc<[u8]>),
+    /// A range of addresses in the process (a buffer, a mapping): start and length.
+    Range(AddrRange),
+}
+
+/// See `Value::Range`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddrRange {
+    pub start: u64,
+    pub len: u64,
 }
 
 /// See `Value::Resolved`.

@@ -5,6 +5,7 @@
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
+use syscalls::Sysno;
 use vigil_event::value::{AF_INET, AF_INET6};
 use vigil_event::*;
 
@@ -164,7 +165,20 @@ impl GraphBuilder {
             {
                 u32::try_from(ev.seq - x.entry_seq).unwrap_or(0)
             }
-            _ => 0,
+            // Effective when it happens (a fault is seen at the access itself).
+            EventKind::SyscallExit(_)
+            | EventKind::SyscallEntry(_)
+            | EventKind::ProcessStart(_)
+            | EventKind::ProcessExec(_)
+            | EventKind::ProcessExit(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Lost(_)
+            | EventKind::Action(_)
+            | EventKind::SmoAccess(_)
+            | EventKind::AddressSpace(_)
+            | EventKind::Divergence(_) => 0,
         };
         let call = self.call(call);
         self.touch(from, ev.seq - lead as u64);
@@ -370,7 +384,20 @@ impl GraphBuilder {
                 }
             }
             EventKind::SyscallExit(x) if !x.failed() => self.add_call(ev, x),
-            _ => {
+            EventKind::SmoAccess(a) => self.add_smo(ev, a),
+            // No flow of information: the process took part, nothing more. Said kind by kind,
+            // so that a new kind is a decision here, not a silent default.
+            EventKind::SyscallExit(_)
+            | EventKind::SyscallEntry(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::Signal(_)
+            | EventKind::Lost(_)
+            | EventKind::Action(_)
+            // A snapshot of mappings: the mmaps that made them are the flows.
+            | EventKind::AddressSpace(_)
+            // A detection point (backtrack from it), not a flow.
+            | EventKind::Divergence(_) => {
                 if let Some(&n) = self.procs.get(&ev.pid) {
                     self.touch(n, ev.seq);
                 }
@@ -378,24 +405,59 @@ impl GraphBuilder {
         }
     }
 
+    /// A shared-memory access: a read is object -> process, a write process -> object, a
+    /// read-modify-write both; the object is the file's node when it is a file (SysV and
+    /// shared anonymous memory are not files: their parts come with issue 11's SMO nodes).
+    fn add_smo(&mut self, ev: &Event, a: &SmoAccess) {
+        let p = self.process(ev.pid, ev.seq);
+        self.touch(p, ev.seq);
+        match a.object.kind {
+            SmoKind::File => {
+                let f = self.file(&a.object.path, a.object.dev, a.object.ino, ev.seq);
+                if a.access.reads() {
+                    self.edge(f, p, ev, "smo_read");
+                }
+                if a.access.writes() {
+                    self.edge(p, f, ev, "smo_write");
+                }
+            }
+            SmoKind::SysvShm | SmoKind::SharedAnon => {}
+        }
+    }
+
     fn add_call(&mut self, ev: &Event, x: &SyscallExit) {
         let name = x.call.signature().name;
         let p = self.process(ev.pid, ev.seq);
         self.touch(p, ev.seq);
-        match name {
-            "read" | "pread64" | "readv" | "preadv" | "preadv2" | "recvfrom" | "recvmsg" => {
+        let Some(call) = x.call.meaning() else {
+            return;
+        };
+        match call {
+            Sysno::read
+            | Sysno::pread64
+            | Sysno::readv
+            | Sysno::preadv
+            | Sysno::preadv2
+            | Sysno::recvfrom
+            | Sysno::recvmsg => {
                 if let Some(src) = self.fd_node(ev, "fd") {
                     self.edge(src, p, ev, name);
                 }
             }
-            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" | "sendmsg"
-            | "ftruncate" => {
+            Sysno::write
+            | Sysno::pwrite64
+            | Sysno::writev
+            | Sysno::pwritev
+            | Sysno::pwritev2
+            | Sysno::sendto
+            | Sysno::sendmsg
+            | Sysno::ftruncate => {
                 if let Some(dst) = self.fd_node(ev, "fd") {
                     self.edge(p, dst, ev, name);
                 }
             }
-            "sendfile" | "copy_file_range" => {
-                let (i, o) = if name == "sendfile" {
+            Sysno::sendfile | Sysno::copy_file_range => {
+                let (i, o) = if call == Sysno::sendfile {
                     ("in_fd", "out_fd")
                 } else {
                     ("fd_in", "fd_out")
@@ -407,13 +469,13 @@ impl GraphBuilder {
                     self.edge(p, dst, ev, name);
                 }
             }
-            "truncate" => {
+            Sysno::truncate => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
                     self.edge(p, f, ev, name);
                 }
             }
-            "mmap" => {
+            Sysno::mmap => {
                 let prot = Self::uint_arg(ev, "prot");
                 let flags = Self::uint_arg(ev, "flags");
                 if let Some(f) = self.fd_node(ev, "fd") {
@@ -429,7 +491,7 @@ impl GraphBuilder {
                     }
                 }
             }
-            "open" | "openat" | "openat2" | "creat" => {
+            Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat => {
                 // The new fd's target labels the file with the name it was opened by.
                 let intent = ev.open_intent().unwrap_or_default();
                 let file = self.fd_node(ev, "fd");
@@ -450,7 +512,7 @@ impl GraphBuilder {
                     self.edge(p, f, ev, name);
                 }
             }
-            "rename" | "renameat" | "renameat2" | "link" | "linkat" => {
+            Sysno::rename | Sysno::renameat | Sysno::renameat2 | Sysno::link | Sysno::linkat => {
                 let (Some(old), Some(new)) =
                     (Self::path_arg(ev, "oldpath"), Self::path_arg(ev, "newpath"))
                 else {
@@ -471,7 +533,7 @@ impl GraphBuilder {
                     self.edge(target, f, ev, name);
                 }
             }
-            "unlink" | "unlinkat" | "rmdir" | "mkdir" | "mkdirat" => {
+            Sysno::unlink | Sysno::unlinkat | Sysno::rmdir | Sysno::mkdir | Sysno::mkdirat => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let fname = self.filename(&path, ev.seq);
                     self.edge(p, fname, ev, name);
@@ -480,28 +542,34 @@ impl GraphBuilder {
                     }
                 }
             }
-            "symlink" | "symlinkat" => {
+            Sysno::symlink | Sysno::symlinkat => {
                 if let Some(path) = Self::path_arg(ev, "linkpath") {
                     let fname = self.filename(&path, ev.seq);
                     self.edge(p, fname, ev, name);
                 }
             }
-            "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat" | "setxattr"
-            | "lsetxattr" => {
+            Sysno::chmod
+            | Sysno::fchmodat
+            | Sysno::fchmodat2
+            | Sysno::chown
+            | Sysno::lchown
+            | Sysno::fchownat
+            | Sysno::setxattr
+            | Sysno::lsetxattr => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
                     self.edge(p, f, ev, name);
                 }
             }
-            "fchmod" | "fchown" | "fsetxattr" => {
+            Sysno::fchmod | Sysno::fchown | Sysno::fsetxattr => {
                 if let Some(f) = self.fd_node(ev, "fd") {
                     self.edge(p, f, ev, name);
                 }
             }
-            "kill" | "tkill" | "tgkill" => {
-                let target = match name {
-                    "tgkill" => ev.arg("tgid"),
-                    "tkill" => ev.arg("tid"),
+            Sysno::kill | Sysno::tkill | Sysno::tgkill => {
+                let target = match call {
+                    Sysno::tgkill => ev.arg("tgid"),
+                    Sysno::tkill => ev.arg("tid"),
                     _ => ev.arg("pid"),
                 }
                 .and_then(Value::as_int);
@@ -512,7 +580,7 @@ impl GraphBuilder {
                     self.edge(p, t, ev, name);
                 }
             }
-            "accept" | "accept4" => {
+            Sysno::accept | Sysno::accept4 => {
                 // Touch the connection so it exists from the moment it does.
                 let _ = self.fd_node(ev, "newfd");
             }

@@ -12,8 +12,10 @@ pub const FILE_MAGIC: &[u8; 8] = b"VIGILLOG";
 /// (1 and 2) whatever the minor version; a newer major version is refused.
 pub const FORMAT_VERSION: u32 = 2;
 /// The minor version written: additions a reader of the same major version can skip (records
-/// of extension kinds, fields after the known ones of the end record).
-pub const FORMAT_MINOR: u16 = 0;
+/// of extension kinds, fields after the known ones of the end record). 2.1 writes the extension
+/// kinds of docs/log-format.md (shared-memory accesses, address spaces, divergences, syscall
+/// events holding byte buffers or address ranges).
+pub const FORMAT_MINOR: u16 = 1;
 /// The oldest major version this vigil reads.
 pub const OLDEST_VERSION: u16 = 1;
 
@@ -362,6 +364,12 @@ impl BlockHeader {
         if events > raw / EVENT_MIN_BYTES {
             return Err(format!(
                 "it claims {events} events in {raw} bytes: an event takes at least {EVENT_MIN_BYTES}"
+            ));
+        }
+        if self.number == Some(u64::MAX) {
+            return Err(format!(
+                "it is numbered {}: no log holds that many blocks (the next one would have no number)",
+                u64::MAX
             ));
         }
         if raw > compressed.saturating_mul(RATIO_MAX) {

@@ -266,3 +266,51 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
     }
     out.push(v as u8);
 }
+
+/// Found by tests/fuzz.rs: a field whose every value is a possible varint can still overflow
+/// the arithmetic that reads it. A tid stored as `tid - pid` of i64::MAX overflowed the sum
+/// (a panic in a debug build), and a string reference of u64::MAX back wrapped to "the latest
+/// string" plus one: an index past the end, a panic in every build. Both are now damage, the
+/// block reported and the blocks around it read.
+#[test]
+fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    // A thread start: tag 6, seq and time deltas 0, pid 5, tid - pid = i64::MAX, creator 0.
+    let mut tid = vec![6, 0, 0, 5];
+    put(&mut tid, zigzag(i64::MAX));
+    tid.push(0);
+    // A syscall entry of read with one argument, a string reference u64::MAX back.
+    let mut string = vec![0, 0, 0, 5, 0, 0, 1, 4];
+    put(&mut string, u64::MAX);
+    for (raw, says) in [(tid, "tid out of range"), (string, "undefined string")] {
+        let (got, issues, _) = read(&[
+            real_block(1..4, 0),
+            block(&compress(&raw, 0), raw.len() as u32, 1, 1, 4),
+            real_block(4..7, 2),
+        ]);
+        assert_eq!(got.len(), 6, "{issues:?}");
+        let bad = corrupt(&issues);
+        assert_eq!(bad.len(), 1, "{issues:?}");
+        assert!(bad[0].contains(says), "{issues:?}");
+    }
+}
+
+/// Found by tests/fuzz.rs: a block numbered u64::MAX (a checksum guards against accidents, not
+/// against a crafted file) made the reader compute the number due next, u64::MAX + 1: a panic
+/// in a debug build, block 0 due next in a release one. No log holds that many blocks: the
+/// block is damage, named for its number, and the blocks around it are read.
+#[test]
+fn the_last_possible_block_number_is_damage() {
+    let (got, issues, _) = read(&[
+        real_block(1..4, 0),
+        real_block(4..7, u64::MAX),
+        real_block(7..10, 1),
+    ]);
+    assert_eq!(got.len(), 6, "{issues:?}");
+    let bad = corrupt(&issues);
+    assert_eq!(bad.len(), 1, "{issues:?}");
+    assert!(
+        bad[0].contains("no log holds that many blocks"),
+        "{issues:?}"
+    );
+}

@@ -235,6 +235,7 @@ fn foreign_files_versions_and_headers_are_refused() {
     // A newer major version: refused, naming the version a reader needs.
     let mut v3 = good.clone();
     v3[8] = 3;
+    v3[10] = 0;
     let e = err(&v3);
     assert!(
         e.contains("version 3.0")
@@ -253,6 +254,7 @@ fn foreign_files_versions_and_headers_are_refused() {
     // Version 0 never existed.
     let mut v0 = good.clone();
     v0[8] = 0;
+    v0[10] = 0;
     let e = err(&v0);
     assert!(e.contains("version 0 is not one vigil writes"), "{e}");
     let mut bad = good.clone();

@@ -122,6 +122,26 @@ fn path_target(p: &Processes, tid: u32, path: &Str) -> Arc<Target> {
     })
 }
 
+/// The snapshot in /proc/PID/maps form, for `load_maps`.
+fn snapshot_as_maps(snap: &vigil_event::memory::AddressSpace) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    for v in snap.vmas.iter() {
+        let (major, minor) = crate::maps::dev_split(v.dev);
+        let _ = writeln!(
+            text,
+            "{:x}-{:x} {} {:08x} {major:02x}:{minor:02x} {} {}",
+            v.start,
+            v.end,
+            v.perms(),
+            v.offset,
+            v.ino,
+            String::from_utf8_lossy(v.path.as_bytes())
+        );
+    }
+    text
+}
+
 impl Processes {
     /// Updates the state with what one event says happened. Errors say what could not be
     /// applied (an argument not recorded, a SysV segment of unknown size, a call the model
@@ -157,6 +177,14 @@ impl Processes {
                 }
                 r
             }
+            // A snapshot (taken at exec from /proc/PID/maps) replaces what the model had.
+            EventKind::AddressSpace(snap) => {
+                self.adopt(pid, tid);
+                let text = snapshot_as_maps(snap);
+                self.load_maps(pid, &text)
+            }
+            // Accesses through memory and the monitor's verdicts change no process state.
+            EventKind::SmoAccess(_) | EventKind::Divergence(_) => Ok(()),
             EventKind::ProcessStart(s) => {
                 let Some(creator) = self.creator_of(s.ppid, s.clone_flags) else {
                     // Its parent is not traced (the traced command itself): nothing to
@@ -1356,5 +1384,53 @@ mod tests {
         let v = l.ps.mm(10).unwrap().vma_at(0x8000_0000).unwrap().clone();
         assert_eq!(v.offset_at(v.start), Some(2 * P));
         assert_eq!(v.object(), Some(&ObjectId::File { dev: 7, ino: 9 }));
+    }
+
+    #[test]
+    fn an_address_space_snapshot_replaces_the_model_of_that_process() {
+        use vigil_event::memory::{AddressSpace as Snap, PROT_READ, PROT_WRITE, Vma as SVma};
+        let mut l = Log::new();
+        l.call(10, 10, "mmap", &[], 0x7000_0000).unwrap_or(());
+        let vmas: Vec<SVma> = vec![
+            SVma {
+                start: 0x40_0000,
+                end: 0x40_2000,
+                prot: PROT_READ,
+                shared: false,
+                offset: 0x1000,
+                dev: crate::maps::makedev(8, 1),
+                ino: 42,
+                path: Str::from("/usr/bin/prog"),
+            },
+            SVma {
+                start: 0x7f00_0000_0000,
+                end: 0x7f00_0000_1000,
+                prot: PROT_READ | PROT_WRITE,
+                shared: true,
+                offset: 0,
+                dev: crate::maps::makedev(0, 26),
+                ino: 7,
+                path: Str::from("/dev/shm/x"),
+            },
+        ];
+        l.ev(10, 10, EventKind::AddressSpace(Snap { vmas: vmas.into() }))
+            .unwrap();
+        let mm = l.ps.mm(10).unwrap();
+        let got: Vec<(u64, u64, bool)> = mm.iter().map(|v| (v.start, v.end, v.shared)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0x40_0000, 0x40_2000, false),
+                (0x7f00_0000_0000, 0x7f00_0000_1000, true)
+            ]
+        );
+        let shm = mm.vma_at(0x7f00_0000_0800).unwrap();
+        assert!(shm.prot.contains(Prot::WRITE), "{shm}");
+        assert!(
+            mm.vma_at(0x40_1000)
+                .unwrap()
+                .to_string()
+                .contains("/usr/bin/prog")
+        );
     }
 }

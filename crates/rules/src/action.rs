@@ -16,7 +16,7 @@ pub const EXEC_PER_SECOND: u32 = 10;
 
 /// The process a match is about, as the actor finds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum TargetState {
     /// Traced and running: kill, stop and deny apply.
     Live,
     /// Its own exit completed the match: there is nothing left to kill or stop.
@@ -94,10 +94,10 @@ impl Actor {
         &mut self,
         c: &Compiled,
         m: &Match,
-        target: Target,
+        target: TargetState,
         at_entry: bool,
     ) -> (Verdict, Vec<Action>) {
-        let online = target == Target::Live;
+        let online = target == TargetState::Live;
         let rule = &c.rules[m.rule];
         let mut verdict = Verdict::Continue;
         let mut taken = Vec::new();
@@ -120,7 +120,7 @@ impl Actor {
                     }
                     taken.push(record("stop", format!("match #{}", m.number)));
                 }
-                CAction::Kill | CAction::Stop if target == Target::Exited => {
+                CAction::Kill | CAction::Stop if target == TargetState::Exited => {
                     let what = if matches!(a, CAction::Kill) {
                         "kill"
                     } else {
@@ -285,6 +285,9 @@ fn spawn_detached(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     // SAFETY: between fork and exec only async-signal-safe calls, on data prepared above.
     match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        // SAFETY: in the forked child only async-signal-safe calls (setsid, fork, dup2,
+        // execve, _exit) on pointers into CStrings and arrays built before the fork, which
+        // stay alive until execve or _exit.
         nix::unistd::ForkResult::Child => unsafe {
             libc::setsid();
             if libc::fork() == 0 {

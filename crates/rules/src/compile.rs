@@ -6,7 +6,7 @@ use crate::ast::{
     self, ActionDef, CmpOp, Cond, Elem, Expr, Lit, RuleDef, Set, Span, Spanned, StrOp,
 };
 use crate::diag::Diag;
-use crate::fields::{self, Class, FieldRef, Type, Val};
+use crate::fields::{self, EventClass, FieldRef, Type, Val};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -57,7 +57,7 @@ pub struct RepC {
 /// A positive element of the sequence.
 #[derive(Clone, Debug)]
 pub struct Step {
-    pub classes: Vec<Class>,
+    pub classes: Vec<EventClass>,
     pub binding: Option<usize>,
     pub rep: Option<RepC>,
     /// Checked when an event is matched to this step.
@@ -74,7 +74,7 @@ pub struct Step {
 /// An event that must not occur in a gap.
 #[derive(Clone, Debug)]
 pub struct Neg {
-    pub classes: Vec<Class>,
+    pub classes: Vec<EventClass>,
     pub binding: Option<usize>,
     pub conds: Vec<CCond>,
     /// The source text of each of `conds`.
@@ -122,7 +122,7 @@ pub struct Rule {
     /// Runs are indexed by their steps' probes (no repetition, which counts in place).
     pub indexed: bool,
     /// Every class a negation names.
-    pub neg_classes: Vec<Class>,
+    pub neg_classes: Vec<EventClass>,
 }
 
 impl Rule {
@@ -144,7 +144,7 @@ struct Binding {
     /// Position: step index, or the gap after step index for negated events.
     step: usize,
     negated: bool,
-    classes: Vec<Class>,
+    classes: Vec<EventClass>,
     rep: bool,
 }
 
@@ -257,6 +257,9 @@ struct Conjunct {
     rename: FxHashMap<String, String>,
 }
 
+/// Compiles one rule, phase by phase: the pattern's shape, distinct counts, joins, the
+/// conditions placed at the step that checks them, RETURN/OUTPUT/DO, what deny requires, the
+/// slots that keep values for later steps, and the rule itself.
 fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     let errors_before = cx.diags.len();
     let Some(pattern) = &r.pattern else {
@@ -276,6 +279,59 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         ));
         return None;
     }
+    let Shape {
+        mut steps,
+        mut gaps,
+        bindings,
+    } = pattern_shape(cx, r, pattern)?;
+    distinct_counts(cx, pattern, &mut steps);
+    let join = joins(cx, r, &steps, &gaps);
+    place_conditions(cx, r, src, &bindings, &mut steps, &mut gaps);
+    let Outputs {
+        mut returns,
+        mut output,
+        mut actions,
+        deny,
+    } = outputs(cx, r, src, &bindings);
+    if deny.is_some() {
+        check_deny(cx, r, pattern, &mut steps, &gaps, &returns);
+    }
+    let (slot_of, nslots) = slots(&bindings, &steps, &gaps, &returns, &actions, &output);
+    if cx.diags.len() > errors_before {
+        return None;
+    }
+    assign_slots(
+        &slot_of,
+        &bindings,
+        &mut steps,
+        &mut gaps,
+        &mut returns,
+        &mut actions,
+        &mut output,
+    );
+    let parts = Parts {
+        steps,
+        gaps,
+        bindings,
+        join,
+        returns,
+        output,
+        actions,
+        deny,
+        slot_of,
+        nslots,
+    };
+    Some(finish(r, pattern, src, parts))
+}
+
+/// A pattern's steps, the negations in the gaps between them, and its bindings.
+struct Shape {
+    steps: Vec<Step>,
+    gaps: Vec<Vec<Neg>>,
+    bindings: Vec<Binding>,
+}
+
+fn pattern_shape(cx: &mut Ctx, r: &RuleDef, pattern: &Spanned<Vec<Elem>>) -> Option<Shape> {
     // Steps, gaps, bindings.
     let mut steps: Vec<Step> = Vec::new();
     let mut gaps: Vec<Vec<Neg>> = Vec::new();
@@ -381,6 +437,15 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             .help("e.g. WITHIN 5s: \"a, then no b within 5s\""),
         );
     }
+    Some(Shape {
+        steps,
+        gaps,
+        bindings,
+    })
+}
+
+/// `[x]{n, distinct field}`: the field every event of the step has.
+fn distinct_counts(cx: &mut Ctx, pattern: &Spanned<Vec<Elem>>, steps: &mut [Step]) {
     // Distinct counts.
     for (e, s) in pattern.node.iter().filter(|e| !e.negated).zip(0..) {
         if let Some(rep) = &e.rep
@@ -396,10 +461,14 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             }
         }
     }
+}
+
+/// JOIN fields: on every event of the pattern, negated ones too.
+fn joins(cx: &mut Ctx, r: &RuleDef, steps: &[Step], gaps: &[Vec<Neg>]) -> Vec<FieldRef> {
     // Joins.
     let mut join = Vec::new();
     for j in &r.joins {
-        let mut all: Vec<Class> = steps.iter().flat_map(|s| s.classes.clone()).collect();
+        let mut all: Vec<EventClass> = steps.iter().flat_map(|s| s.classes.clone()).collect();
         all.extend(gaps.iter().flatten().flat_map(|n| n.classes.clone()));
         match fields::resolve_on_every(&all, &[j.node.as_str()]) {
             Ok((f, _, _)) => join.push(f),
@@ -409,6 +478,19 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             ),
         }
     }
+    join
+}
+
+/// WHERE, macros expanded: each condition compiled and placed at the step (or negated event)
+/// that checks it; conditions that can never hold are reported.
+fn place_conditions(
+    cx: &mut Ctx,
+    r: &RuleDef,
+    src: &str,
+    bindings: &[Binding],
+    steps: &mut [Step],
+    gaps: &mut [Vec<Neg>],
+) {
     // Conditions, with macros expanded.
     let mut conjuncts: Vec<Conjunct> = Vec::new();
     cx.too_many_conds = false;
@@ -416,7 +498,6 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         cx.top = c.span.clone();
         expand(cx, c, &FxHashMap::default(), &mut conjuncts, 0);
     }
-    let mut slot_of: FxHashMap<(usize, FieldRef), usize> = FxHashMap::default();
     let mut lit_constraints: Constraints = FxHashMap::default();
     for cj in &conjuncts {
         let mut used = Vec::new();
@@ -442,7 +523,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         }
         let mut b = Builder {
             cx: &mut *cx,
-            bindings: &bindings,
+            bindings,
             rename: &cj.rename,
         };
         let Some(cc) = b.cond(&cj.cond) else { continue };
@@ -509,6 +590,17 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         }
     }
     check_contradictions(cx, &lit_constraints);
+}
+
+/// What a match gives: RETURN values, the OUTPUT template, the DO actions (and deny's errno).
+struct Outputs {
+    returns: Vec<(String, CExpr)>,
+    output: Option<Vec<TemplatePart>>,
+    actions: Vec<CAction>,
+    deny: Option<i32>,
+}
+
+fn outputs(cx: &mut Ctx, r: &RuleDef, src: &str, bindings: &[Binding]) -> Outputs {
     // RETURN, OUTPUT, DO.
     let returns: Vec<(String, CExpr)> = r
         .returns
@@ -516,14 +608,14 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         .filter_map(|e| {
             let mut b = Builder {
                 cx: &mut *cx,
-                bindings: &bindings,
+                bindings,
                 rename: &FxHashMap::default(),
             };
             let (ce, _) = b.expr(e)?;
             Some((src[e.span.clone()].to_string(), ce))
         })
         .collect();
-    let output = r.output.as_ref().map(|o| template(cx, &bindings, o));
+    let output = r.output.as_ref().map(|o| template(cx, bindings, o));
     let mut actions = Vec::new();
     let mut deny = None;
     for a in &r.actions {
@@ -551,7 +643,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
                 }
                 let mut b = Builder {
                     cx: &mut *cx,
-                    bindings: &bindings,
+                    bindings,
                     rename: &FxHashMap::default(),
                 };
                 let list: Vec<CExpr> = args
@@ -562,50 +654,78 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             }
         }
     }
-    // deny decides at the call's entry: the last event is matched there.
-    if deny.is_some() {
-        let n = steps.len() - 1;
-        let last = &mut steps[n];
-        let mut ok = true;
-        for c in last.classes.iter_mut() {
-            *c = match *c {
-                Class::Exit(k) | Class::Entry(k) => Class::Entry(k),
-                Class::AnyEntry | Class::AnyExit => Class::AnyEntry,
-                _ => {
-                    ok = false;
-                    *c
-                }
-            };
-        }
-        if !ok {
-            cx.diags.push(Diag::new(
-                pattern.span.clone(),
-                "deny needs the pattern to end with a syscall: it stops that call before it runs",
-            ));
-        }
-        if trailing_negation(&gaps) {
-            cx.diags.push(Diag::new(
-                pattern.span.clone(),
-                "deny cannot wait for a trailing negation: it decides at the call's entry",
-            ));
-        }
-        let uses_result = |c: &CCond| {
-            cond_fields(c)
-                .iter()
-                .any(|(b, f)| *b == last_binding(&steps) && is_result(*f, &steps[n].classes))
-        };
-        let uses_result_ret = returns
-            .iter()
-            .any(|(_, e)| expr_uses_result(e, last_binding(&steps), &steps[n].classes));
-        if steps[n].conds.iter().any(uses_result) || uses_result_ret {
-            let span = r
-                .actions
-                .iter()
-                .find(|a| matches!(a.node, ActionDef::Deny(_)))
-                .map_or(pattern.span.clone(), |a| a.span.clone());
-            cx.diags.push(Diag::new(span, "deny decides before the call runs: its last event cannot use `ret`, `errno` or outputs").help("remove the condition on the result, or drop deny"));
-        }
+    Outputs {
+        returns,
+        output,
+        actions,
+        deny,
     }
+}
+
+/// deny decides at the call's entry: the last event is matched there, so it must be a
+/// syscall, not wait for a trailing negation, and not use the call's result.
+fn check_deny(
+    cx: &mut Ctx,
+    r: &RuleDef,
+    pattern: &Spanned<Vec<Elem>>,
+    steps: &mut [Step],
+    gaps: &[Vec<Neg>],
+    returns: &[(String, CExpr)],
+) {
+    let n = steps.len() - 1;
+    let last = &mut steps[n];
+    let mut ok = true;
+    for c in last.classes.iter_mut() {
+        *c = match *c {
+            EventClass::Exit(k) | EventClass::Entry(k) => EventClass::Entry(k),
+            EventClass::AnyEntry | EventClass::AnyExit => EventClass::AnyEntry,
+            _ => {
+                ok = false;
+                *c
+            }
+        };
+    }
+    if !ok {
+        cx.diags.push(Diag::new(
+            pattern.span.clone(),
+            "deny needs the pattern to end with a syscall: it stops that call before it runs",
+        ));
+    }
+    if trailing_negation(gaps) {
+        cx.diags.push(Diag::new(
+            pattern.span.clone(),
+            "deny cannot wait for a trailing negation: it decides at the call's entry",
+        ));
+    }
+    let uses_result = |c: &CCond| {
+        cond_fields(c)
+            .iter()
+            .any(|(b, f)| *b == last_binding(steps) && is_result(*f, &steps[n].classes))
+    };
+    let uses_result_ret = returns
+        .iter()
+        .any(|(_, e)| expr_uses_result(e, last_binding(steps), &steps[n].classes));
+    if steps[n].conds.iter().any(uses_result) || uses_result_ret {
+        let span = r
+            .actions
+            .iter()
+            .find(|a| matches!(a.node, ActionDef::Deny(_)))
+            .map_or(pattern.span.clone(), |a| a.span.clone());
+        cx.diags.push(Diag::new(span, "deny decides before the call runs: its last event cannot use `ret`, `errno` or outputs").help("remove the condition on the result, or drop deny"));
+    }
+}
+
+/// Slots: every (binding, field) read after its own step (by a later step's condition, a
+/// negation's, RETURN, OUTPUT or exec), numbered.
+fn slots(
+    bindings: &[Binding],
+    steps: &[Step],
+    gaps: &[Vec<Neg>],
+    returns: &[(String, CExpr)],
+    actions: &[CAction],
+    output: &Option<Vec<TemplatePart>>,
+) -> (FxHashMap<(usize, FieldRef), usize>, usize) {
+    let mut slot_of: FxHashMap<(usize, FieldRef), usize> = FxHashMap::default();
     // Slots: every (binding, field) read after its own step.
     let mut nslots = 0;
     let mut need = |b: usize, f: FieldRef, slot_of: &mut FxHashMap<(usize, FieldRef), usize>| {
@@ -623,7 +743,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             }
         }
     }
-    for gap in &gaps {
+    for gap in gaps {
         for n in gap {
             for c in &n.conds {
                 for (b, f) in cond_fields(c) {
@@ -635,12 +755,12 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         }
     }
     let mut late: Vec<&CExpr> = returns.iter().map(|(_, e)| e).collect();
-    for a in &actions {
+    for a in actions {
         if let CAction::Exec(args) = a {
             late.extend(args.iter());
         }
     }
-    if let Some(o) = &output {
+    if let Some(o) = output {
         late.extend(o.iter().flat_map(|p| match p {
             TemplatePart::Value(e) => &e[..],
             _ => &[],
@@ -651,9 +771,19 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             need(*b, *f, &mut slot_of);
         }
     }
-    if cx.diags.len() > errors_before {
-        return None;
-    }
+    (slot_of, nslots)
+}
+
+/// Gives every field reference its slot, and tells each step what to keep.
+fn assign_slots(
+    slot_of: &FxHashMap<(usize, FieldRef), usize>,
+    bindings: &[Binding],
+    steps: &mut [Step],
+    gaps: &mut [Vec<Neg>],
+    returns: &mut [(String, CExpr)],
+    actions: &mut [CAction],
+    output: &mut Option<Vec<TemplatePart>>,
+) {
     // Give every field reference its slot; tell each step what to keep.
     let fix = |e: &mut CExpr| {
         if let CExpr::Field { b, f, slot } = e
@@ -668,14 +798,12 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
     for n in gaps.iter_mut().flatten() {
         n.conds.iter_mut().for_each(|c| visit_exprs(c, &fix));
     }
-    let mut returns = returns;
     returns.iter_mut().for_each(|(_, e)| fix(e));
     for a in actions.iter_mut() {
         if let CAction::Exec(args) = a {
             args.iter_mut().for_each(fix);
         }
     }
-    let mut output = output;
     if let Some(o) = output.as_mut() {
         for p in o.iter_mut() {
             if let TemplatePart::Value(e) = p {
@@ -683,13 +811,43 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
             }
         }
     }
-    for ((b, f), slot) in &slot_of {
+    for ((b, f), slot) in slot_of {
         if !bindings[*b].negated
             && let Some(si) = steps.iter().position(|s| s.binding == Some(*b))
         {
             steps[si].captures.push((*f, *slot));
         }
     }
+}
+
+/// Everything compiled about a rule, for `finish`.
+struct Parts {
+    steps: Vec<Step>,
+    gaps: Vec<Vec<Neg>>,
+    bindings: Vec<Binding>,
+    join: Vec<FieldRef>,
+    returns: Vec<(String, CExpr)>,
+    output: Option<Vec<TemplatePart>>,
+    actions: Vec<CAction>,
+    deny: Option<i32>,
+    slot_of: FxHashMap<(usize, FieldRef), usize>,
+    nslots: usize,
+}
+
+/// The rule: what the engine needs to run it fast (probes, indexing, the process table).
+fn finish(r: &RuleDef, pattern: &Spanned<Vec<Elem>>, src: &str, p: Parts) -> Rule {
+    let Parts {
+        mut steps,
+        gaps,
+        bindings,
+        join,
+        returns,
+        output,
+        actions,
+        deny,
+        slot_of,
+        nslots,
+    } = p;
     let uses_proc_table = slot_of
         .keys()
         .any(|(_, f)| matches!(f, FieldRef::Exe | FieldRef::Comm | FieldRef::Ppid))
@@ -736,7 +894,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         .flatten()
         .flat_map(|n| n.classes.iter().copied())
         .collect();
-    Some(Rule {
+    Rule {
         indexed,
         neg_classes,
         name: r.name.node.clone(),
@@ -760,7 +918,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         bindings: bindings.iter().map(|b| b.name.clone()).collect(),
         source: src[r.name.span.start.saturating_sub(5)..pattern.span.end.min(src.len())]
             .to_string(),
-    })
+    }
 }
 
 fn trailing_negation(gaps: &[Vec<Neg>]) -> bool {
@@ -772,7 +930,7 @@ fn last_binding(steps: &[Step]) -> usize {
 }
 
 /// Fields only known after a call returns.
-fn is_result(f: FieldRef, classes: &[Class]) -> bool {
+fn is_result(f: FieldRef, classes: &[EventClass]) -> bool {
     match f {
         FieldRef::Ret | FieldRef::Errno => true,
         FieldRef::Arg(name, _) | FieldRef::ArgAs(name, _) => classes
@@ -783,7 +941,7 @@ fn is_result(f: FieldRef, classes: &[Class]) -> bool {
     }
 }
 
-fn expr_uses_result(e: &CExpr, b: usize, classes: &[Class]) -> bool {
+fn expr_uses_result(e: &CExpr, b: usize, classes: &[EventClass]) -> bool {
     matches!(e, CExpr::Field { b: x, f, .. } if *x == b && is_result(*f, classes))
 }
 
@@ -794,10 +952,10 @@ fn b_expr(c: &CCond, side: usize) -> Option<CExpr> {
     }
 }
 
-fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<Class> {
+fn classes_of(cx: &mut Ctx, e: &Elem) -> Vec<EventClass> {
     let mut out = Vec::new();
     for a in &e.alts {
-        match Class::parse(&a.node) {
+        match EventClass::parse(&a.node) {
             Some(c) => out.push(c),
             None => {
                 let hint = vigil_event::suggest(&a.node, fields::type_names());
@@ -1374,8 +1532,8 @@ impl Builder<'_, '_> {
         let opens =
             [Sysno::open, Sysno::openat, Sysno::openat2, Sysno::creat].map(|s| s.id() as u32);
         let can_open = classes.iter().any(|c| match c {
-            Class::AnyEntry | Class::AnyExit => true,
-            Class::Entry(k) | Class::Exit(k) => opens.contains(k),
+            EventClass::AnyEntry | EventClass::AnyExit => true,
+            EventClass::Entry(k) | EventClass::Exit(k) => opens.contains(k),
             _ => false,
         });
         if !can_open {
@@ -1513,7 +1671,7 @@ fn visit_exprs(c: &mut CCond, f: &dyn Fn(&mut CExpr)) {
 /// Value of a condition without events (constants only).
 fn eval_const(c: &CCond) -> Option<bool> {
     match c {
-        CCond::Cmp(CExpr::Const(a), op, CExpr::Const(b)) => Some(crate::engine::compare(a, *op, b)),
+        CCond::Cmp(CExpr::Const(a), op, CExpr::Const(b)) => Some(fields::compare(a, *op, b)),
         _ => None,
     }
 }

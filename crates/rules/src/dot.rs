@@ -4,7 +4,7 @@
 use crate::compile::Rule;
 use std::fmt::Write;
 
-fn classes(c: &[crate::fields::Class]) -> String {
+fn classes(c: &[crate::fields::EventClass]) -> String {
     c.iter().map(|x| x.name()).collect::<Vec<_>>().join(" | ")
 }
 

@@ -4,9 +4,8 @@
 //! open runs. Runs of an exited process or thread are finalised. Memory is capped per key and
 //! per rule, and what a cap evicts is counted.
 
-use crate::ast::CmpOp;
 use crate::compile::{CAction, CCond, CExpr, Compiled, Rule, TemplatePart};
-use crate::fields::{self, Class, FieldRef, ProcTable, Val};
+use crate::fields::{self, EventClass, FieldRef, ProcTable, Val, compare};
 use crate::runs::{Indexed, RunSet, Want};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
@@ -203,7 +202,7 @@ struct RuleState {
 pub struct Engine {
     c: Arc<Compiled>,
     states: Vec<RuleState>,
-    by_class: FxHashMap<Class, Vec<u32>>,
+    by_class: FxHashMap<EventClass, Vec<u32>>,
     any_entry: Vec<u32>,
     any_exit: Vec<u32>,
     exit_rules: Vec<u32>,
@@ -219,29 +218,6 @@ pub struct Engine {
     pub stats: Stats,
     candidates: Vec<u32>,
     run_candidates: Vec<u32>,
-}
-
-pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
-    match (a, b) {
-        (Val::Int(x), Val::Int(y)) => match op {
-            CmpOp::Eq => x == y,
-            CmpOp::Ne => x != y,
-            CmpOp::Lt => x < y,
-            CmpOp::Le => x <= y,
-            CmpOp::Gt => x > y,
-            CmpOp::Ge => x >= y,
-        },
-        (Val::Null, _) | (_, Val::Null) => match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => false,
-        },
-        _ => match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => false,
-        },
-    }
 }
 
 /// Where field values come from while checking an event.
@@ -316,11 +292,11 @@ impl Ctx<'_> {
 
 impl Engine {
     pub fn new(c: Arc<Compiled>, limits: Limits) -> Engine {
-        let mut by_class: FxHashMap<Class, Vec<u32>> = FxHashMap::default();
+        let mut by_class: FxHashMap<EventClass, Vec<u32>> = FxHashMap::default();
         let (mut any_entry, mut any_exit, mut exit_rules) = (Vec::new(), Vec::new(), Vec::new());
         for (i, r) in c.rules.iter().enumerate() {
             let i = i as u32;
-            let mut classes: Vec<Class> = r
+            let mut classes: Vec<EventClass> = r
                 .steps
                 .iter()
                 .flat_map(|s| s.classes.iter().copied())
@@ -331,10 +307,26 @@ impl Engine {
                     .flatten()
                     .flat_map(|n| n.classes.iter().copied()),
             );
+            // A pattern naming an event type also takes the types that count as it (a
+            // read-modify-write access is a read and a write).
+            let classes: Vec<EventClass> = classes
+                .into_iter()
+                .flat_map(|cl| {
+                    let also: Vec<EventClass> = match cl {
+                        EventClass::Event(t) => vigil_event::EVENT_TYPES
+                            .iter()
+                            .filter(|u| u.ty != t && u.ty.counts_as(t))
+                            .map(|u| EventClass::Event(u.ty))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    std::iter::once(cl).chain(also)
+                })
+                .collect();
             for cl in classes {
                 let list = match cl {
-                    Class::AnyEntry => &mut any_entry,
-                    Class::AnyExit => &mut any_exit,
+                    EventClass::AnyEntry => &mut any_entry,
+                    EventClass::AnyExit => &mut any_exit,
                     c => by_class.entry(c).or_default(),
                 };
                 if list.last() != Some(&i) {
@@ -388,13 +380,13 @@ impl Engine {
         if self.need_procs && !exiting {
             self.procs.update(ev);
         }
-        let class = Class::of(ev);
+        let class = EventClass::of(ev);
         self.epoch += 1;
         let mut cands = std::mem::take(&mut self.candidates);
         cands.clear();
         let wild = match class {
-            Class::Entry(_) => &self.any_entry[..],
-            Class::Exit(_) => &self.any_exit[..],
+            EventClass::Entry(_) => &self.any_entry[..],
+            EventClass::Exit(_) => &self.any_exit[..],
             _ => &[],
         };
         for &r in self
@@ -622,7 +614,7 @@ impl Engine {
         slot
     }
 
-    fn step_rule(&mut self, r: usize, ev: &Event, class: Class, out: &mut Vec<Match>) {
+    fn step_rule(&mut self, r: usize, ev: &Event, class: EventClass, out: &mut Vec<Match>) {
         let c = self.c.clone();
         let rule = &c.rules[r];
         let Some(key) = self.key(rule, ev) else {
@@ -699,13 +691,13 @@ impl Engine {
         }
         let mut run = Run::new(rule, ev);
         match on_step(rule, &mut run, 0, ev, &self.procs) {
-            Outcome::Kill => {}
-            Outcome::Continue => self.store(r, key, run, ev),
-            Outcome::Complete if rule.trailing_negation() => {
+            StepOutcome::Kill => {}
+            StepOutcome::Continue => self.store(r, key, run, ev),
+            StepOutcome::Complete if rule.trailing_negation() => {
                 run.pos = n;
                 self.store(r, key, run, ev);
             }
-            Outcome::Complete => {
+            StepOutcome::Complete => {
                 let m = self.make_match(r, &run, ev, Some(ev));
                 out.push(m);
             }
@@ -714,7 +706,7 @@ impl Engine {
 
     /// Which runs of a key `ev` can affect. A negation that takes the event may kill any run;
     /// a step that takes it advances only runs whose probe value the event brings.
-    fn scan(&self, rule: &Rule, ev: &Event, class: Class) -> Scan {
+    fn scan(&self, rule: &Rule, ev: &Event, class: EventClass) -> Scan {
         if !rule.indexed || rule.neg_classes.iter().any(|c| c.covers(class)) {
             return Scan::All;
         }
@@ -744,7 +736,7 @@ impl Engine {
         slot: usize,
         i: u32,
         ev: &Event,
-        class: Class,
+        class: EventClass,
         out: &mut Vec<Match>,
     ) -> bool {
         let n = rule.steps.len();
@@ -767,23 +759,23 @@ impl Engine {
             return false;
         };
         match on_step(rule, run, step, ev, &self.procs) {
-            Outcome::Continue => {
+            StepOutcome::Continue => {
                 run.set_want(rule);
                 runs.link(i);
                 false
             }
-            Outcome::Kill => {
+            StepOutcome::Kill => {
                 runs.remove(i);
                 self.stats.rules[r].open -= 1;
                 true
             }
-            Outcome::Complete if rule.trailing_negation() => {
+            StepOutcome::Complete if rule.trailing_negation() => {
                 run.pos = n;
                 run.set_want(rule);
                 runs.link(i);
                 false
             }
-            Outcome::Complete => {
+            StepOutcome::Complete => {
                 if let Some(run) = runs.remove(i) {
                     self.stats.rules[r].open -= 1;
                     let m = self.make_match(r, &run, ev, Some(ev));
@@ -926,7 +918,7 @@ impl Engine {
         rule: &Rule,
         run: &Run,
         ev: &Event,
-        class: Class,
+        class: EventClass,
         steps_of: &[usize],
     ) -> Advance {
         let n = rule.steps.len();
@@ -1040,7 +1032,7 @@ enum Advance {
     Matched(usize),
 }
 
-enum Outcome {
+enum StepOutcome {
     Continue,
     Complete,
     Kill,
@@ -1048,7 +1040,7 @@ enum Outcome {
 
 /// Records `ev` as an event of `step`: on its first occurrence, the values kept for later;
 /// the seq of every occurrence that counts; repetitions are counted (or their distinct values).
-fn on_step(rule: &Rule, run: &mut Run, step: usize, ev: &Event, procs: &ProcTable) -> Outcome {
+fn on_step(rule: &Rule, run: &mut Run, step: usize, ev: &Event, procs: &ProcTable) -> StepOutcome {
     let n = rule.steps.len();
     let st = &rule.steps[step];
     if run.counts[step] == 0 {
@@ -1095,16 +1087,16 @@ fn on_step(rule: &Rule, run: &mut Run, step: usize, ev: &Event, procs: &ProcTabl
         }
     }
     match &st.rep {
-        None if run.pos == n => Outcome::Complete,
-        None => Outcome::Continue,
+        None if run.pos == n => StepOutcome::Complete,
+        None => StepOutcome::Continue,
         Some(rep) => {
             if rep.max.is_some_and(|m| run.counts[step] > m) {
-                return Outcome::Kill;
+                return StepOutcome::Kill;
             }
             if run.counts[step] >= rep.min && step + 1 == n {
-                Outcome::Complete
+                StepOutcome::Complete
             } else {
-                Outcome::Continue
+                StepOutcome::Continue
             }
         }
     }

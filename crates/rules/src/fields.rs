@@ -1,5 +1,6 @@
 //! Event classes, fields and values: what a rule can name, and how it is read from an event.
 
+use crate::ast::CmpOp;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use syscalls_names::*;
@@ -13,35 +14,40 @@ mod syscalls_names {
 
 /// What kind of event a pattern element stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Class {
+pub enum EventClass {
     AnyEntry,
     AnyExit,
     /// A syscall's entry / exit, by x86_64 number (calls of other ABIs by their x86_64 twin).
     Entry(u32),
     Exit(u32),
-    ProcessStart,
-    Exec,
-    ProcessExit,
-    ThreadStart,
-    ThreadExit,
-    Signal,
-    Lost,
-    Action,
+    /// An event of a type that is not a syscall's entry or exit (the event model's table,
+    /// `EVENT_TYPES`, lists them: every one is a pattern name by its type name).
+    Event(EventType),
 }
 
-/// The names a pattern can use besides syscall names.
-pub const CLASS_NAMES: &[(&str, Class)] = &[
-    ("syscall", Class::AnyEntry),
-    ("syscallexit", Class::AnyExit),
-    ("processstart", Class::ProcessStart),
-    ("exec", Class::Exec),
-    ("processexit", Class::ProcessExit),
-    ("threadstart", Class::ThreadStart),
-    ("threadtermination", Class::ThreadExit),
-    ("signal", Class::Signal),
-    ("lost", Class::Lost),
-    ("action", Class::Action),
+/// Pattern names besides syscall names and the event model's type names: the two wildcards,
+/// and the older names of some event types.
+pub const CLASS_NAMES: &[(&str, EventClass)] = &[
+    ("syscall", EventClass::AnyEntry),
+    ("syscallexit", EventClass::AnyExit),
+    ("processstart", EventClass::Event(EventType::ProcessStart)),
+    ("exec", EventClass::Event(EventType::ProcessExec)),
+    ("processexit", EventClass::Event(EventType::ProcessExit)),
+    ("threadstart", EventClass::Event(EventType::ThreadStart)),
+    (
+        "threadtermination",
+        EventClass::Event(EventType::ThreadExit),
+    ),
 ];
+
+/// The event types a pattern can name by their type name (all but syscall entries and exits,
+/// which patterns name by syscall).
+fn event_classes() -> impl Iterator<Item = (&'static str, EventClass)> {
+    EVENT_TYPES
+        .iter()
+        .filter(|t| !t.ty.is_syscall())
+        .map(|t| (t.name, EventClass::Event(t.ty)))
+}
 
 /// Syscalls of another ABI with no x86_64 twin get their own numbers, above any real one.
 const FOREIGN: u32 = 1 << 20;
@@ -53,10 +59,13 @@ fn sys_key(call: SyscallId) -> u32 {
     }
 }
 
-impl Class {
-    pub fn parse(name: &str) -> Option<Class> {
+impl EventClass {
+    pub fn parse(name: &str) -> Option<EventClass> {
         if let Some((_, c)) = CLASS_NAMES.iter().find(|(n, _)| *n == name) {
             return Some(*c);
+        }
+        if let Some((_, c)) = event_classes().find(|(n, _)| *n == name) {
+            return Some(c);
         }
         let (base, entry) = match name.strip_suffix(".entry") {
             Some(b) => (b, true),
@@ -65,32 +74,27 @@ impl Class {
         let id = SyscallId::from_name(base)?;
         let k = sys_key(id);
         Some(if entry {
-            Class::Entry(k)
+            EventClass::Entry(k)
         } else {
-            Class::Exit(k)
+            EventClass::Exit(k)
         })
     }
 
     /// The concrete class of an event.
-    pub fn of(ev: &Event) -> Class {
+    pub fn of(ev: &Event) -> EventClass {
         match &ev.kind {
-            EventKind::SyscallEntry(e) => Class::Entry(sys_key(e.call)),
-            EventKind::SyscallExit(x) => Class::Exit(sys_key(x.call)),
-            EventKind::ProcessStart(_) => Class::ProcessStart,
-            EventKind::ProcessExec(_) => Class::Exec,
-            EventKind::ProcessExit(_) => Class::ProcessExit,
-            EventKind::ThreadStart(_) => Class::ThreadStart,
-            EventKind::ThreadExit(_) => Class::ThreadExit,
-            EventKind::Signal(_) => Class::Signal,
-            EventKind::Lost(_) => Class::Lost,
-            EventKind::Action(_) => Class::Action,
+            EventKind::SyscallEntry(e) => EventClass::Entry(sys_key(e.call)),
+            EventKind::SyscallExit(x) => EventClass::Exit(sys_key(x.call)),
+            _ => EventClass::Event(ev.event_type()),
         }
     }
 
     /// Whether a pattern class accepts an event of concrete class `c`.
-    pub fn covers(self, c: Class) -> bool {
+    pub fn covers(self, c: EventClass) -> bool {
         match (self, c) {
-            (Class::AnyEntry, Class::Entry(_)) | (Class::AnyExit, Class::Exit(_)) => true,
+            (EventClass::AnyEntry, EventClass::Entry(_))
+            | (EventClass::AnyExit, EventClass::Exit(_)) => true,
+            (EventClass::Event(pattern), EventClass::Event(ty)) => ty.counts_as(pattern),
             (a, b) => a == b,
         }
     }
@@ -98,7 +102,7 @@ impl Class {
     /// The syscall signature, for classes naming one syscall.
     pub fn signature(self) -> Option<&'static Signature> {
         match self {
-            Class::Entry(n) | Class::Exit(n) if n < FOREIGN => {
+            EventClass::Entry(n) | EventClass::Exit(n) if n < FOREIGN => {
                 Some(SyscallId::x86_64(n).signature())
             }
             _ => None,
@@ -107,11 +111,13 @@ impl Class {
 
     pub fn name(self) -> String {
         match self {
-            Class::Entry(n) if n < FOREIGN => format!("{}.entry", SyscallId::x86_64(n)),
-            Class::Exit(n) if n < FOREIGN => SyscallId::x86_64(n).to_string(),
-            Class::Entry(n) | Class::Exit(n) => format!("syscall_{n}"),
+            EventClass::Entry(n) if n < FOREIGN => format!("{}.entry", SyscallId::x86_64(n)),
+            EventClass::Exit(n) if n < FOREIGN => SyscallId::x86_64(n).to_string(),
+            EventClass::Entry(n) | EventClass::Exit(n) => format!("syscall_{n}"),
             c => CLASS_NAMES
                 .iter()
+                .copied()
+                .chain(event_classes())
                 .find(|(_, k)| *k == c)
                 .map_or("?", |(n, _)| n)
                 .to_string(),
@@ -121,18 +127,22 @@ impl Class {
     pub fn is_syscall(self) -> bool {
         matches!(
             self,
-            Class::AnyEntry | Class::AnyExit | Class::Entry(_) | Class::Exit(_)
+            EventClass::AnyEntry | EventClass::AnyExit | EventClass::Entry(_) | EventClass::Exit(_)
         )
     }
 
     pub fn is_exit(self) -> bool {
-        matches!(self, Class::AnyExit | Class::Exit(_))
+        matches!(self, EventClass::AnyExit | EventClass::Exit(_))
     }
 }
 
 /// Every event type name, for suggestions.
 pub fn type_names() -> impl Iterator<Item = &'static str> {
-    CLASS_NAMES.iter().map(|(n, _)| *n).chain(all_names())
+    CLASS_NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(event_classes().map(|(n, _)| n))
+        .chain(all_names())
 }
 
 /// A runtime value.
@@ -176,6 +186,31 @@ impl Val {
             Val::Int(i) => Some(*i),
             _ => None,
         }
+    }
+}
+
+/// `a op b` as a rule's condition evaluates it: numbers by value, a null equal only to null,
+/// other values by equality only. Used by the engine and by the compiler's constant folding.
+pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Int(x), Val::Int(y)) => match op {
+            CmpOp::Eq => x == y,
+            CmpOp::Ne => x != y,
+            CmpOp::Lt => x < y,
+            CmpOp::Le => x <= y,
+            CmpOp::Gt => x > y,
+            CmpOp::Ge => x >= y,
+        },
+        (Val::Null, _) | (_, Val::Null) => match op {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            _ => false,
+        },
+        _ => match op {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            _ => false,
+        },
     }
 }
 
@@ -256,6 +291,26 @@ pub enum FieldRef {
     By,
     TargetPid,
     Detail,
+    /// Shared-memory accesses: `read`, `write`, `read_write`.
+    Access,
+    /// The kind of shared-memory object: `file`, `sysv_shm`, `shared_anon`.
+    Object,
+    Path,
+    Offset,
+    Len,
+    Addr,
+    Ip,
+    /// `fault`, `step`, or the name of the syscall whose kernel access it was.
+    Via,
+    /// Address-space snapshots: the number of mappings, and the files mapped.
+    Vmas,
+    Paths,
+    /// Divergences: what differed, the arguments that did, how many variants, the pids of
+    /// the variants that disagreed.
+    What,
+    Fields,
+    Variants,
+    DivergedPids,
     Arg(&'static str, Sub),
     /// The argument `name` of the events where it has this kind, null on the others: flag
     /// names mean different bits in different kinds (O_TRUNC is AT_REMOVEDIR's bit).
@@ -270,7 +325,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Names valid for an event of this class (for messages).
-pub fn field_names(classes: &[Class]) -> Vec<String> {
+pub fn field_names(classes: &[EventClass]) -> Vec<String> {
     let mut v: Vec<String> = ["seq", "time", "pid", "tid", "type", "exe", "comm", "ppid"]
         .iter()
         .map(|s| s.to_string())
@@ -302,17 +357,12 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
             }
             None => {}
         }
-        let extra: &[&str] = match c {
-            Class::ProcessStart => &["argv", "uid", "euid", "gid", "egid"],
-            Class::Exec => &["argv", "uid", "euid", "gid", "egid", "dev", "ino"],
-            Class::ProcessExit | Class::ThreadExit => &["exit_code", "signal"],
-            Class::ThreadStart => &["creator_tid"],
-            Class::Signal => &["signal", "code", "sender_pid", "sender_uid"],
-            Class::Lost => &["count", "reason"],
-            Class::Action => &["action", "by", "target_pid", "detail"],
-            _ => &[],
-        };
-        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(
+            SPECIAL
+                .iter()
+                .filter(|(_, _, _, on)| on.iter().any(|k| k.covers(*c)))
+                .map(|(n, ..)| n.to_string()),
+        );
     }
     v.sort();
     v.dedup();
@@ -320,7 +370,7 @@ pub fn field_names(classes: &[Class]) -> Vec<String> {
 }
 
 /// The kinds an argument has on the events of `classes`, each once.
-pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+pub fn distinct_arg_kinds(classes: &[EventClass], name: &str) -> Vec<ArgKind> {
     let mut v = arg_kinds(classes, name);
     let mut seen = Vec::new();
     v.retain(|k| {
@@ -331,7 +381,7 @@ pub fn distinct_arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
     v
 }
 
-fn arg_kinds(classes: &[Class], name: &str) -> Vec<ArgKind> {
+fn arg_kinds(classes: &[EventClass], name: &str) -> Vec<ArgKind> {
     let mut kinds = Vec::new();
     let mut push = |sig: &Signature| {
         if let Some(a) = sig
@@ -370,40 +420,101 @@ fn kind_type(k: ArgKind) -> Type {
     }
 }
 
+const fn ev(t: EventType) -> EventClass {
+    EventClass::Event(t)
+}
+
+const PROCESS: &[EventClass] = &[ev(EventType::ProcessStart), ev(EventType::ProcessExec)];
+const EXITS: &[EventClass] = &[ev(EventType::ProcessExit), ev(EventType::ThreadExit)];
+const SIGNAL_OR_EXIT: &[EventClass] = &[
+    ev(EventType::ProcessExit),
+    ev(EventType::ThreadExit),
+    ev(EventType::Signal),
+];
+const SIGNAL: &[EventClass] = &[ev(EventType::Signal)];
+const LOST: &[EventClass] = &[ev(EventType::Lost)];
+const ACTION: &[EventClass] = &[ev(EventType::Action)];
+const SMO: &[EventClass] = &[
+    ev(EventType::SmoRead),
+    ev(EventType::SmoWrite),
+    ev(EventType::SmoReadWrite),
+];
+const EXEC_OR_SMO: &[EventClass] = &[
+    ev(EventType::ProcessExec),
+    ev(EventType::SmoRead),
+    ev(EventType::SmoWrite),
+    ev(EventType::SmoReadWrite),
+];
+const SPACE: &[EventClass] = &[ev(EventType::AddressSpace)];
+const DIVERGENCE: &[EventClass] = &[ev(EventType::Divergence)];
+const ACTION_OR_DIVERGENCE: &[EventClass] = &[ev(EventType::Action), ev(EventType::Divergence)];
+
+/// The fields that belong to kinds of event (not syscall arguments): name, where the value
+/// comes from, its type, and the classes of event that have it. docs/rules.md lists them.
+const SPECIAL: &[(&str, FieldRef, Type, &[EventClass])] = &[
+    ("argv", FieldRef::Argv, Type::List, PROCESS),
+    ("uid", FieldRef::Uid, Type::Int, PROCESS),
+    ("euid", FieldRef::Euid, Type::Int, PROCESS),
+    ("gid", FieldRef::Gid, Type::Int, PROCESS),
+    ("egid", FieldRef::Egid, Type::Int, PROCESS),
+    ("dev", FieldRef::Dev, Type::Int, EXEC_OR_SMO),
+    ("ino", FieldRef::Ino, Type::Int, EXEC_OR_SMO),
+    ("exit_code", FieldRef::ExitCode, Type::Int, EXITS),
+    ("signal", FieldRef::Signal, Type::Int, SIGNAL_OR_EXIT),
+    ("code", FieldRef::Code, Type::Int, SIGNAL),
+    ("sender_pid", FieldRef::SenderPid, Type::Int, SIGNAL),
+    ("sender_uid", FieldRef::Uid, Type::Int, SIGNAL),
+    (
+        "creator_tid",
+        FieldRef::CreatorTid,
+        Type::Int,
+        &[ev(EventType::ThreadStart)],
+    ),
+    ("count", FieldRef::Count, Type::Int, LOST),
+    ("reason", FieldRef::Reason, Type::Str, LOST),
+    ("action", FieldRef::ActionName, Type::Str, ACTION),
+    ("by", FieldRef::By, Type::Str, ACTION),
+    ("target_pid", FieldRef::TargetPid, Type::Int, ACTION),
+    ("detail", FieldRef::Detail, Type::Str, ACTION_OR_DIVERGENCE),
+    ("access", FieldRef::Access, Type::Str, SMO),
+    ("object", FieldRef::Object, Type::Str, SMO),
+    ("path", FieldRef::Path, Type::Str, SMO),
+    ("offset", FieldRef::Offset, Type::Int, SMO),
+    ("len", FieldRef::Len, Type::Int, SMO),
+    ("addr", FieldRef::Addr, Type::Int, SMO),
+    ("ip", FieldRef::Ip, Type::Int, SMO),
+    ("via", FieldRef::Via, Type::Str, SMO),
+    ("vmas", FieldRef::Vmas, Type::Int, SPACE),
+    ("paths", FieldRef::Paths, Type::List, SPACE),
+    ("what", FieldRef::What, Type::Str, DIVERGENCE),
+    ("fields", FieldRef::Fields, Type::List, DIVERGENCE),
+    ("variants", FieldRef::Variants, Type::Int, DIVERGENCE),
+    (
+        "diverged_pids",
+        FieldRef::DivergedPids,
+        Type::List,
+        DIVERGENCE,
+    ),
+];
+
 /// The fields that belong to one kind of event (not a syscall argument), and the classes of
-/// event that have each.
-fn special(name: &str) -> Option<(FieldRef, Type, &'static [Class])> {
-    const PROCESS: &[Class] = &[Class::ProcessStart, Class::Exec];
-    const EXITS: &[Class] = &[Class::ProcessExit, Class::ThreadExit];
-    const SIGNAL_OR_EXIT: &[Class] = &[Class::ProcessExit, Class::ThreadExit, Class::Signal];
-    Some(match name {
-        "argv" => (FieldRef::Argv, Type::List, PROCESS),
-        "uid" => (FieldRef::Uid, Type::Int, PROCESS),
-        "euid" => (FieldRef::Euid, Type::Int, PROCESS),
-        "gid" => (FieldRef::Gid, Type::Int, PROCESS),
-        "egid" => (FieldRef::Egid, Type::Int, PROCESS),
-        "dev" => (FieldRef::Dev, Type::Int, &[Class::Exec]),
-        "ino" => (FieldRef::Ino, Type::Int, &[Class::Exec]),
-        "exit_code" => (FieldRef::ExitCode, Type::Int, EXITS),
-        "signal" => (FieldRef::Signal, Type::Int, SIGNAL_OR_EXIT),
-        "code" => (FieldRef::Code, Type::Int, &[Class::Signal]),
-        "sender_pid" => (FieldRef::SenderPid, Type::Int, &[Class::Signal]),
-        "sender_uid" => (FieldRef::Uid, Type::Int, &[Class::Signal]),
-        "creator_tid" => (FieldRef::CreatorTid, Type::Int, &[Class::ThreadStart]),
-        "count" => (FieldRef::Count, Type::Int, &[Class::Lost]),
-        "reason" => (FieldRef::Reason, Type::Str, &[Class::Lost]),
-        "action" => (FieldRef::ActionName, Type::Str, &[Class::Action]),
-        "by" => (FieldRef::By, Type::Str, &[Class::Action]),
-        "target_pid" => (FieldRef::TargetPid, Type::Int, &[Class::Action]),
-        "detail" => (FieldRef::Detail, Type::Str, &[Class::Action]),
-        _ => return None,
-    })
+/// event that have each. `on` is widened to every class the listed ones cover.
+fn special(name: &str) -> Option<(FieldRef, Type, &'static [EventClass])> {
+    SPECIAL
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, f, t, on)| (*f, *t, *on))
+}
+
+/// Whether a field of event classes `on` is on events of class `c`.
+fn has(on: &[EventClass], c: EventClass) -> bool {
+    on.iter().any(|k| k.covers(c) || c.covers(*k))
 }
 
 /// Resolves a field every one of `classes` has (a join, a `distinct` count): a field some
 /// events lack would leave them out silently.
 pub fn resolve_on_every(
-    classes: &[Class],
+    classes: &[EventClass],
     path: &[&str],
 ) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
     for c in classes {
@@ -430,18 +541,16 @@ pub fn check_call_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The values of the `type` field (`Event::type_name`).
-const TYPE_NAMES: &[&str] = &vigil_event::json::TYPE_NAMES;
-
-/// Whether `name` is a value the `type` field can take. `Err` says what to write.
+/// Whether `name` is a value the `type` field can take (`Event::type_name`, from the event
+/// model's table). `Err` says what to write.
 pub fn check_type_name(name: &str) -> Result<(), String> {
-    if TYPE_NAMES.contains(&name) {
+    if EventType::from_name(name).is_some() {
         return Ok(());
     }
     Err(format!(
         "`{name}` is not an event type (the `type` field is one of {}){}",
-        TYPE_NAMES.join(", "),
-        vigil_event::suggest(name, TYPE_NAMES.iter().copied())
+        EventType::names().collect::<Vec<_>>().join(", "),
+        vigil_event::suggest(name, EventType::names())
     ))
 }
 
@@ -462,7 +571,7 @@ pub fn check_abi_name(name: &str) -> Result<(), String> {
 /// field of one event type and an argument of a syscall in the same alternative is refused as
 /// ambiguous. Errors say what is valid.
 pub fn resolve(
-    classes: &[Class],
+    classes: &[EventClass],
     path: &[&str],
 ) -> Result<(FieldRef, Type, Option<ArgKind>), String> {
     let first = ALIASES
@@ -476,8 +585,8 @@ pub fn resolve(
             Ok((f, t, None))
         }
     };
-    let any = |pred: fn(Class) -> bool| classes.iter().any(|c| pred(*c));
-    let any_syscall = any(Class::is_syscall);
+    let any = |pred: fn(EventClass) -> bool| classes.iter().any(|c| pred(*c));
+    let any_syscall = any(EventClass::is_syscall);
     match first {
         "seq" => return only(FieldRef::Seq, Type::Int),
         "time" => return only(FieldRef::Time, Type::Int),
@@ -489,17 +598,19 @@ pub fn resolve(
         "ppid" => return only(FieldRef::Ppid, Type::Int),
         "nr" if any_syscall => return only(FieldRef::Nr, Type::Int),
         "syscall" if any_syscall => return only(FieldRef::Syscall, Type::Str),
-        "call" if any_syscall => return only(FieldRef::Call, Type::Str),
+        "call" if any_syscall || classes.contains(&EventClass::Event(EventType::Divergence)) => {
+            return only(FieldRef::Call, Type::Str);
+        }
         "abi" if any_syscall => return only(FieldRef::Abi, Type::Str),
-        "ret" if any(Class::is_exit) => return only(FieldRef::Ret, Type::Int),
-        "errno" if any(Class::is_exit) => return only(FieldRef::Errno, Type::Str),
-        "result" if any(Class::is_exit) => return only(FieldRef::Result, Type::Str),
+        "ret" if any(EventClass::is_exit) => return only(FieldRef::Ret, Type::Int),
+        "errno" if any(EventClass::is_exit) => return only(FieldRef::Errno, Type::Str),
+        "result" if any(EventClass::is_exit) => return only(FieldRef::Result, Type::Str),
         _ => {}
     }
     if let Some((f, t, on)) = special(first)
-        && classes.iter().any(|c| on.contains(c))
+        && classes.iter().any(|c| has(on, *c))
     {
-        let all = classes.iter().all(|c| on.contains(c));
+        let all = classes.iter().all(|c| has(on, *c));
         if all || arg_kinds(classes, first).is_empty() {
             return only(f, t);
         }
@@ -680,6 +791,8 @@ fn plain(v: &Value) -> Val {
         Value::Fd(fd) => Val::Int(fd.num as i64),
         Value::List(l) => Val::List(l.clone()),
         Value::Addr(a) => Val::Str(Str::from(a.to_string())),
+        Value::Bytes(b) => Val::Str(Str::new(b)),
+        Value::Range(r) => Val::Int(r.start as i64),
         // plain() never returns a wrapper.
         Value::Resolved(_) | Value::Cut(_) => Val::Null,
     }
@@ -724,7 +837,11 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         FieldRef::Syscall => ev
             .syscall()
             .map_or(Val::Null, |c| Val::Str(Str::from(c.to_string()))),
-        FieldRef::Call => ev.syscall().map_or(Val::Null, |c| {
+        FieldRef::Call => match &ev.kind {
+            K::Divergence(d) => d.call,
+            _ => ev.syscall(),
+        }
+        .map_or(Val::Null, |c| {
             Val::Str(match c.canonical() {
                 Some(s) => interned(s.name()),
                 None => Str::from(c.to_string()),
@@ -770,6 +887,11 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         }
         FieldRef::Dev | FieldRef::Ino => match &ev.kind {
             K::ProcessExec(p) => Val::Int(if f == FieldRef::Dev { p.dev } else { p.ino } as i64),
+            K::SmoAccess(a) => Val::Int(if f == FieldRef::Dev {
+                a.object.dev
+            } else {
+                a.object.ino
+            } as i64),
             _ => Val::Null,
         },
         FieldRef::ExitCode | FieldRef::Signal => {
@@ -806,7 +928,69 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
                     FieldRef::TargetPid => Val::Int(a.target_pid as i64),
                     _ => Val::Str(a.detail.clone()),
                 },
+                K::Divergence(d) if f == FieldRef::Detail => Val::Str(d.detail.clone()),
                 _ => Val::Null,
+            }
+        }
+        FieldRef::Access
+        | FieldRef::Object
+        | FieldRef::Path
+        | FieldRef::Offset
+        | FieldRef::Len
+        | FieldRef::Addr
+        | FieldRef::Ip
+        | FieldRef::Via => {
+            let K::SmoAccess(a) = &ev.kind else {
+                return Val::Null;
+            };
+            match f {
+                FieldRef::Access => Val::Str(interned(a.access.name())),
+                FieldRef::Object => Val::Str(interned(a.object.kind.name())),
+                FieldRef::Path => Val::Str(a.object.path.clone()),
+                FieldRef::Offset => Val::Int(a.offset as i64),
+                FieldRef::Len => Val::Int(a.len as i64),
+                FieldRef::Addr => Val::Int(a.addr as i64),
+                FieldRef::Ip => Val::Int(a.ip as i64),
+                _ => match a.via {
+                    SmoVia::Syscall(c) => Val::Str(match c.canonical() {
+                        Some(s) => interned(s.name()),
+                        None => Str::from(c.to_string()),
+                    }),
+                    v => Val::Str(interned(v.name())),
+                },
+            }
+        }
+        FieldRef::Vmas | FieldRef::Paths => {
+            let K::AddressSpace(s) = &ev.kind else {
+                return Val::Null;
+            };
+            if f == FieldRef::Vmas {
+                return Val::Int(s.vmas.len() as i64);
+            }
+            let mut paths: Vec<Str> = Vec::new();
+            for v in s.vmas.iter() {
+                if v.ino != 0 && !paths.contains(&v.path) {
+                    paths.push(v.path.clone());
+                }
+            }
+            Val::List(paths.into())
+        }
+        FieldRef::What | FieldRef::Fields | FieldRef::Variants | FieldRef::DivergedPids => {
+            let K::Divergence(d) = &ev.kind else {
+                return Val::Null;
+            };
+            match f {
+                FieldRef::What => Val::Str(d.what.clone()),
+                FieldRef::Fields => Val::List(d.fields.clone()),
+                FieldRef::Variants => Val::Int(d.variants.len() as i64),
+                _ => Val::List(
+                    d.variants
+                        .iter()
+                        .filter(|v| v.diverged)
+                        .map(|v| Str::from(v.pid.to_string()))
+                        .collect::<Vec<_>>()
+                        .into(),
+                ),
             }
         }
         FieldRef::ArgAs(name, kind) => {

@@ -56,6 +56,20 @@ impl RuleSet {
         &self.compiled.rules
     }
 
+    /// Whether any rule looks at a syscall's entry: a `deny` (decided there), or a pattern
+    /// or negation naming `NAME.entry` or `syscall`. Only then must the backend establish
+    /// what an entry's paths name before the call runs; otherwise the exit's answer (the
+    /// kernel's own) is what every rule reads, and walking at entry is wasted work.
+    pub fn looks_at_entries(&self) -> bool {
+        use fields::EventClass;
+        let entry = |c: &EventClass| matches!(c, EventClass::Entry(_) | EventClass::AnyEntry);
+        self.rules().iter().any(|r| {
+            r.deny.is_some()
+                || r.steps.iter().any(|s| s.classes.iter().any(entry))
+                || r.gaps.iter().flatten().any(|n| n.classes.iter().any(entry))
+        })
+    }
+
     pub fn engine(&self, limits: Limits) -> Engine {
         Engine::new(self.compiled.clone(), limits)
     }

@@ -3,7 +3,7 @@
 //! process when another process's event completed the match), reports the actions
 //! taken as events, and passes every event on (to the log, when recording).
 
-use crate::action::{Actor, Target};
+use crate::action::{Actor, TargetState};
 use crate::engine::{Engine, Match};
 use vigil_capture::{EventSink, SinkError, Verdict};
 use vigil_event::{Event, EventKind};
@@ -88,7 +88,11 @@ impl EventSink for RulesSink<'_> {
             // traces that process. A process whose exit completed the match is gone.
             let own = m.pid == event.pid;
             let gone = own && matches!(event.kind, EventKind::ProcessExit(_));
-            let target = if gone { Target::Exited } else { Target::Live };
+            let target = if gone {
+                TargetState::Exited
+            } else {
+                TargetState::Live
+            };
             let (v, taken) =
                 self.actor
                     .act(&compiled, m, target, at_entry && m.at_seq == event.seq);

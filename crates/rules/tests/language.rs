@@ -774,3 +774,26 @@ RULE rmdir PATTERN { [(openat|unlinkat):o] } WHERE { o.flags has AT_REMOVEDIR } 
     let e = errors("RULE r PATTERN { [(openat|unlinkat):o] } WHERE { o.flags == O_TRUNC }");
     assert!(e.contains("does not mean the same on every call"), "{e}");
 }
+
+/// `watch` walks paths at a call's entry (before it runs) only for rule sets that read
+/// entries: everything else reads the exit, which holds the kernel's own answer.
+#[test]
+fn a_rule_set_says_whether_it_reads_syscall_entries() {
+    let reads = |src: &str| {
+        vigil_rules::RuleSet::parse(src, "t.rules")
+            .unwrap_or_else(|d| panic!("{src}: {d:?}"))
+            .looks_at_entries()
+    };
+    assert!(!reads(
+        "RULE a\nPATTERN { [openat:o] }\nWHERE { o.path == \"/x\" }\n"
+    ));
+    assert!(!reads("RULE a\nPATTERN { [read:r, connect:c] }\n"));
+    assert!(reads("RULE a\nPATTERN { [openat.entry:o] }\n"));
+    assert!(reads("RULE a\nPATTERN { [syscall:s] }\n"));
+    assert!(reads(
+        "RULE a\nPATTERN { [openat:o] }\nWHERE { o.path == \"/x\" }\nDO { deny(EPERM) }\n"
+    ));
+    assert!(reads(
+        "RULE a\nPATTERN { [openat:o, ~unlink.entry, connect:c] }\n"
+    ));
+}

@@ -1,0 +1,219 @@
+//! The event kinds of the shared-memory and multi-variant parts of vigil (issues 11 and 12):
+//! a memory access to a shared-memory object, an address-space snapshot, and a divergence
+//! between variants. They live here, beside the syscall kinds, so every consumer (log, JSON,
+//! text, rules, graph) handles them like any other kind.
+
+use crate::Str;
+use crate::event::Args;
+use crate::syscall::SyscallId;
+use std::sync::Arc;
+
+/// How a memory access used its bytes. A read-modify-write instruction is both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemAccess {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl MemAccess {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemAccess::Read => "read",
+            MemAccess::Write => "write",
+            MemAccess::ReadWrite => "read_write",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<MemAccess> {
+        [MemAccess::Read, MemAccess::Write, MemAccess::ReadWrite]
+            .into_iter()
+            .find(|a| a.name() == s)
+    }
+
+    pub fn reads(self) -> bool {
+        matches!(self, MemAccess::Read | MemAccess::ReadWrite)
+    }
+
+    pub fn writes(self) -> bool {
+        matches!(self, MemAccess::Write | MemAccess::ReadWrite)
+    }
+}
+
+/// What kind of object a shared mapping shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SmoKind {
+    /// A file mapped `MAP_SHARED` (including /dev/shm, shm_open and memfd files).
+    File,
+    /// A System V shared-memory segment (shmat); `SmoObject::ino` is its shm id.
+    SysvShm,
+    /// `MAP_SHARED|MAP_ANONYMOUS` memory shared across fork; `SmoObject::ino` is the inode the
+    /// kernel gives it (as /proc/PID/maps shows).
+    SharedAnon,
+}
+
+impl SmoKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SmoKind::File => "file",
+            SmoKind::SysvShm => "sysv_shm",
+            SmoKind::SharedAnon => "shared_anon",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SmoKind> {
+        [SmoKind::File, SmoKind::SysvShm, SmoKind::SharedAnon]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+/// The identity of a shared-memory object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SmoObject {
+    pub kind: SmoKind,
+    /// Device of the file (0 when unknown or not a file).
+    pub dev: u64,
+    /// Inode of the file, the shm id of a SysV segment, the shmem inode of shared anonymous
+    /// memory.
+    pub ino: u64,
+    /// The path, when there is one (empty otherwise).
+    pub path: Str,
+}
+
+/// How vigil saw an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SmoVia {
+    /// A protection fault on a page vigil protected.
+    Fault,
+    /// Single-stepped with the page lifted (minipage mode: the exact bytes are known).
+    Step,
+    /// The kernel's own access on behalf of this syscall (a buffer argument in the object).
+    Syscall(SyscallId),
+}
+
+impl SmoVia {
+    /// `fault`, `step`, or `syscall`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmoVia::Fault => "fault",
+            SmoVia::Step => "step",
+            SmoVia::Syscall(_) => "syscall",
+        }
+    }
+}
+
+/// A read or write of part of a shared-memory object (`smo_read`, `smo_write`,
+/// `smo_read_write`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmoAccess {
+    pub access: MemAccess,
+    pub object: SmoObject,
+    /// The part accessed: its offset in the object (the file offset for a file) and length.
+    pub offset: u64,
+    pub len: u64,
+    /// The virtual address accessed (the faulting address, or the buffer's start).
+    pub addr: u64,
+    /// The instruction pointer of the access (the syscall instruction for a kernel access).
+    pub ip: u64,
+    pub via: SmoVia,
+}
+
+/// PROT_* bits of a VMA.
+pub const PROT_READ: u8 = 1;
+pub const PROT_WRITE: u8 = 2;
+pub const PROT_EXEC: u8 = 4;
+
+/// One mapping of an address space, as a line of /proc/PID/maps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    /// PROT_READ | PROT_WRITE | PROT_EXEC.
+    pub prot: u8,
+    /// `s` (shared) rather than `p` (private, copy on write).
+    pub shared: bool,
+    pub offset: u64,
+    /// The device as the kernel numbers it (`makedev(major, minor)`), 0 for anonymous memory.
+    pub dev: u64,
+    pub ino: u64,
+    /// The file, or the kernel's name (`[heap]`, `[stack]`, `/SYSV00000000 (deleted)`), or
+    /// empty for anonymous memory.
+    pub path: Str,
+}
+
+impl Vma {
+    /// `rw-s`: the permission column of /proc/PID/maps.
+    pub fn perms(&self) -> String {
+        let bit = |b: u8, c: char| if self.prot & b != 0 { c } else { '-' };
+        let mut s = String::with_capacity(4);
+        s.push(bit(PROT_READ, 'r'));
+        s.push(bit(PROT_WRITE, 'w'));
+        s.push(bit(PROT_EXEC, 'x'));
+        s.push(if self.shared { 's' } else { 'p' });
+        s
+    }
+
+    /// Reads the permission column back: `(prot, shared)`.
+    pub fn parse_perms(s: &str) -> Option<(u8, bool)> {
+        let b = s.as_bytes();
+        if b.len() != 4 {
+            return None;
+        }
+        let mut prot = 0;
+        for (i, (c, bit)) in [(b'r', PROT_READ), (b'w', PROT_WRITE), (b'x', PROT_EXEC)]
+            .into_iter()
+            .enumerate()
+        {
+            match b[i] {
+                x if x == c => prot |= bit,
+                b'-' => {}
+                _ => return None,
+            }
+        }
+        let shared = match b[3] {
+            b's' => true,
+            b'p' => false,
+            _ => return None,
+        };
+        Some((prot, shared))
+    }
+}
+
+/// A process's address space at one moment (taken at exec from /proc/PID/maps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressSpace {
+    pub vmas: Arc<[Vma]>,
+}
+
+/// One variant's side of a divergence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantState {
+    /// The variant's index (0 is the leader).
+    pub index: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// Whether this variant is one that disagreed.
+    pub diverged: bool,
+    /// The syscall it was at, if it was at one.
+    pub call: Option<SyscallId>,
+    /// Its arguments, positional against `call`'s signature, as compared (buffers as bytes).
+    pub args: Args,
+    /// What it was doing otherwise: `exited with 1`, `killed by SIGSEGV`, `no syscall within
+    /// 5 s`.
+    pub detail: Str,
+}
+
+/// The variants of a multi-variant run disagreed: every variant was stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// What they disagreed on, in one word: `call`, `args`, `exit`, `signal`, `timeout`, ...
+    pub what: Str,
+    /// The leader's syscall, when the leader was at one.
+    pub call: Option<SyscallId>,
+    /// The names of the arguments that differed (empty when not about arguments).
+    pub fields: Arc<[Str]>,
+    /// A sentence for a person.
+    pub detail: Str,
+    pub variants: Arc<[VariantState]>,
+}
