@@ -263,3 +263,81 @@ impl Backend for PtraceBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_event::{Event, EventKind};
+
+    /// Records `cmd` with the default selection and brk and madvise (not in the default set:
+    /// without them the model does not see the heap move); the events and the address-space
+    /// checks (comparisons, differences) made on the way.
+    fn record(cmd: &[&str]) -> (Vec<Event>, usize, Vec<String>) {
+        vigil_testkit::require_ptrace();
+        tracer::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
+        let mut b = PtraceBackend::new(
+            cmd.iter().map(Into::into).collect(),
+            Selection::parse("default,brk,madvise").unwrap(),
+        )
+        .unwrap();
+        let mut events = Vec::new();
+        b.run(&mut |e: Event| {
+            events.push(e);
+            vigil_capture::Verdict::Continue
+        })
+        .unwrap();
+        let (n, diffs) = tracer::space_check::CHECK
+            .with(|c| c.borrow_mut().take())
+            .unwrap();
+        (events, n, diffs)
+    }
+
+    #[test]
+    fn the_address_space_model_follows_the_kernel_through_fork_exec_and_memory_calls() {
+        // sh forks, cat is exec'd and its loader maps, protects and unmaps its libraries.
+        let (events, checks, diffs) = record(&["sh", "-c", "cat /etc/hostname >/dev/null; :"]);
+        assert!(checks > 10, "only {checks} memory calls compared");
+        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+        // Each exec is followed by its snapshot, which holds the new program's image.
+        let execs: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.kind, EventKind::ProcessExec(_)))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(execs.len(), 2, "sh and cat");
+        for i in execs {
+            let EventKind::ProcessExec(x) = &events[i].kind else {
+                unreachable!()
+            };
+            let EventKind::AddressSpace(snap) = &events[i + 1].kind else {
+                panic!("no snapshot after {:?}", events[i]);
+            };
+            assert_eq!(events[i + 1].pid, events[i].pid);
+            assert!(
+                snap.vmas
+                    .iter()
+                    .any(|v| v.ino == x.ino && v.dev != 0 && v.prot & 4 != 0),
+                "the executable's code is mapped: {snap:?}"
+            );
+            assert!(snap.vmas.iter().any(|v| v.path.as_bytes() == b"[stack]"));
+        }
+    }
+
+    #[test]
+    fn no_model_and_no_snapshot_when_no_memory_call_is_recorded() {
+        vigil_testkit::require_ptrace();
+        let mut b = PtraceBackend::new(
+            vec!["true".into()],
+            Selection::parse("openat,execve").unwrap(),
+        )
+        .unwrap();
+        let mut snaps = 0;
+        b.run(&mut |e: Event| {
+            snaps += matches!(e.kind, EventKind::AddressSpace(_)) as usize;
+            vigil_capture::Verdict::Continue
+        })
+        .unwrap();
+        assert_eq!(snaps, 0);
+    }
+}
