@@ -4,6 +4,10 @@
 //! for them); every other call runs at native speed. Each stop costs two context switches, so
 //! the loop does as little as it can per stop: one PTRACE_GET_SYSCALL_INFO, process_vm_readv
 //! for strings, no formatting (events go to the sink in binary form).
+//!
+//! Built on vigil-tracee (the spawn with the filter as a pre-exec step, memory access, signal
+//! classification, remote syscalls) and vigil-procstate (fd tables, address spaces); what is
+//! the recorder's own is the polling wait loop, decoding, path walking and the guard.
 
 mod decode;
 mod fs;
