@@ -1,7 +1,7 @@
 //! Decoding a call's arguments at entry (paths resolved, fds labelled) and its outputs at exit,
 //! and keeping the fd table and cwd in step with what the call did.
 
-use crate::fdtable::Root;
+use crate::fs::Root;
 use crate::inspect;
 use crate::tracer::{Pending, Tracer};
 use crate::walk;

@@ -274,7 +274,7 @@ pub fn cwd(pid: i32) -> Target {
 }
 
 /// The process's root, for walking paths as it would.
-pub fn root(tid: i32) -> Option<crate::fdtable::Root> {
+pub fn root(tid: i32) -> Option<crate::fs::Root> {
     let c = CString::new(format!("/proc/{tid}/root")).ok()?;
     // SAFETY: `c` is a valid C string.
     let fd = unsafe {
@@ -294,7 +294,7 @@ pub fn root(tid: i32) -> Option<crate::fdtable::Root> {
     let same_dir = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
         && stat("/").is_some_and(|s| (s.dev, s.ino) == (st.st_dev, st.st_ino));
     let same_ns = readlink(&format!("/proc/{tid}/ns/mnt")) == readlink("/proc/self/ns/mnt");
-    Some(crate::fdtable::Root {
+    Some(crate::fs::Root {
         fd,
         same_as_vigil: same_dir && same_ns,
     })

@@ -4,16 +4,20 @@
 //! for them); every other call runs at native speed. Each stop costs two context switches, so
 //! the loop does as little as it can per stop: one PTRACE_GET_SYSCALL_INFO, process_vm_readv
 //! for strings, no formatting (events go to the sink in binary form).
+//!
+//! Built on vigil-tracee (the spawn with the filter as a pre-exec step, memory access, signal
+//! classification, remote syscalls) and vigil-procstate (fd tables, address spaces); what is
+//! the recorder's own is the polling wait loop, decoding, path walking and the guard.
 
 mod decode;
-mod fdtable;
+mod fs;
 mod guard;
 mod inspect;
 mod memory;
 mod nsmap;
+mod own;
 mod seccomp;
 mod signals;
-mod spawn;
 mod tracer;
 mod uring;
 mod walk;
@@ -27,9 +31,10 @@ use std::sync::Arc;
 use vigil_capture::{Backend, EventSink, Outcome, Selection, StopHandle};
 use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
+use vigil_tracee::SpawnError;
 
-pub use memory::Memory;
-pub use spawn::remember_inherited_sigpipe;
+/// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).
+pub use vigil_tracee::remember_inherited_sigpipe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PtraceError {
@@ -53,13 +58,34 @@ pub enum PtraceError {
     Sys { what: &'static str, errno: Errno },
 }
 
-impl PtraceError {
-    fn attach(pid: i32, errno: Errno) -> Self {
-        match errno {
-            Errno::EPERM | Errno::EACCES => PtraceError::NotPermitted { pid, errno },
-            _ => PtraceError::Sys {
-                what: "ptrace(PTRACE_SEIZE)",
+impl From<SpawnError> for PtraceError {
+    /// A start-up failure in the recorder's terms (the messages and exit codes vigil has
+    /// always given: 127 not found, 126 not executable or not executed).
+    fn from(e: SpawnError) -> Self {
+        match e {
+            SpawnError::NotFound { program } => PtraceError::CommandNotFound { command: program },
+            SpawnError::NotExecutable { path } => PtraceError::NotExecutable { path },
+            SpawnError::Nul { .. } => PtraceError::BadArgument,
+            SpawnError::Sys { what, errno } => PtraceError::Sys { what, errno },
+            SpawnError::Attach { pid, errno } => match errno {
+                Errno::EPERM | Errno::EACCES => PtraceError::NotPermitted { pid, errno },
+                _ => PtraceError::Sys {
+                    what: "ptrace(PTRACE_SEIZE)",
+                    errno,
+                },
+            },
+            // The only pre-exec step is the seccomp filter.
+            SpawnError::PreExec { errno, .. } => PtraceError::SeccompFailed { errno },
+            SpawnError::Exec { program, errno } => PtraceError::ExecFailed {
+                path: program,
                 errno,
+            },
+            SpawnError::Chdir { dir, errno } => PtraceError::Startup {
+                detail: format!("cannot change to {dir}: {errno}"),
+            },
+            SpawnError::Startup { detail } => PtraceError::Startup { detail },
+            SpawnError::Trace(e) => PtraceError::Startup {
+                detail: e.to_string(),
             },
         }
     }
@@ -102,7 +128,7 @@ impl PtraceBackend {
     /// anything starts.
     pub fn new(argv: Vec<OsString>, selection: Selection) -> Result<Self, PtraceError> {
         let first = argv.first().cloned().unwrap_or_default();
-        let program = spawn::resolve_program(&first)?;
+        let program = vigil_tracee::resolve_program(&first, std::env::var_os("PATH").as_deref())?;
         let tracer_tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
         let tid = tracer_tid.clone();
         Ok(PtraceBackend {
@@ -201,8 +227,18 @@ impl Backend for PtraceBackend {
         let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         self.tracer_tid
             .store(me, std::sync::atomic::Ordering::SeqCst);
-        let spawned = spawn::spawn(&self.program, &self.argv, &filter, options)?;
-        let _forwarding = signals::Forwarding::install(spawned.pid.as_raw());
+        // The command starts with the signal setup vigil itself was started with: the blocked
+        // mask as it is (vigil blocks nothing), handlers reset by exec, and SIGPIPE, which
+        // Rust's runtime ignored in vigil, with the disposition vigil inherited.
+        let mut cmd = vigil_tracee::Command::new(&self.program);
+        cmd.arg0(self.argv.first().cloned().unwrap_or_default())
+            .args(self.argv.iter().skip(1))
+            .options(options)
+            .sigpipe(vigil_tracee::SigPipe::Inherited)
+            .seccomp(filter);
+        let (child, _running) = vigil_tracee::Tracer::new().spawn(&mut cmd)?;
+        let root = child.pid();
+        let _forwarding = signals::Forwarding::install(root);
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
         tracer.exact_entry = self.exact_entry;
@@ -213,24 +249,12 @@ impl Backend for PtraceBackend {
             .map(|a| Str::from(a.as_bytes()))
             .collect::<Vec<_>>()
             .into();
-        tracer.add_root(
-            spawned.pid.as_raw(),
-            Str::from(self.program.as_os_str().as_bytes()),
-            argv,
-        );
+        tracer.add_root(root, Str::from(self.program.as_os_str().as_bytes()), argv);
         tracer.run()?;
         if !tracer.root_exec_seen
-            && let Some((stage, errno)) = spawn::read_child_error(&spawned.errors)
+            && let Some(e) = child.exec_error()
         {
-            let errno = Errno::from_raw(errno);
-            return Err(if stage == spawn::STAGE_SECCOMP {
-                PtraceError::SeccompFailed { errno }
-            } else {
-                PtraceError::ExecFailed {
-                    path: self.program.display().to_string(),
-                    errno,
-                }
-            });
+            return Err(e.into());
         }
         Ok(Outcome {
             status: tracer.root_status,
@@ -241,5 +265,83 @@ impl Backend for PtraceBackend {
             sink_error: tracer.out.take_error(),
             stopped: tracer.stopped,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_event::{Event, EventKind};
+
+    /// Records `cmd` with the default selection and brk and madvise (not in the default set:
+    /// without them the model does not see the heap move); the events and the address-space
+    /// checks (comparisons, differences) made on the way.
+    fn record(cmd: &[&str]) -> (Vec<Event>, usize, Vec<String>) {
+        vigil_testkit::require_ptrace();
+        tracer::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
+        let mut b = PtraceBackend::new(
+            cmd.iter().map(Into::into).collect(),
+            Selection::parse("default,brk,madvise").unwrap(),
+        )
+        .unwrap();
+        let mut events = Vec::new();
+        b.run(&mut |e: Event| {
+            events.push(e);
+            vigil_capture::Verdict::Continue
+        })
+        .unwrap();
+        let (n, diffs) = tracer::space_check::CHECK
+            .with(|c| c.borrow_mut().take())
+            .unwrap();
+        (events, n, diffs)
+    }
+
+    #[test]
+    fn the_address_space_model_follows_the_kernel_through_fork_exec_and_memory_calls() {
+        // sh forks, cat is exec'd and its loader maps, protects and unmaps its libraries.
+        let (events, checks, diffs) = record(&["sh", "-c", "cat /etc/hostname >/dev/null; :"]);
+        assert!(checks > 10, "only {checks} memory calls compared");
+        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+        // Each exec is followed by its snapshot, which holds the new program's image.
+        let execs: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.kind, EventKind::ProcessExec(_)))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(execs.len(), 2, "sh and cat");
+        for i in execs {
+            let EventKind::ProcessExec(x) = &events[i].kind else {
+                unreachable!()
+            };
+            let EventKind::AddressSpace(snap) = &events[i + 1].kind else {
+                panic!("no snapshot after {:?}", events[i]);
+            };
+            assert_eq!(events[i + 1].pid, events[i].pid);
+            assert!(
+                snap.vmas
+                    .iter()
+                    .any(|v| v.ino == x.ino && v.dev != 0 && v.prot & 4 != 0),
+                "the executable's code is mapped: {snap:?}"
+            );
+            assert!(snap.vmas.iter().any(|v| v.path.as_bytes() == b"[stack]"));
+        }
+    }
+
+    #[test]
+    fn no_model_and_no_snapshot_when_no_memory_call_is_recorded() {
+        vigil_testkit::require_ptrace();
+        let mut b = PtraceBackend::new(
+            vec!["true".into()],
+            Selection::parse("openat,execve").unwrap(),
+        )
+        .unwrap();
+        let mut snaps = 0;
+        b.run(&mut |e: Event| {
+            snaps += matches!(e.kind, EventKind::AddressSpace(_)) as usize;
+            vigil_capture::Verdict::Continue
+        })
+        .unwrap();
+        assert_eq!(snaps, 0);
     }
 }

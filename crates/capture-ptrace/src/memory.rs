@@ -1,13 +1,11 @@
-//! Reading and writing a stopped tracee's memory: process_vm_readv (one syscall for any size),
-//! falling back to /proc/PID/mem kept open per process (it also reads PROT_NONE pages and writes
-//! read-only ones, which process_vm_* refuse). Never word by word with PTRACE_PEEKDATA: at 4 KiB
-//! that is hundreds of times slower.
+//! The recorder's access to a traced process's memory: tracee's [`vigil_tracee::Memory`]
+//! (process_vm_readv first, /proc/PID/mem for the rest, so a PROT_NONE page reads and a
+//! read-only one is written), one per process, with the stop proof the recorder's own wait
+//! loop can vouch for. No memory access code of its own; never word by word with
+//! PTRACE_PEEKDATA, which at 4 KiB is hundreds of times slower.
 
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use vigil_tracee::{MemError, Stop, Stopped};
 
-const PAGE: u64 = 4096;
 /// Longest string vigil reads for a path or name (PATH_MAX: the kernel refuses longer ones).
 pub const MAX_STR: usize = 4096;
 /// The kernel's own limits for execve (include/uapi/linux/binfmts.h, fs/exec.c): one argument
@@ -20,198 +18,75 @@ pub const MAX_ARGV_BYTES: usize = 6 * 1024 * 1024;
 pub const MEASURE_ARGV_BYTES: usize = 64 * 1024 * 1024;
 pub const MEASURE_ARGV_ITEMS: usize = 1 << 20;
 
-/// Memory of one process.
+/// Memory of one traced process.
 pub struct Memory {
-    pid: i32,
-    /// Opened on first fallback (process_vm_readv refused for this process, or a write).
-    mem_file: Option<File>,
-    /// Whether `mem_file` was opened for writing too.
-    mem_writable: bool,
-    vm_readv_works: bool,
+    mem: vigil_tracee::Memory,
 }
 
 impl Memory {
     pub fn new(pid: i32) -> Self {
         Memory {
-            pid,
-            mem_file: None,
-            mem_writable: false,
-            vm_readv_works: true,
+            mem: vigil_tracee::Memory::new(pid),
         }
     }
 
-    /// Writes `buf` at `addr` through /proc/PID/mem (which, unlike process_vm_writev, also
-    /// writes pages the tracee mapped read-only). The tracee must be stopped.
-    pub fn write(&mut self, addr: u64, buf: &[u8]) -> io::Result<()> {
-        if !self.mem_writable {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(format!("/proc/{}/mem", self.pid))?;
-            self.mem_file = Some(f);
-            self.mem_writable = true;
-        }
-        match &self.mem_file {
-            Some(f) => f.write_all_at(buf, addr),
-            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
-        }
+    /// The proof tracee's memory access asks for.
+    fn held(&self) -> Stopped {
+        // SAFETY: the recorder reads or writes a process's memory only while it handles a
+        // stop of one of that process's threads, on the thread that attached them (the
+        // tracer's run loop), and never resumes through this handle: `assume`'s contract for
+        // memory access.
+        unsafe { Stopped::assume(self.mem.pid(), Stop::Interrupt) }
     }
 
-    /// Reads exactly `buf.len()` bytes at `addr`. Fails with EFAULT on unmapped memory.
-    pub fn read(&mut self, addr: u64, buf: &mut [u8]) -> io::Result<()> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        if self.vm_readv_works {
-            match vm_readv(self.pid, addr, buf) {
-                Ok(n) if n == buf.len() => return Ok(()),
-                Ok(_) => return Err(io::Error::from_raw_os_error(libc::EFAULT)),
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EFAULT)
-                        || e.raw_os_error() == Some(libc::ESRCH) =>
-                {
-                    return Err(e);
-                }
-                Err(_) => self.vm_readv_works = false, // EPERM/ENOSYS: fall back for good
-            }
-        }
-        let file = match &self.mem_file {
-            Some(f) => f,
-            None => self
-                .mem_file
-                .insert(File::open(format!("/proc/{}/mem", self.pid))?),
-        };
-        file.read_exact_at(buf, addr)
+    /// Writes `buf` at `addr`, read-only pages included.
+    pub fn write(&mut self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        let at = self.held();
+        self.mem.write(&at, addr, buf)
     }
 
-    /// Reads as much of `buf` as is mapped, without crossing into an unmapped page.
-    fn read_partial(&mut self, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if self.vm_readv_works {
-            match vm_readv(self.pid, addr, buf) {
-                Ok(n) => return Ok(n),
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EFAULT)
-                        || e.raw_os_error() == Some(libc::ESRCH) =>
-                {
-                    return Err(e);
-                }
-                Err(_) => self.vm_readv_works = false,
-            }
-        }
-        self.read(addr, buf).map(|_| buf.len())
+    /// Reads exactly `buf.len()` bytes at `addr` (PROT_NONE pages included).
+    pub fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let at = self.held();
+        self.mem.read(&at, addr, buf)
     }
 
-    pub fn read_u64(&mut self, addr: u64) -> io::Result<u64> {
-        let mut b = [0u8; 8];
-        self.read(addr, &mut b)?;
-        Ok(u64::from_ne_bytes(b))
+    pub fn read_u64(&mut self, addr: u64) -> Result<u64, MemError> {
+        let at = self.held();
+        self.mem.read_u64(&at, addr)
     }
 
-    pub fn read_u32(&mut self, addr: u64) -> io::Result<u32> {
-        let mut b = [0u8; 4];
-        self.read(addr, &mut b)?;
-        Ok(u32::from_ne_bytes(b))
+    pub fn read_u32(&mut self, addr: u64) -> Result<u32, MemError> {
+        let at = self.held();
+        self.mem.read_u32(&at, addr)
     }
 
     /// A NUL-terminated string of at most MAX_STR bytes.
-    pub fn read_cstr(&mut self, addr: u64) -> io::Result<Vec<u8>> {
+    pub fn read_cstr(&mut self, addr: u64) -> Result<Vec<u8>, MemError> {
         self.read_cstr_max(addr, MAX_STR).map(|(s, _)| s)
     }
 
-    /// A NUL-terminated string of at most `max` bytes, and whether it ended (a NUL was found)
-    /// within them. The first read is small (most strings are short paths); later ones take
-    /// a page at a time. No read crosses a page boundary, so a string ending just before an
-    /// unmapped page still reads.
-    pub fn read_cstr_max(&mut self, addr: u64, max: usize) -> io::Result<(Vec<u8>, bool)> {
-        let mut out = Vec::new();
-        let mut a = addr;
-        let mut chunk = [0u8; PAGE as usize];
-        let mut step = 256usize;
-        while out.len() < max {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let want = to_page_end.min(step).min(max - out.len());
-            let n = self.read_partial(a, &mut chunk[..want])?;
-            if n == 0 {
-                return Err(io::Error::from_raw_os_error(libc::EFAULT));
-            }
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&chunk[..end]);
-                return Ok((out, true));
-            }
-            out.extend_from_slice(&chunk[..n]);
-            a += n as u64;
-            step = PAGE as usize;
-        }
-        Ok((out, false))
+    /// A NUL-terminated string of at most `max` bytes, and whether it ended within them.
+    pub fn read_cstr_max(&mut self, addr: u64, max: usize) -> Result<(Vec<u8>, bool), MemError> {
+        let at = self.held();
+        self.mem.read_cstr(&at, addr, max)
     }
 
-    /// The length of a NUL-terminated string, counting at most `max` bytes (`None`: longer,
-    /// or unreadable part-way). For measuring what is not recorded.
+    /// The length of a NUL-terminated string, counting at most `max` bytes.
     pub fn cstr_len(&mut self, addr: u64, max: usize) -> Option<usize> {
-        let mut a = addr;
-        let mut chunk = [0u8; PAGE as usize];
-        let mut len = 0usize;
-        while len < max {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let n = self.read_partial(a, &mut chunk[..to_page_end]).ok()?;
-            if n == 0 {
-                return None;
-            }
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                return Some(len + end);
-            }
-            len += n;
-            a += n as u64;
-        }
-        None
+        let at = self.held();
+        self.mem.cstr_len(&at, addr, max)
     }
 
-    /// The pointers of a NULL-terminated pointer array (`argv`), 8 or 4 bytes wide, at most
-    /// `max` of them (then the array may go on).
-    pub fn read_ptr_array(&mut self, addr: u64, wide: bool, max: usize) -> io::Result<Vec<u64>> {
-        let size = if wide { 8 } else { 4 };
-        let mut ptrs = Vec::new();
-        let mut buf = vec![0u8; PAGE as usize];
-        let mut a = addr;
-        loop {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let want = to_page_end.min(buf.len());
-            let n = self.read_partial(a, &mut buf[..want])?;
-            if n < size {
-                return Err(io::Error::from_raw_os_error(libc::EFAULT));
-            }
-            for c in buf[..n - n % size].chunks_exact(size) {
-                let p = if wide {
-                    u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))
-                } else {
-                    u32::from_ne_bytes(c.try_into().unwrap_or([0; 4])) as u64
-                };
-                if p == 0 || ptrs.len() >= max {
-                    return Ok(ptrs);
-                }
-                ptrs.push(p);
-            }
-            a += (n - n % size) as u64;
-        }
-    }
-}
-
-fn vm_readv(pid: i32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` describes `buf`, which is valid for writes of its length; the remote
-    // address is only interpreted by the kernel in the other process.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+    /// The pointers of a NULL-terminated pointer array, 8 or 4 bytes wide, at most `max`.
+    pub fn read_ptr_array(
+        &mut self,
+        addr: u64,
+        wide: bool,
+        max: usize,
+    ) -> Result<Vec<u64>, MemError> {
+        let at = self.held();
+        self.mem.read_ptr_array(&at, addr, wide, max)
     }
 }
 
@@ -231,14 +106,41 @@ mod tests {
         let ptrs = m.read_ptr_array(arr.as_ptr() as u64, true, 100).unwrap();
         assert_eq!(ptrs.len(), 2);
         assert_eq!(m.read_cstr(ptrs[1]).unwrap(), b"bc");
+        let narrow: [u32; 2] = [0x1234, 0];
+        assert_eq!(
+            m.read_ptr_array(narrow.as_ptr() as u64, false, 100)
+                .unwrap(),
+            vec![0x1234]
+        );
         assert!(m.read_cstr(8).is_err(), "unmapped page");
-        // The /proc/PID/mem fallback gives the same bytes.
-        let mut f = Memory {
-            pid,
-            mem_file: None,
-            mem_writable: false,
-            vm_readv_works: false,
+        assert_eq!(m.cstr_len(s.as_ptr() as u64, 100), Some(11));
+        assert_eq!(m.cstr_len(8, 100), None, "unmapped page");
+    }
+
+    #[test]
+    fn reads_a_prot_none_page_through_the_fallback() {
+        // SAFETY: a fresh anonymous private page of our own, written then protected; unmapped
+        // at the end.
+        let page = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::copy_nonoverlapping(c"hidden".as_ptr().cast::<u8>(), p.cast::<u8>(), 7);
+            assert_eq!(libc::mprotect(p, 4096, libc::PROT_NONE), 0);
+            p
         };
-        assert_eq!(f.read_cstr(s.as_ptr() as u64).unwrap(), b"/etc/passwd");
+        let mut m = Memory::new(std::process::id() as i32);
+        assert_eq!(m.read_cstr(page as u64).unwrap(), b"hidden");
+        let mut w = [0u8; 2];
+        m.read(page as u64 + 1, &mut w).unwrap();
+        assert_eq!(&w, b"id");
+        // SAFETY: the page mapped above, no longer used.
+        unsafe { libc::munmap(page, 4096) };
     }
 }

@@ -3,11 +3,12 @@
 
 use crate::PtraceError;
 use crate::decode::Walked;
-use crate::fdtable::{Fs, SharedFds, SharedFs};
+use crate::fs::{Fs, SharedFds, SharedFs};
 use crate::guard::Guarded;
 use crate::inspect;
 use crate::memory::Memory;
 use crate::nsmap::NsIds;
+use crate::own::{Cause, OwnSignals};
 use crate::uring::Rings;
 use nix::errno::Errno;
 use nix::sys::ptrace;
@@ -80,7 +81,6 @@ pub struct Tracer<'s> {
     pub root: i32,
     pub root_status: Option<ExitStatus>,
     pub root_exec_seen: bool,
-    root_sigcont_seen: bool,
     /// How long to poll for the next stop before sleeping now, and at most (0: never poll).
     spin_ns: u64,
     max_spin_ns: u64,
@@ -118,6 +118,17 @@ pub struct Tracer<'s> {
     pending_forward: Option<(i32, i32, u64)>,
     /// Processes left running when vigil stopped waiting for them (signals.rs).
     pub detached: u64,
+    /// Ranges vigil protected and threads it steps: their signals are vigil's (own.rs).
+    pub(crate) own: OwnSignals,
+    /// tracee's control of this thread's tracees, for remote syscalls.
+    ctl: vigil_tracee::Tracer,
+    /// Each process's address space (procstate: fork copies, CLONE_VM shares, exec replaces),
+    /// fed by the recorded mmap/munmap/mprotect/mremap/brk/shmat/shmdt exits and loaded from
+    /// /proc/PID/maps at each exec; `None` when none of those calls is selected (they are never
+    /// trapped just for the model).
+    pub(crate) spaces: Option<vigil_procstate::Processes>,
+    /// Buffer for reading /proc/PID/maps.
+    maps_buf: Vec<u8>,
 }
 
 /// How long vigil waits to see whether a signal sent to it reached the command too (sent to
@@ -187,6 +198,10 @@ impl<'s> Tracer<'s> {
             root_signals: std::collections::VecDeque::new(),
             pending_forward: None,
             detached: 0,
+            own: OwnSignals::default(),
+            ctl: vigil_tracee::Tracer::new(),
+            spaces: tracks_address_spaces(&selection).then(vigil_procstate::Processes::new),
+            maps_buf: Vec::new(),
             out: Sequencer::new(sink),
             stop,
             stopped: false,
@@ -197,7 +212,6 @@ impl<'s> Tracer<'s> {
             root: 0,
             root_status: None,
             root_exec_seen: false,
-            root_sigcont_seen: false,
             spin_ns: max_spin_ns,
             max_spin_ns,
             idle_waits: 0,
@@ -263,6 +277,15 @@ impl<'s> Tracer<'s> {
                 rings: Rings::default(),
             },
         );
+        if let Some(st) = self.spaces.as_mut() {
+            st.add_process(
+                pid as u32,
+                std::process::id(),
+                vigil_procstate::FdTable::new(),
+                vigil_procstate::FsState::default(),
+                vigil_procstate::AddressSpace::new(),
+            );
+        }
         self.emit(
             pid,
             pid,
@@ -586,20 +609,22 @@ impl<'s> Tracer<'s> {
             self.early_children.insert(tid);
             return Ok(());
         };
-        if sig == Signal::SIGCONT
-            && tid == self.root
-            && !self.root_exec_seen
-            && !self.root_sigcont_seen
-        {
-            // vigil's own SIGCONT from the start-up handshake (spawn.rs), not the command's.
-            self.root_sigcont_seen = true;
-            return self.resume(tid, None);
+        // Classified before anything is delivered (one PTRACE_GETSIGINFO, as always): a
+        // signal vigil itself caused is settled and consumed (own.rs).
+        let stop = vigil_tracee::Stop::of(tid, sig as i32, 0).ok();
+        if let Some(stop) = stop {
+            let cause = self.own.classify(pid, tid, &stop);
+            if cause != Cause::Program {
+                return self.consume_own(pid, tid, stop, cause);
+            }
         }
-        let (code, sender_pid, sender_uid) = match ptrace::getsiginfo(Pid::from_raw(tid)) {
-            // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
-            // signals not sent by a process they are zero or unrelated integers.
-            Ok(si) => unsafe { (si.si_code, si.si_pid() as u32, si.si_uid()) },
-            Err(_) => (0, 0, 0),
+        let (code, sender_pid, sender_uid) = match stop {
+            Some(vigil_tracee::Stop::Signal { info, .. }) => {
+                // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
+                // signals not sent by a process they are zero or unrelated integers.
+                unsafe { (info.code(), info.raw.si_pid() as u32, info.raw.si_uid()) }
+            }
+            _ => (0, 0, 0),
         };
         let sender = if code <= 0 {
             // si_pid is the sender as the receiver's pid namespace numbers it.
@@ -634,6 +659,48 @@ impl<'s> Tracer<'s> {
         self.resume(tid, Some(sig))
     }
 
+    /// A signal vigil caused (own.rs): settled (the protection it put on a range given back,
+    /// the step ended) and the thread resumed without it.
+    fn consume_own(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        stop: vigil_tracee::Stop,
+        cause: Cause,
+    ) -> Result<(), PtraceError> {
+        // SAFETY: `tid` is at the signal-delivery stop this thread's wait just reported, and
+        // nothing else resumes it until this handler does.
+        let mut at = unsafe { vigil_tracee::Stopped::assume(tid, stop) };
+        match self.own.settle(&mut self.ctl, &mut at, pid, cause) {
+            Ok(()) => {}
+            Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
+                // tracee reaped it while running the mprotect: its end is reported here.
+                let status = match exit {
+                    vigil_tracee::Exit::Exited(c) => ExitStatus::Code(c),
+                    vigil_tracee::Exit::Killed {
+                        signal,
+                        core_dumped,
+                    } => ExitStatus::Signal {
+                        signal,
+                        core_dumped,
+                    },
+                };
+                self.on_task_exit(tid, status);
+                return Ok(());
+            }
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) => {
+                self.action(
+                    pid,
+                    tid,
+                    "failed",
+                    format!("settling a signal vigil caused ({cause:?}): {e}"),
+                );
+            }
+        }
+        self.resume(tid, None)
+    }
+
     fn on_new_task(&mut self, parent_tid: i32, event: i32) -> Result<(), PtraceError> {
         let child = match ptrace::getevent(Pid::from_raw(parent_tid)) {
             Ok(c) => c as i32,
@@ -652,6 +719,10 @@ impl<'s> Tracer<'s> {
         };
         let ppid = parent.pid;
         crate::signals::set_traced(child, true);
+        if let Some(st) = self.spaces.as_mut() {
+            // CLONE_VM shares the parent's address space, a fork copies it.
+            let _ = st.clone_task(parent_tid as u32, child as u32, flags);
+        }
         let files = if flags & libc::CLONE_FILES as u64 != 0 {
             parent.files.clone()
         } else {
@@ -802,6 +873,8 @@ impl<'s> Tracer<'s> {
             p.mem = Memory::new(pid);
             p.rings = Rings::default();
         }
+        // The old address space is gone, and what vigil protected in it.
+        self.own.forget_process(pid);
         if pid == self.root {
             self.root_exec_seen = true;
         }
@@ -816,7 +889,72 @@ impl<'s> Tracer<'s> {
                 ino,
             }),
         );
+        self.exec_address_space(pid, former);
         self.resume(tid, None)
+    }
+
+    /// exec replaced the process's address space: the model takes the new one from
+    /// /proc/PID/maps, and the log gets it as a snapshot event.
+    fn exec_address_space(&mut self, pid: i32, former: i32) {
+        let Some(st) = self.spaces.as_mut() else {
+            return;
+        };
+        if st.exec(pid as u32, former as u32).is_err() {
+            st.adopt(pid as u32, pid as u32);
+        }
+        let snap = {
+            use std::io::Read;
+            self.maps_buf.clear();
+            let read = std::fs::File::open(format!("/proc/{pid}/maps")).and_then(|mut f| {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match f.read(&mut chunk)? {
+                        0 => return Ok(()),
+                        n => self.maps_buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+            let text = String::from_utf8_lossy(&self.maps_buf);
+            match read.ok().map(|()| st.load_maps(pid as u32, &text)) {
+                Some(Ok(())) => st.mm(pid as u32).map(|m| m.snapshot()),
+                _ => None,
+            }
+        };
+        if let Some(snap) = snap {
+            self.emit(pid, pid, EventKind::AddressSpace(snap));
+        }
+    }
+
+    /// A recorded syscall exit that changes an address space updates the process's model
+    /// (procstate applies it as any consumer of the event would). Returns the event's kind.
+    fn model_memory(&mut self, pid: i32, tid: i32, kind: EventKind) -> EventKind {
+        let Some(st) = self.spaces.as_mut() else {
+            return kind;
+        };
+        let EventKind::SyscallExit(x) = &kind else {
+            return kind;
+        };
+        let changes_memory = match x.call.canonical() {
+            Some(s) => MEMORY_CALLS.contains(&s) || s == Sysno::shmget || s == Sysno::madvise,
+            // i386 mmap2 has no x86-64 identity; procstate recognises it.
+            None => x.call.abi == Abi::I386,
+        };
+        if !changes_memory {
+            return kind;
+        }
+        let ev = Event {
+            seq: 0,
+            time_ns: 0,
+            pid: pid as u32,
+            tid: tid as u32,
+            kind,
+        };
+        // A call the model cannot place (an earlier one was not selected) leaves it as it is;
+        // the next exec's snapshot puts it right.
+        let _ = st.apply(&ev);
+        #[cfg(test)]
+        space_check::compare(st, pid);
+        ev.kind
     }
 
     fn on_task_exit(&mut self, tid: i32, status: ExitStatus) {
@@ -826,10 +964,18 @@ impl<'s> Tracer<'s> {
         };
         crate::signals::set_traced(tid, false);
         self.ns_cache.remove(&tid);
+        self.own.forget_thread(tid);
         let pid = thread.pid;
+        if let Some(st) = self.spaces.as_mut() {
+            st.exit_thread(tid as u32);
+            if tid == pid {
+                st.exit_process(pid as u32);
+            }
+        }
         self.emit(pid, tid, EventKind::ThreadExit(ThreadExit { status }));
         if tid == pid {
             self.procs.remove(&pid);
+            self.own.forget_process(pid);
             if pid == self.root {
                 self.root_status = Some(status);
                 crate::signals::root_gone();
@@ -1038,7 +1184,7 @@ impl<'s> Tracer<'s> {
             self.uring_setup_exit(pid, tid, &pending.raw, ret as i32);
         }
         if pending.record {
-            self.emit(
+            let kind = self.model_memory(
                 pid,
                 tid,
                 EventKind::SyscallExit(SyscallExit {
@@ -1048,6 +1194,7 @@ impl<'s> Tracer<'s> {
                     args,
                 }),
             );
+            self.emit(pid, tid, kind);
         }
         self.flush_actions();
         self.check_child_traced(pid, tid, &pending, ret);
@@ -1089,6 +1236,26 @@ impl<'s> Tracer<'s> {
     }
 }
 
+/// The calls that change an address space, which the model follows.
+const MEMORY_CALLS: [Sysno; 7] = [
+    Sysno::mmap,
+    Sysno::munmap,
+    Sysno::mprotect,
+    Sysno::mremap,
+    Sysno::brk,
+    Sysno::shmat,
+    Sysno::shmdt,
+];
+
+/// Whether address spaces are modelled: only when the calls that change them are recorded
+/// (they are never trapped for the model alone).
+fn tracks_address_spaces(selection: &Selection) -> bool {
+    selection.all
+        || MEMORY_CALLS
+            .iter()
+            .any(|s| selection.nrs.contains(&(s.id() as u32)))
+}
+
 /// Carries out a kill or stop verdict on a traced process (a deny is applied at the syscall).
 fn signal(pid: i32, verdict: Verdict) {
     let sig = match verdict {
@@ -1098,4 +1265,57 @@ fn signal(pid: i32, verdict: Verdict) {
     };
     // It may be gone already: nothing left to do then.
     let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+}
+
+/// Tests of the address-space model fed by the recorder: with checking on (this thread), after
+/// each memory call the model is compared with the kernel's /proc/PID/maps page by page.
+#[cfg(test)]
+pub(crate) mod space_check {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use vigil_procstate::{AddressSpace, Processes, Role};
+
+    thread_local! {
+        /// (comparisons made, differences found), when checking is on.
+        pub static CHECK: RefCell<Option<(usize, Vec<String>)>> = const { RefCell::new(None) };
+    }
+
+    /// Page -> (prot, shared, object identity, page offset), the main stack left out (it
+    /// grows behind any model's back).
+    fn pages(a: &AddressSpace) -> BTreeMap<u64, (u8, bool, Option<String>, u64)> {
+        let mut out = BTreeMap::new();
+        for v in a.iter().filter(|v| v.role != Role::Stack) {
+            for addr in (v.start..v.end).step_by(4096) {
+                let obj = v.object().map(|o| format!("{o:?}"));
+                let off = v.offset_at(addr).unwrap_or(0);
+                out.insert(addr, (v.prot.bits(), v.shared, obj, off));
+            }
+        }
+        out
+    }
+
+    pub fn compare(st: &Processes, pid: i32) {
+        CHECK.with(|c| {
+            let mut c = c.borrow_mut();
+            let Some((n, diffs)) = c.as_mut() else {
+                return;
+            };
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+                return;
+            };
+            let (Ok(real), Some(model)) = (vigil_procstate::parse_maps(&text), st.mm(pid as u32))
+            else {
+                diffs.push(format!("{pid}: no model"));
+                return;
+            };
+            *n += 1;
+            let (want, got) = (pages(&real), pages(model));
+            if want != got {
+                diffs.push(format!(
+                    "{pid}: real\n{text}model\n{}",
+                    model.to_maps_text()
+                ));
+            }
+        });
+    }
 }

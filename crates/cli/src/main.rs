@@ -79,7 +79,7 @@ struct ImportArgs {
 }
 
 /// Runs before Rust's runtime, which sets SIGPIPE to ignored: the disposition vigil inherited is
-/// what a traced command must start with (crates/capture-ptrace/src/spawn.rs).
+/// what a traced command must start with (crates/tracee/src/spawn.rs).
 extern "C" fn before_runtime() {
     vigil_capture_ptrace::remember_inherited_sigpipe();
 }

@@ -147,6 +147,30 @@ pub fn parse_line(line: &str) -> Result<Vma, &'static str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_snapshot_event_carries_every_field_of_the_maps_lines() {
+        let space = parse_maps(SAMPLE).unwrap();
+        let snap = space.snapshot();
+        assert_eq!(snap.vmas.len(), space.len());
+        assert_eq!(snap.vmas[0].perms(), "r--p");
+        assert_eq!(snap.vmas[0].path.as_bytes(), b"/usr/bin/prog");
+        assert_eq!(snap.vmas[2].path.as_bytes(), b"[heap]");
+        // Applied back (as an offline consumer of the log does), it is the same space.
+        let mut p = crate::Processes::new();
+        p.apply(&vigil_event::Event {
+            seq: 0,
+            time_ns: 0,
+            pid: 5,
+            tid: 5,
+            kind: vigil_event::EventKind::AddressSpace(snap),
+        })
+        .unwrap();
+        assert_eq!(
+            p.mm(5).unwrap().iter().collect::<Vec<_>>(),
+            space.iter().collect::<Vec<_>>()
+        );
+    }
+
     const SAMPLE: &str = "\
 00400000-00401000 r--p 00000000 fd:01 1234                               /usr/bin/prog
 00401000-00402000 r-xp 00001000 fd:01 1234                               /usr/bin/prog

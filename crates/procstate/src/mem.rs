@@ -256,6 +256,48 @@ impl Vma {
     }
 }
 
+impl Vma {
+    /// This VMA as the event model's snapshot line (the fields of its /proc/PID/maps line).
+    pub fn to_event(&self) -> vigil_event::memory::Vma {
+        let (offset, dev, ino) = match &self.backing {
+            Backing::Object {
+                id, offset: off, ..
+            } => match *id {
+                ObjectId::File { dev, ino } => (*off, dev, ino),
+                ObjectId::SharedAnon(ino) => (*off, crate::maps::SHMEM_DEV, ino),
+                ObjectId::SysV(id) => (*off, crate::maps::SHMEM_DEV, id as u64),
+            },
+            Backing::Anonymous => (0, 0, 0),
+        };
+        let path = match (&self.role, &self.backing) {
+            (_, Backing::Object { path, .. }) => path.clone(),
+            (Role::Heap, _) => Str::from("[heap]"),
+            (Role::Stack, _) => Str::from("[stack]"),
+            (Role::Named(n), _) => n.clone(),
+            (Role::Plain, _) => Str::from(""),
+        };
+        vigil_event::memory::Vma {
+            start: self.start,
+            end: self.end,
+            prot: self.prot.bits(),
+            shared: self.shared,
+            offset,
+            dev,
+            ino,
+            path,
+        }
+    }
+}
+
+impl AddressSpace {
+    /// The whole space as an address-space snapshot event (what `record` takes at exec).
+    pub fn snapshot(&self) -> vigil_event::memory::AddressSpace {
+        vigil_event::memory::AddressSpace {
+            vmas: self.iter().map(Vma::to_event).collect::<Vec<_>>().into(),
+        }
+    }
+}
+
 impl fmt::Display for Vma {
     /// The /proc/PID/maps line for this VMA.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,6 +16,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 const PAGE: u64 = 4096;
+/// The first read of a C string: most are short paths.
+const FIRST_CSTR_READ: usize = 256;
 
 /// A memory access that did not complete: `done` of `len` bytes at `addr` were transferred
 /// (from the start), then `errno` (EFAULT: not mapped; ESRCH: the process is gone).
@@ -172,13 +174,20 @@ impl Memory {
         Ok(u64::from_ne_bytes(b))
     }
 
+    pub fn read_u32(&mut self, at: &Stopped, addr: u64) -> Result<u32, MemError> {
+        let mut b = [0u8; 4];
+        self.read(at, addr, &mut b)?;
+        Ok(u32::from_ne_bytes(b))
+    }
+
     pub fn write_u64(&mut self, at: &Stopped, addr: u64, v: u64) -> Result<(), MemError> {
         self.write(at, addr, &v.to_ne_bytes())
     }
 
     /// A NUL-terminated string of at most `max` bytes: the bytes (without the NUL) and whether
-    /// it ended within them. Reads a page at a time and never past the page holding the NUL,
-    /// so a string that ends just before an unmapped page reads.
+    /// it ended within them. The first read is small (most strings are short paths), later
+    /// ones a page at a time; no read crosses a page boundary, so a string that ends just
+    /// before an unmapped page reads.
     pub fn read_cstr(
         &mut self,
         _at: &Stopped,
@@ -188,9 +197,11 @@ impl Memory {
         let mut out = Vec::new();
         let mut chunk = [0u8; PAGE as usize];
         let mut a = addr;
+        let mut step = FIRST_CSTR_READ;
         while out.len() < max {
             let to_page_end = (PAGE - a % PAGE) as usize;
-            let want = to_page_end.min(max - out.len());
+            let want = to_page_end.min(step).min(max - out.len());
+            step = PAGE as usize;
             let n = self
                 .read_upto(a, &mut chunk[..want])
                 .map_err(|e| MemError {
@@ -215,6 +226,69 @@ impl Memory {
             a = a.wrapping_add(n as u64);
         }
         Ok((out, false))
+    }
+
+    /// The length of a NUL-terminated string, counting at most `max` bytes; `None` when it is
+    /// longer or unreadable part-way (for measuring what a caller does not keep).
+    pub fn cstr_len(&mut self, _at: &Stopped, addr: u64, max: usize) -> Option<usize> {
+        let mut a = addr;
+        let mut chunk = [0u8; PAGE as usize];
+        let mut len = 0usize;
+        while len < max {
+            let to_page_end = (PAGE - a % PAGE) as usize;
+            let n = self.read_upto(a, &mut chunk[..to_page_end]).ok()?;
+            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+                return Some(len + end);
+            }
+            if n < to_page_end {
+                return None;
+            }
+            len += n;
+            a = a.wrapping_add(n as u64);
+        }
+        None
+    }
+
+    /// The pointers of a NULL-terminated pointer array (an argv), 8 bytes wide or (`wide`
+    /// false, a 32-bit tracee's) 4, at most `max` of them (then the array may go on). Reads a
+    /// page at a time.
+    pub fn read_ptr_array(
+        &mut self,
+        _at: &Stopped,
+        addr: u64,
+        wide: bool,
+        max: usize,
+    ) -> Result<Vec<u64>, MemError> {
+        let size = if wide { 8 } else { 4 };
+        let mut ptrs = Vec::new();
+        let mut buf = vec![0u8; PAGE as usize];
+        let mut a = addr;
+        loop {
+            let to_page_end = (PAGE - a % PAGE) as usize;
+            let n = self.read_upto(a, &mut buf[..to_page_end])?;
+            if n < size {
+                return Err(MemError {
+                    addr,
+                    len: (ptrs.len() + 1) * size,
+                    done: ptrs.len() * size + n,
+                    errno: Errno::EFAULT,
+                });
+            }
+            for c in buf[..n - n % size].chunks_exact(size) {
+                let p = match c.try_into() {
+                    Ok(b8) => u64::from_ne_bytes(b8),
+                    Err(_) => c
+                        .try_into()
+                        .map(|b4| u32::from_ne_bytes(b4) as u64)
+                        .unwrap_or(0),
+                };
+                if p == 0 || ptrs.len() >= max {
+                    return Ok(ptrs);
+                }
+                ptrs.push(p);
+            }
+            a = a.wrapping_add((n - n % size) as u64);
+        }
     }
 }
 

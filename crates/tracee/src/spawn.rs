@@ -248,18 +248,22 @@ impl Command {
         self
     }
 
-    /// The environment the child will get, as `KEY=VALUE` strings.
+    /// The environment the child will get, as `KEY=VALUE` strings: this process's in its own
+    /// order (a program that prints its environment sees what it would see untraced), with
+    /// the changes applied in place and new variables appended in key order.
     fn envp(&self) -> Result<Vec<CString>, SpawnError> {
-        let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
-            BTreeMap::new()
+        let mut vars: Vec<(OsString, OsString)> = if self.env_clear {
+            Vec::new()
         } else {
             std::env::vars_os().collect()
         };
         for (k, v) in &self.env {
-            match v {
-                Some(v) => vars.insert(k.clone(), v.clone()),
-                None => vars.remove(k),
-            };
+            let at = vars.iter().position(|(key, _)| key == k);
+            match (v, at) {
+                (Some(v), Some(i)) => vars[i].1 = v.clone(),
+                (Some(v), None) => vars.push((k.clone(), v.clone())),
+                (None, _) => vars.retain(|(key, _)| key != k),
+            }
         }
         vars.into_iter()
             .map(|(k, v)| {

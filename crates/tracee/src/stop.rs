@@ -248,6 +248,16 @@ fn entry_of(info: &libc::ptrace_syscall_info, nr: u64, args: [u64; 6]) -> Syscal
     }
 }
 
+impl Stop {
+    /// Classifies a stop the caller's own waitpid reported for `tid` (`sig` = WSTOPSIG,
+    /// `event` = status >> 16), for a caller with its own wait loop (the recorder polls).
+    /// One ptrace request for a syscall, seccomp, event or signal stop, none for group and
+    /// interrupt stops; [`Error::Gone`] if the thread was killed meanwhile.
+    pub fn of(tid: i32, sig: i32, event: i32) -> Result<Stop, Error> {
+        classify(tid, sig, event)
+    }
+}
+
 /// Classifies a stopped tracee's stop, asking the kernel for the details (one ptrace request
 /// for a syscall, seccomp, event or signal stop; none for group and interrupt stops).
 pub(crate) fn classify(tid: i32, sig: i32, event: i32) -> Result<Stop, Error> {

@@ -266,6 +266,21 @@ impl Stopped {
         }
     }
 
+    /// A handle for a thread the caller knows to be stopped, for a caller that waits with its
+    /// own loop and classified the stop itself (the recorder's hot path: it polls waitpid and
+    /// asks PTRACE_GET_SYSCALL_INFO once per stop, and must not pay for a second query just to
+    /// get a handle). `stop` is what the caller found.
+    ///
+    /// # Safety
+    /// `tid` must be in a ptrace-stop of a tracee attached by the calling thread for as long as
+    /// the handle is used, and no other handle for it may be resumed meanwhile. For memory
+    /// access it is enough that some thread of `tid`'s process is in such a stop at the moment
+    /// of each access (the handle is then a proof about the process, not this thread). The
+    /// layer's guarantees (registers and memory of a thread that is not running) rest on it.
+    pub unsafe fn assume(tid: i32, stop: Stop) -> Stopped {
+        Stopped::new(tid, stop)
+    }
+
     pub fn tid(&self) -> i32 {
         self.tid
     }

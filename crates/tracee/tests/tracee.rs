@@ -843,3 +843,54 @@ fn attaches_to_a_running_process() {
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
 }
+
+#[test]
+fn the_child_environment_keeps_this_processs_order_with_changes_in_place() {
+    vigil_testkit::require_ptrace();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    assert!(vars.len() >= 2, "the test needs an environment");
+    // Change the last variable and remove the first: the rest keep their order, the change
+    // stays in place, a new variable comes last.
+    let (first, last) = (vars[0].0.clone(), vars[vars.len() - 1].0.clone());
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let mut cmd = Command::new("/usr/bin/env");
+    cmd.env(&last, "changed")
+        .env_remove(&first)
+        .env("VIGIL_TEST_NEW", "1")
+        .stdout(Stdio::Fd(w));
+    let mut tracer = Tracer::new();
+    let (child, s) = tracer.spawn_until_exec(&mut cmd).unwrap();
+    drop(cmd);
+    s.cont().unwrap();
+    loop {
+        match tracer.wait_tid(child.pid()).unwrap() {
+            Wait::Stopped(s) => {
+                s.deliver(Resume::Cont).unwrap();
+            }
+            Wait::Exited { exit, .. } => {
+                assert_eq!(exit, Exit::Exited(0));
+                break;
+            }
+        }
+    }
+    let mut out = String::new();
+    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    let mut want: Vec<String> = vars[1..]
+        .iter()
+        .map(|(k, v)| {
+            if *k == last {
+                format!("{k}=changed")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    want.push("VIGIL_TEST_NEW=1".into());
+    // Values with newlines would split lines: compare the keys' order by line starts.
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        got.len(),
+        want.iter().map(|w| w.lines().count()).sum::<usize>()
+    );
+    assert_eq!(got.join("\n"), want.join("\n"));
+}
