@@ -42,6 +42,7 @@ fn c_path(path: &str) -> Option<CString> {
 
 pub fn stat(path: &str) -> Option<Stat> {
     let c = c_path(path)?;
+    // SAFETY: all-zero bytes are a valid `stat` (integers only).
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
     if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
@@ -72,6 +73,7 @@ pub fn fd_stat(pidfd: Option<&OwnedFd>, fd: i32) -> Option<(Stat, OwnedFd)> {
     }
     // SAFETY: pidfd_getfd returned a new fd owned by us alone.
     let ours = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    // SAFETY: all-zero bytes are a valid `stat` (integers only).
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd and out-pointer.
     if unsafe { libc::fstat(ours.as_raw_fd(), &mut st) } != 0 {

@@ -225,10 +225,10 @@ fn default_action(sig: libc::c_int) {
 }
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let (code, sender) = if info.is_null() {
         (0, 0)
     } else {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler (not null here).
         unsafe { ((*info).si_code, (*info).si_pid()) }
     };
     let from_process = code <= 0;

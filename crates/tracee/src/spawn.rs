@@ -630,7 +630,8 @@ unsafe fn child_main(
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
-    // SAFETY (whole body): only async-signal-safe libc calls on prepared data.
+    // SAFETY: (the whole body) only async-signal-safe libc calls, on data prepared before the
+    // fork and valid in this copy of the address space.
     unsafe {
         let fail = |stage: u32, index: u32, errno: i32| -> ! {
             let mut msg = [0u8; 12];
