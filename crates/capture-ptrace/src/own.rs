@@ -170,30 +170,6 @@ mod tests {
         assert_eq!(o.range_at(7, 0x5000), None);
     }
 
-    /// A filter that stops getppid (x86-64) and allows everything else.
-    fn getppid_filter() -> Vec<libc::sock_filter> {
-        let st = |code: u16, k: u32| libc::sock_filter {
-            code,
-            jt: 0,
-            jf: 0,
-            k,
-        };
-        let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-            code: 0x15,
-            jt,
-            jf,
-            k,
-        };
-        vec![
-            st(0x20, 4),
-            jeq(0xC000_003E, 0, 3),
-            st(0x20, 0),
-            jeq(libc::SYS_getppid as u32, 0, 1),
-            st(0x06, 0x7ff0_0000),
-            st(0x06, 0x7fff_0000),
-        ]
-    }
-
     /// Runs programs/own_fault.c in `mode` under tracee's Tracer. At its getppid stop the page
     /// it announces is registered and protected PROT_NONE with a remote mprotect; then each
     /// signal stop is classified with the registry, vigil's settled and consumed, the others
@@ -208,7 +184,7 @@ mod tests {
                     | Options::PTRACE_O_TRACESYSGOOD
                     | Options::PTRACE_O_EXITKILL,
             )
-            .seccomp(getppid_filter());
+            .seccomp(vigil_testkit::getppid_trap_filter(0));
         let mut tracer = Tracer::new();
         let (child, s) = tracer.spawn_until_exec(&mut cmd).unwrap();
         assert!(matches!(s.stop(), Stop::Event(Event::Exec { .. })));

@@ -55,18 +55,14 @@ impl RuleSet {
         &self.compiled.rules
     }
 
-    /// Whether any rule looks at a syscall's entry: a `deny` (decided there), or a pattern
-    /// or negation naming `NAME.entry` or `syscall`. Only then must the backend establish
-    /// what an entry's paths name before the call runs; otherwise the exit's answer (the
-    /// kernel's own) is what every rule reads, and walking at entry is wasted work.
+    /// Whether any rule needs what a syscall's entry names established before the call runs:
+    /// a `deny` (decided there), or an entry pattern (`NAME.entry`, `syscall`, in a step or a
+    /// negation) whose event's arguments the rule reads (a path, an fd, flags). Only then must
+    /// the backend walk an entry's paths; a rule on entries that reads only numbers and
+    /// names (`dangling_syscall`: pid, tid, nr) does not need it, nor does one on exits, whose
+    /// paths are the kernel's own answer.
     pub fn looks_at_entries(&self) -> bool {
-        use fields::EventClass;
-        let entry = |c: &EventClass| matches!(c, EventClass::Entry(_) | EventClass::AnyEntry);
-        self.rules().iter().any(|r| {
-            r.deny.is_some()
-                || r.steps.iter().any(|s| s.classes.iter().any(entry))
-                || r.gaps.iter().flatten().any(|n| n.classes.iter().any(entry))
-        })
+        self.rules().iter().any(reads_entry_arguments)
     }
 
     pub fn engine(&self, limits: Limits) -> Engine {
@@ -84,4 +80,94 @@ impl RuleSet {
             compiled: Arc::new(c),
         }
     }
+}
+
+/// See `RuleSet::looks_at_entries`.
+fn reads_entry_arguments(r: &Rule) -> bool {
+    use compile::{CAction, CCond, CExpr, TemplatePart};
+    use fields::{EventClass, FieldRef};
+    if r.deny.is_some() {
+        return true;
+    }
+    let entry = |c: &EventClass| matches!(c, EventClass::Entry(_) | EventClass::AnyEntry);
+    // The bindings that name an entry event.
+    let mut bound: Vec<usize> = r
+        .steps
+        .iter()
+        .filter(|s| s.classes.iter().any(entry))
+        .filter_map(|s| s.binding)
+        .collect();
+    bound.extend(
+        r.gaps
+            .iter()
+            .flatten()
+            .filter(|n| n.classes.iter().any(entry))
+            .filter_map(|n| n.binding),
+    );
+    let unbound_entry_conds = r
+        .steps
+        .iter()
+        .filter(|s| s.classes.iter().any(entry) && s.binding.is_none())
+        .map(|s| &s.conds)
+        .chain(
+            r.gaps
+                .iter()
+                .flatten()
+                .filter(|n| n.classes.iter().any(entry) && n.binding.is_none())
+                .map(|n| &n.conds),
+        );
+    let is_arg = |f: &FieldRef| {
+        matches!(
+            f,
+            FieldRef::Arg(..) | FieldRef::ArgAs(..) | FieldRef::Path | FieldRef::OpenForWrite
+        )
+    };
+    fn expr_reads(e: &CExpr, hit: &dyn Fn(usize, &FieldRef) -> bool) -> bool {
+        match e {
+            CExpr::Field { b, f, .. } => hit(*b, f),
+            CExpr::Const(_) | CExpr::Count(_) => false,
+        }
+    }
+    fn cond_reads(c: &CCond, hit: &dyn Fn(usize, &FieldRef) -> bool) -> bool {
+        match c {
+            CCond::Cmp(a, _, b) => expr_reads(a, hit) || expr_reads(b, hit),
+            CCond::In(e, _)
+            | CCond::Glob(e, _)
+            | CCond::Regex(e, _)
+            | CCond::Starts(e, _)
+            | CCond::Ends(e, _)
+            | CCond::Contains(e, _)
+            | CCond::Has(e, _) => expr_reads(e, hit),
+            CCond::And(a, b) | CCond::Or(a, b) => cond_reads(a, hit) || cond_reads(b, hit),
+            CCond::Not(a) => cond_reads(a, hit),
+        }
+    }
+    let hit = |b: usize, f: &FieldRef| bound.contains(&b) && is_arg(f);
+    // A condition of an unbound entry step reads its own event, whatever binding it names.
+    let own = |_: usize, f: &FieldRef| is_arg(f);
+    let steps = r.steps.iter().any(|s| {
+        s.conds.iter().any(|c| cond_reads(c, &hit))
+            || s.captures
+                .iter()
+                .any(|(f, _)| s.binding.is_some_and(|b| bound.contains(&b)) && is_arg(f))
+    });
+    let negs = r
+        .gaps
+        .iter()
+        .flatten()
+        .any(|n| n.conds.iter().any(|c| cond_reads(c, &hit)));
+    let unbound = unbound_entry_conds
+        .into_iter()
+        .flatten()
+        .any(|c| cond_reads(c, &own));
+    let returns = r.returns.iter().any(|(_, e)| expr_reads(e, &hit));
+    let output = r.output.iter().flatten().any(|p| match p {
+        TemplatePart::Value(es) => es.iter().any(|e| expr_reads(e, &hit)),
+        TemplatePart::Text(_) => false,
+    });
+    let actions = r.actions.iter().any(|a| match a {
+        CAction::Exec(es) => es.iter().any(|e| expr_reads(e, &hit)),
+        CAction::Kill | CAction::Stop | CAction::Deny(_) => false,
+    });
+    steps || negs || unbound || returns || output || actions
 }

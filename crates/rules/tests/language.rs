@@ -754,12 +754,25 @@ fn a_rule_set_says_whether_it_reads_syscall_entries() {
         "RULE a\nPATTERN { [openat:o] }\nWHERE { o.path == \"/x\" }\n"
     ));
     assert!(!reads("RULE a\nPATTERN { [read:r, connect:c] }\n"));
-    assert!(reads("RULE a\nPATTERN { [openat.entry:o] }\n"));
-    assert!(reads("RULE a\nPATTERN { [syscall:s] }\n"));
+    // Entries read only by number, pid and name: the exit's answer is not needed first.
+    assert!(!reads("RULE a\nPATTERN { [openat.entry:o] }\n"));
+    assert!(!reads(
+        "RULE a\nPATTERN { [syscall:a, ~(syscallexit|threadtermination), syscall:b] }\nWHERE { [ThreadId], a.nr < 300 }\n"
+    ));
+    // An entry's arguments read: its paths must be walked before the call runs.
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nWHERE { o.path == \"/x\" }\n"
+    ));
+    assert!(reads(
+        "RULE a\nPATTERN { [syscall:s] }\nRETURN { s.path }\n"
+    ));
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nOUTPUT \"{o.path}\"\n"
+    ));
     assert!(reads(
         "RULE a\nPATTERN { [openat:o] }\nWHERE { o.path == \"/x\" }\nDO { deny(EPERM) }\n"
     ));
     assert!(reads(
-        "RULE a\nPATTERN { [openat:o, ~unlink.entry, connect:c] }\n"
+        "RULE a\nPATTERN { [openat:o, ~unlink.entry:u, connect:c] }\nWHERE { u.path == o.path }\n"
     ));
 }

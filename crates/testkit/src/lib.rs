@@ -91,3 +91,29 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 }
 
 pub mod synthetic;
+
+/// A seccomp filter (classic BPF) that stops getppid of x86-64 for the tracer
+/// (SECCOMP_RET_TRACE with `data`) and allows everything else: tests get a tracee to a
+/// seccomp stop at a moment they choose (the program calls getppid).
+pub fn getppid_trap_filter(data: u16) -> Vec<libc::sock_filter> {
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: 0x15,
+        jt,
+        jf,
+        k,
+    };
+    vec![
+        stmt(0x20, 4), // ld arch
+        jeq(0xC000_003E, 0, 3),
+        stmt(0x20, 0), // ld nr
+        jeq(libc::SYS_getppid as u32, 0, 1),
+        stmt(0x06, 0x7ff0_0000 | u32::from(data)), // SECCOMP_RET_TRACE | data
+        stmt(0x06, 0x7fff_0000),                   // SECCOMP_RET_ALLOW
+    ]
+}

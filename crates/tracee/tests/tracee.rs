@@ -10,32 +10,11 @@ use std::time::Duration;
 use syscalls::Sysno;
 use vigil_tracee::*;
 
-const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
-const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const FILTER_DATA: u32 = 0x42;
 
 /// A filter that stops getppid (x86-64) with data FILTER_DATA and allows everything else.
 fn getppid_filter() -> Vec<libc::sock_filter> {
-    let stmt = |code: u16, k: u32| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: 0x15,
-        jt,
-        jf,
-        k,
-    };
-    vec![
-        stmt(0x20, 4), // ld arch
-        jeq(0xC000_003E, 0, 3),
-        stmt(0x20, 0), // ld nr
-        jeq(libc::SYS_getppid as u32, 0, 1),
-        stmt(0x06, SECCOMP_RET_TRACE | FILTER_DATA),
-        stmt(0x06, SECCOMP_RET_ALLOW),
-    ]
+    vigil_testkit::getppid_trap_filter(FILTER_DATA as u16)
 }
 
 fn options() -> Options {
