@@ -250,8 +250,17 @@ fn hostile_rule_files_are_refused_not_run() {
     );
 }
 
+/// 300 cases each in `cargo test` (these compile the whole detection rule file per case: 2000
+/// took a minute); `scripts/fuzz` raises it through PROPTEST_CASES.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// Random text never panics the parser or the checker.
     #[test]
