@@ -128,19 +128,9 @@ fn reads_entry_arguments(r: &Rule) -> bool {
             CExpr::Const(_) | CExpr::Count(_) => false,
         }
     }
+    // The fields a condition reads, by binding (compile.rs's walk of it).
     fn cond_reads(c: &CCond, hit: &dyn Fn(usize, &FieldRef) -> bool) -> bool {
-        match c {
-            CCond::Cmp(a, _, b) => expr_reads(a, hit) || expr_reads(b, hit),
-            CCond::In(e, _)
-            | CCond::Glob(e, _)
-            | CCond::Regex(e, _)
-            | CCond::Starts(e, _)
-            | CCond::Ends(e, _)
-            | CCond::Contains(e, _)
-            | CCond::Has(e, _) => expr_reads(e, hit),
-            CCond::And(a, b) | CCond::Or(a, b) => cond_reads(a, hit) || cond_reads(b, hit),
-            CCond::Not(a) => cond_reads(a, hit),
-        }
+        compile::cond_fields(c).iter().any(|(b, f)| hit(*b, f))
     }
     let hit = |b: usize, f: &FieldRef| bound.contains(&b) && is_arg(f);
     // A condition of an unbound entry step reads its own event, whatever binding it names.
