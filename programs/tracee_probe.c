@@ -42,6 +42,14 @@ int main(int argc, char **argv) {
         printf("value=%d\n", *(volatile int *)page);
         return 0;
     }
+    if (!strcmp(mode, "segvread")) {
+        int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED) return 2;
+        sync_point(page, 0);
+        int v = *(volatile int *)page; /* a load: faults until the tracer lifts the protection */
+        printf("value=%d\n", v);
+        return 0;
+    }
     if (!strcmp(mode, "rodata")) {
         sync_point((void *)rodata_msg, 0);
         /* The compiler must not assume the constant: read it through a volatile pointer. */

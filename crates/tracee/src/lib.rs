@@ -36,6 +36,9 @@
 //!   registers, pending syscall, restart state and pending signal are as they were, on every
 //!   path (finish, error, early return, `Drop`); a thread that dies meanwhile is reported as
 //!   an error and its exit left for the next wait. Modelled on rr's AutoRemoteSyscalls.
+//! - **Memory access of an instruction** ([`memory_operands`]): the instruction at a thread's
+//!   IP decoded (iced-x86) into its memory operands, each with its address in the thread's
+//!   registers, size and access (read, write, both): how a protection fault is classified.
 //! - **Single-step** ([`Stopped::step`]): one instruction; its SIGTRAP is recognised and
 //!   consumed ([`Stop::Stepped`]).
 //!
@@ -46,6 +49,7 @@
 //! The design follows reverie's safeptrace (typestate handles) and reverie-process (the spawn
 //! builder), and rr's scoped remote syscalls; no code is taken from them.
 
+mod access;
 mod error;
 mod memory;
 mod raw;
@@ -55,6 +59,9 @@ mod spawn;
 mod stop;
 mod tracer;
 
+pub use access::{
+    DecodeError, Decoded, MAX_INSTRUCTION_LEN, MemAccess, MemOperand, memory_operands,
+};
 pub use error::{Error, SpawnError};
 pub use memory::{MemError, Memory};
 pub use nix::sys::ptrace::Options;

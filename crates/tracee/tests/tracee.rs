@@ -873,3 +873,64 @@ fn the_child_environment_keeps_this_processs_order_with_changes_in_place() {
     );
     assert_eq!(got.join("\n"), want.join("\n"));
 }
+
+/// A protection fault classified by its instruction, on a real tracee: the store of "segv" is a
+/// write of 4 bytes at the faulting address, the load of "segvread" a read; lifting the
+/// protection the access needs (PROT_READ alone for the load) lets each go on.
+#[test]
+fn a_protection_fault_is_classified_by_its_instruction() {
+    for (mode, want, lift, out) in [
+        (
+            "segv",
+            MemAccess::Write,
+            libc::PROT_READ | libc::PROT_WRITE,
+            "value=42\n",
+        ),
+        ("segvread", MemAccess::Read, libc::PROT_READ, "value=0\n"),
+    ] {
+        let (mut p, s) = start(mode);
+        let pid = p.child.pid();
+        let s = p.run_to_seccomp(s);
+        let page = seccomp_args(&s)[0];
+        let mut s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
+        let Stop::Signal { sig, info } = *s.stop() else {
+            unreachable!()
+        };
+        assert_eq!(sig, libc::SIGSEGV, "{mode}");
+        let addr = info.fault_addr().unwrap();
+        assert_eq!(addr, page, "{mode}");
+        let regs = s.regs().unwrap();
+        let mut code = [0u8; MAX_INSTRUCTION_LEN];
+        let n = Memory::new(pid)
+            .read_partial(&s, regs.ip(), &mut code)
+            .unwrap();
+        let decoded = memory_operands(&code[..n], &regs).unwrap();
+        assert_eq!(decoded.access_at(addr), Some(want), "{mode}: {decoded:?}");
+        let op = decoded
+            .operands
+            .iter()
+            .find(|o| o.addr == Some(addr))
+            .unwrap();
+        assert_eq!(op.size, 4, "{mode}: an int");
+        {
+            let mut r = s.remote(&mut p.tracer).unwrap();
+            r.mprotect(page, 4096, lift).unwrap();
+            r.finish().unwrap();
+        }
+        // Consumed: the access is retried and succeeds.
+        s.cont().unwrap();
+        match p.tracer.wait_tid(pid).unwrap() {
+            Wait::Stopped(s) => {
+                let (exit, _, got) = p.finish(s);
+                assert_eq!(exit, Exit::Exited(0), "{mode}");
+                assert_eq!(got, out, "{mode}");
+            }
+            Wait::Exited { exit, .. } => {
+                assert_eq!(exit, Exit::Exited(0), "{mode}");
+                let mut got = String::new();
+                std::fs::File::from(p.out).read_to_string(&mut got).unwrap();
+                assert_eq!(got, out, "{mode}");
+            }
+        }
+    }
+}
