@@ -643,19 +643,20 @@ impl Tracer<'_> {
         fd: i32,
         flags: u64,
     ) -> Value {
-        let path_at = p
-            .call
-            .signature()
+        let sig = p.call.signature();
+        let path_at = sig
             .args
             .iter()
-            .position(|a| a.kind.is_path());
-        let entry_path = path_at.and_then(|i| p.args.get(i));
+            .enumerate()
+            .find(|(_, a)| a.kind.is_path())
+            .map(|(i, a)| (i, a.kind));
+        let entry_path = path_at.and_then(|(i, _)| p.args.get(i));
         let fallback = entry_path.and_then(Value::as_str).cloned();
         let walked_id = path_at
-            .and_then(|i| p.walked.iter().find(|(a, _)| *a == i))
+            .and_then(|(i, _)| p.walked.iter().find(|(a, _)| *a == i))
             .and_then(|(_, id)| *id);
         let target = self.new_target_known(pid, fd, fallback, walked_id);
-        if let Some(i) = path_at {
+        if let Some((i, kind)) = path_at {
             let kernel_name = match &target {
                 // Unnamed by the kernel: what vigil recorded at entry stands.
                 Target::File { path, .. } if path.as_bytes() == inspect::UNNAMED.as_bytes() => None,
@@ -674,50 +675,33 @@ impl Tracer<'_> {
                 .or_else(|| entry_path.map(|v| v.plain().clone()))
                 .unwrap_or(Value::Absent);
             if let (Some(name), Some(slot)) = (kernel_name, args.get_mut(i)) {
-                let walked_id = p
-                    .walked
-                    .iter()
-                    .find(|(a, _)| *a == i)
-                    .and_then(|(_, id)| *id);
                 let entry_name = entry_path.and_then(Value::as_str);
-                let changed = match (walked_id, kernel_id) {
-                    (Some(a), Some(b)) => a != b,
-                    (Some(_), None) => true,
-                    // Created by the call (nothing there at entry): the names must agree.
-                    (None, _) => {
-                        flags & O_TMPFILE != O_TMPFILE
-                            && entry_name.is_some_and(|e| {
+                let tmpfile = flags & O_TMPFILE == O_TMPFILE;
+                // An entry that was not walked (lazy, or not walkable) has no walk to compare.
+                let walked_exact = entry_path.is_some_and(|v| v.resolution() == Resolution::Exact);
+                let changed = if walked_exact {
+                    !tmpfile
+                        && match (walked_id, kernel_id) {
+                            (Some(a), Some(b)) => a != b,
+                            (Some(_), None) => true,
+                            // Created by the call (nothing there at entry): the names must agree.
+                            (None, _) => entry_name.is_some_and(|e| {
                                 let k = name.as_bytes();
                                 let k = k.strip_suffix(b" (deleted)").unwrap_or(k);
                                 e.as_bytes() != k
-                            })
-                    }
-                };
-                // An entry that was not walked (lazy, or not walkable) has nothing to compare.
-                let walked_exact = entry_path.is_some_and(|v| v.resolution() == Resolution::Exact);
-                // A lazy entry (nothing decided there): when asked, compare after the call.
-                // The folded name being the kernel's is the common case and costs nothing;
-                // otherwise the program's string is walked now, and a walk that does not end
-                // at what the kernel opened means the path changed during the call.
-                let changed_lazily = !walked_exact
-                    && self.report_path_changes
-                    && flags & O_TMPFILE != O_TMPFILE
-                    && kernel_id.is_some()
-                    && entry_name.is_some_and(|e| e.as_bytes() != name.as_bytes())
-                    && {
-                        let given_bytes = given.as_str().map(|g| g.as_bytes().to_vec());
-                        match (given_bytes, sig_kind(p, i)) {
-                            (Some(g), Some(kind)) => {
-                                let sig = p.call.signature();
-                                let (_, id) = self.path_value(
-                                    pid, tid, &p.args, sig, &p.raw, i, kind, g, None, false,
-                                );
-                                id.is_some() && id != kernel_id
-                            }
-                            _ => false,
+                            }),
                         }
-                    };
-                if (changed && walked_exact || changed_lazily) && flags & O_TMPFILE != O_TMPFILE {
+                } else {
+                    // A lazy entry (nothing decided there): when asked, compare after the
+                    // call. The folded name being the kernel's is the common case and costs
+                    // nothing; otherwise the program's string is walked now.
+                    !tmpfile
+                        && self.report_path_changes
+                        && kernel_id.is_some()
+                        && entry_name.is_some_and(|e| e.as_bytes() != name.as_bytes())
+                        && self.walks_elsewhere(pid, tid, p, i, kind, &given, kernel_id)
+                };
+                if changed {
                     let before = entry_name.map_or_else(|| "?".to_string(), |e| e.escaped());
                     self.generated_actions.push((
                         pid as u32,
@@ -738,6 +722,28 @@ impl Tracer<'_> {
             }
         }
         self.new_fd(tid, fd, Arc::new(target), flags & O_CLOEXEC != 0)
+    }
+
+    /// Whether the program's string for path argument `i` (`given`), walked now, ends at an
+    /// object other than `kernel_id`, the one the kernel opened: the path changed during the
+    /// call. A string that cannot be walked says nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn walks_elsewhere(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        p: &Pending,
+        i: usize,
+        kind: ArgKind,
+        given: &Value,
+        kernel_id: Option<(u64, u64)>,
+    ) -> bool {
+        let Some(g) = given.as_str().map(|g| g.as_bytes().to_vec()) else {
+            return false;
+        };
+        let sig = p.call.signature();
+        let (_, id) = self.path_value(pid, tid, &p.args, sig, &p.raw, i, kind, g, None, false);
+        id.is_some() && id != kernel_id
     }
 
     /// After the call: its outputs, and what it changed in vigil's view of the process.
@@ -947,9 +953,4 @@ impl Tracer<'_> {
         }
         args
     }
-}
-
-/// The kind of a call's argument `i`.
-fn sig_kind(p: &Pending, i: usize) -> Option<ArgKind> {
-    p.call.signature().args.get(i).map(|a| a.kind)
 }

@@ -234,6 +234,23 @@ pub fn exe(pid: i32) -> (Str, u64, u64, bool) {
     }
 }
 
+/// The text of /proc/PID/maps, read into `buf` (emptied first, kept by the caller for the
+/// next one): open, read to the end, close, with no stat to size it first (a /proc file has
+/// no size). `None` if it cannot be read whole.
+pub fn maps(pid: i32, buf: &mut Vec<u8>) -> Option<std::borrow::Cow<'_, str>> {
+    use std::io::Read;
+    buf.clear();
+    let mut f = std::fs::File::open(format!("/proc/{pid}/maps")).ok()?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match f.read(&mut chunk).ok()? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(buf))
+}
+
 /// argv as the process now has it, from /proc/PID/cmdline (whole: the kernel bounds it).
 pub fn cmdline(pid: i32) -> Option<Arc<[Str]>> {
     use std::io::Read;

@@ -75,12 +75,17 @@ pub fn take_attention() -> bool {
 
 /// Marks work for the tracer, and wakes it when the signal landed on another thread.
 fn notify_tracer() {
+    poke(TRACER_TID.load(Ordering::Relaxed));
+}
+
+/// Marks work for the tracer running on thread `tid` and interrupts its wait with SIGURG,
+/// unless that is the calling thread (then it is not waiting). Async-signal-safe.
+fn poke(tid: i32) {
     ATTENTION.store(true, Ordering::Release);
-    let tracer = TRACER_TID.load(Ordering::Relaxed);
     // SAFETY: getpid, gettid and tgkill are async-signal-safe and take integers.
     unsafe {
-        if tracer > 0 && libc::syscall(libc::SYS_gettid) as i32 != tracer {
-            libc::syscall(libc::SYS_tgkill, libc::getpid(), tracer, libc::SIGURG);
+        if tid > 0 && libc::syscall(libc::SYS_gettid) as i32 != tid {
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG);
         }
     }
 }
@@ -108,13 +113,15 @@ fn install_wake_handler() {
 /// interrupted and it looks at what it was asked.
 pub fn wake(tid: i32) {
     install_wake_handler();
-    ATTENTION.store(true, Ordering::Release);
-    // SAFETY: getpid, gettid and tgkill take integers.
-    unsafe {
-        if tid > 0 && libc::syscall(libc::SYS_gettid) as i32 != tid {
-            libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG);
-        }
-    }
+    poke(tid);
+}
+
+/// SIGINT, SIGQUIT, SIGTERM, SIGHUP: the signals that ask a program to end.
+fn asks_to_end(sig: libc::c_int) -> bool {
+    matches!(
+        sig,
+        libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP
+    )
 }
 
 /// Set when a request to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) arrives after the command has
@@ -256,11 +263,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         return;
     }
     let from_tty = code == libc::SI_KERNEL;
-    let ending = matches!(
-        sig,
-        libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP
-    );
-    if ending && ROOT.load(Ordering::Relaxed) == 0 {
+    if asks_to_end(sig) && ROOT.load(Ordering::Relaxed) == 0 {
         // The command has exited and vigil waits for what it left running: a request to
         // end is one to stop waiting (the tracer detaches from them).
         STOP_WAITING.store(true, Ordering::Relaxed);
@@ -317,10 +320,7 @@ impl Forwarding {
                 sa.sa_sigaction = on_signal as *const () as usize;
                 // The requests to end interrupt the tracer's waitpid (EINTR), so it acts on
                 // them at once; the others restart it.
-                let restart = if matches!(
-                    sig,
-                    libc::SIGINT | libc::SIGQUIT | libc::SIGTERM | libc::SIGHUP
-                ) {
+                let restart = if asks_to_end(sig) {
                     0
                 } else {
                     libc::SA_RESTART

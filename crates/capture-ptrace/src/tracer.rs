@@ -902,23 +902,11 @@ impl<'s> Tracer<'s> {
         if st.exec(pid as u32, former as u32).is_err() {
             st.adopt(pid as u32, pid as u32);
         }
-        let snap = {
-            use std::io::Read;
-            self.maps_buf.clear();
-            let read = std::fs::File::open(format!("/proc/{pid}/maps")).and_then(|mut f| {
-                let mut chunk = [0u8; 8192];
-                loop {
-                    match f.read(&mut chunk)? {
-                        0 => return Ok(()),
-                        n => self.maps_buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-            let text = String::from_utf8_lossy(&self.maps_buf);
-            match read.ok().map(|()| st.load_maps(pid as u32, &text)) {
-                Some(Ok(())) => st.mm(pid as u32).map(|m| m.snapshot()),
-                _ => None,
+        let snap = match inspect::maps(pid, &mut self.maps_buf) {
+            Some(text) if st.load_maps(pid as u32, &text).is_ok() => {
+                st.mm(pid as u32).map(|m| m.snapshot())
             }
+            _ => None,
         };
         if let Some(snap) = snap {
             self.emit(pid, pid, EventKind::AddressSpace(snap));

@@ -122,26 +122,6 @@ fn path_target(p: &Processes, tid: u32, path: &Str) -> Arc<Target> {
     })
 }
 
-/// The snapshot in /proc/PID/maps form, for `load_maps`.
-fn snapshot_as_maps(snap: &vigil_event::memory::AddressSpace) -> String {
-    use std::fmt::Write;
-    let mut text = String::new();
-    for v in snap.vmas.iter() {
-        let (major, minor) = crate::maps::dev_split(v.dev);
-        let _ = writeln!(
-            text,
-            "{:x}-{:x} {} {:08x} {major:02x}:{minor:02x} {} {}",
-            v.start,
-            v.end,
-            v.perms(),
-            v.offset,
-            v.ino,
-            String::from_utf8_lossy(v.path.as_bytes())
-        );
-    }
-    text
-}
-
 impl Processes {
     /// Updates the state with what one event says happened. Errors say what could not be
     /// applied (an argument not recorded, a SysV segment of unknown size, a call the model
@@ -180,8 +160,8 @@ impl Processes {
             // A snapshot (taken at exec from /proc/PID/maps) replaces what the model had.
             EventKind::AddressSpace(snap) => {
                 self.adopt(pid, tid);
-                let text = snapshot_as_maps(snap);
-                self.load_maps(pid, &text)
+                let mm = crate::maps::from_snapshot(snap)?;
+                self.set_address_space(pid, mm)
             }
             // Accesses through memory and the monitor's verdicts change no process state.
             EventKind::SmoAccess(_) | EventKind::Divergence(_) => Ok(()),

@@ -77,12 +77,7 @@ pub fn parse_line(line: &str) -> Result<Vma, &'static str> {
     let name = rest.trim_start();
     let (start, end) = range.split_once('-').ok_or("bad address range")?;
     let (start, end) = (hex(start, "bad start")?, hex(end, "bad end")?);
-    if start >= end
-        || !start.is_multiple_of(crate::mem::PAGE_SIZE)
-        || !end.is_multiple_of(crate::mem::PAGE_SIZE)
-    {
-        return Err("empty or unaligned range");
-    }
+    check_range(start, end)?;
     let p = perms.as_bytes();
     if p.len() != 4 {
         return Err("bad permissions");
@@ -107,20 +102,48 @@ pub fn parse_line(line: &str) -> Result<Vma, &'static str> {
     let (major, minor) = dev.split_once(':').ok_or("bad device")?;
     let dev = makedev(hex(major, "bad device")?, hex(minor, "bad device")?);
     let ino: u64 = inode.parse().map_err(|_| "bad inode")?;
-    let bracketed = name.starts_with('[') && name.ends_with(']');
+    vma_of(start..end, prot, shared, offset, dev, ino, name.as_bytes())
+}
+
+/// A VMA's range must be a whole number of pages, at least one.
+fn check_range(start: u64, end: u64) -> Result<(), &'static str> {
+    if start >= end
+        || !start.is_multiple_of(crate::mem::PAGE_SIZE)
+        || !end.is_multiple_of(crate::mem::PAGE_SIZE)
+    {
+        return Err("empty or unaligned range");
+    }
+    Ok(())
+}
+
+/// A VMA from the fields of its /proc/PID/maps line, the name telling what is mapped (a
+/// special mapping, a SysV segment, shared anonymous memory, a file): what a line of the
+/// text and a line of an address-space snapshot event both become.
+fn vma_of(
+    range: std::ops::Range<u64>,
+    prot: Prot,
+    shared: bool,
+    offset: u64,
+    dev: u64,
+    ino: u64,
+    name: &[u8],
+) -> Result<Vma, &'static str> {
+    let (start, end) = (range.start, range.end);
+    check_range(start, end)?;
+    let bracketed = name.starts_with(b"[") && name.ends_with(b"]");
     let role = match name {
-        "[heap]" => Role::Heap,
-        "[stack]" => Role::Stack,
+        b"[heap]" => Role::Heap,
+        b"[stack]" => Role::Stack,
         _ if bracketed => Role::Named(Str::from(name)),
         _ => Role::Plain,
     };
-    let deleted = name.ends_with(" (deleted)");
+    let deleted = name.ends_with(b" (deleted)");
     let backing = if ino == 0 && (name.is_empty() || bracketed) {
         Backing::Anonymous
     } else {
-        let id = if name.starts_with("/SYSV") && deleted {
+        let id = if name.starts_with(b"/SYSV") && deleted {
             ObjectId::SysV(ino as i64)
-        } else if shared && ((name == "/dev/zero (deleted)") || name.starts_with("[anon_shmem:")) {
+        } else if shared && (name == b"/dev/zero (deleted)" || name.starts_with(b"[anon_shmem:")) {
             ObjectId::SharedAnon(ino)
         } else {
             ObjectId::File { dev, ino }
@@ -141,6 +164,46 @@ pub fn parse_line(line: &str) -> Result<Vma, &'static str> {
         dontfork: false,
         wipeonfork: false,
     })
+}
+
+/// The address space an address-space snapshot event describes (each of its VMAs read as
+/// its /proc/PID/maps line would be, without going through the text: a name that is not
+/// UTF-8 stays as it is).
+pub fn from_snapshot(snap: &vigil_event::memory::AddressSpace) -> Result<AddressSpace, MapsError> {
+    let mut vmas = Vec::with_capacity(snap.vmas.len());
+    for (i, v) in snap.vmas.iter().enumerate() {
+        let prot = Prot::from_raw(u64::from(v.prot));
+        let vma = vma_of(
+            v.start..v.end,
+            prot,
+            v.shared,
+            v.offset,
+            v.dev,
+            v.ino,
+            v.path.as_bytes(),
+        )
+        .map_err(|reason| MapsError {
+            line: i + 1,
+            reason,
+            text: maps_line(v).chars().take(200).collect(),
+        })?;
+        vmas.push(vma);
+    }
+    Ok(AddressSpace::from_vmas(vmas))
+}
+
+/// A snapshot's VMA as its /proc/PID/maps line (for saying which one is wrong).
+fn maps_line(v: &vigil_event::memory::Vma) -> String {
+    let (major, minor) = dev_split(v.dev);
+    format!(
+        "{:x}-{:x} {} {:08x} {major:02x}:{minor:02x} {} {}",
+        v.start,
+        v.end,
+        v.perms(),
+        v.offset,
+        v.ino,
+        String::from_utf8_lossy(v.path.as_bytes())
+    )
 }
 
 #[cfg(test)]
@@ -260,6 +323,27 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
             let e = parse_maps(&format!("\n{bad}\n")).unwrap_err();
             assert_eq!((e.line, e.reason), (2, why), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_snapshot_reads_as_its_text_would_and_keeps_names_that_are_not_utf8() {
+        let space = parse_maps(SAMPLE).unwrap();
+        assert_eq!(from_snapshot(&space.snapshot()), Ok(space));
+        let mut vmas = parse_maps(SAMPLE).unwrap().snapshot().vmas.to_vec();
+        vmas[5].path = Str::from(&b"/tmp/\xff\xfe"[..]);
+        let snap = vigil_event::memory::AddressSpace {
+            vmas: vmas.clone().into(),
+        };
+        let a = from_snapshot(&snap).unwrap();
+        assert_eq!(
+            a.iter().nth(5).and_then(|v| v.path()).map(|p| p.as_bytes()),
+            Some(&b"/tmp/\xff\xfe"[..])
+        );
+        vmas[2].end = vmas[2].start + 10;
+        let e =
+            from_snapshot(&vigil_event::memory::AddressSpace { vmas: vmas.into() }).unwrap_err();
+        assert_eq!((e.line, e.reason), (3, "empty or unaligned range"));
+        assert!(e.text.ends_with("[heap]"), "{}", e.text);
     }
 
     #[test]
