@@ -139,11 +139,13 @@ impl OwnSignals {
                 Ok(())
             }
             Cause::OwnFault { range, .. } => {
+                // Forgotten first, whatever the mprotect does: if it fails, the access faults
+                // again as the program's own and is delivered, rather than being taken for
+                // vigil's and consumed over and over.
+                self.release(pid, range.start);
                 let mut remote = at.remote(tracer)?;
                 remote.mprotect(range.start, range.end - range.start, range.restore)?;
-                remote.finish()?;
-                self.release(pid, range.start);
-                Ok(())
+                remote.finish()
             }
         }
     }
@@ -175,6 +177,11 @@ mod tests {
     /// signal stop is classified with the registry, vigil's settled and consumed, the others
     /// delivered. The causes seen, and how the program ended.
     fn run(mode: &str) -> (Vec<Cause>, Exit) {
+        run_restoring(mode, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// `run`, with `restore` as the protection the range gets back when vigil settles a fault.
+    fn run_restoring(mode: &str, restore: i32) -> (Vec<Cause>, Exit) {
         vigil_testkit::require_ptrace();
         let prog = vigil_testkit::program("own_fault");
         let mut cmd = Command::new(&prog);
@@ -203,7 +210,7 @@ mod tests {
                     let mut remote = s.remote(&mut tracer).unwrap();
                     remote.mprotect(page, 4096, libc::PROT_NONE).unwrap();
                     remote.finish().unwrap();
-                    own.protect(pid, page, page + 4096, libc::PROT_READ | libc::PROT_WRITE);
+                    own.protect(pid, page, page + 4096, restore);
                     let _ = s.cont();
                 }
                 stop @ Stop::Signal { .. } => {
@@ -212,7 +219,8 @@ mod tests {
                     if cause == Cause::Program {
                         let _ = s.deliver(Resume::Cont);
                     } else {
-                        own.settle(&mut tracer, &mut s, pid, cause).unwrap();
+                        // As the recorder does: a failure is reported, the thread resumed.
+                        let _ = own.settle(&mut tracer, &mut s, pid, cause);
                         let _ = s.cont();
                     }
                 }
@@ -239,6 +247,20 @@ mod tests {
     fn a_fault_elsewhere_reaches_the_program_as_natively() {
         let (causes, exit) = run("stray");
         assert_eq!(causes, vec![Cause::Program]);
+        assert!(
+            matches!(exit, Exit::Killed { signal, .. } if signal == libc::SIGSEGV),
+            "{exit:?}"
+        );
+    }
+
+    #[test]
+    fn a_fault_vigil_cannot_settle_is_the_programs_next_time_not_a_loop() {
+        // An mprotect that fails (EINVAL: no such protection bits): the range is forgotten, the
+        // access faults again and that fault is delivered.
+        let (causes, exit) = run_restoring("touch", 0x7000_0000);
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert!(matches!(causes[0], Cause::OwnFault { .. }), "{causes:?}");
+        assert_eq!(causes[1], Cause::Program);
         assert!(
             matches!(exit, Exit::Killed { signal, .. } if signal == libc::SIGSEGV),
             "{exit:?}"
