@@ -1225,6 +1225,15 @@ impl<'a> Decoder<'a> {
         Ok(unzigzag(self.var()?))
     }
 
+    /// A tid, stored as its distance from `pid`: any i64, so the sum may overflow (a crafted
+    /// block) before it is found out of range.
+    fn tid_of(&mut self, pid: u32) -> Result<u32, DecodeError> {
+        i64::from(pid)
+            .checked_add(self.zz()?)
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| "tid out of range".into())
+    }
+
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .p
@@ -1606,8 +1615,7 @@ impl<'a> Decoder<'a> {
                 for _ in 0..n {
                     let index = self.var32()?;
                     let pid = self.var32()?;
-                    let tid = u32::try_from(i64::from(pid) + self.zz()?)
-                        .map_err(|_| "tid out of range")?;
+                    let tid = self.tid_of(pid)?;
                     let diverged = match self.u8()? {
                         0 => false,
                         1 => true,
@@ -1682,13 +1690,7 @@ impl<'a> Decoder<'a> {
             let time = self.prev_time.wrapping_add(self.zz()? as u64);
             if tag & SAME_THREAD == 0 {
                 let pid = self.var32()?;
-                // The tid is stored as its distance from the pid: any i64, so the sum may
-                // overflow (a crafted block) before it is found out of range.
-                let tid = i64::from(pid)
-                    .checked_add(self.zz()?)
-                    .and_then(|t| u32::try_from(t).ok())
-                    .ok_or("tid out of range")?;
-                self.thread = (pid, tid);
+                self.thread = (pid, self.tid_of(pid)?);
             }
             let (pid, tid) = self.thread;
             self.prev_seq = seq;

@@ -269,9 +269,10 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
 
 /// Found by tests/fuzz.rs: a field whose every value is a possible varint can still overflow
 /// the arithmetic that reads it. A tid stored as `tid - pid` of i64::MAX overflowed the sum
-/// (a panic in a debug build), and a string reference of u64::MAX back wrapped to "the latest
-/// string" plus one: an index past the end, a panic in every build. Both are now damage, the
-/// block reported and the blocks around it read.
+/// (a panic in a debug build; a divergence variant's tid did too, found in review), and a
+/// string reference of u64::MAX back wrapped to "the latest string" plus one: an index past
+/// the end, a panic in every build. All are now damage, the block reported and the blocks
+/// around it read.
 #[test]
 fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
     let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
@@ -282,7 +283,20 @@ fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
     // A syscall entry of read with one argument, a string reference u64::MAX back.
     let mut string = vec![0, 0, 0, 5, 0, 0, 1, 4];
     put(&mut string, u64::MAX);
-    for (raw, says) in [(tid, "tid out of range"), (string, "undefined string")] {
+    // A divergence (extension kind 3) whose one variant has tid - pid = i64::MAX: a string
+    // "x" defined, then the event's header, its kind and length, and the body: what, no call,
+    // no fields, detail, one variant (index 0, pid 5, the tid, not diverged, no call, no
+    // arguments, detail).
+    let mut body = vec![0, 0, 0, 0, 1, 0, 5];
+    put(&mut body, zigzag(i64::MAX));
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    let mut variant = vec![0x80, 0, 1, b'x', 15, 0, 0, 5, 0, 3, body.len() as u8];
+    variant.extend_from_slice(&body);
+    for (raw, says) in [
+        (tid, "tid out of range"),
+        (string, "undefined string"),
+        (variant, "tid out of range"),
+    ] {
         let (got, issues, _) = read(&[
             real_block(1..4, 0),
             block(&compress(&raw, 0), raw.len() as u32, 1, 1, 4),
