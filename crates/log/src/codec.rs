@@ -1495,18 +1495,21 @@ impl<'a> Decoder<'a> {
 
     /// One more event decoded: within the header's count and the block's memory.
     fn count_event(&mut self) -> Result<(), DecodeError> {
-        self.events += 1;
-        if self.events > self.events_max {
-            return Err(self.too_many_events());
-        }
+        self.count_in_header()?;
         self.charge(cost::EVENT)
     }
 
-    fn too_many_events(&self) -> DecodeError {
-        format!(
-            "more events than the {} its header says (decoding stopped there)",
-            self.events_max
-        )
+    /// One more event in the block (decoded, or skipped as of an unknown kind): within the
+    /// header's count.
+    fn count_in_header(&mut self) -> Result<(), DecodeError> {
+        self.events += 1;
+        if self.events > self.events_max {
+            return Err(format!(
+                "more events than the {} its header says (decoding stopped there)",
+                self.events_max
+            ));
+        }
+        Ok(())
     }
 
     /// Whether this reader knows extension kind `kind` (a test may pretend it knows none).
@@ -1828,10 +1831,7 @@ impl<'a> Decoder<'a> {
                     } else {
                         self.bytes(n)?;
                         // Counted as an event of the block, not delivered.
-                        self.events += 1;
-                        if self.events > self.events_max {
-                            return Err(self.too_many_events());
-                        }
+                        self.count_in_header()?;
                         if !self.skipped.kinds.contains_key(&kind) {
                             self.charge(cost::KIND)?;
                         }
