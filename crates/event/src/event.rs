@@ -366,6 +366,18 @@ pub struct Action {
     pub detail: Str,
 }
 
+impl MemAccess {
+    /// The type of a shared-memory access of this kind: `smo_read`, `smo_write`,
+    /// `smo_read_write`.
+    pub fn event_type(self) -> EventType {
+        match self {
+            MemAccess::Read => EventType::SmoRead,
+            MemAccess::Write => EventType::SmoWrite,
+            MemAccess::ReadWrite => EventType::SmoReadWrite,
+        }
+    }
+}
+
 impl EventKind {
     pub fn event_type(&self) -> EventType {
         match self {
@@ -379,11 +391,7 @@ impl EventKind {
             EventKind::Signal(_) => EventType::Signal,
             EventKind::Lost(_) => EventType::Lost,
             EventKind::Action(_) => EventType::Action,
-            EventKind::SmoAccess(a) => match a.access {
-                MemAccess::Read => EventType::SmoRead,
-                MemAccess::Write => EventType::SmoWrite,
-                MemAccess::ReadWrite => EventType::SmoReadWrite,
-            },
+            EventKind::SmoAccess(a) => a.access.event_type(),
             EventKind::AddressSpace(_) => EventType::AddressSpace,
             EventKind::Divergence(_) => EventType::Divergence,
         }

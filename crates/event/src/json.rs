@@ -319,11 +319,7 @@ fn divergence_json(m: &mut Map<String, J>, d: &Divergence) {
 }
 
 fn syscall_json(m: &mut Map<String, J>, call: SyscallId, args: &Args) {
-    m.insert("syscall".into(), call.to_string().into());
-    if call.abi != Abi::X86_64 {
-        m.insert("abi".into(), call.abi.name().into());
-    }
-    m.insert("nr".into(), call.nr.into());
+    call_json(m, "", call);
     let sig = call.signature();
     let mut a = Map::new();
     for (i, v) in args.iter().enumerate() {
@@ -678,44 +674,15 @@ fn creds_from(o: &Obj) -> Result<Creds, JsonError> {
 }
 
 fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
-    let call = match o.m.get("syscall") {
-        Some(J::String(name)) => match SyscallId::from_name(name) {
-            Some(c) => {
-                // `nr` and `abi` say again what the name says (export writes all three): one
-                // that says otherwise is refused, not silently overruled by the name.
-                if o.m.contains_key("nr") && o.u32("nr")? != c.nr {
-                    return err(
-                        "nr",
-                        format!("{} is not the number of `{name}` ({})", o.u64("nr")?, c.nr),
-                    );
-                }
-                if let Some(a) = o.m.get("abi")
-                    && a.as_str() != Some(c.abi.name())
-                {
-                    return err(
-                        "abi",
-                        format!("{a} is not the ABI of `{name}` ({})", c.abi.name()),
-                    );
-                }
-                c
-            }
-            None => {
-                let hint = crate::suggest(name, crate::syscall::all_names());
-                return err("syscall", format!("unknown syscall `{name}`{hint}"));
-            }
-        },
-        _ => {
-            let abi = match o.m.get("abi").and_then(J::as_str) {
-                Some(a) => Abi::from_name(a)
-                    .map_or_else(|| err("abi", "expected x86_64, i386 or x32"), Ok)?,
-                None => Abi::X86_64,
-            };
-            SyscallId {
-                abi,
-                nr: o.u32("nr")?,
-            }
-        }
+    let call = match call_from(o, "")? {
+        Some(c) => c,
+        None => return err(&o.name("nr"), "missing"),
     };
+    Ok((call, args_from(o, call)?))
+}
+
+/// The `args` of a syscall event (or a variant) calling `call`.
+fn args_from(o: &Obj, call: SyscallId) -> Result<Args, JsonError> {
     let sig = call.signature();
     let mut args = Args::new();
     if let Some(a) = o.m.get("args") {
@@ -750,7 +717,7 @@ fn syscall_from(o: &Obj) -> Result<(SyscallId, Args), JsonError> {
             args.pop();
         }
     }
-    Ok((call, args))
+    Ok(args)
 }
 
 /// Reads an event from its JSON form.
@@ -844,26 +811,44 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
 }
 
 /// A syscall named by `{prefix}syscall`, or by `{prefix}nr` (and `{prefix}abi`); `None` when
-/// neither is there.
+/// neither is there. Given both, the name and the number (and the ABI) must agree.
 fn call_from(o: &Obj, prefix: &str) -> Result<Option<SyscallId>, JsonError> {
     let key = format!("{prefix}syscall");
+    let nr_key = format!("{prefix}nr");
+    let abi_key = format!("{prefix}abi");
     if let Some(v) = o.m.get(&key) {
         let Some(name) = v.as_str() else {
             return err(&o.name(&key), "expected a syscall name");
         };
-        return match SyscallId::from_name(name) {
-            Some(c) => Ok(Some(c)),
-            None => {
-                let hint = crate::suggest(name, crate::syscall::all_names());
-                err(&o.name(&key), format!("unknown syscall `{name}`{hint}"))
-            }
+        let Some(c) = SyscallId::from_name(name) else {
+            let hint = crate::suggest(name, crate::syscall::all_names());
+            return err(&o.name(&key), format!("unknown syscall `{name}`{hint}"));
         };
+        // `nr` and `abi` say again what the name says (export writes all three): one that
+        // says otherwise is refused, not silently overruled by the name.
+        if o.m.contains_key(&nr_key) && o.u32(&nr_key)? != c.nr {
+            return err(
+                &o.name(&nr_key),
+                format!(
+                    "{} is not the number of `{name}` ({})",
+                    o.u64(&nr_key)?,
+                    c.nr
+                ),
+            );
+        }
+        if let Some(a) = o.m.get(&abi_key)
+            && a.as_str() != Some(c.abi.name())
+        {
+            return err(
+                &o.name(&abi_key),
+                format!("{a} is not the ABI of `{name}` ({})", c.abi.name()),
+            );
+        }
+        return Ok(Some(c));
     }
-    let nr = format!("{prefix}nr");
-    if !o.m.contains_key(&nr) {
+    if !o.m.contains_key(&nr_key) {
         return Ok(None);
     }
-    let abi_key = format!("{prefix}abi");
     let abi = match o.m.get(&abi_key).and_then(J::as_str) {
         Some(a) => Abi::from_name(a).map_or_else(
             || err(&o.name(&abi_key), "expected x86_64, i386 or x32"),
@@ -873,7 +858,7 @@ fn call_from(o: &Obj, prefix: &str) -> Result<Option<SyscallId>, JsonError> {
     };
     Ok(Some(SyscallId {
         abi,
-        nr: o.u32(&nr)?,
+        nr: o.u32(&nr_key)?,
     }))
 }
 
@@ -935,7 +920,7 @@ fn divergence_from(o: &Obj) -> Result<EventKind, JsonError> {
                 let vo = obj(&field, v)?;
                 let call = call_from(&vo, "")?;
                 let args = match call {
-                    Some(_) => syscall_from(&vo)?.1,
+                    Some(c) => args_from(&vo, c)?,
                     None => Args::new(),
                 };
                 let pid = vo.u32("pid")?;
@@ -1084,6 +1069,43 @@ mod tests {
         ] {
             assert!(read(ok).is_ok(), "{ok}: {:?}", read(ok));
         }
+    }
+
+    /// The same holds wherever an event names a call: the syscall of a shared-memory access
+    /// (`via_syscall`, `via_nr`) and of a divergence's variant; found in review, where a
+    /// contradicting number was silently overruled by the name.
+    #[test]
+    fn a_call_number_that_contradicts_its_name_is_refused_in_every_kind() {
+        let read = |rest: &str| {
+            from_json(
+                &serde_json::from_str::<J>(&format!(r#"{{"seq":1,"time_ns":1,"pid":1,{rest}}}"#))
+                    .unwrap(),
+            )
+        };
+        let smo = |via: &str| {
+            read(&format!(
+                r#""type":"smo_write","object":{{"kind":"file","path":"/f"}},"offset":0,"len":1,"addr":4096,"via":"syscall",{via}"#
+            ))
+        };
+        let e = smo(r#""via_syscall":"write","via_nr":0"#).unwrap_err();
+        assert_eq!(e.field, "via_nr");
+        assert!(e.message.contains("not the number of `write` (1)"), "{e}");
+        assert_eq!(
+            smo(r#""via_syscall":"write","via_abi":"i386""#)
+                .unwrap_err()
+                .field,
+            "via_abi"
+        );
+        assert!(smo(r#""via_syscall":"write","via_nr":1"#).is_ok());
+        assert!(smo(r#""via_nr":1"#).is_ok());
+        let variant = |call: &str| {
+            read(&format!(
+                r#""type":"divergence","what":"call","variants":[{{"index":0,"pid":2,{call}}}]"#
+            ))
+        };
+        let e = variant(r#""syscall":"write","nr":0"#).unwrap_err();
+        assert_eq!(e.field, "variants[0].nr");
+        assert!(variant(r#""syscall":"write","nr":1"#).is_ok());
     }
 
     /// Found by crates/log/tests/fuzz.rs: a signal no name stands for (0, 100, -1) is exported

@@ -25,12 +25,6 @@ impl MemAccess {
         }
     }
 
-    pub fn from_name(s: &str) -> Option<MemAccess> {
-        [MemAccess::Read, MemAccess::Write, MemAccess::ReadWrite]
-            .into_iter()
-            .find(|a| a.name() == s)
-    }
-
     pub fn reads(self) -> bool {
         matches!(self, MemAccess::Read | MemAccess::ReadWrite)
     }

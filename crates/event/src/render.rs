@@ -2,7 +2,7 @@
 
 use crate::event::{Args, Event, EventKind, errno_of};
 use crate::flags;
-use crate::memory::{AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoVia};
+use crate::memory::{AddressSpace, Divergence, SmoAccess, SmoKind, SmoVia};
 use crate::syscall::{ArgKind, Signature, SyscallId};
 use crate::value::{AT_FDCWD, Resolution, Value};
 use std::fmt::Write;
@@ -274,11 +274,7 @@ pub fn lifecycle(ev: &Event) -> Option<String> {
 
 /// `~~~ smo_write /tmp/f [4096+4096] at 0x7f0000001000 ip 0x401000 (fault) ~~~`.
 fn smo_access(a: &SmoAccess) -> String {
-    let what = match a.access {
-        MemAccess::Read => "smo_read",
-        MemAccess::Write => "smo_write",
-        MemAccess::ReadWrite => "smo_read_write",
-    };
+    let what = a.access.event_type().name();
     let object = match (a.object.kind, a.object.path.is_empty()) {
         (SmoKind::File, false) => a.object.path.escaped(),
         (k, false) => format!("{} {}", k.name(), a.object.path.escaped()),

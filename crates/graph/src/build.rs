@@ -156,7 +156,8 @@ impl GraphBuilder {
         if from == to {
             return;
         }
-        // A calling process acting on something else: effective from the call's entry.
+        // A calling process acting on something else: effective from the call's entry. Any
+        // other event is effective when it happens (a fault is seen at the access itself).
         let lead = match &ev.kind {
             EventKind::SyscallExit(x)
                 if self.procs.get(&ev.pid) == Some(&from)
@@ -165,20 +166,7 @@ impl GraphBuilder {
             {
                 u32::try_from(ev.seq - x.entry_seq).unwrap_or(0)
             }
-            // Effective when it happens (a fault is seen at the access itself).
-            EventKind::SyscallExit(_)
-            | EventKind::SyscallEntry(_)
-            | EventKind::ProcessStart(_)
-            | EventKind::ProcessExec(_)
-            | EventKind::ProcessExit(_)
-            | EventKind::ThreadStart(_)
-            | EventKind::ThreadExit(_)
-            | EventKind::Signal(_)
-            | EventKind::Lost(_)
-            | EventKind::Action(_)
-            | EventKind::SmoAccess(_)
-            | EventKind::AddressSpace(_)
-            | EventKind::Divergence(_) => 0,
+            _ => 0,
         };
         let call = self.call(call);
         self.touch(from, ev.seq - lead as u64);

@@ -1225,6 +1225,15 @@ impl<'a> Decoder<'a> {
         Ok(unzigzag(self.var()?))
     }
 
+    /// A tid, stored as its distance from `pid`: any i64, so the sum may overflow (a crafted
+    /// block) before it is found out of range.
+    fn tid_of(&mut self, pid: u32) -> Result<u32, DecodeError> {
+        i64::from(pid)
+            .checked_add(self.zz()?)
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| "tid out of range".into())
+    }
+
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .p
@@ -1486,18 +1495,21 @@ impl<'a> Decoder<'a> {
 
     /// One more event decoded: within the header's count and the block's memory.
     fn count_event(&mut self) -> Result<(), DecodeError> {
-        self.events += 1;
-        if self.events > self.events_max {
-            return Err(self.too_many_events());
-        }
+        self.count_in_header()?;
         self.charge(cost::EVENT)
     }
 
-    fn too_many_events(&self) -> DecodeError {
-        format!(
-            "more events than the {} its header says (decoding stopped there)",
-            self.events_max
-        )
+    /// One more event in the block (decoded, or skipped as of an unknown kind): within the
+    /// header's count.
+    fn count_in_header(&mut self) -> Result<(), DecodeError> {
+        self.events += 1;
+        if self.events > self.events_max {
+            return Err(format!(
+                "more events than the {} its header says (decoding stopped there)",
+                self.events_max
+            ));
+        }
+        Ok(())
     }
 
     /// Whether this reader knows extension kind `kind` (a test may pretend it knows none).
@@ -1606,8 +1618,7 @@ impl<'a> Decoder<'a> {
                 for _ in 0..n {
                     let index = self.var32()?;
                     let pid = self.var32()?;
-                    let tid = u32::try_from(i64::from(pid) + self.zz()?)
-                        .map_err(|_| "tid out of range")?;
+                    let tid = self.tid_of(pid)?;
                     let diverged = match self.u8()? {
                         0 => false,
                         1 => true,
@@ -1682,13 +1693,7 @@ impl<'a> Decoder<'a> {
             let time = self.prev_time.wrapping_add(self.zz()? as u64);
             if tag & SAME_THREAD == 0 {
                 let pid = self.var32()?;
-                // The tid is stored as its distance from the pid: any i64, so the sum may
-                // overflow (a crafted block) before it is found out of range.
-                let tid = i64::from(pid)
-                    .checked_add(self.zz()?)
-                    .and_then(|t| u32::try_from(t).ok())
-                    .ok_or("tid out of range")?;
-                self.thread = (pid, tid);
+                self.thread = (pid, self.tid_of(pid)?);
             }
             let (pid, tid) = self.thread;
             self.prev_seq = seq;
@@ -1826,10 +1831,7 @@ impl<'a> Decoder<'a> {
                     } else {
                         self.bytes(n)?;
                         // Counted as an event of the block, not delivered.
-                        self.events += 1;
-                        if self.events > self.events_max {
-                            return Err(self.too_many_events());
-                        }
+                        self.count_in_header()?;
                         if !self.skipped.kinds.contains_key(&kind) {
                             self.charge(cost::KIND)?;
                         }

@@ -335,26 +335,32 @@ fn fit(ev: &Event, size: &Bound) -> Result<Event, LogError> {
             }
         }
     };
+    fn args(kind: &mut EventKind) -> Option<&mut Args> {
+        match kind {
+            EventKind::SyscallEntry(e) => Some(&mut e.args),
+            EventKind::SyscallExit(x) => Some(&mut x.args),
+            _ => None,
+        }
+    }
     let mut out = ev.clone();
-    let args = match &mut out.kind {
-        EventKind::SyscallEntry(e) => &mut e.args,
-        EventKind::SyscallExit(x) => &mut x.args,
-        _ => return Err(too_large(size)),
+    let Some(list) = args(&mut out.kind) else {
+        return Err(too_large(size));
     };
     // Bytes first, then what is still over in memory (an item weighs more there).
     let over = size.fresh().saturating_sub(EVENT_MAX);
     if over > 0 {
-        cut_lists(args, over, string_bound, CUT_MARKER);
+        cut_lists(list, over, string_bound, CUT_MARKER);
     }
     let mut cut = measure(&out);
-    if cut.mem > EVENT_MEM_MAX {
-        let over = cut.mem - EVENT_MEM_MAX;
-        let args = match &mut out.kind {
-            EventKind::SyscallEntry(e) => &mut e.args,
-            EventKind::SyscallExit(x) => &mut x.args,
-            _ => return Err(too_large(size)),
-        };
-        cut_lists(args, over, item_mem, cost::WRAPPER + 2 * cost::VALUE);
+    if cut.mem > EVENT_MEM_MAX
+        && let Some(list) = args(&mut out.kind)
+    {
+        cut_lists(
+            list,
+            cut.mem - EVENT_MEM_MAX,
+            item_mem,
+            cost::WRAPPER + 2 * cost::VALUE,
+        );
         cut = measure(&out);
     }
     if cut.fresh() > EVENT_MAX || cut.mem > EVENT_MEM_MAX {

@@ -5,12 +5,14 @@
 //! the block, more events than its header says, and a file full of frame starts each claiming
 //! megabytes: every one is refused as damage, quickly, and the intact blocks around it are read.
 
+mod common;
+
+use common::{BLOCK_HEADER_LEN, block_fields, block_frame, layout, put};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 use vigil_event::*;
 use vigil_log::*;
 
-/// The header of an empty log (the file header, then nothing).
 fn meta() -> LogMeta {
     LogMeta {
         backend: "crafted".into(),
@@ -18,43 +20,23 @@ fn meta() -> LogMeta {
     }
 }
 
+/// The header of an empty log (the file header, then nothing).
 fn file_header() -> Vec<u8> {
     let bytes = LogWriter::new(Vec::new(), &meta())
         .unwrap()
         .into_inner()
         .unwrap();
-    let len = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize + 4;
-    bytes[..len].to_vec()
+    bytes[layout(&bytes).header].to_vec()
 }
 
 /// A version 2 block as docs/log-format.md lays it out, with a valid CRC.
 fn block(payload: &[u8], raw_len: u32, events: u32, number: u64, first_seq: u64) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(b"VBK2");
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    b.extend_from_slice(&raw_len.to_le_bytes());
-    b.extend_from_slice(&events.to_le_bytes());
-    b.extend_from_slice(&number.to_le_bytes());
-    b.extend_from_slice(&first_seq.to_le_bytes());
-    b.extend_from_slice(&1_000u64.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&b);
-    h.update(payload);
-    b.extend_from_slice(&h.finalize().to_le_bytes());
-    b.extend_from_slice(payload);
-    b
+    block_frame(payload, raw_len, events, number, first_seq, 1_000)
 }
 
 /// A raw payload compressed, padded with a skippable frame to at least `min` bytes.
 fn compress(raw: &[u8], min: usize) -> Vec<u8> {
-    let mut c = zstd::bulk::compress(raw, 3).unwrap();
-    if c.len() + 8 < min {
-        let body = min - c.len() - 8;
-        c.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
-        c.extend_from_slice(&(body as u32).to_le_bytes());
-        c.resize(min, 0);
-    }
-    c
+    common::compress(raw, 3, min)
 }
 
 /// A real block holding thread starts with seqs `seqs`, written by the writer, and its
@@ -65,14 +47,15 @@ fn real_block(seqs: std::ops::Range<u64>, number: u64) -> Vec<u8> {
         w.append(&thread_start(seq)).unwrap();
     }
     let bytes = w.into_inner().unwrap();
-    let start = file_header().len();
-    let len = 44 + u32::from_le_bytes(bytes[start + 4..start + 8].try_into().unwrap()) as usize;
-    let b = &bytes[start..start + len];
-    let payload = &b[44..];
-    let raw_len = u32::from_le_bytes(b[8..12].try_into().unwrap());
-    let events = u32::from_le_bytes(b[12..16].try_into().unwrap());
-    let first_seq = u64::from_le_bytes(b[24..32].try_into().unwrap());
-    block(payload, raw_len, events, number, first_seq)
+    let b = &bytes[layout(&bytes).blocks[0].clone()];
+    let f = block_fields(b);
+    block(
+        &b[BLOCK_HEADER_LEN..],
+        f.raw_len,
+        f.events,
+        number,
+        f.first_seq,
+    )
 }
 
 fn thread_start(seq: u64) -> Event {
@@ -259,19 +242,12 @@ fn a_file_full_of_frame_starts_is_skipped_in_linear_time() {
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
 
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Found by tests/fuzz.rs: a field whose every value is a possible varint can still overflow
 /// the arithmetic that reads it. A tid stored as `tid - pid` of i64::MAX overflowed the sum
-/// (a panic in a debug build), and a string reference of u64::MAX back wrapped to "the latest
-/// string" plus one: an index past the end, a panic in every build. Both are now damage, the
-/// block reported and the blocks around it read.
+/// (a panic in a debug build; a divergence variant's tid did too, found in review), and a
+/// string reference of u64::MAX back wrapped to "the latest string" plus one: an index past
+/// the end, a panic in every build. All are now damage, the block reported and the blocks
+/// around it read.
 #[test]
 fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
     let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
@@ -282,7 +258,20 @@ fn references_and_deltas_at_the_edge_of_their_range_are_damage() {
     // A syscall entry of read with one argument, a string reference u64::MAX back.
     let mut string = vec![0, 0, 0, 5, 0, 0, 1, 4];
     put(&mut string, u64::MAX);
-    for (raw, says) in [(tid, "tid out of range"), (string, "undefined string")] {
+    // A divergence (extension kind 3) whose one variant has tid - pid = i64::MAX: a string
+    // "x" defined, then the event's header, its kind and length, and the body: what, no call,
+    // no fields, detail, one variant (index 0, pid 5, the tid, not diverged, no call, no
+    // arguments, detail).
+    let mut body = vec![0, 0, 0, 0, 1, 0, 5];
+    put(&mut body, zigzag(i64::MAX));
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    let mut variant = vec![0x80, 0, 1, b'x', 15, 0, 0, 5, 0, 3, body.len() as u8];
+    variant.extend_from_slice(&body);
+    for (raw, says) in [
+        (tid, "tid out of range"),
+        (string, "undefined string"),
+        (variant, "tid out of range"),
+    ] {
         let (got, issues, _) = read(&[
             real_block(1..4, 0),
             block(&compress(&raw, 0), raw.len() as u32, 1, 1, 4),

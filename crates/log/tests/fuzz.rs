@@ -14,6 +14,9 @@
 //! without a report saying so, and is an event the writer stores and reads back exactly; an import either stores exactly the
 //! events its lines describe or names the line it stopped at.
 
+mod common;
+
+use common::{BLOCK_HEADER_LEN, block_fields, block_frame, compress, layout, put};
 use proptest::prelude::*;
 use std::io::Cursor;
 use vigil_event::testing::stream;
@@ -59,8 +62,7 @@ fn header() -> Vec<u8> {
         .unwrap()
         .into_inner()
         .unwrap();
-    let len = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize + 4;
-    bytes[..len].to_vec()
+    bytes[layout(&bytes).header].to_vec()
 }
 
 fn write(events: &[Event], per_block: usize) -> Vec<u8> {
@@ -145,49 +147,15 @@ fn read_checked(bytes: &[u8]) -> Result<(Vec<Event>, usize), TestCaseError> {
 
 /// A version 2 block with a valid checksum around `raw` (compressed, padded to the ratio).
 fn block(raw: &[u8], events: u32, number: u64, first_seq: u64, first_time: u64) -> Vec<u8> {
-    let mut payload = zstd::bulk::compress(raw, 1).unwrap();
-    let want = raw.len().div_ceil(RATIO_MAX);
-    if payload.len() < want {
-        let body = (want - payload.len()).saturating_sub(8);
-        payload.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
-        payload.extend_from_slice(&(body as u32).to_le_bytes());
-        payload.resize(payload.len() + body, 0);
-    }
-    let mut b = Vec::new();
-    b.extend_from_slice(b"VBK2");
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    b.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    b.extend_from_slice(&events.to_le_bytes());
-    b.extend_from_slice(&number.to_le_bytes());
-    b.extend_from_slice(&first_seq.to_le_bytes());
-    b.extend_from_slice(&first_time.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&b);
-    h.update(&payload);
-    b.extend_from_slice(&h.finalize().to_le_bytes());
-    b.extend_from_slice(&payload);
-    b
-}
-
-/// The blocks of a version 2 log: (start, end) of each, and the end record's start.
-fn frames(bytes: &[u8]) -> (Vec<(usize, usize)>, usize) {
-    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
-    let mut at = 16 + u32_at(12) + 4;
-    let mut blocks = Vec::new();
-    while at + 8 <= bytes.len() && &bytes[at..at + 4] == b"VBK2" {
-        let end = at + 44 + u32_at(at + 4);
-        blocks.push((at, end));
-        at = end;
-    }
-    (blocks, at)
-}
-
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    let payload = compress(raw, 1, raw.len().div_ceil(RATIO_MAX));
+    block_frame(
+        &payload,
+        raw.len() as u32,
+        events,
+        number,
+        first_seq,
+        first_time,
+    )
 }
 
 /// A varint-sized number: mostly small, sometimes at an edge.
@@ -339,25 +307,21 @@ proptest! {
                                                         prop::option::weighted(0.2, number()),
                                                         prop::option::weighted(0.2, number()))) {
         let bytes = write(&events, per_block);
-        let (blocks, end) = frames(&bytes);
-        let (s, e) = blocks[which.index(blocks.len())];
-        let b = &bytes[s..e];
-        let raw_len = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
-        let mut raw = zstd::bulk::decompress(&b[44..], raw_len).unwrap();
+        let blocks = layout(&bytes).blocks;
+        let r = blocks[which.index(blocks.len())].clone();
+        let b = &bytes[r.clone()];
+        let f = block_fields(b);
+        let mut raw = zstd::bulk::decompress(&b[BLOCK_HEADER_LEN..], f.raw_len as usize).unwrap();
         if !keep_payload {
             mutate(&mut raw, 0, &muts);
         }
-        let count = (u32::from_le_bytes(b[12..16].try_into().unwrap()) as i64 + count_delta).max(0) as u32;
-        let field = |at: usize, new: Option<u64>| {
-            new.unwrap_or_else(|| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()))
-        };
-        let number = field(16, fields.0);
-        let first_seq = field(24, fields.1);
-        let first_time = field(32, fields.2);
-        let mut file = bytes[..s].to_vec();
+        let count = (f.events as i64 + count_delta).max(0) as u32;
+        let number = fields.0.unwrap_or(f.number);
+        let first_seq = fields.1.unwrap_or(f.first_seq);
+        let first_time = fields.2.unwrap_or(f.first_time);
+        let mut file = bytes[..r.start].to_vec();
         file.extend(block(&raw, count, number, first_seq, first_time));
-        file.extend_from_slice(&bytes[e..end]);
-        file.extend_from_slice(&bytes[end..]);
+        file.extend_from_slice(&bytes[r.end..]);
         read_checked(&file)?;
     }
 

@@ -5,6 +5,9 @@
 // Files are spliced from lists of byte ranges; a one-range list is meant.
 #![allow(clippy::single_range_in_vec_init)]
 
+mod common;
+
+use common::{Layout, layout};
 use std::io::Cursor;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -32,39 +35,6 @@ fn event(seq: u64) -> Event {
             sender_pid: seq as u32,
             sender_uid: 0,
         }),
-    }
-}
-
-/// The header, each frame (blocks, then the end record) of a log file, by byte range.
-struct Layout {
-    header: Range<usize>,
-    blocks: Vec<Range<usize>>,
-    end: Option<Range<usize>>,
-}
-
-/// Splits a version 2 file into its frames, as docs/log-format.md lays them out.
-fn layout(b: &[u8]) -> Layout {
-    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
-    let header = 0..16 + u32_at(12) + 4;
-    let (mut blocks, mut end) = (Vec::new(), None);
-    let mut at = header.end;
-    while at < b.len() {
-        match &b[at..at + 4] {
-            b"VBK2" => {
-                blocks.push(at..at + 44 + u32_at(at + 4));
-                at = blocks.last().unwrap().end;
-            }
-            b"VEND" => {
-                end = Some(at..at + 8 + u32_at(at + 4) + 4);
-                at = b.len();
-            }
-            other => panic!("no frame at byte {at}: {other:?}"),
-        }
-    }
-    Layout {
-        header,
-        blocks,
-        end,
     }
 }
 

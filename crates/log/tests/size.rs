@@ -2,6 +2,9 @@
 //! argv limit) are stored whole, larger string lists are cut with an exact marker, and an event
 //! that cannot be cut to fit is refused with a typed error, the log staying readable.
 
+mod common;
+
+use common::layout;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
@@ -268,14 +271,14 @@ fn the_background_writer_records_a_refused_event_as_lost() {
 
 /// The frames of an in-memory version 2 log: (compressed length, raw length) of each block.
 fn block_lengths(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
-    let mut at = 16 + u32_at(12) + 4;
-    let mut out = Vec::new();
-    while &bytes[at..at + 4] == b"VBK2" {
-        out.push((u32_at(at + 4), u32_at(at + 8)));
-        at += 44 + u32_at(at + 4);
-    }
-    out
+    layout(bytes)
+        .blocks
+        .into_iter()
+        .map(|r| {
+            let f = common::block_fields(&bytes[r]);
+            (f.compressed_len as usize, f.raw_len as usize)
+        })
+        .collect()
 }
 
 /// A command line of 12 arguments of 100 kB would make a 1.2 MB header, past what a reader
