@@ -76,17 +76,9 @@ impl Memory {
     /// Reads `buf.len()` bytes at `addr`, PROT_NONE pages included. On error, `done` says how
     /// many bytes at the start of `buf` were read.
     pub fn read(&mut self, _at: &Stopped, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let len = buf.len();
         let done = self.read_upto(addr, buf)?;
-        if done == buf.len() {
-            Ok(())
-        } else {
-            Err(MemError {
-                addr,
-                len: buf.len(),
-                done,
-                errno: Errno::EFAULT,
-            })
-        }
+        whole(addr, len, done)
     }
 
     /// Reads as much of `buf` as is mapped from `addr` on; the count read.
@@ -100,7 +92,24 @@ impl Memory {
     }
 
     fn read_upto(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        let len = buf.len();
+        self.transfer(addr, Buf::Read(buf))
+    }
+
+    /// Writes `data` at `addr`, read-only pages included (FOLL_FORCE). On error, `done` says
+    /// how many bytes at the start were written.
+    pub fn write(&mut self, _at: &Stopped, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let done = self.transfer(addr, Buf::Write(data))?;
+        whole(addr, data.len(), done)
+    }
+
+    /// Moves as much of `buf` as the tracee has from `addr` on (process_vm_* first, the file
+    /// for the rest); the count moved. An error only when nothing more can be known (the
+    /// process is gone, the file cannot be opened).
+    fn transfer(&mut self, addr: u64, mut buf: Buf<'_>) -> Result<usize, MemError> {
+        let (len, write) = match &buf {
+            Buf::Read(b) => (b.len(), false),
+            Buf::Write(d) => (d.len(), true),
+        };
         let err = |done, errno| MemError {
             addr,
             len,
@@ -111,61 +120,39 @@ impl Memory {
         if len == 0 {
             return Ok(0);
         }
-        if self.vm_read_ok {
-            match vm_rw(self.pid, addr, buf.as_mut_ptr(), len, false) {
+        let vm_ok = if write {
+            &mut self.vm_write_ok
+        } else {
+            &mut self.vm_read_ok
+        };
+        if *vm_ok {
+            let local = match &mut buf {
+                Buf::Read(b) => b.as_mut_ptr(),
+                Buf::Write(d) => d.as_ptr().cast_mut(),
+            };
+            match vm_rw(self.pid, addr, local, len, write) {
                 Ok(n) => done = n,
                 Err(Errno::EFAULT) => {}
                 Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
-                Err(_) => self.vm_read_ok = false,
+                Err(_) => *vm_ok = false,
             }
         }
         while done < len {
             let at = addr.wrapping_add(done as u64);
-            let f = self.file(false).map_err(|e| err(done, e))?;
-            match f.read_at(&mut buf[done..], at) {
+            let f = self.file(write).map_err(|e| err(done, e))?;
+            let r = match &mut buf {
+                Buf::Read(b) => f.read_at(&mut b[done..], at),
+                Buf::Write(d) => f.write_at(&d[done..], at),
+            };
+            match r {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                // EIO (unmapped), EINVAL (an offset past i64): nothing readable there.
+                // EIO (unmapped), EINVAL (an offset past i64): nothing there.
                 Err(_) => break,
             }
         }
         Ok(done)
-    }
-
-    /// Writes `data` at `addr`, read-only pages included (FOLL_FORCE). On error, `done` says
-    /// how many bytes at the start were written.
-    pub fn write(&mut self, _at: &Stopped, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        let len = data.len();
-        let err = |done, errno| MemError {
-            addr,
-            len,
-            done,
-            errno,
-        };
-        let mut done = 0;
-        if len == 0 {
-            return Ok(());
-        }
-        if self.vm_write_ok {
-            match vm_rw(self.pid, addr, data.as_ptr().cast_mut(), len, true) {
-                Ok(n) => done = n,
-                Err(Errno::EFAULT) => {}
-                Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
-                Err(_) => self.vm_write_ok = false,
-            }
-        }
-        while done < len {
-            let at = addr.wrapping_add(done as u64);
-            let f = self.file(true).map_err(|e| err(done, e))?;
-            match f.write_at(&data[done..], at) {
-                Ok(0) => return Err(err(done, Errno::EFAULT)),
-                Ok(n) => done += n,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(_) => return Err(err(done, Errno::EFAULT)),
-            }
-        }
-        Ok(())
     }
 
     pub fn read_u64(&mut self, at: &Stopped, addr: u64) -> Result<u64, MemError> {
@@ -292,6 +279,26 @@ impl Memory {
     }
 }
 
+/// The local side of a transfer: filled by a read, sent by a write.
+enum Buf<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// An access that had to be whole: EFAULT with the count done when it was not.
+fn whole(addr: u64, len: usize, done: usize) -> Result<(), MemError> {
+    if done == len {
+        Ok(())
+    } else {
+        Err(MemError {
+            addr,
+            len,
+            done,
+            errno: Errno::EFAULT,
+        })
+    }
+}
+
 /// process_vm_readv (`write` false) or process_vm_writev of `len` bytes at `local`.
 fn vm_rw(pid: i32, addr: u64, local: *mut u8, len: usize, write: bool) -> Result<usize, Errno> {
     let l = libc::iovec {
@@ -316,5 +323,55 @@ fn vm_rw(pid: i32, addr: u64, local: *mut u8, len: usize, write: bool) -> Result
         Err(Errno::last())
     } else {
         Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stop::Stop;
+
+    /// Two fresh pages of this process, the second unmapped again, the first with `prot`.
+    fn page_then_hole(prot: i32) -> u64 {
+        // SAFETY: a fresh private anonymous mapping of our own; nothing else uses it.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            assert_eq!(libc::munmap(p.byte_add(PAGE as usize), PAGE as usize), 0);
+            assert_eq!(libc::mprotect(p, PAGE as usize, prot), 0);
+            p as u64
+        }
+    }
+
+    fn own() -> (Memory, Stopped) {
+        let pid = std::process::id() as i32;
+        // Only memory is accessed, and this process's own, which needs no stop.
+        (Memory::new(pid), Stopped::new(pid, Stop::Interrupt))
+    }
+
+    #[test]
+    fn a_write_into_a_hole_says_how_much_was_written() {
+        let page = page_then_hole(libc::PROT_READ);
+        let (mut m, at) = own();
+        let data = vec![0x5au8; PAGE as usize + 10];
+        let e = m.write(&at, page, &data).unwrap_err();
+        assert_eq!((e.done, e.errno), (PAGE as usize, Errno::EFAULT));
+        let mut back = vec![0u8; PAGE as usize];
+        m.read(&at, page, &mut back).unwrap();
+        assert!(
+            back.iter().all(|&b| b == 0x5a),
+            "the read-only page was written"
+        );
+        let e = m
+            .read(&at, page, &mut vec![0u8; PAGE as usize + 1])
+            .unwrap_err();
+        assert_eq!((e.done, e.errno), (PAGE as usize, Errno::EFAULT));
     }
 }
