@@ -182,58 +182,64 @@ impl Memory {
         max: usize,
     ) -> Result<(Vec<u8>, bool), MemError> {
         let mut out = Vec::new();
+        let (_, ended) = self.scan_cstr(addr, max, FIRST_CSTR_READ, |piece| {
+            out.extend_from_slice(piece)
+        })?;
+        Ok((out, ended))
+    }
+
+    /// The length of a NUL-terminated string, counting at most `max` bytes; `None` when it is
+    /// longer or unreadable part-way (for measuring what a caller does not keep).
+    pub fn cstr_len(&mut self, _at: &Stopped, addr: u64, max: usize) -> Option<usize> {
+        match self.scan_cstr(addr, max, PAGE as usize, |_| {}) {
+            Ok((len, true)) => Some(len),
+            _ => None,
+        }
+    }
+
+    /// Walks the string at `addr` for at most `max` bytes, `first` bytes at most in the first
+    /// read and then a page at a time, never across a page boundary; hands each piece of it
+    /// (without the NUL) to `keep`. Its length and whether it ended within `max`; EFAULT
+    /// (with the bytes walked as `done`) when it runs into memory that cannot be read.
+    fn scan_cstr(
+        &mut self,
+        addr: u64,
+        max: usize,
+        first: usize,
+        mut keep: impl FnMut(&[u8]),
+    ) -> Result<(usize, bool), MemError> {
         let mut chunk = [0u8; PAGE as usize];
-        let mut a = addr;
-        let mut step = FIRST_CSTR_READ;
-        while out.len() < max {
+        let mut len = 0usize;
+        let mut step = first;
+        while len < max {
+            let a = addr.wrapping_add(len as u64);
             let to_page_end = (PAGE - a % PAGE) as usize;
-            let want = to_page_end.min(step).min(max - out.len());
+            let want = to_page_end.min(step).min(max - len);
             step = PAGE as usize;
             let n = self
                 .read_upto(a, &mut chunk[..want])
                 .map_err(|e| MemError {
                     addr,
                     len: max,
-                    done: out.len() + e.done,
+                    done: len + e.done,
                     errno: e.errno,
                 })?;
             if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&chunk[..end]);
-                return Ok((out, true));
+                keep(&chunk[..end]);
+                return Ok((len + end, true));
             }
-            out.extend_from_slice(&chunk[..n]);
+            keep(&chunk[..n]);
+            len += n;
             if n < want {
                 return Err(MemError {
                     addr,
                     len: max,
-                    done: out.len(),
+                    done: len,
                     errno: Errno::EFAULT,
                 });
             }
-            a = a.wrapping_add(n as u64);
         }
-        Ok((out, false))
-    }
-
-    /// The length of a NUL-terminated string, counting at most `max` bytes; `None` when it is
-    /// longer or unreadable part-way (for measuring what a caller does not keep).
-    pub fn cstr_len(&mut self, _at: &Stopped, addr: u64, max: usize) -> Option<usize> {
-        let mut a = addr;
-        let mut chunk = [0u8; PAGE as usize];
-        let mut len = 0usize;
-        while len < max {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let n = self.read_upto(a, &mut chunk[..to_page_end]).ok()?;
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                return Some(len + end);
-            }
-            if n < to_page_end {
-                return None;
-            }
-            len += n;
-            a = a.wrapping_add(n as u64);
-        }
-        None
+        Ok((len, false))
     }
 
     /// The pointers of a NULL-terminated pointer array (an argv), 8 bytes wide or (`wide`
@@ -373,5 +379,26 @@ mod tests {
             .read(&at, page, &mut vec![0u8; PAGE as usize + 1])
             .unwrap_err();
         assert_eq!((e.done, e.errno), (PAGE as usize, Errno::EFAULT));
+    }
+
+    #[test]
+    fn string_lengths_stop_at_max() {
+        let (mut m, at) = own();
+        let s = b"/etc/passwd\0";
+        let addr = s.as_ptr() as u64;
+        assert_eq!(m.cstr_len(&at, addr, 100), Some(11));
+        assert_eq!(m.cstr_len(&at, addr, 11), None, "the NUL is past max");
+        assert_eq!(m.cstr_len(&at, addr, 12), Some(11));
+        assert_eq!(
+            m.read_cstr(&at, addr, 4).unwrap(),
+            (b"/etc".to_vec(), false)
+        );
+        // A string running into a hole: how much was read.
+        let page = page_then_hole(libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: the page mapped above, writable.
+        unsafe { std::ptr::write_bytes(page as *mut u8, b'x', PAGE as usize) };
+        assert_eq!(m.cstr_len(&at, page + 10, 1 << 20), None);
+        let e = m.read_cstr(&at, page + 10, 1 << 20).unwrap_err();
+        assert_eq!(e.done, PAGE as usize - 10);
     }
 }
