@@ -257,8 +257,10 @@ impl Memory {
         let mut buf = vec![0u8; PAGE as usize];
         let mut a = addr;
         loop {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let n = self.read_upto(a, &mut buf[..to_page_end])?;
+            // To the page's end, but at least one whole pointer: an array that is not aligned
+            // to its pointers' size may have one across the boundary.
+            let want = ((PAGE - a % PAGE) as usize).max(size);
+            let n = self.read_upto(a, &mut buf[..want])?;
             if n < size {
                 return Err(MemError {
                     addr,
@@ -268,13 +270,10 @@ impl Memory {
                 });
             }
             for c in buf[..n - n % size].chunks_exact(size) {
-                let p = match c.try_into() {
-                    Ok(b8) => u64::from_ne_bytes(b8),
-                    Err(_) => c
-                        .try_into()
-                        .map(|b4| u32::from_ne_bytes(b4) as u64)
-                        .unwrap_or(0),
-                };
+                // Little-endian (x86-64): a 4-byte pointer is the low half.
+                let mut b = [0u8; 8];
+                b[..size].copy_from_slice(c);
+                let p = u64::from_le_bytes(b);
                 if p == 0 || ptrs.len() >= max {
                     return Ok(ptrs);
                 }
@@ -360,6 +359,36 @@ mod tests {
         let pid = std::process::id() as i32;
         // Only memory is accessed, and this process's own, which needs no stop.
         (Memory::new(pid), Stopped::new(pid, Stop::Interrupt))
+    }
+
+    #[test]
+    fn a_pointer_array_not_aligned_to_its_pointers_reads_across_a_page() {
+        // SAFETY: two fresh pages of our own, written then left mapped for the test's life.
+        let (array, last) = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            // The first pointer straddles the page boundary (3 bytes before it).
+            let at = p.cast::<u8>().add(PAGE as usize - 3);
+            let words: [u64; 3] = [0x1111_2222_3333_4444, 0x5555, 0];
+            std::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), at, 24);
+            (at as u64, words[1])
+        };
+        let (mut m, at) = own();
+        assert_eq!(
+            m.read_ptr_array(&at, array, true, 10).unwrap(),
+            vec![0x1111_2222_3333_4444, last]
+        );
+        assert_eq!(
+            m.read_ptr_array(&at, array, false, 10).unwrap(),
+            vec![0x3333_4444, 0x1111_2222, 0x5555]
+        );
     }
 
     #[test]
