@@ -336,23 +336,32 @@ mod tests {
     use super::*;
     use crate::stop::Stop;
 
-    /// Two fresh pages of this process, the second unmapped again, the first with `prot`.
-    fn page_then_hole(prot: i32) -> u64 {
+    /// Two fresh read-write pages of this process, left mapped for the test's life.
+    fn two_pages() -> *mut u8 {
         // SAFETY: a fresh private anonymous mapping of our own; nothing else uses it.
-        unsafe {
-            let p = libc::mmap(
+        let p = unsafe {
+            libc::mmap(
                 std::ptr::null_mut(),
                 2 * PAGE as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
                 0,
-            );
-            assert_ne!(p, libc::MAP_FAILED);
-            assert_eq!(libc::munmap(p.byte_add(PAGE as usize), PAGE as usize), 0);
-            assert_eq!(libc::mprotect(p, PAGE as usize, prot), 0);
-            p as u64
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast()
+    }
+
+    /// A page with `prot` followed by an unmapped one.
+    fn page_then_hole(prot: i32) -> u64 {
+        let p = two_pages();
+        // SAFETY: the second page and then the first of the fresh mapping above.
+        unsafe {
+            assert_eq!(libc::munmap(p.add(PAGE as usize).cast(), PAGE as usize), 0);
+            assert_eq!(libc::mprotect(p.cast(), PAGE as usize, prot), 0);
         }
+        p as u64
     }
 
     fn own() -> (Memory, Stopped) {
@@ -363,27 +372,18 @@ mod tests {
 
     #[test]
     fn a_pointer_array_not_aligned_to_its_pointers_reads_across_a_page() {
-        // SAFETY: two fresh pages of our own, written then left mapped for the test's life.
-        let (array, last) = unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                2 * PAGE as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            assert_ne!(p, libc::MAP_FAILED);
-            // The first pointer straddles the page boundary (3 bytes before it).
-            let at = p.cast::<u8>().add(PAGE as usize - 3);
-            let words: [u64; 3] = [0x1111_2222_3333_4444, 0x5555, 0];
+        // The first pointer straddles the page boundary (3 bytes before it).
+        let words: [u64; 3] = [0x1111_2222_3333_4444, 0x5555, 0];
+        // SAFETY: 24 bytes inside the fresh read-write mapping.
+        let array = unsafe {
+            let at = two_pages().add(PAGE as usize - 3);
             std::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), at, 24);
-            (at as u64, words[1])
+            at as u64
         };
         let (mut m, at) = own();
         assert_eq!(
             m.read_ptr_array(&at, array, true, 10).unwrap(),
-            vec![0x1111_2222_3333_4444, last]
+            vec![0x1111_2222_3333_4444, 0x5555]
         );
         assert_eq!(
             m.read_ptr_array(&at, array, false, 10).unwrap(),
