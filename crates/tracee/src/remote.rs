@@ -190,15 +190,9 @@ impl<'a> RemoteSyscalls<'a> {
 
     /// [`RemoteSyscalls::syscall`] by number (x86-64 table).
     pub fn syscall_raw(&mut self, nr: u64, args: &[u64]) -> Result<i64, Error> {
-        match self.state {
-            State::Dead => return Err(Error::Gone { tid: self.tid }),
-            State::Restored => {
-                return Err(Error::Unexpected {
-                    tid: self.tid,
-                    detail: "a remote syscall after the scope finished".into(),
-                });
-            }
-            _ => {}
+        // (Restored is only ever reached by `finish` and `Drop`, which end the scope.)
+        if self.state == State::Dead {
+            return Err(Error::Gone { tid: self.tid });
         }
         let mut regs = self.saved;
         let in_place =
@@ -207,7 +201,6 @@ impl<'a> RemoteSyscalls<'a> {
             // The pending call is replaced: orig_rax is what the kernel will run.
             if self.saved_mask.is_none() {
                 let mask = self.guard(raw::get_sigmask(self.tid))?;
-                self.state = State::Changed;
                 self.guard(raw::set_sigmask(self.tid, ALL_SIGNALS))?;
                 self.saved_mask = Some(mask);
             }
@@ -483,15 +476,8 @@ impl<'a> RemoteSyscalls<'a> {
         decide: impl Fn(&Stop) -> Decision,
     ) -> Result<Stop, Error> {
         loop {
-            let (tid, status) = match self.tracer.wait_tid_raw(self.tid) {
-                Ok(s) => s,
-                Err(e) => {
-                    if let Error::Gone { .. } = e {
-                        self.state = State::Dead;
-                    }
-                    return Err(e);
-                }
-            };
+            let waited = self.tracer.wait_tid_raw(self.tid);
+            let (tid, status) = self.guard(waited)?;
             let (sig, event) = match decode_status(status) {
                 RawStatus::Exited(exit) => {
                     self.tracer.requeue(tid, status);
