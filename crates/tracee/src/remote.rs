@@ -279,7 +279,17 @@ impl<'a> RemoteSyscalls<'a> {
         self.restore()
     }
 
+    /// Puts the thread back, once: a failed attempt (the thread at an unexpected stop, a
+    /// remote call that failed) is not repeated by `Drop`, where it could queue a signal twice.
     fn restore(&mut self) -> Result<(), Error> {
+        let r = self.put_back();
+        if self.state != State::Dead {
+            self.state = State::Restored;
+        }
+        r
+    }
+
+    fn put_back(&mut self) -> Result<(), Error> {
         match self.state {
             State::Fresh | State::Restored => return Ok(()),
             State::Dead => return Err(Error::Gone { tid: self.tid }),
@@ -289,7 +299,6 @@ impl<'a> RemoteSyscalls<'a> {
                 if let Some(m) = self.saved_mask {
                     self.guard(raw::set_sigmask(self.tid, m))?;
                 }
-                self.state = State::Restored;
                 return Ok(());
             }
             State::Injected => {}
@@ -323,7 +332,6 @@ impl<'a> RemoteSyscalls<'a> {
                 self.trap_stop()?;
             }
         }
-        self.state = State::Restored;
         Ok(())
     }
 
