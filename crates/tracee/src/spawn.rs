@@ -665,8 +665,17 @@ unsafe fn child_main(
         {
             fail(STAGE_CHDIR, 0, errno());
         }
-        // Wait here until the tracer has seized us.
+        // Wait here until the tracer has seized us. The SIGCONT that wakes us must reach the
+        // tracer, which takes it out, even when the caller's mask blocks it (it would stay
+        // pending into the command, and the tracer wait for it in vain): unblocked for the
+        // stop, then the caller's mask is back.
+        let mut cont: libc::sigset_t = std::mem::zeroed();
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut cont);
+        libc::sigaddset(&mut cont, libc::SIGCONT);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &cont, &mut mask);
         libc::kill(libc::getpid(), libc::SIGSTOP);
+        libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
         for (i, step) in steps.iter_mut().enumerate() {
             let ok = match step {
                 Step::Seccomp(_) => {

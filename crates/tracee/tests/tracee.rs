@@ -868,3 +868,31 @@ fn a_protection_fault_is_classified_by_its_instruction() {
         assert_eq!(got, out, "{mode}");
     }
 }
+
+/// The child keeps the caller's blocked-signal mask, SIGCONT included: the SIGCONT that
+/// wakes it for the tracer is still taken out, and the command starts with the same mask
+/// and nothing pending.
+#[test]
+fn a_caller_that_blocks_sigcont_can_spawn_and_the_child_keeps_its_mask() {
+    vigil_testkit::require_ptrace();
+    // On a thread of its own: the mask is per thread and the child inherits the spawner's.
+    std::thread::spawn(|| {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGCONT);
+        set.add(nix::sys::signal::Signal::SIGUSR2);
+        set.thread_block().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut cmd = Command::new("grep");
+        cmd.args(["-E", "^Sig(Blk|Pnd)", "/proc/self/status"])
+            .stdout(Stdio::Fd(w));
+        let (exit, out) = run_traced(cmd, r);
+        assert_eq!(exit, Exit::Exited(0));
+        let blocked = (1u64 << (libc::SIGCONT - 1)) | (1u64 << (libc::SIGUSR2 - 1));
+        assert_eq!(
+            out,
+            format!("SigPnd:\t{:016x}\nSigBlk:\t{blocked:016x}\n", 0)
+        );
+    })
+    .join()
+    .unwrap();
+}
