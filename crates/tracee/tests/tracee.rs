@@ -896,3 +896,40 @@ fn a_caller_that_blocks_sigcont_can_spawn_and_the_child_keeps_its_mask() {
     .join()
     .unwrap();
 }
+
+/// Waiting for a set of tids: the status of another tracee that arrives meanwhile is kept for
+/// a later wait, not lost; with every tracee reaped, there is nothing left to wait for.
+#[test]
+fn waiting_for_some_tracees_keeps_the_others_statuses() {
+    vigil_testkit::require_ptrace();
+    let prog = vigil_testkit::program("tracee_probe");
+    let mut tracer = Tracer::new();
+    let mut spawn = || {
+        let mut cmd = Command::new(&prog);
+        cmd.arg("sync").options(options()).stdout(Stdio::Null);
+        tracer.spawn_until_exec(&mut cmd).unwrap()
+    };
+    let (a, at_a) = spawn();
+    let (b, at_b) = spawn();
+    // No filter, so nothing stops A: it ends, and its exit is ready before B runs.
+    at_a.cont().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    at_b.cont().unwrap();
+    loop {
+        match tracer.wait_any_of(&[b.pid()]).unwrap() {
+            Wait::Exited { tid, exit } => {
+                assert_eq!((tid, exit), (b.pid(), Exit::Exited(0)));
+                break;
+            }
+            Wait::Stopped(s) => {
+                assert_eq!(s.tid(), b.pid(), "{:?}", s.stop());
+                s.deliver(Resume::Cont).unwrap();
+            }
+        }
+    }
+    match tracer.wait_tid(a.pid()).unwrap() {
+        Wait::Exited { exit, .. } => assert_eq!(exit, Exit::Exited(0)),
+        Wait::Stopped(s) => panic!("{:?}", s.stop()),
+    }
+    assert!(matches!(tracer.try_wait(), Err(Error::NoTracees)));
+}
