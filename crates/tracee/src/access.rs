@@ -125,7 +125,8 @@ pub fn memory_operands(code: &[u8], regs: &Regs) -> Result<Decoded, DecodeError>
 }
 
 /// A general-purpose or segment register's value as an address computation uses it (segment
-/// registers: their base, FS and GS only in 64-bit code; the others are flat).
+/// registers: their base; FS and GS as ptrace reports them, fs_base and gs_base, also for 32-bit
+/// code; the others are flat).
 fn register_value(regs: &Regs, reg: Register) -> Option<u64> {
     let r = &regs.0;
     let full = reg.full_register();

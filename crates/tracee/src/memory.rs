@@ -76,17 +76,9 @@ impl Memory {
     /// Reads `buf.len()` bytes at `addr`, PROT_NONE pages included. On error, `done` says how
     /// many bytes at the start of `buf` were read.
     pub fn read(&mut self, _at: &Stopped, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let len = buf.len();
         let done = self.read_upto(addr, buf)?;
-        if done == buf.len() {
-            Ok(())
-        } else {
-            Err(MemError {
-                addr,
-                len: buf.len(),
-                done,
-                errno: Errno::EFAULT,
-            })
-        }
+        whole(addr, len, done)
     }
 
     /// Reads as much of `buf` as is mapped from `addr` on; the count read.
@@ -100,7 +92,24 @@ impl Memory {
     }
 
     fn read_upto(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        let len = buf.len();
+        self.transfer(addr, Buf::Read(buf))
+    }
+
+    /// Writes `data` at `addr`, read-only pages included (FOLL_FORCE). On error, `done` says
+    /// how many bytes at the start were written.
+    pub fn write(&mut self, _at: &Stopped, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let done = self.transfer(addr, Buf::Write(data))?;
+        whole(addr, data.len(), done)
+    }
+
+    /// Moves as much of `buf` as the tracee has from `addr` on (process_vm_* first, the file
+    /// for the rest); the count moved. An error only when nothing more can be known (the
+    /// process is gone, the file cannot be opened).
+    fn transfer(&mut self, addr: u64, mut buf: Buf<'_>) -> Result<usize, MemError> {
+        let (len, write) = match &buf {
+            Buf::Read(b) => (b.len(), false),
+            Buf::Write(d) => (d.len(), true),
+        };
         let err = |done, errno| MemError {
             addr,
             len,
@@ -111,61 +120,39 @@ impl Memory {
         if len == 0 {
             return Ok(0);
         }
-        if self.vm_read_ok {
-            match vm_rw(self.pid, addr, buf.as_mut_ptr(), len, false) {
+        let vm_ok = if write {
+            &mut self.vm_write_ok
+        } else {
+            &mut self.vm_read_ok
+        };
+        if *vm_ok {
+            let local = match &mut buf {
+                Buf::Read(b) => b.as_mut_ptr(),
+                Buf::Write(d) => d.as_ptr().cast_mut(),
+            };
+            match vm_rw(self.pid, addr, local, len, write) {
                 Ok(n) => done = n,
                 Err(Errno::EFAULT) => {}
                 Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
-                Err(_) => self.vm_read_ok = false,
+                Err(_) => *vm_ok = false,
             }
         }
         while done < len {
             let at = addr.wrapping_add(done as u64);
-            let f = self.file(false).map_err(|e| err(done, e))?;
-            match f.read_at(&mut buf[done..], at) {
+            let f = self.file(write).map_err(|e| err(done, e))?;
+            let r = match &mut buf {
+                Buf::Read(b) => f.read_at(&mut b[done..], at),
+                Buf::Write(d) => f.write_at(&d[done..], at),
+            };
+            match r {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                // EIO (unmapped), EINVAL (an offset past i64): nothing readable there.
+                // EIO (unmapped), EINVAL (an offset past i64): nothing there.
                 Err(_) => break,
             }
         }
         Ok(done)
-    }
-
-    /// Writes `data` at `addr`, read-only pages included (FOLL_FORCE). On error, `done` says
-    /// how many bytes at the start were written.
-    pub fn write(&mut self, _at: &Stopped, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        let len = data.len();
-        let err = |done, errno| MemError {
-            addr,
-            len,
-            done,
-            errno,
-        };
-        let mut done = 0;
-        if len == 0 {
-            return Ok(());
-        }
-        if self.vm_write_ok {
-            match vm_rw(self.pid, addr, data.as_ptr().cast_mut(), len, true) {
-                Ok(n) => done = n,
-                Err(Errno::EFAULT) => {}
-                Err(Errno::ESRCH) => return Err(err(0, Errno::ESRCH)),
-                Err(_) => self.vm_write_ok = false,
-            }
-        }
-        while done < len {
-            let at = addr.wrapping_add(done as u64);
-            let f = self.file(true).map_err(|e| err(done, e))?;
-            match f.write_at(&data[done..], at) {
-                Ok(0) => return Err(err(done, Errno::EFAULT)),
-                Ok(n) => done += n,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(_) => return Err(err(done, Errno::EFAULT)),
-            }
-        }
-        Ok(())
     }
 
     pub fn read_u64(&mut self, at: &Stopped, addr: u64) -> Result<u64, MemError> {
@@ -195,58 +182,64 @@ impl Memory {
         max: usize,
     ) -> Result<(Vec<u8>, bool), MemError> {
         let mut out = Vec::new();
+        let (_, ended) = self.scan_cstr(addr, max, FIRST_CSTR_READ, |piece| {
+            out.extend_from_slice(piece)
+        })?;
+        Ok((out, ended))
+    }
+
+    /// The length of a NUL-terminated string, counting at most `max` bytes; `None` when it is
+    /// longer or unreadable part-way (for measuring what a caller does not keep).
+    pub fn cstr_len(&mut self, _at: &Stopped, addr: u64, max: usize) -> Option<usize> {
+        match self.scan_cstr(addr, max, PAGE as usize, |_| {}) {
+            Ok((len, true)) => Some(len),
+            _ => None,
+        }
+    }
+
+    /// Walks the string at `addr` for at most `max` bytes, `first` bytes at most in the first
+    /// read and then a page at a time, never across a page boundary; hands each piece of it
+    /// (without the NUL) to `keep`. Its length and whether it ended within `max`; EFAULT
+    /// (with the bytes walked as `done`) when it runs into memory that cannot be read.
+    fn scan_cstr(
+        &mut self,
+        addr: u64,
+        max: usize,
+        first: usize,
+        mut keep: impl FnMut(&[u8]),
+    ) -> Result<(usize, bool), MemError> {
         let mut chunk = [0u8; PAGE as usize];
-        let mut a = addr;
-        let mut step = FIRST_CSTR_READ;
-        while out.len() < max {
+        let mut len = 0usize;
+        let mut step = first;
+        while len < max {
+            let a = addr.wrapping_add(len as u64);
             let to_page_end = (PAGE - a % PAGE) as usize;
-            let want = to_page_end.min(step).min(max - out.len());
+            let want = to_page_end.min(step).min(max - len);
             step = PAGE as usize;
             let n = self
                 .read_upto(a, &mut chunk[..want])
                 .map_err(|e| MemError {
                     addr,
                     len: max,
-                    done: out.len() + e.done,
+                    done: len + e.done,
                     errno: e.errno,
                 })?;
             if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&chunk[..end]);
-                return Ok((out, true));
+                keep(&chunk[..end]);
+                return Ok((len + end, true));
             }
-            out.extend_from_slice(&chunk[..n]);
+            keep(&chunk[..n]);
+            len += n;
             if n < want {
                 return Err(MemError {
                     addr,
                     len: max,
-                    done: out.len(),
+                    done: len,
                     errno: Errno::EFAULT,
                 });
             }
-            a = a.wrapping_add(n as u64);
         }
-        Ok((out, false))
-    }
-
-    /// The length of a NUL-terminated string, counting at most `max` bytes; `None` when it is
-    /// longer or unreadable part-way (for measuring what a caller does not keep).
-    pub fn cstr_len(&mut self, _at: &Stopped, addr: u64, max: usize) -> Option<usize> {
-        let mut a = addr;
-        let mut chunk = [0u8; PAGE as usize];
-        let mut len = 0usize;
-        while len < max {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let n = self.read_upto(a, &mut chunk[..to_page_end]).ok()?;
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                return Some(len + end);
-            }
-            if n < to_page_end {
-                return None;
-            }
-            len += n;
-            a = a.wrapping_add(n as u64);
-        }
-        None
+        Ok((len, false))
     }
 
     /// The pointers of a NULL-terminated pointer array (an argv), 8 bytes wide or (`wide`
@@ -264,8 +257,10 @@ impl Memory {
         let mut buf = vec![0u8; PAGE as usize];
         let mut a = addr;
         loop {
-            let to_page_end = (PAGE - a % PAGE) as usize;
-            let n = self.read_upto(a, &mut buf[..to_page_end])?;
+            // To the page's end, but at least one whole pointer: an array that is not aligned
+            // to its pointers' size may have one across the boundary.
+            let want = ((PAGE - a % PAGE) as usize).max(size);
+            let n = self.read_upto(a, &mut buf[..want])?;
             if n < size {
                 return Err(MemError {
                     addr,
@@ -275,13 +270,10 @@ impl Memory {
                 });
             }
             for c in buf[..n - n % size].chunks_exact(size) {
-                let p = match c.try_into() {
-                    Ok(b8) => u64::from_ne_bytes(b8),
-                    Err(_) => c
-                        .try_into()
-                        .map(|b4| u32::from_ne_bytes(b4) as u64)
-                        .unwrap_or(0),
-                };
+                // Little-endian (x86-64): a 4-byte pointer is the low half.
+                let mut b = [0u8; 8];
+                b[..size].copy_from_slice(c);
+                let p = u64::from_le_bytes(b);
                 if p == 0 || ptrs.len() >= max {
                     return Ok(ptrs);
                 }
@@ -289,6 +281,26 @@ impl Memory {
             }
             a = a.wrapping_add((n - n % size) as u64);
         }
+    }
+}
+
+/// The local side of a transfer: filled by a read, sent by a write.
+enum Buf<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// An access that had to be whole: EFAULT with the count done when it was not.
+fn whole(addr: u64, len: usize, done: usize) -> Result<(), MemError> {
+    if done == len {
+        Ok(())
+    } else {
+        Err(MemError {
+            addr,
+            len,
+            done,
+            errno: Errno::EFAULT,
+        })
     }
 }
 
@@ -316,5 +328,106 @@ fn vm_rw(pid: i32, addr: u64, local: *mut u8, len: usize, write: bool) -> Result
         Err(Errno::last())
     } else {
         Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stop::Stop;
+
+    /// Two fresh read-write pages of this process, left mapped for the test's life.
+    fn two_pages() -> *mut u8 {
+        // SAFETY: a fresh private anonymous mapping of our own; nothing else uses it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast()
+    }
+
+    /// A page with `prot` followed by an unmapped one.
+    fn page_then_hole(prot: i32) -> u64 {
+        let p = two_pages();
+        // SAFETY: the second page and then the first of the fresh mapping above.
+        unsafe {
+            assert_eq!(libc::munmap(p.add(PAGE as usize).cast(), PAGE as usize), 0);
+            assert_eq!(libc::mprotect(p.cast(), PAGE as usize, prot), 0);
+        }
+        p as u64
+    }
+
+    fn own() -> (Memory, Stopped) {
+        let pid = std::process::id() as i32;
+        // Only memory is accessed, and this process's own, which needs no stop.
+        (Memory::new(pid), Stopped::new(pid, Stop::Interrupt))
+    }
+
+    #[test]
+    fn a_pointer_array_not_aligned_to_its_pointers_reads_across_a_page() {
+        // The first pointer straddles the page boundary (3 bytes before it).
+        let words: [u64; 3] = [0x1111_2222_3333_4444, 0x5555, 0];
+        // SAFETY: 24 bytes inside the fresh read-write mapping.
+        let array = unsafe {
+            let at = two_pages().add(PAGE as usize - 3);
+            std::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), at, 24);
+            at as u64
+        };
+        let (mut m, at) = own();
+        assert_eq!(
+            m.read_ptr_array(&at, array, true, 10).unwrap(),
+            vec![0x1111_2222_3333_4444, 0x5555]
+        );
+        assert_eq!(
+            m.read_ptr_array(&at, array, false, 10).unwrap(),
+            vec![0x3333_4444, 0x1111_2222, 0x5555]
+        );
+    }
+
+    #[test]
+    fn a_write_into_a_hole_says_how_much_was_written() {
+        let page = page_then_hole(libc::PROT_READ);
+        let (mut m, at) = own();
+        let data = vec![0x5au8; PAGE as usize + 10];
+        let e = m.write(&at, page, &data).unwrap_err();
+        assert_eq!((e.done, e.errno), (PAGE as usize, Errno::EFAULT));
+        let mut back = vec![0u8; PAGE as usize];
+        m.read(&at, page, &mut back).unwrap();
+        assert!(
+            back.iter().all(|&b| b == 0x5a),
+            "the read-only page was written"
+        );
+        let e = m
+            .read(&at, page, &mut vec![0u8; PAGE as usize + 1])
+            .unwrap_err();
+        assert_eq!((e.done, e.errno), (PAGE as usize, Errno::EFAULT));
+    }
+
+    #[test]
+    fn string_lengths_stop_at_max() {
+        let (mut m, at) = own();
+        let s = b"/etc/passwd\0";
+        let addr = s.as_ptr() as u64;
+        assert_eq!(m.cstr_len(&at, addr, 100), Some(11));
+        assert_eq!(m.cstr_len(&at, addr, 11), None, "the NUL is past max");
+        assert_eq!(m.cstr_len(&at, addr, 12), Some(11));
+        assert_eq!(
+            m.read_cstr(&at, addr, 4).unwrap(),
+            (b"/etc".to_vec(), false)
+        );
+        // A string running into a hole: how much was read.
+        let page = page_then_hole(libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: the page mapped above, writable.
+        unsafe { std::ptr::write_bytes(page as *mut u8, b'x', PAGE as usize) };
+        assert_eq!(m.cstr_len(&at, page + 10, 1 << 20), None);
+        let e = m.read_cstr(&at, page + 10, 1 << 20).unwrap_err();
+        assert_eq!(e.done, PAGE as usize - 10);
     }
 }

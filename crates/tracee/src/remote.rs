@@ -190,15 +190,9 @@ impl<'a> RemoteSyscalls<'a> {
 
     /// [`RemoteSyscalls::syscall`] by number (x86-64 table).
     pub fn syscall_raw(&mut self, nr: u64, args: &[u64]) -> Result<i64, Error> {
-        match self.state {
-            State::Dead => return Err(Error::Gone { tid: self.tid }),
-            State::Restored => {
-                return Err(Error::Unexpected {
-                    tid: self.tid,
-                    detail: "a remote syscall after the scope finished".into(),
-                });
-            }
-            _ => {}
+        // (Restored is only ever reached by `finish` and `Drop`, which end the scope.)
+        if self.state == State::Dead {
+            return Err(Error::Gone { tid: self.tid });
         }
         let mut regs = self.saved;
         let in_place =
@@ -207,7 +201,6 @@ impl<'a> RemoteSyscalls<'a> {
             // The pending call is replaced: orig_rax is what the kernel will run.
             if self.saved_mask.is_none() {
                 let mask = self.guard(raw::get_sigmask(self.tid))?;
-                self.state = State::Changed;
                 self.guard(raw::set_sigmask(self.tid, ALL_SIGNALS))?;
                 self.saved_mask = Some(mask);
             }
@@ -286,7 +279,17 @@ impl<'a> RemoteSyscalls<'a> {
         self.restore()
     }
 
+    /// Puts the thread back, once: a failed attempt (the thread at an unexpected stop, a
+    /// remote call that failed) is not repeated by `Drop`, where it could queue a signal twice.
     fn restore(&mut self) -> Result<(), Error> {
+        let r = self.put_back();
+        if self.state != State::Dead {
+            self.state = State::Restored;
+        }
+        r
+    }
+
+    fn put_back(&mut self) -> Result<(), Error> {
         match self.state {
             State::Fresh | State::Restored => return Ok(()),
             State::Dead => return Err(Error::Gone { tid: self.tid }),
@@ -296,7 +299,6 @@ impl<'a> RemoteSyscalls<'a> {
                 if let Some(m) = self.saved_mask {
                     self.guard(raw::set_sigmask(self.tid, m))?;
                 }
-                self.state = State::Restored;
                 return Ok(());
             }
             State::Injected => {}
@@ -330,7 +332,6 @@ impl<'a> RemoteSyscalls<'a> {
                 self.trap_stop()?;
             }
         }
-        self.state = State::Restored;
         Ok(())
     }
 
@@ -483,15 +484,8 @@ impl<'a> RemoteSyscalls<'a> {
         decide: impl Fn(&Stop) -> Decision,
     ) -> Result<Stop, Error> {
         loop {
-            let (tid, status) = match self.tracer.wait_tid_raw(self.tid) {
-                Ok(s) => s,
-                Err(e) => {
-                    if let Error::Gone { .. } = e {
-                        self.state = State::Dead;
-                    }
-                    return Err(e);
-                }
-            };
+            let waited = self.tracer.wait_tid_raw(self.tid);
+            let (tid, status) = self.guard(waited)?;
             let (sig, event) = match decode_status(status) {
                 RawStatus::Exited(exit) => {
                     self.tracer.requeue(tid, status);

@@ -22,7 +22,7 @@ use nix::errno::Errno;
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -267,7 +267,7 @@ impl Command {
         }
         vars.into_iter()
             .map(|(k, v)| {
-                let mut kv = k.into_vec_bytes();
+                let mut kv = k.into_vec();
                 kv.push(b'=');
                 kv.extend_from_slice(v.as_bytes());
                 CString::new(kv).map_err(|e| SpawnError::Nul {
@@ -283,16 +283,6 @@ impl Command {
             None if self.env_clear => None,
             None => std::env::var_os("PATH"),
         }
-    }
-}
-
-trait IntoVecBytes {
-    fn into_vec_bytes(self) -> Vec<u8>;
-}
-
-impl IntoVecBytes for OsString {
-    fn into_vec_bytes(self) -> Vec<u8> {
-        std::os::unix::ffi::OsStringExt::into_vec(self)
     }
 }
 
@@ -665,8 +655,17 @@ unsafe fn child_main(
         {
             fail(STAGE_CHDIR, 0, errno());
         }
-        // Wait here until the tracer has seized us.
+        // Wait here until the tracer has seized us. The SIGCONT that wakes us must reach the
+        // tracer, which takes it out, even when the caller's mask blocks it (it would stay
+        // pending into the command, and the tracer wait for it in vain): unblocked for the
+        // stop, then the caller's mask is back.
+        let mut cont: libc::sigset_t = std::mem::zeroed();
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut cont);
+        libc::sigaddset(&mut cont, libc::SIGCONT);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &cont, &mut mask);
         libc::kill(libc::getpid(), libc::SIGSTOP);
+        libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
         for (i, step) in steps.iter_mut().enumerate() {
             let ok = match step {
                 Step::Seccomp(_) => {

@@ -393,7 +393,7 @@ impl Stopped {
     /// signal, an exit) is returned as it is.
     pub fn step(self, tracer: &mut Tracer) -> Result<Wait, Error> {
         let tid = self.tid;
-        raw::resume("PTRACE_SINGLESTEP", libc::PTRACE_SINGLESTEP, tid, 0)?;
+        self.resume(Resume::SingleStep, None)?;
         match tracer.wait_tid(tid)? {
             Wait::Stopped(mut s) => {
                 if let Stop::Signal { sig, info } = s.stop

@@ -54,11 +54,12 @@ fn start(mode: &str) -> (Probe, Stopped) {
 }
 
 impl Probe {
-    /// Resumes until a stop `pick` accepts (delivering signals it does not).
-    fn run_to(&mut self, s: Stopped, pick: impl Fn(&Stop) -> bool) -> Stopped {
+    /// Resumes `how` (without a signal: a signal stop's signal is consumed) until a stop
+    /// `pick` accepts.
+    fn resume_to(&mut self, s: Stopped, how: Resume, pick: impl Fn(&Stop) -> bool) -> Stopped {
         let mut s = s;
         loop {
-            s.cont().unwrap();
+            s.resume(how, None).unwrap();
             match self.tracer.wait_tid(self.child.pid()).unwrap() {
                 Wait::Stopped(n) if pick(n.stop()) => return n,
                 Wait::Stopped(n) => s = n,
@@ -67,34 +68,101 @@ impl Probe {
         }
     }
 
+    /// [`Probe::resume_to`] with PTRACE_CONT.
+    fn run_to(&mut self, s: Stopped, pick: impl Fn(&Stop) -> bool) -> Stopped {
+        self.resume_to(s, Resume::Cont, pick)
+    }
+
     fn run_to_seccomp(&mut self, s: Stopped) -> Stopped {
         self.run_to(s, |st| matches!(st, Stop::Seccomp { .. }))
     }
 
-    /// Runs to the end, counting the seccomp stops on the way; the exit and the output.
-    fn finish(mut self, s: Stopped) -> (Exit, usize, String) {
+    /// Resumes with PTRACE_SYSCALL; the next stop, whatever it is.
+    fn next_syscall_stop(&mut self, s: Stopped) -> Stopped {
+        s.syscall().unwrap();
+        stopped(self.tracer.wait_tid(self.child.pid()).unwrap())
+    }
+
+    /// Runs to the end delivering its signals, counting the seccomp stops on the way; the
+    /// exit and the output.
+    fn finish(self, s: Stopped) -> (Exit, usize, String) {
+        s.deliver(Resume::Cont).unwrap();
+        self.finish_running()
+    }
+
+    /// [`Probe::finish`] for a probe already resumed.
+    fn finish_running(mut self) -> (Exit, usize, String) {
         let mut seccomp = 0;
-        let mut next = Some(s);
-        let exit = loop {
-            if let Some(s) = next.take() {
+        let exit = run_to_exit(&mut self.tracer, self.child.pid(), |st| {
+            if matches!(st, Stop::Seccomp { .. }) {
+                seccomp += 1;
+            }
+        });
+        (exit, seccomp, read_all(self.out))
+    }
+}
+
+/// Waits for `pid` until it exits, resuming each stop with its signal delivered (after
+/// showing it to `seen`); its exit.
+fn run_to_exit(tracer: &mut Tracer, pid: i32, mut seen: impl FnMut(&Stop)) -> Exit {
+    loop {
+        match tracer.wait_tid(pid).unwrap() {
+            Wait::Stopped(s) => {
+                seen(s.stop());
                 s.deliver(Resume::Cont).unwrap();
             }
-            match self.tracer.wait_tid(self.child.pid()).unwrap() {
-                Wait::Stopped(n) => {
-                    if matches!(n.stop(), Stop::Seccomp { .. }) {
-                        seccomp += 1;
-                    }
-                    next = Some(n);
-                }
-                Wait::Exited { exit, .. } => break exit,
-            }
-        };
-        let mut out = String::new();
-        std::fs::File::from(self.out)
-            .read_to_string(&mut out)
-            .unwrap();
-        (exit, seccomp, out)
+            Wait::Exited { exit, .. } => return exit,
+        }
     }
+}
+
+/// Runs `cmd` traced to its end (signals delivered); its exit and what it wrote to `out`, the
+/// read end of the pipe its output goes to.
+fn run_traced(mut cmd: Command, out: OwnedFd) -> (Exit, String) {
+    let mut tracer = Tracer::new();
+    let (child, s) = tracer.spawn_until_exec(&mut cmd).unwrap();
+    // The command holds the pipe's write end: closed, the read sees the end.
+    drop(cmd);
+    s.cont().unwrap();
+    let exit = run_to_exit(&mut tracer, child.pid(), |_| {});
+    (exit, read_all(out))
+}
+
+/// The stopped thread of a wait that must be a stop.
+fn stopped(w: Wait) -> Stopped {
+    match w {
+        Wait::Stopped(s) => s,
+        other => panic!("not a stop: {other:?}"),
+    }
+}
+
+/// Everything a pipe's read end gives until its writers are gone.
+fn read_all(r: OwnedFd) -> String {
+    let mut out = String::new();
+    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The probe in `mode` ("segv", "segvread") at the signal stop of its fault on the page it
+/// protected; the page's address.
+fn start_at_fault(mode: &str) -> (Probe, Stopped, u64) {
+    let (mut p, s) = start(mode);
+    let s = p.run_to_seccomp(s);
+    let page = seccomp_args(&s)[0];
+    let s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
+    (p, s, page)
+}
+
+/// Runs `calls` in a scope of remote syscalls at `s`, finishes it, and checks that every
+/// register came back as it was.
+fn inject(s: &mut Stopped, tracer: &mut Tracer, calls: impl FnOnce(&mut RemoteSyscalls<'_>)) {
+    let before = s.regs().unwrap();
+    {
+        let mut r = s.remote(tracer).unwrap();
+        calls(&mut r);
+        r.finish().unwrap();
+    }
+    assert_same(&before, &s.regs().unwrap());
 }
 
 fn seccomp_args(s: &Stopped) -> [u64; 6] {
@@ -141,8 +209,7 @@ fn injects_at_a_seccomp_stop_and_restores_every_register() {
     assert_eq!(&seccomp_args(&s)[..3], &[1, 2, 3]);
     let before = s.regs().unwrap();
     let fp_before = s.fpregs().unwrap();
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
         let page = r
             .mmap(
@@ -164,9 +231,7 @@ fn injects_at_a_seccomp_stop_and_restores_every_register() {
         }
         r.munmap(page, 4096).unwrap();
         assert_eq!(maps_perms(pid, page), "unmapped");
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     assert!(fp_before == s.fpregs().unwrap());
     assert!(matches!(s.stop(), Stop::Seccomp { .. }));
     // A second scope left by an early return: Drop restores.
@@ -187,38 +252,20 @@ fn injects_at_a_syscall_entry_stop() {
     let (mut p, s) = start("sync");
     let pid = p.child.pid();
     // Resume with PTRACE_SYSCALL until the entry stop of getppid (before its seccomp stop).
-    let mut s = s;
-    let mut s = loop {
-        s.syscall().unwrap();
-        match p.tracer.wait_tid(pid).unwrap() {
-            Wait::Stopped(n) => match n.stop() {
-                Stop::SyscallEntry(e) if e.sysno() == Some(Sysno::getppid) => break n,
-                _ => s = n,
-            },
-            Wait::Exited { exit, .. } => panic!("{exit}"),
-        }
-    };
-    let before = s.regs().unwrap();
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    let mut s = p.resume_to(
+        s,
+        Resume::Syscall,
+        |st| matches!(st, Stop::SyscallEntry(e) if e.sysno() == Some(Sysno::getppid)),
+    );
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
         assert_eq!(r.syscall(Sysno::gettid, &[]).unwrap(), pid as i64);
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     assert!(matches!(s.stop(), Stop::SyscallEntry(_)));
     // Resumed with PTRACE_SYSCALL: its seccomp stop, then its exit with the real result.
-    s.syscall().unwrap();
-    let s = match p.tracer.wait_tid(pid).unwrap() {
-        Wait::Stopped(n) => n,
-        other => panic!("{other:?}"),
-    };
+    let s = p.next_syscall_stop(s);
     assert_eq!(seccomp_args(&s)[..3], [1, 2, 3]);
-    s.syscall().unwrap();
-    let s = match p.tracer.wait_tid(pid).unwrap() {
-        Wait::Stopped(n) => n,
-        other => panic!("{other:?}"),
-    };
+    let s = p.next_syscall_stop(s);
     match s.stop() {
         Stop::SyscallExit { ret, is_error } => {
             assert_eq!((*ret, *is_error), (std::process::id() as i64, false))
@@ -235,25 +282,17 @@ fn injects_at_a_syscall_exit_stop_and_keeps_the_result() {
     let (mut p, s) = start("sync");
     let pid = p.child.pid();
     let s = p.run_to_seccomp(s);
-    s.syscall().unwrap();
-    let mut s = match p.tracer.wait_tid(pid).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let mut s = p.next_syscall_stop(s);
     assert!(
         matches!(s.stop(), Stop::SyscallExit { .. }),
         "{:?}",
         s.stop()
     );
-    let before = s.regs().unwrap();
-    assert_eq!(before.syscall_ret(), std::process::id() as i64);
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    assert_eq!(s.regs().unwrap().syscall_ret(), std::process::id() as i64);
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
         assert_eq!(r.syscall(Sysno::gettid, &[]).unwrap(), pid as i64);
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     let (exit, _, out) = p.finish(s);
     assert_eq!(exit, Exit::Exited(0));
     assert_eq!(out, format!("ppid={}\n", std::process::id()));
@@ -261,27 +300,20 @@ fn injects_at_a_syscall_exit_stop_and_keeps_the_result() {
 
 #[test]
 fn injects_mprotect_at_a_sigsegv_stop_and_the_access_then_succeeds() {
-    let (mut p, s) = start("segv");
+    let (mut p, mut s, page) = start_at_fault("segv");
     let pid = p.child.pid();
-    let s = p.run_to_seccomp(s);
-    let page = seccomp_args(&s)[0];
     assert_eq!(maps_perms(pid, page), "---p");
-    let mut s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
     let Stop::Signal { sig, info } = *s.stop() else {
         unreachable!()
     };
     assert_eq!(sig, libc::SIGSEGV);
     assert_eq!(info.fault_addr(), Some(page));
     assert_eq!(info.code(), 2, "SEGV_ACCERR");
-    let before = s.regs().unwrap();
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
         r.mprotect(page, 4096, libc::PROT_READ | libc::PROT_WRITE)
             .unwrap();
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     // Still at the same signal's delivery stop, with the same siginfo.
     match s.stop() {
         Stop::Signal { sig, info: after } => {
@@ -295,42 +327,21 @@ fn injects_mprotect_at_a_sigsegv_stop_and_the_access_then_succeeds() {
     assert_eq!(maps_perms(pid, page), "rw-p");
     // Consumed: resume without the signal; the store is retried and succeeds.
     s.cont().unwrap();
-    let s = match p.tracer.wait_tid(pid).unwrap() {
-        Wait::Stopped(s) => s,
-        Wait::Exited { exit, .. } => {
-            assert_eq!(exit, Exit::Exited(0));
-            let mut out = String::new();
-            std::fs::File::from(p.out).read_to_string(&mut out).unwrap();
-            assert_eq!(out, "value=42\n");
-            return;
-        }
-    };
-    let (exit, _, out) = p.finish(s);
+    let (exit, _, out) = p.finish_running();
     assert_eq!(exit, Exit::Exited(0));
     assert_eq!(out, "value=42\n");
 }
 
 #[test]
 fn a_delivered_signal_after_injection_keeps_its_siginfo() {
-    let (mut p, s) = start("segv");
-    let s = p.run_to_seccomp(s);
-    let page = seccomp_args(&s)[0];
-    let mut s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
+    let (mut p, mut s, page) = start_at_fault("segv");
     {
         let mut r = s.remote(&mut p.tracer).unwrap();
         r.syscall(Sysno::getpid, &[]).unwrap();
     }
     assert_eq!(s.siginfo().unwrap().fault_addr(), Some(page));
     // Delivered: the program dies of it, as it would have without the injection.
-    s.deliver(Resume::Cont).unwrap();
-    let exit = loop {
-        match p.tracer.wait_tid(p.child.pid()).unwrap() {
-            Wait::Stopped(n) => {
-                n.deliver(Resume::Cont).unwrap();
-            }
-            Wait::Exited { exit, .. } => break exit,
-        }
-    };
+    let (exit, _, _) = p.finish(s);
     assert!(
         matches!(
             exit,
@@ -354,27 +365,20 @@ fn a_queued_signal_keeps_its_siginfo_and_restart_state_across_an_injection() {
     // SAFETY: plain syscall on the test's own child with a plain value.
     let r = unsafe { libc::sigqueue(pid, libc::SIGUSR1, libc::sigval { sival_ptr: 77 as _ }) };
     assert_eq!(r, 0);
-    let mut s = match p.tracer.wait_tid(pid).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let mut s = stopped(p.tracer.wait_tid(pid).unwrap());
     assert!(
         matches!(s.stop(), Stop::Signal { sig, .. } if *sig == libc::SIGUSR1),
         "{:?}",
         s.stop()
     );
-    let before = s.regs().unwrap();
     assert_eq!(
-        before.syscall_nr(),
+        s.regs().unwrap().syscall_nr(),
         libc::SYS_pause,
         "interrupted inside pause()"
     );
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     match s.stop() {
         Stop::Signal { sig, info } => {
             assert_eq!(*sig, libc::SIGUSR1);
@@ -441,9 +445,7 @@ fn a_tracee_killed_during_injection_at_a_seccomp_stop_is_an_error_not_a_hang() {
 
 #[test]
 fn a_tracee_killed_during_injection_at_a_signal_stop_is_an_error_not_a_hang() {
-    let (mut p, s) = start("segv");
-    let s = p.run_to_seccomp(s);
-    let mut s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
+    let (mut p, mut s, _) = start_at_fault("segv");
     assert_killed_during(&mut p, &mut s);
 }
 
@@ -531,10 +533,7 @@ fn single_steps_exactly_one_instruction() {
     };
     assert!(!info.is_single_step());
 
-    let s = match s.step(&mut p.tracer).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let s = stopped(s.step(&mut p.tracer).unwrap());
     assert!(matches!(s.stop(), Stop::Stepped), "{:?}", s.stop());
     let r1 = s.regs().unwrap();
     assert_eq!(r1.ip(), nop.next_ip());
@@ -544,10 +543,7 @@ fn single_steps_exactly_one_instruction() {
     assert_eq!(mov.mnemonic(), iced_x86::Mnemonic::Mov);
     assert_eq!(mov.len(), 5);
 
-    let s = match s.step(&mut p.tracer).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let s = stopped(s.step(&mut p.tracer).unwrap());
     assert!(matches!(s.stop(), Stop::Stepped));
     let r2 = s.regs().unwrap();
     assert_eq!(r2.ip(), rip0 + 6);
@@ -558,9 +554,7 @@ fn single_steps_exactly_one_instruction() {
         Wait::Exited { exit, .. } => assert_eq!(exit, Exit::Exited(0)),
         Wait::Stopped(s) => panic!("{:?}", s.stop()),
     }
-    let mut out = String::new();
-    std::fs::File::from(p.out).read_to_string(&mut out).unwrap();
-    assert_eq!(out, "eax=0x12345\n");
+    assert_eq!(read_all(p.out), "eax=0x12345\n");
 }
 
 #[test]
@@ -571,34 +565,24 @@ fn interrupts_a_cpu_loop_and_injects_there() {
     let counter = seccomp_args(&s)[0];
     let running = s.cont().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let mut s = match p.tracer.interrupt(running).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let mut s = stopped(p.tracer.interrupt(running).unwrap());
     assert!(matches!(s.stop(), Stop::Interrupt), "{:?}", s.stop());
-    let before = s.regs().unwrap();
     assert_eq!(
-        before.syscall_nr(),
+        s.regs().unwrap().syscall_nr(),
         -1,
         "stopped in user code, not in a syscall"
     );
     let mut mem = Memory::new(pid);
     let c1 = mem.read_u64(&s, counter).unwrap();
     assert!(c1 > 0, "the loop ran");
-    {
-        let mut r = s.remote(&mut p.tracer).unwrap();
+    inject(&mut s, &mut p.tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     assert!(matches!(s.stop(), Stop::Interrupt));
     // It spins on after the injection.
     let running = s.cont().unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let s = match p.tracer.interrupt(running).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let s = stopped(p.tracer.interrupt(running).unwrap());
     let c2 = mem.read_u64(&s, counter).unwrap();
     assert!(c2 > c1, "the loop went on: {c1} then {c2}");
     // SAFETY: plain syscall on the test's own child.
@@ -766,23 +750,8 @@ fn spawn_sets_env_cwd_stdio_personality_and_runs_hooks() {
             Ok(())
         });
     }
-    let mut tracer = Tracer::new();
-    let (child, s) = tracer.spawn_until_exec(&mut cmd).unwrap();
-    drop(cmd);
-    s.cont().unwrap();
-    loop {
-        match tracer.wait_tid(child.pid()).unwrap() {
-            Wait::Stopped(s) => {
-                s.deliver(Resume::Cont).unwrap();
-            }
-            Wait::Exited { exit, .. } => {
-                assert_eq!(exit, Exit::Exited(0));
-                break;
-            }
-        }
-    }
-    let mut out = String::new();
-    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    let (exit, out) = run_traced(cmd, r);
+    assert_eq!(exit, Exit::Exited(0));
     let dir_shown = dir.canonicalize().unwrap();
     assert_eq!(
         out,
@@ -800,19 +769,12 @@ fn attaches_to_a_running_process() {
         .unwrap();
     let pid = sleeper.id() as i32;
     let mut tracer = Tracer::new();
-    let mut s = match tracer.attach(pid, Options::PTRACE_O_TRACESYSGOOD).unwrap() {
-        Wait::Stopped(s) => s,
-        other => panic!("{other:?}"),
-    };
+    let mut s = stopped(tracer.attach(pid, Options::PTRACE_O_TRACESYSGOOD).unwrap());
     assert!(matches!(s.stop(), Stop::Interrupt), "{:?}", s.stop());
     // Interrupted inside nanosleep/clock_nanosleep: inject, and the sleep restarts correctly.
-    let before = s.regs().unwrap();
-    {
-        let mut r = s.remote(&mut tracer).unwrap();
+    inject(&mut s, &mut tracer, |r| {
         assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
-        r.finish().unwrap();
-    }
-    assert_same(&before, &s.regs().unwrap());
+    });
     s.detach(None).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(
@@ -837,23 +799,8 @@ fn the_child_environment_keeps_this_processs_order_with_changes_in_place() {
         .env_remove(&first)
         .env("VIGIL_TEST_NEW", "1")
         .stdout(Stdio::Fd(w));
-    let mut tracer = Tracer::new();
-    let (child, s) = tracer.spawn_until_exec(&mut cmd).unwrap();
-    drop(cmd);
-    s.cont().unwrap();
-    loop {
-        match tracer.wait_tid(child.pid()).unwrap() {
-            Wait::Stopped(s) => {
-                s.deliver(Resume::Cont).unwrap();
-            }
-            Wait::Exited { exit, .. } => {
-                assert_eq!(exit, Exit::Exited(0));
-                break;
-            }
-        }
-    }
-    let mut out = String::new();
-    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    let (exit, out) = run_traced(cmd, r);
+    assert_eq!(exit, Exit::Exited(0));
     let mut want: Vec<String> = vars[1..]
         .iter()
         .map(|(k, v)| {
@@ -888,11 +835,8 @@ fn a_protection_fault_is_classified_by_its_instruction() {
         ),
         ("segvread", MemAccess::Read, libc::PROT_READ, "value=0\n"),
     ] {
-        let (mut p, s) = start(mode);
+        let (mut p, mut s, page) = start_at_fault(mode);
         let pid = p.child.pid();
-        let s = p.run_to_seccomp(s);
-        let page = seccomp_args(&s)[0];
-        let mut s = p.run_to(s, |st| matches!(st, Stop::Signal { .. }));
         let Stop::Signal { sig, info } = *s.stop() else {
             unreachable!()
         };
@@ -919,18 +863,73 @@ fn a_protection_fault_is_classified_by_its_instruction() {
         }
         // Consumed: the access is retried and succeeds.
         s.cont().unwrap();
-        match p.tracer.wait_tid(pid).unwrap() {
-            Wait::Stopped(s) => {
-                let (exit, _, got) = p.finish(s);
-                assert_eq!(exit, Exit::Exited(0), "{mode}");
-                assert_eq!(got, out, "{mode}");
+        let (exit, _, got) = p.finish_running();
+        assert_eq!(exit, Exit::Exited(0), "{mode}");
+        assert_eq!(got, out, "{mode}");
+    }
+}
+
+/// The child keeps the caller's blocked-signal mask, SIGCONT included: the SIGCONT that
+/// wakes it for the tracer is still taken out, and the command starts with the same mask
+/// and nothing pending.
+#[test]
+fn a_caller_that_blocks_sigcont_can_spawn_and_the_child_keeps_its_mask() {
+    vigil_testkit::require_ptrace();
+    // On a thread of its own: the mask is per thread and the child inherits the spawner's.
+    std::thread::spawn(|| {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGCONT);
+        set.add(nix::sys::signal::Signal::SIGUSR2);
+        set.thread_block().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut cmd = Command::new("grep");
+        cmd.args(["-E", "^Sig(Blk|Pnd)", "/proc/self/status"])
+            .stdout(Stdio::Fd(w));
+        let (exit, out) = run_traced(cmd, r);
+        assert_eq!(exit, Exit::Exited(0));
+        let blocked = (1u64 << (libc::SIGCONT - 1)) | (1u64 << (libc::SIGUSR2 - 1));
+        assert_eq!(
+            out,
+            format!("SigPnd:\t{:016x}\nSigBlk:\t{blocked:016x}\n", 0)
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+/// Waiting for a set of tids: the status of another tracee that arrives meanwhile is kept for
+/// a later wait, not lost; with every tracee reaped, there is nothing left to wait for.
+#[test]
+fn waiting_for_some_tracees_keeps_the_others_statuses() {
+    vigil_testkit::require_ptrace();
+    let prog = vigil_testkit::program("tracee_probe");
+    let mut tracer = Tracer::new();
+    let mut spawn = || {
+        let mut cmd = Command::new(&prog);
+        cmd.arg("sync").options(options()).stdout(Stdio::Null);
+        tracer.spawn_until_exec(&mut cmd).unwrap()
+    };
+    let (a, at_a) = spawn();
+    let (b, at_b) = spawn();
+    // No filter, so nothing stops A: it ends, and its exit is ready before B runs.
+    at_a.cont().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    at_b.cont().unwrap();
+    loop {
+        match tracer.wait_any_of(&[b.pid()]).unwrap() {
+            Wait::Exited { tid, exit } => {
+                assert_eq!((tid, exit), (b.pid(), Exit::Exited(0)));
+                break;
             }
-            Wait::Exited { exit, .. } => {
-                assert_eq!(exit, Exit::Exited(0), "{mode}");
-                let mut got = String::new();
-                std::fs::File::from(p.out).read_to_string(&mut got).unwrap();
-                assert_eq!(got, out, "{mode}");
+            Wait::Stopped(s) => {
+                assert_eq!(s.tid(), b.pid(), "{:?}", s.stop());
+                s.deliver(Resume::Cont).unwrap();
             }
         }
     }
+    match tracer.wait_tid(a.pid()).unwrap() {
+        Wait::Exited { exit, .. } => assert_eq!(exit, Exit::Exited(0)),
+        Wait::Stopped(s) => panic!("{:?}", s.stop()),
+    }
+    assert!(matches!(tracer.try_wait(), Err(Error::NoTracees)));
 }
