@@ -775,4 +775,15 @@ fn a_rule_set_says_whether_it_reads_syscall_entries() {
     assert!(reads(
         "RULE a\nPATTERN { [openat:o, ~unlink.entry:u, connect:c] }\nWHERE { u.path == o.path }\n"
     ));
+    // An exec action's arguments are read too; a later step's condition on an entry's
+    // argument, kept for it until then.
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nDO { exec(\"echo\", o.path) }\n"
+    ));
+    assert!(!reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nDO { exec(\"echo\", o.pid) }\n"
+    ));
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o, unlink:u] }\nWHERE { u.path == o.path }\n"
+    ));
 }
