@@ -345,7 +345,6 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         let mut sink = RulesSink::new(engine, |m: &Match, c: &Compiled| printer.print(m, c), next);
         let outcome = run_backend(&mut tracer, &mut sink);
         sink.engine.finish();
-        let _ = sink.forward_error();
         let unlogged = sink.unforwarded;
         (outcome, (sink.engine, sink.actor, unlogged))
     };
