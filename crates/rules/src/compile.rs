@@ -118,7 +118,6 @@ pub struct Rule {
     pub bindings: Vec<String>,
     /// For each binding, the positive step it belongs to (usize::MAX for negated ones).
     pub binding_step: Vec<usize>,
-    pub source: String,
     /// Runs are indexed by their steps' probes (no repetition, which counts in place).
     pub indexed: bool,
     /// Every class a negation names.
@@ -299,7 +298,7 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         return None;
     }
     assign_slots(&slots, &mut shape, &mut outs);
-    Some(finish(r, pattern, src, shape, outs, join, slots))
+    Some(finish(r, shape, outs, join, slots))
 }
 
 /// A pattern's steps, the negations in the gaps between them, and its bindings.
@@ -792,15 +791,7 @@ fn assign_slots(slots: &Slots, shape: &mut Shape, outs: &mut Outputs) {
 }
 
 /// The rule: what the engine needs to run it fast (probes, indexing, the process table).
-fn finish(
-    r: &RuleDef,
-    pattern: &Spanned<Vec<Elem>>,
-    src: &str,
-    shape: Shape,
-    outs: Outputs,
-    join: Vec<FieldRef>,
-    slots: Slots,
-) -> Rule {
+fn finish(r: &RuleDef, shape: Shape, outs: Outputs, join: Vec<FieldRef>, slots: Slots) -> Rule {
     let Shape {
         mut steps,
         gaps,
@@ -884,8 +875,6 @@ fn finish(
         uses_proc_table,
         binding_step,
         bindings: bindings.iter().map(|b| b.name.clone()).collect(),
-        source: src[r.name.span.start.saturating_sub(5)..pattern.span.end.min(src.len())]
-            .to_string(),
     }
 }
 
