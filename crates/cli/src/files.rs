@@ -26,7 +26,13 @@ use std::path::{Path, PathBuf};
 /// files in a directory it just created).
 pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
+    open_private(path)?.write_all(contents.as_ref())
+}
+
+/// Opens `path` for writing in place, truncated; a regular file is made mode 0600, whatever
+/// the umask or its old mode allowed.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
@@ -35,7 +41,7 @@ pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result
     if f.metadata()?.is_file() {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    f.write_all(contents.as_ref())
+    Ok(f)
 }
 
 /// Whether an output argument is `-`, standard output.
@@ -172,19 +178,8 @@ impl NewFile {
             Err(e) => return Err(fail(e)),
         };
         let Some(real) = real else {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(dest)
-                .map_err(fail)?;
-            if file.metadata().map_err(fail)?.is_file() {
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                    .map_err(fail)?;
-            }
             return Ok(NewFile {
-                file,
+                file: open_private(dest).map_err(fail)?,
                 temp: None,
                 dest: dest.to_path_buf(),
             });
@@ -230,7 +225,8 @@ impl NewFile {
             .map_err(|e| Failure::io(&self.dest, "cannot write", e))
     }
 
-    /// Where the file goes: the name the user gave.
+    /// Where the file goes: the name the user gave; for an existing file, its canonical path
+    /// (a symbolic link: the file it names).
     pub fn dest(&self) -> &Path {
         &self.dest
     }

@@ -171,6 +171,23 @@ pub fn run_backend<B: Backend>(
         .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
 }
 
+/// How the traced command ended: vigil's exit code (the command's, as a shell gives it) and
+/// its status in words, for messages. Processes it left running, which vigil stopped waiting
+/// for, are reported here.
+pub fn command_ended(outcome: &Outcome) -> (i32, String) {
+    if outcome.detached > 0 {
+        crate::out::err(format_args!(
+            "vigil: stopped waiting for {} process(es) the command left running: they go on untraced, and the system calls vigil traced fail for them with ENOSYS (a seccomp filter cannot be removed)",
+            outcome.detached
+        ));
+    }
+    let code = outcome.status.map_or(0, |s| s.shell_code());
+    let status = outcome
+        .status
+        .map_or("left no status".to_string(), |s| s.to_string());
+    (code, status)
+}
+
 pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     crate::files::refuse_dash_log(&a.output, "record")?;
     let selection = parse_selection(&a.syscalls)?;
@@ -188,16 +205,7 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     }
     let written = sink.finish();
     let outcome = outcome?;
-    let code = outcome.status.map_or(0, |s| s.shell_code());
-    let status = outcome
-        .status
-        .map_or("left no status".to_string(), |s| s.to_string());
-    if outcome.detached > 0 {
-        crate::out::err(format_args!(
-            "vigil: stopped waiting for {} process(es) the command left running: they go on untraced, and the system calls vigil traced fail for them with ENOSYS (a seccomp filter cannot be removed)",
-            outcome.detached
-        ));
-    }
+    let (code, status) = command_ended(&outcome);
     match written {
         Ok(stats) => {
             if !a.quiet {

@@ -345,21 +345,19 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
         let mut sink = RulesSink::new(engine, |m: &Match, c: &Compiled| printer.print(m, c), next);
         let outcome = run_backend(&mut tracer, &mut sink);
         sink.engine.finish();
-        let _ = sink.forward_error();
         let unlogged = sink.unforwarded;
         (outcome, (sink.engine, sink.actor, unlogged))
     };
+    let ended = outcome.map(|o| crate::record::command_ended(&o));
     if let Some(l) = log.as_mut() {
         // A command that never started leaves no log (and an older one as it was).
-        if outcome.is_ok() {
+        if ended.is_ok() {
             l.publish()?;
         }
         if let Err(e) = l.finish() {
             // The rules went on watching and acting to the end; only the log stopped.
-            let status = match &outcome {
-                Ok(o) => o
-                    .status
-                    .map_or("left no status".to_string(), |s| s.to_string()),
+            let status = match &ended {
+                Ok((_, status)) => status.clone(),
                 Err(f) => f.message.clone(),
             };
             let _ = printer.finish();
@@ -376,6 +374,6 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     if a.out.stats {
         print_stats(&stats.0, &stats.1, start.elapsed(), None);
     }
-    let outcome = outcome?;
-    Ok(outcome.status.map_or(0, |s| s.shell_code()))
+    let (code, _) = ended?;
+    Ok(code)
 }

@@ -285,28 +285,23 @@ impl Summary {
         o: &mut dyn std::io::Write,
     ) -> std::io::Result<()> {
         let span = self.last_ns.saturating_sub(self.first_ns.unwrap_or(0)) as f64 / 1e9;
+        // The header is the log's: shown with the escaping names get, argument by argument,
+        // and what was cut from it said as the log says it (LogMeta::command_line).
+        let escaped = vigil_log::LogMeta {
+            command: meta
+                .command
+                .iter()
+                .map(|a| Str::from(a.as_str()).to_string())
+                .collect(),
+            ..meta.clone()
+        };
         writeln!(
             o,
             "Log {} ({} backend, host {}): {}",
             log.display(),
-            // The header is the log's: shown with the escaping names get.
             Str::from(meta.backend.as_str()),
             Str::from(meta.hostname.as_str()),
-            {
-                let mut line = meta
-                    .command
-                    .iter()
-                    .map(|a| Str::from(a.as_str()).to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if let Some(c) = meta.command_cut {
-                    line.push_str(&format!(
-                        " [... {} more arguments, {} bytes not kept in the log header]",
-                        c.items, c.bytes
-                    ));
-                }
-                line
-            }
+            escaped.command_line(),
         )?;
         let types: Vec<String> = self
             .by_type

@@ -126,10 +126,30 @@ fn a_signal_to_the_whole_process_group_reaches_the_command_once() {
 fn a_signal_ends_the_wait_for_what_the_command_left_running() {
     vigil_testkit::require_ptrace();
     let dir = scratch_dir("daemon-wait");
+    let log = dir.join("run.vlog");
+    signal_ends_the_wait(&[os("record"), os("-q"), os("-o"), log.as_os_str()]);
+}
+
+/// `watch` waits the same way, and says so the same way.
+#[test]
+fn a_signal_ends_the_wait_of_watch_too() {
+    vigil_testkit::require_ptrace();
+    let dir = scratch_dir("daemon-wait-watch");
+    let rules = dir.join("none.rules");
+    std::fs::write(
+        &rules,
+        "RULE none\nPATTERN { [unlink:u] }\nWHERE { u.path == \"/nonexistent/vigil\" }\n",
+    )
+    .unwrap();
+    signal_ends_the_wait(&[os("watch"), os("--rules"), rules.as_os_str()]);
+}
+
+/// Runs vigil with `args` on a command that leaves a daemon behind, ends vigil's wait for it
+/// with SIGTERM, and checks what vigil said and that the daemon runs on.
+fn signal_ends_the_wait(args: &[&std::ffi::OsStr]) {
     let started = std::time::Instant::now();
     let mut child = vigil()
-        .args(["record", "-q", "-o"])
-        .arg(dir.join("run.vlog"))
+        .args(args)
         .args([
             "--",
             "sh",

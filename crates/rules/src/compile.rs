@@ -118,7 +118,6 @@ pub struct Rule {
     pub bindings: Vec<String>,
     /// For each binding, the positive step it belongs to (usize::MAX for negated ones).
     pub binding_step: Vec<usize>,
-    pub source: String,
     /// Runs are indexed by their steps' probes (no repetition, which counts in place).
     pub indexed: bool,
     /// Every class a negation names.
@@ -279,49 +278,27 @@ fn compile_rule(cx: &mut Ctx, r: &RuleDef, src: &str) -> Option<Rule> {
         ));
         return None;
     }
-    let Shape {
-        mut steps,
-        mut gaps,
-        bindings,
-    } = pattern_shape(cx, r, pattern)?;
-    distinct_counts(cx, pattern, &mut steps);
-    let join = joins(cx, r, &steps, &gaps);
-    place_conditions(cx, r, src, &bindings, &mut steps, &mut gaps);
-    let Outputs {
-        mut returns,
-        mut output,
-        mut actions,
-        deny,
-    } = outputs(cx, r, src, &bindings);
-    if deny.is_some() {
-        check_deny(cx, r, pattern, &mut steps, &gaps, &returns);
+    let mut shape = pattern_shape(cx, r, pattern)?;
+    distinct_counts(cx, pattern, &mut shape.steps);
+    let join = joins(cx, r, &shape.steps, &shape.gaps);
+    place_conditions(
+        cx,
+        r,
+        src,
+        &shape.bindings,
+        &mut shape.steps,
+        &mut shape.gaps,
+    );
+    let mut outs = outputs(cx, r, src, &shape.bindings);
+    if outs.deny.is_some() {
+        check_deny(cx, r, pattern, &mut shape.steps, &shape.gaps, &outs.returns);
     }
-    let (slot_of, nslots) = slots(&bindings, &steps, &gaps, &returns, &actions, &output);
+    let slots = slots(&shape, &outs);
     if cx.diags.len() > errors_before {
         return None;
     }
-    assign_slots(
-        &slot_of,
-        &bindings,
-        &mut steps,
-        &mut gaps,
-        &mut returns,
-        &mut actions,
-        &mut output,
-    );
-    let parts = Parts {
-        steps,
-        gaps,
-        bindings,
-        join,
-        returns,
-        output,
-        actions,
-        deny,
-        slot_of,
-        nslots,
-    };
-    Some(finish(r, pattern, src, parts))
+    assign_slots(&slots, &mut shape, &mut outs);
+    Some(finish(r, shape, outs, join, slots))
 }
 
 /// A pattern's steps, the negations in the gaps between them, and its bindings.
@@ -715,139 +692,121 @@ fn check_deny(
     }
 }
 
-/// Slots: every (binding, field) read after its own step (by a later step's condition, a
-/// negation's, RETURN, OUTPUT or exec), numbered.
-fn slots(
-    bindings: &[Binding],
-    steps: &[Step],
-    gaps: &[Vec<Neg>],
-    returns: &[(String, CExpr)],
-    actions: &[CAction],
-    output: &Option<Vec<TemplatePart>>,
-) -> (FxHashMap<(usize, FieldRef), usize>, usize) {
-    let mut slot_of: FxHashMap<(usize, FieldRef), usize> = FxHashMap::default();
-    // Slots: every (binding, field) read after its own step.
-    let mut nslots = 0;
-    let mut need = |b: usize, f: FieldRef, slot_of: &mut FxHashMap<(usize, FieldRef), usize>| {
-        slot_of.entry((b, f)).or_insert_with(|| {
-            nslots += 1;
-            nslots - 1
+/// The values kept for later: every (binding, field) read after its own step (by a later
+/// step's condition, a negation's, RETURN, OUTPUT or exec), numbered.
+struct Slots {
+    of: FxHashMap<(usize, FieldRef), usize>,
+    count: usize,
+}
+
+fn slots(shape: &Shape, outs: &Outputs) -> Slots {
+    let mut slots = Slots {
+        of: FxHashMap::default(),
+        count: 0,
+    };
+    let mut need = |b: usize, f: FieldRef| {
+        slots.of.entry((b, f)).or_insert_with(|| {
+            slots.count += 1;
+            slots.count - 1
         });
     };
-    for (si, s) in steps.iter().enumerate() {
+    for (si, s) in shape.steps.iter().enumerate() {
         for c in &s.conds {
             for (b, f) in cond_fields(c) {
-                if bindings[b].step < si || bindings[b].negated {
-                    need(b, f, &mut slot_of);
+                if shape.bindings[b].step < si || shape.bindings[b].negated {
+                    need(b, f);
                 }
             }
         }
     }
-    for gap in gaps {
-        for n in gap {
-            for c in &n.conds {
-                for (b, f) in cond_fields(c) {
-                    if Some(b) != n.binding {
-                        need(b, f, &mut slot_of);
-                    }
+    for n in shape.gaps.iter().flatten() {
+        for c in &n.conds {
+            for (b, f) in cond_fields(c) {
+                if Some(b) != n.binding {
+                    need(b, f);
                 }
             }
         }
     }
-    let mut late: Vec<&CExpr> = returns.iter().map(|(_, e)| e).collect();
-    for a in actions {
-        if let CAction::Exec(args) = a {
-            late.extend(args.iter());
-        }
-    }
-    if let Some(o) = output {
-        late.extend(o.iter().flat_map(|p| match p {
-            TemplatePart::Value(e) => &e[..],
-            _ => &[],
-        }));
-    }
-    for e in late {
+    for e in late_exprs(&outs.returns, &outs.actions, &outs.output) {
         if let CExpr::Field { b, f, .. } = e {
-            need(*b, *f, &mut slot_of);
+            need(*b, *f);
         }
     }
-    (slot_of, nslots)
+    slots
+}
+
+/// What a complete match evaluates: RETURN values, exec arguments, OUTPUT's values.
+pub(crate) fn late_exprs<'a>(
+    returns: &'a [(String, CExpr)],
+    actions: &'a [CAction],
+    output: &'a Option<Vec<TemplatePart>>,
+) -> impl Iterator<Item = &'a CExpr> {
+    let exec = actions.iter().flat_map(|a| match a {
+        CAction::Exec(args) => &args[..],
+        CAction::Kill | CAction::Stop | CAction::Deny(_) => &[],
+    });
+    let output = output.iter().flatten().flat_map(|p| match p {
+        TemplatePart::Value(e) => &e[..],
+        TemplatePart::Text(_) => &[],
+    });
+    returns.iter().map(|(_, e)| e).chain(exec).chain(output)
 }
 
 /// Gives every field reference its slot, and tells each step what to keep.
-fn assign_slots(
-    slot_of: &FxHashMap<(usize, FieldRef), usize>,
-    bindings: &[Binding],
-    steps: &mut [Step],
-    gaps: &mut [Vec<Neg>],
-    returns: &mut [(String, CExpr)],
-    actions: &mut [CAction],
-    output: &mut Option<Vec<TemplatePart>>,
-) {
-    // Give every field reference its slot; tell each step what to keep.
+fn assign_slots(slots: &Slots, shape: &mut Shape, outs: &mut Outputs) {
     let fix = |e: &mut CExpr| {
         if let CExpr::Field { b, f, slot } = e
-            && let Some(&s) = slot_of.get(&(*b, *f))
+            && let Some(&s) = slots.of.get(&(*b, *f))
         {
             *slot = s;
         }
     };
-    for s in steps.iter_mut() {
+    for s in shape.steps.iter_mut() {
         s.conds.iter_mut().for_each(|c| visit_exprs(c, &fix));
     }
-    for n in gaps.iter_mut().flatten() {
+    for n in shape.gaps.iter_mut().flatten() {
         n.conds.iter_mut().for_each(|c| visit_exprs(c, &fix));
     }
-    returns.iter_mut().for_each(|(_, e)| fix(e));
-    for a in actions.iter_mut() {
+    outs.returns.iter_mut().for_each(|(_, e)| fix(e));
+    for a in outs.actions.iter_mut() {
         if let CAction::Exec(args) = a {
             args.iter_mut().for_each(fix);
         }
     }
-    if let Some(o) = output.as_mut() {
+    if let Some(o) = outs.output.as_mut() {
         for p in o.iter_mut() {
             if let TemplatePart::Value(e) = p {
                 e.iter_mut().for_each(fix);
             }
         }
     }
-    for ((b, f), slot) in slot_of {
-        if !bindings[*b].negated
-            && let Some(si) = steps.iter().position(|s| s.binding == Some(*b))
+    for ((b, f), slot) in &slots.of {
+        if !shape.bindings[*b].negated
+            && let Some(si) = shape.steps.iter().position(|s| s.binding == Some(*b))
         {
-            steps[si].captures.push((*f, *slot));
+            shape.steps[si].captures.push((*f, *slot));
         }
     }
 }
 
-/// Everything compiled about a rule, for `finish`.
-struct Parts {
-    steps: Vec<Step>,
-    gaps: Vec<Vec<Neg>>,
-    bindings: Vec<Binding>,
-    join: Vec<FieldRef>,
-    returns: Vec<(String, CExpr)>,
-    output: Option<Vec<TemplatePart>>,
-    actions: Vec<CAction>,
-    deny: Option<i32>,
-    slot_of: FxHashMap<(usize, FieldRef), usize>,
-    nslots: usize,
-}
-
 /// The rule: what the engine needs to run it fast (probes, indexing, the process table).
-fn finish(r: &RuleDef, pattern: &Spanned<Vec<Elem>>, src: &str, p: Parts) -> Rule {
-    let Parts {
+fn finish(r: &RuleDef, shape: Shape, outs: Outputs, join: Vec<FieldRef>, slots: Slots) -> Rule {
+    let Shape {
         mut steps,
         gaps,
         bindings,
-        join,
+    } = shape;
+    let Outputs {
         returns,
         output,
         actions,
         deny,
-        slot_of,
-        nslots,
-    } = p;
+    } = outs;
+    let Slots {
+        of: slot_of,
+        count: nslots,
+    } = slots;
     let uses_proc_table = slot_of
         .keys()
         .any(|(_, f)| matches!(f, FieldRef::Exe | FieldRef::Comm | FieldRef::Ppid))
@@ -916,8 +875,6 @@ fn finish(r: &RuleDef, pattern: &Spanned<Vec<Elem>>, src: &str, p: Parts) -> Rul
         uses_proc_table,
         binding_step,
         bindings: bindings.iter().map(|b| b.name.clone()).collect(),
-        source: src[r.name.span.start.saturating_sub(5)..pattern.span.end.min(src.len())]
-            .to_string(),
     }
 }
 

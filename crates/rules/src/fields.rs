@@ -201,11 +201,6 @@ pub fn compare(a: &Val, op: CmpOp, b: &Val) -> bool {
             CmpOp::Gt => x > y,
             CmpOp::Ge => x >= y,
         },
-        (Val::Null, _) | (_, Val::Null) => match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => false,
-        },
         _ => match op {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,

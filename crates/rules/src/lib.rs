@@ -84,80 +84,50 @@ impl RuleSet {
 
 /// See `RuleSet::looks_at_entries`.
 fn reads_entry_arguments(r: &Rule) -> bool {
-    use compile::{CAction, CCond, CExpr, TemplatePart};
+    use compile::{CExpr, late_exprs};
     use fields::{EventClass, FieldRef};
     if r.deny.is_some() {
         return true;
     }
-    let entry = |c: &EventClass| matches!(c, EventClass::Entry(_) | EventClass::AnyEntry);
-    // The bindings that name an entry event.
-    let mut bound: Vec<usize> = r
-        .steps
-        .iter()
-        .filter(|s| s.classes.iter().any(entry))
-        .filter_map(|s| s.binding)
-        .collect();
-    bound.extend(
-        r.gaps
+    let entry = |classes: &[EventClass]| {
+        classes
             .iter()
-            .flatten()
-            .filter(|n| n.classes.iter().any(entry))
-            .filter_map(|n| n.binding),
-    );
-    let unbound_entry_conds = r
+            .any(|c| matches!(c, EventClass::Entry(_) | EventClass::AnyEntry))
+    };
+    // The bindings that name an entry event, step or negation. Only bound events are read: a
+    // condition is placed at the (bound) event whose binding it names.
+    let events = r
         .steps
         .iter()
-        .filter(|s| s.classes.iter().any(entry) && s.binding.is_none())
-        .map(|s| &s.conds)
+        .map(|s| (&s.classes, s.binding, &s.conds))
         .chain(
             r.gaps
                 .iter()
                 .flatten()
-                .filter(|n| n.classes.iter().any(entry) && n.binding.is_none())
-                .map(|n| &n.conds),
+                .map(|n| (&n.classes, n.binding, &n.conds)),
         );
-    let is_arg = |f: &FieldRef| {
-        matches!(
-            f,
-            FieldRef::Arg(..) | FieldRef::ArgAs(..) | FieldRef::Path | FieldRef::OpenForWrite
-        )
-    };
-    fn expr_reads(e: &CExpr, hit: &dyn Fn(usize, &FieldRef) -> bool) -> bool {
-        match e {
-            CExpr::Field { b, f, .. } => hit(*b, f),
-            CExpr::Const(_) | CExpr::Count(_) => false,
-        }
+    let bound: Vec<usize> = events
+        .clone()
+        .filter(|(classes, ..)| entry(classes))
+        .filter_map(|(_, b, _)| b)
+        .collect();
+    if bound.is_empty() {
+        return false;
     }
-    // The fields a condition reads, by binding (compile.rs's walk of it).
-    fn cond_reads(c: &CCond, hit: &dyn Fn(usize, &FieldRef) -> bool) -> bool {
-        compile::cond_fields(c).iter().any(|(b, f)| hit(*b, f))
-    }
-    let hit = |b: usize, f: &FieldRef| bound.contains(&b) && is_arg(f);
-    // A condition of an unbound entry step reads its own event, whatever binding it names.
-    let own = |_: usize, f: &FieldRef| is_arg(f);
-    let steps = r.steps.iter().any(|s| {
-        s.conds.iter().any(|c| cond_reads(c, &hit))
-            || s.captures
-                .iter()
-                .any(|(f, _)| s.binding.is_some_and(|b| bound.contains(&b)) && is_arg(f))
+    // Every field the rule reads: in its conditions, and once a match is complete (RETURN,
+    // OUTPUT, exec). What a step keeps for later is read in one of those too.
+    let in_conds = events
+        .flat_map(|(.., conds)| conds)
+        .flat_map(compile::cond_fields);
+    let late = late_exprs(&r.returns, &r.actions, &r.output).filter_map(|e| match e {
+        CExpr::Field { b, f, .. } => Some((*b, *f)),
+        CExpr::Const(_) | CExpr::Count(_) => None,
     });
-    let negs = r
-        .gaps
-        .iter()
-        .flatten()
-        .any(|n| n.conds.iter().any(|c| cond_reads(c, &hit)));
-    let unbound = unbound_entry_conds
-        .into_iter()
-        .flatten()
-        .any(|c| cond_reads(c, &own));
-    let returns = r.returns.iter().any(|(_, e)| expr_reads(e, &hit));
-    let output = r.output.iter().flatten().any(|p| match p {
-        TemplatePart::Value(es) => es.iter().any(|e| expr_reads(e, &hit)),
-        TemplatePart::Text(_) => false,
-    });
-    let actions = r.actions.iter().any(|a| match a {
-        CAction::Exec(es) => es.iter().any(|e| expr_reads(e, &hit)),
-        CAction::Kill | CAction::Stop | CAction::Deny(_) => false,
-    });
-    steps || negs || unbound || returns || output || actions
+    in_conds.chain(late).any(|(b, f)| {
+        bound.contains(&b)
+            && matches!(
+                f,
+                FieldRef::Arg(..) | FieldRef::ArgAs(..) | FieldRef::Path | FieldRef::OpenForWrite
+            )
+    })
 }

@@ -775,4 +775,28 @@ fn a_rule_set_says_whether_it_reads_syscall_entries() {
     assert!(reads(
         "RULE a\nPATTERN { [openat:o, ~unlink.entry:u, connect:c] }\nWHERE { u.path == o.path }\n"
     ));
+    // An exec action's arguments are read too; a later step's condition on an entry's
+    // argument, kept for it until then.
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nDO { exec(\"echo\", o.path) }\n"
+    ));
+    assert!(!reads(
+        "RULE a\nPATTERN { [openat.entry:o] }\nDO { exec(\"echo\", o.pid) }\n"
+    ));
+    assert!(reads(
+        "RULE a\nPATTERN { [openat.entry:o, unlink:u] }\nWHERE { u.path == o.path }\n"
+    ));
+}
+
+/// A comment between RULE and the rule's name ending in a 4-byte character: compiling it
+/// panicked (the rule's text was cut 5 bytes before its name, inside the character).
+#[test]
+fn a_comment_before_a_rule_name_is_not_cut_inside_a_character() {
+    for src in [
+        "RULE #\u{1f600}\n\nr PATTERN { [openat:o] }\n",
+        "RULE #xx\u{1f600}\n\nr PATTERN { [openat:o] }\n",
+    ] {
+        let rs = vigil_rules::RuleSet::parse(src, "t.rules").unwrap_or_else(|d| panic!("{d:?}"));
+        assert_eq!(rs.rules()[0].name, "r");
+    }
 }

@@ -62,23 +62,15 @@ fn stronger(a: Verdict, b: Verdict) -> Verdict {
 }
 
 impl RulesSink<'_> {
-    /// The error that stopped events from being passed on, if one did.
-    pub fn forward_error(&mut self) -> Option<SinkError> {
-        self.next_error.take()
-    }
-}
-
-impl EventSink for RulesSink<'_> {
-    fn event(&mut self, event: Event) -> Result<Verdict, SinkError> {
-        let mut matches = std::mem::take(&mut self.matches);
-        matches.clear();
-        self.engine.process(&event, &mut matches);
+    /// Reports the matches `event` completed and acts on them: the verdict for the event's own
+    /// process (those for others and the actions taken are kept for the backend).
+    fn act(&mut self, event: &Event, matches: &[Match]) -> Verdict {
         let mut verdict = Verdict::Continue;
         let compiled = self.engine.compiled().clone(); // an Arc: shared, not copied
         let at_entry = matches!(event.kind, EventKind::SyscallEntry(_));
         // Actions are never taken in response to an action (no loops).
         let acting = !matches!(event.kind, EventKind::Action(_));
-        for m in &matches {
+        for m in matches {
             (self.on_match)(m, &compiled);
             if !acting {
                 continue;
@@ -108,6 +100,21 @@ impl EventSink for RulesSink<'_> {
                     .map(|a| (m.pid, m.tid, EventKind::Action(a))),
             );
         }
+        verdict
+    }
+}
+
+impl EventSink for RulesSink<'_> {
+    fn event(&mut self, event: Event) -> Result<Verdict, SinkError> {
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        self.engine.process(&event, &mut matches);
+        // Most events complete no match: nothing more to do for them here.
+        let verdict = if matches.is_empty() {
+            Verdict::Continue
+        } else {
+            self.act(&event, &matches)
+        };
         self.matches = matches;
         if let Some(next) = self.next.as_mut() {
             if self.next_error.is_some() {
