@@ -962,12 +962,14 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
             if f == FieldRef::Vmas {
                 return Val::Int(s.vmas.len() as i64);
             }
-            let mut paths: Vec<Str> = Vec::new();
-            for v in s.vmas.iter() {
-                if v.ino != 0 && !paths.contains(&v.path) {
-                    paths.push(v.path.clone());
-                }
-            }
+            // Each file once, in the order mapped: a set, not a scan of the list per mapping.
+            let mut seen = rustc_hash::FxHashSet::default();
+            let paths: Vec<Str> = s
+                .vmas
+                .iter()
+                .filter(|v| v.ino != 0 && seen.insert(&v.path))
+                .map(|v| v.path.clone())
+                .collect();
             Val::List(paths.into())
         }
         FieldRef::What | FieldRef::Fields | FieldRef::Variants | FieldRef::DivergedPids => {
