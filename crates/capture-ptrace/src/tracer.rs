@@ -21,7 +21,7 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use syscalls::Sysno;
-use vigil_capture::{EventSink, Selection, Sequencer, StopHandle, Verdict};
+use vigil_capture::{EventSink, Selection, Sequencer, StopHandle, Verdict, now_ns};
 use vigil_event::syscall::Bookkeeping;
 use vigil_event::*;
 
@@ -134,16 +134,6 @@ pub struct Tracer<'s> {
 /// How long vigil waits to see whether a signal sent to it reached the command too (sent to
 /// the process group) before passing it on.
 const FORWARD_WAIT_NS: u64 = 20_000_000;
-
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer; CLOCK_REALTIME always exists (vDSO, no syscall).
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// ESRCH from a ptrace request means the tracee died meanwhile; waitpid will report it.
 fn tolerate_gone(r: nix::Result<()>) -> Result<(), PtraceError> {
