@@ -14,7 +14,8 @@ old, new = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 7
 rules = sys.argv[4] if len(sys.argv) > 4 else str(root / "rules/detections.rules")
 scratch = root / "target/bench-scratch"
-copy = next((root / "target").rglob("copy64k"), None)
+copy = root / "target/programs/copy64k"  # built by vigil_testkit::program
+copy = copy if copy.exists() else None
 if copy is None or not (scratch / "cproject").exists():
     sys.exit("bench/compare.py: run bench/run record first (it builds the workloads' inputs)")
 SET = "openat,read,write,execve,clone,clone3,fork,vfork,mmap"
@@ -49,10 +50,13 @@ for name, cmd in work.items():
 logs = {}
 for label, binary in (("old", old), ("new", new)):
     logs[label] = f"/tmp/compare-match-{label}.vlog"
-    subprocess.run(record(binary, logs[label], work["B"]), stdout=subprocess.DEVNULL)
+    done = subprocess.run(record(binary, logs[label], work["B"]), stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        sys.exit(f"bench/compare.py: {binary} could not record workload B for the match")
 times = {"old": [], "new": []}
 for i in range(runs):
-    for label, binary in (("old", old), ("new", new)):
+    order = [("old", old), ("new", new)]
+    for label, binary in order if i % 2 == 0 else reversed(order):
         times[label].append(
             timed([binary, "match", "--rules", rules, "--matches", "/dev/null", logs[label]])
         )

@@ -42,10 +42,14 @@ fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .output()
-        .expect("spawn vigil through the peak-rss intermediate");
+        .expect("spawn the command through the peak-rss intermediate");
     let secs = start.elapsed().as_secs_f64();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "vigil backtrack failed: {err}");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {err}",
+        cmd.get_program()
+    );
     let peak = err
         .lines()
         .find_map(|l| l.strip_prefix("peak-rss-bytes "))

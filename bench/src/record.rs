@@ -225,20 +225,27 @@ fn python_tree(scratch: &Path) -> PathBuf {
         return dir;
     }
     std::fs::create_dir_all(&dir).expect("create the Python tree");
-    let base = std::process::Command::new("python3")
+    // The benchmark's own setup: a failure here is a broken machine, said plainly.
+    let out = std::process::Command::new("python3")
         .args([
             "-c",
             "import json, os; print(os.path.dirname(os.path.dirname(json.__file__)))",
         ])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+        .expect("run python3 (scripts/setup installs it)");
+    let base = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !base.is_empty(),
+        "python3 did not say where its standard library is"
+    );
     for pkg in ["json", "email", "http", "xml", "asyncio", "unittest"] {
-        let _ = std::process::Command::new("cp")
+        let ok = std::process::Command::new("cp")
             .arg("-r")
             .arg(Path::new(&base).join(pkg))
             .arg(&dir)
-            .status();
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot copy {base}/{pkg} for workload P2");
     }
     dir
 }
