@@ -200,12 +200,20 @@ pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     protect_log(&mut backend, sink.path())?;
     let outcome = run_backend(&mut backend, &mut sink);
     // A command that never started leaves no log (and an older one as it was).
-    if outcome.is_ok() {
-        sink.publish()?;
-    }
+    let published = match &outcome {
+        Ok(_) => sink.publish(),
+        Err(_) => Ok(()),
+    };
     let written = sink.finish();
     let outcome = outcome?;
     let (code, status) = command_ended(&outcome);
+    // The log could not take its name: say so, with what the command did.
+    if let Err(f) = published {
+        return Err(Failure::new(
+            f.code,
+            format!("{}; the command {status}", f.message),
+        ));
+    }
     match written {
         Ok(stats) => {
             if !a.quiet {

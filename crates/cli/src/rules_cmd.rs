@@ -351,15 +351,24 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     let ended = outcome.map(|o| crate::record::command_ended(&o));
     if let Some(l) = log.as_mut() {
         // A command that never started leaves no log (and an older one as it was).
-        if ended.is_ok() {
-            l.publish()?;
+        let published = match &ended {
+            Ok(_) => l.publish(),
+            Err(_) => Ok(()),
+        };
+        let status = match &ended {
+            Ok((_, status)) => status.clone(),
+            Err(f) => f.message.clone(),
+        };
+        if let Err(f) = published {
+            let _ = l.finish();
+            let _ = printer.finish();
+            return Err(Failure::new(
+                f.code,
+                format!("{}; the command {status}", f.message),
+            ));
         }
         if let Err(e) = l.finish() {
             // The rules went on watching and acting to the end; only the log stopped.
-            let status = match &ended {
-                Ok((_, status)) => status.clone(),
-                Err(f) => f.message.clone(),
-            };
             let _ = printer.finish();
             return Err(Failure::new(
                 1,
