@@ -21,6 +21,7 @@ pub fn run(scratch: &std::path::Path) -> serde_json::Value {
         vigil_version: String::new(),
         contiguous_seq: false,
         command_cut: None,
+        smo: None,
     };
     let mut write_rates = Vec::new();
     let mut read_rates = Vec::new();

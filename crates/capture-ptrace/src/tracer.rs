@@ -644,6 +644,7 @@ impl<'s> Tracer<'s> {
                 code,
                 sender_pid: sender.0,
                 sender_uid: sender.1,
+                fault: None,
             }),
         );
         self.resume(tid, Some(sig))

@@ -195,6 +195,7 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         // Imported seqs only have to increase.
         contiguous_seq: false,
         command_cut: None,
+        smo: None,
     };
     // The input first: a missing one must not cost an existing log of the output's name.
     let input: Box<dyn std::io::BufRead> = if a.input.as_os_str() == "-" {

@@ -133,6 +133,7 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
         // The backend numbers every event it hands on, and every one is logged.
         contiguous_seq: true,
         command_cut: None,
+        smo: None,
     }
 }
 

@@ -121,6 +121,7 @@ fn recording(dir: &std::path::Path) -> Vec<u8> {
                 code: 0,
                 sender_pid: 1,
                 sender_uid: 0,
+                fault: None,
             }),
         };
         w.append(&ev).unwrap();

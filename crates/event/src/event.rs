@@ -345,6 +345,9 @@ pub struct SignalDelivery {
     /// The sender's pid, when a process sent it (0 otherwise).
     pub sender_pid: u32,
     pub sender_uid: u32,
+    /// For a SIGSEGV/SIGBUS the kernel raised at an access: the address, the instruction and
+    /// what it did there.
+    pub fault: Option<crate::memory::SignalFault>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

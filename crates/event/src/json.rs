@@ -5,7 +5,8 @@ use crate::Str;
 use crate::event::*;
 use crate::flags;
 use crate::memory::{
-    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+    AddressSpace, Divergence, FaultAccess, MemAccess, SignalFault, SmoAccess, SmoKind, SmoObject,
+    SmoVia, VariantState, Vma,
 };
 use crate::syscall::{Abi, ArgKind, SyscallId};
 use crate::value::{AddrRange, Cut, Fd, Resolution, Resolved, SockAddr, Socket, Target, Value};
@@ -228,6 +229,12 @@ pub fn to_json(ev: &Event) -> J {
             m.insert("code".into(), s.code.into());
             m.insert("sender_pid".into(), s.sender_pid.into());
             m.insert("sender_uid".into(), s.sender_uid.into());
+            if let Some(f) = s.fault {
+                m.insert(
+                    "fault".into(),
+                    json!({"addr": f.addr, "ip": f.ip, "access": f.access.name()}),
+                );
+            }
         }
         EventKind::Lost(l) => {
             m.insert("count".into(), l.count.into());
@@ -265,6 +272,11 @@ fn smo_json(m: &mut Map<String, J>, a: &SmoAccess) {
     if let SmoVia::Syscall(c) = a.via {
         call_json(m, "via_", c);
     }
+    if a.private {
+        m.insert("private".into(), true.into());
+    }
+    m.insert("map_offset".into(), a.map_offset.into());
+    m.insert("map_len".into(), a.map_len.into());
 }
 
 /// `{prefix}syscall` (and `{prefix}abi` beside it for another ABI than x86_64, and
@@ -769,6 +781,25 @@ pub fn from_json(v: &J) -> Result<Event, JsonError> {
             code: o.i32_or("code", 0)?,
             sender_pid: o.u32_or("sender_pid", 0)?,
             sender_uid: o.u32_or("sender_uid", 0)?,
+            fault: match o.m.get("fault") {
+                None | Some(J::Null) => None,
+                Some(v) => {
+                    let ctx = o.name("fault");
+                    let f = obj(&ctx, v)?;
+                    let Some(access) = f.get("access")?.as_str().and_then(FaultAccess::from_name)
+                    else {
+                        return err(
+                            "fault.access",
+                            "expected unknown, read, write, read_write or execute",
+                        );
+                    };
+                    Some(SignalFault {
+                        addr: f.u64("addr")?,
+                        ip: f.u64_or("ip", 0)?,
+                        access,
+                    })
+                }
+            },
         }),
         "action" => EventKind::Action(Action {
             action: o.str("action")?,
@@ -890,6 +921,9 @@ fn smo_from(o: &Obj, access: MemAccess) -> Result<EventKind, JsonError> {
         addr: o.u64("addr")?,
         ip: o.u64_or("ip", 0)?,
         via,
+        private: o.bool_or("private", false)?,
+        map_offset: o.u64_or("map_offset", 0)?,
+        map_len: o.u64_or("map_len", 0)?,
     }))
 }
 
@@ -1124,6 +1158,7 @@ mod tests {
                     code: 0,
                     sender_pid: 0,
                     sender_uid: 0,
+                    fault: None,
                 }),
             };
             let j = to_json(&ev);

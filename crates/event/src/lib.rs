@@ -16,7 +16,8 @@ pub mod value;
 
 pub use event::*;
 pub use memory::{
-    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+    AddressSpace, Divergence, FaultAccess, MemAccess, SignalFault, SmoAccess, SmoKind, SmoObject,
+    SmoVia, VariantState, Vma,
 };
 pub use open::OpenIntent;
 pub use syscall::{Abi, Arg, ArgKind, Class, Signature, SyscallId};

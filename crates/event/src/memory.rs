@@ -111,6 +111,61 @@ pub struct SmoAccess {
     /// The instruction pointer of the access (the syscall instruction for a kernel access).
     pub ip: u64,
     pub via: SmoVia,
+    /// Through a `MAP_PRIVATE` mapping of the object: a read sees the object's page (it has
+    /// not been copied yet), a write copies the page into the process and never reaches the
+    /// object or any other process.
+    pub private: bool,
+    /// The part of the object the mapping accessed through covers (its VMA): offset and
+    /// length in the object. VMA granularity uses it.
+    pub map_offset: u64,
+    pub map_len: u64,
+}
+
+/// What the faulting instruction did with the address a SIGSEGV/SIGBUS names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultAccess {
+    /// Not decoded (no instruction could be read there).
+    Unknown,
+    Read,
+    Write,
+    ReadWrite,
+    /// The instruction fetch itself (the address is the instruction pointer).
+    Execute,
+}
+
+impl FaultAccess {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultAccess::Unknown => "unknown",
+            FaultAccess::Read => "read",
+            FaultAccess::Write => "write",
+            FaultAccess::ReadWrite => "read_write",
+            FaultAccess::Execute => "execute",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<FaultAccess> {
+        [
+            FaultAccess::Unknown,
+            FaultAccess::Read,
+            FaultAccess::Write,
+            FaultAccess::ReadWrite,
+            FaultAccess::Execute,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+/// Where a kernel-raised SIGSEGV/SIGBUS pointed: what `summary` and `show` explain against the
+/// address-space model when the process dies of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SignalFault {
+    /// `si_addr`: the address the access touched.
+    pub addr: u64,
+    /// The instruction pointer at the fault.
+    pub ip: u64,
+    pub access: FaultAccess,
 }
 
 /// PROT_* bits of a VMA.

@@ -4,7 +4,8 @@
 use crate::Str;
 use crate::event::*;
 use crate::memory::{
-    AddressSpace, Divergence, MemAccess, SmoAccess, SmoKind, SmoObject, SmoVia, VariantState, Vma,
+    AddressSpace, Divergence, FaultAccess, MemAccess, SignalFault, SmoAccess, SmoKind, SmoObject,
+    SmoVia, VariantState, Vma,
 };
 use crate::syscall::{self, ArgKind, SyscallId};
 use crate::value::{AddrRange, Cut, Fd, Resolution, SockAddr, Socket, Target, Value};
@@ -166,9 +167,16 @@ pub fn smo_access() -> impl Strategy<Value = SmoAccess> {
         (kind, any::<u64>(), any::<u64>(), text()),
         (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
         via,
+        (any::<bool>(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
-            |(access, (kind, dev, ino, path), (offset, len, addr, ip), via)| SmoAccess {
+            |(
+                access,
+                (kind, dev, ino, path),
+                (offset, len, addr, ip),
+                via,
+                (private, map_offset, map_len),
+            )| SmoAccess {
                 access,
                 object: SmoObject {
                     kind,
@@ -181,6 +189,9 @@ pub fn smo_access() -> impl Strategy<Value = SmoAccess> {
                 addr,
                 ip,
                 via,
+                private,
+                map_offset,
+                map_len,
             },
         )
 }
@@ -302,8 +313,8 @@ pub fn kind() -> impl Strategy<Value = EventKind> {
         1 => status().prop_map(|status| EventKind::ProcessExit(ProcessExit { status })),
         1 => any::<u32>().prop_map(|creator_tid| EventKind::ThreadStart(ThreadStart { creator_tid })),
         1 => status().prop_map(|status| EventKind::ThreadExit(ThreadExit { status })),
-        1 => (1i32..65, any::<i32>(), any::<u32>(), any::<u32>())
-            .prop_map(|(signal, code, sender_pid, sender_uid)| EventKind::Signal(SignalDelivery { signal, code, sender_pid, sender_uid })),
+        1 => (1i32..65, any::<i32>(), any::<u32>(), any::<u32>(), proptest::option::of(signal_fault()))
+            .prop_map(|(signal, code, sender_pid, sender_uid, fault)| EventKind::Signal(SignalDelivery { signal, code, sender_pid, sender_uid, fault })),
         1 => (any::<u64>(), text()).prop_map(|(count, reason)| EventKind::Lost(Lost { count, reason })),
         1 => (text(), text(), any::<u32>(), text()).prop_map(|(action, by, target_pid, detail)| EventKind::Action(Action { action, by, target_pid, detail })),
         1 => smo_access().prop_map(EventKind::SmoAccess),
@@ -335,4 +346,20 @@ pub fn stream(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Event>> 
                 .collect()
         },
     )
+}
+
+/// The fault of a signal raised at an access.
+fn signal_fault() -> impl Strategy<Value = SignalFault> {
+    let access = prop_oneof![
+        Just(FaultAccess::Unknown),
+        Just(FaultAccess::Read),
+        Just(FaultAccess::Write),
+        Just(FaultAccess::ReadWrite),
+        Just(FaultAccess::Execute),
+    ];
+    (any::<u64>(), any::<u64>(), access).prop_map(|(addr, ip, access)| SignalFault {
+        addr,
+        ip,
+        access,
+    })
 }

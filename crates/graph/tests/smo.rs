@@ -47,6 +47,9 @@ fn smo(seq: u64, pid: u32, access: MemAccess, kind: SmoKind) -> Event {
             addr: 0x7f00_0000_0000,
             ip: 0x401000,
             via: SmoVia::Fault,
+            private: false,
+            map_offset: 0,
+            map_len: 3 * 4096,
         }),
     )
 }

@@ -53,6 +53,9 @@ pub mod ext {
     pub const ENTRY_WIDE: u64 = 4;
     /// The same for a syscall exit: the fields of kind 1.
     pub const EXIT_WIDE: u64 = 5;
+    /// A signal the kernel raised at a faulting access (the fields of a signal, then the
+    /// fault's address, instruction pointer and access kind). Version 2.2.
+    pub const SIGNAL_FAULT: u64 = 6;
 }
 
 /// Whether a value needs value tags a version 2.0 reader does not know (12 bytes, 13 range):
@@ -923,6 +926,9 @@ impl Encoder {
                             s.put_call(c);
                         }
                     }
+                    s.buf.push(u8::from(a.private));
+                    put(&mut s.buf, a.map_offset);
+                    put(&mut s.buf, a.map_len);
                 });
             }
             EventKind::AddressSpace(sp) => {
@@ -1020,6 +1026,25 @@ impl Encoder {
             EventKind::ThreadExit(t) => {
                 self.header(K_TEXIT, ev);
                 self.put_status(t.status);
+            }
+            EventKind::Signal(s) if s.fault.is_some() => {
+                self.ext_event(ev, ext::SIGNAL_FAULT, |b| {
+                    put(&mut b.buf, zigzag(s.signal as i64));
+                    put(&mut b.buf, zigzag(s.code as i64));
+                    put(&mut b.buf, s.sender_pid as u64);
+                    put(&mut b.buf, s.sender_uid as u64);
+                    if let Some(f) = s.fault {
+                        put(&mut b.buf, f.addr);
+                        put(&mut b.buf, f.ip);
+                        b.buf.push(match f.access {
+                            FaultAccess::Unknown => 0,
+                            FaultAccess::Read => 1,
+                            FaultAccess::Write => 2,
+                            FaultAccess::ReadWrite => 3,
+                            FaultAccess::Execute => 4,
+                        });
+                    }
+                });
             }
             EventKind::Signal(s) => {
                 self.header(K_SIGNAL, ev);
@@ -1514,7 +1539,7 @@ impl<'a> Decoder<'a> {
 
     /// Whether this reader knows extension kind `kind` (a test may pretend it knows none).
     fn knows(&self, kind: u64) -> bool {
-        (ext::SMO_ACCESS..=ext::EXIT_WIDE).contains(&kind) && !self.ignore_known
+        (ext::SMO_ACCESS..=ext::SIGNAL_FAULT).contains(&kind) && !self.ignore_known
     }
 
     fn opt_call(&mut self) -> Result<Option<SyscallId>, DecodeError> {
@@ -1542,6 +1567,24 @@ impl<'a> Decoder<'a> {
                     args: self.args()?,
                 })
             }
+            ext::SIGNAL_FAULT => EventKind::Signal(SignalDelivery {
+                signal: i32::try_from(self.zz()?).map_err(|_| "signal out of range")?,
+                code: i32::try_from(self.zz()?).map_err(|_| "code out of range")?,
+                sender_pid: self.var32()?,
+                sender_uid: self.var32()?,
+                fault: Some(SignalFault {
+                    addr: self.var()?,
+                    ip: self.var()?,
+                    access: match self.u8()? {
+                        0 => FaultAccess::Unknown,
+                        1 => FaultAccess::Read,
+                        2 => FaultAccess::Write,
+                        3 => FaultAccess::ReadWrite,
+                        4 => FaultAccess::Execute,
+                        t => return Err(format!("unknown fault access {t}")),
+                    },
+                }),
+            }),
             ext::SMO_ACCESS => {
                 let access = match self.u8()? {
                     0 => MemAccess::Read,
@@ -1568,6 +1611,11 @@ impl<'a> Decoder<'a> {
                     2 => SmoVia::Syscall(self.call()?),
                     t => return Err(format!("unknown access path {t}")),
                 };
+                let private = match self.u8()? {
+                    0 => false,
+                    1 => true,
+                    t => return Err(format!("bad private marker {t}")),
+                };
                 EventKind::SmoAccess(SmoAccess {
                     access,
                     object,
@@ -1576,6 +1624,9 @@ impl<'a> Decoder<'a> {
                     addr,
                     ip,
                     via,
+                    private,
+                    map_offset: self.var()?,
+                    map_len: self.var()?,
                 })
             }
             ext::ADDRESS_SPACE => {
@@ -1803,6 +1854,7 @@ impl<'a> Decoder<'a> {
                     code: i32::try_from(self.zz()?).map_err(|_| "code out of range")?,
                     sender_pid: self.var32()?,
                     sender_uid: self.var32()?,
+                    fault: None,
                 }),
                 K_LOST => EventKind::Lost(Lost {
                     count: self.var()?,
@@ -1948,6 +2000,9 @@ mod tests {
             addr: 0x7f00_0000_1000,
             ip: 0x40_1000,
             via: SmoVia::Syscall(SyscallId::x86_64(1)),
+            private: true,
+            map_offset: 4096,
+            map_len: 8192,
         };
         let vma = Vma {
             start: 0x40_0000,

@@ -14,8 +14,9 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The minor version written: additions a reader of the same major version can skip (records
 /// of extension kinds, fields after the known ones of the end record). 2.1 writes the extension
 /// kinds of docs/log-format.md (shared-memory accesses, address spaces, divergences, syscall
-/// events holding byte buffers or address ranges).
-pub const FORMAT_MINOR: u16 = 1;
+/// events holding byte buffers or address ranges); 2.2 adds signals with their fault (extension
+/// kind 6) and the fields of a shared-memory access that say through which mapping it was made.
+pub const FORMAT_MINOR: u16 = 2;
 /// The oldest major version this vigil reads.
 pub const OLDEST_VERSION: u16 = 1;
 
@@ -77,6 +78,11 @@ pub struct LogMeta {
     /// Written only when something was cut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_cut: Option<CommandCut>,
+    /// How shared-memory objects were monitored (`record --smo`): `off`, `object`, `vma`,
+    /// `page` or `minipage:BYTES`. `None` for logs that do not say (older ones, imports):
+    /// no shared-memory access was recorded in them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smo: Option<String>,
 }
 
 /// The part of a command line the header does not hold: the arguments after those kept.

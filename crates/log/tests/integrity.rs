@@ -34,6 +34,7 @@ fn event(seq: u64) -> Event {
             code: 0,
             sender_pid: seq as u32,
             sender_uid: 0,
+            fault: None,
         }),
     }
 }

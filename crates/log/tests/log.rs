@@ -17,6 +17,7 @@ fn meta() -> LogMeta {
         vigil_version: "0".into(),
         contiguous_seq: false,
         command_cut: None,
+        smo: None,
     }
 }
 

@@ -23,6 +23,9 @@ fn smo(access: MemAccess, path: &str, offset: u64) -> EventKind {
         addr: 0x7f00_0000_0000 + offset,
         ip: 0x401000,
         via: SmoVia::Fault,
+        private: false,
+        map_offset: 0,
+        map_len: 3 * 4096,
     })
 }
 
