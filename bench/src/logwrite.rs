@@ -22,6 +22,7 @@ pub fn run(scratch: &std::path::Path) -> serde_json::Value {
         contiguous_seq: false,
         command_cut: None,
         smo: None,
+        smo_slice_ns: None,
     };
     let mut write_rates = Vec::new();
     let mut read_rates = Vec::new();

@@ -196,6 +196,7 @@ fn import(a: ImportArgs) -> Result<i32, Failure> {
         contiguous_seq: false,
         command_cut: None,
         smo: None,
+        smo_slice_ns: None,
     };
     // The input first: a missing one must not cost an existing log of the output's name.
     let input: Box<dyn std::io::BufRead> = if a.input.as_os_str() == "-" {

@@ -134,6 +134,7 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
         contiguous_seq: true,
         command_cut: None,
         smo: None,
+        smo_slice_ns: None,
     }
 }
 

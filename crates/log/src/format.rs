@@ -83,6 +83,11 @@ pub struct LogMeta {
     /// no shared-memory access was recorded in them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smo: Option<String>,
+    /// The monitoring slice (`record --smo-slice`) in nanoseconds: an access episode (the
+    /// pages granted at a fault) lasts at most this long, or until the process's next syscall
+    /// stop, whichever comes first. `None` when `smo` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smo_slice_ns: Option<u64>,
 }
 
 /// The part of a command line the header does not hold: the arguments after those kept.

@@ -18,6 +18,7 @@ fn meta() -> LogMeta {
         contiguous_seq: false,
         command_cut: None,
         smo: None,
+        smo_slice_ns: None,
     }
 }
 
