@@ -340,6 +340,14 @@ pub fn pidfd_pid(fd: &OwnedFd) -> Option<i32> {
     line[4..].trim().parse().ok()
 }
 
+/// The file position of a process's fd (`pos:` in /proc/PID/fdinfo/FD).
+pub fn fd_pos(pid: i32, fd: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("pos:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The number of runnable tasks on the machine right now (the 4th field of /proc/loadavg,
 /// `running/total`), or None if it cannot be read.
 pub fn runnable_tasks() -> Option<u64> {

@@ -18,6 +18,8 @@ mod nsmap;
 mod own;
 mod seccomp;
 mod signals;
+mod smo;
+mod smo_ops;
 mod tracer;
 mod uring;
 mod walk;
@@ -32,6 +34,8 @@ use vigil_capture::{Backend, EventSink, Outcome, Selection, StopHandle};
 use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 use vigil_tracee::SpawnError;
+
+pub use smo::SmoMode;
 
 /// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).
 pub use vigil_tracee::remember_inherited_sigpipe;
@@ -121,7 +125,13 @@ pub struct PtraceBackend {
     stop: StopHandle,
     /// The thread `run` traces on, which the stop handle wakes.
     tracer_tid: Arc<std::sync::atomic::AtomicI32>,
+    /// Shared-memory monitoring (`record --smo`) and its slice.
+    smo: SmoMode,
+    smo_slice_ns: u64,
 }
+
+/// The default monitoring slice: 10 ms.
+pub const DEFAULT_SMO_SLICE_NS: u64 = 10_000_000;
 
 impl PtraceBackend {
     /// Resolves the command now, so a missing or non-executable program is reported before
@@ -142,7 +152,16 @@ impl PtraceBackend {
             protected: Vec::new(),
             exact_entry: true,
             report_path_changes: true,
+            smo: SmoMode::Off,
+            smo_slice_ns: DEFAULT_SMO_SLICE_NS,
         })
+    }
+
+    /// Monitors shared-memory objects at `mode`'s granularity, a slice ending every
+    /// `slice_ns` (and at every syscall stop of a process). Default: off.
+    pub fn monitor_shared_memory(&mut self, mode: SmoMode, slice_ns: u64) {
+        self.smo = mode;
+        self.smo_slice_ns = slice_ns.max(1);
     }
 
     /// Whether anything decides on a call at its entry (the online rules of `watch`, which
@@ -183,6 +202,18 @@ impl PtraceBackend {
     /// checked to keep vigil from being blinded (guard.rs).
     fn trapped(&self) -> std::collections::BTreeSet<u32> {
         let mut nrs = self.selection.nrs.clone();
+        if self.smo != SmoMode::Off {
+            // The model's calls, and the buffer calls the window cannot test (their buffers
+            // are behind a pointer).
+            nrs.extend(
+                syscall::known()
+                    .map(|(s, _)| s)
+                    .filter(|s| smo::interested(*s))
+                    .filter(|s| !smo::WINDOW_TRAPS.iter().any(|(w, _)| w == s))
+                    .filter(|s| !smo::FUTEX_CALLS.contains(s))
+                    .map(|s| s.id() as u32),
+            );
+        }
         nrs.extend(
             syscall::known()
                 .filter(|(_, s)| matches!(s.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard))
@@ -213,7 +244,27 @@ impl Backend for PtraceBackend {
             (libc::SYS_clone as u32, 0, guard::CLONE_UNTRACED as u32),
             (libc::SYS_prlimit64 as u32, 0, u32::MAX),
         ];
-        let filter = seccomp::build(self.selection.all, &self.trapped(), &arg_traps);
+        let trapped = self.trapped();
+        let window_traps: Vec<seccomp::WindowTrap> = if self.smo != SmoMode::Off {
+            smo::WINDOW_TRAPS
+                .iter()
+                .map(|&(s, a)| (s.id() as u32, a))
+                .chain(smo::FUTEX_CALLS.iter().map(|s| (s.id() as u32, 0)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let window = (
+            (smo::WINDOW_START >> 32) as u32,
+            (smo::WINDOW_END >> 32) as u32,
+        );
+        let filter = seccomp::build(
+            self.selection.all,
+            &trapped,
+            &arg_traps,
+            &window_traps,
+            window,
+        );
         let options = Options::PTRACE_O_TRACESYSGOOD
             | Options::PTRACE_O_TRACEFORK
             | Options::PTRACE_O_TRACEVFORK
@@ -243,6 +294,9 @@ impl Backend for PtraceBackend {
         tracer.protected = self.protected.clone();
         tracer.exact_entry = self.exact_entry;
         tracer.report_path_changes = self.report_path_changes;
+        if self.smo != SmoMode::Off {
+            tracer.with_smo(smo::Smo::new(self.smo, self.smo_slice_ns, true));
+        }
         let argv: Arc<[Str]> = self
             .argv
             .iter()

@@ -43,12 +43,20 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// CLONE_UNTRACED): `(number, argument index, mask)`.
 pub type ArgTrap = (u32, u32, u32);
 
+/// A call traced only when one of its pointer arguments lies in an address window (the
+/// shared mappings of smo.rs): `(number, argument index)`; the window is given by the high
+/// 32 bits of its addresses, `[lo, hi)`.
+pub type WindowTrap = (u32, u32);
+
 /// The filter program. `trace_all` traces every call; otherwise the x86_64 numbers in `nrs`,
-/// and the calls of `arg_traps` (not in `nrs`) whose argument has one of the mask's bits set.
+/// the calls of `arg_traps` (not in `nrs`) whose argument has one of the mask's bits set, and
+/// those of `window_traps` (not in `nrs`) whose argument's high word is in `window`.
 pub fn build(
     trace_all: bool,
     nrs: &BTreeSet<u32>,
     arg_traps: &[ArgTrap],
+    window_traps: &[WindowTrap],
+    window: (u32, u32),
 ) -> Vec<libc::sock_filter> {
     if trace_all {
         return vec![stmt(BPF_RET_K, SECCOMP_RET_TRACE)];
@@ -67,6 +75,16 @@ pub fn build(
         prog.push(jump(BPF_JEQ_K, nr, 0, 4));
         prog.push(stmt(BPF_LD_W_ABS, OFFSET_ARGS + 8 * arg));
         prog.push(jump(BPF_JSET_K, mask, 0, 1));
+        prog.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
+        prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    }
+    for &(nr, arg) in window_traps.iter().filter(|(nr, _)| !nrs.contains(nr)) {
+        // [jeq nr ? next : skip 5] [ld arg (high word)] [jge lo ? next : skip 2]
+        // [jge hi ? skip 1 : next] [ret TRACE] [ret ALLOW]
+        prog.push(jump(BPF_JEQ_K, nr, 0, 5));
+        prog.push(stmt(BPF_LD_W_ABS, OFFSET_ARGS + 8 * arg + 4));
+        prog.push(jump(BPF_JGE_K, window.0, 0, 2));
+        prog.push(jump(BPF_JGE_K, window.1, 1, 0));
         prog.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
         prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
     }
@@ -134,6 +152,10 @@ mod tests {
     }
 
     fn run_args(prog: &[libc::sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        run_full(prog, arch, nr, [arg0 as u64, 0, 0, 0, 0, 0])
+    }
+
+    fn run_full(prog: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let (mut pc, mut a) = (0usize, 0u32);
         loop {
             let i = prog[pc];
@@ -142,7 +164,14 @@ mod tests {
                     a = match i.k {
                         OFFSET_ARCH => arch,
                         OFFSET_NR => nr,
-                        OFFSET_ARGS => arg0,
+                        k if (OFFSET_ARGS..OFFSET_ARGS + 48).contains(&k) => {
+                            let w = args[((k - OFFSET_ARGS) / 8) as usize];
+                            if (k - OFFSET_ARGS).is_multiple_of(8) {
+                                w as u32
+                            } else {
+                                (w >> 32) as u32
+                            }
+                        }
                         k => panic!("unexpected load at {k}"),
                     }
                 }
@@ -172,7 +201,7 @@ mod tests {
             (0..500).step_by(3).collect(),
         ] {
             let nrs: BTreeSet<u32> = set.into_iter().collect();
-            let prog = build(false, &nrs, &[]);
+            let prog = build(false, &nrs, &[], &[], (0, 0));
             assert!(prog.len() < 4096);
             for nr in 0..512 {
                 let want = if nrs.contains(&nr) {
@@ -199,7 +228,7 @@ mod tests {
     fn clone_is_traced_only_with_the_flag() {
         let nrs: BTreeSet<u32> = [0u32, 1, 257].into_iter().collect();
         let untraced = 0x0080_0000;
-        let prog = build(false, &nrs, &[(56, 0, untraced)]);
+        let prog = build(false, &nrs, &[(56, 0, untraced)], &[], (0, 0));
         assert_eq!(
             run_args(&prog, AUDIT_ARCH_X86_64, 56, 0x11),
             SECCOMP_RET_ALLOW
@@ -216,10 +245,37 @@ mod tests {
         assert_eq!(run_args(&prog, AUDIT_ARCH_X86_64, 2, 0), SECCOMP_RET_ALLOW);
         // A selected clone is traced whatever its flags.
         let with: BTreeSet<u32> = [56u32].into_iter().collect();
-        let prog = build(false, &with, &[(56, 0, untraced)]);
+        let prog = build(false, &with, &[(56, 0, untraced)], &[], (0, 0));
         assert_eq!(
             run_args(&prog, AUDIT_ARCH_X86_64, 56, 0x11),
             SECCOMP_RET_TRACE
+        );
+    }
+
+    #[test]
+    fn window_traps_test_the_pointers_high_word() {
+        let nrs: BTreeSet<u32> = [257u32, 1].into_iter().collect();
+        // read's buffer (argument 1) in [0x6ee0 << 32, 0x6f00 << 32); write is selected.
+        let prog = build(false, &nrs, &[], &[(0, 1), (1, 1)], (0x6ee0, 0x6f00));
+        let read = |buf: u64| run_full(&prog, AUDIT_ARCH_X86_64, 0, [3, buf, 10, 0, 0, 0]);
+        assert_eq!(read(0x6ee0_0000_0000), SECCOMP_RET_TRACE);
+        assert_eq!(read(0x6eff_ffff_f000), SECCOMP_RET_TRACE);
+        assert_eq!(read(0x6f00_0000_0000), SECCOMP_RET_ALLOW);
+        assert_eq!(read(0x6edf_ffff_f000), SECCOMP_RET_ALLOW);
+        assert_eq!(read(0x7fff_0000_1000), SECCOMP_RET_ALLOW);
+        assert_eq!(read(0x5555_0000_1000), SECCOMP_RET_ALLOW);
+        // A selected call is traced whatever its pointer.
+        assert_eq!(
+            run_full(&prog, AUDIT_ARCH_X86_64, 1, [1, 0x1000, 1, 0, 0, 0]),
+            SECCOMP_RET_TRACE
+        );
+        assert_eq!(
+            run_full(&prog, AUDIT_ARCH_X86_64, 257, [0; 6]),
+            SECCOMP_RET_TRACE
+        );
+        assert_eq!(
+            run_full(&prog, AUDIT_ARCH_X86_64, 2, [0; 6]),
+            SECCOMP_RET_ALLOW
         );
     }
 }

@@ -109,6 +109,11 @@ fn install_wake_handler() {
     });
 }
 
+/// Makes sure SIGURG interrupts a wait (the slice timer uses it too).
+pub fn ensure_wake_handler() {
+    install_wake_handler();
+}
+
 /// Wakes the tracer running on thread `tid` (a `StopHandle` of its backend): its wait is
 /// interrupted and it looks at what it was asked.
 pub fn wake(tid: i32) {

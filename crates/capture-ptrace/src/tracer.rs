@@ -38,6 +38,8 @@ pub struct Pending {
     pub awaiting_exit: bool,
     /// The task this call created (its fork/clone event came during the call).
     pub created: Option<i32>,
+    /// Kernel writes into shared mappings this call may make, emitted after its exit.
+    pub smo_out: Vec<SmoAccess>,
 }
 
 pub struct Thread {
@@ -77,7 +79,7 @@ pub struct Tracer<'s> {
     pub(crate) threads: HashMap<i32, Thread>,
     pub(crate) procs: HashMap<i32, Process>,
     /// New tasks whose first stop came before their parent's fork/clone event.
-    early_children: HashSet<i32>,
+    pub(crate) early_children: HashSet<i32>,
     pub root: i32,
     pub root_status: Option<ExitStatus>,
     pub root_exec_seen: bool,
@@ -121,7 +123,15 @@ pub struct Tracer<'s> {
     /// Ranges vigil protected and threads it steps: their signals are vigil's (own.rs).
     pub(crate) own: OwnSignals,
     /// tracee's control of this thread's tracees, for remote syscalls.
-    ctl: vigil_tracee::Tracer,
+    pub(crate) ctl: vigil_tracee::Tracer,
+    /// Shared-memory monitoring (smo.rs, smo_ops.rs).
+    pub(crate) smo: crate::smo::Smo,
+    /// Forked children whose monitored mappings are protected at their first stop.
+    pub(crate) smo_children: HashSet<i32>,
+    /// Stops taken while another thread was interrupted, for the main loop to handle.
+    pub(crate) deferred: std::collections::VecDeque<WaitStatus>,
+    /// Wakes the wait when a monitoring slice ends.
+    pub(crate) slice_timer: crate::smo_ops::SliceTimer,
     /// Each process's address space (procstate: fork copies, CLONE_VM shares, exec replaces),
     /// fed by the recorded mmap/munmap/mprotect/mremap/brk/shmat/shmdt exits and loaded from
     /// /proc/PID/maps at each exec; `None` when none of those calls is selected (they are never
@@ -190,6 +200,10 @@ impl<'s> Tracer<'s> {
             detached: 0,
             own: OwnSignals::default(),
             ctl: vigil_tracee::Tracer::new(),
+            smo: crate::smo::Smo::new(crate::smo::SmoMode::Off, 0, false),
+            smo_children: HashSet::new(),
+            deferred: std::collections::VecDeque::new(),
+            slice_timer: Default::default(),
             spaces: tracks_address_spaces(&selection).then(vigil_procstate::Processes::new),
             maps_buf: Vec::new(),
             out: Sequencer::new(sink),
@@ -212,6 +226,15 @@ impl<'s> Tracer<'s> {
     }
 
     /// Hands an event to the sink and applies what it asks for (kill/stop the process).
+    /// Monitors shared memory as `smo` says: the address-space model is kept whatever the
+    /// selection (the memory calls are trapped for it).
+    pub fn with_smo(&mut self, smo: crate::smo::Smo) {
+        if smo.on() && self.spaces.is_none() {
+            self.spaces = Some(vigil_procstate::Processes::new());
+        }
+        self.smo = smo;
+    }
+
     pub(crate) fn emit(&mut self, pid: i32, tid: i32, kind: EventKind) {
         let _ = self.emit_for_verdict(pid, tid, kind);
     }
@@ -418,6 +441,14 @@ impl<'s> Tracer<'s> {
                 self.detach_all();
                 return Ok(());
             }
+            if let Some(st) = self.deferred.pop_front() {
+                self.dispatch(st)?;
+                continue;
+            }
+            if self.smo.on() && self.smo.next_deadline().is_some_and(|d| now_ns() >= d) {
+                self.smo_tick()?;
+                continue;
+            }
             if self.pending_forward.is_some() {
                 // Do not sleep past the moment a forward must be decided.
                 match waitpid(
@@ -586,6 +617,7 @@ impl<'s> Tracer<'s> {
         }
         // The first stop of an auto-attached child.
         if self.threads.contains_key(&tid) {
+            self.smo_child_start(tid);
             return self.resume(tid, None);
         }
         // Its parent's fork event has not been seen yet: keep it stopped until it is.
@@ -603,11 +635,20 @@ impl<'s> Tracer<'s> {
         // signal vigil itself caused is settled and consumed (own.rs).
         let stop = vigil_tracee::Stop::of(tid, sig as i32, 0).ok();
         if let Some(stop) = stop {
-            let cause = self.own.classify(pid, tid, &stop);
-            if cause != Cause::Program {
-                return self.consume_own(pid, tid, stop, cause);
+            match self.own.classify(pid, tid, &stop) {
+                Cause::Program => {}
+                Cause::OwnFault { addr, .. } if self.smo.on() => {
+                    // A fault in a shared mapping vigil protects: vigil's unless the program's
+                    // own protection forbids the access (then it is delivered below).
+                    if self.smo_fault(pid, tid, stop, addr)? {
+                        self.arm_slice_timer();
+                        return Ok(());
+                    }
+                }
+                cause => return self.consume_own(pid, tid, stop, cause),
             }
         }
+        let fault = stop.as_ref().and_then(|s| self.fault_of(pid, tid, s));
         let (code, sender_pid, sender_uid) = match stop {
             Some(vigil_tracee::Stop::Signal { info, .. }) => {
                 // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
@@ -644,7 +685,7 @@ impl<'s> Tracer<'s> {
                 code,
                 sender_pid: sender.0,
                 sender_uid: sender.1,
-                fault: None,
+                fault,
             }),
         );
         self.resume(tid, Some(sig))
@@ -714,6 +755,13 @@ impl<'s> Tracer<'s> {
             // CLONE_VM shares the parent's address space, a fork copies it.
             let _ = st.clone_task(parent_tid as u32, child as u32, flags);
         }
+        if self.smo.on() && flags & libc::CLONE_VM as u64 == 0 {
+            // The child has its parent's protections and grants: protected at its first stop.
+            self.smo.fork(ppid, child);
+            if self.smo.has_smo(ppid) {
+                self.smo_children.insert(child);
+            }
+        }
         let files = if flags & libc::CLONE_FILES as u64 != 0 {
             parent.files.clone()
         } else {
@@ -781,6 +829,7 @@ impl<'s> Tracer<'s> {
         }
         // Its first stop may have come already: then it waits for us to resume it.
         if self.early_children.remove(&child) {
+            self.smo_child_start(child);
             self.resume(child, None)?;
         }
         self.resume(parent_tid, None)
@@ -866,6 +915,7 @@ impl<'s> Tracer<'s> {
         }
         // The old address space is gone, and what vigil protected in it.
         self.own.forget_process(pid);
+        self.smo.forget(pid);
         if pid == self.root {
             self.root_exec_seen = true;
         }
@@ -955,6 +1005,8 @@ impl<'s> Tracer<'s> {
         if tid == pid {
             self.procs.remove(&pid);
             self.own.forget_process(pid);
+            self.smo.forget(pid);
+            self.smo_children.remove(&pid);
             if pid == self.root {
                 self.root_status = Some(status);
                 crate::signals::root_gone();
@@ -1040,12 +1092,33 @@ impl<'s> Tracer<'s> {
         let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
             return self.resume(tid, None);
         };
-        if !record && sig.bookkeeping == Bookkeeping::No {
+        let sys = call.canonical();
+        let smo_call = self.smo.on() && sys.is_some_and(crate::smo::interested);
+        if !record && sig.bookkeeping == Bookkeeping::No && !smo_call {
             // Trapped only because every call of another ABI is (see seccomp.rs).
             return self.resume(tid, None);
         }
-        let sys = call.canonical();
         let (args, walked) = self.decode_entry(pid, tid, call, &raw);
+        // Shared memory: the slice ends at every syscall stop, and the call's buffers in
+        // shared mappings are the kernel's accesses (smo_ops.rs).
+        let mut smo_out = Vec::new();
+        if self.smo.on() && (self.smo.has_grants(pid) || self.smo.has_smo(pid)) {
+            let stop = vigil_tracee::Stop::Seccomp {
+                call: vigil_tracee::SyscallEntry {
+                    nr,
+                    args: raw,
+                    abi: vigil_tracee::Abi::X86_64,
+                    ip: info.instruction_pointer,
+                    sp: info.stack_pointer,
+                },
+                data: 0,
+            };
+            smo_out = self.smo_entry(pid, tid, call, &raw, stop)?;
+            self.arm_slice_timer();
+        }
+        if self.smo.use_window && abi == Abi::X86_64 {
+            self.window_hint(pid, tid, sys, &raw);
+        }
         // clone is trapped only with CLONE_UNTRACED (seccomp.rs), i386 clone always.
         let clone =
             sys == Some(Sysno::clone) || (abi == Abi::I386 && call.nr == crate::guard::I386_CLONE);
@@ -1060,8 +1133,12 @@ impl<'s> Tracer<'s> {
         {
             self.close_fds(tid, s, &raw);
         }
-        let mut awaiting_exit =
-            record || matches!(sig.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard);
+        let mut awaiting_exit = record
+            || matches!(sig.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard)
+            || smo_call
+            || !smo_out.is_empty()
+            || matches!(self.smo.mode, crate::smo::SmoMode::Minipage(_))
+                && self.smo.has_grants(pid);
         if matches!(sys, Some(Sysno::exit | Sysno::exit_group)) {
             awaiting_exit = false;
         }
@@ -1096,9 +1173,53 @@ impl<'s> Tracer<'s> {
                 record,
                 awaiting_exit,
                 created: None,
+                smo_out,
             });
         }
         self.resume(tid, None)
+    }
+
+    /// A shared mapping the kernel may place where it likes is offered an address in vigil's
+    /// window (smo.rs), where the seccomp filter finds buffers that point into it.
+    fn window_hint(&mut self, pid: i32, tid: i32, sys: Option<Sysno>, raw: &[u64; 6]) {
+        const MAP_SHARED: u64 = 0x01;
+        const MAP_TYPE: u64 = 0x0f;
+        const MAP_FIXED: u64 = 0x10;
+        const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+        let (reg, len) = match sys {
+            Some(Sysno::mmap)
+                if raw[0] == 0
+                    && raw[3] & MAP_FIXED == 0
+                    && raw[3] & MAP_FIXED_NOREPLACE == 0
+                    && matches!(raw[3] & MAP_TYPE, MAP_SHARED | 0x03) =>
+            {
+                (0, raw[1])
+            }
+            Some(Sysno::shmat) if raw[1] == 0 => {
+                let size = self
+                    .spaces
+                    .as_ref()
+                    .and_then(|s| s.shm_segment(raw[0] as i64))
+                    .map_or(0, |s| s.size);
+                if size == 0 {
+                    return;
+                }
+                (1, size)
+            }
+            _ => return,
+        };
+        let Some(hint) = self.smo.window_hint(pid, len) else {
+            return;
+        };
+        let p = Pid::from_raw(tid);
+        if let Ok(mut regs) = ptrace::getregs(p) {
+            if reg == 0 {
+                regs.rdi = hint;
+            } else {
+                regs.rsi = hint;
+            }
+            let _ = ptrace::setregs(p, regs);
+        }
     }
 
     /// Skips the call (orig_rax = -1) and makes it return `ret`; the exit event (when the
@@ -1139,7 +1260,7 @@ impl<'s> Tracer<'s> {
     }
 
     pub(crate) fn on_syscall_exit(&mut self, tid: i32) -> Result<(), PtraceError> {
-        let Some(pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+        let Some(mut pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
             return self.resume(tid, None);
         };
         let Some(info) = syscall_info(tid)? else {
@@ -1158,11 +1279,15 @@ impl<'s> Tracer<'s> {
             }
             _ => {}
         }
-        let args = self.finish_call(pid, tid, &pending, ret);
+        let mut args = self.finish_call(pid, tid, &pending, ret);
         if pending.call.canonical() == Some(Sysno::io_uring_setup) && ret >= 0 {
             self.uring_setup_exit(pid, tid, &pending.raw, ret as i32);
         }
-        if pending.record {
+        if self.smo.on() {
+            self.smo_file_offset(pid, &pending, ret, &mut args);
+        }
+        let smo_model = self.smo.on() && pending.call.canonical().is_some_and(changes_memory);
+        if pending.record || smo_model {
             let kind = self.model_memory(
                 pid,
                 tid,
@@ -1173,7 +1298,38 @@ impl<'s> Tracer<'s> {
                     args,
                 }),
             );
-            self.emit(pid, tid, kind);
+            if pending.record {
+                self.emit(pid, tid, kind);
+            }
+        }
+        if self.smo.on() {
+            let smo_out = std::mem::take(&mut pending.smo_out);
+            self.smo_exit_events(pid, tid, smo_out, ret);
+            if smo_model && ret >= 0 {
+                let mut ranges = memory_call_ranges(pending.call.canonical(), &pending.raw, ret);
+                if pending.call.canonical() == Some(Sysno::shmat)
+                    && let Some(v) = self
+                        .spaces
+                        .as_ref()
+                        .and_then(|s| s.mm(pid as u32))
+                        .and_then(|m| m.vma_at(ret as u64))
+                {
+                    // The segment's whole mapping (its size is the model's).
+                    ranges = vec![(v.start, v.end)];
+                }
+                if let Some(Sysno::mmap | Sysno::shmat | Sysno::mremap) = pending.call.canonical()
+                    && let Some(&(s, e)) = ranges.last()
+                {
+                    self.smo.placed(pid, s, e);
+                }
+                self.smo_after_memory_call(pid, tid, &ranges)?;
+            } else if matches!(self.smo.mode, crate::smo::SmoMode::Minipage(_))
+                && self.smo.has_grants(pid)
+            {
+                // minipage: a buffer lifted for the call is protected again at once.
+                let ops = self.smo.end_slice(pid);
+                self.smo_protect_here(pid, tid, &ops);
+            }
         }
         self.flush_actions();
         self.check_child_traced(pid, tid, &pending, ret);
@@ -1212,6 +1368,30 @@ impl<'s> Tracer<'s> {
 
     pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {
         self.threads.get(&tid).map(|t| t.files.clone())
+    }
+}
+
+/// The calls that change an address space (those the model follows, and madvise and shmget).
+fn changes_memory(s: Sysno) -> bool {
+    MEMORY_CALLS.contains(&s) || s == Sysno::shmget || s == Sysno::madvise
+}
+
+/// The address ranges a successful memory call changed: what vigil protects again after it.
+fn memory_call_ranges(sys: Option<Sysno>, raw: &[u64; 6], ret: i64) -> Vec<(u64, u64)> {
+    let page_up = |n: u64| n.saturating_add(0xfff) & !0xfff;
+    let r = ret as u64;
+    match sys {
+        Some(Sysno::mmap) => vec![(r, r.saturating_add(page_up(raw[1])))],
+        Some(Sysno::munmap | Sysno::mprotect | Sysno::madvise) => {
+            vec![(raw[0], raw[0].saturating_add(page_up(raw[1])))]
+        }
+        Some(Sysno::mremap) => vec![
+            (raw[0], raw[0].saturating_add(page_up(raw[1]))),
+            (r, r.saturating_add(page_up(raw[2]))),
+        ],
+        // The segment's size is the model's: its whole mapping is looked at.
+        Some(Sysno::shmat) => vec![(r, r.saturating_add(1))],
+        _ => Vec::new(),
     }
 }
 

@@ -429,6 +429,7 @@ impl Tracer<'_> {
             record,
             awaiting_exit: false,
             created: None,
+            smo_out: Vec::new(),
         };
         let p = self.procs.get_mut(&pid)?;
         if p.rings.waiting >= MAX_PENDING {

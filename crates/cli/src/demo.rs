@@ -66,7 +66,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Failure> {
     backend.report_path_changes(false);
     let mut sink = LogSink::create(
         &log,
-        &record::meta_for(backend.name(), &command, &selection),
+        &record::meta_for(backend.name(), &command, &selection, None),
     )?;
     record::protect_log(&mut backend, sink.path())?;
     let outcome = record::run_backend(&mut backend, &mut sink);

@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_capture::{Backend, BackendError, EventSink, Outcome, Selection, SinkError, Verdict};
-use vigil_capture_ptrace::PtraceBackend;
+use vigil_capture_ptrace::{PtraceBackend, SmoMode};
 use vigil_event::{Event, EventKind};
 use vigil_log::{BackgroundWriter, LogError, LogMeta, LogWriter, WriterStats};
 
@@ -31,11 +31,66 @@ pub struct RecordArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub smo: SmoArgs,
     /// The command to trace, after `--`. vigil exits when the command and every process it
     /// started have exited (daemons it left running included); Ctrl-C or SIGTERM after the
     /// command has exited stops that wait.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// Shared-memory monitoring options (record, watch).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SmoArgs {
+    /// How shared memory (files mapped MAP_SHARED, /dev/shm, memfd, SysV shm, shared anonymous
+    /// memory) is monitored: `page` (each 4 KiB page a process loads from or stores to),
+    /// `object` (the whole object), `vma` (each mapping), `minipage[:BYTES]` (every access,
+    /// single-stepped: the exact bytes, in parts of BYTES, a power of two from 8 to 2048,
+    /// default 64), or `off`.
+    #[arg(long, default_value = "page", value_name = "MODE")]
+    pub smo: String,
+    /// How long a process keeps access to a part it touched before vigil takes it back, so
+    /// that repeated accesses show again (`10ms`, `1s`, `500us`; a bare number is ms). Every
+    /// syscall stop of the process ends the slice too.
+    #[arg(long, default_value = "10ms", value_name = "DURATION")]
+    pub smo_slice: String,
+}
+
+impl SmoArgs {
+    /// The mode and the slice in nanoseconds, or a usage error naming the bad option.
+    pub fn parse(&self) -> Result<(SmoMode, u64), Failure> {
+        let mode = SmoMode::parse(&self.smo).map_err(|e| Failure::new(2, e))?;
+        let slice = parse_duration_ns(&self.smo_slice).ok_or_else(|| {
+            Failure::new(
+                2,
+                format!(
+                    "--smo-slice {}: expected a duration from 1us to 60s such as 10ms, 1s or 500us",
+                    self.smo_slice
+                ),
+            )
+        })?;
+        Ok((mode, slice))
+    }
+}
+
+/// `10ms`, `1s`, `500us`, `2000ns`, or a bare number of milliseconds; 1 µs to 60 s.
+fn parse_duration_ns(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "ms"),
+    };
+    let v: f64 = num.parse().ok()?;
+    let mult = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    let ns = v * mult;
+    (ns.is_finite() && (1e3..=60e9).contains(&ns)).then_some(ns as u64)
 }
 
 /// Sends events to the log writer thread; remembers the first write error. The log file is
@@ -117,7 +172,12 @@ impl EventSink for LogSink {
     }
 }
 
-pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> LogMeta {
+pub fn meta_for(
+    backend: &str,
+    command: &[OsString],
+    selection: &Selection,
+    smo: Option<(SmoMode, u64)>,
+) -> LogMeta {
     LogMeta {
         created_ns: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -133,8 +193,8 @@ pub fn meta_for(backend: &str, command: &[OsString], selection: &Selection) -> L
         // The backend numbers every event it hands on, and every one is logged.
         contiguous_seq: true,
         command_cut: None,
-        smo: None,
-        smo_slice_ns: None,
+        smo: smo.map(|(m, _)| m.name()),
+        smo_slice_ns: smo.and_then(|(m, s)| (m != SmoMode::Off).then_some(s)),
     }
 }
 
@@ -193,12 +253,17 @@ pub fn command_ended(outcome: &Outcome) -> (i32, String) {
 pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     crate::files::refuse_dash_log(&a.output, "record")?;
     let selection = parse_selection(&a.syscalls)?;
+    let (smo, slice) = a.smo.parse()?;
     let mut backend = backend(&a.command, selection.clone())?;
+    backend.monitor_shared_memory(smo, slice);
     crate::files::refuse_same(Some(&a.output), &command_inputs(&backend, &a.command))?;
     // No rule decides at a call's entry here: the kernel's answer at the exit suffices.
     backend.decide_at_entry(false);
     backend.report_path_changes(false);
-    let mut sink = LogSink::create(&a.output, &meta_for(backend.name(), &a.command, &selection))?;
+    let mut sink = LogSink::create(
+        &a.output,
+        &meta_for(backend.name(), &a.command, &selection, Some((smo, slice))),
+    )?;
     protect_log(&mut backend, sink.path())?;
     let outcome = run_backend(&mut backend, &mut sink);
     // A command that never started leaves no log (and an older one as it was).

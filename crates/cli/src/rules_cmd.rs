@@ -111,6 +111,8 @@ pub struct WatchArgs {
     #[arg(long, default_value = "default")]
     pub syscalls: String,
     #[command(flatten)]
+    pub smo: crate::record::SmoArgs,
+    #[command(flatten)]
     pub out: Output,
     /// The command to trace, after `--`.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
@@ -316,7 +318,9 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     }
     let rs = load(&a.rules)?;
     let selection = parse_selection(&a.syscalls)?;
+    let (smo, slice) = a.smo.parse()?;
     let mut tracer = backend(&a.command, selection.clone())?;
+    tracer.monitor_shared_memory(smo, slice);
     let mut inputs = command_inputs(&tracer, &a.command);
     inputs.push(Input::File(&a.rules));
     if let Some(p) = &a.output {
@@ -327,7 +331,7 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     let mut log = match &a.output {
         Some(p) => Some(LogSink::create(
             p,
-            &meta_for(tracer.name(), &a.command, &selection),
+            &meta_for(tracer.name(), &a.command, &selection, Some((smo, slice))),
         )?),
         None => None,
     };

@@ -482,7 +482,7 @@ impl Processes {
     }
 
     /// Every distinct address space with the processes using it.
-    fn spaces(&self) -> impl Iterator<Item = (u32, &AddressSpace)> {
+    pub fn spaces(&self) -> impl Iterator<Item = (u32, &AddressSpace)> {
         self.procs
             .iter()
             .filter_map(|(pid, p)| Some((*pid, self.mms.get(p.mm)?)))

@@ -279,6 +279,32 @@ impl<'a> RemoteSyscalls<'a> {
         self.restore()
     }
 
+    /// Ends a scope begun at a signal-delivery stop whose signal the caller consumes (vigil's
+    /// own fault): the registers are put back and the signal is NOT queued again, so there is
+    /// no second trip to its delivery stop. The thread is left stopped between instructions
+    /// (at the exit stop of the last injected call, which resumes like an interrupt stop: the
+    /// saved registers are not those of a syscall, so no restart logic applies); the handle
+    /// says [`Stop::Interrupt`]. Resume it without a signal. Signals that arrived while the
+    /// calls ran are queued again as usual. At any other stop this is [`Self::finish`].
+    pub fn finish_discarding_signal(mut self) -> Result<(), Error> {
+        if !matches!(self.origin, Origin::Signal(_)) {
+            return self.restore();
+        }
+        let r = match self.state {
+            State::Fresh | State::Restored => Ok(()),
+            State::Dead => Err(Error::Gone { tid: self.tid }),
+            State::Changed => self.guard(raw::setregs(self.tid, &self.saved)),
+            State::Injected => self
+                .requeue_signals(None)
+                .and_then(|()| self.guard(raw::setregs(self.tid, &self.saved)))
+                .map(|()| self.t.stop = Stop::Interrupt),
+        };
+        if self.state != State::Dead {
+            self.state = State::Restored;
+        }
+        r
+    }
+
     /// Puts the thread back, once: a failed attempt (the thread at an unexpected stop, a
     /// remote call that failed) is not repeated by `Drop`, where it could queue a signal twice.
     fn restore(&mut self) -> Result<(), Error> {

@@ -1,0 +1,940 @@
+//! Shared-memory monitoring carried out in the tracees (smo.rs decides, this file acts): the
+//! fault handler (decode the instruction, grant, take other processes' grants away, or step
+//! in minipage mode), the syscall-stop work (a slice ends, buffers a syscall passes into a
+//! shared mapping are granted so the kernel's own access neither fails with EFAULT nor goes
+//! unseen), the protection of new mappings after the memory calls, of a forked child, and the
+//! slice timer.
+//!
+//! Every protection change is an mprotect run inside the tracee (tracee's RemoteSyscalls,
+//! registers and signal state restored on every path). It is issued as `pkey_mprotect(addr,
+//! len, prot, -1)`, which is mprotect exactly, because vigil's seccomp filter does not trap
+//! pkey_mprotect: an injected plain mprotect would stop at the filter once more.
+
+use crate::PtraceError;
+use crate::smo::{FaultPlan, ProtOp, SmoMode, merge};
+use crate::tracer::Tracer;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use syscalls::Sysno;
+use vigil_capture::now_ns;
+use vigil_event::{EventKind, FaultAccess, MemAccess, SignalFault, SmoAccess, SmoVia, SyscallId};
+use vigil_tracee::{Decoded, Running, Stop, Stopped, Wait};
+
+/// A buffer a syscall hands the kernel: `(addr, len, the kernel writes it)`.
+pub type Buffer = (u64, u64, bool);
+
+/// Most iovecs vigil reads from one call (the kernel's UIO_MAXIOV).
+const MAX_IOV: u64 = 1024;
+
+fn from_tracee(a: vigil_tracee::MemAccess) -> MemAccess {
+    match a {
+        vigil_tracee::MemAccess::Read => MemAccess::Read,
+        vigil_tracee::MemAccess::Write => MemAccess::Write,
+        vigil_tracee::MemAccess::ReadWrite => MemAccess::ReadWrite,
+    }
+}
+
+/// The wait status the main loop would have seen for a stop taken while interrupting.
+fn status_of(tid: i32, stop: &Stop) -> Option<WaitStatus> {
+    let pid = Pid::from_raw(tid);
+    Some(match *stop {
+        Stop::Seccomp { .. } => WaitStatus::PtraceEvent(pid, Signal::SIGTRAP, 7),
+        Stop::SyscallEntry(_) | Stop::SyscallExit { .. } => WaitStatus::PtraceSyscall(pid),
+        Stop::Signal { sig, .. } => WaitStatus::Stopped(pid, Signal::try_from(sig).ok()?),
+        Stop::GroupStop { sig } => {
+            WaitStatus::PtraceEvent(pid, Signal::try_from(sig).ok()?, libc::PTRACE_EVENT_STOP)
+        }
+        Stop::Event(e) => {
+            let n = match e {
+                vigil_tracee::Event::Fork { .. } => libc::PTRACE_EVENT_FORK,
+                vigil_tracee::Event::Vfork { .. } => libc::PTRACE_EVENT_VFORK,
+                vigil_tracee::Event::Clone { .. } => libc::PTRACE_EVENT_CLONE,
+                vigil_tracee::Event::Exec { .. } => libc::PTRACE_EVENT_EXEC,
+                vigil_tracee::Event::VforkDone { .. } => libc::PTRACE_EVENT_VFORK_DONE,
+                vigil_tracee::Event::Exit { .. } => libc::PTRACE_EVENT_EXIT,
+                vigil_tracee::Event::Other { event, .. } => event,
+            };
+            WaitStatus::PtraceEvent(pid, Signal::SIGTRAP, n)
+        }
+        Stop::Interrupt | Stop::Stepped => return None,
+    })
+}
+
+fn exit_status(tid: i32, exit: vigil_tracee::Exit) -> WaitStatus {
+    let pid = Pid::from_raw(tid);
+    match exit {
+        vigil_tracee::Exit::Exited(c) => WaitStatus::Exited(pid, c),
+        vigil_tracee::Exit::Killed {
+            signal,
+            core_dumped,
+        } => WaitStatus::Signaled(
+            pid,
+            Signal::try_from(signal).unwrap_or(Signal::SIGKILL),
+            core_dumped,
+        ),
+    }
+}
+
+impl Tracer<'_> {
+    /// Runs `ops` as mprotects in the stopped thread `at`; `discard`: it is at vigil's own
+    /// fault, whose signal is dropped.
+    fn protect_in(
+        &mut self,
+        at: &mut Stopped,
+        ops: &[ProtOp],
+        discard: bool,
+    ) -> Result<(), vigil_tracee::Error> {
+        let mut remote = at.remote(&mut self.ctl)?;
+        let mut first_err = None;
+        for &(s, e, prot) in ops {
+            if e <= s {
+                continue;
+            }
+            match remote.syscall(
+                Sysno::pkey_mprotect,
+                &[s, e - s, prot as u64, u64::MAX as u32 as u64],
+            ) {
+                Ok(r) if (-4095..0).contains(&r) => {
+                    // ENOMEM: the range was unmapped meanwhile by another thread; the model
+                    // catches up at its munmap.
+                    first_err.get_or_insert(r);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if discard {
+            remote.finish_discarding_signal()
+        } else {
+            remote.finish()
+        }
+    }
+
+    /// Protects `ops` in process `pid`, which is running: one of its threads is interrupted,
+    /// the mprotects run there, and it goes on (a stop that came instead of the interrupt is
+    /// handed to the main loop afterwards).
+    pub(crate) fn protect_other(&mut self, pid: i32, ops: &[ProtOp]) -> Result<(), PtraceError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let tid = if self.threads.get(&pid).is_some_and(|t| t.pid == pid) {
+            pid
+        } else {
+            match self.threads.iter().find(|(_, t)| t.pid == pid) {
+                Some((&t, _)) => t,
+                None => return Ok(()),
+            }
+        };
+        if self.early_children.contains(&tid) {
+            return Ok(());
+        }
+        let wait = match self.ctl.interrupt(Running::from_tid(tid)) {
+            Ok(w) => w,
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) => {
+                self.action(
+                    pid,
+                    tid,
+                    "failed",
+                    format!("interrupting for shared memory: {e}"),
+                );
+                return Ok(());
+            }
+        };
+        let mut s = match wait {
+            Wait::Exited { tid, exit } => {
+                self.deferred.push_back(exit_status(tid, exit));
+                return Ok(());
+            }
+            Wait::Stopped(s) => s,
+        };
+        if let Stop::Event(_) = s.stop() {
+            // Inside fork/clone/exec: no call can be run here. Its process is stopped; the
+            // next grant decision sees the stale grant only until its next syscall stop.
+            if let Some(st) = status_of(tid, s.stop()) {
+                self.deferred.push_back(st);
+            }
+            return Ok(());
+        }
+        match self.protect_in(&mut s, ops, false) {
+            Ok(()) => {}
+            Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
+                self.deferred.push_back(exit_status(tid, exit));
+                return Ok(());
+            }
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) => {
+                self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
+            }
+        }
+        match s.stop() {
+            Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
+            stop => {
+                if let Some(st) = status_of(tid, stop) {
+                    self.deferred.push_back(st);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The instruction at the thread's IP and what it does at `addr`: (access, executes).
+    fn decode_at(
+        &mut self,
+        pid: i32,
+        regs: &vigil_tracee::Regs,
+        addr: u64,
+    ) -> (Option<MemAccess>, bool, Option<Decoded>) {
+        let ip = regs.ip();
+        let mut code = [0u8; vigil_tracee::MAX_INSTRUCTION_LEN];
+        let n = match self.procs.get_mut(&pid) {
+            Some(p) => {
+                if p.mem.read(ip, &mut code).is_ok() {
+                    code.len()
+                } else {
+                    // The instruction may end a mapping: what there is up to the page's end.
+                    let n = code.len().min((0x1000 - (ip & 0xfff)) as usize);
+                    if p.mem.read(ip, &mut code[..n]).is_ok() {
+                        n
+                    } else {
+                        0
+                    }
+                }
+            }
+            None => 0,
+        };
+        let decoded = vigil_tracee::memory_operands(&code[..n], regs).ok();
+        let exec = match &decoded {
+            Some(d) => addr >= ip && addr < ip + d.len as u64,
+            None => addr & !0xfff == ip & !0xfff,
+        };
+        let access = decoded
+            .as_ref()
+            .and_then(|d| d.access_at(addr))
+            .map(from_tracee);
+        (access, exec, decoded)
+    }
+
+    /// What a kernel-raised SIGSEGV/SIGBUS/... pointed at, for the signal event.
+    pub(crate) fn fault_of(&mut self, pid: i32, tid: i32, stop: &Stop) -> Option<SignalFault> {
+        let Stop::Signal { sig, info } = stop else {
+            return None;
+        };
+        if !matches!(
+            *sig,
+            libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE
+        ) || info.code() <= 0
+        {
+            return None;
+        }
+        let addr = info.fault_addr()?;
+        let regs = nix::sys::ptrace::getregs(Pid::from_raw(tid)).ok()?;
+        let regs = vigil_tracee::Regs(regs);
+        let (access, exec, _) = self.decode_at(pid, &regs, addr);
+        Some(SignalFault {
+            addr,
+            ip: regs.ip(),
+            access: match (exec, access) {
+                (true, _) => FaultAccess::Execute,
+                (false, Some(MemAccess::Read)) => FaultAccess::Read,
+                (false, Some(MemAccess::Write)) => FaultAccess::Write,
+                (false, Some(MemAccess::ReadWrite)) => FaultAccess::ReadWrite,
+                (false, None) => FaultAccess::Unknown,
+            },
+        })
+    }
+
+    /// A SIGSEGV at `addr` in a range vigil protected. Ok(true): vigil's, handled and the
+    /// thread resumed; Ok(false): the program's own, to deliver as usual.
+    pub(crate) fn smo_fault(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        stop: Stop,
+        addr: u64,
+    ) -> Result<bool, PtraceError> {
+        // SAFETY: `tid` is at the signal-delivery stop this thread's wait just reported, and
+        // nothing else resumes it until this handler does.
+        let mut at = unsafe { Stopped::assume(tid, stop) };
+        let Ok(regs) = at.regs() else {
+            return Ok(false);
+        };
+        let (access, exec, decoded) = self.decode_at(pid, &regs, addr);
+        let Some(spaces) = self.spaces.as_ref() else {
+            return Ok(false);
+        };
+        let plan = self.smo.access(
+            spaces,
+            pid,
+            addr,
+            access,
+            exec,
+            regs.ip(),
+            SmoVia::Fault,
+            now_ns(),
+        );
+        match plan {
+            FaultPlan::NotOurs => Ok(false),
+            FaultPlan::Already => {
+                self.resume(tid, None)?;
+                Ok(true)
+            }
+            FaultPlan::Grant {
+                here,
+                revoke,
+                event,
+            } => {
+                for (q, ops) in revoke {
+                    self.protect_other(q, &ops)?;
+                }
+                match self.protect_in(&mut at, &here, true) {
+                    Ok(()) => {}
+                    Err(e) => return self.injection_failed(pid, tid, e),
+                }
+                self.emit(pid, tid, EventKind::SmoAccess(event));
+                self.resume(tid, None)?;
+                Ok(true)
+            }
+            FaultPlan::Step { lift, event } => {
+                self.smo_step(pid, tid, at, lift, event, decoded)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn injection_failed(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        e: vigil_tracee::Error,
+    ) -> Result<bool, PtraceError> {
+        match e {
+            vigil_tracee::Error::DiedDuringInjection { exit, .. } => {
+                self.deferred.push_back(exit_status(tid, exit));
+                Ok(true)
+            }
+            e if e.is_gone() => Ok(true),
+            e => {
+                self.action(pid, tid, "failed", format!("shared-memory fault: {e}"));
+                // The access faults again and is then delivered as the program's (the grant
+                // was recorded, so the plan says Already... resume and let it retry once).
+                self.resume(tid, None)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// minipage: lift the page, execute the one instruction, protect the page again; the
+    /// event names the exact bytes. An instruction touching a second protected page faults
+    /// during the step: that page is lifted too (up to four).
+    fn smo_step(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        mut at: Stopped,
+        lift: ProtOp,
+        mut event: SmoAccess,
+        decoded: Option<Decoded>,
+    ) -> Result<(), PtraceError> {
+        let exact = |d: &Option<Decoded>, addr: u64| {
+            d.as_ref().and_then(|d| {
+                d.operands
+                    .iter()
+                    .find(|o| {
+                        o.addr
+                            .is_some_and(|a| a <= addr && addr < a.saturating_add(o.size.max(1)))
+                    })
+                    .and_then(|o| Some((o.addr?, o.size.max(1))))
+            })
+        };
+        let fix = |ev: &mut SmoAccess, range: Option<(u64, u64)>| {
+            if let Some((a, n)) = range {
+                let page_end = (ev.addr | 0xfff) + 1;
+                let a = a.max(ev.addr & !0xfff);
+                let n = n.min(page_end - a);
+                ev.offset -= ev.addr - a;
+                ev.len = n;
+                ev.addr = a;
+            }
+        };
+        let first = exact(&decoded, event.addr);
+        fix(&mut event, first);
+        let mut lifted = vec![lift];
+        let mut events = vec![event];
+        if let Err(e) = self.protect_in(&mut at, &[lift], true) {
+            self.injection_failed(pid, tid, e)?;
+            return Ok(());
+        }
+        let mut at = at;
+        let mut done = false;
+        for _ in 0..4 {
+            let wait = match at.step(&mut self.ctl) {
+                Ok(w) => w,
+                Err(e) if e.is_gone() => return Ok(()),
+                Err(e) => {
+                    self.action(pid, tid, "failed", format!("single-step: {e}"));
+                    return Ok(());
+                }
+            };
+            at = match wait {
+                Wait::Exited { tid, exit } => {
+                    self.deferred.push_back(exit_status(tid, exit));
+                    return Ok(());
+                }
+                Wait::Stopped(s) => s,
+            };
+            // Another protected page touched by the same instruction: lift it too.
+            if let Stop::Signal {
+                sig: libc::SIGSEGV,
+                info,
+            } = *at.stop()
+                && let Some(addr2) = info.fault_addr()
+                && self.own.range_at(pid, addr2).is_some()
+                && let Some(spaces) = self.spaces.as_ref()
+                && let FaultPlan::Step {
+                    lift: l2,
+                    event: mut e2,
+                } = {
+                    let ip = at.regs().map(|r| r.ip()).unwrap_or(0);
+                    let access = decoded
+                        .as_ref()
+                        .and_then(|d| d.access_at(addr2))
+                        .map(from_tracee);
+                    self.smo.access(
+                        spaces,
+                        pid,
+                        addr2,
+                        access,
+                        false,
+                        ip,
+                        SmoVia::Fault,
+                        now_ns(),
+                    )
+                }
+            {
+                let range = exact(&decoded, addr2);
+                fix(&mut e2, range);
+                if let Err(e) = self.protect_in(&mut at, &[l2], true) {
+                    self.injection_failed(pid, tid, e)?;
+                    return Ok(());
+                }
+                lifted.push(l2);
+                events.push(e2);
+                continue;
+            }
+            done = true;
+            break;
+        }
+        let ops: Vec<ProtOp> = lifted
+            .iter()
+            .map(|&(s, e, _)| (s, e, libc::PROT_NONE))
+            .collect();
+        let stop = *at.stop();
+        match stop {
+            Stop::Event(_) => {}
+            _ => {
+                if let Err(e) = self.protect_in(&mut at, &ops, false) {
+                    self.injection_failed(pid, tid, e)?;
+                    return Ok(());
+                }
+            }
+        }
+        for e in events {
+            self.emit(pid, tid, EventKind::SmoAccess(e));
+        }
+        let _ = done;
+        match at.stop() {
+            Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
+            stop => {
+                if let Some(st) = status_of(tid, stop) {
+                    self.deferred.push_back(st);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The buffers syscall `call` hands the kernel, read from its registers (and iovecs and
+    /// message headers from the tracee's memory).
+    fn buffers(&mut self, pid: i32, call: Sysno, raw: &[u64; 6]) -> Vec<Buffer> {
+        let iov = |t: &mut Self, at: u64, n: u64, writes: bool| -> Vec<Buffer> {
+            let mut out = Vec::new();
+            let Some(p) = t.procs.get_mut(&pid) else {
+                return out;
+            };
+            for i in 0..n.min(MAX_IOV) {
+                let (Ok(base), Ok(len)) =
+                    (p.mem.read_u64(at + 16 * i), p.mem.read_u64(at + 16 * i + 8))
+                else {
+                    break;
+                };
+                if len > 0 {
+                    out.push((base, len, writes));
+                }
+            }
+            out
+        };
+        let msg = |t: &mut Self, at: u64, writes: bool| -> Vec<Buffer> {
+            let Some(p) = t.procs.get_mut(&pid) else {
+                return Vec::new();
+            };
+            let (Ok(v), Ok(n)) = (p.mem.read_u64(at + 16), p.mem.read_u64(at + 24)) else {
+                return Vec::new();
+            };
+            iov(t, v, n, writes)
+        };
+        match call {
+            Sysno::read | Sysno::pread64 | Sysno::recvfrom => vec![(raw[1], raw[2], true)],
+            Sysno::write | Sysno::pwrite64 | Sysno::sendto => vec![(raw[1], raw[2], false)],
+            Sysno::getrandom => vec![(raw[0], raw[1], true)],
+            Sysno::readv | Sysno::preadv | Sysno::preadv2 => iov(self, raw[1], raw[2], true),
+            Sysno::writev | Sysno::pwritev | Sysno::pwritev2 => iov(self, raw[1], raw[2], false),
+            Sysno::recvmsg => msg(self, raw[1], true),
+            Sysno::sendmsg => msg(self, raw[1], false),
+            _ => Vec::new(),
+        }
+    }
+
+    /// At a syscall's entry stop, for a process with monitored mappings: the slice ends (every
+    /// grant is taken back) and the buffers the call hands the kernel in shared mappings are
+    /// granted as accesses of the call. Kernel reads are emitted now, kernel writes at the
+    /// exit (returned, with the bytes the call may write).
+    pub(crate) fn smo_entry(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        call: SyscallId,
+        raw: &[u64; 6],
+        seccomp_stop: Stop,
+    ) -> Result<Vec<SmoAccess>, PtraceError> {
+        let mut ops = self.smo.end_slice(pid);
+        let mut now_events = Vec::new();
+        let mut later = Vec::new();
+        if self.smo.has_smo(pid)
+            && let Some(sys) = call.canonical()
+        {
+            let mut bufs = self.buffers(pid, sys, raw);
+            let memory_call = call.signature().class == vigil_event::Class::MEMORY;
+            if bufs.is_empty() && !memory_call {
+                // Any other call: an argument that points into a shared mapping is a struct or
+                // word the kernel may read or write (futex words, above all).
+                let monitored = |t: &Self, a: u64| t.own.range_at(pid, a).is_some();
+                for &a in raw.iter() {
+                    if a != 0 && monitored(self, a) {
+                        bufs.push((a, 1, true));
+                    }
+                }
+            }
+            let ip = self
+                .threads
+                .get(&tid)
+                .and(match seccomp_stop {
+                    Stop::Seccomp { call, .. } => Some(call.ip),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            for (addr, len, writes) in bufs {
+                let end = addr.saturating_add(len);
+                let mut a = addr;
+                while a < end {
+                    let next = ((a | 0xfff) + 1).min(end);
+                    if self.own.range_at(pid, a).is_some()
+                        && let Some(spaces) = self.spaces.as_ref()
+                    {
+                        let access = if writes {
+                            MemAccess::Write
+                        } else {
+                            MemAccess::Read
+                        };
+                        let generic = len == 1;
+                        let access = if generic {
+                            MemAccess::ReadWrite
+                        } else {
+                            access
+                        };
+                        if let FaultPlan::Grant {
+                            here,
+                            revoke,
+                            mut event,
+                        } = self.smo.access(
+                            spaces,
+                            pid,
+                            a,
+                            Some(access),
+                            false,
+                            ip,
+                            SmoVia::Syscall(call),
+                            now_ns(),
+                        ) {
+                            for (q, o) in revoke {
+                                self.protect_other(q, &o)?;
+                            }
+                            ops.retain(|&(s, e, _)| !(s < next && a < e) || here.is_empty());
+                            ops.extend(here);
+                            if let SmoMode::Minipage(_) = self.smo.mode {
+                                let off = event.offset - (event.addr & 0xfff);
+                                event.offset = off + (a & 0xfff);
+                                event.addr = a;
+                                event.len = next - a;
+                            }
+                            if writes && !generic {
+                                // The bytes the call may write: cut to what it wrote at exit.
+                                later.push(event);
+                            } else {
+                                now_events.push(event);
+                            }
+                        }
+                    }
+                    a = next;
+                }
+            }
+        }
+        if !ops.is_empty() {
+            // Lifts after protections: a grant inside a range the slice protects wins.
+            let (mut none, mut lifts): (Vec<ProtOp>, Vec<ProtOp>) =
+                ops.into_iter().partition(|o| o.2 == libc::PROT_NONE);
+            merge(&mut none);
+            merge(&mut lifts);
+            none.extend(lifts);
+            // SAFETY: `tid` is at the seccomp stop this thread's wait just reported, and
+            // nothing else resumes it until the recorder does after this returns.
+            let mut at = unsafe { Stopped::assume(tid, seccomp_stop) };
+            if let Err(e) = self.protect_in(&mut at, &none, false) {
+                if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
+                    self.deferred.push_back(exit_status(tid, exit));
+                } else if !e.is_gone() {
+                    self.action(pid, tid, "failed", format!("shared-memory slice: {e}"));
+                }
+            }
+        }
+        for e in now_events {
+            self.emit(pid, tid, EventKind::SmoAccess(e));
+        }
+        Ok(later)
+    }
+
+    /// After a memory call succeeded in `pid` (the model already updated): what it mapped,
+    /// moved or re-protected is protected again; a new shared mapping of an object others map
+    /// privately makes their mappings monitored too. `tid` is at the call's exit stop.
+    pub(crate) fn smo_after_memory_call(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        ranges: &[(u64, u64)],
+    ) -> Result<(), PtraceError> {
+        let Some(spaces) = self.spaces.as_ref() else {
+            return Ok(());
+        };
+        let mut here = Vec::new();
+        let mut others: Vec<(i32, Vec<ProtOp>)> = Vec::new();
+        let mut new_objects = Vec::new();
+        for &(s, e) in ranges {
+            if let Some(mm) = spaces.mm(pid as u32) {
+                for v in mm.overlapping(s, e) {
+                    if v.shared
+                        && let Some(id) = v.object()
+                    {
+                        new_objects.push(*id);
+                    }
+                    if self.smo.outside_window(spaces, v)
+                        && self.smo.proc_mut(pid).unmonitored.insert(v.start)
+                    {
+                        let detail = format!(
+                            "shared mapping {:#x}-{:#x} ({}) is not monitored: it lies outside vigil's address window and the selected syscalls do not include every call that passes a buffer (record with the default selection to monitor it)",
+                            v.start,
+                            v.end,
+                            v.path().map(|p| p.to_string()).unwrap_or_default()
+                        );
+                        self.generated_actions.push((
+                            pid as u32,
+                            tid as u32,
+                            EventKind::Action(vigil_event::Action {
+                                action: "unmonitored".into(),
+                                by: "".into(),
+                                target_pid: pid as u32,
+                                detail: detail.into(),
+                            }),
+                        ));
+                    }
+                }
+            }
+            here.extend(self.smo.protect_plan(spaces, pid, s, e));
+        }
+        // Private mappings of an object that just became shared, in this and other processes.
+        new_objects.sort();
+        new_objects.dedup();
+        for id in new_objects {
+            for (q, mm) in spaces.spaces() {
+                let q = q as i32;
+                let ranges: Vec<(u64, u64)> = mm
+                    .iter()
+                    .filter(|v| !v.shared && v.object() == Some(&id))
+                    .map(|v| (v.start, v.end))
+                    .collect();
+                for (s, e) in ranges {
+                    let ops = self.smo.protect_plan(spaces, q, s, e);
+                    if q == pid {
+                        here.extend(ops);
+                    } else if !ops.is_empty() {
+                        others.push((q, ops));
+                    }
+                }
+            }
+        }
+        self.register_ranges(pid);
+        for (q, ops) in others {
+            self.register_ranges(q);
+            self.protect_other(q, &ops)?;
+        }
+        if !here.is_empty() {
+            merge(&mut here);
+            // SAFETY: `tid` is at the exit stop of the call this thread's wait just reported
+            // and is resumed by the recorder after this returns.
+            let mut at = unsafe {
+                Stopped::assume(
+                    tid,
+                    Stop::SyscallExit {
+                        ret: 0,
+                        is_error: false,
+                    },
+                )
+            };
+            if let Err(e) = self.protect_in(&mut at, &here, false) {
+                if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
+                    self.deferred.push_back(exit_status(tid, exit));
+                } else if !e.is_gone() {
+                    self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers the process's monitored mappings with the own-signal registry (a SIGSEGV
+    /// there is classified as vigil's first), from the model.
+    pub(crate) fn register_ranges(&mut self, pid: i32) {
+        let Some(spaces) = self.spaces.as_ref() else {
+            return;
+        };
+        self.own.forget_process(pid);
+        let mut any = false;
+        if let Some(mm) = spaces.mm(pid as u32) {
+            for v in mm.iter() {
+                if self.smo.monitored(spaces, v) {
+                    self.own.protect(pid, v.start, v.end, v.prot.bits() as i32);
+                    any = true;
+                }
+            }
+        }
+        self.smo.proc_mut(pid).has_smo = any;
+    }
+
+    /// A forked child starts with its parent's mappings and their protections, grants
+    /// included: everything monitored is protected before it first runs.
+    pub(crate) fn smo_child_start(&mut self, child: i32) {
+        if !self.smo.on() || !self.smo_children.remove(&child) {
+            return;
+        }
+        self.register_ranges(child);
+        let Some(spaces) = self.spaces.as_ref() else {
+            return;
+        };
+        let ops = self.smo.protect_plan(spaces, child, 0, u64::MAX);
+        if ops.is_empty() {
+            return;
+        }
+        // SAFETY: the child is at its first stop (an interrupt-like PTRACE_EVENT_STOP) and is
+        // resumed by the recorder right after this.
+        let mut at = unsafe { Stopped::assume(child, Stop::Interrupt) };
+        if let Err(e) = self.protect_in(&mut at, &ops, false)
+            && !e.is_gone()
+        {
+            self.action(
+                child,
+                child,
+                "failed",
+                format!("protecting shared memory in a new process: {e}"),
+            );
+        }
+    }
+
+    /// Ends the slices that are due (a timer woke the wait): each such process is
+    /// interrupted and its grants taken back.
+    pub(crate) fn smo_tick(&mut self) -> Result<(), PtraceError> {
+        let now = now_ns();
+        for pid in self.smo.expired(now) {
+            let ops = self.smo.end_slice(pid);
+            self.protect_other(pid, &ops)?;
+        }
+        self.arm_slice_timer();
+        Ok(())
+    }
+
+    /// Arms the slice timer for the next deadline (or disarms it).
+    pub(crate) fn arm_slice_timer(&mut self) {
+        let deadline = self.smo.next_deadline();
+        self.slice_timer.arm(deadline);
+    }
+
+    /// Runs `ops` at the thread's syscall-exit stop.
+    pub(crate) fn smo_protect_here(&mut self, pid: i32, tid: i32, ops: &[ProtOp]) {
+        if ops.is_empty() {
+            return;
+        }
+        // SAFETY: `tid` is at the exit stop its wait just reported; the recorder resumes it
+        // after this returns.
+        let mut at = unsafe {
+            Stopped::assume(
+                tid,
+                Stop::SyscallExit {
+                    ret: 0,
+                    is_error: false,
+                },
+            )
+        };
+        if let Err(e) = self.protect_in(&mut at, ops, false) {
+            if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
+                self.deferred.push_back(exit_status(tid, exit));
+            } else if !e.is_gone() {
+                self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
+            }
+        }
+    }
+
+    /// The file offset a read/write/readv/writev started at, for a file some traced process
+    /// maps (its parts in the graph need it): the position after the call, from
+    /// /proc/PID/fdinfo, less what the call moved it by.
+    pub(crate) fn smo_file_offset(
+        &mut self,
+        pid: i32,
+        p: &crate::tracer::Pending,
+        ret: i64,
+        args: &mut vigil_event::Args,
+    ) {
+        if ret <= 0
+            || !matches!(
+                p.call.canonical(),
+                Some(Sysno::read | Sysno::write | Sysno::readv | Sysno::writev)
+            )
+        {
+            return;
+        }
+        let Some(vigil_event::Value::Fd(fd)) = args.first() else {
+            return;
+        };
+        let Some(vigil_event::value::Target::File { dev, ino, .. }) = fd.target.as_deref() else {
+            return;
+        };
+        let id = vigil_procstate::mem::ObjectId::File {
+            dev: *dev,
+            ino: *ino,
+        };
+        let mapped = self.spaces.as_ref().is_some_and(|s| {
+            s.spaces()
+                .any(|(_, mm)| mm.iter().any(|v| v.object() == Some(&id)))
+        });
+        if !mapped {
+            return;
+        }
+        let Some(pos) = crate::inspect::fd_pos(pid, fd.num) else {
+            return;
+        };
+        let n = p.call.signature().args.len();
+        if args.len() == n {
+            args.push(vigil_event::Value::Uint(pos.saturating_sub(ret as u64)));
+        }
+    }
+
+    /// Kernel writes into shared mappings, emitted after the call, cut to what it wrote.
+    pub(crate) fn smo_exit_events(&mut self, pid: i32, tid: i32, events: Vec<SmoAccess>, ret: i64) {
+        if ret <= 0 {
+            return;
+        }
+        let mut left = ret as u64;
+        for mut e in events {
+            if left == 0 {
+                break;
+            }
+            if let SmoMode::Minipage(_) = self.smo.mode {
+                e.len = e.len.min(left);
+            }
+            left = left.saturating_sub(e.len.min(left));
+            self.emit(pid, tid, EventKind::SmoAccess(e));
+        }
+    }
+}
+
+/// A POSIX timer that interrupts the tracer thread's wait (SIGURG, handled without
+/// SA_RESTART) when the next slice ends.
+#[derive(Debug, Default)]
+pub struct SliceTimer {
+    id: Option<libc::timer_t>,
+    armed_for: Option<u64>,
+}
+
+impl SliceTimer {
+    fn create(&mut self) -> Option<libc::timer_t> {
+        if let Some(id) = self.id {
+            return Some(id);
+        }
+        crate::signals::ensure_wake_handler();
+        // SAFETY: a zeroed sigevent, filled as SIGEV_THREAD_ID needs; timer_create writes the
+        // id into `id`.
+        unsafe {
+            let mut sev: libc::sigevent = std::mem::zeroed();
+            sev.sigev_notify = libc::SIGEV_THREAD_ID;
+            sev.sigev_signo = libc::SIGURG;
+            sev.sigev_notify_thread_id = libc::syscall(libc::SYS_gettid) as i32;
+            let mut id: libc::timer_t = std::mem::zeroed();
+            if libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut id) != 0 {
+                return None;
+            }
+            self.id = Some(id);
+            Some(id)
+        }
+    }
+
+    /// Fires at `deadline` (now_ns clock), or never.
+    pub fn arm(&mut self, deadline: Option<u64>) {
+        if deadline == self.armed_for {
+            return;
+        }
+        let Some(id) = self.create() else {
+            return;
+        };
+        self.armed_for = deadline;
+        let (sec, nsec) = match deadline {
+            Some(d) => {
+                let left = d.saturating_sub(now_ns()).max(100_000);
+                ((left / 1_000_000_000) as i64, (left % 1_000_000_000) as i64)
+            }
+            None => (0, 0),
+        };
+        // SAFETY: `id` is a timer this struct created; the itimerspec is fully initialised.
+        unsafe {
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: libc::timespec {
+                    tv_sec: sec,
+                    tv_nsec: nsec,
+                },
+            };
+            libc::timer_settime(id, 0, &spec, std::ptr::null_mut());
+        }
+    }
+}
+
+impl Drop for SliceTimer {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            // SAFETY: a timer this struct created, deleted once.
+            unsafe {
+                libc::timer_delete(id);
+            }
+        }
+    }
+}
