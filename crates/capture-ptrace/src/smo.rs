@@ -119,6 +119,9 @@ pub struct ProcSmo {
     pub unmonitored: BTreeSet<u64>,
     /// It has monitored mappings (kept by `Tracer::register_ranges`).
     pub has_smo: bool,
+    /// A `syscall` instruction of the process that injected calls run at (found once per
+    /// address space: looking for one reads /proc/PID/maps and scans code).
+    pub site: Option<u64>,
 }
 
 /// A range to protect or lift in one process: `(start, end, prot)`.
@@ -211,13 +214,14 @@ impl Smo {
     /// pages are copies of the parent's); grants are not inherited (the child's first stop
     /// protects everything).
     pub fn fork(&mut self, parent: i32, child: i32) {
-        let (next, copied) = match self.procs.get(&parent) {
-            Some(p) => (p.window_next, p.copied.clone()),
-            None => (WINDOW_START, BTreeSet::new()),
+        let (next, copied, site) = match self.procs.get(&parent) {
+            Some(p) => (p.window_next, p.copied.clone(), p.site),
+            None => (WINDOW_START, BTreeSet::new(), None),
         };
         let c = self.proc_mut(child);
         c.window_next = next;
         c.copied = copied;
+        c.site = site;
         c.grants.clear();
     }
 

@@ -81,11 +81,16 @@ impl Tracer<'_> {
     /// fault, whose signal is dropped.
     fn protect_in(
         &mut self,
+        pid: i32,
         at: &mut Stopped,
         ops: &[ProtOp],
         discard: bool,
     ) -> Result<(), vigil_tracee::Error> {
+        let site = self.smo.proc_mut(pid).site;
         let mut remote = at.remote(&mut self.ctl)?;
+        if let Some(s) = site {
+            remote = remote.with_site(s);
+        }
         let mut first_err = None;
         for &(s, e, prot) in ops {
             if e <= s {
@@ -103,6 +108,11 @@ impl Tracer<'_> {
                 Ok(_) => {}
                 Err(e) => return Err(e),
             }
+        }
+        if site.is_none()
+            && let Ok(s) = remote.site()
+        {
+            self.smo.proc_mut(pid).site = Some(s);
         }
         if discard {
             remote.finish_discarding_signal()
@@ -157,7 +167,7 @@ impl Tracer<'_> {
             }
             return Ok(());
         }
-        match self.protect_in(&mut s, ops, false) {
+        match self.protect_in(pid, &mut s, ops, false) {
             Ok(()) => {}
             Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
                 self.deferred.push_back(exit_status(tid, exit));
@@ -288,7 +298,7 @@ impl Tracer<'_> {
                 for (q, ops) in revoke {
                     self.protect_other(q, &ops)?;
                 }
-                match self.protect_in(&mut at, &here, true) {
+                match self.protect_in(pid, &mut at, &here, true) {
                     Ok(()) => {}
                     Err(e) => return self.injection_failed(pid, tid, e),
                 }
@@ -362,7 +372,7 @@ impl Tracer<'_> {
         fix(&mut event, first);
         let mut lifted = vec![lift];
         let mut events = vec![event];
-        if let Err(e) = self.protect_in(&mut at, &[lift], true) {
+        if let Err(e) = self.protect_in(pid, &mut at, &[lift], true) {
             self.injection_failed(pid, tid, e)?;
             return Ok(());
         }
@@ -415,7 +425,7 @@ impl Tracer<'_> {
             {
                 let range = exact(&decoded, addr2);
                 fix(&mut e2, range);
-                if let Err(e) = self.protect_in(&mut at, &[l2], true) {
+                if let Err(e) = self.protect_in(pid, &mut at, &[l2], true) {
                     self.injection_failed(pid, tid, e)?;
                     return Ok(());
                 }
@@ -434,7 +444,7 @@ impl Tracer<'_> {
         match stop {
             Stop::Event(_) => {}
             _ => {
-                if let Err(e) = self.protect_in(&mut at, &ops, false) {
+                if let Err(e) = self.protect_in(pid, &mut at, &ops, false) {
                     self.injection_failed(pid, tid, e)?;
                     return Ok(());
                 }
@@ -600,7 +610,7 @@ impl Tracer<'_> {
             // SAFETY: `tid` is at the seccomp stop this thread's wait just reported, and
             // nothing else resumes it until the recorder does after this returns.
             let mut at = unsafe { Stopped::assume(tid, seccomp_stop) };
-            if let Err(e) = self.protect_in(&mut at, &none, false) {
+            if let Err(e) = self.protect_in(pid, &mut at, &none, false) {
                 if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
                     self.deferred.push_back(exit_status(tid, exit));
                 } else if !e.is_gone() {
@@ -700,7 +710,7 @@ impl Tracer<'_> {
                     },
                 )
             };
-            if let Err(e) = self.protect_in(&mut at, &here, false) {
+            if let Err(e) = self.protect_in(pid, &mut at, &here, false) {
                 if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
                     self.deferred.push_back(exit_status(tid, exit));
                 } else if !e.is_gone() {
@@ -747,7 +757,7 @@ impl Tracer<'_> {
         // SAFETY: the child is at its first stop (an interrupt-like PTRACE_EVENT_STOP) and is
         // resumed by the recorder right after this.
         let mut at = unsafe { Stopped::assume(child, Stop::Interrupt) };
-        if let Err(e) = self.protect_in(&mut at, &ops, false)
+        if let Err(e) = self.protect_in(child, &mut at, &ops, false)
             && !e.is_gone()
         {
             self.action(
@@ -793,7 +803,7 @@ impl Tracer<'_> {
                 },
             )
         };
-        if let Err(e) = self.protect_in(&mut at, ops, false) {
+        if let Err(e) = self.protect_in(pid, &mut at, ops, false) {
             if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
                 self.deferred.push_back(exit_status(tid, exit));
             } else if !e.is_gone() {

@@ -355,7 +355,16 @@ impl<'a> RemoteSyscalls<'a> {
             Origin::Trap => {
                 self.requeue_signals(None)?;
                 self.guard(raw::setregs(self.tid, &self.saved))?;
-                self.trap_stop()?;
+                // Stopped in user mode (not inside a call: orig_rax is -1) and not in a
+                // group-stop: the exit stop of the injected call, with the registers back,
+                // resumes exactly like the interrupt stop did (no restart logic can apply), so
+                // no second trip to an interrupt stop is needed.
+                let in_user_mode = self.saved.0.orig_rax == u64::MAX;
+                if !(in_user_mode && matches!(self.t.stop, Stop::Interrupt | Stop::Stepped)) {
+                    self.trap_stop()?;
+                } else {
+                    self.t.stop = Stop::Interrupt;
+                }
             }
         }
         Ok(())

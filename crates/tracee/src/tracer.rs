@@ -17,6 +17,9 @@ use nix::errno::Errno;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
+/// How long a wait for one thread polls before it sleeps (see `wait_tid_raw`).
+const SPIN_US: u64 = 50;
+
 /// Not `Send`/`Sync`: ptrace requests only work from the thread that attached.
 type ThreadBound = PhantomData<*const ()>;
 
@@ -93,7 +96,7 @@ impl Tracer {
     }
 
     /// waitpid with this thread's flags; `None` with WNOHANG when nothing is ready.
-    fn waitpid_raw(pid: i32, nohang: bool) -> Result<Option<(i32, i32)>, Error> {
+    pub(crate) fn waitpid_raw(pid: i32, nohang: bool) -> Result<Option<(i32, i32)>, Error> {
         let flags = WAIT_FLAGS | if nohang { libc::WNOHANG } else { 0 };
         loop {
             let mut status = 0;
@@ -179,6 +182,19 @@ impl Tracer {
     pub(crate) fn wait_tid_raw(&mut self, tid: i32) -> Result<(i32, i32), Error> {
         if let Some(s) = self.take_queued(|t| t == tid) {
             return Ok(s);
+        }
+        // The thread was just resumed by this tracer for a step or an injected call, and
+        // stops again within microseconds: poll briefly before sleeping, which saves the
+        // sleep and wake-up (an inter-processor interrupt, in a VM an exit to the hypervisor)
+        // on most of these round trips. Only while a CPU is free for it is it worth it; the
+        // poll yields the CPU to anything runnable.
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_micros(SPIN_US) {
+            if let Some(s) = Self::waitpid_raw(tid, true)? {
+                return Ok(s);
+            }
+            // SAFETY: no arguments.
+            unsafe { libc::sched_yield() };
         }
         match Self::waitpid_raw(tid, false)? {
             Some(s) => Ok(s),
