@@ -1,13 +1,15 @@
 //! vigil's benchmarks. Each section prints medians and ratios against the peer measured in the
 //! same run; `bench/out/results.json` keeps the figures. Timings are never asserted anywhere.
 //!
-//! usage: vigil-bench [all|record|memread|log|graph|rules] [--only WORKLOAD]
+//! usage: vigil-bench [all|record|memread|log|graph|rules|watch] [--only WORKLOAD]
+//!        vigil-bench smo [--only ring|cost|falsedep|zero] [--runs N] [--ring-n N]
 
 mod graph;
 mod logwrite;
 mod memread;
 mod record;
 mod rules;
+mod smo;
 mod stats;
 
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ fn main() {
         std::process::exit(1);
     }
     let mut results = serde_json::Map::new();
+    // A section that cannot run with this vigil (smo without --smo): said, and the exit status.
+    let mut failed = false;
     let mut section = |v: serde_json::Value| {
         if let serde_json::Value::Object(m) = v {
             results.extend(m);
@@ -52,6 +56,27 @@ fn main() {
             section(record::run(&vigil, &scratch, only));
             section(graph::run(&vigil, &scratch));
             section(rules::run(&vigil, &scratch));
+            let opts = smo::Options {
+                only: None,
+                runs: None,
+                ring_n: 10_000,
+            };
+            match smo::run(&vigil, &scratch, &opts) {
+                Ok(v) => section(v),
+                Err(e) => {
+                    eprintln!("\nvigil-bench: smo: {e}");
+                    failed = true;
+                }
+            }
+        }
+        "smo" => {
+            match smo::Options::from_args(&args[1..]).and_then(|o| smo::run(&vigil, &scratch, &o)) {
+                Ok(v) => section(v),
+                Err(e) => {
+                    eprintln!("vigil-bench: smo: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
         "record" => section(record::run(&vigil, &scratch, only)),
         "graph" => section(graph::run(&vigil, &scratch)),
@@ -63,7 +88,7 @@ fn main() {
         "log" => section(logwrite::run(&scratch)),
         other => {
             eprintln!(
-                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch)"
+                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch, smo)"
             );
             std::process::exit(2);
         }
@@ -77,5 +102,8 @@ fn main() {
     ) {
         Ok(()) => println!("\nfigures written to {}", path.display()),
         Err(e) => eprintln!("vigil-bench: cannot write {}: {e}", path.display()),
+    }
+    if failed {
+        std::process::exit(1);
     }
 }

@@ -11,29 +11,26 @@ pub const INTERPOSER_SET: &str = "fork,vfork,execve,open,openat,openat2,creat,mo
 /// The set strace was measured with.
 pub const STRACE_SET: &str = "openat,read,write,execve,clone,clone3,fork,vfork,mmap";
 
-struct Workload {
-    name: &'static str,
-    what: &'static str,
-    cmd: Vec<String>,
+pub(crate) struct Workload {
+    pub(crate) name: &'static str,
+    pub(crate) what: &'static str,
+    pub(crate) cmd: Vec<String>,
     sets: Vec<&'static str>,
-    runs: usize,
+    pub(crate) runs: usize,
 }
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-fn workloads(scratch: &Path) -> Vec<Workload> {
+/// Workloads A, B and C: single-process or sequential, no shared mappings, cheap to set up
+/// (the shared-memory benchmark's zero-cost check runs them too).
+pub(crate) fn workloads_abc(scratch: &Path) -> Vec<Workload> {
     let src = scratch.join("src64k.bin");
     std::fs::write(&src, vec![0x5au8; 64 * 1024]).expect("write the 64 KiB source");
     let dst = scratch.join("copies");
     std::fs::create_dir_all(&dst).expect("create the copy directory");
     let copy = vigil_testkit::program("copy64k");
-    let tar_out = scratch.join("share.tar");
-    let project = c_project(scratch);
-    let pylib = python_tree(scratch);
-    let xz_in = xz_input(scratch);
-    let tgz = scratch.join("doc.tgz");
     vec![
         Workload {
             name: "A",
@@ -56,6 +53,25 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
             runs: 15,
         },
         Workload {
+            name: "C",
+            what: "a shell loop starting 500 short processes",
+            cmd: s(&["sh", "-c", "for i in $(seq 500); do /bin/true; done"]),
+            sets: vec![STRACE_SET],
+            runs: 5,
+        },
+    ]
+}
+
+fn workloads(scratch: &Path) -> Vec<Workload> {
+    let tar_out = scratch.join("share.tar");
+    let project = c_project(scratch);
+    let pylib = python_tree(scratch);
+    let xz_in = xz_input(scratch);
+    let tgz = scratch.join("doc.tgz");
+    let mut all = workloads_abc(scratch);
+    all.insert(
+        2,
+        Workload {
             name: "B2",
             what: "tar of /usr/share/doc and /usr/share/man into a file",
             cmd: vec![
@@ -68,13 +84,8 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
             sets: vec![STRACE_SET],
             runs: 5,
         },
-        Workload {
-            name: "C",
-            what: "a shell loop starting 500 short processes",
-            cmd: s(&["sh", "-c", "for i in $(seq 500); do /bin/true; done"]),
-            sets: vec![STRACE_SET],
-            runs: 5,
-        },
+    );
+    all.extend(vec![
         // Real parallel workloads on the machine's cores (-j2, -T2): the tracer competes
         // with the traced processes for the CPUs.
         Workload {
@@ -129,7 +140,8 @@ fn workloads(scratch: &Path) -> Vec<Workload> {
             sets: vec![STRACE_SET],
             runs: 5,
         },
-    ]
+    ]);
+    all
 }
 
 /// Up to `max` regular files under `dir`, depth first, in name order.
