@@ -527,11 +527,36 @@ impl Tracer<'_> {
             let mut bufs = self.buffers(pid, sys, raw);
             let memory_call = call.signature().class == vigil_event::Class::MEMORY;
             if bufs.is_empty() && !memory_call {
-                // Any other call: an argument that points into a shared mapping is a struct or
-                // word the kernel may read or write (futex words, above all).
-                let monitored = |t: &Self, a: u64| t.own.range_at(pid, a).is_some();
-                for &a in raw.iter() {
-                    if a != 0 && monitored(self, a) {
+                // Any other call: a pointer argument into a shared mapping is a struct or word
+                // the kernel may read or write (futex words, above all). Only the arguments
+                // the call has: the other registers hold whatever the program left there.
+                let pointers: Vec<u64> = if sys == Sysno::futex {
+                    const FUTEX_REQUEUE: u64 = 3;
+                    const FUTEX_CMP_REQUEUE: u64 = 4;
+                    const FUTEX_WAKE_OP: u64 = 5;
+                    const FUTEX_CMP_REQUEUE_PI: u64 = 12;
+                    let op = raw[1] & 0x7f;
+                    let second = matches!(
+                        op,
+                        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI
+                    );
+                    let mut v = vec![raw[0]];
+                    if second {
+                        v.push(raw[4]);
+                    }
+                    v
+                } else {
+                    // A call vigil does not decode has no known arguments: none is looked at.
+                    vigil_event::syscall::signature_of(sys)
+                        .map_or(&[][..], |s| s.args)
+                        .iter()
+                        .zip(raw.iter())
+                        .filter(|(a, _)| a.kind == vigil_event::ArgKind::Hex)
+                        .map(|(_, &v)| v)
+                        .collect()
+                };
+                for a in pointers {
+                    if a != 0 && self.own.range_at(pid, a).is_some() {
                         bufs.push((a, 1, true));
                     }
                 }
@@ -670,6 +695,15 @@ impl Tracer<'_> {
                 }
             }
             here.extend(self.smo.protect_plan(spaces, pid, s, e));
+            // A shared mapping that left the window (mremap moved it): no longer monitored,
+            // so it gets the program's own protection back.
+            if let Some(mm) = spaces.mm(pid as u32) {
+                for v in mm.overlapping(s, e) {
+                    if self.smo.outside_window(spaces, v) {
+                        here.push((v.start.max(s), v.end.min(e), v.prot.bits() as i32));
+                    }
+                }
+            }
         }
         // Private mappings of an object that just became shared, in this and other processes.
         new_objects.sort();
@@ -853,6 +887,101 @@ impl Tracer<'_> {
         let n = p.call.signature().args.len();
         if args.len() == n {
             args.push(vigil_event::Value::Uint(pos.saturating_sub(ret as u64)));
+        }
+    }
+
+    /// A read of `/proc/N/maps` (or smaps, numa_maps) of a traced process with monitored
+    /// mappings: the program must see its own protections there, not vigil's, so they are
+    /// given back for the call (and taken again at its exit, `smo_maps_read_done`). The
+    /// process whose maps are read, if any.
+    pub(crate) fn smo_maps_read(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        call: Option<Sysno>,
+        args: &vigil_event::Args,
+        seccomp_stop: Stop,
+    ) -> Result<Option<i32>, PtraceError> {
+        if !matches!(
+            call,
+            Some(Sysno::read | Sysno::pread64 | Sysno::readv | Sysno::preadv | Sysno::preadv2)
+        ) {
+            return Ok(None);
+        }
+        let Some(vigil_event::Value::Fd(fd)) = args.first() else {
+            return Ok(None);
+        };
+        let Some(path) = fd.target.as_deref().and_then(|t| t.path()) else {
+            return Ok(None);
+        };
+        let path = path.as_bytes();
+        let Some(rest) = path.strip_prefix(b"/proc/") else {
+            return Ok(None);
+        };
+        let Some(i) = rest.iter().position(|&b| b == b'/') else {
+            return Ok(None);
+        };
+        let (n, file) = (&rest[..i], &rest[i + 1..]);
+        if !matches!(file, b"maps" | b"smaps" | b"numa_maps" | b"smaps_rollup") {
+            return Ok(None);
+        }
+        let Some(target) = std::str::from_utf8(n)
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            return Ok(None);
+        };
+        if !self.smo.has_smo(target) {
+            return Ok(None);
+        }
+        let Some(spaces) = self.spaces.as_ref() else {
+            return Ok(None);
+        };
+        let mut ops = self.smo.protect_plan(spaces, target, 0, u64::MAX);
+        let Some(mm) = spaces.mm(target as u32) else {
+            return Ok(None);
+        };
+        for op in ops.iter_mut() {
+            if let Some(v) = mm.vma_at(op.0) {
+                op.2 = v.prot.bits() as i32;
+            }
+        }
+        if target == pid {
+            // SAFETY: `tid` is at the seccomp stop its wait just reported; the recorder
+            // resumes it after this returns.
+            let mut at = unsafe { Stopped::assume(tid, seccomp_stop) };
+            if let Err(e) = self.protect_in(pid, &mut at, &ops, false)
+                && !e.is_gone()
+            {
+                self.action(
+                    pid,
+                    tid,
+                    "failed",
+                    format!("showing a process its own maps: {e}"),
+                );
+            }
+        } else {
+            self.protect_other(target, &ops)?;
+        }
+        Ok(Some(target))
+    }
+
+    /// After the read of a maps file: the protections go back on.
+    pub(crate) fn smo_maps_read_done(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        target: i32,
+    ) -> Result<(), PtraceError> {
+        let Some(spaces) = self.spaces.as_ref() else {
+            return Ok(());
+        };
+        let ops = self.smo.protect_plan(spaces, target, 0, u64::MAX);
+        if target == pid {
+            self.smo_protect_here(pid, tid, &ops);
+            Ok(())
+        } else {
+            self.protect_other(target, &ops)
         }
     }
 

@@ -40,6 +40,8 @@ pub struct Pending {
     pub created: Option<i32>,
     /// Kernel writes into shared mappings this call may make, emitted after its exit.
     pub smo_out: Vec<SmoAccess>,
+    /// A read of this process's maps file, for which its protections were given back.
+    pub smo_maps_of: Option<i32>,
 }
 
 pub struct Thread {
@@ -1116,6 +1118,21 @@ impl<'s> Tracer<'s> {
             smo_out = self.smo_entry(pid, tid, call, &raw, stop)?;
             self.arm_slice_timer();
         }
+        let smo_maps_of = if self.smo.on() {
+            let stop = vigil_tracee::Stop::Seccomp {
+                call: vigil_tracee::SyscallEntry {
+                    nr,
+                    args: raw,
+                    abi: vigil_tracee::Abi::X86_64,
+                    ip: info.instruction_pointer,
+                    sp: info.stack_pointer,
+                },
+                data: 0,
+            };
+            self.smo_maps_read(pid, tid, sys, &args, stop)?
+        } else {
+            None
+        };
         if self.smo.use_window && abi == Abi::X86_64 {
             self.window_hint(pid, tid, sys, &raw);
         }
@@ -1137,6 +1154,7 @@ impl<'s> Tracer<'s> {
             || matches!(sig.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard)
             || smo_call
             || !smo_out.is_empty()
+            || smo_maps_of.is_some()
             || matches!(self.smo.mode, crate::smo::SmoMode::Minipage(_))
                 && self.smo.has_grants(pid);
         if matches!(sys, Some(Sysno::exit | Sysno::exit_group)) {
@@ -1174,6 +1192,7 @@ impl<'s> Tracer<'s> {
                 awaiting_exit,
                 created: None,
                 smo_out,
+                smo_maps_of,
             });
         }
         self.resume(tid, None)
@@ -1301,6 +1320,9 @@ impl<'s> Tracer<'s> {
             if pending.record {
                 self.emit(pid, tid, kind);
             }
+        }
+        if let Some(target) = pending.smo_maps_of {
+            self.smo_maps_read_done(pid, tid, target)?;
         }
         if self.smo.on() {
             let smo_out = std::mem::take(&mut pending.smo_out);

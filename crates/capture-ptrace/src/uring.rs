@@ -430,6 +430,7 @@ impl Tracer<'_> {
             awaiting_exit: false,
             created: None,
             smo_out: Vec::new(),
+            smo_maps_of: None,
         };
         let p = self.procs.get_mut(&pid)?;
         if p.rings.waiting >= MAX_PENDING {

@@ -248,18 +248,90 @@ fn smo_cost_runs_its_phases_between_markers() {
         "a marker before, between and after the 4 phases"
     );
     assert!(m.iter().all(|&p| p == m[0]), "one process");
-    // Nothing recorded between the markers: no system call inside a phase.
-    let seqs: Vec<u64> = exits(&events, "getppid")
+    // No system call inside a phase: between two marker exits, the next marker's entry and
+    // the phase's shared-memory accesses only. The cost model, counted: in one slice a run of
+    // reads is one fault, a run of writes one, reads then writes two, a read-modify-write one.
+    assert_eq!(
+        phases(&events),
+        vec![
+            vec!["smo_read"],
+            vec!["smo_write"],
+            vec!["smo_read", "smo_write"],
+            vec!["smo_read_write"]
+        ]
+    );
+}
+
+/// The shared-memory events of each phase of smo_cost (between consecutive markers), by type;
+/// asserts nothing else happened there but the next marker's entry.
+fn phases(events: &[Event]) -> Vec<Vec<&'static str>> {
+    let seqs: Vec<u64> = exits(events, "getppid")
         .iter()
         .map(|(e, _)| e.seq)
         .collect();
-    for w in seqs.windows(2) {
-        let between = events
-            .iter()
-            .filter(|e| e.seq > w[0] && e.seq < w[1])
-            .count();
-        // The next marker's own entry is the one event between two marker exits.
-        assert_eq!(between, 1, "a phase makes no system call");
+    seqs.windows(2)
+        .map(|w| {
+            let between: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.seq > w[0] && e.seq < w[1])
+                .collect();
+            let other = between
+                .iter()
+                .filter(|e| !matches!(e.kind, EventKind::SmoAccess(_)))
+                .count();
+            assert_eq!(other, 1, "a phase makes no system call: {between:?}");
+            between
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::SmoAccess(a) => Some(e.kind.event_type().name()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// smo_cost under `--smo MODE`: the shared-memory events per phase.
+fn cost_under(mode: &str) -> Vec<Vec<&'static str>> {
+    let dir = scratch_dir(&format!("smo-cost-{}", mode.replace(':', "-")));
+    let cost = prog("smo_cost");
+    let file = dir.join("cost");
+    let (out, events, _) = record_in(
+        &dir,
+        &["--syscalls", "default,getppid", "--smo", mode],
+        &[cost.as_os_str(), file.as_os_str()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    phases(&events)
+}
+
+#[test]
+fn the_cost_model_holds_per_slice_in_every_mode() {
+    // minipage: every access faults (1000 loads, 1000 stores, both, one read-modify-write).
+    let counts: Vec<(usize, usize, usize)> = cost_under("minipage:64")
+        .iter()
+        .map(|p| {
+            let n = |t: &str| p.iter().filter(|x| **x == t).count();
+            (n("smo_read"), n("smo_write"), n("smo_read_write"))
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(1000, 0, 0), (0, 1000, 0), (1000, 1000, 0), (0, 0, 1)]
+    );
+    // vma and object: each phase's syscall stop ended the slice; the first fault of a phase
+    // grants the whole mapping (or object) at its level.
+    for mode in ["vma", "object"] {
+        assert_eq!(
+            cost_under(mode),
+            vec![
+                vec!["smo_read"],
+                vec!["smo_write"],
+                vec!["smo_read", "smo_write"],
+                vec!["smo_read_write"]
+            ],
+            "{mode}"
+        );
     }
 }
 
@@ -566,9 +638,20 @@ fn smo_misc_maps_prints_three_snapshots() {
     );
     let (v, events) = recorded(&cmd(&vdir), &vdir);
     assert_eq!(v.shell, 0, "{v:?}");
+    // The same mappings with the program's own protections (vigil gives them back while a
+    // maps file is read), in another order: vigil places shared mappings in its address
+    // window (docs/architecture.md).
+    let sorted = |d: Vec<Vec<String>>| -> Vec<Vec<String>> {
+        d.into_iter()
+            .map(|mut l| {
+                l.sort();
+                l
+            })
+            .collect()
+    };
     assert_eq!(
-        maps_dumps(&v.stdout, &vdir),
-        nd,
+        sorted(maps_dumps(&v.stdout, &vdir)),
+        sorted(nd),
         "the same layouts under vigil"
     );
     assert_eq!(markers(&events).len(), 3);
