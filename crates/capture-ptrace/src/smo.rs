@@ -237,6 +237,9 @@ impl Smo {
         let Some(id) = v.object() else {
             return false;
         };
+        if !memory_object(v) {
+            return false;
+        }
         if self.use_window && !(v.start >= WINDOW_START && v.end <= WINDOW_END) {
             return false;
         }
@@ -247,6 +250,7 @@ impl Smo {
     pub fn outside_window(&self, spaces: &Processes, v: &Vma) -> bool {
         self.use_window
             && v.object().is_some()
+            && memory_object(v)
             && !(v.start >= WINDOW_START && v.end <= WINDOW_END)
             && (v.shared
                 || v.object()
@@ -593,6 +597,32 @@ impl Smo {
             let p = self.proc_mut(pid);
             // A guard page between mappings keeps the kernel from merging them.
             p.window_next = p.window_next.max(end + PAGE);
+        }
+    }
+}
+
+/// Whether a mapping shows memory a program shares: a file (/dev/shm, shm_open and memfd
+/// included), SysV shm or shared anonymous memory. Not the mappings of devices, io_uring
+/// rings, perf buffers, sockets and other special files, whose pages the kernel or a device
+/// writes on its own (protecting them would break them and show nothing of the program).
+pub fn memory_object(v: &Vma) -> bool {
+    let Backing::Object { id, path, .. } = &v.backing else {
+        return false;
+    };
+    match id {
+        ObjectId::SharedAnon(_) | ObjectId::SysV(_) => true,
+        ObjectId::File { ino, .. } => {
+            let p = path.as_bytes();
+            let special = |prefix: &[u8]| p.starts_with(prefix);
+            *ino != 0
+                && (p.starts_with(b"/dev/shm/")
+                    || p.starts_with(b"/dev/zero")
+                    || special(b"memfd:")
+                    || special(b"/memfd:")
+                    || (p.starts_with(b"/")
+                        && !special(b"/dev/")
+                        && !special(b"/proc/")
+                        && !special(b"/sys/")))
         }
     }
 }

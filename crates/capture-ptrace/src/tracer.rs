@@ -1134,7 +1134,7 @@ impl<'s> Tracer<'s> {
             None
         };
         if self.smo.use_window && abi == Abi::X86_64 {
-            self.window_hint(pid, tid, sys, &raw);
+            self.window_hint(pid, tid, sys, &raw, &args);
         }
         // clone is trapped only with CLONE_UNTRACED (seccomp.rs), i386 clone always.
         let clone =
@@ -1200,7 +1200,7 @@ impl<'s> Tracer<'s> {
 
     /// A shared mapping the kernel may place where it likes is offered an address in vigil's
     /// window (smo.rs), where the seccomp filter finds buffers that point into it.
-    fn window_hint(&mut self, pid: i32, tid: i32, sys: Option<Sysno>, raw: &[u64; 6]) {
+    fn window_hint(&mut self, pid: i32, tid: i32, sys: Option<Sysno>, raw: &[u64; 6], args: &Args) {
         const MAP_SHARED: u64 = 0x01;
         const MAP_TYPE: u64 = 0x0f;
         const MAP_FIXED: u64 = 0x10;
@@ -1210,7 +1210,8 @@ impl<'s> Tracer<'s> {
                 if raw[0] == 0
                     && raw[3] & MAP_FIXED == 0
                     && raw[3] & MAP_FIXED_NOREPLACE == 0
-                    && matches!(raw[3] & MAP_TYPE, MAP_SHARED | 0x03) =>
+                    && matches!(raw[3] & MAP_TYPE, MAP_SHARED | 0x03)
+                    && maps_memory(raw[3], args) =>
             {
                 (0, raw[1])
             }
@@ -1390,6 +1391,34 @@ impl<'s> Tracer<'s> {
 
     pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {
         self.threads.get(&tid).map(|t| t.files.clone())
+    }
+}
+
+/// Whether an mmap maps memory a program shares (smo::memory_object): anonymous memory, or
+/// a file that is not a device or another special file (an io_uring ring, a perf buffer).
+fn maps_memory(flags: u64, args: &Args) -> bool {
+    const MAP_ANONYMOUS: u64 = 0x20;
+    if flags & MAP_ANONYMOUS != 0 {
+        return true;
+    }
+    match args.get(4) {
+        Some(Value::Fd(fd)) => match fd.target.as_deref() {
+            Some(value::Target::File { path, .. }) => {
+                let p = path.as_bytes();
+                p.starts_with(b"/dev/shm/")
+                    || p.starts_with(b"/dev/zero")
+                    || (p.starts_with(b"/")
+                        && !p.starts_with(b"/dev/")
+                        && !p.starts_with(b"/proc/")
+                        && !p.starts_with(b"/sys/"))
+            }
+            Some(value::Target::Other { label, .. }) => {
+                let l = label.as_bytes();
+                l.starts_with(b"memfd:") || l.starts_with(b"/memfd:")
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -283,7 +283,7 @@ fn phases(events: &[Event]) -> Vec<Vec<&'static str>> {
             between
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    EventKind::SmoAccess(a) => Some(e.kind.event_type().name()),
+                    EventKind::SmoAccess(_) => Some(e.kind.event_type().name()),
                     _ => None,
                 })
                 .collect()
