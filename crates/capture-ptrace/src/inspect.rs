@@ -340,6 +340,29 @@ pub fn pidfd_pid(fd: &OwnedFd) -> Option<i32> {
     line[4..].trim().parse().ok()
 }
 
+/// The pages of `[start, end)` in process `pid` that are present and anonymous: in a private
+/// file mapping, the pages the process wrote (copied on write). From /proc/PID/pagemap (bit
+/// 63 present, bit 61 file-backed or shared); empty when it cannot be read.
+pub fn private_copies(pid: i32, start: u64, end: u64) -> Vec<u64> {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::File::open(format!("/proc/{pid}/pagemap")) else {
+        return Vec::new();
+    };
+    let pages = ((end.saturating_sub(start)) / 4096).min(1 << 20) as usize;
+    let mut buf = vec![0u8; pages * 8];
+    let Ok(n) = f.read_at(&mut buf, (start / 4096) * 8) else {
+        return Vec::new();
+    };
+    buf[..n - n % 8]
+        .chunks_exact(8)
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let e = u64::from_le_bytes(b.try_into().ok()?);
+            (e & (1 << 63) != 0 && e & (1 << 61) == 0).then_some(start + 4096 * i as u64)
+        })
+        .collect()
+}
+
 /// The file position of a process's fd (`pos:` in /proc/PID/fdinfo/FD).
 pub fn fd_pos(pid: i32, fd: i32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;

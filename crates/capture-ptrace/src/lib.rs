@@ -208,6 +208,9 @@ impl PtraceBackend {
             nrs.extend(
                 syscall::known()
                     .map(|(s, _)| s)
+                    // getrandom is not decoded but writes a buffer (once per process, from
+                    // glibc): trapped always.
+                    .chain([syscalls::Sysno::getrandom])
                     .filter(|s| smo::interested(*s))
                     .filter(|s| !smo::WINDOW_TRAPS.iter().any(|(w, _)| w == s))
                     .filter(|s| !smo::FUTEX_CALLS.contains(s))
@@ -295,7 +298,12 @@ impl Backend for PtraceBackend {
         tracer.exact_entry = self.exact_entry;
         tracer.report_path_changes = self.report_path_changes;
         if self.smo != SmoMode::Off {
-            tracer.with_smo(smo::Smo::new(self.smo, self.smo_slice_ns, true));
+            let mut smo = smo::Smo::new(self.smo, self.smo_slice_ns, true);
+            smo.buffers_trapped = self.selection.all
+                || smo::WINDOW_TRAPS
+                    .iter()
+                    .all(|(s, _)| trapped.contains(&(s.id() as u32)));
+            tracer.with_smo(smo);
         }
         let argv: Arc<[Str]> = self
             .argv

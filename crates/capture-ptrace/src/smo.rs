@@ -133,6 +133,9 @@ pub enum FaultPlan {
     /// Not vigil's: the program's own fault (its protection does not allow the access, or the
     /// page is not one vigil protects). Deliver it.
     NotOurs,
+    /// A page vigil protected in a mapping it no longer monitors: give the mapping its own
+    /// protection back and let the access run again.
+    Release(ProtOp),
     /// Already granted at this level (another thread of the process faulted first): resume.
     Already,
     /// Lift these ranges in this process (after `revoke` in the others), then the event.
@@ -152,7 +155,14 @@ pub struct Smo {
     pub slice_ns: u64,
     /// Whether shared mappings are placed in the window (read/write are not all trapped).
     pub use_window: bool,
+    /// Every call of WINDOW_TRAPS is trapped whatever its buffer (the selection has them):
+    /// a private mapping outside the window can be monitored too (its pages are rarely futex
+    /// words, the one kind of kernel access then left untrapped).
+    pub buffers_trapped: bool,
     procs: HashMap<i32, ProcSmo>,
+    /// Objects some traced process mapped shared: their private mappings are monitored too
+    /// (their loads see the shared writers' stores), for as long as the recording lasts.
+    shared: std::collections::HashSet<ObjectId>,
     /// Faults and kernel accesses handled, for the summary.
     pub faults: u64,
 }
@@ -185,7 +195,9 @@ impl Smo {
             mode,
             slice_ns,
             use_window,
+            buffers_trapped: false,
             procs: HashMap::new(),
+            shared: Default::default(),
             faults: 0,
         }
     }
@@ -240,21 +252,29 @@ impl Smo {
         if !memory_object(v) {
             return false;
         }
-        if self.use_window && !(v.start >= WINDOW_START && v.end <= WINDOW_END) {
+        if self.use_window
+            && !(v.start >= WINDOW_START && v.end <= WINDOW_END)
+            && (v.shared || !self.buffers_trapped)
+        {
             return false;
         }
-        v.shared || !spaces.shared_mappings(id).is_empty()
+        let _ = spaces;
+        v.shared || self.shared.contains(id)
+    }
+
+    /// A traced process mapped `id` shared.
+    pub fn note_shared(&mut self, id: ObjectId) {
+        self.shared.insert(id);
     }
 
     /// Whether `v` would be monitored but is not, because it lies outside the window.
-    pub fn outside_window(&self, spaces: &Processes, v: &Vma) -> bool {
+    pub fn outside_window(&self, v: &Vma) -> bool {
         self.use_window
             && v.object().is_some()
             && memory_object(v)
             && !(v.start >= WINDOW_START && v.end <= WINDOW_END)
-            && (v.shared
-                || v.object()
-                    .is_some_and(|id| !spaces.shared_mappings(id).is_empty()))
+            && (v.shared || !self.buffers_trapped)
+            && (v.shared || v.object().is_some_and(|id| self.shared.contains(id)))
     }
 
     /// The ranges to protect (PROT_NONE) in process `pid` within `[start, end)`: its monitored
@@ -384,7 +404,7 @@ impl Smo {
             return FaultPlan::NotOurs;
         };
         if !self.monitored(spaces, v) {
-            return FaultPlan::NotOurs;
+            return FaultPlan::Release((v.start, v.end, prot_bits(v)));
         }
         let page = addr & !(PAGE - 1);
         if !v.shared
@@ -684,14 +704,13 @@ pub const FUTEX_CALLS: [syscalls::Sysno; 1] = [syscalls::Sysno::futex];
 /// Calls whose pointer argument is tested against the window by the seccomp filter when the
 /// selection leaves them out: `(number, argument)`. The others of `interested` are trapped
 /// always.
-pub const WINDOW_TRAPS: [(syscalls::Sysno, u32); 7] = [
+pub const WINDOW_TRAPS: [(syscalls::Sysno, u32); 6] = [
     (syscalls::Sysno::read, 1),
     (syscalls::Sysno::write, 1),
     (syscalls::Sysno::pread64, 1),
     (syscalls::Sysno::pwrite64, 1),
     (syscalls::Sysno::recvfrom, 1),
     (syscalls::Sysno::sendto, 1),
-    (syscalls::Sysno::getrandom, 0),
 ];
 
 /// Sorts and merges adjacent ranges with the same protection.

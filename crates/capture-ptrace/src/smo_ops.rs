@@ -11,7 +11,7 @@
 //! pkey_mprotect: an injected plain mprotect would stop at the filter once more.
 
 use crate::PtraceError;
-use crate::smo::{FaultPlan, ProtOp, SmoMode, merge};
+use crate::smo::{self, FaultPlan, ProtOp, SmoMode, merge};
 use crate::tracer::Tracer;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -152,12 +152,38 @@ impl Tracer<'_> {
                 return Ok(());
             }
         };
-        let mut s = match wait {
-            Wait::Exited { tid, exit } => {
-                self.deferred.push_back(exit_status(tid, exit));
-                return Ok(());
+        let mut wait = wait;
+        let mut s = loop {
+            let s = match wait {
+                Wait::Exited { tid, exit } => {
+                    self.deferred.push_back(exit_status(tid, exit));
+                    return Ok(());
+                }
+                Wait::Stopped(s) => s,
+            };
+            // A blocking call the interrupt cut short stops at its exit first (it restarts
+            // later): that stop is the recorder's as always, and the interrupt stop follows.
+            if let Stop::SyscallExit { ret, .. } = *s.stop()
+                && (-516..=-512).contains(&ret)
+            {
+                drop(s);
+                self.on_syscall_exit(tid)?;
+                wait = match self.ctl.wait_tid(tid) {
+                    Ok(w) => w,
+                    Err(e) if e.is_gone() => return Ok(()),
+                    Err(e) => {
+                        self.action(
+                            pid,
+                            tid,
+                            "failed",
+                            format!("interrupting for shared memory: {e}"),
+                        );
+                        return Ok(());
+                    }
+                };
+                continue;
             }
-            Wait::Stopped(s) => s,
+            break s;
         };
         if let Stop::Event(_) = s.stop() {
             // Inside fork/clone/exec: no call can be run here. Its process is stopped; the
@@ -286,6 +312,15 @@ impl Tracer<'_> {
         );
         match plan {
             FaultPlan::NotOurs => Ok(false),
+            FaultPlan::Release(op) => {
+                // vigil's protection on a mapping it no longer monitors: given back.
+                if let Err(e) = self.protect_in(pid, &mut at, &[op], true) {
+                    return self.injection_failed(pid, tid, e);
+                }
+                self.register_ranges(pid);
+                self.resume(tid, None)?;
+                Ok(true)
+            }
             FaultPlan::Already => {
                 self.resume(tid, None)?;
                 Ok(true)
@@ -669,10 +704,11 @@ impl Tracer<'_> {
                 for v in mm.overlapping(s, e) {
                     if v.shared
                         && let Some(id) = v.object()
+                        && smo::memory_object(v)
                     {
                         new_objects.push(*id);
                     }
-                    if self.smo.outside_window(spaces, v)
+                    if self.smo.outside_window(v)
                         && self.smo.proc_mut(pid).unmonitored.insert(v.start)
                     {
                         let detail = format!(
@@ -699,7 +735,7 @@ impl Tracer<'_> {
             // so it gets the program's own protection back.
             if let Some(mm) = spaces.mm(pid as u32) {
                 for v in mm.overlapping(s, e) {
-                    if self.smo.outside_window(spaces, v) {
+                    if self.smo.outside_window(v) {
                         here.push((v.start.max(s), v.end.min(e), v.prot.bits() as i32));
                     }
                 }
@@ -708,6 +744,9 @@ impl Tracer<'_> {
         // Private mappings of an object that just became shared, in this and other processes.
         new_objects.sort();
         new_objects.dedup();
+        for id in &new_objects {
+            self.smo.note_shared(*id);
+        }
         for id in new_objects {
             for (q, mm) in spaces.spaces() {
                 let q = q as i32;
@@ -717,6 +756,10 @@ impl Tracer<'_> {
                     .map(|v| (v.start, v.end))
                     .collect();
                 for (s, e) in ranges {
+                    // Pages the process stored to before the object was shared are its own
+                    // copies already (the kernel's page map says which): never protected.
+                    let copied = crate::inspect::private_copies(q, s, e);
+                    self.smo.proc_mut(q).copied.extend(copied);
                     let ops = self.smo.protect_plan(spaces, q, s, e);
                     if q == pid {
                         here.extend(ops);
