@@ -15,7 +15,7 @@
 use crate::stats::{median, time_command};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use vigil_event::{EventKind, MemAccess, SmoVia};
+use vigil_event::{EventKind, MemAccess, SmoVia, SyscallId};
 
 /// The monitoring modes the ring is measured under (`off` is the baseline for the per-fault
 /// cost).
@@ -31,7 +31,7 @@ const PHASES: &[(&str, &str)] = &[
     ("e", "a long run of loads: 1 read per slice"),
 ];
 /// Millions of loads in smo_cost's phase (e): long enough to span several 10 ms slices.
-const SPIN_MILLIONS: &str = "200";
+const SPIN_MILLIONS: &str = "100";
 
 /// What the benchmark was asked to do: `--only ring|cost|falsedep|zero`, `--runs N` (ring
 /// and zero-cost runs per configuration), `--ring-n N` (messages).
@@ -330,13 +330,12 @@ fn ring(vigil: &Path, scratch: &Path, opts: &Options) -> serde_json::Value {
 fn phases(log: &Path) -> Result<Vec<(SmoCounts, u64)>, String> {
     let events = read_events(log);
     let root = events.first().map(|e| e.pid).ok_or("an empty log")?;
+    let getppid = SyscallId::x86_64(libc::SYS_getppid as u32);
     let marks: Vec<(u64, u64)> = events
         .iter()
         .filter(|e| e.pid == root)
         .filter_map(|e| match &e.kind {
-            EventKind::SyscallExit(x) if x.call.to_string() == "getppid" => {
-                Some((e.seq, e.time_ns))
-            }
+            EventKind::SyscallExit(x) if x.call == getppid => Some((e.seq, e.time_ns)),
             _ => None,
         })
         .collect();
@@ -605,4 +604,35 @@ pub fn run(vigil: &Path, scratch: &Path, opts: &Options) -> Result<serde_json::V
         out.insert("zero_cost".into(), zero_cost(vigil, scratch, opts));
     }
     Ok(serde_json::json!({ "smo": out }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        strs(v)
+    }
+
+    #[test]
+    fn options_parse_and_reject() {
+        let o = Options::from_args(&args(&["--only", "cost", "--runs", "3"])).unwrap();
+        assert_eq!(o.only.as_deref(), Some("cost"));
+        assert_eq!((o.runs, o.ring_n), (Some(3), 10_000));
+        assert!(o.wants("cost") && !o.wants("ring"));
+        let o = Options::from_args(&args(&["--ring-n", "500"])).unwrap();
+        assert!(o.wants("ring") && o.wants("zero"));
+        assert_eq!(o.ring_n, 500);
+        assert!(Options::from_args(&args(&["--only", "A"])).is_err());
+        assert!(Options::from_args(&args(&["--runs", "0"])).is_err());
+        assert!(Options::from_args(&args(&["--runs"])).is_err());
+    }
+
+    #[test]
+    fn backtrack_pids_are_the_process_nodes() {
+        let j = r#"{"nodes":[{"id":1,"kind":"process","pid":12},{"id":2,"kind":"file","pid":null},
+            {"id":3,"kind":"process","pid":14},{"id":4,"kind":"smo","pid":null}],"edges":[]}"#;
+        assert_eq!(backtrack_pids(j).unwrap(), [12, 14]);
+        assert!(backtrack_pids("{}").is_err());
+    }
 }
