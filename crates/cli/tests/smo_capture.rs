@@ -134,8 +134,7 @@ fn the_kernel_reading_or_writing_a_shared_page_is_an_access_of_the_call() {
         {
             let exit = exits(&events, "read")
                 .into_iter()
-                .filter(|(x, _)| x.seq < e.seq && x.tid == e.tid)
-                .last();
+                .rfind(|(x, _)| x.seq < e.seq && x.tid == e.tid);
             assert!(
                 exit.is_some(),
                 "the read's exit precedes its write into the mapping"
