@@ -1009,6 +1009,98 @@ impl Tracer<'_> {
         Ok(Some(target))
     }
 
+    /// vigil is leaving process `pid` (detaching): every monitored mapping gets the program's
+    /// own protection back, run in thread `tid` at the stop `status` reported. Whether that
+    /// stop's signal was a fault vigil caused (then it must not be delivered).
+    pub(crate) fn smo_release_all(&mut self, pid: i32, tid: i32, status: WaitStatus) -> bool {
+        let (sig, event) = match status {
+            WaitStatus::Stopped(_, s) => (s as i32, 0),
+            WaitStatus::PtraceEvent(_, s, e) => (s as i32, e),
+            WaitStatus::PtraceSyscall(_) => (libc::SIGTRAP | 0x80, 0),
+            _ => return false,
+        };
+        let Ok(stop) = Stop::of(tid, sig, event) else {
+            return false;
+        };
+        let own = matches!(
+            self.own.classify(pid, tid, &stop),
+            crate::own::Cause::OwnFault { .. }
+        );
+        let Some(spaces) = self.spaces.as_ref() else {
+            return own;
+        };
+        let mut ops = self.smo.protect_plan(spaces, pid, 0, u64::MAX);
+        if let Some(mm) = spaces.mm(pid as u32) {
+            for op in ops.iter_mut() {
+                if let Some(v) = mm.vma_at(op.0) {
+                    op.2 = v.prot.bits() as i32;
+                }
+            }
+        }
+        // SAFETY: `tid` is at the stop its wait just reported and is detached right after.
+        let mut at = unsafe { Stopped::assume(tid, stop) };
+        let _ = self.protect_in(pid, &mut at, &ops, own);
+        // A fault vigil caused may already be queued behind the stop it was interrupted at:
+        // run the thread to that signal's stop, where the detach drops it.
+        let queued_own = !own && self.own_fault_queued(pid, tid);
+        self.smo.forget(pid);
+        self.own.forget_process(pid);
+        if queued_own {
+            // SAFETY: PTRACE_CONT of a stopped tracee with no signal takes no pointers.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, tid, 0, 0) };
+            if let Ok(vigil_tracee::Wait::Stopped(s)) = self.ctl.wait_tid(tid)
+                && matches!(
+                    s.stop(),
+                    Stop::Signal {
+                        sig: libc::SIGSEGV,
+                        ..
+                    }
+                )
+            {
+                return true;
+            }
+        }
+        own
+    }
+
+    /// Whether thread `tid` has a SIGSEGV queued at an address vigil protected.
+    fn own_fault_queued(&self, pid: i32, tid: i32) -> bool {
+        #[repr(C)]
+        struct PeekArgs {
+            off: u64,
+            flags: u32,
+            nr: i32,
+        }
+        const PTRACE_PEEKSIGINFO: libc::c_uint = 0x4209;
+        // SAFETY: siginfo_t is plain data; an all-zero value is valid.
+        let mut infos: [libc::siginfo_t; 8] = unsafe { std::mem::zeroed() };
+        let args = PeekArgs {
+            off: 0,
+            flags: 0,
+            nr: infos.len() as i32,
+        };
+        // SAFETY: `args` and `infos` outlive the call; the kernel writes at most `nr` entries.
+        let n = unsafe {
+            libc::ptrace(
+                PTRACE_PEEKSIGINFO,
+                tid,
+                &args as *const PeekArgs,
+                infos.as_mut_ptr(),
+            )
+        };
+        if n <= 0 {
+            return false;
+        }
+        infos[..n as usize].iter().any(|i| {
+            // SAFETY: si_addr is the union member the kernel fills for SIGSEGV.
+            i.si_signo == libc::SIGSEGV
+                && self
+                    .own
+                    .range_at(pid, unsafe { i.si_addr() } as u64)
+                    .is_some()
+        })
+    }
+
     /// After the read of a maps file: the protections go back on.
     pub(crate) fn smo_maps_read_done(
         &mut self,

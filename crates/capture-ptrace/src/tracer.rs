@@ -408,10 +408,20 @@ impl<'s> Tracer<'s> {
                 Ok(st) => {
                     if let Some(p) = st.pid() {
                         // A signal it was about to get is delivered on the way out.
-                        let sig = match st {
+                        let mut sig = match st {
                             WaitStatus::Stopped(_, s) if s != Signal::SIGSTOP => Some(s),
                             _ => None,
                         };
+                        // Shared memory vigil protected gets the program's protection back
+                        // before the process goes on alone (a fault vigil caused is dropped:
+                        // the access then succeeds).
+                        if self.smo.on()
+                            && let Some(pid) = self.threads.get(&p.as_raw()).map(|t| t.pid)
+                            && self.smo.has_smo(pid)
+                            && self.smo_release_all(pid, p.as_raw(), st)
+                        {
+                            sig = None;
+                        }
                         let _ = ptrace::detach(p, sig);
                         if left.remove(&p.as_raw()) {
                             self.detached += 1;

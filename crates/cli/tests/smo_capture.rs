@@ -367,3 +367,30 @@ fn bad_smo_options_are_refused_with_one_message() {
         assert!(!log.exists());
     }
 }
+
+#[test]
+fn a_process_vigil_stops_waiting_for_gets_its_shared_memory_back() {
+    // The daemon's store faults after every write(2) while traced; after vigil detaches it
+    // goes on storing: it must not die of a protection vigil left behind.
+    let dir = scratch_dir("smoc-detach");
+    let p = program("smo_detach");
+    let log = dir.join("d.vlog");
+    let out = run(std::process::Command::new(&p)
+        .arg("reap")
+        .arg(env!("CARGO_BIN_EXE_vigil"))
+        .arg(&log)
+        .current_dir(&dir));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().last(),
+        Some("daemon alive"),
+        "{}",
+        text(&out.stderr)
+    );
+    let events = read_log(&log);
+    assert!(
+        !smo(&events).is_empty(),
+        "the daemon's stores were monitored before the detach"
+    );
+}
