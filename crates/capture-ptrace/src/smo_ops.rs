@@ -87,7 +87,8 @@ impl Tracer<'_> {
         discard: bool,
     ) -> Result<(), vigil_tracee::Error> {
         let site = self.smo.proc_mut(pid).site;
-        let mut remote = at.remote(&mut self.ctl)?;
+        // pkey_mprotect is never trapped by vigil's filter: one stop per call, stepped.
+        let mut remote = at.remote(&mut self.ctl)?.stepped();
         if let Some(s) = site {
             remote = remote.with_site(s);
         }

@@ -87,6 +87,10 @@ pub struct RemoteSyscalls<'a> {
     saved: Regs,
     origin: Origin,
     site: Option<u64>,
+    /// Run calls at the site by single-stepping the `syscall` instruction (one stop per call)
+    /// rather than through syscall-entry and -exit stops (two): for calls no seccomp filter of
+    /// the tracee traps.
+    stepped: bool,
     state: State,
     saved_mask: Option<u64>,
     /// Signals taken out while the calls ran, to re-queue at the end.
@@ -143,6 +147,7 @@ impl<'a> RemoteSyscalls<'a> {
             saved,
             origin,
             site: None,
+            stepped: false,
             state: State::Fresh,
             saved_mask: None,
             captured: Vec::new(),
@@ -152,6 +157,15 @@ impl<'a> RemoteSyscalls<'a> {
     /// Uses the `syscall` instruction (bytes 0f 05) at `addr` instead of looking for one.
     pub fn with_site(mut self, addr: u64) -> Self {
         self.site = Some(addr);
+        self
+    }
+
+    /// Runs the calls made at the site (all but a first call replacing a pending one) by
+    /// single-stepping the `syscall` instruction: one stop per call instead of two. Only for
+    /// calls the tracee's seccomp filter lets through (one it traps stops at the filter, which
+    /// fails the call with [`Error::Unexpected`]).
+    pub fn stepped(mut self) -> Self {
+        self.stepped = true;
         self
     }
 
@@ -216,6 +230,9 @@ impl<'a> RemoteSyscalls<'a> {
             self.state = State::Changed;
         }
         self.guard(raw::setregs(self.tid, &regs))?;
+        if self.stepped && !in_place {
+            return self.step_call(regs.ip());
+        }
         self.resume(libc::PTRACE_SYSCALL)?;
         self.state = State::Injected;
         match self.wait_for(true, |s| match s {
@@ -415,6 +432,15 @@ impl<'a> RemoteSyscalls<'a> {
     /// Re-queues `first` and the captured signals in the thread with their siginfo, with all
     /// signals blocked meanwhile so none is delivered between the calls.
     fn requeue_signals(&mut self, first: Option<SigInfo>) -> Result<(), Error> {
+        // Its calls (rt_sigprocmask, rt_tgsigqueueinfo) may be trapped by the tracee's filter:
+        // never stepped.
+        let stepped = std::mem::replace(&mut self.stepped, false);
+        let r = self.requeue_signals_now(first);
+        self.stepped = stepped;
+        r
+    }
+
+    fn requeue_signals_now(&mut self, first: Option<SigInfo>) -> Result<(), Error> {
         let mut sigs: Vec<SigInfo> = first.into_iter().collect();
         sigs.append(&mut self.captured);
         if sigs.is_empty() {
@@ -497,6 +523,62 @@ impl<'a> RemoteSyscalls<'a> {
             self.state = State::Dead;
         }
         r
+    }
+
+    /// Single-steps the `syscall` instruction the registers point at: the call runs, and the
+    /// kernel reports the step after it (SIGTRAP, TRAP_BRKPT), consumed here; the result is in
+    /// rax. Signals that arrive meanwhile are captured for re-queueing as in `wait_for`. The
+    /// thread is left at that SIGTRAP's delivery stop, which resumes without a signal like the
+    /// exit stop of an injected call.
+    fn step_call(&mut self, site: u64) -> Result<i64, Error> {
+        self.resume(libc::PTRACE_SINGLESTEP)?;
+        self.state = State::Injected;
+        loop {
+            let waited = self.tracer.wait_tid_raw(self.tid);
+            let (tid, status) = self.guard(waited)?;
+            let (sig, event) = match decode_status(status) {
+                RawStatus::Exited(exit) => {
+                    self.tracer.requeue(tid, status);
+                    self.state = State::Dead;
+                    return Err(Error::DiedDuringInjection { tid, exit });
+                }
+                RawStatus::Continued => continue,
+                RawStatus::Stopped { sig, event } => (sig, event),
+            };
+            let stop = match classify(tid, sig, event) {
+                Ok(s) => s,
+                Err(Error::Gone { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            match stop {
+                Stop::Signal { sig, info }
+                    if sig == libc::SIGTRAP
+                        && (info.code() == crate::stop::TRAP_BRKPT
+                            || info.code() == crate::stop::TRAP_TRACE) =>
+                {
+                    let regs = self.guard(raw::getregs(self.tid))?;
+                    return Ok(regs.0.rax as i64);
+                }
+                Stop::Event(Event::Exit { .. }) => {
+                    let _ = raw::resume("PTRACE_CONT", libc::PTRACE_CONT, tid, 0);
+                }
+                Stop::Signal { .. } | Stop::Interrupt | Stop::GroupStop { .. } => {
+                    // Another signal (kept for later) or a pending interrupt came first. Before
+                    // the instruction ran, step again; after (the call done, its step report
+                    // queued behind), continue: the report is delivered before any user code.
+                    if let Stop::Signal { info, .. } = stop {
+                        self.captured.push(info);
+                    }
+                    let at = self.guard(raw::getregs(self.tid))?.ip();
+                    if at == site {
+                        self.resume(libc::PTRACE_SINGLESTEP)?;
+                    } else {
+                        self.resume(libc::PTRACE_CONT)?;
+                    }
+                }
+                other => return Err(self.unexpected(other)),
+            }
+        }
     }
 
     fn resume(&mut self, request: libc::c_uint) -> Result<(), Error> {
