@@ -56,6 +56,8 @@ pub struct Node {
     pub last_seq: u64,
     /// For a shared-memory part: which bytes of its object it stands for.
     pub part: Option<Part>,
+    /// Some edge leads into it (so far, while the graph is built).
+    pub(crate) written: bool,
 }
 
 /// The bytes of a shared-memory object a part stands for.
@@ -232,6 +234,7 @@ impl GraphBuilder {
             first_seq: seq,
             last_seq: seq,
             part: None,
+            written: false,
         });
         id
     }
@@ -282,6 +285,7 @@ impl GraphBuilder {
         };
         self.touch(from, e.at());
         self.touch(to, e.at());
+        self.nodes[to as usize].written = true;
         self.edges.push(e);
     }
 
@@ -297,6 +301,7 @@ impl GraphBuilder {
         };
         self.touch(from, e.at());
         self.touch(to, e.at());
+        self.nodes[to as usize].written = true;
         self.edges.push(e);
     }
 
@@ -623,9 +628,10 @@ impl GraphBuilder {
         }
     }
 
-    /// The object an access is to, with its parts; made at its first access. A file's first
-    /// access also makes its whole-object part, which holds what the file had then (the edge
-    /// `contents`, placed just before the access: the access itself is not in it).
+    /// The object an access is to, with its parts; made at its first access. When something
+    /// had been written to a file before (or its name led to it), its first access also makes
+    /// its whole-object part, which holds what the file had then (the edge `contents`, placed
+    /// just before the access: the access itself is not in it).
     fn smo_object(&mut self, o: &SmoObject, ev: &Event) -> u32 {
         if o.kind == SmoKind::File {
             let f = self.file(&o.path, o.dev, o.ino, ev.seq);
@@ -639,15 +645,17 @@ impl GraphBuilder {
                 ..Parts::default()
             });
             self.smo_files.insert(f, i);
-            let whole = self.part(i, Range::Whole, ev.seq);
-            self.push_edge(
-                f,
-                whole,
-                ev,
-                "contents",
-                SpanKind::Lead,
-                u32::from(ev.seq > 0),
-            );
+            if self.nodes[f as usize].written {
+                let whole = self.part(i, Range::Whole, ev.seq);
+                self.push_edge(
+                    f,
+                    whole,
+                    ev,
+                    "contents",
+                    SpanKind::Lead,
+                    u32::from(ev.seq > 0),
+                );
+            }
             return i;
         }
         let key = (o.kind, o.dev, o.ino);
