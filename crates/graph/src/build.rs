@@ -116,6 +116,9 @@ impl Edge {
     }
 }
 
+/// The call name of the edge from a file to its whole-object part (crate::object skips it).
+pub(crate) const CONTENTS: &str = "contents";
+
 /// The span of an episode not closed yet.
 const OPEN: u32 = u32::MAX;
 
@@ -651,7 +654,7 @@ impl GraphBuilder {
                     f,
                     whole,
                     ev,
-                    "contents",
+                    CONTENTS,
                     SpanKind::Lead,
                     u32::from(ev.seq > 0),
                 );

@@ -1022,4 +1022,10 @@ fn what_the_file_held_before_its_first_access_is_in_every_part() {
         contents.seq - 1,
         "just before the first access"
     );
+    // event:SEQ of that access names the part it stored to, not the contents.
+    let (n, _) = ObjectSpec::parse(&format!("event:{}", contents.seq))
+        .unwrap()
+        .resolve(&g)
+        .unwrap();
+    assert_eq!(g.node(n).label, format!("{SHARED} [4096+4096]"));
 }
