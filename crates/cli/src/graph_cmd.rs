@@ -4,7 +4,7 @@ use crate::exit::{Damage, Failure, open_log};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use vigil_graph::{
-    Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, TimeSpec,
+    Direction, Filters, Graph, GraphBuilder, GraphError, Limits, ObjectSpec, SmoConfig, TimeSpec,
 };
 
 #[derive(clap::Args)]
@@ -51,6 +51,10 @@ pub struct TrackArgs {
     /// --format svg: stop Graphviz after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64())]
     pub draw_time_limit: f64,
+    /// The parts shared memory is divided into: object, vma, page, minipage (the recording's
+    /// size) or minipage:N. Default: what the log was recorded with; finer is an error.
+    #[arg(long, value_name = "GRANULARITY")]
+    pub granularity: Option<String>,
 }
 
 impl TrackArgs {
@@ -69,6 +73,7 @@ impl TrackArgs {
             since: None,
             until: None,
             draw_time_limit: vigil_graph::GRAPHVIZ_TIME_LIMIT.as_secs_f64(),
+            granularity: None,
         }
     }
 }
@@ -90,17 +95,29 @@ pub fn forward(a: TrackArgs) -> Result<i32, Failure> {
 }
 
 fn graph_error(e: GraphError) -> Failure {
-    // A glob that does not parse is a bad command line, as `show --path` says.
+    // A glob that does not parse is a bad command line, as `show --path` says; so is a
+    // granularity the log cannot give.
     let code = match e {
-        GraphError::BadPattern { .. } => 2,
+        GraphError::BadPattern { .. }
+        | GraphError::BadGranularity { .. }
+        | GraphError::TooFine { .. }
+        | GraphError::NotMonitored { .. } => 2,
         _ => 1,
     };
     Failure::new(code, e.to_string())
 }
 
-/// Reads a log into a graph. Blocks are decoded on a second thread while this one builds.
-pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, Failure> {
+/// Reads a log into a graph, with shared memory divided at `granularity` (None: as
+/// recorded). Blocks are decoded on a second thread while this one builds.
+pub fn build_graph(
+    log: &std::path::Path,
+    granularity: Option<&str>,
+    damage: &mut Damage,
+) -> Result<Graph, Failure> {
     let mut reader = open_log(log)?;
+    let meta = reader.meta();
+    let smo = SmoConfig::for_log(meta.smo.as_deref(), meta.smo_slice_ns, granularity)
+        .map_err(|e| Failure::new(2, format!("{}: {e}", log.display())))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(8);
     let decoder = std::thread::spawn(move || {
         while let Some(batch) = reader.next_batch() {
@@ -109,7 +126,7 @@ pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, 
             }
         }
     });
-    let mut builder = GraphBuilder::new();
+    let mut builder = GraphBuilder::with_smo(smo);
     for batch in rx {
         match batch {
             Ok(events) => events.iter().for_each(|ev| builder.add(ev)),
@@ -120,6 +137,13 @@ pub fn build_graph(log: &std::path::Path, damage: &mut Damage) -> Result<Graph, 
     let g = builder.finish();
     if g.events == 0 {
         return Err(graph_error(GraphError::EmptyLog));
+    }
+    if g.smo.whole_object > 0 {
+        crate::out::err(format_args!(
+            "vigil: note: {}: {} read/write call(s) of files with shared-memory parts have no file offset in the log: each counts as touching the whole object",
+            log.display(),
+            g.smo.whole_object
+        ));
     }
     Ok(g)
 }
@@ -157,7 +181,7 @@ fn run(a: TrackArgs, direction: Direction) -> Result<i32, Failure> {
         parse_time(&a.until)?,
     );
     let mut damage = Damage::new(log);
-    let g = build_graph(log, &mut damage)?;
+    let g = build_graph(log, a.granularity.as_deref(), &mut damage)?;
     let to_seq = |t: Option<(TimeSpec, String)>| {
         t.map(|(t, s)| t.to_seq(&g, &s))
             .transpose()

@@ -2,8 +2,16 @@
 //!
 //! Memory matters: a 10M-event log must fit in well under 100 bytes per event. Nodes are few
 //! (objects, not events); each edge is 32 bytes; adjacency is two index arrays built once.
+//!
+//! Shared-memory objects are divided into parts at the analysis's granularity (crate::smo): a
+//! store through a mapping goes to its part (and the part to its file), a load comes from every
+//! part its range overlaps, and read(2)/write(2) of a file that has parts meet the parts their
+//! file offset covers. A store's edge lasts for its access episode, closed here as the log
+//! goes by (the writer's next syscall, the end of the monitoring slice).
 
+use crate::smo::{Granularity, Parts, Range, SmoConfig, SmoStats};
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use syscalls::Sysno;
 use vigil_event::value::{AF_INET, AF_INET6};
@@ -18,8 +26,7 @@ pub enum NodeKind {
     Filename,
     Pipe,
     Socket,
-    /// A part of a shared-memory object (object, vma, page or minipage), for page-level
-    /// monitoring (a later part of vigil).
+    /// A part of a shared-memory object (the object, a vma's range, a page or a minipage).
     Smo,
 }
 
@@ -47,10 +54,24 @@ pub struct Node {
     /// First and last seq at which the object took part in an event.
     pub first_seq: u64,
     pub last_seq: u64,
+    /// For a shared-memory part: which bytes of its object it stands for.
+    pub part: Option<Part>,
+    /// Some edge leads into it (so far, while the graph is built).
+    pub(crate) written: bool,
 }
 
-/// `from` caused `to` through `call` (a syscall name, or `fork`/`clone`/`vfork`), in the event
-/// `seq` (a syscall's exit).
+/// The bytes of a shared-memory object a part stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Offset in the object (the file offset for a file).
+    pub offset: u64,
+    /// None: the whole object (object granularity, or what was written to a file at no known
+    /// offset).
+    pub length: Option<u64>,
+}
+
+/// `from` caused `to` through `call` (a syscall name, `fork`/`clone`/`vfork`, `smo_read`/
+/// `smo_write`), in the event `seq` (a syscall's exit, a shared-memory access).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
     pub from: NodeId,
@@ -58,19 +79,48 @@ pub struct Edge {
     pub seq: u64,
     pub time_ns: u64,
     pub call: Call,
-    /// How much earlier than `seq` the effect could take place: a call changes its object from
-    /// its entry on (another process can read what a write wrote before the write returns),
-    /// while information reaches the calling process only at the exit (lead 0).
-    pub lead: u32,
+    /// What `span` measures.
+    pub span_kind: SpanKind,
+    /// `Lead`: how much earlier than `seq` the effect could take place: a call changes its
+    /// object from its entry on (another process can read what a write wrote before the write
+    /// returns), while information reaches the calling process only at the exit (lead 0).
+    /// `Tail`: how much later than `seq` it can still take place: a store through a mapping
+    /// carries what the writer holds until its access episode ends.
+    pub span: u32,
+}
+
+/// Whether an edge's span reaches back (a call's entry) or forward (an access episode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    Lead,
+    Tail,
 }
 
 impl Edge {
-    /// The moment the time rule uses: the entry of a call acting on an object, the exit of a
-    /// call that brings information to the process.
+    /// The first moment of the effect, the one the time rule orders edges by: the entry of a
+    /// call acting on an object, the exit of a call that brings information to the process,
+    /// the fault that started an access episode.
     pub fn at(&self) -> u64 {
-        self.seq - self.lead as u64
+        match self.span_kind {
+            SpanKind::Lead => self.seq.saturating_sub(self.span as u64),
+            SpanKind::Tail => self.seq,
+        }
+    }
+
+    /// The last moment of the effect: the end of a store's access episode, `at` otherwise.
+    pub fn until(&self) -> u64 {
+        match self.span_kind {
+            SpanKind::Lead => self.at(),
+            SpanKind::Tail => self.seq.saturating_add(self.span as u64),
+        }
     }
 }
+
+/// The call name of the edge from a file to its whole-object part (crate::object skips it).
+pub(crate) const CONTENTS: &str = "contents";
+
+/// The span of an episode not closed yet.
+const OPEN: u32 = u32::MAX;
 
 /// An edge's syscall, as an index into a small name table (keeps edges at 32 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,11 +145,46 @@ pub struct GraphBuilder {
     pipes: FxHashMap<u64, NodeId>,
     sockets: FxHashMap<SocketKey, NodeId>,
     others: FxHashMap<u64, NodeId>,
+    smo: SmoConfig,
+    smo_stats: SmoStats,
+    /// Shared-memory objects and their parts; files by their node, the others by identity.
+    objects: Vec<Parts>,
+    smo_files: FxHashMap<NodeId, u32>,
+    smo_mem: FxHashMap<(SmoKind, u64, u64), u32>,
+    episodes: Episodes,
+    /// Reused list of parts.
+    scratch: Vec<NodeId>,
     first_seq: Option<u64>,
     last_seq: u64,
     first_time: u64,
     last_time: u64,
     events: u64,
+}
+
+/// Stores whose access episode is still open: per thread (its next syscall ends them) and in
+/// order of their deadline (the end of the monitoring slice).
+#[derive(Default)]
+struct Episodes {
+    by_tid: FxHashMap<u32, (u32, Vec<u32>)>,
+    deadlines: VecDeque<(u64, u32)>,
+}
+
+impl Episodes {
+    fn active(&self) -> bool {
+        !self.by_tid.is_empty() || !self.deadlines.is_empty()
+    }
+}
+
+/// Where a read(2)/write(2)-like call met a file.
+enum Io {
+    /// Not a file with shared-memory parts: the whole file, as ever.
+    Plain,
+    /// A file with parts, at these bytes (at the analysis's granularity).
+    At(u32, Range),
+    /// A file with parts, at an offset the log does not have: the whole object.
+    Unknown,
+    /// Nothing moved (a read at the end of the file).
+    Nothing,
 }
 
 /// A connected socket is one object for both ends (client and server see the same pair of
@@ -123,6 +208,15 @@ impl GraphBuilder {
         GraphBuilder::default()
     }
 
+    /// A builder for a log recorded (and analysed) as `smo` says: the granularity of
+    /// shared-memory parts, whether every shared mapping was monitored, the slice.
+    pub fn with_smo(smo: SmoConfig) -> Self {
+        GraphBuilder {
+            smo,
+            ..GraphBuilder::default()
+        }
+    }
+
     fn call(&mut self, name: &'static str) -> Call {
         if let Some(&id) = self.call_ids.get(name) {
             return Call(id);
@@ -142,6 +236,8 @@ impl GraphBuilder {
             paths: Vec::new(),
             first_seq: seq,
             last_seq: seq,
+            part: None,
+            written: false,
         });
         id
     }
@@ -168,17 +264,48 @@ impl GraphBuilder {
             }
             _ => 0,
         };
+        self.push_edge(from, to, ev, call, SpanKind::Lead, lead);
+    }
+
+    fn push_edge(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        ev: &Event,
+        call: &'static str,
+        span_kind: SpanKind,
+        span: u32,
+    ) {
         let call = self.call(call);
-        self.touch(from, ev.seq - lead as u64);
-        self.touch(to, ev.seq - lead as u64);
-        self.edges.push(Edge {
+        let e = Edge {
             from,
             to,
             seq: ev.seq,
             time_ns: ev.time_ns,
             call,
-            lead,
-        });
+            span_kind,
+            span,
+        };
+        self.touch(from, e.at());
+        self.touch(to, e.at());
+        self.nodes[to as usize].written = true;
+        self.edges.push(e);
+    }
+
+    /// Another edge of the same event with the same moment(s), `from` -> `to`.
+    fn same_edge(&mut self, like: usize, from: NodeId, to: NodeId) {
+        if from == to {
+            return;
+        }
+        let e = Edge {
+            from,
+            to,
+            ..self.edges[like]
+        };
+        self.touch(from, e.at());
+        self.touch(to, e.at());
+        self.nodes[to as usize].written = true;
+        self.edges.push(e);
     }
 
     fn process(&mut self, pid: u32, seq: u64) -> NodeId {
@@ -332,6 +459,9 @@ impl GraphBuilder {
 
     /// Adds what one event says about information flow.
     pub fn add(&mut self, ev: &Event) {
+        if self.episodes.active() {
+            self.end_episodes(ev);
+        }
         self.events += 1;
         self.first_seq.get_or_insert(ev.seq);
         if self.events == 1 {
@@ -393,23 +523,287 @@ impl GraphBuilder {
         }
     }
 
-    /// A shared-memory access: a read is object -> process, a write process -> object, a
-    /// read-modify-write both; the object is the file's node when it is a file (SysV and
-    /// shared anonymous memory are not files: their parts come with issue 11's SMO nodes).
+    /// A shared-memory access. A load comes from every part of the object its range overlaps
+    /// (the whole-object part included), at the access: coherence took read access away from
+    /// every other process before any store, so what it saw was there at its event. A store
+    /// goes to its part, and from the part to the file (the file is the whole of its parts),
+    /// for as long as the access episode lasts. A store through a private mapping stays in the
+    /// process (copy on write): no edge. A read-modify-write is both.
     fn add_smo(&mut self, ev: &Event, a: &SmoAccess) {
+        self.smo_stats.accesses += 1;
         let p = self.process(ev.pid, ev.seq);
         self.touch(p, ev.seq);
-        match a.object.kind {
-            SmoKind::File => {
-                let f = self.file(&a.object.path, a.object.dev, a.object.ino, ev.seq);
-                if a.access.reads() {
-                    self.edge(f, p, ev, "smo_read");
-                }
-                if a.access.writes() {
-                    self.edge(p, f, ev, "smo_write");
+        let obj = self.smo_object(&a.object, ev);
+        let range = self
+            .smo
+            .granularity
+            .access_range(a.offset, a.len, (a.map_offset, a.map_len));
+        if a.access.reads() {
+            let mut parts = std::mem::take(&mut self.scratch);
+            self.objects[obj as usize].overlapping(range, &mut parts);
+            for &part in &parts {
+                self.edge(part, p, ev, "smo_read");
+            }
+            self.scratch = parts;
+        }
+        if a.access.writes() && !a.private {
+            let part = self.part(obj, range, ev.seq);
+            let first = self.edges.len();
+            // A store seen by single-stepping is the store itself; one seen by a fault opens
+            // an episode that the slice or the next syscall ends; a kernel access lasts until
+            // its syscall returns.
+            let (kind, span) = match a.via {
+                SmoVia::Step => (SpanKind::Lead, 0),
+                SmoVia::Fault | SmoVia::Syscall(_) => (SpanKind::Tail, OPEN),
+            };
+            self.push_edge(p, part, ev, "smo_write", kind, span);
+            if let Some(f) = self.objects[obj as usize].file {
+                self.same_edge(first, part, f);
+            }
+            if kind == SpanKind::Tail {
+                let deadline = match (a.via, self.smo.slice_ns) {
+                    (SmoVia::Fault, Some(slice)) => Some(ev.time_ns.saturating_add(slice)),
+                    _ => None,
+                };
+                let list = &mut self.episodes.by_tid.entry(ev.tid).or_default();
+                list.0 = ev.pid;
+                for i in first..self.edges.len() {
+                    list.1.push(i as u32);
+                    if let Some(d) = deadline {
+                        self.episodes.deadlines.push_back((d, i as u32));
+                    }
                 }
             }
-            SmoKind::SysvShm | SmoKind::SharedAnon => {}
+        }
+    }
+
+    /// Ends access episodes: those whose slice ran out before this event (at the event
+    /// before it), and those of a thread that stops at a syscall, exits or execs (at this
+    /// event: vigil protects the pages again at that stop).
+    fn end_episodes(&mut self, ev: &Event) {
+        while let Some(&(deadline, e)) = self.episodes.deadlines.front() {
+            if deadline >= ev.time_ns {
+                break;
+            }
+            self.episodes.deadlines.pop_front();
+            self.close(e, self.last_seq);
+        }
+        let ended = match &ev.kind {
+            EventKind::SyscallEntry(_) | EventKind::SyscallExit(_) | EventKind::ThreadExit(_) => {
+                self.episodes.by_tid.remove(&ev.tid).map(|(_, l)| l)
+            }
+            EventKind::ProcessExit(_) | EventKind::ProcessExec(_) => {
+                let mut all = Vec::new();
+                self.episodes.by_tid.retain(|_, (pid, l)| {
+                    if *pid == ev.pid {
+                        all.append(l);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                Some(all)
+            }
+            _ => None,
+        };
+        for e in ended.into_iter().flatten() {
+            self.close(e, ev.seq);
+        }
+        // Deadlines of episodes closed otherwise are dropped as they come up; drop the ones
+        // at the front now so that `active` turns false once nothing is open.
+        while let Some(&(_, e)) = self.episodes.deadlines.front() {
+            if self.edges[e as usize].span != OPEN {
+                self.episodes.deadlines.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn close(&mut self, e: u32, end: u64) {
+        let edge = &mut self.edges[e as usize];
+        if edge.span_kind == SpanKind::Tail && edge.span == OPEN {
+            edge.span = u32::try_from(end.saturating_sub(edge.seq)).unwrap_or(OPEN - 1);
+            let until = edge.until();
+            let (from, to) = (edge.from, edge.to);
+            self.touch(from, until);
+            self.touch(to, until);
+        }
+    }
+
+    /// The object an access is to, with its parts; made at its first access. When something
+    /// had been written to a file before (or its name led to it), its first access also makes
+    /// its whole-object part, which holds what the file had then (the edge `contents`, placed
+    /// just before the access: the access itself is not in it).
+    fn smo_object(&mut self, o: &SmoObject, ev: &Event) -> u32 {
+        if o.kind == SmoKind::File {
+            let f = self.file(&o.path, o.dev, o.ino, ev.seq);
+            if let Some(&i) = self.smo_files.get(&f) {
+                return i;
+            }
+            let i = self.objects.len() as u32;
+            self.objects.push(Parts {
+                file: Some(f),
+                base: self.nodes[f as usize].label.clone(),
+                ..Parts::default()
+            });
+            self.smo_files.insert(f, i);
+            if self.nodes[f as usize].written {
+                let whole = self.part(i, Range::Whole, ev.seq);
+                self.push_edge(
+                    f,
+                    whole,
+                    ev,
+                    CONTENTS,
+                    SpanKind::Lead,
+                    u32::from(ev.seq > 0),
+                );
+            }
+            return i;
+        }
+        let key = (o.kind, o.dev, o.ino);
+        if let Some(&i) = self.smo_mem.get(&key) {
+            return i;
+        }
+        let i = self.objects.len() as u32;
+        let base = if o.path.is_empty() {
+            format!("{} {}", o.kind.name(), o.ino)
+        } else {
+            format!("{} {} {}", o.kind.name(), o.ino, o.path)
+        };
+        self.objects.push(Parts {
+            base,
+            ..Parts::default()
+        });
+        self.smo_mem.insert(key, i);
+        i
+    }
+
+    /// The part of object `obj` for `range`, made if it is new.
+    fn part(&mut self, obj: u32, range: Range, seq: u64) -> NodeId {
+        let parts = &self.objects[obj as usize];
+        let existing = match range {
+            Range::Whole => parts.whole,
+            Range::Bytes(s, e) => parts.by_range.get(&(s, e)).copied(),
+        };
+        if let Some(n) = existing {
+            return n;
+        }
+        let (label, part) = match range {
+            Range::Whole => (
+                format!("{} [whole]", parts.base),
+                Part {
+                    offset: 0,
+                    length: None,
+                },
+            ),
+            Range::Bytes(s, e) => (
+                format!("{} [{s}+{}]", parts.base, e - s),
+                Part {
+                    offset: s,
+                    length: Some(e - s),
+                },
+            ),
+        };
+        let path = parts
+            .file
+            .and_then(|f| self.nodes[f as usize].paths.last().cloned());
+        let n = self.node(NodeKind::Smo, label, seq);
+        let node = &mut self.nodes[n as usize];
+        node.part = Some(part);
+        node.paths.extend(path);
+        self.smo_stats.parts += 1;
+        let parts = &mut self.objects[obj as usize];
+        match range {
+            Range::Whole => parts.whole = Some(n),
+            Range::Bytes(s, e) => {
+                parts.by_range.insert((s, e), n);
+                parts.max_len = parts.max_len.max(e - s);
+            }
+        }
+        n
+    }
+
+    /// Where a read(2)/write(2)-like call of file `f` met it: for a file with shared-memory
+    /// parts, the bytes from its file offset (the `offset` output of read/write/readv/writev,
+    /// the argument of the p* calls) for its return value.
+    fn io(&self, f: NodeId, ev: &Event, x: &SyscallExit, call: Sysno) -> Io {
+        if self.smo_files.is_empty() {
+            return Io::Plain;
+        }
+        let Some(&obj) = self.smo_files.get(&f) else {
+            return Io::Plain;
+        };
+        let Ok(len @ 1..) = u64::try_from(x.ret) else {
+            return Io::Nothing;
+        };
+        let offset = match call {
+            Sysno::read | Sysno::readv | Sysno::write | Sysno::writev => {
+                ev.arg("offset").and_then(Value::as_uint)
+            }
+            // -1 for preadv2/pwritev2 is the file position, which the log does not have.
+            _ => ev
+                .arg("offset")
+                .and_then(Value::as_int)
+                .and_then(|o| u64::try_from(o).ok()),
+        };
+        match offset {
+            Some(o) => Io::At(obj, self.smo.granularity.io_range(o, o.saturating_add(len))),
+            None => Io::Unknown,
+        }
+    }
+
+    /// A read-like call from `src`: from the parts it covers when the file has parts.
+    fn read_from(&mut self, src: NodeId, p: NodeId, ev: &Event, x: &SyscallExit, call: Sysno) {
+        let name = x.call.signature().name;
+        match self.io(src, ev, x, call) {
+            Io::Plain => self.edge(src, p, ev, name),
+            Io::Unknown => {
+                self.smo_stats.whole_object += 1;
+                self.edge(src, p, ev, name);
+            }
+            Io::At(obj, range) => {
+                let mut parts = std::mem::take(&mut self.scratch);
+                self.objects[obj as usize].overlapping(range, &mut parts);
+                for &part in &parts {
+                    self.edge(part, p, ev, name);
+                }
+                self.scratch = parts;
+            }
+            Io::Nothing => {}
+        }
+    }
+
+    /// A write-like call to `dst`: to the part it covers (and so the file) when the file has
+    /// parts and the offset is known; otherwise the file and its whole-object part.
+    fn write_to(&mut self, p: NodeId, dst: NodeId, ev: &Event, x: &SyscallExit, call: Sysno) {
+        let name = x.call.signature().name;
+        match self.io(dst, ev, x, call) {
+            Io::Plain => self.edge(p, dst, ev, name),
+            Io::Unknown => {
+                self.smo_stats.whole_object += 1;
+                self.write_file(p, dst, ev, name);
+            }
+            Io::At(obj, range) => {
+                let part = self.part(obj, range, ev.seq);
+                let first = self.edges.len();
+                self.edge(p, part, ev, name);
+                if self.edges.len() > first {
+                    self.same_edge(first, part, dst);
+                }
+            }
+            Io::Nothing => {}
+        }
+    }
+
+    /// A change of file `f` at no known place (a truncation, a write at an unknown offset):
+    /// the file, and, when it has shared-memory parts, its whole-object part, which every
+    /// load and read of a part also reads.
+    fn write_file(&mut self, p: NodeId, f: NodeId, ev: &Event, name: &'static str) {
+        self.edge(p, f, ev, name);
+        if let Some(&obj) = self.smo_files.get(&f) {
+            let whole = self.part(obj, Range::Whole, ev.seq);
+            self.edge(p, whole, ev, name);
         }
     }
 
@@ -429,7 +823,7 @@ impl GraphBuilder {
             | Sysno::recvfrom
             | Sysno::recvmsg => {
                 if let Some(src) = self.fd_node(ev, "fd") {
-                    self.edge(src, p, ev, name);
+                    self.read_from(src, p, ev, x, call);
                 }
             }
             Sysno::write
@@ -438,10 +832,14 @@ impl GraphBuilder {
             | Sysno::pwritev
             | Sysno::pwritev2
             | Sysno::sendto
-            | Sysno::sendmsg
-            | Sysno::ftruncate => {
+            | Sysno::sendmsg => {
                 if let Some(dst) = self.fd_node(ev, "fd") {
-                    self.edge(p, dst, ev, name);
+                    self.write_to(p, dst, ev, x, call);
+                }
+            }
+            Sysno::ftruncate => {
+                if let Some(dst) = self.fd_node(ev, "fd") {
+                    self.write_file(p, dst, ev, name);
                 }
             }
             Sysno::sendfile | Sysno::copy_file_range => {
@@ -454,13 +852,13 @@ impl GraphBuilder {
                     self.edge(src, p, ev, name);
                 }
                 if let Some(dst) = self.fd_node(ev, o) {
-                    self.edge(p, dst, ev, name);
+                    self.write_file(p, dst, ev, name);
                 }
             }
             Sysno::truncate => {
                 if let Some(path) = Self::path_arg(ev, "path") {
                     let f = self.file_by_path(&path, ev.seq);
-                    self.edge(p, f, ev, name);
+                    self.write_file(p, f, ev, name);
                 }
             }
             Sysno::mmap => {
@@ -471,11 +869,13 @@ impl GraphBuilder {
                         self.edge(f, p, ev, name);
                     }
                     // A shared writable mapping carries writes back to the file (and to every
-                    // other process mapping it), until page-level monitoring refines it.
+                    // other process mapping it). When the recording monitored shared memory,
+                    // every store through it is an `smo_write` event of its own instead.
                     if prot & PROT_WRITE != 0
                         && matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE)
+                        && !self.smo.monitored
                     {
-                        self.edge(p, f, ev, name);
+                        self.write_file(p, f, ev, name);
                     }
                 }
             }
@@ -497,7 +897,7 @@ impl GraphBuilder {
                 if intent.truncate
                     && let Some(f) = file
                 {
-                    self.edge(p, f, ev, name);
+                    self.write_file(p, f, ev, name);
                 }
             }
             Sysno::rename | Sysno::renameat | Sysno::renameat2 | Sysno::link | Sysno::linkat => {
@@ -576,7 +976,24 @@ impl GraphBuilder {
         }
     }
 
-    pub fn finish(self) -> Graph {
+    pub fn finish(mut self) -> Graph {
+        // Episodes still open end with the log (the writer neither stopped at a syscall nor
+        // ran out of its slice in it).
+        let open: Vec<u32> = std::mem::take(&mut self.episodes.by_tid)
+            .into_values()
+            .flat_map(|(_, l)| l)
+            .chain(self.episodes.deadlines.drain(..).map(|(_, e)| e))
+            .collect();
+        for e in open {
+            self.close(e, self.last_seq);
+        }
+        let max_tail = self
+            .edges
+            .iter()
+            .filter(|e| e.span_kind == SpanKind::Tail)
+            .map(|e| e.span as u64)
+            .max()
+            .unwrap_or(0);
         let n = self.nodes.len();
         // Adjacency in compressed form, by counting sort over the edges in order of their moment.
         // Edges are stored in event order; adjacency lists are in the order of their moment
@@ -619,6 +1036,9 @@ impl GraphBuilder {
             first_time: self.first_time,
             last_time: self.last_time,
             events: self.events,
+            max_tail,
+            granularity: self.smo.granularity,
+            smo: self.smo_stats,
         }
     }
 }
@@ -664,6 +1084,12 @@ pub struct Graph {
     pub first_time: u64,
     pub last_time: u64,
     pub events: u64,
+    /// The longest access episode (`Edge::span` of a `Tail` edge): forward tracking looks
+    /// this far back for stores still going on at an object's threshold.
+    pub max_tail: u64,
+    /// The granularity of its shared-memory parts.
+    pub granularity: Granularity,
+    pub smo: SmoStats,
 }
 
 impl Graph {

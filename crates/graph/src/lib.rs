@@ -8,15 +8,17 @@ mod build;
 mod filter;
 mod object;
 mod output;
+mod smo;
 mod track;
 
-pub use build::{Edge, Graph, GraphBuilder, Node, NodeId, NodeKind};
+pub use build::{Edge, Graph, GraphBuilder, Node, NodeId, NodeKind, Part, SpanKind};
 pub use filter::{Filters, NOISE};
 pub use object::{ObjectSpec, TimeSpec};
 pub use output::{
     BUILTIN_MAX, GRAPHVIZ_MAX, GRAPHVIZ_TIME_LIMIT, MAX_GUIDES, SvgDrawer, find_graphviz,
     layout_builtin, render_dot, render_json, render_svg, render_tree,
 };
+pub use smo::{Granularity, MINIPAGE_MAX, MINIPAGE_MIN, PAGE, SmoConfig, SmoMode, SmoStats};
 pub use track::{Direction, Limits, Tracked, default_at, track};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,6 +39,20 @@ pub enum GraphError {
     },
     #[error("bad --exclude pattern `{pattern}`: {reason}")]
     BadPattern { pattern: String, reason: String },
+    #[error("--granularity {given}: {why}")]
+    BadGranularity { given: String, why: String },
+    #[error(
+        "--granularity {given} is finer than the recording (--smo {recorded}): the log cannot say {what}"
+    )]
+    TooFine {
+        given: String,
+        recorded: String,
+        what: String,
+    },
+    #[error(
+        "--granularity {given}: the recording did not monitor shared memory (--smo off): its shared mappings count as whole-file flows at their mmap; only --granularity object applies"
+    )]
+    NotMonitored { given: String },
     #[error("the log has no events")]
     EmptyLog,
     #[error("cannot draw the graph: {0}")]

@@ -97,9 +97,14 @@ impl ObjectSpec {
                         hint: format!(" (its events are {} to {})", g.first_seq, g.last_seq),
                     });
                 }
-                // The event's effect: what it wrote to, started or delivered into.
+                // The event's effect: what it wrote to, started or delivered into (not the
+                // file contents a first shared-memory access brings into the graph with it).
                 let i = g.edges.partition_point(|e| e.seq < *seq);
-                match g.edges.get(i).filter(|e| e.seq == *seq) {
+                let effect = g.edges[i.min(g.edges.len())..]
+                    .iter()
+                    .take_while(|e| e.seq == *seq)
+                    .find(|e| g.call_name(e.call) != crate::build::CONTENTS);
+                match effect {
                     Some(e) => Ok((e.to, Some(*seq))),
                     None => Err(GraphError::NotInLog {
                         what: format!("information flow at event {seq}"),

@@ -9,22 +9,29 @@ use serde_json::json;
 use std::fmt::Write;
 
 /// The JSON form (docs/graph.md):
-/// `{"nodes":[{"id","kind","label","pid","path"}], "edges":[{"from","to","time_ns","seq","syscall"}],
-///   "detection_point", "entry_points", "filtered"}`.
+/// `{"nodes":[{"id","kind","label","pid","path"(,"offset","length")}],
+///   "edges":[{"from","to","time_ns","seq","syscall"(,"until")}],
+///   "detection_point", "entry_points", "filtered"(, "smo")}`.
 pub fn render_json(g: &Graph, t: &Tracked) -> serde_json::Value {
     let nodes: Vec<_> = t
         .nodes
         .iter()
         .map(|&n| {
             let node = g.node(n);
-            json!({
+            let mut j = json!({
                 "id": n,
                 "kind": node.kind.name(),
                 "label": node.label,
                 "pid": node.pid,
                 // As the export writes it: text, or {"bytes_hex"} for bytes that are not UTF-8.
                 "path": node.paths.last().map(vigil_event::json::str_json),
-            })
+            });
+            // A shared-memory part: the bytes of its object (length null: the whole object).
+            if let (Some(p), Some(m)) = (node.part, j.as_object_mut()) {
+                m.insert("offset".into(), p.offset.into());
+                m.insert("length".into(), p.length.into());
+            }
+            j
         })
         .collect();
     let edges: Vec<_> = t
@@ -32,16 +39,38 @@ pub fn render_json(g: &Graph, t: &Tracked) -> serde_json::Value {
         .iter()
         .map(|&i| {
             let e = &g.edges[i];
-            json!({"from": e.from, "to": e.to, "time_ns": e.time_ns, "seq": e.seq, "syscall": g.call_name(e.call)})
+            let mut j = json!({"from": e.from, "to": e.to, "time_ns": e.time_ns, "seq": e.seq, "syscall": g.call_name(e.call)});
+            // A store through a mapping: the last seq of its access episode.
+            if e.until() > e.seq
+                && let Some(m) = j.as_object_mut()
+            {
+                m.insert("until".into(), e.until().into());
+            }
+            j
         })
         .collect();
-    json!({
+    let mut out = json!({
         "nodes": nodes,
         "edges": edges,
         "detection_point": t.start,
         "entry_points": t.entry_points,
         "filtered": t.filtered,
-    })
+    });
+    // Only for logs with shared-memory accesses: the others' JSON is as it always was.
+    if (g.smo.accesses > 0 || g.smo.whole_object > 0)
+        && let Some(m) = out.as_object_mut()
+    {
+        m.insert(
+            "smo".into(),
+            json!({
+                "granularity": g.granularity.to_string(),
+                "accesses": g.smo.accesses,
+                "parts": g.smo.parts,
+                "whole_object": g.smo.whole_object,
+            }),
+        );
+    }
+    out
 }
 
 fn color(kind: NodeKind) -> &'static str {
@@ -142,9 +171,15 @@ pub fn render_tree(g: &Graph, t: &Tracked, colour: bool) -> String {
             Direction::Forward => ("->", e.to),
         };
         let again = shown.insert(far, ()).is_some();
+        // A store through a mapping shows how long its access episode lasted.
+        let until = if e.until() > e.seq {
+            format!("..#{}", e.until())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{prefix}{arrow} {} {dim}{} #{}{reset} {}{}",
+            "{prefix}{arrow} {} {dim}{} #{}{until}{reset} {}{}",
             g.call_name(e.call),
             clock(e.time_ns),
             e.seq,

@@ -6,6 +6,12 @@
 //! the mirror image: edges out of an object no earlier than its threshold; targets keep the
 //! earliest. An object whose threshold moves is looked at again. Noise filters hide reads of
 //! an object, never writes to it (crate::filter).
+//!
+//! A store through a shared mapping lasts for its access episode, `[Edge::at, Edge::until]`:
+//! backward, the writer's threshold is the end of the episode (or the object's threshold, if
+//! earlier): what it obtained until then may be in the part; forward, a store is followed if
+//! its episode is still going on at the writer's threshold, and the part gets the later of
+//! the two moments.
 
 use crate::build::{Call, Graph, NodeId};
 use crate::filter::Filters;
@@ -66,22 +72,32 @@ pub fn track(
     threshold.insert(start, at);
     depth.insert(start, 0);
     let mut work = vec![start];
-    let in_window =
-        |seq: u64| limits.since.is_none_or(|s| seq >= s) && limits.until.is_none_or(|u| seq <= u);
+    // An edge is in the window if its moments meet it.
+    let in_window = |e: &crate::build::Edge| {
+        limits.since.is_none_or(|s| e.until() >= s) && limits.until.is_none_or(|u| e.at() <= u)
+    };
     while let Some(o) = work.pop() {
         let t = threshold[&o];
         let d = depth[&o];
         // Edges already looked at under an earlier threshold cannot change anything now: only
         // the range the threshold moved over is new (this keeps busy objects linear).
         let seen = scanned.insert(o, t);
+        // A store during an episode reaches its far end at a moment that depends on this
+        // object's threshold: backward, one seen under an earlier threshold may reach later
+        // now; forward, one that began before the threshold may still be going on. Both look
+        // back as far as the longest episode (no distance at all in a log without stores
+        // through mappings); forward keeps those that end at or after the threshold.
         let range = match direction {
-            Direction::Backward => g.incoming_between(o, seen, t),
-            Direction::Forward => g.outgoing_between(o, t, seen),
+            Direction::Backward => {
+                g.incoming_between(o, seen.and_then(|s| s.checked_sub(g.max_tail)), t)
+            }
+            Direction::Forward => g.outgoing_between(o, t.saturating_sub(g.max_tail), seen),
         };
         let candidates: Vec<usize> = range
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| in_window(g.edges[i].at()))
+            .filter(|&i| in_window(&g.edges[i]))
+            .filter(|&i| direction == Direction::Backward || g.edges[i].until() >= t)
             .collect();
         for i in candidates {
             let e = g.edges[i];
@@ -133,18 +149,25 @@ pub fn track(
                     followed.insert(key, i);
                 }
             }
+            // The moment the far end is reached at: backward, the last moment of the edge
+            // that is still no later than this object's threshold; forward, the first that is
+            // no earlier (the same as `at` but for stores during an episode).
+            let reached = match direction {
+                Direction::Backward => e.until().min(t).max(e.at()),
+                Direction::Forward => e.at().max(t),
+            };
             let moved = match threshold.get(&other) {
                 None => {
                     order.push(other);
                     true
                 }
                 Some(&old) => match direction {
-                    Direction::Backward => e.at() > old,
-                    Direction::Forward => e.at() < old,
+                    Direction::Backward => reached > old,
+                    Direction::Forward => reached < old,
                 },
             };
             if moved {
-                threshold.insert(other, e.at());
+                threshold.insert(other, reached);
                 let nd = depth.get(&other).map_or(d + 1, |&x| x.min(d + 1));
                 depth.insert(other, nd);
                 work.push(other);

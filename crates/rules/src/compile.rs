@@ -1134,8 +1134,17 @@ impl Builder<'_, '_> {
             Lit::Int(i) => Some(Val::Int(*i)),
             Lit::Str(s) => Some(Val::Str(Str::from(s.as_str()))),
             Lit::Name(n) => {
+                // Fields whose values are names: a bare name is that name (checked in
+                // check_call_literal).
                 if let CExpr::Field {
-                    f: FieldRef::Call | FieldRef::Abi,
+                    f:
+                        FieldRef::Call
+                        | FieldRef::Abi
+                        | FieldRef::ViaSyscall
+                        | FieldRef::Access
+                        | FieldRef::Object
+                        | FieldRef::Via
+                        | FieldRef::FaultAccess,
                     ..
                 } = field
                 {
@@ -1449,12 +1458,29 @@ impl Builder<'_, '_> {
         })
     }
 
-    /// A literal compared with `call`, `abi` or `type` must be a value the field can take.
+    /// A literal compared with `call`, `abi`, `type` or a field of names (`access`, `via`,
+    /// `object`, `via_syscall`, `fault.access`) must be a value the field can take.
     fn check_call_literal(&mut self, field: &CExpr, v: &Val, span: &Span) -> Option<()> {
-        let check = match field {
+        let check: fn(&str) -> Result<(), String> = match field {
             CExpr::Field {
-                f: FieldRef::Call, ..
+                f: FieldRef::Call | FieldRef::ViaSyscall,
+                ..
             } => fields::check_call_name,
+            CExpr::Field {
+                f: FieldRef::Access,
+                ..
+            } => fields::check_access_name,
+            CExpr::Field {
+                f: FieldRef::Object,
+                ..
+            } => fields::check_object_name,
+            CExpr::Field {
+                f: FieldRef::Via, ..
+            } => fields::check_via_name,
+            CExpr::Field {
+                f: FieldRef::FaultAccess,
+                ..
+            } => fields::check_fault_access_name,
             CExpr::Field {
                 f: FieldRef::Abi, ..
             } => fields::check_abi_name,

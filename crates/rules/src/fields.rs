@@ -295,8 +295,20 @@ pub enum FieldRef {
     Len,
     Addr,
     Ip,
-    /// `fault`, `step`, or the name of the syscall whose kernel access it was.
+    /// `fault`, `step` or `syscall` (a kernel access on behalf of a syscall).
     Via,
+    /// The syscall of a kernel access (by its x86_64 meaning), null for the others.
+    ViaSyscall,
+    /// 1 for an access through a MAP_PRIVATE mapping, 0 otherwise.
+    Private,
+    /// The range of the object the mapping accessed through covers.
+    MapOffset,
+    MapLen,
+    /// Signals: where a kernel-raised SIGSEGV/SIGBUS/... pointed (`fault.addr`, `fault.ip`,
+    /// `fault.access`), null for a signal without one.
+    FaultAddr,
+    FaultIp,
+    FaultAccess,
     /// Address-space snapshots: the number of mappings, and the files mapped.
     Vmas,
     Paths,
@@ -358,6 +370,9 @@ pub fn field_names(classes: &[EventClass]) -> Vec<String> {
                 .filter(|(_, _, _, on)| on.iter().any(|k| k.covers(*c)))
                 .map(|(n, ..)| n.to_string()),
         );
+        if has(SIGNAL, *c) {
+            v.extend(FAULT_PARTS.iter().map(|(p, ..)| format!("fault.{p}")));
+        }
     }
     v.sort();
     v.dedup();
@@ -479,6 +494,10 @@ const SPECIAL: &[(&str, FieldRef, Type, &[EventClass])] = &[
     ("addr", FieldRef::Addr, Type::Int, SMO),
     ("ip", FieldRef::Ip, Type::Int, SMO),
     ("via", FieldRef::Via, Type::Str, SMO),
+    ("via_syscall", FieldRef::ViaSyscall, Type::Str, SMO),
+    ("private", FieldRef::Private, Type::Int, SMO),
+    ("map_offset", FieldRef::MapOffset, Type::Int, SMO),
+    ("map_len", FieldRef::MapLen, Type::Int, SMO),
     ("vmas", FieldRef::Vmas, Type::Int, SPACE),
     ("paths", FieldRef::Paths, Type::List, SPACE),
     ("what", FieldRef::What, Type::Str, DIVERGENCE),
@@ -490,6 +509,13 @@ const SPECIAL: &[(&str, FieldRef, Type, &[EventClass])] = &[
         Type::List,
         DIVERGENCE,
     ),
+];
+
+/// The parts of a signal's `fault`.
+const FAULT_PARTS: &[(&str, FieldRef, Type)] = &[
+    ("addr", FieldRef::FaultAddr, Type::Int),
+    ("ip", FieldRef::FaultIp, Type::Int),
+    ("access", FieldRef::FaultAccess, Type::Str),
 ];
 
 /// The fields that belong to one kind of event (not a syscall argument), and the classes of
@@ -549,6 +575,47 @@ pub fn check_type_name(name: &str) -> Result<(), String> {
     ))
 }
 
+/// Whether `name` is one of `names`, the values of field `field`. `Err` says what to write.
+fn check_one_of(field: &str, name: &str, names: &[&str]) -> Result<(), String> {
+    if names.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not a value of `{field}` (one of {}){}",
+        names.join(", "),
+        vigil_event::suggest(name, names.iter().copied())
+    ))
+}
+
+/// The values of a shared-memory access's `access`.
+pub fn check_access_name(name: &str) -> Result<(), String> {
+    check_one_of("access", name, &["read", "write", "read_write"])
+}
+
+/// The values of a shared-memory access's `object`.
+pub fn check_object_name(name: &str) -> Result<(), String> {
+    let names = [SmoKind::File, SmoKind::SysvShm, SmoKind::SharedAnon].map(SmoKind::name);
+    check_one_of("object", name, &names)
+}
+
+/// The values of a shared-memory access's `via`.
+pub fn check_via_name(name: &str) -> Result<(), String> {
+    check_one_of("via", name, &["fault", "step", "syscall"])
+}
+
+/// The values of a signal's `fault.access`.
+pub fn check_fault_access_name(name: &str) -> Result<(), String> {
+    let names = [
+        FaultAccess::Unknown,
+        FaultAccess::Read,
+        FaultAccess::Write,
+        FaultAccess::ReadWrite,
+        FaultAccess::Execute,
+    ]
+    .map(FaultAccess::name);
+    check_one_of("fault.access", name, &names)
+}
+
 /// Whether `name` is a value the `abi` field can take. `Err` says what to write.
 pub fn check_abi_name(name: &str) -> Result<(), String> {
     match Abi::from_name(name) {
@@ -601,6 +668,30 @@ pub fn resolve(
         "errno" if any(EventClass::is_exit) => return only(FieldRef::Errno, Type::Str),
         "result" if any(EventClass::is_exit) => return only(FieldRef::Result, Type::Str),
         _ => {}
+    }
+    // A signal's fault, by its parts: `s.fault.addr`, `s.fault.ip`, `s.fault.access`.
+    if first == "fault" && classes.iter().any(|c| has(SIGNAL, *c)) {
+        let parts = || {
+            FAULT_PARTS
+                .iter()
+                .map(|(p, ..)| *p)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(part) = path.get(1) else {
+            return Err(format!("`fault` has parts: name one ({})", parts()));
+        };
+        let Some((_, f, t)) = FAULT_PARTS.iter().find(|(p, ..)| p == part) else {
+            return Err(format!(
+                "`fault` has no part `{part}` (its parts: {}){}",
+                parts(),
+                vigil_event::suggest(part, FAULT_PARTS.iter().map(|(p, ..)| *p))
+            ));
+        };
+        if let Some(more) = path.get(2) {
+            return Err(format!("`fault.{part}` has no part `{more}`"));
+        }
+        return Ok((*f, *t, None));
     }
     if let Some((f, t, on)) = special(first)
         && classes.iter().any(|c| has(on, *c))
@@ -934,7 +1025,11 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
         | FieldRef::Len
         | FieldRef::Addr
         | FieldRef::Ip
-        | FieldRef::Via => {
+        | FieldRef::Via
+        | FieldRef::ViaSyscall
+        | FieldRef::Private
+        | FieldRef::MapOffset
+        | FieldRef::MapLen => {
             let K::SmoAccess(a) = &ev.kind else {
                 return Val::Null;
             };
@@ -946,13 +1041,28 @@ pub fn get(ev: &Event, f: FieldRef, procs: &ProcTable) -> Val {
                 FieldRef::Len => Val::Int(a.len as i64),
                 FieldRef::Addr => Val::Int(a.addr as i64),
                 FieldRef::Ip => Val::Int(a.ip as i64),
+                FieldRef::Private => Val::Int(a.private as i64),
+                FieldRef::MapOffset => Val::Int(a.map_offset as i64),
+                FieldRef::MapLen => Val::Int(a.map_len as i64),
+                FieldRef::Via => Val::Str(interned(a.via.name())),
                 _ => match a.via {
                     SmoVia::Syscall(c) => Val::Str(match c.canonical() {
                         Some(s) => interned(s.name()),
                         None => Str::from(c.to_string()),
                     }),
-                    v => Val::Str(interned(v.name())),
+                    _ => Val::Null,
                 },
+            }
+        }
+        FieldRef::FaultAddr | FieldRef::FaultIp | FieldRef::FaultAccess => {
+            let K::Signal(s) = &ev.kind else {
+                return Val::Null;
+            };
+            match (s.fault, f) {
+                (None, _) => Val::Null,
+                (Some(x), FieldRef::FaultAddr) => Val::Int(x.addr as i64),
+                (Some(x), FieldRef::FaultIp) => Val::Int(x.ip as i64),
+                (Some(x), _) => Val::Str(interned(x.access.name())),
             }
         }
         FieldRef::Vmas | FieldRef::Paths => {
