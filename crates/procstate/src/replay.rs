@@ -72,10 +72,7 @@ impl MarkSet {
         if start >= end {
             return;
         }
-        let hit: Vec<(u64, Mark)> = self
-            .overlapping(start, end)
-            .map(|(k, m)| (k, *m))
-            .collect();
+        let hit: Vec<(u64, Mark)> = self.overlapping(start, end).map(|(k, m)| (k, *m)).collect();
         for (k, m) in hit {
             self.marks.remove(&k);
             if k < start {
@@ -174,10 +171,8 @@ impl MarkSet {
         self.remove(old, old_end);
         self.remove(new, new.saturating_add(new_len));
         for (s, m) in moving {
-            let (Some(ns), Some(ne)) = (
-                (s - old).checked_add(new),
-                (m.end - old).checked_add(new),
-            ) else {
+            let (Some(ns), Some(ne)) = ((s - old).checked_add(new), (m.end - old).checked_add(new))
+            else {
                 continue;
             };
             self.insert(ns, ne, m.object, m.offset, m.shared);
@@ -579,10 +574,8 @@ impl Replay {
             Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat if ok => {
                 let trunc =
                     call == Sysno::creat || arg(ev, "flags").is_some_and(|f| f & O_TRUNC != 0);
-                if let Some(f) = fd_file(ev, "fd") {
-                    if trunc {
-                        self.sizes.insert(f, 0);
-                    }
+                if trunc && let Some(f) = fd_file(ev, "fd") {
+                    self.sizes.insert(f, 0);
                 }
             }
             Sysno::write
@@ -684,9 +677,13 @@ impl Replay {
     ) -> Option<crate::fault::FaultExplanation> {
         let fault = signal.fault.as_ref()?;
         let mm = self.procs.mm(pid)?;
-        Some(crate::fault::explain(mm, signal.signal, signal.code, fault, |id| {
-            self.file_size(id)
-        }))
+        Some(crate::fault::explain(
+            mm,
+            signal.signal,
+            signal.code,
+            fault,
+            |id| self.file_size(id),
+        ))
     }
 }
 
@@ -935,6 +932,9 @@ mod tests {
     const B: u64 = 0x7000_0000_0000;
     const FILE: ObjectId = ObjectId::File { dev: 7, ino: 42 };
 
+    /// A VMA in pages from B, its parts read and written, its pages copied.
+    type Row = (u64, u64, Vec<Range<u64>>, Vec<Range<u64>>, u64);
+
     /// A log being written and replayed as it goes.
     struct L {
         r: Replay,
@@ -1042,7 +1042,7 @@ mod tests {
         }
 
         /// Each VMA: (start page from B, end page, read, written, copied) in pages or bytes.
-        fn view(&self, pid: u32) -> Vec<(u64, u64, Vec<Range<u64>>, Vec<Range<u64>>, u64)> {
+        fn view(&self, pid: u32) -> Vec<Row> {
             self.r
                 .view(pid)
                 .unwrap()
@@ -1098,6 +1098,10 @@ mod tests {
         })
     }
 
+    fn one(r: Range<u64>) -> Vec<Range<u64>> {
+        vec![r]
+    }
+
     fn pages(a: u64, b: u64) -> Range<u64> {
         a * P..b * P
     }
@@ -1116,7 +1120,7 @@ mod tests {
                 0,
                 4,
                 vec![pages(3, 5), 5 * P + 8..5 * P + 12],
-                vec![5 * P + 8..5 * P + 16],
+                one(5 * P + 8..5 * P + 16),
                 0
             )]
         );
@@ -1331,7 +1335,11 @@ mod tests {
         l.call(
             10,
             "pwrite64",
-            &[("fd", file_fd()), ("count", u(10)), ("offset", Value::Int(3 * P as i64))],
+            &[
+                ("fd", file_fd()),
+                ("count", u(10)),
+                ("offset", Value::Int(3 * P as i64)),
+            ],
             10,
         );
         assert_eq!(l.r.file_size(&FILE), Some(3 * P + 10));
@@ -1416,7 +1424,12 @@ mod tests {
             maps_at(log.clone(), 99, Moment::End),
             Err(MapsAtError::PidNotInLog { pid: 99, span })
         );
-        for m in [Moment::Seq(0), Moment::Seq(9), Moment::Time(999), Moment::Time(8001)] {
+        for m in [
+            Moment::Seq(0),
+            Moment::Seq(9),
+            Moment::Time(999),
+            Moment::Time(8001),
+        ] {
             assert_eq!(
                 maps_at(log.clone(), 10, m),
                 Err(MapsAtError::OutsideLog { moment: m, span })
@@ -1431,7 +1444,9 @@ mod tests {
         );
         // pid 20 before its start; pid 10 between its two lives.
         match maps_at(log.clone(), 20, Moment::Seq(3)) {
-            Err(MapsAtError::NotStarted { at_seq: 3, life, .. }) => {
+            Err(MapsAtError::NotStarted {
+                at_seq: 3, life, ..
+            }) => {
                 assert_eq!(life.start_seq, 4)
             }
             other => panic!("{other:?}"),

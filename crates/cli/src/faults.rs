@@ -1,0 +1,158 @@
+//! Fatal faults, for `summary` and `show`: when a traced process dies of SIGSEGV or SIGBUS,
+//! the fault is explained against the address-space model replayed from the log (the
+//! classification is vigil_procstate::fault's; this module says it in words).
+//!
+//! The fault explained is the one of the last SIGSEGV/SIGBUS signal event of the process
+//! before its exit by that signal: if that signal event carries no fault (a signal sent with
+//! kill, or a recorder that does not fill faults in), there is nothing to explain.
+
+use std::collections::HashMap;
+use vigil_event::{Event, EventKind, ExitStatus, FaultAccess};
+use vigil_procstate::fault::{Disagreement, FaultExplanation, FaultKind, SIGBUS, SIGSEGV};
+use vigil_procstate::{Replay, Vma};
+
+/// Follows a log and says, at the exit of a process killed by a fault, what the fault was.
+#[derive(Default)]
+pub struct FatalFaults {
+    replay: Replay,
+    /// The fault of each process's last SIGSEGV/SIGBUS, if it had one.
+    last: HashMap<u32, FaultExplanation>,
+}
+
+impl FatalFaults {
+    /// Feeds the next event of the log; at the exit of a process killed by the signal of its
+    /// last explained fault, returns that explanation.
+    pub fn add(&mut self, ev: &Event) -> Option<FaultExplanation> {
+        let mut fatal = None;
+        match &ev.kind {
+            EventKind::Signal(s) if s.signal == SIGSEGV || s.signal == SIGBUS => {
+                match self.replay.explain_fault(ev.pid, s) {
+                    Some(e) => self.last.insert(ev.pid, e),
+                    None => self.last.remove(&ev.pid),
+                };
+            }
+            EventKind::ProcessExit(x) => {
+                if let (Some(e), ExitStatus::Signal { signal, .. }) =
+                    (self.last.remove(&ev.pid), x.status)
+                    && e.signal == signal
+                {
+                    fatal = Some(e);
+                }
+            }
+            _ => {}
+        }
+        // What the model cannot apply is said by `maps`; here it only explains faults.
+        let _ = self.replay.apply(ev);
+        fatal
+    }
+}
+
+fn access_text(a: FaultAccess) -> &'static str {
+    match a {
+        FaultAccess::Read => "read",
+        FaultAccess::Write => "write",
+        FaultAccess::ReadWrite => "read-modify-write",
+        FaultAccess::Execute => "instruction fetch",
+        FaultAccess::Unknown => "access",
+    }
+}
+
+/// Why, in words.
+pub fn kind_text(e: &FaultExplanation) -> String {
+    match e.kind {
+        FaultKind::NullDereference => "not mapped, e.g. a NULL dereference".into(),
+        FaultKind::NotMapped => "not mapped".into(),
+        FaultKind::StackOverflow => {
+            "not mapped: stack overflow into the guard gap below the stack".into()
+        }
+        FaultKind::WriteToReadOnly => "write to a read-only mapping".into(),
+        FaultKind::ExecNonExecutable => "execute of a non-executable mapping".into(),
+        FaultKind::Inaccessible => match e.access {
+            FaultAccess::Read => "read of an inaccessible (PROT_NONE) mapping".into(),
+            FaultAccess::Write | FaultAccess::ReadWrite => {
+                "write to an inaccessible (PROT_NONE) mapping".into()
+            }
+            FaultAccess::Execute => "execute of an inaccessible (PROT_NONE) mapping".into(),
+            FaultAccess::Unknown => "access to an inaccessible (PROT_NONE) mapping".into(),
+        },
+        FaultKind::NotReadable => "read of a mapping without read permission".into(),
+        FaultKind::GuardPage => "guard page (a PROT_NONE page next to accessible memory)".into(),
+        FaultKind::ProtectionKey => "denied by a memory protection key".into(),
+        FaultKind::BeyondEndOfFile { offset, size } => format!(
+            "bus error beyond the end of the mapped file (offset {offset:#x}; the file is \
+             {size} bytes)"
+        ),
+        FaultKind::FileBusError => "bus error in a file mapping (e.g. beyond the end of the file)".into(),
+        FaultKind::Misaligned => "bus error: misaligned access".into(),
+        FaultKind::BusError => "bus error".into(),
+        FaultKind::GeneralProtection => {
+            "general protection fault (the kernel gives no address: e.g. a non-canonical pointer or a privileged instruction)".into()
+        }
+        FaultKind::Unknown => match e.access {
+            FaultAccess::Unknown => "unknown access (the instruction was not decoded)".into(),
+            a => format!(
+                "unknown: the model allows a {} there",
+                access_text(a)
+            ),
+        },
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    vigil_event::flags::signal_name(i64::from(sig))
+}
+
+/// The explanation, a headline and detail lines (without indentation).
+pub fn describe(e: &FaultExplanation) -> Vec<String> {
+    let mut lines = Vec::new();
+    let head = if e.kind == FaultKind::GeneralProtection {
+        format!("{}: {}", signal_name(e.signal), kind_text(e))
+    } else {
+        format!(
+            "{} at {:#x} ({}): {}",
+            signal_name(e.signal),
+            e.addr,
+            access_text(e.access),
+            kind_text(e)
+        )
+    };
+    lines.push(head);
+    let line = |v: &Vma| v.to_string();
+    match (&e.vma, e.kind) {
+        (Some(v), _) => lines.push(format!("mapping: {}", line(v))),
+        (None, FaultKind::GeneralProtection) => {}
+        (None, _) => {
+            lines.push(format!(
+                "nearest mapping below: {}",
+                e.below.as_ref().map_or("none".to_string(), line)
+            ));
+            lines.push(format!(
+                "nearest mapping above: {}",
+                e.above.as_ref().map_or("none".to_string(), line)
+            ));
+        }
+    }
+    if let Some(g) = &e.guarded {
+        lines.push(format!("guarding: {}", line(g)));
+    }
+    lines.push(format!(
+        "instruction at {:#x}: {}",
+        e.ip,
+        e.ip_vma
+            .as_ref()
+            .map_or("not in a mapping the model knows".to_string(), line)
+    ));
+    match e.disagreement {
+        Some(Disagreement::KernelFoundNoMapping) => lines.push(
+            "note: the kernel found no mapping there (SEGV_MAPERR): the model may be out of date"
+                .into(),
+        ),
+        Some(Disagreement::KernelFoundMapping) => lines.push(
+            "note: the kernel found a mapping there that denied the access (SEGV_ACCERR): the \
+             model lacks it"
+                .into(),
+        ),
+        None => {}
+    }
+    lines
+}
