@@ -318,12 +318,30 @@ mod tests {
         assert_eq!(e.below.map(|v| v.end), Some(0x402000));
         assert!(e.vma.is_none() && e.disagreement.is_none());
         // Just below the stack, and far below it.
-        let e = explain_at(&a, SIGSEGV, SEGV_MAPERR, 0x7ffc_ff80_0000, FaultAccess::Write);
+        let e = explain_at(
+            &a,
+            SIGSEGV,
+            SEGV_MAPERR,
+            0x7ffc_ff80_0000,
+            FaultAccess::Write,
+        );
         assert_eq!(e.kind, FaultKind::StackOverflow);
-        let e = explain_at(&a, SIGSEGV, SEGV_MAPERR, 0x7ffb_0000_0000, FaultAccess::Write);
+        let e = explain_at(
+            &a,
+            SIGSEGV,
+            SEGV_MAPERR,
+            0x7ffb_0000_0000,
+            FaultAccess::Write,
+        );
         assert_eq!(e.kind, FaultKind::NotMapped);
         // Above everything.
-        let e = explain_at(&a, SIGSEGV, SEGV_MAPERR, 0xffff_0000_0000, FaultAccess::Read);
+        let e = explain_at(
+            &a,
+            SIGSEGV,
+            SEGV_MAPERR,
+            0xffff_0000_0000,
+            FaultAccess::Read,
+        );
         assert_eq!((e.kind, e.above.is_none()), (FaultKind::NotMapped, true));
         assert_eq!(e.below.map(|v| v.role), Some(Role::Stack));
         // The kernel says mapped, the model does not.
@@ -367,20 +385,44 @@ mod tests {
     #[test]
     fn guard_pages_and_inaccessible_memory() {
         let a = space();
-        let e = explain_at(&a, SIGSEGV, SEGV_ACCERR, 0x7f00_0000_0010, FaultAccess::Write);
+        let e = explain_at(
+            &a,
+            SIGSEGV,
+            SEGV_ACCERR,
+            0x7f00_0000_0010,
+            FaultAccess::Write,
+        );
         assert_eq!(e.kind, FaultKind::GuardPage);
         assert_eq!(e.guarded.map(|v| v.start), Some(0x7f00_0000_1000));
         // A large PROT_NONE reservation is not a guard page, even next to memory.
-        let e = explain_at(&a, SIGSEGV, SEGV_ACCERR, 0x7f10_0000_0000, FaultAccess::Read);
+        let e = explain_at(
+            &a,
+            SIGSEGV,
+            SEGV_ACCERR,
+            0x7f10_0000_0000,
+            FaultAccess::Read,
+        );
         assert_eq!(e.kind, FaultKind::Inaccessible);
         // A small PROT_NONE mapping with nothing accessible beside it.
         let mut b = a.clone();
         map(&mut b, 0x7f30_0000_0000, P, 0, None);
-        let e = explain_at(&b, SIGSEGV, SEGV_ACCERR, 0x7f30_0000_0000, FaultAccess::Read);
+        let e = explain_at(
+            &b,
+            SIGSEGV,
+            SEGV_ACCERR,
+            0x7f30_0000_0000,
+            FaultAccess::Read,
+        );
         assert_eq!(e.kind, FaultKind::Inaccessible);
         // Execute-only memory read.
         map(&mut b, 0x7f40_0000_0000, P, 4, None);
-        let e = explain_at(&b, SIGSEGV, SEGV_ACCERR, 0x7f40_0000_0000, FaultAccess::Read);
+        let e = explain_at(
+            &b,
+            SIGSEGV,
+            SEGV_ACCERR,
+            0x7f40_0000_0000,
+            FaultAccess::Read,
+        );
         assert_eq!(e.kind, FaultKind::NotReadable);
     }
 
