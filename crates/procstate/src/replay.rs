@@ -1231,9 +1231,10 @@ mod tests {
             new as i64,
         );
         assert_eq!(l.view(10), vec![(100, 102, vec![pages(0, 1)], vec![], 0)]);
-        // Moved onto a fixed place over another noted mapping: what was there goes.
-        l.map_file(10, B, 1, 7, true);
-        l.access(10, MemAccess::Write, B, 7 * P, P);
+        // Moved onto a fixed place over another noted mapping of the same file pages: what
+        // was noted there goes with what the kernel unmapped first.
+        l.map_file(10, B, 2, 0, true);
+        l.access(10, MemAccess::Write, B, 0, 2 * P);
         l.call(
             10,
             "mremap",
