@@ -274,7 +274,8 @@ fn columns(v: &VmaView) -> String {
             ranges(&v.read),
             ranges(&v.written)
         ));
-        if !v.vma.shared {
+        // A private mapping that is or was writable (or has copies): the pages it copied.
+        if !v.vma.shared && (v.vma.prot.writable() || v.vma.accounted || !v.copied.is_empty()) {
             let n = v.copied_pages();
             s.push_str(&format!(
                 "  copied: {n} page{}{}",
