@@ -7,8 +7,10 @@
  *   guard   store into a PROT_NONE guard page below a buffer
  *   bus     load from the second page of a shared mapping of FILE, which is one page long
  *   stack   unbounded recursion: the stack overflows
+ *   reraise as null, with a crash handler that resets SIGSEGV and raises it again
  * Exits 2 on a bad MODE, 1 when a call fails, 0 if the fault did not happen. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,13 @@ static char *map(long len, int prot, int flags, int fd) {
     return p;
 }
 
+static void handler(int sig) {
+    static const char msg[] = "caught, raising again\n";
+    write(2, msg, sizeof msg - 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static volatile int stop;
 
 static int recurse(int depth) {
@@ -45,6 +54,10 @@ int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
     const char *mode = argv[1];
+    if (strcmp(mode, "reraise") == 0) {
+        signal(SIGSEGV, handler);
+        mode = "null";
+    }
     if (strcmp(mode, "null") == 0) {
         volatile int *p = (volatile int *)(unsigned long)(argc * 8);
         say((const void *)p);

@@ -2,9 +2,11 @@
 //! the fault is explained against the address-space model replayed from the log (the
 //! classification is vigil_procstate::fault's; this module says it in words).
 //!
-//! The fault explained is the one of the last SIGSEGV/SIGBUS signal event of the process
-//! before its exit by that signal: if that signal event carries no fault (a signal sent with
-//! kill, or a recorder that does not fill faults in), there is nothing to explain.
+//! The fault explained is the last one (a SIGSEGV/SIGBUS signal event with a fault) of the
+//! process before its exit by that signal, since its last exec: a crash handler that resets
+//! the signal and raises it again dies of the fault it caught. A process killed by a signal
+//! with no fault before it (sent with kill, or a recorder that does not fill faults in) has
+//! nothing to explain.
 
 use std::collections::HashMap;
 use vigil_event::{Event, EventKind, ExitStatus, FaultAccess};
@@ -26,10 +28,15 @@ impl FatalFaults {
         let mut fatal = None;
         match &ev.kind {
             EventKind::Signal(s) if s.signal == SIGSEGV || s.signal == SIGBUS => {
-                match self.replay.explain_fault(ev.pid, s) {
-                    Some(e) => self.last.insert(ev.pid, e),
-                    None => self.last.remove(&ev.pid),
-                };
+                // One without a fault (a crash handler re-raising it, a kill) leaves the last
+                // fault as the cause.
+                if let Some(e) = self.replay.explain_fault(ev.pid, s) {
+                    self.last.insert(ev.pid, e);
+                }
+            }
+            // A new program: the old one's faults were handled.
+            EventKind::ProcessExec(_) => {
+                self.last.remove(&ev.pid);
             }
             EventKind::ProcessExit(x) => {
                 if let (Some(e), ExitStatus::Signal { signal, .. }) =

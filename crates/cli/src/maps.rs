@@ -45,8 +45,21 @@ fn moment(at: Option<&str>) -> Result<Moment, Failure> {
     Ok(match t {
         vigil_graph::TimeSpec::Seq(s) => Moment::Seq(s),
         vigil_graph::TimeSpec::Offset(o) => Moment::SinceStart((o * 1e9) as u64),
-        vigil_graph::TimeSpec::Epoch(e) => Moment::Time((e * 1e9) as u64),
+        // To the nanosecond (a double holds epoch nanoseconds only to a few hundred).
+        vigil_graph::TimeSpec::Epoch(e) => Moment::Time(epoch_ns(s).unwrap_or((e * 1e9) as u64)),
     })
+}
+
+/// `SECONDS.FRACTION` since the epoch, exactly, in nanoseconds.
+fn epoch_ns(s: &str) -> Option<u64> {
+    let (secs, frac) = s.split_once('.')?;
+    let secs: u64 = secs.parse().ok()?;
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    secs.checked_mul(1_000_000_000)?
+        .checked_add(digits.parse().ok()?)
 }
 
 /// UTC time of day, microseconds (as `show` prints times).

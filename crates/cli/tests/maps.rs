@@ -532,6 +532,26 @@ fn summary_and_show_explain_real_fatal_faults() {
     }
 }
 
+/// Exports `log`, writes `fault` into its first or last signal event, imports it back.
+fn with_fault(dir: &Path, log: &Path, last: bool, fault: serde_json::Value) -> std::path::PathBuf {
+    let ex = run(vigil().arg("export").arg(log));
+    assert!(ex.status.success(), "{}", text(&ex.stderr));
+    let mut lines: Vec<serde_json::Value> = text(&ex.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut signals = lines.iter_mut().filter(|l| l["type"] == "signal");
+    let sig = if last { signals.last() } else { signals.next() }.expect("a signal event");
+    sig["fault"] = fault;
+    let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let edited = dir.join("edited.jsonl");
+    std::fs::write(&edited, jsonl).unwrap();
+    let imported = dir.join("edited.vlog");
+    let im = run(vigil().arg("import").arg(&edited).arg("-o").arg(&imported));
+    assert!(im.status.success(), "{}", text(&im.stderr));
+    imported
+}
+
 /// The same crashes, with the fault the recorder would give written into the recording's
 /// last signal event (address from the program, access from the mode): the explanation
 /// itself, whatever the recorder fills in.
@@ -539,17 +559,6 @@ fn summary_and_show_explain_real_fatal_faults() {
 fn summary_and_show_explain_a_fault_given_in_the_log() {
     for (mode, access, want) in FAULTS {
         let (dir, _, log, addr) = record_fault(mode);
-        let ex = run(vigil().arg("export").arg(&log));
-        assert!(ex.status.success(), "{}", text(&ex.stderr));
-        let mut lines: Vec<serde_json::Value> = text(&ex.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let sig = lines
-            .iter_mut()
-            .rev()
-            .find(|l| l["type"] == "signal")
-            .unwrap_or_else(|| panic!("{mode}: no signal event"));
         // A stack overflow faults below what the program said (the deepest frame).
         let addr = if mode == "stack" {
             addr - (6 << 20)
@@ -557,13 +566,12 @@ fn summary_and_show_explain_a_fault_given_in_the_log() {
             addr
         };
         let ip = if access == "execute" { addr } else { 0x401000 };
-        sig["fault"] = serde_json::json!({"addr": addr, "ip": ip, "access": access});
-        let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        let edited = dir.join("edited.jsonl");
-        std::fs::write(&edited, jsonl).unwrap();
-        let imported = dir.join("edited.vlog");
-        let im = run(vigil().arg("import").arg(&edited).arg("-o").arg(&imported));
-        assert!(im.status.success(), "{}", text(&im.stderr));
+        let imported = with_fault(
+            &dir,
+            &log,
+            true,
+            serde_json::json!({"addr": addr, "ip": ip, "access": access}),
+        );
         let (summary, show) = summary_and_show(&imported);
         check_explained(mode, want, &summary, &show);
         // The mapping or the nearest ones are named with their maps lines.
@@ -578,4 +586,44 @@ fn summary_and_show_explain_a_fault_given_in_the_log() {
             assert!(detail.ends_with("/one-page"), "{detail}");
         }
     }
+}
+
+/// A crash handler that resets SIGSEGV and raises it again dies of the fault it caught (the
+/// raised signal has no fault); a process killed with kill(1) has no fault to explain.
+#[test]
+fn the_fault_explained_is_the_last_one_before_the_death() {
+    let (dir, events, log, addr) = record_fault("reraise");
+    let signals = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Signal(_)))
+        .count();
+    assert_eq!(signals, 2, "the fault, then the handler's raise");
+    let imported = with_fault(
+        &dir,
+        &log,
+        false,
+        serde_json::json!({"addr": addr, "ip": 0x401000, "access": "write"}),
+    );
+    let (summary, show) = summary_and_show(&imported);
+    check_explained(
+        "null",
+        "not mapped, e.g. a NULL dereference",
+        &summary,
+        &show,
+    );
+
+    let dir = scratch_dir("fault-kill");
+    let (out, _, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os("kill -SEGV $$")]);
+    assert_eq!(out.status.code(), Some(139), "{}", text(&out.stderr));
+    let (summary, show) = summary_and_show(&log);
+    assert!(!summary.contains("Fatal faults"), "{summary}");
+    let lines: Vec<&str> = show.lines().collect();
+    let exit = lines
+        .iter()
+        .position(|l| l.contains("+++ killed by SIGSEGV"))
+        .unwrap();
+    assert!(
+        lines.get(exit + 1).is_none_or(|l| !l.starts_with("    ")),
+        "{show}"
+    );
 }
