@@ -9,48 +9,141 @@
 //! nothing to explain.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use vigil_event::{Event, EventKind, ExitStatus, FaultAccess};
+use vigil_log::LogReader;
 use vigil_procstate::fault::{Disagreement, FaultExplanation, FaultKind, SIGBUS, SIGSEGV};
 use vigil_procstate::{Replay, Vma};
 
-/// Follows a log and says, at the exit of a process killed by a fault, what the fault was.
+/// Which exits are deaths by a fault (the process's last fault since its exec was of the
+/// signal it died of), without a model: cheap enough for every event of a large log.
 #[derive(Default)]
-pub struct FatalFaults {
-    replay: Replay,
-    /// The fault of each process's last SIGSEGV/SIGBUS, if it had one.
-    last: HashMap<u32, FaultExplanation>,
+pub struct FaultDeaths {
+    /// The signal of each process's last fault.
+    last: HashMap<u32, i32>,
 }
 
-impl FatalFaults {
-    /// Feeds the next event of the log; at the exit of a process killed by the signal of its
-    /// last explained fault, returns that explanation.
-    pub fn add(&mut self, ev: &Event) -> Option<FaultExplanation> {
-        let mut fatal = None;
+impl FaultDeaths {
+    /// Feeds the next event of the log; true at the exit of a process killed by its fault.
+    pub fn add(&mut self, ev: &Event) -> bool {
         match &ev.kind {
-            EventKind::Signal(s) if s.signal == SIGSEGV || s.signal == SIGBUS => {
-                // One without a fault (a crash handler re-raising it, a kill) leaves the last
-                // fault as the cause.
-                if let Some(e) = self.replay.explain_fault(ev.pid, s) {
-                    self.last.insert(ev.pid, e);
-                }
+            // One without a fault (a crash handler raising it again, a kill) leaves the last
+            // fault as the cause.
+            EventKind::Signal(s)
+                if (s.signal == SIGSEGV || s.signal == SIGBUS) && s.fault.is_some() =>
+            {
+                self.last.insert(ev.pid, s.signal);
+                false
             }
             // A new program: the old one's faults were handled.
             EventKind::ProcessExec(_) => {
                 self.last.remove(&ev.pid);
+                false
             }
-            EventKind::ProcessExit(x) => {
-                if let (Some(e), ExitStatus::Signal { signal, .. }) =
-                    (self.last.remove(&ev.pid), x.status)
-                    && e.signal == signal
-                {
-                    fatal = Some(e);
+            EventKind::ProcessExit(x) => matches!(
+                (self.last.remove(&ev.pid), x.status),
+                (Some(fault), ExitStatus::Signal { signal, .. }) if fault == signal
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Follows a log and says, at the exit of a process killed by a fault, what the fault was.
+#[derive(Default)]
+pub struct FatalFaults {
+    deaths: FaultDeaths,
+    replay: Replay,
+    /// Each process's last fault, explained.
+    last: HashMap<u32, FaultExplanation>,
+}
+
+impl FatalFaults {
+    /// Feeds the next event of the log; at the exit of a process killed by its last fault,
+    /// returns that fault explained.
+    pub fn add(&mut self, ev: &Event) -> Option<FaultExplanation> {
+        let mut fatal = None;
+        match &ev.kind {
+            EventKind::Signal(s) => {
+                if let Some(e) = self.replay.explain_fault(ev.pid, s) {
+                    self.last.insert(ev.pid, e);
                 }
+            }
+            EventKind::ProcessExec(_) => {
+                self.last.remove(&ev.pid);
             }
             _ => {}
         }
-        // What the model cannot apply is said by `maps`; here it only explains faults.
-        let _ = self.replay.apply(ev);
+        let died = self.deaths.add(ev);
+        if matches!(ev.kind, EventKind::ProcessExit(_)) {
+            fatal = self.last.remove(&ev.pid).filter(|_| died);
+        }
+        // What the model cannot apply is said by `maps`; here it only explains faults, and
+        // keeps nothing else (summary and show read every event of large logs).
+        let _ = self.replay.apply_lean(ev);
         fatal
+    }
+}
+
+/// Explains the deaths by a fault of a log being read, at no cost for a log without any:
+/// deaths are spotted cheaply (`FaultDeaths`), and only then is the model replayed, by a
+/// second reader of the same log that goes no further than the last death explained (and
+/// reopens the log when it has grown: `show --follow`).
+pub struct DeathExplainer {
+    log: PathBuf,
+    deaths: FaultDeaths,
+    side: Option<Side>,
+}
+
+struct Side {
+    reader: LogReader<std::fs::File>,
+    faults: FatalFaults,
+    /// The last seq fed to `faults`.
+    at: Option<u64>,
+}
+
+impl DeathExplainer {
+    pub fn new(log: &Path) -> DeathExplainer {
+        DeathExplainer {
+            log: log.to_path_buf(),
+            deaths: FaultDeaths::default(),
+            side: None,
+        }
+    }
+
+    /// Feeds the next event the caller read; at the exit of a process killed by its last
+    /// fault, returns that fault explained (`None` when the log cannot be read again).
+    pub fn add(&mut self, ev: &Event) -> Option<FaultExplanation> {
+        if !self.deaths.add(ev) {
+            return None;
+        }
+        // The end of a log being written may come before the exit: then once more, reopened.
+        for _ in 0..2 {
+            let side = match self.side.as_mut() {
+                Some(side) => side,
+                None => self.side.insert(Side {
+                    reader: LogReader::open(&self.log).ok()?,
+                    faults: FatalFaults::default(),
+                    at: None,
+                }),
+            };
+            // Damage was reported by the caller's reading.
+            for e in side.reader.by_ref().flatten() {
+                if side.at.is_some_and(|at| e.seq <= at) {
+                    continue;
+                }
+                side.at = Some(e.seq);
+                let fatal = side.faults.add(&e);
+                if e.seq == ev.seq {
+                    return fatal;
+                }
+                if e.seq > ev.seq {
+                    return None;
+                }
+            }
+            side.reader = LogReader::open(&self.log).ok()?;
+        }
+        None
     }
 }
 

@@ -122,7 +122,7 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
     };
     let mut damage = Damage::new(&a.log);
     let mut out = crate::out::Stdout::new();
-    let mut faults = crate::faults::FatalFaults::default();
+    let mut faults = crate::faults::DeathExplainer::new(&a.log);
     let mut listing = Listing {
         time: a.time,
         first_ns: None,
@@ -138,7 +138,7 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
                 continue;
             }
         };
-        // Every event goes to the model, whatever is shown.
+        // Every event, whatever is shown.
         let fatal = faults.add(&ev);
         let written = if a.format == Format::Json {
             listing.json(&ev, &filter)

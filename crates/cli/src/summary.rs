@@ -55,9 +55,9 @@ pub struct Summary {
     smo: BTreeMap<String, (u64, u64)>,
     /// Divergences: seq and their one-line description.
     divergences: Vec<(u64, String)>,
-    /// Follows address spaces to explain fatal faults.
-    faults: crate::faults::FatalFaults,
-    /// Processes killed by a fault, with its explanation: index in `procs`.
+    /// Explains the faults that killed processes (when the summary reads a log file).
+    deaths: Option<crate::faults::DeathExplainer>,
+    /// Processes killed by a fault, with the fault explained: index in `procs`.
     fatal: Vec<(usize, vigil_procstate::FaultExplanation)>,
 }
 
@@ -77,7 +77,7 @@ fn str_arg(ev: &Event, name: &str) -> Option<Str> {
 
 impl Summary {
     pub fn add(&mut self, ev: &Event) {
-        if let Some(e) = self.faults.add(ev)
+        if let Some(e) = self.deaths.as_mut().and_then(|d| d.add(ev))
             && let Some(&i) = self.live.get(&ev.pid)
         {
             self.fatal.push((i, e));
@@ -515,7 +515,10 @@ pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
     let reader = open_log(&a.log)?;
     let meta = reader.meta().clone();
     let mut damage = Damage::new(&a.log);
-    let mut s = Summary::default();
+    let mut s = Summary {
+        deaths: Some(crate::faults::DeathExplainer::new(&a.log)),
+        ..Summary::default()
+    };
     for item in reader {
         match item {
             Ok(ev) => s.add(&ev),

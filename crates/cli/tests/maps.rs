@@ -627,3 +627,76 @@ fn the_fault_explained_is_the_last_one_before_the_death() {
         "{show}"
     );
 }
+
+/// Several processes of one log killed by faults: each explained, in order (the model is
+/// replayed once, as far as the last death).
+#[test]
+fn every_death_by_a_fault_in_a_log_is_explained() {
+    let dir = scratch_dir("fault-many");
+    let prog = program("fatal_fault");
+    let p = prog.to_str().unwrap();
+    let script = format!("{p} null x; {p} rodata x; {p} nx x; exit 0");
+    let (out, _, log) = record_in(&dir, &[], &[os("sh"), os("-c"), os(&script)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let addrs: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| u64::from_str_radix(l.strip_prefix("addr 0x").unwrap(), 16).unwrap())
+        .collect();
+    assert_eq!(addrs.len(), 3);
+    let ex = run(vigil().arg("export").arg(&log));
+    let mut lines: Vec<serde_json::Value> = text(&ex.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let faults = [
+        (addrs[0], "write"),
+        (addrs[1], "write"),
+        (addrs[2], "execute"),
+    ];
+    let segvs = lines
+        .iter_mut()
+        .filter(|l| l["type"] == "signal" && l["signal"] == "SIGSEGV");
+    let mut n = 0;
+    for (l, (addr, access)) in segvs.zip(faults) {
+        let ip = if access == "execute" { addr } else { 0x401000 };
+        l["fault"] = serde_json::json!({"addr": addr, "ip": ip, "access": access});
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("edited.jsonl"), jsonl).unwrap();
+    let imported = dir.join("edited.vlog");
+    let im = run(vigil()
+        .arg("import")
+        .arg(dir.join("edited.jsonl"))
+        .arg("-o")
+        .arg(&imported));
+    assert!(im.status.success(), "{}", text(&im.stderr));
+    let (summary, show) = summary_and_show(&imported);
+    let wants = [
+        "not mapped, e.g. a NULL dereference",
+        "write to a read-only mapping",
+        "execute of a non-executable mapping",
+    ];
+    let fatal = summary
+        .split("\nFatal faults (3):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{summary}"));
+    let heads: Vec<&str> = fatal
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("    "))
+        .collect();
+    assert_eq!(heads.len(), 3, "{fatal}");
+    for (h, w) in heads.iter().zip(wants) {
+        assert!(h.contains(w), "{h} lacks {w}");
+    }
+    let shown: Vec<&str> = show
+        .lines()
+        .filter(|l| l.starts_with("    SIGSEGV at "))
+        .collect();
+    assert_eq!(shown.len(), 3, "{show}");
+    for (h, w) in shown.iter().zip(wants) {
+        assert!(h.contains(w), "{h} lacks {w}");
+    }
+}

@@ -447,6 +447,53 @@ impl Replay {
         r
     }
 
+    /// `apply` for a consumer that needs only address spaces and file sizes (to explain
+    /// faults) and reads every event of large logs: events that change neither are skipped,
+    /// and the calls that size files only size them. The fd tables are not kept, so a mapped
+    /// file whose mmap event does not name its target is an unknown file.
+    pub fn apply_lean(&mut self, ev: &Event) -> Result<(), StateError> {
+        let whole = match &ev.kind {
+            EventKind::SyscallEntry(e) => matches!(
+                e.call.canonical(),
+                Some(Sysno::fork | Sysno::vfork | Sysno::clone | Sysno::clone3)
+            ),
+            EventKind::SyscallExit(x) => {
+                let call = x.call.canonical();
+                if !(is_memory_call(call)
+                    || is_i386_mmap2(x)
+                    || matches!(
+                        call,
+                        Some(
+                            Sysno::fork
+                                | Sysno::vfork
+                                | Sysno::clone
+                                | Sysno::clone3
+                                | Sysno::shmget
+                        )
+                    ))
+                {
+                    if !x.restarted() {
+                        self.sizes_after(ev, x);
+                    }
+                    return Ok(());
+                }
+                true
+            }
+            EventKind::Signal(_)
+            | EventKind::Lost(_)
+            | EventKind::Action(_)
+            | EventKind::Divergence(_) => false,
+            EventKind::ProcessStart(_)
+            | EventKind::ProcessExec(_)
+            | EventKind::ProcessExit(_)
+            | EventKind::ThreadStart(_)
+            | EventKind::ThreadExit(_)
+            | EventKind::AddressSpace(_)
+            | EventKind::SmoAccess(_) => true,
+        };
+        if whole { self.apply(ev) } else { Ok(()) }
+    }
+
     /// Drops the notes of address spaces no process uses any more.
     fn forget_dead(&mut self) {
         let live: std::collections::BTreeSet<MmId> = self
@@ -586,7 +633,7 @@ impl Replay {
             | Sysno::copy_file_range
             | Sysno::sendfile
             | Sysno::splice
-                if ok && x.ret > 0 =>
+                if ok && x.ret > 0 && !self.sizes.is_empty() =>
             {
                 let fd = match call {
                     Sysno::copy_file_range => "fd_out",
