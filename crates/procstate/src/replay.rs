@@ -1409,6 +1409,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_lean_replay_keeps_the_same_address_spaces_and_sizes() {
+        let mut l = L::new();
+        l.call(10, "ftruncate", &[("fd", file_fd()), ("length", u(P))], 0);
+        l.map_file(10, B, 4, 0, true);
+        l.mprotect(10, B + P, P, 1);
+        l.access(10, MemAccess::Write, B, 0, P);
+        l.call(10, "openat", &[("fd", file_fd()), ("flags", u(0))], 5);
+        l.ev(20, start(10, 17));
+        l.call(20, "munmap", &[("addr", u(B)), ("length", u(P))], 0);
+        l.ev(10, exit(None));
+        let mut lean = Replay::new();
+        for e in &l.events {
+            lean.apply_lean(e).unwrap();
+        }
+        assert_eq!(lean.view(20), l.r.view(20));
+        assert!(lean.view(10).is_none());
+        assert_eq!(lean.file_size(&FILE), Some(P));
+        assert!(
+            lean.processes().files(20).unwrap().iter().next().is_none(),
+            "no fd tables"
+        );
+    }
+
     fn snap_event() -> EventKind {
         EventKind::AddressSpace(
             crate::maps::parse_maps("00400000-00401000 r-xp 00000000 fd:01 5 /bin/prog\n")
