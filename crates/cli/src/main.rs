@@ -3,8 +3,10 @@
 
 mod demo;
 mod exit;
+mod faults;
 mod files;
 mod graph_cmd;
+mod maps;
 mod out;
 mod record;
 mod rules_cmd;
@@ -31,6 +33,9 @@ enum Command {
     Show(show::ShowArgs),
     /// Summarise a log: process tree, syscalls, files, network endpoints.
     Summary(summary::SummaryArgs),
+    /// A process's address space at a moment of a log, as /proc/PID/maps plus what each
+    /// mapping was used for.
+    Maps(maps::MapsArgs),
     /// Write a log's events as JSON lines (the schema is in docs/event-schema.md).
     Export(ExportArgs),
     /// Read JSON lines (the export format) into a new log.
@@ -97,6 +102,7 @@ fn main() {
         Command::Record(a) => record::run(a),
         Command::Show(a) => show::run(a),
         Command::Summary(a) => summary::run(a),
+        Command::Maps(a) => maps::run(a),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
         Command::Demo(a) => demo::run(a),

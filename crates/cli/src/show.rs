@@ -122,6 +122,7 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
     };
     let mut damage = Damage::new(&a.log);
     let mut out = crate::out::Stdout::new();
+    let mut faults = crate::faults::DeathExplainer::new(&a.log);
     let mut listing = Listing {
         time: a.time,
         first_ns: None,
@@ -137,10 +138,16 @@ pub fn run(a: ShowArgs) -> Result<i32, Failure> {
                 continue;
             }
         };
+        // Every event, whatever is shown.
+        let fatal = faults.add(&ev);
         let written = if a.format == Format::Json {
             listing.json(&ev, &filter)
         } else {
-            listing.text(ev, &filter)
+            let passes = filter.other_passes(&ev);
+            listing.text(ev, &filter).and_then(|()| match fatal {
+                Some(e) if passes => listing.fault(&e),
+                _ => Ok(()),
+            })
         };
         // Following a log being written, every line is shown as it comes: the reader may wait
         // a long time for the next one.
@@ -304,6 +311,14 @@ impl Listing<'_> {
         self.interrupt()?;
         let p = self.prefix(&entry);
         writeln!(self.out, "{p}<... {call} resumed>) = ?")
+    }
+
+    /// What killed a process, under its exit line (indented, as an address space is).
+    fn fault(&mut self, e: &vigil_procstate::FaultExplanation) -> std::io::Result<()> {
+        for l in crate::faults::describe(e) {
+            writeln!(self.out, "    {l}")?;
+        }
+        Ok(())
     }
 
     fn flush_unfinished(&mut self) -> std::io::Result<()> {

@@ -55,6 +55,10 @@ pub struct Summary {
     smo: BTreeMap<String, (u64, u64)>,
     /// Divergences: seq and their one-line description.
     divergences: Vec<(u64, String)>,
+    /// Explains the faults that killed processes (when the summary reads a log file).
+    deaths: Option<crate::faults::DeathExplainer>,
+    /// Processes killed by a fault, with the fault explained: index in `procs`.
+    fatal: Vec<(usize, vigil_procstate::FaultExplanation)>,
 }
 
 fn file_path(v: Option<&Value>) -> Option<Str> {
@@ -73,6 +77,11 @@ fn str_arg(ev: &Event, name: &str) -> Option<Str> {
 
 impl Summary {
     pub fn add(&mut self, ev: &Event) {
+        if let Some(e) = self.deaths.as_mut().and_then(|d| d.add(ev))
+            && let Some(&i) = self.live.get(&ev.pid)
+        {
+            self.fatal.push((i, e));
+        }
         self.events += 1;
         *self.by_type.entry(ev.type_name()).or_default() += 1;
         self.first_ns.get_or_insert(ev.time_ns);
@@ -336,6 +345,19 @@ impl Summary {
         }
         writeln!(o, "\nProcesses ({}):", self.procs.len())?;
         self.render_tree(o)?;
+        if !self.fatal.is_empty() {
+            writeln!(o, "\nFatal faults ({}):", self.fatal.len())?;
+            for (i, e) in &self.fatal {
+                let p = &self.procs[*i];
+                let mut lines = crate::faults::describe(e).into_iter();
+                if let Some(head) = lines.next() {
+                    writeln!(o, "  {} [{}] killed by {head}", p.pid, p.exe)?;
+                }
+                for l in lines {
+                    writeln!(o, "    {l}")?;
+                }
+            }
+        }
         writeln!(
             o,
             "\nSyscalls ({} calls):",
@@ -493,7 +515,10 @@ pub fn run(a: SummaryArgs) -> Result<i32, Failure> {
     let reader = open_log(&a.log)?;
     let meta = reader.meta().clone();
     let mut damage = Damage::new(&a.log);
-    let mut s = Summary::default();
+    let mut s = Summary {
+        deaths: Some(crate::faults::DeathExplainer::new(&a.log)),
+        ..Summary::default()
+    };
     for item in reader {
         match item {
             Ok(ev) => s.add(&ev),

@@ -33,7 +33,7 @@ const ENOMEM: i32 = 12;
 const EINPROGRESS: i32 = 115;
 
 /// A number from a recorded value (through any resolved/cut wrapper; an fd's number).
-fn num(v: &Value) -> Option<u64> {
+pub(crate) fn num(v: &Value) -> Option<u64> {
     match v.plain() {
         Value::Uint(x) => Some(*x),
         Value::Int(x) => Some(*x as u64),
@@ -42,7 +42,7 @@ fn num(v: &Value) -> Option<u64> {
     }
 }
 
-fn arg(ev: &Event, name: &str) -> Option<u64> {
+pub(crate) fn arg(ev: &Event, name: &str) -> Option<u64> {
     ev.arg(name).and_then(num)
 }
 

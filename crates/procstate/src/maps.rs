@@ -163,6 +163,8 @@ fn vma_of(
         role,
         dontfork: false,
         wipeonfork: false,
+        // What the ELF loader mapped writable is charged; nothing else can have been yet.
+        accounted: !shared && prot.writable(),
     })
 }
 

@@ -51,6 +51,7 @@ pub const MAP_TYPE: u64 = 0x0f;
 pub const MAP_FIXED: u64 = 0x10;
 pub const MAP_ANONYMOUS: u64 = 0x20;
 pub const MAP_GROWSDOWN: u64 = 0x100;
+pub const MAP_NORESERVE: u64 = 0x4000;
 pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 // mremap(2) flags.
 pub const MREMAP_MAYMOVE: u64 = 1;
@@ -161,6 +162,11 @@ pub struct Vma {
     pub dontfork: bool,
     /// MADV_WIPEONFORK: a forked child gets it zero-filled (same layout).
     pub wipeonfork: bool,
+    /// The kernel's VM_ACCOUNT: a private mapping that is or was writable is charged to the
+    /// commit limit, and stays charged when made read-only again (a RELRO segment). The
+    /// kernel never merges it with a neighbour that is not, so /proc/PID/maps shows them as
+    /// two lines.
+    pub accounted: bool,
 }
 
 impl Vma {
@@ -175,6 +181,7 @@ impl Vma {
             role: Role::Plain,
             dontfork: false,
             wipeonfork: false,
+            accounted: prot.writable(),
         }
     }
 
@@ -241,6 +248,7 @@ impl Vma {
             && self.role == next.role
             && self.dontfork == next.dontfork
             && self.wipeonfork == next.wipeonfork
+            && self.accounted == next.accounted
             && match (&self.backing, &next.backing) {
                 (Backing::Anonymous, Backing::Anonymous) => true,
                 (
@@ -631,15 +639,17 @@ impl AddressSpace {
             }
             (None, false, _) => return Err(MemError::Invalid("a file mapping without its file")),
         };
+        let prot = Prot::from_raw(m.prot);
         self.place(Vma {
             start,
             end,
-            prot: Prot::from_raw(m.prot),
+            prot,
             shared,
             backing,
             role: Role::Plain,
             dontfork: false,
             wipeonfork: false,
+            accounted: !shared && prot.writable() && m.flags & MAP_NORESERVE == 0,
         });
         Ok(start..end)
     }
@@ -667,7 +677,18 @@ impl AddressSpace {
         }
         let (start, end) = Self::range_of(addr, len, "mprotect address")?;
         let prot = Prot::from_raw(prot);
-        self.modify(start, end, |v| v.prot = prot)
+        self.modify(start, end, |v| {
+            v.prot = prot;
+            // Made writable, a private mapping is charged, and a file mapping stays so when
+            // made read-only again. Anonymous memory is no longer charged then if none of its
+            // pages was written yet; the model does not see writes and takes it as unwritten
+            // (a guard page, the usual case, never is).
+            if !v.shared && prot.writable() {
+                v.accounted = true;
+            } else if v.backing == Backing::Anonymous {
+                v.accounted = false;
+            }
+        })
     }
 
     /// madvise: MADV_DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK mark the range (split at its
@@ -944,6 +965,7 @@ impl AddressSpace {
             role: Role::Plain,
             dontfork: false,
             wipeonfork: false,
+            accounted: false,
         });
         Ok(start..end)
     }
@@ -1201,6 +1223,42 @@ mod tests {
                 (BASE + 6 * P, BASE + 7 * P)
             ]
         );
+    }
+
+    #[test]
+    fn a_private_mapping_once_writable_is_never_merged_with_one_that_was_not() {
+        // ld.so's RELRO: a read-only segment, then the data mapped writable and made
+        // read-only after relocation. The kernel charged the second (VM_ACCOUNT) and shows
+        // two lines; a shared mapping made read-only and back is one line again.
+        let mut a = AddressSpace::new();
+        let mut ro = fmap(BASE, 2 * P, 1, 0, false);
+        ro.prot = 1;
+        a.mmap(&ro).unwrap();
+        a.mmap(&fmap(BASE + 2 * P, P, 1, 2 * P, false)).unwrap();
+        a.mprotect(BASE + 2 * P, P, 1).unwrap();
+        assert_eq!(a.merged().len(), 2);
+        assert!(a.vma_at(BASE + 2 * P).unwrap().accounted);
+        assert!(!a.vma_at(BASE).unwrap().accounted);
+        // Made writable later, the first is charged too: one line.
+        a.mprotect(BASE, 2 * P, 1 | 2).unwrap();
+        a.mprotect(BASE, 2 * P, 1).unwrap();
+        assert_eq!(a.merged().len(), 1);
+        a.mmap(&fmap(BASE + 8 * P, 3 * P, 2, 0, true)).unwrap();
+        a.mprotect(BASE + 9 * P, P, 1).unwrap();
+        assert_eq!(a.merged().len(), 4);
+        a.mprotect(BASE + 9 * P, P, 3).unwrap();
+        assert_eq!(a.merged().len(), 2);
+        // Anonymous memory made a guard page (never written): no longer charged, merged
+        // with a PROT_NONE reservation beside it.
+        a.mmap(&anon(BASE + 12 * P, P, 0)).unwrap();
+        a.mmap(&anon(BASE + 13 * P, P, 3)).unwrap();
+        a.mprotect(BASE + 13 * P, P, 0).unwrap();
+        assert_eq!(a.merged().len(), 3);
+        // MAP_NORESERVE: not charged.
+        let mut nr = anon(BASE + 20 * P, P, 3);
+        nr.flags |= MAP_NORESERVE;
+        a.mmap(&nr).unwrap();
+        assert!(!a.vma_at(BASE + 20 * P).unwrap().accounted);
     }
 
     #[test]
