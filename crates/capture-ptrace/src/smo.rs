@@ -262,6 +262,35 @@ impl Smo {
         v.shared || self.shared.contains(id)
     }
 
+    /// Whether some traced process mapped `id` shared (its parts are in the log).
+    pub fn is_shared(&self, id: &ObjectId) -> bool {
+        self.shared.contains(id)
+    }
+
+    /// Every grant of `[s, e)` of object `id` ends (the kernel wrote those bytes): the ranges
+    /// to protect again, per process.
+    pub fn revoke_range(&mut self, id: &ObjectId, s: u64, e: u64) -> Vec<(i32, Vec<ProtOp>)> {
+        let mut out = Vec::new();
+        for (&pid, p) in self.procs.iter_mut() {
+            let mut ops = Vec::new();
+            p.grants.retain(|g| {
+                let take = g.obj == *id && g.off_start < e && s < g.off_end;
+                if take {
+                    ops.push((g.start, g.end, libc::PROT_NONE));
+                }
+                !take
+            });
+            if p.grants.is_empty() {
+                p.since_ns = 0;
+            }
+            if !ops.is_empty() {
+                merge(&mut ops);
+                out.push((pid, ops));
+            }
+        }
+        out
+    }
+
     /// A traced process mapped `id` shared.
     pub fn note_shared(&mut self, id: ObjectId) {
         self.shared.insert(id);

@@ -713,7 +713,7 @@ impl Tracer<'_> {
                         && self.smo.proc_mut(pid).unmonitored.insert(v.start)
                     {
                         let detail = format!(
-                            "shared mapping {:#x}-{:#x} ({}) is not monitored: it lies outside vigil's address window and the selected syscalls do not include every call that passes a buffer (record with the default selection to monitor it)",
+                            "shared mapping {:#x}-{:#x} ({}) is not monitored: it lies outside vigil's address window (placed with MAP_FIXED, attached at an address, or moved by mremap), where the seccomp filter cannot find the calls that hand it to the kernel (futex)",
                             v.start,
                             v.end,
                             v.path().map(|p| p.to_string()).unwrap_or_default()
@@ -896,42 +896,73 @@ impl Tracer<'_> {
     pub(crate) fn smo_file_offset(
         &mut self,
         pid: i32,
+        tid: i32,
         p: &crate::tracer::Pending,
         ret: i64,
         args: &mut vigil_event::Args,
-    ) {
+    ) -> Result<(), PtraceError> {
+        let sys = p.call.canonical();
         if ret <= 0
             || !matches!(
-                p.call.canonical(),
-                Some(Sysno::read | Sysno::write | Sysno::readv | Sysno::writev)
+                sys,
+                Some(
+                    Sysno::read
+                        | Sysno::write
+                        | Sysno::readv
+                        | Sysno::writev
+                        | Sysno::pwrite64
+                        | Sysno::pwritev
+                        | Sysno::pwritev2
+                )
             )
         {
-            return;
+            return Ok(());
         }
         let Some(vigil_event::Value::Fd(fd)) = args.first() else {
-            return;
+            return Ok(());
         };
         let Some(vigil_event::value::Target::File { dev, ino, .. }) = fd.target.as_deref() else {
-            return;
+            return Ok(());
         };
         let id = vigil_procstate::mem::ObjectId::File {
             dev: *dev,
             ino: *ino,
         };
-        let mapped = self.spaces.as_ref().is_some_and(|s| {
-            s.spaces()
-                .any(|(_, mm)| mm.iter().any(|v| v.object() == Some(&id)))
-        });
-        if !mapped {
-            return;
+        // Only files some traced process maps shared have parts (a set lookup: every other
+        // read and write pays nothing more).
+        if !self.smo.is_shared(&id) {
+            return Ok(());
         }
-        let Some(pos) = crate::inspect::fd_pos(pid, fd.num) else {
-            return;
+        let offset = match sys {
+            Some(Sysno::pwrite64 | Sysno::pwritev | Sysno::pwritev2) => p.raw[3],
+            _ => {
+                let Some(pos) = crate::inspect::fd_pos(pid, fd.num) else {
+                    return Ok(());
+                };
+                let off = pos.saturating_sub(ret as u64);
+                let n = p.call.signature().args.len();
+                if args.len() == n {
+                    args.push(vigil_event::Value::Uint(off));
+                }
+                off
+            }
         };
-        let n = p.call.signature().args.len();
-        if args.len() == n {
-            args.push(vigil_event::Value::Uint(pos.saturating_sub(ret as u64)));
+        // The kernel changed those bytes of the file: a process holding a grant of them must
+        // fault again, so that its next load is an event after this write.
+        if matches!(
+            sys,
+            Some(Sysno::write | Sysno::writev | Sysno::pwrite64 | Sysno::pwritev | Sysno::pwritev2)
+        ) {
+            for (q, ops) in self.smo.revoke_range(&id, offset, offset + ret as u64) {
+                if q == pid {
+                    // This process, stopped at the call's exit: protected right here.
+                    self.smo_protect_here(pid, tid, &ops);
+                } else {
+                    self.protect_other(q, &ops)?;
+                }
+            }
         }
+        Ok(())
     }
 
     /// A read of `/proc/N/maps` (or smaps, numa_maps) of a traced process with monitored

@@ -1314,7 +1314,7 @@ impl<'s> Tracer<'s> {
             self.uring_setup_exit(pid, tid, &pending.raw, ret as i32);
         }
         if self.smo.on() {
-            self.smo_file_offset(pid, &pending, ret, &mut args);
+            self.smo_file_offset(pid, tid, &pending, ret, &mut args)?;
         }
         let smo_model = self.smo.on() && pending.call.canonical().is_some_and(changes_memory);
         if pending.record || smo_model {
