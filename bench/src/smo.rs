@@ -55,9 +55,11 @@ impl Options {
         };
         let only = value("--only")?;
         if let Some(o) = &only
-            && !["ring", "cost", "falsedep", "zero"].contains(&o.as_str())
+            && !["fault", "ring", "cost", "falsedep", "zero"].contains(&o.as_str())
         {
-            return Err(format!("--only {o}: expected ring, cost, falsedep or zero"));
+            return Err(format!(
+                "--only {o}: expected fault, ring, cost, falsedep or zero"
+            ));
         }
         let num = |flag: &str| -> Result<Option<u64>, String> {
             value(flag)?
@@ -240,6 +242,56 @@ fn log_counts(log: &Path) -> (SmoCounts, u64, u64) {
         }
     }
     (c, events, calls)
+}
+
+/// The price of one monitored fault alone: programs/smo_touch.c stores once to each of N
+/// shared pages (N faults, nothing else), natively, under `--smo off` and `--smo page`,
+/// interleaved; µs per fault = (page − off) / N, checked against the events counted.
+fn fault(vigil: &Path, scratch: &Path, opts: &Options) -> Result<serde_json::Value, String> {
+    const N: u64 = 5000;
+    let prog = vigil_testkit::program("smo_touch").display().to_string();
+    let cmd = vec![prog, N.to_string()];
+    let runs = opts.runs.unwrap_or(7);
+    println!(
+        "\n== one monitored fault (programs/smo_touch.c: a store to each of {N} shared pages), \
+         median of {runs} interleaved runs =="
+    );
+    let log = |m: &str| scratch.join(format!("smo-touch-{m}.vlog"));
+    let configs: Vec<(&str, Vec<String>)> = vec![
+        ("native", cmd.clone()),
+        (
+            "--smo off",
+            record_cmd(vigil, "off", None, &log("off"), &cmd),
+        ),
+        (
+            "--smo page",
+            record_cmd(vigil, "page", None, &log("page"), &cmd),
+        ),
+    ];
+    time_command(&cmd);
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for _ in 0..runs {
+        for (i, (_, c)) in configs.iter().enumerate() {
+            times[i].push(time_command(c).as_secs_f64());
+        }
+    }
+    let med: Vec<f64> = times.into_iter().map(median).collect();
+    let (smo, _, _) = log_counts(&log("page"));
+    if smo.faults != N {
+        return Err(format!(
+            "smo_touch {N} under --smo page made {} faults, not {N}",
+            smo.faults
+        ));
+    }
+    let us = (med[2] - med[1]) * 1e6 / N as f64;
+    for (i, (label, _)) in configs.iter().enumerate() {
+        println!("  {label:<12} {:>10.4} s", med[i]);
+    }
+    println!("  {N} faults: {us:.1} µs per monitored fault ((page − off) / faults)");
+    Ok(
+        serde_json::json!({"faults": N, "runs": runs, "native_s": med[0], "off_s": med[1],
+        "page_s": med[2], "us_per_fault": us}),
+    )
 }
 
 fn ring(vigil: &Path, scratch: &Path, opts: &Options) -> serde_json::Value {
@@ -601,6 +653,9 @@ fn zero_cost(vigil: &Path, scratch: &Path, opts: &Options) -> serde_json::Value 
 pub fn run(vigil: &Path, scratch: &Path, opts: &Options) -> Result<serde_json::Value, String> {
     probe(vigil, scratch)?;
     let mut out = serde_json::Map::new();
+    if opts.wants("fault") {
+        out.insert("fault".into(), fault(vigil, scratch, opts)?);
+    }
     if opts.wants("ring") {
         out.insert("ring".into(), ring(vigil, scratch, opts));
     }
