@@ -449,6 +449,18 @@ impl GraphBuilder {
         }
     }
 
+    /// The path of the file an fd argument names (devices included), if it names one.
+    fn fd_path(ev: &Event, name: &str) -> Option<String> {
+        match ev.arg(name)? {
+            Value::Fd(Fd {
+                target: Some(t), ..
+            }) => t
+                .path()
+                .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
+            _ => None,
+        }
+    }
+
     fn path_arg(ev: &Event, name: &str) -> Option<Str> {
         ev.arg(name)?.as_str().cloned()
     }
@@ -865,7 +877,17 @@ impl GraphBuilder {
                 let prot = Self::uint_arg(ev, "prot");
                 let flags = Self::uint_arg(ev, "flags");
                 if let Some(f) = self.fd_node(ev, "fd") {
-                    if prot & (PROT_READ | PROT_EXEC) != 0 {
+                    // Under monitoring, the loads through a shared mapping of memory (a file
+                    // that is not a device) are `smo_read` events of their own, part by part:
+                    // an edge from the whole file at mmap time would bring every part's writes
+                    // to the mapper (what page granularity is there to avoid).
+                    let shared = matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE);
+                    let device = Self::fd_path(ev, "fd").is_some_and(|path| {
+                        path.starts_with("/dev/") && !path.starts_with("/dev/shm/")
+                    });
+                    if prot & (PROT_READ | PROT_EXEC) != 0
+                        && !(self.smo.monitored && shared && !device)
+                    {
                         self.edge(f, p, ev, name);
                     }
                     // A shared writable mapping carries writes back to the file (and to every
