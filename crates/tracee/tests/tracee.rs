@@ -933,3 +933,41 @@ fn waiting_for_some_tracees_keeps_the_others_statuses() {
     }
     assert!(matches!(tracer.try_wait(), Err(Error::NoTracees)));
 }
+
+#[test]
+fn stepped_calls_run_in_one_stop_and_a_consumed_fault_is_not_queued_again() {
+    // At vigil's own fault: the mprotect is single-stepped, the SIGSEGV dropped (no trip to a
+    // second delivery stop), and the store then succeeds.
+    let (mut p, mut s, page) = start_at_fault("segv");
+    let pid = p.child.pid();
+    let before = s.regs().unwrap();
+    {
+        let mut r = s.remote(&mut p.tracer).unwrap().stepped();
+        assert_eq!(r.syscall(Sysno::getpid, &[]).unwrap(), pid as i64);
+        r.mprotect(page, 4096, libc::PROT_READ | libc::PROT_WRITE)
+            .unwrap();
+        assert_eq!(r.syscall(Sysno::gettid, &[]).unwrap(), pid as i64);
+        r.finish_discarding_signal().unwrap();
+    }
+    assert_same(&before, &s.regs().unwrap());
+    assert!(matches!(s.stop(), Stop::Interrupt), "{:?}", s.stop());
+    assert_eq!(maps_perms(pid, page), "rw-p");
+    s.cont().unwrap();
+    let (exit, _, out) = p.finish_running();
+    assert_eq!(exit, Exit::Exited(0));
+    assert_eq!(out, "value=42\n");
+}
+
+#[test]
+fn a_stepped_call_the_filter_traps_is_refused_not_run_twice() {
+    // getppid is trapped by the probe's filter: a stepped getppid meets the seccomp stop,
+    // which the scope reports as unexpected; the thread is put back all the same.
+    let (mut p, mut s, _page) = start_at_fault("segv");
+    let before = s.regs().unwrap();
+    {
+        let mut r = s.remote(&mut p.tracer).unwrap().stepped();
+        assert!(r.syscall(Sysno::getppid, &[]).is_err());
+        let _ = r.finish();
+    }
+    assert_same(&before, &s.regs().unwrap());
+}
