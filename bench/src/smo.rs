@@ -277,20 +277,25 @@ fn fault(vigil: &Path, scratch: &Path, opts: &Options) -> Result<serde_json::Val
     }
     let med: Vec<f64> = times.into_iter().map(median).collect();
     let (smo, _, _) = log_counts(&log("page"));
-    if smo.faults != N {
+    // One per page, and now and then one more: a slice that ended between a grant and the
+    // store it was for.
+    if smo.faults < N {
         return Err(format!(
-            "smo_touch {N} under --smo page made {} faults, not {N}",
+            "smo_touch {N} under --smo page made {} faults, fewer than its {N} pages",
             smo.faults
         ));
     }
-    let us = (med[2] - med[1]) * 1e6 / N as f64;
+    let us = (med[2] - med[1]) * 1e6 / smo.faults as f64;
     for (i, (label, _)) in configs.iter().enumerate() {
         println!("  {label:<12} {:>10.4} s", med[i]);
     }
-    println!("  {N} faults: {us:.1} µs per monitored fault ((page − off) / faults)");
+    println!(
+        "  {} faults: {us:.1} µs per monitored fault ((page − off) / faults)",
+        smo.faults
+    );
     Ok(
-        serde_json::json!({"faults": N, "runs": runs, "native_s": med[0], "off_s": med[1],
-        "page_s": med[2], "us_per_fault": us}),
+        serde_json::json!({"faults": smo.faults, "pages": N, "runs": runs,
+        "native_s": med[0], "off_s": med[1], "page_s": med[2], "us_per_fault": us}),
     )
 }
 
