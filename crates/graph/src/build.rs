@@ -202,6 +202,11 @@ const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 const MAP_SHARED: u64 = 1;
 const MAP_SHARED_VALIDATE: u64 = 3;
+/// The address window `record --smo` places shared mappings in (capture-ptrace's smo.rs,
+/// `WINDOW_START..WINDOW_END`, docs/shared-memory.md "The window"): a shared mapping there is
+/// monitored, one outside it is not.
+const SMO_WINDOW_START: u64 = 0x6ee0_0000_0000;
+const SMO_WINDOW_END: u64 = 0x6f00_0000_0000;
 
 impl GraphBuilder {
     pub fn new() -> Self {
@@ -864,17 +869,27 @@ impl GraphBuilder {
             Sysno::mmap => {
                 let prot = Self::uint_arg(ev, "prot");
                 let flags = Self::uint_arg(ev, "flags");
+                let shared = matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE);
                 if let Some(f) = self.fd_node(ev, "fd") {
-                    if prot & (PROT_READ | PROT_EXEC) != 0 {
+                    // Mapping a file reads all of it, unless the recording monitored the
+                    // mapping: then every load through it is an `smo_read` of the part it
+                    // touched, and an edge from the whole file here would make the process
+                    // depend on every store made before (page granularity would find W1 as
+                    // well as W2). A shared mapping the recorder placed in its window is
+                    // monitored; one outside it (MAP_FIXED, an address hint) is not
+                    // (`unmonitored` in the log) and keeps the edge. Private mappings keep it
+                    // too: they are monitored only if the file is mapped shared at some time.
+                    let monitored_here = self.smo.monitored
+                        && shared
+                        && u64::try_from(x.ret)
+                            .is_ok_and(|a| (SMO_WINDOW_START..SMO_WINDOW_END).contains(&a));
+                    if prot & (PROT_READ | PROT_EXEC) != 0 && !monitored_here {
                         self.edge(f, p, ev, name);
                     }
                     // A shared writable mapping carries writes back to the file (and to every
                     // other process mapping it). When the recording monitored shared memory,
                     // every store through it is an `smo_write` event of its own instead.
-                    if prot & PROT_WRITE != 0
-                        && matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE)
-                        && !self.smo.monitored
-                    {
+                    if prot & PROT_WRITE != 0 && shared && !self.smo.monitored {
                         self.write_file(p, f, ev, name);
                     }
                 }
