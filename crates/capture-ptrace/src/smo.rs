@@ -29,8 +29,8 @@ pub const PAGE: u64 = 4096;
 /// Where vigil asks the kernel to place shared mappings when a seccomp filter must find the
 /// buffers of read(2)/write(2)... that point into them by their high bits (the selection does
 /// not trap those calls anyway): 128 GiB, high words 0x6ee0..0x6f00.
-pub const WINDOW_START: u64 = 0x6ee0_0000_0000;
-pub const WINDOW_END: u64 = 0x6f00_0000_0000;
+pub const WINDOW_START: u64 = vigil_event::memory::SMO_WINDOW_START;
+pub const WINDOW_END: u64 = vigil_event::memory::SMO_WINDOW_END;
 
 /// How finely shared memory is monitored (`record --smo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

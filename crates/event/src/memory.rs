@@ -168,6 +168,13 @@ pub struct SignalFault {
     pub access: FaultAccess,
 }
 
+/// The address window `record --smo` places shared mappings in (docs/shared-memory.md, "The
+/// window"): a seccomp filter finds the buffers that point there by their high 32 bits. A shared
+/// mapping there is monitored, one outside it is not. Here, at the bottom, so the recorder and
+/// the graph agree on it.
+pub const SMO_WINDOW_START: u64 = 0x6ee0_0000_0000;
+pub const SMO_WINDOW_END: u64 = 0x6f00_0000_0000;
+
 /// PROT_* bits of a VMA.
 pub const PROT_READ: u8 = 1;
 pub const PROT_WRITE: u8 = 2;

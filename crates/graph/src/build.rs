@@ -202,6 +202,7 @@ const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 const MAP_SHARED: u64 = 1;
 const MAP_SHARED_VALIDATE: u64 = 3;
+use vigil_event::memory::{SMO_WINDOW_END, SMO_WINDOW_START};
 
 impl GraphBuilder {
     pub fn new() -> Self {
@@ -445,18 +446,6 @@ impl GraphBuilder {
                 let t = t.clone();
                 self.target(&t, ev.seq)
             }
-            _ => None,
-        }
-    }
-
-    /// The path of the file an fd argument names (devices included), if it names one.
-    fn fd_path(ev: &Event, name: &str) -> Option<String> {
-        match ev.arg(name)? {
-            Value::Fd(Fd {
-                target: Some(t), ..
-            }) => t
-                .path()
-                .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
             _ => None,
         }
     }
@@ -876,27 +865,27 @@ impl GraphBuilder {
             Sysno::mmap => {
                 let prot = Self::uint_arg(ev, "prot");
                 let flags = Self::uint_arg(ev, "flags");
+                let shared = matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE);
                 if let Some(f) = self.fd_node(ev, "fd") {
-                    // Under monitoring, the loads through a shared mapping of memory (a file
-                    // that is not a device) are `smo_read` events of their own, part by part:
-                    // an edge from the whole file at mmap time would bring every part's writes
-                    // to the mapper (what page granularity is there to avoid).
-                    let shared = matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE);
-                    let device = Self::fd_path(ev, "fd").is_some_and(|path| {
-                        path.starts_with("/dev/") && !path.starts_with("/dev/shm/")
-                    });
-                    if prot & (PROT_READ | PROT_EXEC) != 0
-                        && !(self.smo.monitored && shared && !device)
-                    {
+                    // Mapping a file reads all of it, unless the recording monitored the
+                    // mapping: then every load through it is an `smo_read` of the part it
+                    // touched, and an edge from the whole file here would make the process
+                    // depend on every store made before (page granularity would find W1 as
+                    // well as W2). A shared mapping the recorder placed in its window is
+                    // monitored; one outside it (MAP_FIXED, an address hint) is not
+                    // (`unmonitored` in the log) and keeps the edge. Private mappings keep it
+                    // too: they are monitored only if the file is mapped shared at some time.
+                    let monitored_here = self.smo.monitored
+                        && shared
+                        && u64::try_from(x.ret)
+                            .is_ok_and(|a| (SMO_WINDOW_START..SMO_WINDOW_END).contains(&a));
+                    if prot & (PROT_READ | PROT_EXEC) != 0 && !monitored_here {
                         self.edge(f, p, ev, name);
                     }
                     // A shared writable mapping carries writes back to the file (and to every
                     // other process mapping it). When the recording monitored shared memory,
                     // every store through it is an `smo_write` event of its own instead.
-                    if prot & PROT_WRITE != 0
-                        && matches!(flags & 0xf, MAP_SHARED | MAP_SHARED_VALIDATE)
-                        && !self.smo.monitored
-                    {
+                    if prot & PROT_WRITE != 0 && shared && !self.smo.monitored {
                         self.write_file(p, f, ev, name);
                     }
                 }
