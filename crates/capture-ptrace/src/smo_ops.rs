@@ -700,6 +700,7 @@ impl Tracer<'_> {
         let mut here = Vec::new();
         let mut others: Vec<(i32, Vec<ProtOp>)> = Vec::new();
         let mut new_objects = Vec::new();
+        let mut found: Vec<(i32, SmoAccess)> = Vec::new();
         for &(s, e) in ranges {
             if let Some(mm) = spaces.mm(pid as u32) {
                 for v in mm.overlapping(s, e) {
@@ -760,7 +761,37 @@ impl Tracer<'_> {
                     // Pages the process stored to before the object was shared are its own
                     // copies already (the kernel's page map says which): never protected.
                     let copied = crate::inspect::private_copies(q, s, e);
-                    self.smo.proc_mut(q).copied.extend(copied);
+                    // Each one newly found is recorded as the private store it was (copied on
+                    // write, no flow to the object), placed when vigil found it: its moment and
+                    // instruction are unknown (ip 0).
+                    for page in copied {
+                        if !self.smo.proc_mut(q).copied.insert(page) {
+                            continue;
+                        }
+                        let Some(v) = spaces.mm(q as u32).and_then(|m| m.vma_at(page)) else {
+                            continue;
+                        };
+                        let (Some(object), Some(off)) = (smo::object_of(v), v.offset_at(page))
+                        else {
+                            continue;
+                        };
+                        let map_offset = v.offset_at(v.start).unwrap_or(0);
+                        found.push((
+                            q,
+                            SmoAccess {
+                                access: MemAccess::Write,
+                                object,
+                                offset: off,
+                                len: smo::PAGE,
+                                addr: page,
+                                ip: 0,
+                                via: SmoVia::Fault,
+                                private: true,
+                                map_offset,
+                                map_len: v.len(),
+                            },
+                        ));
+                    }
                     let ops = self.smo.protect_plan(spaces, q, s, e);
                     if q == pid {
                         here.extend(ops);
@@ -769,6 +800,9 @@ impl Tracer<'_> {
                     }
                 }
             }
+        }
+        for (q, ev) in found {
+            self.emit(q, q, EventKind::SmoAccess(ev));
         }
         self.register_ranges(pid);
         for (q, ops) in others {

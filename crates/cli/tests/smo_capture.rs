@@ -325,9 +325,19 @@ fn a_private_mapping_of_a_shared_file_reads_through_and_writes_privately() {
         "{acc:?}"
     );
     // ...its load of page 1, its own copy since its store, reads nothing of the file: it was
-    // copied before the file was shared, and vigil found the copy in the page map.
+    // copied before the file was shared, and vigil found the copy in the page map and
+    // recorded it as the private store it was (when found: ip 0).
     assert!(
-        !acc.iter().any(|(e, a)| e.pid == p_pid && a.offset == 4096),
+        !acc.iter()
+            .any(|(e, a)| e.pid == p_pid && a.offset == 4096 && a.access.reads()),
+        "{acc:?}"
+    );
+    assert!(
+        acc.iter().any(|(e, a)| e.pid == p_pid
+            && a.offset == 4096
+            && a.private
+            && a.access == MemAccess::Write
+            && a.ip == 0),
         "{acc:?}"
     );
     // w's stores are shared writes; r reads page 1 through a shared mapping.
