@@ -32,57 +32,7 @@ pub const PAGE: u64 = 4096;
 pub const WINDOW_START: u64 = vigil_event::memory::SMO_WINDOW_START;
 pub const WINDOW_END: u64 = vigil_event::memory::SMO_WINDOW_END;
 
-/// How finely shared memory is monitored (`record --smo`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmoMode {
-    Off,
-    /// One part per object: a fault grants every mapping of the object in the process.
-    Object,
-    /// One part per mapping (VMA).
-    Vma,
-    /// One part per 4 KiB page.
-    Page,
-    /// Every access faults and is single-stepped: the exact bytes, in parts of N bytes.
-    Minipage(u64),
-}
-
-impl SmoMode {
-    /// `off`, `object`, `vma`, `page`, `minipage`, `minipage:N` (N a power of two, 8..=2048).
-    pub fn parse(s: &str) -> Result<SmoMode, String> {
-        let bad_size = |n: &str| {
-            format!("--smo minipage:{n}: the part size must be a power of two from 8 to 2048 bytes")
-        };
-        Ok(match s {
-            "off" => SmoMode::Off,
-            "object" => SmoMode::Object,
-            "vma" => SmoMode::Vma,
-            "page" => SmoMode::Page,
-            "minipage" => SmoMode::Minipage(64),
-            _ => match s.strip_prefix("minipage:") {
-                Some(n) => match n.parse::<u64>() {
-                    Ok(v) if v.is_power_of_two() && (8..=2048).contains(&v) => SmoMode::Minipage(v),
-                    _ => return Err(bad_size(n)),
-                },
-                None => {
-                    return Err(format!(
-                        "--smo {s}: unknown mode (expected off, object, vma, page or minipage[:BYTES])"
-                    ));
-                }
-            },
-        })
-    }
-
-    /// The mode as `parse` reads it (and the log header keeps it).
-    pub fn name(self) -> String {
-        match self {
-            SmoMode::Off => "off".into(),
-            SmoMode::Object => "object".into(),
-            SmoMode::Vma => "vma".into(),
-            SmoMode::Page => "page".into(),
-            SmoMode::Minipage(n) => format!("minipage:{n}"),
-        }
-    }
-}
+pub use vigil_event::memory::SmoMode;
 
 /// Read access or write access granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -770,7 +720,7 @@ mod tests {
             "minipage:8",
             "minipage:2048",
         ] {
-            assert_eq!(SmoMode::parse(s).unwrap().name(), s);
+            assert_eq!(SmoMode::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(SmoMode::parse("minipage").unwrap(), SmoMode::Minipage(64));
         for bad in [

@@ -1114,7 +1114,9 @@ impl<'s> Tracer<'s> {
         // Shared memory: the slice ends at every syscall stop, and the call's buffers in
         // shared mappings are the kernel's accesses (smo_ops.rs).
         let mut smo_out = Vec::new();
-        if self.smo.on() && (self.smo.has_grants(pid) || self.smo.has_smo(pid)) {
+        let mut smo_maps_of = None;
+        if self.smo.on() {
+            // The stop this is, for injections at it (tracee's remote syscalls).
             let stop = vigil_tracee::Stop::Seccomp {
                 call: vigil_tracee::SyscallEntry {
                     nr,
@@ -1125,24 +1127,12 @@ impl<'s> Tracer<'s> {
                 },
                 data: 0,
             };
-            smo_out = self.smo_entry(pid, tid, call, &raw, stop)?;
-            self.arm_slice_timer();
+            if self.smo.has_grants(pid) || self.smo.has_smo(pid) {
+                smo_out = self.smo_entry(pid, tid, call, &raw, stop)?;
+                self.arm_slice_timer();
+            }
+            smo_maps_of = self.smo_maps_read(pid, tid, sys, &args, stop)?;
         }
-        let smo_maps_of = if self.smo.on() {
-            let stop = vigil_tracee::Stop::Seccomp {
-                call: vigil_tracee::SyscallEntry {
-                    nr,
-                    args: raw,
-                    abi: vigil_tracee::Abi::X86_64,
-                    ip: info.instruction_pointer,
-                    sp: info.stack_pointer,
-                },
-                data: 0,
-            };
-            self.smo_maps_read(pid, tid, sys, &args, stop)?
-        } else {
-            None
-        };
         if self.smo.use_window && abi == Abi::X86_64 {
             self.window_hint(pid, tid, sys, &raw, &args);
         }

@@ -60,7 +60,7 @@ pub struct SmoArgs {
 impl SmoArgs {
     /// The mode and the slice in nanoseconds, or a usage error naming the bad option.
     pub fn parse(&self) -> Result<(SmoMode, u64), Failure> {
-        let mode = SmoMode::parse(&self.smo).map_err(|e| Failure::new(2, e))?;
+        let mode = SmoMode::parse(&self.smo).map_err(|e| Failure::new(2, format!("--smo {e}")))?;
         let slice = parse_duration_ns(&self.smo_slice).ok_or_else(|| {
             Failure::new(
                 2,
@@ -193,7 +193,7 @@ pub fn meta_for(
         // The backend numbers every event it hands on, and every one is logged.
         contiguous_seq: true,
         command_cut: None,
-        smo: smo.map(|(m, _)| m.name()),
+        smo: smo.map(|(m, _)| m.to_string()),
         smo_slice_ns: smo.and_then(|(m, s)| (m != SmoMode::Off).then_some(s)),
     }
 }

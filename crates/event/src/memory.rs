@@ -168,6 +168,69 @@ pub struct SignalFault {
     pub access: FaultAccess,
 }
 
+/// The minipage sizes `record --smo minipage:N` and `--granularity minipage:N` accept.
+pub const MINIPAGE_MIN: u64 = 8;
+pub const MINIPAGE_MAX: u64 = 2048;
+
+/// How a recording monitored shared memory (`record --smo`, the log header's `smo`): the one
+/// definition the recorder, the header and the graph share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmoMode {
+    Off,
+    /// One part per object: a fault grants every mapping of the object in the process.
+    Object,
+    /// One part per mapping (VMA).
+    Vma,
+    /// One part per 4 KiB page.
+    Page,
+    /// Every access faults and is single-stepped: the exact bytes, in parts of N bytes.
+    Minipage(u64),
+}
+
+impl SmoMode {
+    /// `off`, `object`, `vma`, `page`, `minipage` (64 bytes), `minipage:N` (N a power of two
+    /// from 8 to 2048); the error is a sentence naming what is wrong.
+    pub fn parse(s: &str) -> Result<SmoMode, String> {
+        Ok(match s {
+            "off" => SmoMode::Off,
+            "object" => SmoMode::Object,
+            "vma" => SmoMode::Vma,
+            "page" => SmoMode::Page,
+            "minipage" => SmoMode::Minipage(64),
+            _ => match s.strip_prefix("minipage:") {
+                Some(n) => SmoMode::Minipage(minipage_size(n).ok_or_else(|| {
+                    format!(
+                        "minipage:{n}: the part size must be a power of two from {MINIPAGE_MIN} to {MINIPAGE_MAX} bytes"
+                    )
+                })?),
+                None => {
+                    return Err(format!(
+                        "{s}: unknown mode (expected off, object, vma, page or minipage[:BYTES])"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// A minipage part size: a power of two from MINIPAGE_MIN to MINIPAGE_MAX.
+pub fn minipage_size(s: &str) -> Option<u64> {
+    let n: u64 = s.parse().ok()?;
+    (n.is_power_of_two() && (MINIPAGE_MIN..=MINIPAGE_MAX).contains(&n)).then_some(n)
+}
+
+impl std::fmt::Display for SmoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmoMode::Off => f.write_str("off"),
+            SmoMode::Object => f.write_str("object"),
+            SmoMode::Vma => f.write_str("vma"),
+            SmoMode::Page => f.write_str("page"),
+            SmoMode::Minipage(n) => write!(f, "minipage:{n}"),
+        }
+    }
+}
+
 /// The address window `record --smo` places shared mappings in (docs/shared-memory.md, "The
 /// window"): a seccomp filter finds the buffers that point there by their high 32 bits. A shared
 /// mapping there is monitored, one outside it is not. Here, at the bottom, so the recorder and

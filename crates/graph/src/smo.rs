@@ -9,56 +9,16 @@ use std::collections::BTreeMap;
 
 /// The size of a page, for `page` granularity.
 pub const PAGE: u64 = 4096;
-/// The minipage sizes `record --smo minipage:N` and `--granularity minipage:N` accept.
-pub const MINIPAGE_MIN: u64 = 8;
-pub const MINIPAGE_MAX: u64 = 2048;
+pub use vigil_event::memory::{MINIPAGE_MAX, MINIPAGE_MIN, SmoMode, minipage_size};
 
-/// How a recording monitored shared memory (`LogMeta::smo`, `record --smo`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmoMode {
-    Off,
-    Object,
-    Vma,
-    Page,
-    Minipage(u64),
-}
-
-impl SmoMode {
-    /// `off`, `object`, `vma`, `page`, `minipage:N` (N a power of two from 8 to 2048).
-    pub fn parse(s: &str) -> Option<SmoMode> {
-        Some(match s {
-            "off" => SmoMode::Off,
-            "object" => SmoMode::Object,
-            "vma" => SmoMode::Vma,
-            "page" => SmoMode::Page,
-            _ => SmoMode::Minipage(minipage_size(s.strip_prefix("minipage:")?)?),
-        })
+/// The granularity an analysis of a recording uses by default: the recorded one.
+fn recorded_granularity(m: SmoMode) -> Granularity {
+    match m {
+        SmoMode::Off | SmoMode::Object => Granularity::Object,
+        SmoMode::Vma => Granularity::Vma,
+        SmoMode::Page => Granularity::Page,
+        SmoMode::Minipage(n) => Granularity::Minipage(n),
     }
-
-    /// The granularity an analysis of this recording uses by default: the recorded one.
-    fn granularity(self) -> Granularity {
-        match self {
-            SmoMode::Off | SmoMode::Object => Granularity::Object,
-            SmoMode::Vma => Granularity::Vma,
-            SmoMode::Page => Granularity::Page,
-            SmoMode::Minipage(n) => Granularity::Minipage(n),
-        }
-    }
-}
-
-impl std::fmt::Display for SmoMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SmoMode::Off => f.write_str("off"),
-            SmoMode::Minipage(n) => write!(f, "minipage:{n}"),
-            m => m.granularity().fmt(f),
-        }
-    }
-}
-
-fn minipage_size(s: &str) -> Option<u64> {
-    let n: u64 = s.parse().ok()?;
-    (n.is_power_of_two() && (MINIPAGE_MIN..=MINIPAGE_MAX).contains(&n)).then_some(n)
 }
 
 /// The parts shared-memory objects are divided into for an analysis.
@@ -124,9 +84,9 @@ impl SmoConfig {
         slice_ns: Option<u64>,
         requested: Option<&str>,
     ) -> Result<SmoConfig, GraphError> {
-        let mode = recorded.and_then(SmoMode::parse);
+        let mode = recorded.and_then(|r| SmoMode::parse(r).ok());
         let granularity = match requested {
-            None => mode.map_or(Granularity::Recorded, SmoMode::granularity),
+            None => mode.map_or(Granularity::Recorded, recorded_granularity),
             Some(r) => check(r, mode)?,
         };
         Ok(SmoConfig {

@@ -534,22 +534,7 @@ impl<'a> RemoteSyscalls<'a> {
         self.resume(libc::PTRACE_SINGLESTEP)?;
         self.state = State::Injected;
         loop {
-            let waited = self.tracer.wait_tid_raw(self.tid);
-            let (tid, status) = self.guard(waited)?;
-            let (sig, event) = match decode_status(status) {
-                RawStatus::Exited(exit) => {
-                    self.tracer.requeue(tid, status);
-                    self.state = State::Dead;
-                    return Err(Error::DiedDuringInjection { tid, exit });
-                }
-                RawStatus::Continued => continue,
-                RawStatus::Stopped { sig, event } => (sig, event),
-            };
-            let stop = match classify(tid, sig, event) {
-                Ok(s) => s,
-                Err(Error::Gone { .. }) => continue,
-                Err(e) => return Err(e),
-            };
+            let stop = self.next_stop()?;
             match stop {
                 Stop::Signal { sig, info }
                     if sig == libc::SIGTRAP
@@ -558,9 +543,6 @@ impl<'a> RemoteSyscalls<'a> {
                 {
                     let regs = self.guard(raw::getregs(self.tid))?;
                     return Ok(regs.0.rax as i64);
-                }
-                Stop::Event(Event::Exit { .. }) => {
-                    let _ = raw::resume("PTRACE_CONT", libc::PTRACE_CONT, tid, 0);
                 }
                 Stop::Signal { .. } | Stop::Interrupt | Stop::GroupStop { .. } => {
                     // Another signal (kept for later) or a pending interrupt came first. Before
@@ -593,13 +575,9 @@ impl<'a> RemoteSyscalls<'a> {
         }
     }
 
-    /// Waits for this thread's stops until `decide` accepts one. Skipped stops are resumed
-    /// with PTRACE_SYSCALL; signal stops are taken out (`capture`) or decided on.
-    fn wait_for(
-        &mut self,
-        capture: bool,
-        decide: impl Fn(&Stop) -> Decision,
-    ) -> Result<Stop, Error> {
+    /// This thread's next stop. Its death is [`Error::DiedDuringInjection`] (its exit status
+    /// kept for the tracer's next wait); a thread dying of SIGKILL is let go to that exit.
+    fn next_stop(&mut self) -> Result<Stop, Error> {
         loop {
             let waited = self.tracer.wait_tid_raw(self.tid);
             let (tid, status) = self.guard(waited)?;
@@ -623,6 +601,19 @@ impl<'a> RemoteSyscalls<'a> {
                 let _ = raw::resume("PTRACE_CONT", libc::PTRACE_CONT, tid, 0);
                 continue;
             }
+            return Ok(stop);
+        }
+    }
+
+    /// Waits for this thread's stops until `decide` accepts one. Skipped stops are resumed
+    /// with PTRACE_SYSCALL; signal stops are taken out (`capture`) or decided on.
+    fn wait_for(
+        &mut self,
+        capture: bool,
+        decide: impl Fn(&Stop) -> Decision,
+    ) -> Result<Stop, Error> {
+        loop {
+            let stop = self.next_stop()?;
             if let (true, Stop::Signal { info, .. }) = (capture, &stop) {
                 self.captured.push(*info);
                 self.resume(libc::PTRACE_SYSCALL)?;
