@@ -272,7 +272,8 @@ pub fn lifecycle(ev: &Event) -> Option<String> {
     })
 }
 
-/// `~~~ smo_write /tmp/f [4096+4096] at 0x7f0000001000 ip 0x401000 (fault) ~~~`.
+/// `~~~ smo_write /tmp/f [4096+4096] at 0x7f0000001000 ip 0x401000 (fault) ~~~`; a private
+/// mapping's access says so (`(fault, private)`), and a copy found after the fact has no ip.
 fn smo_access(a: &SmoAccess) -> String {
     let what = a.access.event_type().name();
     let object = match (a.object.kind, a.object.path.is_empty()) {
@@ -280,10 +281,13 @@ fn smo_access(a: &SmoAccess) -> String {
         (k, false) => format!("{} {}", k.name(), a.object.path.escaped()),
         (k, true) => format!("{}:[{}]", k.name(), a.object.ino),
     };
-    let via = match a.via {
+    let mut via = match a.via {
         SmoVia::Syscall(c) => format!("by {c}"),
         v => v.name().to_string(),
     };
+    if a.private {
+        via.push_str(", private");
+    }
     format!(
         "~~~ {what} {object} [{}+{}] at {:#x} ip {:#x} ({via}) ~~~",
         a.offset, a.len, a.addr, a.ip
