@@ -587,13 +587,18 @@ impl Tracer<'_> {
                         .map_or(&[][..], |s| s.args)
                         .iter()
                         .zip(raw.iter())
-                        .filter(|(a, _)| a.kind == vigil_event::ArgKind::Hex)
+                        .filter(|(a, _)| a.kind.is_pointer())
                         .map(|(_, &v)| v)
                         .collect()
                 };
                 for a in pointers {
                     if a != 0 && self.own.range_at(pid, a).is_some() {
                         bufs.push((a, 1, true));
+                        // A path or a struct may run on into the next page.
+                        let next = (a | 0xfff).saturating_add(1);
+                        if sys != Sysno::futex && self.own.range_at(pid, next).is_some() {
+                            bufs.push((next, 1, true));
+                        }
                     }
                 }
             }

@@ -404,3 +404,22 @@ fn a_process_vigil_stops_waiting_for_gets_its_shared_memory_back() {
         "the daemon's stores were monitored before the detach"
     );
 }
+
+#[test]
+fn a_path_in_a_shared_page_is_read_by_the_kernel_and_by_vigil() {
+    // The path starts 6 bytes before the second page: the kernel reads across both protected
+    // pages (no EFAULT), and the open's event names the file.
+    let dir = scratch_dir("smoc-path");
+    let (out, events) = rec(&dir, "page", "smo_path", &[os("/etc/hostname")]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(text(&out.stdout), "open=0\n");
+    let opens = exits(&events, "openat");
+    let last = opens.last().expect("the open");
+    assert_eq!(path_arg(last.0, "path").as_deref(), Some("/etc/hostname"));
+    let by_open: Vec<u64> = smo(&events)
+        .iter()
+        .filter(|(_, a)| matches!(a.via, SmoVia::Syscall(c) if c.to_string() == "openat"))
+        .map(|(_, a)| a.offset)
+        .collect();
+    assert_eq!(by_open, vec![0, 4096], "both pages, as the open's accesses");
+}

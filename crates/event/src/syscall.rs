@@ -154,6 +154,26 @@ pub enum ArgKind {
 }
 
 impl ArgKind {
+    /// Whether the argument is an address the kernel reads or writes through (a path, a
+    /// string, a struct, a buffer, an argv), not a number, a flag set or an fd.
+    pub fn is_pointer(self) -> bool {
+        matches!(
+            self,
+            ArgKind::Path
+                | ArgKind::PathAt(_)
+                | ArgKind::LinkPath
+                | ArgKind::LinkPathAt(_)
+                | ArgKind::Str
+                | ArgKind::Hex
+                | ArgKind::SockAddr(_)
+                | ArgKind::SockAddrOut
+                | ArgKind::Argv
+                | ArgKind::Envp
+        )
+    }
+}
+
+impl ArgKind {
     /// Kinds that name a file system object by path.
     pub fn is_path(self) -> bool {
         matches!(
