@@ -657,8 +657,8 @@ impl Tracer<'_> {
                             ops.retain(|&(s, e, _)| !(s < next && a < e) || here.is_empty());
                             ops.extend(here);
                             if let SmoMode::Minipage(_) = self.smo.mode {
-                                let off = event.offset - (event.addr & 0xfff);
-                                event.offset = off + (a & 0xfff);
+                                // The event names the page (its offset): the bytes at `a`.
+                                event.offset += a & 0xfff;
                                 event.addr = a;
                                 event.len = next - a;
                             }
