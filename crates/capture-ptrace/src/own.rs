@@ -78,6 +78,18 @@ impl OwnSignals {
         (addr < r.end).then_some(*r)
     }
 
+    /// The ranges of `pid` that overlap `[start, end)`, in address order.
+    pub fn ranges_in(&self, pid: i32, start: u64, end: u64) -> Vec<Protected> {
+        let Some(m) = self.ranges.get(&pid) else {
+            return Vec::new();
+        };
+        let first = self.range_at(pid, start).filter(|r| r.start < start);
+        first
+            .into_iter()
+            .chain(m.range(start..end).map(|(_, r)| *r))
+            .collect()
+    }
+
     /// Marks a thread as single-stepped by vigil (or no longer).
     #[allow(
         dead_code,

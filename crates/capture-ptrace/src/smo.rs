@@ -336,8 +336,15 @@ impl Smo {
             .min()
     }
 
-    /// The unit (object byte range and addresses) an access at `addr` in `v` concerns.
-    fn unit(&self, spaces: &Processes, pid: i32, v: &Vma, addr: u64) -> Vec<(u64, u64, u64)> {
+    /// The unit an access at `addr` in `v` concerns: per mapping, its addresses, the object
+    /// offset they start at and the mapping (its own protection and sharing).
+    fn unit<'m>(
+        &self,
+        spaces: &'m Processes,
+        pid: i32,
+        v: &'m Vma,
+        addr: u64,
+    ) -> Vec<(u64, u64, u64, &'m Vma)> {
         let Backing::Object { offset, .. } = &v.backing else {
             return Vec::new();
         };
@@ -345,9 +352,9 @@ impl Smo {
         match self.mode {
             SmoMode::Page | SmoMode::Minipage(_) | SmoMode::Off => {
                 let page = addr & !(PAGE - 1);
-                vec![(page, page + PAGE, off_of(page))]
+                vec![(page, page + PAGE, off_of(page), v)]
             }
-            SmoMode::Vma => vec![(v.start, v.end, *offset)],
+            SmoMode::Vma => vec![(v.start, v.end, *offset, v)],
             SmoMode::Object => {
                 // Every monitored mapping of the object in this process.
                 let Some(mm) = spaces.mm(pid as u32) else {
@@ -356,7 +363,7 @@ impl Smo {
                 mm.iter()
                     .filter(|w| w.object() == v.object() && self.monitored(spaces, w))
                     .filter_map(|w| match &w.backing {
-                        Backing::Object { offset, .. } => Some((w.start, w.end, *offset)),
+                        Backing::Object { offset, .. } => Some((w.start, w.end, *offset, w)),
                         Backing::Anonymous => None,
                     })
                     .collect()
@@ -522,7 +529,7 @@ impl Smo {
         let mut revoke: Vec<(i32, Vec<ProtOp>)> = Vec::new();
         let ranges: Vec<(u64, u64)> = units
             .iter()
-            .map(|&(s, e, off)| (off, off + (e - s)))
+            .map(|&(s, e, off, _)| (off, off + (e - s)))
             .collect();
         for (&other, p) in self.procs.iter_mut() {
             if other == pid {
@@ -548,16 +555,19 @@ impl Smo {
                 revoke.push((other, ops));
             }
         }
-        let lifted = match level {
-            Level::Read => prot & !libc::PROT_WRITE,
-            Level::Write => prot,
-        };
         let p = self.proc_mut(pid);
         if p.since_ns == 0 {
             p.since_ns = now.max(1);
         }
         let mut here = Vec::new();
-        for &(s, e, off) in &units {
+        for &(s, e, off, w) in &units {
+            // Each mapping keeps its own protection (object mode lifts every mapping of the
+            // object); a private one is never lifted writable here (its first store is the
+            // copy, seen by its own fault).
+            let lifted = match level {
+                Level::Write if w.shared => prot_bits(w),
+                _ => prot_bits(w) & !libc::PROT_WRITE,
+            };
             p.grants
                 .retain(|g| !(g.start == s && g.end == e && g.level <= level));
             p.grants.push(Grant {

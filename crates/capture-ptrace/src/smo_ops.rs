@@ -510,9 +510,13 @@ impl Tracer<'_> {
                 return out;
             };
             for i in 0..n.min(MAX_IOV) {
-                let (Ok(base), Ok(len)) =
-                    (p.mem.read_u64(at + 16 * i), p.mem.read_u64(at + 16 * i + 8))
+                let Some(entry) = at
+                    .checked_add(16 * i)
+                    .filter(|e| e.checked_add(16).is_some())
                 else {
+                    break;
+                };
+                let (Ok(base), Ok(len)) = (p.mem.read_u64(entry), p.mem.read_u64(entry + 8)) else {
                     break;
                 };
                 if len > 0 {
@@ -525,7 +529,10 @@ impl Tracer<'_> {
             let Some(p) = t.procs.get_mut(&pid) else {
                 return Vec::new();
             };
-            let (Ok(v), Ok(n)) = (p.mem.read_u64(at + 16), p.mem.read_u64(at + 24)) else {
+            let Some(iov_at) = at.checked_add(16).filter(|a| a.checked_add(16).is_some()) else {
+                return Vec::new();
+            };
+            let (Ok(v), Ok(n)) = (p.mem.read_u64(iov_at), p.mem.read_u64(iov_at + 8)) else {
                 return Vec::new();
             };
             iov(t, v, n, writes)
@@ -610,14 +617,20 @@ impl Tracer<'_> {
                     _ => None,
                 })
                 .unwrap_or(0);
+            // Only the pages of a buffer that lie in protected ranges are walked: its length
+            // is the program's (up to the whole address space).
+            let mut pieces = Vec::new();
             for (addr, len, writes) in bufs {
                 let end = addr.saturating_add(len);
-                let mut a = addr;
+                for r in self.own.ranges_in(pid, addr, end) {
+                    pieces.push((addr.max(r.start), end.min(r.end), len, writes));
+                }
+            }
+            for (start, end, len, writes) in pieces {
+                let mut a = start;
                 while a < end {
-                    let next = ((a | 0xfff) + 1).min(end);
-                    if self.own.range_at(pid, a).is_some()
-                        && let Some(spaces) = self.spaces.as_ref()
-                    {
+                    let next = (a | 0xfff).saturating_add(1).min(end);
+                    if let Some(spaces) = self.spaces.as_ref() {
                         let access = if writes {
                             MemAccess::Write
                         } else {
@@ -649,8 +662,8 @@ impl Tracer<'_> {
                             ops.retain(|&(s, e, _)| !(s < next && a < e) || here.is_empty());
                             ops.extend(here);
                             if let SmoMode::Minipage(_) = self.smo.mode {
-                                let off = event.offset - (event.addr & 0xfff);
-                                event.offset = off + (a & 0xfff);
+                                // The event names the page (its offset): the bytes at `a`.
+                                event.offset += a & 0xfff;
                                 event.addr = a;
                                 event.len = next - a;
                             }

@@ -422,4 +422,56 @@ fn a_path_in_a_shared_page_is_read_by_the_kernel_and_by_vigil() {
         .map(|(_, a)| a.offset)
         .collect();
     assert_eq!(by_open, vec![0, 4096], "both pages, as the open's accesses");
+
+/// `rec`, under `timeout 120`: a recorder that hangs fails the test instead of the suite.
+fn rec_bounded(dir: &Path, mode: &str, args: &[&str]) -> (std::process::Output, Vec<Event>) {
+    vigil_testkit::require_ptrace();
+    let log = dir.join("run.vlog");
+    let out = run(std::process::Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_vigil"))
+        .args(["record", "-q", "-o"])
+        .arg(&log)
+        .args(["--smo", mode, "--"])
+        .arg(program("smo_edge"))
+        .args(args)
+        .current_dir(dir));
+    assert_ne!(out.status.code(), Some(124), "vigil hung");
+    (out, read_log(&log))
+}
+
+#[test]
+fn minipage_names_the_exact_bytes_a_syscall_reads_from_the_first_page() {
+    let dir = scratch_dir("smoc-minibuf");
+    let d = dir.to_str().unwrap_or(".");
+    let (out, events) = rec_bounded(&dir, "minipage:64", &["minipage-buf", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let acc = smo(&events);
+    let w = acc
+        .iter()
+        .find(|(_, a)| matches!(a.via, SmoVia::Syscall(c) if c.to_string() == "write"))
+        .unwrap_or_else(|| panic!("write(2)'s access: {acc:?}"));
+    assert_eq!((w.1.offset, w.1.len), (100, 10), "{:?}", w.1);
+}
+
+#[test]
+fn buffers_at_the_top_of_the_address_space_or_of_huge_length_are_checked_quickly() {
+    let dir = scratch_dir("smoc-hugelen");
+    let d = dir.to_str().unwrap_or(".");
+    let (out, _) = rec_bounded(&dir, "page", &["huge-len", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("huge-len done"));
+}
+
+#[test]
+fn object_granularity_keeps_another_mappings_read_only_protection() {
+    let dir = scratch_dir("smoc-objro");
+    let d = dir.to_str().unwrap_or(".");
+    let (out, _) = rec_bounded(&dir, "object", &["object-ro", d]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
