@@ -422,6 +422,7 @@ fn a_path_in_a_shared_page_is_read_by_the_kernel_and_by_vigil() {
         .map(|(_, a)| a.offset)
         .collect();
     assert_eq!(by_open, vec![0, 4096], "both pages, as the open's accesses");
+}
 
 /// `rec`, under `timeout 120`: a recorder that hangs fails the test instead of the suite.
 fn rec_bounded(dir: &Path, mode: &str, args: &[&str]) -> (std::process::Output, Vec<Event>) {
