@@ -212,6 +212,17 @@ impl Smo {
         v.shared || self.shared.contains(id)
     }
 
+    /// The pages of `[s, e)` process `pid` copied are no longer known so (a memory call changed
+    /// what is mapped there).
+    pub fn forget_copies(&mut self, pid: i32, s: u64, e: u64) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            let gone: Vec<u64> = p.copied.range(s..e).copied().collect();
+            for c in gone {
+                p.copied.remove(&c);
+            }
+        }
+    }
+
     /// Whether some traced process mapped `id` shared (its parts are in the log).
     pub fn is_shared(&self, id: &ObjectId) -> bool {
         self.shared.contains(id)

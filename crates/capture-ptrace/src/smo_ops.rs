@@ -61,6 +61,18 @@ fn status_of(tid: i32, stop: &Stop) -> Option<WaitStatus> {
     })
 }
 
+/// The stop a wait status reports for a stopped thread (asking the kernel what it is), or
+/// None for an exit or a thread gone meanwhile.
+fn stop_of_status(tid: i32, status: WaitStatus) -> Option<Stop> {
+    let (sig, event) = match status {
+        WaitStatus::Stopped(_, s) => (s as i32, 0),
+        WaitStatus::PtraceEvent(_, s, e) => (s as i32, e),
+        WaitStatus::PtraceSyscall(_) => (libc::SIGTRAP | 0x80, 0),
+        _ => return None,
+    };
+    Stop::of(tid, sig, event).ok()
+}
+
 fn exit_status(tid: i32, exit: vigil_tracee::Exit) -> WaitStatus {
     let pid = Pid::from_raw(tid);
     match exit {
@@ -138,6 +150,37 @@ impl Tracer<'_> {
             }
         };
         if self.early_children.contains(&tid) {
+            return Ok(());
+        }
+        // A thread of it already stopped, its stop waiting in `deferred` (taken by an earlier
+        // interrupt): inject there. Interrupting it again would wait for a stop that cannot
+        // come while vigil holds it.
+        if let Some(st) = self.deferred.iter().copied().find(|st| {
+            st.pid()
+                .is_some_and(|p| self.threads.get(&p.as_raw()).is_some_and(|t| t.pid == pid))
+        }) {
+            let Some(held) = st.pid().map(Pid::as_raw) else {
+                return Ok(());
+            };
+            match stop_of_status(held, st) {
+                Some(stop) if !matches!(stop, Stop::Event(_)) => {
+                    // SAFETY: `held` is stopped at the stop its deferred status reports,
+                    // which the main loop handles (and resumes) later.
+                    let mut at = unsafe { Stopped::assume(held, stop) };
+                    if let Err(e) = self.protect_in(pid, &mut at, ops, false)
+                        && !e.is_gone()
+                    {
+                        self.action(
+                            pid,
+                            held,
+                            "failed",
+                            format!("protecting shared memory: {e}"),
+                        );
+                    }
+                }
+                // At an event stop no call can run; it is inside the kernel until resumed.
+                _ => {}
+            }
             return Ok(());
         }
         let wait = match self.ctl.interrupt(Running::from_tid(tid)) {
@@ -750,6 +793,17 @@ impl Tracer<'_> {
                     }
                 }
             }
+            // The pages known copied there may have been unmapped, replaced or moved: what the
+            // kernel's page map says now is what holds for the monitored private mappings.
+            self.smo.forget_copies(pid, s, e);
+            if let Some(mm) = spaces.mm(pid as u32) {
+                for v in mm.overlapping(s, e) {
+                    if !v.shared && self.smo.monitored(spaces, v) {
+                        let c = crate::inspect::private_copies(pid, v.start.max(s), v.end.min(e));
+                        self.smo.proc_mut(pid).copied.extend(c);
+                    }
+                }
+            }
             here.extend(self.smo.protect_plan(spaces, pid, s, e));
             // A shared mapping that left the window (mremap moved it): no longer monitored,
             // so it gets the program's own protection back.
@@ -1097,13 +1151,7 @@ impl Tracer<'_> {
     /// own protection back, run in thread `tid` at the stop `status` reported. Whether that
     /// stop's signal was a fault vigil caused (then it must not be delivered).
     pub(crate) fn smo_release_all(&mut self, pid: i32, tid: i32, status: WaitStatus) -> bool {
-        let (sig, event) = match status {
-            WaitStatus::Stopped(_, s) => (s as i32, 0),
-            WaitStatus::PtraceEvent(_, s, e) => (s as i32, e),
-            WaitStatus::PtraceSyscall(_) => (libc::SIGTRAP | 0x80, 0),
-            _ => return false,
-        };
-        let Ok(stop) = Stop::of(tid, sig, event) else {
+        let Some(stop) = stop_of_status(tid, status) else {
             return false;
         };
         let own = matches!(
