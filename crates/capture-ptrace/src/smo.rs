@@ -195,7 +195,7 @@ impl Smo {
     /// Whether `v` (a mapping of process `pid`) is monitored: shared mappings of an object,
     /// and private ones of an object some traced process maps shared (their loads see the
     /// writers' stores until they copy the page), in the window when the window is needed.
-    pub fn monitored(&self, spaces: &Processes, v: &Vma) -> bool {
+    pub fn monitored(&self, v: &Vma) -> bool {
         let Some(id) = v.object() else {
             return false;
         };
@@ -208,7 +208,6 @@ impl Smo {
         {
             return false;
         }
-        let _ = spaces;
         v.shared || self.shared.contains(id)
     }
 
@@ -281,7 +280,7 @@ impl Smo {
         };
         let mut ops = Vec::new();
         for v in mm.overlapping(start, end) {
-            if !self.monitored(spaces, v) || v.prot.bits() == 0 {
+            if !self.monitored(v) || v.prot.bits() == 0 {
                 continue;
             }
             let (s, e) = (v.start.max(start), v.end.min(end));
@@ -298,20 +297,12 @@ impl Smo {
 
     /// `[s, e)` less the process's copied pages, as PROT_NONE operations.
     fn minus_copied(&self, pid: i32, s: u64, e: u64) -> Vec<ProtOp> {
-        let mut ops = Vec::new();
-        let mut at = s;
-        if let Some(p) = self.procs.get(&pid) {
-            for &c in p.copied.range(s..e) {
-                if c > at {
-                    ops.push((at, c, libc::PROT_NONE));
-                }
-                at = at.max(c + PAGE);
-            }
-        }
-        if at < e {
-            ops.push((at, e, libc::PROT_NONE));
-        }
-        ops
+        let none = BTreeSet::new();
+        let copied = self.procs.get(&pid).map_or(&none, |p| &p.copied);
+        minus(copied, s, e)
+            .into_iter()
+            .map(|(a, b)| (a, b, libc::PROT_NONE))
+            .collect()
     }
 
     /// Every grant of `pid` ends (a slice boundary): the ranges to protect again.
@@ -372,7 +363,7 @@ impl Smo {
                     return Vec::new();
                 };
                 mm.iter()
-                    .filter(|w| w.object() == v.object() && self.monitored(spaces, w))
+                    .filter(|w| w.object() == v.object() && self.monitored(w))
                     .filter_map(|w| match &w.backing {
                         Backing::Object { offset, .. } => Some((w.start, w.end, *offset, w)),
                         Backing::Anonymous => None,
@@ -400,7 +391,7 @@ impl Smo {
         let Some(v) = spaces.mm(pid as u32).and_then(|m| m.vma_at(addr)) else {
             return FaultPlan::NotOurs;
         };
-        if !self.monitored(spaces, v) {
+        if !self.monitored(v) {
             return FaultPlan::Release((v.start, v.end, prot_bits(v)));
         }
         let page = addr & !(PAGE - 1);

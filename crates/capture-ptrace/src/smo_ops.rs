@@ -456,7 +456,6 @@ impl Tracer<'_> {
             return Ok(());
         }
         let mut at = at;
-        let mut done = false;
         for _ in 0..4 {
             let wait = match at.step(&mut self.ctl) {
                 Ok(w) => w,
@@ -512,7 +511,6 @@ impl Tracer<'_> {
                 events.push(e2);
                 continue;
             }
-            done = true;
             break;
         }
         let ops: Vec<ProtOp> = lifted
@@ -532,7 +530,6 @@ impl Tracer<'_> {
         for e in events {
             self.emit(pid, tid, EventKind::SmoAccess(e));
         }
-        let _ = done;
         match at.stop() {
             Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
             stop => {
@@ -798,7 +795,7 @@ impl Tracer<'_> {
             self.smo.forget_copies(pid, s, e);
             if let Some(mm) = spaces.mm(pid as u32) {
                 for v in mm.overlapping(s, e) {
-                    if !v.shared && self.smo.monitored(spaces, v) {
+                    if !v.shared && self.smo.monitored(v) {
                         let c = crate::inspect::private_copies(pid, v.start.max(s), v.end.min(e));
                         self.smo.proc_mut(pid).copied.extend(c);
                     }
@@ -915,7 +912,7 @@ impl Tracer<'_> {
         let mut any = false;
         if let Some(mm) = spaces.mm(pid as u32) {
             for v in mm.iter() {
-                if self.smo.monitored(spaces, v) {
+                if self.smo.monitored(v) {
                     self.own.protect(pid, v.start, v.end, v.prot.bits() as i32);
                     any = true;
                 }
