@@ -230,15 +230,28 @@ impl Smo {
     /// Every grant of `[s, e)` of object `id` ends (the kernel wrote those bytes): the ranges
     /// to protect again, per process.
     pub fn revoke_range(&mut self, id: &ObjectId, s: u64, e: u64) -> Vec<(i32, Vec<ProtOp>)> {
+        self.take_grants(None, |g| g.obj == *id && g.off_start < e && s < g.off_end)
+    }
+
+    /// Ends the grants `take` picks in every process but `except`: the ranges to protect
+    /// again, merged, per process.
+    fn take_grants(
+        &mut self,
+        except: Option<i32>,
+        take: impl Fn(&Grant) -> bool,
+    ) -> Vec<(i32, Vec<ProtOp>)> {
         let mut out = Vec::new();
         for (&pid, p) in self.procs.iter_mut() {
+            if Some(pid) == except {
+                continue;
+            }
             let mut ops = Vec::new();
             p.grants.retain(|g| {
-                let take = g.obj == *id && g.off_start < e && s < g.off_end;
-                if take {
+                let t = take(g);
+                if t {
                     ops.push((g.start, g.end, libc::PROT_NONE));
                 }
-                !take
+                !t
             });
             if p.grants.is_empty() {
                 p.since_ns = 0;
@@ -528,35 +541,17 @@ impl Smo {
         }
         // Coherence: a write takes every other grant of the bytes away; a read takes a
         // writer's away.
-        let mut revoke: Vec<(i32, Vec<ProtOp>)> = Vec::new();
         let ranges: Vec<(u64, u64)> = units
             .iter()
             .map(|&(s, e, off, _)| (off, off + (e - s)))
             .collect();
-        for (&other, p) in self.procs.iter_mut() {
-            if other == pid {
-                continue;
-            }
-            let mut ops = Vec::new();
-            p.grants.retain(|g| {
-                let overlaps = g.obj == id
-                    && ranges
-                        .iter()
-                        .any(|&(s, e)| g.off_start < e && s < g.off_end);
-                let take = overlaps && (level == Level::Write || g.level == Level::Write);
-                if take {
-                    ops.push((g.start, g.end, libc::PROT_NONE));
-                }
-                !take
-            });
-            if p.grants.is_empty() {
-                p.since_ns = 0;
-            }
-            if !ops.is_empty() {
-                merge(&mut ops);
-                revoke.push((other, ops));
-            }
-        }
+        let revoke = self.take_grants(Some(pid), |g| {
+            g.obj == id
+                && (level == Level::Write || g.level == Level::Write)
+                && ranges
+                    .iter()
+                    .any(|&(s, e)| g.off_start < e && s < g.off_end)
+        });
         let p = self.proc_mut(pid);
         if p.since_ns == 0 {
             p.since_ns = now.max(1);

@@ -183,20 +183,10 @@ impl Tracer<'_> {
             }
             return Ok(());
         }
-        let wait = match self.ctl.interrupt(Running::from_tid(tid)) {
-            Ok(w) => w,
-            Err(e) if e.is_gone() => return Ok(()),
-            Err(e) => {
-                self.action(
-                    pid,
-                    tid,
-                    "failed",
-                    format!("interrupting for shared memory: {e}"),
-                );
-                return Ok(());
-            }
+        let interrupted = self.ctl.interrupt(Running::from_tid(tid));
+        let Some(mut wait) = self.waited(pid, tid, interrupted) else {
+            return Ok(());
         };
-        let mut wait = wait;
         let mut s = loop {
             let s = match wait {
                 Wait::Exited { tid, exit } => {
@@ -212,19 +202,11 @@ impl Tracer<'_> {
             {
                 drop(s);
                 self.on_syscall_exit(tid)?;
-                wait = match self.ctl.wait_tid(tid) {
-                    Ok(w) => w,
-                    Err(e) if e.is_gone() => return Ok(()),
-                    Err(e) => {
-                        self.action(
-                            pid,
-                            tid,
-                            "failed",
-                            format!("interrupting for shared memory: {e}"),
-                        );
-                        return Ok(());
-                    }
+                let next = self.ctl.wait_tid(tid);
+                let Some(w) = self.waited(pid, tid, next) else {
+                    return Ok(());
                 };
+                wait = w;
                 continue;
             }
             break s;
@@ -255,6 +237,24 @@ impl Tracer<'_> {
                     self.deferred.push_back(st);
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// A wait for a thread interrupted for shared memory: its result, or None when it is gone
+    /// or the wait failed (said in an action: the protection is then left to the next slice).
+    fn waited(&mut self, pid: i32, tid: i32, r: Result<Wait, vigil_tracee::Error>) -> Option<Wait> {
+        match r {
+            Ok(w) => Some(w),
+            Err(e) if e.is_gone() => None,
+            Err(e) => {
+                self.action(
+                    pid,
+                    tid,
+                    "failed",
+                    format!("interrupting for shared memory: {e}"),
+                );
+                None
             }
         }
     }
