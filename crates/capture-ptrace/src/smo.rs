@@ -318,6 +318,20 @@ impl Smo {
             .collect()
     }
 
+    /// Every monitored range of `pid` with the program's own protection (vigil's taken off:
+    /// for a read of its maps file, or before vigil detaches). Grants there end.
+    pub fn own_protection_plan(&mut self, spaces: &Processes, pid: i32) -> Vec<ProtOp> {
+        let mut ops = self.protect_plan(spaces, pid, 0, u64::MAX);
+        if let Some(mm) = spaces.mm(pid as u32) {
+            for op in ops.iter_mut() {
+                if let Some(v) = mm.vma_at(op.0) {
+                    op.2 = prot_bits(v);
+                }
+            }
+        }
+        ops
+    }
+
     /// Every grant of `pid` ends (a slice boundary): the ranges to protect again.
     pub fn end_slice(&mut self, pid: i32) -> Vec<ProtOp> {
         let Some(p) = self.procs.get_mut(&pid) else {
@@ -617,20 +631,22 @@ pub fn memory_object(v: &Vma) -> bool {
     };
     match id {
         ObjectId::SharedAnon(_) | ObjectId::SysV(_) => true,
-        ObjectId::File { ino, .. } => {
-            let p = path.as_bytes();
-            let special = |prefix: &[u8]| p.starts_with(prefix);
-            *ino != 0
-                && (p.starts_with(b"/dev/shm/")
-                    || p.starts_with(b"/dev/zero")
-                    || special(b"memfd:")
-                    || special(b"/memfd:")
-                    || (p.starts_with(b"/")
-                        && !special(b"/dev/")
-                        && !special(b"/proc/")
-                        && !special(b"/sys/")))
-        }
+        ObjectId::File { ino, .. } => *ino != 0 && memory_path(path.as_bytes()),
     }
+}
+
+/// Whether a mapped file's path (or a memfd's label) names memory a program shares: a regular
+/// file, /dev/shm, /dev/zero, a memfd; not a device, /proc or /sys file. The one test the
+/// window placement at mmap entry and the monitoring decision share.
+pub fn memory_path(p: &[u8]) -> bool {
+    p.starts_with(b"/dev/shm/")
+        || p.starts_with(b"/dev/zero")
+        || p.starts_with(b"memfd:")
+        || p.starts_with(b"/memfd:")
+        || (p.starts_with(b"/")
+            && !p.starts_with(b"/dev/")
+            && !p.starts_with(b"/proc/")
+            && !p.starts_with(b"/sys/"))
 }
 
 /// `[s, e)` less the pages in `copied`.

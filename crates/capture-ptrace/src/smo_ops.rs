@@ -219,26 +219,15 @@ impl Tracer<'_> {
             }
             return Ok(());
         }
-        match self.protect_in(pid, &mut s, ops, false) {
-            Ok(()) => {}
-            Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
-                self.deferred.push_back(exit_status(tid, exit));
+        if let Err(e) = self.protect_in(pid, &mut s, ops, false) {
+            let ended = e.is_gone() || matches!(e, vigil_tracee::Error::DiedDuringInjection { .. });
+            self.protection_failed(pid, tid, e, "protecting shared memory");
+            if ended {
                 return Ok(());
             }
-            Err(e) if e.is_gone() => return Ok(()),
-            Err(e) => {
-                self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
-            }
         }
-        match s.stop() {
-            Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
-            stop => {
-                if let Some(st) = status_of(tid, stop) {
-                    self.deferred.push_back(st);
-                }
-                Ok(())
-            }
-        }
+        let stop = *s.stop();
+        self.resume_or_defer(tid, &stop)
     }
 
     /// A wait for a thread interrupted for shared memory: its result, or None when it is gone
@@ -392,6 +381,33 @@ impl Tracer<'_> {
         }
     }
 
+    /// An injected protection that failed in thread `tid`: its death is handed to the main
+    /// loop; any other failure is said in an action (the range stays as it was until the next
+    /// slice or memory call). A thread already gone needs nothing.
+    fn protection_failed(&mut self, pid: i32, tid: i32, e: vigil_tracee::Error, what: &str) {
+        match e {
+            vigil_tracee::Error::DiedDuringInjection { exit, .. } => {
+                self.deferred.push_back(exit_status(tid, exit));
+            }
+            e if e.is_gone() => {}
+            e => self.action(pid, tid, "failed", format!("{what}: {e}")),
+        }
+    }
+
+    /// Where a thread vigil stopped for an injection is left: at an interrupt (or step) stop
+    /// it is resumed; any other stop is the main loop's to handle.
+    fn resume_or_defer(&mut self, tid: i32, stop: &Stop) -> Result<(), PtraceError> {
+        match stop {
+            Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
+            stop => {
+                if let Some(st) = status_of(tid, stop) {
+                    self.deferred.push_back(st);
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn injection_failed(
         &mut self,
         pid: i32,
@@ -530,15 +546,8 @@ impl Tracer<'_> {
         for e in events {
             self.emit(pid, tid, EventKind::SmoAccess(e));
         }
-        match at.stop() {
-            Stop::Interrupt | Stop::Stepped => self.resume(tid, None),
-            stop => {
-                if let Some(st) = status_of(tid, stop) {
-                    self.deferred.push_back(st);
-                }
-                Ok(())
-            }
-        }
+        let stop = *at.stop();
+        self.resume_or_defer(tid, &stop)
     }
 
     /// The buffers syscall `call` hands the kernel, read from its registers (and iovecs and
@@ -730,11 +739,7 @@ impl Tracer<'_> {
             // nothing else resumes it until the recorder does after this returns.
             let mut at = unsafe { Stopped::assume(tid, seccomp_stop) };
             if let Err(e) = self.protect_in(pid, &mut at, &none, false) {
-                if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
-                    self.deferred.push_back(exit_status(tid, exit));
-                } else if !e.is_gone() {
-                    self.action(pid, tid, "failed", format!("shared-memory slice: {e}"));
-                }
+                self.protection_failed(pid, tid, e, "the shared-memory slice");
             }
         }
         for e in now_events {
@@ -880,24 +885,7 @@ impl Tracer<'_> {
         }
         if !here.is_empty() {
             merge(&mut here);
-            // SAFETY: `tid` is at the exit stop of the call this thread's wait just reported
-            // and is resumed by the recorder after this returns.
-            let mut at = unsafe {
-                Stopped::assume(
-                    tid,
-                    Stop::SyscallExit {
-                        ret: 0,
-                        is_error: false,
-                    },
-                )
-            };
-            if let Err(e) = self.protect_in(pid, &mut at, &here, false) {
-                if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
-                    self.deferred.push_back(exit_status(tid, exit));
-                } else if !e.is_gone() {
-                    self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
-                }
-            }
+            self.smo_protect_here(pid, tid, &here);
         }
         Ok(())
     }
@@ -985,11 +973,7 @@ impl Tracer<'_> {
             )
         };
         if let Err(e) = self.protect_in(pid, &mut at, ops, false) {
-            if let vigil_tracee::Error::DiedDuringInjection { exit, .. } = e {
-                self.deferred.push_back(exit_status(tid, exit));
-            } else if !e.is_gone() {
-                self.action(pid, tid, "failed", format!("protecting shared memory: {e}"));
-            }
+            self.protection_failed(pid, tid, e, "protecting shared memory");
         }
     }
 
@@ -1115,14 +1099,9 @@ impl Tracer<'_> {
         let Some(spaces) = self.spaces.as_ref() else {
             return Ok(None);
         };
-        let mut ops = self.smo.protect_plan(spaces, target, 0, u64::MAX);
-        let Some(mm) = spaces.mm(target as u32) else {
+        let ops = self.smo.own_protection_plan(spaces, target);
+        if ops.is_empty() {
             return Ok(None);
-        };
-        for op in ops.iter_mut() {
-            if let Some(v) = mm.vma_at(op.0) {
-                op.2 = v.prot.bits() as i32;
-            }
         }
         if target == pid {
             // SAFETY: `tid` is at the seccomp stop its wait just reported; the recorder
@@ -1158,14 +1137,7 @@ impl Tracer<'_> {
         let Some(spaces) = self.spaces.as_ref() else {
             return own;
         };
-        let mut ops = self.smo.protect_plan(spaces, pid, 0, u64::MAX);
-        if let Some(mm) = spaces.mm(pid as u32) {
-            for op in ops.iter_mut() {
-                if let Some(v) = mm.vma_at(op.0) {
-                    op.2 = v.prot.bits() as i32;
-                }
-            }
-        }
+        let ops = self.smo.own_protection_plan(spaces, pid);
         // SAFETY: `tid` is at the stop its wait just reported and is detached right after.
         let mut at = unsafe { Stopped::assume(tid, stop) };
         let _ = self.protect_in(pid, &mut at, &ops, own);

@@ -1403,15 +1403,7 @@ fn maps_memory(flags: u64, args: &Args) -> bool {
     }
     match args.get(4) {
         Some(Value::Fd(fd)) => match fd.target.as_deref() {
-            Some(value::Target::File { path, .. }) => {
-                let p = path.as_bytes();
-                p.starts_with(b"/dev/shm/")
-                    || p.starts_with(b"/dev/zero")
-                    || (p.starts_with(b"/")
-                        && !p.starts_with(b"/dev/")
-                        && !p.starts_with(b"/proc/")
-                        && !p.starts_with(b"/sys/"))
-            }
+            Some(value::Target::File { path, .. }) => crate::smo::memory_path(path.as_bytes()),
             Some(value::Target::Other { label, .. }) => {
                 let l = label.as_bytes();
                 l.starts_with(b"memfd:") || l.starts_with(b"/memfd:")
