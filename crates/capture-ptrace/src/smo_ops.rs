@@ -708,7 +708,8 @@ impl Tracer<'_> {
                             for (q, o) in revoke {
                                 self.protect_other(q, &o)?;
                             }
-                            ops.retain(|&(s, e, _)| !(s < next && a < e) || here.is_empty());
+                            // Applied after the slice's protections (below): the grant wins
+                            // on its page, the rest of a protected range stays protected.
                             ops.extend(here);
                             if let SmoMode::Minipage(_) = self.smo.mode {
                                 // The event names the page (its offset): the bytes at `a`.

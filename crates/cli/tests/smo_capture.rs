@@ -497,3 +497,30 @@ fn a_write_takes_a_readers_grant_away_so_its_next_load_is_a_new_event() {
         "the reader's load after the store is an event of its own: {acc:?}"
     );
 }
+
+#[test]
+fn a_slice_that_ends_at_a_buffer_call_ends_every_other_grant_too() {
+    // Four pages granted in one slice; a write(2) from page 1 ends the slice: the loads of
+    // pages 0, 2 and 3 after it are new events.
+    let dir = scratch_dir("smoc-slice");
+    let p = program("smo_slice");
+    let (out, events, _) = record_in(
+        &dir,
+        &["--smo", "page", "--smo-slice", "60s"],
+        &[p.as_os_str()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "sum=0\n");
+    let write = exits(&events, "write")
+        .into_iter()
+        .find(|(_, x)| x.ret == 1)
+        .map(|(e, _)| e.seq)
+        .expect("the write from page 1");
+    let mut after: Vec<u64> = smo(&events)
+        .iter()
+        .filter(|(e, a)| e.seq > write && a.via == SmoVia::Fault && a.access.reads())
+        .map(|(_, a)| a.offset)
+        .collect();
+    after.sort();
+    assert_eq!(after, vec![0, 2 * 4096, 3 * 4096]);
+}
