@@ -244,6 +244,24 @@ fn log_counts(log: &Path) -> (SmoCounts, u64, u64) {
     (c, events, calls)
 }
 
+/// Runs `warm` once, then each of `configs` `runs` times, interleaved run by run (this
+/// machine's noise hits them alike): the median seconds of each.
+fn interleaved_medians<'a>(
+    warm: &[String],
+    configs: impl Iterator<Item = &'a Vec<String>> + Clone,
+    runs: usize,
+) -> Vec<f64> {
+    time_command(warm);
+    let n = configs.clone().count();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for _ in 0..runs {
+        for (i, c) in configs.clone().enumerate() {
+            times[i].push(time_command(c).as_secs_f64());
+        }
+    }
+    times.into_iter().map(median).collect()
+}
+
 /// The price of one monitored fault alone: programs/smo_touch.c stores once to each of N
 /// shared pages (N faults, nothing else), natively, under `--smo off` and `--smo page`,
 /// interleaved; µs per fault = (page − off) / N, checked against the events counted.
@@ -268,14 +286,7 @@ fn fault(vigil: &Path, scratch: &Path, opts: &Options) -> Result<serde_json::Val
             record_cmd(vigil, "page", None, &log("page"), &cmd),
         ),
     ];
-    time_command(&cmd);
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for _ in 0..runs {
-        for (i, (_, c)) in configs.iter().enumerate() {
-            times[i].push(time_command(c).as_secs_f64());
-        }
-    }
-    let med: Vec<f64> = times.into_iter().map(median).collect();
+    let med = interleaved_medians(&cmd, configs.iter().map(|(_, c)| c), runs);
     let (smo, _, _) = log_counts(&log("page"));
     // One per page, and now and then one more: a slice that ended between a grant and the
     // store it was for.
@@ -316,14 +327,7 @@ fn ring(vigil: &Path, scratch: &Path, opts: &Options) -> serde_json::Value {
             record_cmd(vigil, m, None, &log(m), &cmd),
         ));
     }
-    time_command(&cmd);
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for _ in 0..runs {
-        for (i, (_, c)) in configs.iter().enumerate() {
-            times[i].push(time_command(c).as_secs_f64());
-        }
-    }
-    let med: Vec<f64> = times.into_iter().map(median).collect();
+    let med = interleaved_medians(&cmd, configs.iter().map(|(_, c)| c), runs);
     let native = med[0];
     let off = med[1];
     let header = [
@@ -621,14 +625,7 @@ fn zero_cost(vigil: &Path, scratch: &Path, opts: &Options) -> serde_json::Value 
             record_cmd(vigil, "off", None, &log, &w.cmd),
             record_cmd(vigil, "page", None, &log, &w.cmd),
         ];
-        time_command(&w.cmd);
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-        for _ in 0..runs {
-            for (i, c) in configs.iter().enumerate() {
-                times[i].push(time_command(c).as_secs_f64());
-            }
-        }
-        let med: Vec<f64> = times.into_iter().map(median).collect();
+        let med = interleaved_medians(&w.cmd, configs.iter(), runs);
         // The page recording of these workloads must hold no shared-memory event.
         let (smo, _, _) = log_counts(&log);
         println!(
