@@ -7,6 +7,7 @@ mod faults;
 mod files;
 mod graph_cmd;
 mod maps;
+mod mvee;
 mod out;
 mod record;
 mod rules_cmd;
@@ -52,6 +53,9 @@ enum Command {
     Match(rules_cmd::MatchArgs),
     /// Run rules online while tracing a command (and record it with -o).
     Watch(rules_cmd::WatchArgs),
+    /// Run a command as N variants in lockstep; any disagreement between them is a
+    /// divergence (exit 4): every variant is stopped and the divergence reported.
+    Mvee(mvee::MveeArgs),
 }
 
 #[derive(clap::Args)]
@@ -111,6 +115,7 @@ fn main() {
         Command::Rules(a) => rules_cmd::rules(a),
         Command::Match(a) => rules_cmd::match_log(a),
         Command::Watch(a) => rules_cmd::watch(a),
+        Command::Mvee(a) => mvee::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

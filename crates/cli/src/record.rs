@@ -75,7 +75,7 @@ impl SmoArgs {
 }
 
 /// `10ms`, `1s`, `500us`, `2000ns`, or a bare number of milliseconds; 1 µs to 60 s.
-fn parse_duration_ns(s: &str) -> Option<u64> {
+pub fn parse_duration_ns(s: &str) -> Option<u64> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => (&s[..i], &s[i..]),

@@ -1,0 +1,2400 @@
+//! The lockstep loop.
+//!
+//! Every thread of the program exists once per variant; the N threads that play the same
+//! part form a *set* (a logical thread), the N processes a *logical process*. Sets are born
+//! together: the first set from the N spawned variants, each later one from a fork, vfork or
+//! clone that every member of a set made at the same rendezvous (threads are thus matched by
+//! creation order within their creating thread).
+//!
+//! A set advances from one rendezvous to the next. A member stops at each system call
+//! (seccomp) or rdtsc trap and waits there until every member has arrived; the calls are then
+//! compared by the table's rules (`spec`), and run as the row says: by every member, by the
+//! leader alone (the others skip it and receive its result and output buffers), or by nobody.
+//! A disagreement of any kind (another call, other arguments, a member that crashes alone,
+//! one that never arrives) is a divergence: every variant is killed and the report returned.
+//!
+//! File descriptors have the same numbers in every variant, by construction: calls that
+//! shape the fd table run in every variant, and where the leader alone creates an fd (a file
+//! opened for writing, an accepted connection) the others open a placeholder (/dev/null)
+//! that lands on the same number. Each logical process keeps the *kind* of each fd: `Each`
+//! when every variant opened the object itself (a regular file or directory opened read-only,
+//! a memfd, an eventfd), `Leader` otherwise (standard streams, pipes, sockets, devices, files
+//! opened for writing): calls on it run in the leader only.
+//!
+//! Process ids are virtual: the leader's are the program's. Calls that return ids give the
+//! leader's, calls that take them are translated to each variant's own process, and signals'
+//! senders are rewritten.
+//!
+//! Asynchronous signals are delivered semi-synchronously (the source documents' scheme): a
+//! signal a variant has a handler for is held at its delivery stop. At a rendezvous where at
+//! least half of the members hold the same signal, every member skips its call and waits in
+//! the loop of the monitor's page; members that hold it get it again from the monitor,
+//! the others wait for theirs; each is delivered its signal with its registers set to make
+//! the skipped call again after the handler. A member that does not get it in time ends the
+//! loop with a call that says so: a divergence. A signal that interrupts a blocking call in
+//! every member is delivered there. Signals that terminate, are ignored or come from a fault
+//! are delivered at once.
+
+use crate::memio::{self, Content, Output};
+use crate::page;
+use crate::setup;
+use crate::spec::{self, Arg, Len, NewFd, Run, Spec};
+use crate::{Config, Journal, MveeError, Outcome, Report, Stats};
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+use syscalls::Sysno;
+use vigil_event::memory::{Divergence, VariantState};
+use vigil_event::syscall::{Abi as EvAbi, SyscallId};
+use vigil_event::{Args, Str, Value};
+use vigil_tracee::{
+    Command, Exit, Memory, Options, Regs, SigInfo, Stop, Stopped, SyscallEntry, Tracer, Wait,
+};
+
+const SI_KERNEL: i32 = 0x80;
+const AT_FDCWD: i64 = -100;
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_CLOEXEC: u64 = 0o2000000;
+const O_TMPFILE: u64 = 0o20000000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+const CLONE_FILES: u64 = 0x400;
+const F_DUPFD: u64 = 0;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+/// Each variant's initial stack is this many bytes lower than the previous one's (a page
+/// and a bit: the page bits and the low bits of stack addresses both differ).
+const STACK_STEP: u64 = 4096 + 64 * 16;
+/// How many calls of each set a report shows.
+const HISTORY: usize = 8;
+
+/// The process group all variants share (for forwarding a terminal's signals).
+static GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// Whether every variant opened an fd's object itself, or only the leader did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Each,
+    Leader,
+}
+
+struct LProc {
+    /// The real pid of each variant's process.
+    pids: Vec<i32>,
+    fds: HashMap<i32, Kind>,
+}
+
+#[derive(Clone, Copy)]
+struct Held {
+    sig: i32,
+    info: SigInfo,
+    since: Instant,
+}
+
+enum St {
+    /// Resumed: running, or inside a call.
+    Running,
+    /// At a seccomp stop: arrived at a rendezvous.
+    AtCall(Stopped, SyscallEntry),
+    /// At an rdtsc (len 2) or rdtscp (len 3) trap: arrived at a rendezvous.
+    AtTsc(Stopped, u8),
+    /// At its seccomp stop, waiting for the leader's result.
+    AwaitLeader(Stopped, SyscallEntry),
+    /// At the exit stop of a call every member ran, waiting for the leader's result.
+    ExitAwait(Stopped, i64),
+    /// At the exit stop of a successful execve, waiting for the others.
+    Execed(Stopped),
+    /// At a signal-delivery stop inside a blocking call, holding the signal.
+    SigHeld(Stopped),
+    /// In the signal wait loop of the monitor's page.
+    InLoop,
+    /// Created; its first stop, once seen.
+    Fresh(Option<Stopped>),
+    Gone(Exit),
+}
+
+impl St {
+    fn arrived(&self) -> bool {
+        matches!(self, St::AtCall(..) | St::AtTsc(..) | St::Gone(_))
+    }
+    fn name(&self) -> &'static str {
+        match self {
+            St::Running => "running",
+            St::AtCall(..) => "at a system call",
+            St::AtTsc(..) => "at rdtsc",
+            St::AwaitLeader(..) => "waiting for the leader",
+            St::ExitAwait(..) => "after a call, waiting for the leader",
+            St::Execed(..) => "after exec",
+            St::SigHeld(..) => "holding a signal in a call",
+            St::InLoop => "waiting for a signal",
+            St::Fresh(_) => "starting",
+            St::Gone(_) => "gone",
+        }
+    }
+}
+
+struct Var {
+    tid: i32,
+    pid: i32,
+    st: St,
+    held: Vec<Held>,
+    mem: Memory,
+    /// The last call it arrived at (for reports).
+    last: Option<SyscallEntry>,
+}
+
+impl Var {
+    fn new(tid: i32, pid: i32, st: St) -> Self {
+        Var {
+            tid,
+            pid,
+            st,
+            held: Vec::new(),
+            mem: Memory::new(tid),
+            last: None,
+        }
+    }
+}
+
+/// The call a set is running.
+struct Call {
+    id: SyscallId,
+    sysno: Option<Sysno>,
+    spec: Spec,
+    run: Run,
+    /// Each member's registers at entry, to put back the arguments the monitor changed.
+    regs: Vec<Regs>,
+    /// Members whose arguments the monitor changed (translated pids, a placeholder open).
+    changed: Vec<bool>,
+    leader_ret: Option<i64>,
+    outs: Vec<Output>,
+    /// fork/clone: each member's child.
+    children: Vec<Option<i32>>,
+    clone_flags: u64,
+    /// clone's parent-tid and child-tid addresses, per member.
+    settid: Vec<(u64, u64)>,
+    /// How many members have not finished the call.
+    open: usize,
+    /// execve: each member's result.
+    exec_ret: Vec<Option<i64>>,
+    /// Open: what each follower does once the leader's result is known.
+    started: Instant,
+}
+
+struct Sync {
+    sig: i32,
+    saved: Vec<Option<Regs>>,
+    info: Vec<Option<SigInfo>>,
+    delivered: Vec<bool>,
+    since: Instant,
+}
+
+struct Set {
+    vars: Vec<Var>,
+    lproc: usize,
+    call: Option<Call>,
+    sync: Option<Sync>,
+    history: VecDeque<String>,
+    /// Since when some members have arrived and others not.
+    waiting_since: Option<Instant>,
+    /// The set's birth: its call's children, for a set still starting.
+    alive: bool,
+}
+
+struct Monitor<'j> {
+    cfg: Config,
+    n: usize,
+    tracer: Tracer,
+    journal: &'j mut dyn Journal,
+    sets: Vec<Set>,
+    lprocs: Vec<LProc>,
+    by_tid: HashMap<i32, (usize, usize)>,
+    /// The leader's tid → each variant's tid (processes by their main thread).
+    vmap: HashMap<i32, Vec<i32>>,
+    /// Any variant's tid → the leader's.
+    virt: HashMap<i32, i32>,
+    /// First stops of children whose parent's event has not been seen yet.
+    orphans: HashMap<i32, Stopped>,
+    group: i32,
+    stats: Stats,
+    diverged: Option<Report>,
+    first_exit: Option<Exit>,
+    nap_ns: u64,
+    noted_ptrace: bool,
+    sigfd: Option<OwnedFd>,
+    old_mask: Option<libc::sigset_t>,
+    /// New sets whose child-tid words still hold real tids: (set, per member (ptid, ctid),
+    /// clone flags).
+    pending_ctid: Vec<(usize, Vec<(u64, u64)>, u64)>,
+}
+
+/// Runs the program of `cfg` as `cfg.variants` variants until it ends or they diverge.
+pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), MveeError> {
+    if cfg.variants < 2 || cfg.variants > crate::MAX_VARIANTS {
+        return Err(MveeError::Config(format!(
+            "{} variants: a run has 2 to {}",
+            cfg.variants,
+            crate::MAX_VARIANTS
+        )));
+    }
+    if cfg.argv.is_empty() {
+        return Err(MveeError::Config("no command".into()));
+    }
+    let mut m = Monitor {
+        n: cfg.variants,
+        cfg: cfg.clone(),
+        tracer: Tracer::new(),
+        journal,
+        sets: Vec::new(),
+        lprocs: Vec::new(),
+        by_tid: HashMap::new(),
+        vmap: HashMap::new(),
+        virt: HashMap::new(),
+        orphans: HashMap::new(),
+        group: 0,
+        stats: Stats {
+            variants: cfg.variants,
+            ..Stats::default()
+        },
+        diverged: None,
+        first_exit: None,
+        nap_ns: (cfg.signal_wait.as_nanos() as u64 / page::NAPS as u64).max(1000),
+        noted_ptrace: false,
+        sigfd: None,
+        old_mask: None,
+        pending_ctid: Vec::new(),
+    };
+    let r = m.start().and_then(|()| m.main_loop());
+    m.restore_mask();
+    match r {
+        Ok(outcome) => Ok((outcome, std::mem::take(&mut m.stats))),
+        Err(e) => {
+            m.kill_all();
+            Err(e)
+        }
+    }
+}
+
+/// Forwards a terminal's SIGINT/SIGTERM/SIGHUP/SIGQUIT to the variants' group.
+extern "C" fn forward(sig: libc::c_int) {
+    let g = GROUP.load(Ordering::Relaxed);
+    if g > 0 {
+        // SAFETY: kill is async-signal-safe; the group is the variants'.
+        unsafe { libc::kill(-g, sig) };
+    }
+}
+
+fn is_err(ret: i64) -> bool {
+    (-4095..0).contains(&ret)
+}
+
+fn sig_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+fn call_name(id: SyscallId) -> String {
+    id.base_name()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("syscall_{}", id.nr))
+}
+
+fn id_of(e: &SyscallEntry) -> SyscallId {
+    let abi = match e.abi {
+        vigil_tracee::Abi::X86_64 => EvAbi::X86_64,
+        vigil_tracee::Abi::I386 => EvAbi::I386,
+        vigil_tracee::Abi::X32 => EvAbi::X32,
+        _ => EvAbi::X86_64,
+    };
+    SyscallId {
+        abi,
+        nr: e.nr as u32,
+    }
+}
+
+/// The signals a thread catches (bit n-1 for signal n), from /proc.
+fn caught(tid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The open fds of a process, from /proc.
+fn open_fds(pid: i32) -> Option<Vec<i32>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
+}
+
+impl Monitor<'_> {
+    fn start(&mut self) -> Result<(), MveeError> {
+        let options = Options::PTRACE_O_TRACESYSGOOD
+            | Options::PTRACE_O_TRACESECCOMP
+            | Options::PTRACE_O_TRACEFORK
+            | Options::PTRACE_O_TRACEVFORK
+            | Options::PTRACE_O_TRACECLONE
+            | Options::PTRACE_O_TRACEEXEC
+            | Options::PTRACE_O_EXITKILL;
+        let mut stops = Vec::new();
+        for v in 0..self.n {
+            let mut cmd = Command::new(&self.cfg.argv[0]);
+            cmd.args(&self.cfg.argv[1..]);
+            cmd.options(options);
+            cmd.seccomp(page::filter());
+            let group = self.group;
+            // SAFETY: setpgid is async-signal-safe and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    // SAFETY: no pointers.
+                    if libc::setpgid(0, group) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+            let (child, s) = self.tracer.spawn_until_exec(&mut cmd)?;
+            if v == 0 {
+                self.group = child.pid();
+                GROUP.store(self.group, Ordering::Relaxed);
+            }
+            // To the exit stop of execve, where the image is set up.
+            let tid = s.tid();
+            s.syscall()?;
+            let s = loop {
+                match self.tracer.wait_tid(tid)? {
+                    Wait::Stopped(s) if matches!(s.stop(), Stop::SyscallExit { .. }) => break s,
+                    Wait::Stopped(s) => {
+                        s.syscall()?;
+                    }
+                    Wait::Exited { exit, .. } => {
+                        return Err(MveeError::Config(format!(
+                            "variant {v} {exit} before it started"
+                        )));
+                    }
+                }
+            };
+            stops.push(s);
+        }
+        let pids: Vec<i32> = stops.iter().map(|s| s.tid()).collect();
+        let mut fds = HashMap::new();
+        for fd in open_fds(pids[0]).unwrap_or_default() {
+            fds.insert(fd, Kind::Leader);
+        }
+        self.lprocs.push(LProc {
+            pids: pids.clone(),
+            fds,
+        });
+        self.vmap.insert(pids[0], pids.clone());
+        for &p in &pids {
+            self.virt.insert(p, pids[0]);
+        }
+        let mut vars = Vec::new();
+        for (v, s) in stops.into_iter().enumerate() {
+            self.by_tid.insert(s.tid(), (0, v));
+            vars.push(Var::new(s.tid(), s.tid(), St::Execed(s)));
+        }
+        self.sets.push(Set {
+            vars,
+            lproc: 0,
+            call: None,
+            sync: None,
+            history: VecDeque::new(),
+            waiting_since: None,
+            alive: true,
+        });
+        self.stats.sets = 1;
+        if let St::Execed(s) = &self.sets[0].vars[0].st {
+            self.journal.spawned(s, &self.cfg.argv)?;
+        }
+        self.setup_images(0)?;
+        self.install_signals()?;
+        Ok(())
+    }
+
+    /// After spawning: SIGCHLD (a tracee's stop) wakes a poll on a signalfd, so waits can have
+    /// a deadline; terminal signals go to the variants.
+    fn install_signals(&mut self) -> Result<(), MveeError> {
+        // SAFETY: sigset operations on local, initialised sets.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
+                return Err(MveeError::Wait(std::io::Error::last_os_error()));
+            }
+            self.old_mask = Some(old);
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(MveeError::Wait(std::io::Error::last_os_error()));
+            }
+            self.sigfd = Some(OwnedFd::from_raw_fd(fd));
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = forward as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_mask(&mut self) {
+        if let Some(old) = self.old_mask.take() {
+            // SAFETY: `old` is the mask this thread had.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        }
+        GROUP.store(0, Ordering::Relaxed);
+    }
+
+    /// The next stop, or None when a deadline passed (or a wake-up brought nothing).
+    fn next_wait(&mut self, deadline: Option<Instant>) -> Result<Option<Wait>, MveeError> {
+        if let Some(w) = self.tracer.try_wait()? {
+            return Ok(Some(w));
+        }
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_micros(30) {
+            // SAFETY: no arguments.
+            unsafe { libc::sched_yield() };
+            if let Some(w) = self.tracer.try_wait()? {
+                return Ok(Some(w));
+            }
+        }
+        let timeout_ms = match deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .clamp(1, 1000) as i32,
+            None => 1000,
+        };
+        if let Some(fd) = &self.sigfd {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, timeout_ms) };
+            let mut buf = [0u8; 128 * 8];
+            // SAFETY: reading into a local buffer; the fd is non-blocking.
+            while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        }
+        Ok(self.tracer.try_wait()?)
+    }
+
+    fn live(&self) -> bool {
+        self.sets.iter().any(|s| s.alive)
+    }
+
+    fn main_loop(&mut self) -> Result<Outcome, MveeError> {
+        while self.live() {
+            let deadline = self.deadline();
+            let w = match self.next_wait(deadline) {
+                Ok(w) => w,
+                Err(MveeError::Tracee(vigil_tracee::Error::NoTracees)) => break,
+                Err(e) => return Err(e),
+            };
+            match w {
+                Some(w) => self.handle(w)?,
+                None => self.check_timeouts()?,
+            }
+            if let Some(r) = self.diverged.take() {
+                return Ok(self.finish_divergence(r));
+            }
+        }
+        Ok(Outcome::Exited(self.first_exit.unwrap_or(Exit::Exited(0))))
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.sets
+            .iter()
+            .filter(|s| s.alive)
+            .filter_map(|s| s.waiting_since)
+            .min()
+            .map(|t| {
+                t + self
+                    .cfg
+                    .timeout
+                    .min(self.cfg.signal_wait.max(self.cfg.timeout))
+            })
+    }
+
+    fn finish_divergence(&mut self, mut r: Report) -> Outcome {
+        match self.journal.divergence(&r) {
+            Ok(seq) => r.seq = seq,
+            Err(e) => self
+                .journal
+                .note(&format!("the divergence could not be logged: {e}")),
+        }
+        self.kill_all();
+        Outcome::Diverged(Box::new(r))
+    }
+
+    /// Kills every variant process and reaps them (bounded).
+    fn kill_all(&mut self) {
+        for lp in &self.lprocs {
+            for &p in &lp.pids {
+                // SAFETY: a signal to a process of ours.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+        for s in &self.sets {
+            for v in &s.vars {
+                // SAFETY: a signal to a thread of ours.
+                unsafe { libc::syscall(libc::SYS_tgkill, v.pid, v.tid, libc::SIGKILL) };
+            }
+        }
+        if self.group > 0 {
+            // SAFETY: the variants' own group.
+            unsafe { libc::kill(-self.group, libc::SIGKILL) };
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            match self.tracer.try_wait() {
+                Ok(Some(_)) => continue,
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(_) => break,
+            }
+        }
+        for s in &mut self.sets {
+            s.alive = false;
+        }
+    }
+
+    // ---- dispatch ----
+
+    fn handle(&mut self, w: Wait) -> Result<(), MveeError> {
+        let tid = w.tid();
+        let Some(&(si, v)) = self.by_tid.get(&tid) else {
+            match w {
+                Wait::Stopped(s) => {
+                    self.orphans.insert(tid, s);
+                }
+                Wait::Exited { .. } => {}
+            }
+            return Ok(());
+        };
+        match w {
+            Wait::Exited { exit, .. } => self.on_exited(si, v, exit),
+            Wait::Stopped(s) => {
+                let stop = *s.stop();
+                match stop {
+                    Stop::Seccomp { call, .. } => self.on_call(si, v, s, call),
+                    Stop::SyscallEntry(_) => {
+                        s.cont()?;
+                        Ok(())
+                    }
+                    Stop::SyscallExit { ret, .. } => self.on_exit(si, v, s, ret),
+                    Stop::Event(e) => self.on_event(si, v, s, e),
+                    Stop::Signal { sig, info } => self.on_signal(si, v, s, sig, info),
+                    Stop::Interrupt | Stop::GroupStop { .. } | Stop::Stepped => {
+                        if let St::Fresh(slot @ None) = &mut self.sets[si].vars[v].st {
+                            *slot = Some(s);
+                            return self.try_start(si);
+                        }
+                        s.cont()?;
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn var(&mut self, si: usize, v: usize) -> &mut Var {
+        &mut self.sets[si].vars[v]
+    }
+
+    // ---- arrivals ----
+
+    fn on_call(
+        &mut self,
+        si: usize,
+        v: usize,
+        s: Stopped,
+        call: SyscallEntry,
+    ) -> Result<(), MveeError> {
+        if call.ip == page::GAVE_UP_END {
+            let sig = self.sets[si].sync.as_ref().map(|y| y.sig).unwrap_or(0);
+            let wait = self.cfg.signal_wait;
+            self.var(si, v).st = St::AtCall(s, call);
+            self.diverge(
+                si,
+                "signal",
+                vec![v],
+                &[],
+                format!(
+                    "variant {v} did not receive {} within {wait:?} of the others",
+                    sig_name(sig)
+                ),
+            );
+            return Ok(());
+        }
+        let var = self.var(si, v);
+        var.last = Some(call);
+        var.st = St::AtCall(s, call);
+        self.release_held_in_call(si)?;
+        self.try_rendezvous(si)
+    }
+
+    fn on_exited(&mut self, si: usize, v: usize, exit: Exit) -> Result<(), MveeError> {
+        if v == 0 {
+            let tid = self.sets[si].vars[0].tid;
+            self.journal.exited(tid, exit)?;
+        }
+        if si == 0 && v == 0 {
+            self.first_exit = Some(exit);
+        }
+        let set = &mut self.sets[si];
+        set.vars[v].st = St::Gone(exit);
+        if let Some(c) = &mut set.call {
+            c.open = c.open.saturating_sub(1);
+        }
+        self.by_tid.remove(&self.sets[si].vars[v].tid);
+        self.check_ended(si)
+    }
+
+    /// A set whose members are all gone ends; one whose members ended differently, or where
+    /// some ended and others went on to another call, diverged.
+    fn check_ended(&mut self, si: usize) -> Result<(), MveeError> {
+        let set = &self.sets[si];
+        let exits: Vec<Option<Exit>> = set
+            .vars
+            .iter()
+            .map(|x| match x.st {
+                St::Gone(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let gone = exits.iter().filter(|e| e.is_some()).count();
+        if gone == 0 {
+            return Ok(());
+        }
+        if gone == self.n {
+            let first = exits[0];
+            let differ: Vec<usize> = (0..self.n).filter(|&i| exits[i] != first).collect();
+            self.sets[si].alive = false;
+            if !differ.is_empty() {
+                let detail = (0..self.n)
+                    .map(|i| match exits[i] {
+                        Some(e) => format!("variant {i} {e}"),
+                        None => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.diverge(si, "exit", differ, &[], detail);
+            }
+            return Ok(());
+        }
+        // Some gone, others not: a crash alone unless the others are on their way out.
+        let killed = exits.iter().flatten().find_map(|e| match e {
+            Exit::Killed { signal, .. } => Some(*signal),
+            _ => None,
+        });
+        let others_at_call = set
+            .vars
+            .iter()
+            .any(|x| matches!(x.st, St::AtCall(..) | St::AtTsc(..) | St::InLoop));
+        if others_at_call || killed.is_some_and(|s| s != libc::SIGKILL && set.call.is_none()) {
+            let gone_idx: Vec<usize> = (0..self.n).filter(|&i| exits[i].is_some()).collect();
+            let what = if killed.is_some() { "crash" } else { "exit" };
+            let detail = gone_idx
+                .iter()
+                .map(|&i| {
+                    format!(
+                        "variant {i} {}",
+                        exits[i].map(|e| e.to_string()).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let detail = format!("{detail}, alone; the others went on");
+            self.diverge(si, what, gone_idx, &[], detail);
+        } else if self.sets[si].waiting_since.is_none() {
+            self.sets[si].waiting_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn try_rendezvous(&mut self, si: usize) -> Result<(), MveeError> {
+        let set = &mut self.sets[si];
+        if set.call.is_some() || set.sync.is_some() {
+            return Ok(());
+        }
+        if !set.vars.iter().all(|x| x.st.arrived()) {
+            if set.waiting_since.is_none() {
+                set.waiting_since = Some(Instant::now());
+            }
+            return Ok(());
+        }
+        if set.vars.iter().any(|x| matches!(x.st, St::Gone(_))) {
+            return self.check_ended(si);
+        }
+        let started = set.waiting_since.take().unwrap_or_else(Instant::now);
+        // All at the same kind of point?
+        let tsc = set
+            .vars
+            .iter()
+            .filter(|x| matches!(x.st, St::AtTsc(..)))
+            .count();
+        if tsc == self.n {
+            return self.do_tsc(si);
+        }
+        if tsc > 0 {
+            let differ: Vec<usize> = (0..self.n)
+                .filter(|&i| {
+                    matches!(self.sets[si].vars[i].st, St::AtTsc(..))
+                        != matches!(self.sets[si].vars[0].st, St::AtTsc(..))
+                })
+                .collect();
+            self.diverge(
+                si,
+                "call",
+                differ,
+                &[],
+                "rdtsc in some variants, a system call in others".into(),
+            );
+            return Ok(());
+        }
+        // A held signal most members have: deliver it before the call.
+        if let Some(sig) = self.quorum(si) {
+            return self.start_sync(si, sig);
+        }
+        let entries: Vec<SyscallEntry> = self.sets[si]
+            .vars
+            .iter()
+            .map(|x| match &x.st {
+                St::AtCall(_, e) => *e,
+                _ => unreachable_entry(),
+            })
+            .collect();
+        let id = id_of(&entries[0]);
+        let differ: Vec<usize> = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
+        if !differ.is_empty() {
+            let detail = (0..self.n)
+                .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.diverge(si, "call", differ, &[], detail);
+            return Ok(());
+        }
+        let spec = spec::spec(id);
+        if let Some((fields, differ, detail)) = self.compare(si, id, &spec, &entries) {
+            self.diverge(si, "args", differ, &fields, detail);
+            return Ok(());
+        }
+        self.stats.lockstep += 1;
+        self.stats.lockstep_ns += started.elapsed().as_nanos() as u64;
+        self.execute(si, id, spec, entries)
+    }
+
+    // ---- comparison ----
+
+    /// The arguments that differ: their names, the members that differ from the leader, and
+    /// a sentence.
+    fn compare(
+        &mut self,
+        si: usize,
+        id: SyscallId,
+        spec: &Spec,
+        entries: &[SyscallEntry],
+    ) -> Option<(Vec<String>, Vec<usize>, String)> {
+        let sig = id.signature();
+        let name = |i: usize| {
+            sig.args
+                .get(i)
+                .map(|a| a.name.to_string())
+                .unwrap_or_else(|| format!("arg{i}"))
+        };
+        let mut fields = Vec::new();
+        let mut differ = Vec::new();
+        let mut details = Vec::new();
+        let a0 = entries[0].args;
+        for (i, kind) in spec.args.iter().enumerate() {
+            for (v, e) in entries.iter().enumerate().skip(1) {
+                let (x, y) = (a0[i], e.args[i]);
+                let same = match kind {
+                    Arg::Int | Arg::Fd | Arg::Pid => x == y,
+                    Arg::Ptr => (x == 0) == (y == 0),
+                    Arg::Ignore => true,
+                };
+                if !same {
+                    if !fields.contains(&name(i)) {
+                        fields.push(name(i));
+                        details.push(format!(
+                            "{} is {x:#x} in variant 0, {y:#x} in variant {v}",
+                            name(i)
+                        ));
+                    }
+                    if !differ.contains(&v) {
+                        differ.push(v);
+                    }
+                }
+            }
+        }
+        let sysno = id.canonical().filter(|_| id.abi == EvAbi::X86_64);
+        for m in spec.ins {
+            let contents: Vec<Content> = (0..self.n)
+                .map(|v| {
+                    let var = &mut self.sets[si].vars[v];
+                    let St::AtCall(s, e) = &var.st else {
+                        return Content::Unreadable;
+                    };
+                    let mut c = memio::read_in(&mut var.mem, s, &e.args, m);
+                    if sysno == Some(Sysno::rt_sigaction) {
+                        normalise_sigaction(&mut c);
+                    }
+                    c
+                })
+                .collect();
+            for (v, c) in contents.iter().enumerate().skip(1) {
+                if *c != contents[0] {
+                    let f = name(m.arg as usize);
+                    if !fields.contains(&f) {
+                        details.push(format!(
+                            "{f} holds {} in variant 0, {} in variant {v}",
+                            show_content(&contents[0]),
+                            show_content(c)
+                        ));
+                        fields.push(f);
+                    }
+                    if !differ.contains(&v) {
+                        differ.push(v);
+                    }
+                }
+            }
+        }
+        if differ.is_empty() {
+            None
+        } else {
+            Some((fields, differ, details.join("; ")))
+        }
+    }
+
+    // ---- execution ----
+
+    fn fd_kind(&self, si: usize, fd: u64) -> Kind {
+        let lp = &self.lprocs[self.sets[si].lproc];
+        lp.fds.get(&(fd as i32)).copied().unwrap_or(Kind::Each)
+    }
+
+    fn execute(
+        &mut self,
+        si: usize,
+        id: SyscallId,
+        spec: Spec,
+        entries: Vec<SyscallEntry>,
+    ) -> Result<(), MveeError> {
+        let sysno = id.canonical().filter(|_| id.abi == EvAbi::X86_64);
+        let mut run = spec.run;
+        if let Run::ByFd(n) = run {
+            run = match self.fd_kind(si, entries[0].args[n as usize]) {
+                Kind::Each => Run::Each,
+                Kind::Leader => Run::Leader,
+            };
+        }
+        // fcntl's commands that shape the table run everywhere.
+        if sysno == Some(Sysno::fcntl)
+            && matches!(entries[0].args[1], F_DUPFD | F_DUPFD_CLOEXEC | 1 | 2)
+        {
+            run = Run::Each;
+        }
+        let mut translated: Vec<Option<[u64; 6]>> = vec![None; self.n];
+        if run == Run::Kill {
+            match self.translate_pids(si, &spec, &entries) {
+                Some(t) => {
+                    translated = t.into_iter().map(Some).collect();
+                    run = Run::EachLeaderResult;
+                }
+                None => run = Run::Leader,
+            }
+        }
+        let mut regs = Vec::with_capacity(self.n);
+        for v in 0..self.n {
+            let St::AtCall(s, _) = &self.sets[si].vars[v].st else {
+                continue;
+            };
+            regs.push(s.regs()?);
+        }
+        let mut clone_flags = 0;
+        let mut settid = vec![(0, 0); self.n];
+        if run == Run::Spawn {
+            for v in 0..self.n {
+                let a = entries[v].args;
+                let (flags, ptid, ctid) = match sysno {
+                    Some(Sysno::clone) => (a[0], a[2], a[3]),
+                    Some(Sysno::clone3) => {
+                        let var = &mut self.sets[si].vars[v];
+                        let St::AtCall(s, _) = &var.st else { continue };
+                        let mut b = [0u8; 32];
+                        if var.mem.read(s, a[0], &mut b).is_ok() {
+                            let w = |o: usize| {
+                                u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]))
+                            };
+                            (w(0), w(24), w(16))
+                        } else {
+                            (0, 0, 0)
+                        }
+                    }
+                    _ => (0, 0, 0),
+                };
+                if v == 0 {
+                    clone_flags = flags;
+                }
+                settid[v] = (ptid, ctid);
+            }
+        }
+        if let Some(sn) = sysno
+            && spec.run == Run::Refuse(libc::EPERM)
+            && sn == Sysno::ptrace
+            && !self.noted_ptrace
+        {
+            self.noted_ptrace = true;
+            self.journal.note(&format!(
+                "process {} called ptrace: refused (EPERM), a program cannot trace under the multi-variant monitor",
+                self.sets[si].vars[0].pid
+            ));
+        }
+        let hist = format!("{}({})", call_name(id), short_args(&entries[0].args, &spec));
+        let set = &mut self.sets[si];
+        set.history.push_back(hist);
+        if set.history.len() > HISTORY {
+            set.history.pop_front();
+        }
+        set.call = Some(Call {
+            id,
+            sysno,
+            spec,
+            run,
+            regs,
+            changed: vec![false; self.n],
+            leader_ret: None,
+            outs: Vec::new(),
+            children: vec![None; self.n],
+            clone_flags,
+            settid,
+            open: self.n,
+            exec_ret: vec![None; self.n],
+            started: Instant::now(),
+        });
+        // The leader's entry goes to the journal.
+        if let St::AtCall(s, _) = &self.sets[si].vars[0].st {
+            self.journal.entry(s)?;
+        }
+        match run {
+            Run::Refuse(errno) => {
+                self.stats.refused += 1;
+                for v in 0..self.n {
+                    self.skip_with(si, v, -(errno as i64), true)?;
+                }
+                self.sets[si].call = None;
+                Ok(())
+            }
+            Run::Leader | Run::Open => {
+                self.stats.leader_only += u64::from(run == Run::Leader);
+                for v in 1..self.n {
+                    let var = self.var(si, v);
+                    if let St::AtCall(s, e) = std::mem::replace(&mut var.st, St::Running) {
+                        var.st = St::AwaitLeader(s, e);
+                    }
+                }
+                self.resume_call(si, 0, true, None)
+            }
+            Run::Each
+            | Run::EachLeaderResult
+            | Run::Spawn
+            | Run::Exec
+            | Run::Kill
+            | Run::ByFd(_) => {
+                for v in 0..self.n {
+                    let need_exit = v == 0 || run != Run::Each || translated[v].is_some();
+                    self.resume_call(si, v, need_exit, translated[v])?;
+                }
+                if run == Run::Each && self.n > 1 {
+                    // Followers of a plain call are done with it once resumed.
+                    if let Some(c) = &mut self.sets[si].call {
+                        c.open = 1;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Resumes a member into its call (with new arguments if given); `exit` asks for the
+    /// exit stop.
+    fn resume_call(
+        &mut self,
+        si: usize,
+        v: usize,
+        exit: bool,
+        args: Option<[u64; 6]>,
+    ) -> Result<(), MveeError> {
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let mut s = match st {
+            St::AtCall(s, _) | St::AwaitLeader(s, _) => s,
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        if let Some(a) = args {
+            let mut r = s.regs()?;
+            r.0.rdi = a[0];
+            r.0.rsi = a[1];
+            r.0.rdx = a[2];
+            r.0.r10 = a[3];
+            r.0.r8 = a[4];
+            r.0.r9 = a[5];
+            s.set_regs(&r)?;
+            if let Some(c) = &mut self.sets[si].call {
+                c.changed[v] = true;
+            }
+        }
+        let exit = exit || self.sets[si].call.as_ref().is_some_and(|c| c.changed[v]);
+        if exit {
+            s.syscall()?;
+        } else {
+            s.cont()?;
+        }
+        Ok(())
+    }
+
+    /// Skips a member's call at its seccomp stop: it returns `ret` without running.
+    fn skip_with(&mut self, si: usize, v: usize, ret: i64, journal: bool) -> Result<(), MveeError> {
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let mut s = match st {
+            St::AtCall(s, _) | St::AwaitLeader(s, _) => s,
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        let mut r = s.regs()?;
+        r.0.orig_rax = u64::MAX;
+        r.0.rax = ret as u64;
+        s.set_regs(&r)?;
+        if journal && v == 0 {
+            self.journal.exit(&s, ret)?;
+        }
+        s.cont()?;
+        Ok(())
+    }
+
+    /// The pid arguments of a Kill call translated per member; None when one names something
+    /// outside the variants (then only the leader runs it).
+    fn translate_pids(
+        &self,
+        si: usize,
+        spec: &Spec,
+        entries: &[SyscallEntry],
+    ) -> Option<Vec<[u64; 6]>> {
+        let mut out: Vec<[u64; 6]> = entries.iter().map(|e| e.args).collect();
+        for (i, kind) in spec.args.iter().enumerate() {
+            if *kind != Arg::Pid {
+                continue;
+            }
+            let raw = entries[0].args[i] as i64 as i32;
+            if raw == 0 {
+                // The caller's own process (getpgid(0)) or group (kill(0)): kill(0) in the
+                // shared group is a signal to every variant, sent once.
+                if self.in_shared_group(si)
+                    && i == 0
+                    && spec.args.len() == 2
+                    && spec.args[1] == Arg::Int
+                {
+                    return None;
+                }
+                continue;
+            }
+            if raw == -1 {
+                return None;
+            }
+            let id = raw.unsigned_abs() as i32;
+            if raw < 0 && id == self.group {
+                return None;
+            }
+            let reals = self.vmap.get(&id)?;
+            for (v, a) in out.iter_mut().enumerate() {
+                let r = *reals.get(v)?;
+                a[i] = if raw < 0 {
+                    (-r) as i64 as u64
+                } else {
+                    r as u64
+                };
+            }
+        }
+        Some(out)
+    }
+
+    fn in_shared_group(&self, si: usize) -> bool {
+        let pid = self.sets[si].vars[0].pid;
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let rest = &s[s.rfind(')')? + 2..];
+                rest.split(' ').nth(2)?.parse::<i32>().ok()
+            })
+            == Some(self.group)
+    }
+
+    // ---- exits ----
+
+    fn on_exit(&mut self, si: usize, v: usize, s: Stopped, ret: i64) -> Result<(), MveeError> {
+        let Some(call) = &self.sets[si].call else {
+            s.cont()?;
+            return Ok(());
+        };
+        let run = call.run;
+        if run == Run::Exec {
+            return self.on_exec_exit(si, v, s, ret);
+        }
+        if v == 0 {
+            return self.on_leader_exit(si, s, ret);
+        }
+        match run {
+            Run::Open | Run::Leader => {
+                // A follower's own open, or its placeholder: it must land on the leader's fd.
+                let want = call.leader_ret.unwrap_or(ret);
+                let mut s = s;
+                self.put_back_args(si, v, &mut s, None)?;
+                s.cont()?;
+                self.close_one(si);
+                if ret != want {
+                    self.diverge(
+                        si,
+                        "result",
+                        vec![v],
+                        &[],
+                        format!(
+                            "{} returned {want} in the leader and {ret} in variant {v}",
+                            call_name(
+                                self.sets[si]
+                                    .call
+                                    .as_ref()
+                                    .map(|c| c.id)
+                                    .unwrap_or_default()
+                            )
+                        ),
+                    );
+                }
+                Ok(())
+            }
+            Run::Spawn => {
+                let leader_child = call.children[0];
+                if ret > 0 && leader_child.is_none() {
+                    self.var(si, v).st = St::ExitAwait(s, ret);
+                    return Ok(());
+                }
+                self.finish_spawn_parent(si, v, s, ret)
+            }
+            _ => {
+                if call.leader_ret.is_some() || run == Run::Each {
+                    self.finish_follower(si, v, s, ret)
+                } else {
+                    self.var(si, v).st = St::ExitAwait(s, ret);
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn close_one(&mut self, si: usize) {
+        let done = match &mut self.sets[si].call {
+            Some(c) => {
+                c.open = c.open.saturating_sub(1);
+                c.open == 0
+            }
+            None => false,
+        };
+        if done {
+            self.sets[si].call = None;
+            // Members that ran ahead to their next call may be waiting.
+            let _ = self.try_rendezvous(si);
+        }
+    }
+
+    /// Puts back the argument registers the monitor changed, with the call's result in rax
+    /// (`ret` None: the result the call gave).
+    fn put_back_args(
+        &mut self,
+        si: usize,
+        v: usize,
+        s: &mut Stopped,
+        ret: Option<i64>,
+    ) -> Result<(), MveeError> {
+        let Some(c) = &self.sets[si].call else {
+            return Ok(());
+        };
+        if !c.changed[v] && ret.is_none() {
+            return Ok(());
+        }
+        let mut r = s.regs()?;
+        if c.changed[v] {
+            let saved = &c.regs[v];
+            r.0.rdi = saved.0.rdi;
+            r.0.rsi = saved.0.rsi;
+            r.0.rdx = saved.0.rdx;
+            r.0.r10 = saved.0.r10;
+            r.0.r8 = saved.0.r8;
+            r.0.r9 = saved.0.r9;
+        }
+        if let Some(ret) = ret {
+            r.0.rax = ret as u64;
+        }
+        s.set_regs(&r)?;
+        Ok(())
+    }
+
+    fn on_leader_exit(&mut self, si: usize, mut s: Stopped, ret: i64) -> Result<(), MveeError> {
+        let Some(call) = &self.sets[si].call else {
+            s.cont()?;
+            return Ok(());
+        };
+        let (run, spec, sysno) = (call.run, call.spec, call.sysno);
+        let args = call
+            .regs
+            .first()
+            .map(|r| r.syscall_args())
+            .unwrap_or([0; 6]);
+        // The leader's outputs, for the others.
+        let mut outs = Vec::new();
+        if matches!(run, Run::Leader | Run::EachLeaderResult) && !is_err(ret) {
+            let var = &mut self.sets[si].vars[0];
+            for m in spec.outs {
+                if let Some(o) = memio::read_out(&mut var.mem, &s, &args, m, ret) {
+                    outs.push(o);
+                }
+            }
+        }
+        self.put_back_args(si, 0, &mut s, None)?;
+        self.journal.exit(&s, ret)?;
+        // The fd table.
+        let open_kind = if run == Run::Open && !is_err(ret) {
+            Some(self.classify_open(&s, sysno, &args, ret))
+        } else {
+            None
+        };
+        self.book_fds(si, sysno, &spec, &args, ret, open_kind, &s);
+        if run == Run::Spawn {
+            if let Some(c) = &mut self.sets[si].call {
+                c.leader_ret = Some(ret);
+            }
+            s.cont()?;
+            self.close_one_spawn(si)?;
+            return self.flush_spawn_parents(si);
+        }
+        s.cont()?;
+        if let Some(c) = &mut self.sets[si].call {
+            c.leader_ret = Some(ret);
+            c.outs = outs;
+        }
+        match run {
+            Run::Leader => {
+                let new_fd = spec.new_fd == NewFd::Ret && !is_err(ret);
+                for v in 1..self.n {
+                    if new_fd {
+                        self.placeholder(si, v, &args, sysno)?;
+                    } else {
+                        self.follower_from_leader(si, v, ret)?;
+                        self.close_one(si);
+                    }
+                }
+                self.close_one(si);
+            }
+            Run::Open => {
+                for v in 1..self.n {
+                    match open_kind {
+                        None => {
+                            self.follower_from_leader(si, v, ret)?;
+                            self.close_one(si);
+                        }
+                        Some(Kind::Each) => self.resume_call(si, v, true, None)?,
+                        Some(Kind::Leader) => self.placeholder(si, v, &args, sysno)?,
+                    }
+                }
+                self.close_one(si);
+            }
+            Run::EachLeaderResult => {
+                for v in 1..self.n {
+                    let var = self.var(si, v);
+                    if let St::ExitAwait(..) = var.st {
+                        let St::ExitAwait(fs, fret) = std::mem::replace(&mut var.st, St::Running)
+                        else {
+                            continue;
+                        };
+                        self.finish_follower(si, v, fs, fret)?;
+                    }
+                }
+                self.close_one(si);
+            }
+            _ => self.close_one(si),
+        }
+        Ok(())
+    }
+
+    /// A follower that skipped the call: the leader's result and outputs.
+    fn follower_from_leader(&mut self, si: usize, v: usize, ret: i64) -> Result<(), MveeError> {
+        let outs = self.sets[si]
+            .call
+            .as_ref()
+            .map(|c| c.outs.clone())
+            .unwrap_or_default();
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let (mut s, e) = match st {
+            St::AwaitLeader(s, e) | St::AtCall(s, e) => (s, e),
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        for o in &outs {
+            if let Err(e) = memio::write_out(&mut var.mem, &s, &e.args, o) {
+                let _ = s.cont();
+                self.diverge(si, "result", vec![v], &[], format!("variant {v}: {e}"));
+                return Ok(());
+            }
+        }
+        let mut r = s.regs()?;
+        r.0.orig_rax = u64::MAX;
+        r.0.rax = ret as u64;
+        s.set_regs(&r)?;
+        s.cont()?;
+        Ok(())
+    }
+
+    /// A follower that ran the call itself: the leader's result and outputs replace its own.
+    fn finish_follower(
+        &mut self,
+        si: usize,
+        v: usize,
+        mut s: Stopped,
+        ret: i64,
+    ) -> Result<(), MveeError> {
+        let (run, leader_ret, outs, args) = match &self.sets[si].call {
+            Some(c) => (
+                c.run,
+                c.leader_ret,
+                c.outs.clone(),
+                c.regs.get(v).map(|r| r.syscall_args()).unwrap_or([0; 6]),
+            ),
+            None => {
+                s.cont()?;
+                return Ok(());
+            }
+        };
+        if run == Run::EachLeaderResult {
+            let lr = leader_ret.unwrap_or(ret);
+            if !is_err(lr) {
+                let var = self.var(si, v);
+                for o in &outs {
+                    if let Err(e) = memio::write_out(&mut var.mem, &s, &args, o) {
+                        let _ = s.cont();
+                        self.diverge(si, "result", vec![v], &[], format!("variant {v}: {e}"));
+                        return Ok(());
+                    }
+                }
+            }
+            self.put_back_args(si, v, &mut s, Some(lr))?;
+        } else {
+            self.put_back_args(si, v, &mut s, None)?;
+        }
+        s.cont()?;
+        self.close_one(si);
+        Ok(())
+    }
+
+    /// A follower takes a placeholder fd (an open of /dev/null) where the leader created one.
+    fn placeholder(
+        &mut self,
+        si: usize,
+        v: usize,
+        leader_args: &[u64; 6],
+        sysno: Option<Sysno>,
+    ) -> Result<(), MveeError> {
+        let cloexec = match sysno {
+            Some(Sysno::open) => leader_args[1] & O_CLOEXEC,
+            Some(Sysno::openat) => leader_args[2] & O_CLOEXEC,
+            Some(Sysno::accept4) => leader_args[3] & O_CLOEXEC,
+            Some(Sysno::openat2) => O_CLOEXEC & self.openat2_flags(si, v),
+            _ => 0,
+        };
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let mut s = match st {
+            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        let mut r = s.regs()?;
+        r.0.orig_rax = Sysno::openat.id() as u64;
+        r.0.rdi = AT_FDCWD as u64;
+        r.0.rsi = page::DEVNULL;
+        r.0.rdx = cloexec;
+        r.0.r10 = 0;
+        s.set_regs(&r)?;
+        if let Some(c) = &mut self.sets[si].call {
+            c.changed[v] = true;
+        }
+        s.syscall()?;
+        Ok(())
+    }
+
+    fn openat2_flags(&mut self, si: usize, v: usize) -> u64 {
+        let var = &mut self.sets[si].vars[v];
+        match &var.st {
+            St::AwaitLeader(s, e) | St::AtCall(s, e) => var.mem.read_u64(s, e.args[2]).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Whether an fd the leader opened is one every variant opens itself.
+    fn classify_open(&self, s: &Stopped, sysno: Option<Sysno>, args: &[u64; 6], fd: i64) -> Kind {
+        let flags = match sysno {
+            Some(Sysno::open) => args[1],
+            Some(Sysno::openat) => args[2],
+            Some(Sysno::openat2) => {
+                let mut b = [0u8; 8];
+                if s.read_memory(args[2], &mut b).is_err() {
+                    return Kind::Leader;
+                }
+                u64::from_le_bytes(b)
+            }
+            _ => return Kind::Leader,
+        };
+        if flags & O_ACCMODE != 0
+            || flags & (O_CREAT | O_TRUNC) != 0
+            || flags & O_TMPFILE == O_TMPFILE
+        {
+            return Kind::Leader;
+        }
+        match std::fs::metadata(format!("/proc/{}/fd/{fd}", s.tid())) {
+            Ok(m) if m.is_file() || m.is_dir() => Kind::Each,
+            _ => Kind::Leader,
+        }
+    }
+
+    /// Keeps the logical process's fd kinds in step with the leader's call.
+    #[allow(clippy::too_many_arguments)]
+    fn book_fds(
+        &mut self,
+        si: usize,
+        sysno: Option<Sysno>,
+        spec: &Spec,
+        args: &[u64; 6],
+        ret: i64,
+        open_kind: Option<Kind>,
+        s: &Stopped,
+    ) {
+        if is_err(ret) {
+            return;
+        }
+        let Some(sn) = sysno else { return };
+        let lp = self.sets[si].lproc;
+        let old_kind = |fds: &HashMap<i32, Kind>, fd: u64| {
+            fds.get(&(fd as i32)).copied().unwrap_or(Kind::Each)
+        };
+        let fds = &mut self.lprocs[lp].fds;
+        match sn {
+            Sysno::close => {
+                fds.remove(&(args[0] as i32));
+            }
+            Sysno::dup | Sysno::dup2 | Sysno::dup3 => {
+                let k = old_kind(fds, args[0]);
+                fds.insert(ret as i32, k);
+            }
+            Sysno::fcntl if matches!(args[1], F_DUPFD | F_DUPFD_CLOEXEC) => {
+                let k = old_kind(fds, args[0]);
+                fds.insert(ret as i32, k);
+            }
+            Sysno::close_range => {
+                let pid = self.sets[si].vars[0].pid;
+                if let Some(open) = open_fds(pid) {
+                    self.lprocs[lp].fds.retain(|fd, _| open.contains(fd));
+                }
+            }
+            _ => match spec.new_fd {
+                NewFd::Ret => {
+                    let k = open_kind.unwrap_or(match sn {
+                        Sysno::eventfd
+                        | Sysno::eventfd2
+                        | Sysno::memfd_create
+                        | Sysno::epoll_create
+                        | Sysno::epoll_create1
+                        | Sysno::pidfd_open => Kind::Each,
+                        _ => Kind::Leader,
+                    });
+                    fds.insert(ret as i32, k);
+                }
+                NewFd::Pair(n) => {
+                    let mut b = [0u8; 8];
+                    if s.read_memory(args[n as usize], &mut b).is_ok() {
+                        for fd in [&b[..4], &b[4..]] {
+                            let fd = i32::from_le_bytes([fd[0], fd[1], fd[2], fd[3]]);
+                            fds.insert(fd, Kind::Leader);
+                        }
+                    }
+                }
+                NewFd::No => {}
+            },
+        }
+    }
+
+    // ---- process creation ----
+
+    fn on_event(
+        &mut self,
+        si: usize,
+        v: usize,
+        s: Stopped,
+        e: vigil_tracee::Event,
+    ) -> Result<(), MveeError> {
+        use vigil_tracee::Event as E;
+        match e {
+            E::Fork { child } | E::Vfork { child } | E::Clone { child } => {
+                let thread = matches!(e, E::Clone { .. })
+                    && self.sets[si]
+                        .call
+                        .as_ref()
+                        .is_some_and(|c| c.clone_flags & CLONE_THREAD != 0);
+                if v == 0 {
+                    self.journal.child(&s, child, thread)?;
+                }
+                if let Some(c) = &mut self.sets[si].call {
+                    c.children[v] = Some(child);
+                }
+                s.syscall()?;
+                self.try_make_child_set(si)?;
+                self.flush_spawn_parents(si)
+            }
+            E::Exec { .. } => {
+                if v == 0 {
+                    self.journal.exec(&s)?;
+                }
+                s.syscall()?;
+                Ok(())
+            }
+            E::VforkDone { .. } => {
+                s.syscall()?;
+                Ok(())
+            }
+            _ => {
+                s.cont()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Followers' fork exits that waited for the leader's child pid.
+    fn flush_spawn_parents(&mut self, si: usize) -> Result<(), MveeError> {
+        if self.sets[si]
+            .call
+            .as_ref()
+            .is_none_or(|c| c.children[0].is_none())
+        {
+            return Ok(());
+        }
+        for v in 1..self.n {
+            if let St::ExitAwait(..) = self.sets[si].vars[v].st {
+                let St::ExitAwait(s, ret) =
+                    std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+                else {
+                    continue;
+                };
+                self.finish_spawn_parent(si, v, s, ret)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_spawn_parent(
+        &mut self,
+        si: usize,
+        v: usize,
+        mut s: Stopped,
+        ret: i64,
+    ) -> Result<(), MveeError> {
+        let (leader_child, flags, ptid) = match &self.sets[si].call {
+            Some(c) => (c.children[0], c.clone_flags, c.settid[v].0),
+            None => (None, 0, 0),
+        };
+        if ret > 0
+            && let Some(lc) = leader_child
+        {
+            let mut r = s.regs()?;
+            r.0.rax = lc as u64;
+            s.set_regs(&r)?;
+            if flags & CLONE_PARENT_SETTID != 0 && ptid != 0 {
+                let _ = s.write_memory(ptid, &lc.to_le_bytes());
+            }
+        }
+        s.cont()?;
+        self.close_one_spawn(si)
+    }
+
+    fn close_one_spawn(&mut self, si: usize) -> Result<(), MveeError> {
+        // The call ends once every parent is past it and the children's set exists.
+        if let Some(c) = &mut self.sets[si].call {
+            c.open = c.open.saturating_sub(1);
+            if c.open == 0 && c.children.iter().all(|x| x.is_some()) {
+                self.sets[si].call = None;
+                self.try_rendezvous(si)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn try_make_child_set(&mut self, si: usize) -> Result<(), MveeError> {
+        let Some(c) = &self.sets[si].call else {
+            return Ok(());
+        };
+        if !c.children.iter().all(|x| x.is_some()) {
+            return Ok(());
+        }
+        let kids: Vec<i32> = c.children.iter().flatten().copied().collect();
+        if kids.iter().any(|k| self.by_tid.contains_key(k)) {
+            return Ok(());
+        }
+        let flags = c.clone_flags;
+        let thread = c.id.canonical() != Some(Sysno::fork)
+            && c.id.canonical() != Some(Sysno::vfork)
+            && flags & CLONE_THREAD != 0;
+        let settid = c.settid.clone();
+        let parent = &self.sets[si];
+        let lproc = if thread {
+            parent.lproc
+        } else {
+            let fds = if flags & CLONE_FILES != 0 {
+                self.lprocs[parent.lproc].fds.clone()
+            } else {
+                self.lprocs[parent.lproc].fds.clone()
+            };
+            self.lprocs.push(LProc {
+                pids: kids.clone(),
+                fds,
+            });
+            self.lprocs.len() - 1
+        };
+        let pids: Vec<i32> = if thread {
+            parent.vars.iter().map(|x| x.pid).collect()
+        } else {
+            kids.clone()
+        };
+        let new = self.sets.len();
+        let mut vars = Vec::new();
+        for (v, &k) in kids.iter().enumerate() {
+            self.by_tid.insert(k, (new, v));
+            let first = self.orphans.remove(&k);
+            vars.push(Var::new(k, pids[v], St::Fresh(first)));
+            self.virt.insert(k, kids[0]);
+        }
+        self.vmap.insert(kids[0], kids.clone());
+        self.sets.push(Set {
+            vars,
+            lproc,
+            call: None,
+            sync: None,
+            history: VecDeque::new(),
+            waiting_since: None,
+            alive: true,
+        });
+        self.stats.sets += 1;
+        // Child-tid words the kernel wrote hold the real tid: the leader's goes there once
+        // the children are stopped (try_start).
+        self.pending_ctid.push((new, settid, flags));
+        self.try_start(new)
+    }
+
+    /// A new set starts once every member's first stop is in.
+    fn try_start(&mut self, si: usize) -> Result<(), MveeError> {
+        if !self.sets[si]
+            .vars
+            .iter()
+            .all(|x| matches!(x.st, St::Fresh(Some(_))))
+        {
+            return Ok(());
+        }
+        let leader_tid = self.sets[si].vars[0].tid;
+        if let Some(i) = self.pending_ctid.iter().position(|p| p.0 == si) {
+            let (_, settid, flags) = self.pending_ctid.remove(i);
+            if flags & CLONE_CHILD_SETTID != 0 {
+                for v in 1..self.n {
+                    let ctid = settid[v].1;
+                    if let St::Fresh(Some(s)) = &mut self.sets[si].vars[v].st
+                        && ctid != 0
+                    {
+                        let _ = s.write_memory(ctid, &leader_tid.to_le_bytes());
+                    }
+                }
+            }
+        }
+        for v in 0..self.n {
+            if let St::Fresh(Some(s)) =
+                std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+            {
+                s.cont()?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- exec ----
+
+    fn on_exec_exit(&mut self, si: usize, v: usize, s: Stopped, ret: i64) -> Result<(), MveeError> {
+        if v == 0 {
+            self.journal.exit(&s, ret)?;
+        }
+        if let Some(c) = &mut self.sets[si].call {
+            c.exec_ret[v] = Some(ret);
+        }
+        self.var(si, v).st = St::Execed(s);
+        let Some(c) = &self.sets[si].call else {
+            return Ok(());
+        };
+        if c.exec_ret.iter().any(|r| r.is_none()) {
+            return Ok(());
+        }
+        let rets: Vec<i64> = c.exec_ret.iter().map(|r| r.unwrap_or(0)).collect();
+        self.sets[si].call = None;
+        if rets.iter().any(|&r| (r == 0) != (rets[0] == 0)) {
+            let differ = (1..self.n)
+                .filter(|&i| (rets[i] == 0) != (rets[0] == 0))
+                .collect();
+            self.diverge(
+                si,
+                "result",
+                differ,
+                &[],
+                format!("execve returned {rets:?} in the variants"),
+            );
+            return Ok(());
+        }
+        if rets[0] != 0 {
+            for v in 0..self.n {
+                if let St::Execed(s) = std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+                {
+                    s.cont()?;
+                }
+            }
+            return Ok(());
+        }
+        let pid = self.sets[si].vars[0].pid;
+        let lp = self.sets[si].lproc;
+        if let Some(open) = open_fds(pid) {
+            self.lprocs[lp].fds.retain(|fd, _| open.contains(fd));
+        }
+        self.setup_images(si)
+    }
+
+    /// Sets up every member's fresh image (they are at execve's exit stop) and resumes them.
+    fn setup_images(&mut self, si: usize) -> Result<(), MveeError> {
+        let mut random = None;
+        for v in 0..self.n {
+            let shift = if self.cfg.diversify_stack {
+                v as u64 * STACK_STEP
+            } else {
+                0
+            };
+            let nap = self.nap_ns;
+            let St::Execed(mut s) = std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+            else {
+                continue;
+            };
+            let image = setup::fresh_image(&mut s, &mut self.tracer, nap, shift)?;
+            if let Some(at) = image.at_random {
+                if v == 0 {
+                    random = Some(setup::read_random(&s, at)?);
+                } else if let Some(b) = &random {
+                    setup::write_random(&mut s, at, b)?;
+                }
+            }
+            self.sets[si].vars[v].st = St::Execed(s);
+        }
+        for v in 0..self.n {
+            if let St::Execed(s) = std::mem::replace(&mut self.sets[si].vars[v].st, St::Running) {
+                s.cont()?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- rdtsc ----
+
+    fn do_tsc(&mut self, si: usize) -> Result<(), MveeError> {
+        self.stats.rdtsc += 1;
+        let mut aux = 0u32;
+        // SAFETY: rdtscp has no preconditions on x86-64 (this crate is x86-64 only).
+        let tsc = unsafe { core::arch::x86_64::__rdtscp(&mut aux) };
+        for v in 0..self.n {
+            let St::AtTsc(mut s, len) =
+                std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+            else {
+                continue;
+            };
+            let mut r = s.regs()?;
+            r.0.rax = tsc & 0xffff_ffff;
+            r.0.rdx = tsc >> 32;
+            if len == 3 {
+                r.0.rcx = aux as u64;
+            }
+            r.0.rip += len as u64;
+            s.set_regs(&r)?;
+            s.cont()?;
+        }
+        let set = &mut self.sets[si];
+        set.history
+            .push_back(if true { "rdtsc".into() } else { String::new() });
+        if set.history.len() > HISTORY {
+            set.history.pop_front();
+        }
+        Ok(())
+    }
+
+    // ---- signals ----
+
+    fn on_signal(
+        &mut self,
+        si: usize,
+        v: usize,
+        mut s: Stopped,
+        sig: i32,
+        mut info: SigInfo,
+    ) -> Result<(), MveeError> {
+        // A member in the wait loop that got the signal being synchronised.
+        if let Some(sync) = &self.sets[si].sync
+            && sync.sig == sig
+            && matches!(self.sets[si].vars[v].st, St::InLoop)
+        {
+            return self.deliver_synced(si, v, s, info);
+        }
+        // rdtsc / rdtscp.
+        if sig == libc::SIGSEGV && info.code() == SI_KERNEL {
+            let ip = s.regs()?.ip();
+            let mut b = [0u8; 3];
+            if s.read_memory(ip, &mut b).is_ok() {
+                let len = if b[..2] == [0x0f, 0x31] {
+                    Some(2)
+                } else if b == [0x0f, 0x01, 0xf9] {
+                    Some(3)
+                } else {
+                    None
+                };
+                if let Some(len) = len {
+                    self.var(si, v).st = St::AtTsc(s, len);
+                    return self.try_rendezvous(si);
+                }
+            }
+        }
+        let synchronous = info.from_kernel()
+            && matches!(
+                sig,
+                libc::SIGSEGV
+                    | libc::SIGBUS
+                    | libc::SIGILL
+                    | libc::SIGFPE
+                    | libc::SIGTRAP
+                    | libc::SIGSYS
+            );
+        let handled = caught(s.tid()) & (1u64 << (sig - 1)) != 0;
+        if synchronous || !handled {
+            self.stats.signals_immediate += 1;
+            self.virtualise(&mut s, &mut info);
+            if v == 0 {
+                self.journal.signal(&s)?;
+            }
+            s.resume(vigil_tracee::Resume::Cont, Some(sig))?;
+            return Ok(());
+        }
+        // Held.
+        let regs = s.regs()?;
+        let in_call =
+            (regs.0.orig_rax as i64) >= 0 && matches!(regs.0.rax as i64, -516..=-512 | -4);
+        self.var(si, v).held.push(Held {
+            sig,
+            info,
+            since: Instant::now(),
+        });
+        if in_call && self.sets[si].sync.is_none() {
+            self.var(si, v).st = St::SigHeld(s);
+            if self.sets[si].waiting_since.is_none() {
+                self.sets[si].waiting_since = Some(Instant::now());
+            }
+            return self.try_deliver_in_call(si);
+        }
+        s.cont()?;
+        Ok(())
+    }
+
+    /// Members holding the same signal inside a blocking call all take it there.
+    fn try_deliver_in_call(&mut self, si: usize) -> Result<(), MveeError> {
+        let set = &self.sets[si];
+        if !set.vars.iter().all(|x| matches!(x.st, St::SigHeld(_))) {
+            return Ok(());
+        }
+        let Some(sig) = set.vars[0]
+            .held
+            .iter()
+            .map(|h| h.sig)
+            .find(|&g| set.vars.iter().all(|x| x.held.iter().any(|h| h.sig == g)))
+        else {
+            return Ok(());
+        };
+        let mut since = Instant::now();
+        for v in 0..self.n {
+            let var = &mut self.sets[si].vars[v];
+            let i = var.held.iter().position(|h| h.sig == sig).unwrap_or(0);
+            let h = var.held.remove(i);
+            since = since.min(h.since);
+            let St::SigHeld(mut s) = std::mem::replace(&mut var.st, St::Running) else {
+                continue;
+            };
+            let mut info = h.info;
+            self.virtualise(&mut s, &mut info);
+            if v == 0 {
+                self.journal.signal(&s)?;
+            }
+            s.resume(vigil_tracee::Resume::Cont, Some(sig))?;
+        }
+        // Others still held here go back into their calls.
+        self.release_held_in_call(si)?;
+        self.sets[si].waiting_since = None;
+        self.stats.signals_synced += 1;
+        self.stats
+            .signal_delays_ns
+            .push(since.elapsed().as_nanos() as u64);
+        Ok(())
+    }
+
+    /// Members held at a signal stop inside a call go back into it (keeping the signal held)
+    /// once another member has left the call.
+    fn release_held_in_call(&mut self, si: usize) -> Result<(), MveeError> {
+        let left = self.sets[si]
+            .vars
+            .iter()
+            .any(|x| matches!(x.st, St::AtCall(..) | St::AtTsc(..)));
+        if !left {
+            return Ok(());
+        }
+        for v in 0..self.n {
+            if let St::SigHeld(_) = self.sets[si].vars[v].st
+                && let St::SigHeld(s) =
+                    std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
+            {
+                s.cont()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A signal held by at least half of the members.
+    fn quorum(&self, si: usize) -> Option<i32> {
+        let set = &self.sets[si];
+        let mut sigs: Vec<i32> = set
+            .vars
+            .iter()
+            .flat_map(|x| x.held.iter().map(|h| h.sig))
+            .collect();
+        sigs.sort_unstable();
+        sigs.dedup();
+        sigs.into_iter().find(|&g| {
+            let have = set
+                .vars
+                .iter()
+                .filter(|x| x.held.iter().any(|h| h.sig == g))
+                .count();
+            have * 2 >= self.n
+        })
+    }
+
+    fn start_sync(&mut self, si: usize, sig: i32) -> Result<(), MveeError> {
+        let mut sync = Sync {
+            sig,
+            saved: vec![None; self.n],
+            info: vec![None; self.n],
+            delivered: vec![false; self.n],
+            since: Instant::now(),
+        };
+        for v in 0..self.n {
+            let var = &mut self.sets[si].vars[v];
+            if let Some(i) = var.held.iter().position(|h| h.sig == sig) {
+                let h = var.held.remove(i);
+                sync.info[v] = Some(h.info);
+                sync.since = sync.since.min(h.since);
+            }
+            let St::AtCall(mut s, _) = std::mem::replace(&mut var.st, St::InLoop) else {
+                continue;
+            };
+            let mut r = s.regs()?;
+            let mut again = r;
+            again.0.rip -= 2;
+            again.0.rax = r.0.orig_rax;
+            sync.saved[v] = Some(again);
+            r.0.orig_rax = u64::MAX;
+            r.0.rip = page::LOOP;
+            s.set_regs(&r)?;
+            s.cont()?;
+        }
+        for v in 0..self.n {
+            if sync.info[v].is_some() {
+                let x = &self.sets[si].vars[v];
+                // SAFETY: a signal to one of our variant threads.
+                unsafe { libc::syscall(libc::SYS_tgkill, x.pid, x.tid, sig) };
+            }
+        }
+        self.sets[si].sync = Some(sync);
+        self.sets[si].waiting_since = Some(Instant::now());
+        Ok(())
+    }
+
+    fn deliver_synced(
+        &mut self,
+        si: usize,
+        v: usize,
+        mut s: Stopped,
+        natural: SigInfo,
+    ) -> Result<(), MveeError> {
+        let Some(sync) = &mut self.sets[si].sync else {
+            return Ok(());
+        };
+        let sig = sync.sig;
+        let regs = sync.saved[v].take();
+        let mut info = sync.info[v].take().unwrap_or(natural);
+        sync.delivered[v] = true;
+        let all = sync.delivered.iter().all(|&d| d);
+        let since = sync.since;
+        if let Some(r) = regs {
+            s.set_regs(&r)?;
+        }
+        self.virtualise(&mut s, &mut info);
+        if v == 0 {
+            self.journal.signal(&s)?;
+        }
+        self.sets[si].vars[v].st = St::Running;
+        s.resume(vigil_tracee::Resume::Cont, Some(sig))?;
+        if all {
+            self.sets[si].sync = None;
+            self.sets[si].waiting_since = None;
+            self.stats.signals_synced += 1;
+            self.stats
+                .signal_delays_ns
+                .push(since.elapsed().as_nanos() as u64);
+            let set = &mut self.sets[si];
+            set.history
+                .push_back(format!("<{} delivered>", sig_name(sig)));
+            if set.history.len() > HISTORY {
+                set.history.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// The sender of a signal as the program knows it (the leader's pid).
+    fn virtualise(&self, s: &mut Stopped, info: &mut SigInfo) {
+        let Some((pid, _)) = info.sender() else {
+            return;
+        };
+        let Some(&vp) = self.virt.get(&pid) else {
+            return;
+        };
+        if vp == pid {
+            let _ = s.set_siginfo(info);
+            return;
+        }
+        let mut bytes = [0u8; 128];
+        // SAFETY: siginfo_t is 128 plain bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&info.raw as *const libc::siginfo_t).cast::<u8>(),
+                bytes.as_mut_ptr(),
+                128,
+            )
+        };
+        bytes[16..20].copy_from_slice(&vp.to_le_bytes());
+        // SAFETY: writing the 128 bytes back into the siginfo_t they came from.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (&mut info.raw as *mut libc::siginfo_t).cast::<u8>(),
+                128,
+            )
+        };
+        let _ = s.set_siginfo(info);
+    }
+
+    // ---- timeouts and divergence ----
+
+    fn check_timeouts(&mut self) -> Result<(), MveeError> {
+        let now = Instant::now();
+        for si in 0..self.sets.len() {
+            let set = &self.sets[si];
+            if !set.alive {
+                continue;
+            }
+            let Some(since) = set.waiting_since else {
+                continue;
+            };
+            let bound =
+                if set.sync.is_some() || set.vars.iter().any(|x| matches!(x.st, St::SigHeld(_))) {
+                    self.cfg.signal_wait + self.cfg.timeout
+                } else {
+                    self.cfg.timeout
+                };
+            if now.duration_since(since) < bound {
+                continue;
+            }
+            let stragglers: Vec<usize> = (0..self.n)
+                .filter(|&v| {
+                    !set.vars[v].st.arrived()
+                        || matches!(set.vars[v].st, St::SigHeld(_) | St::InLoop)
+                })
+                .filter(|&v| !matches!(set.vars[v].st, St::SigHeld(_)) || set.sync.is_none())
+                .collect();
+            let names = stragglers
+                .iter()
+                .map(|&v| {
+                    format!(
+                        "variant {v} (pid {}, {})",
+                        set.vars[v].tid,
+                        set.vars[v].st.name()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let what = if set.vars.iter().any(|x| matches!(x.st, St::SigHeld(_))) {
+                "signal"
+            } else {
+                "timeout"
+            };
+            self.diverge(
+                si,
+                what,
+                stragglers,
+                &[],
+                format!("no rendezvous within {:?}: {names} did not arrive", bound),
+            );
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Records a divergence (the first one wins); the loop then kills everything.
+    fn diverge(
+        &mut self,
+        si: usize,
+        what: &str,
+        differ: Vec<usize>,
+        fields: &[String],
+        detail: String,
+    ) {
+        if self.diverged.is_some() {
+            return;
+        }
+        let set = &mut self.sets[si];
+        let leader_call = match &set.vars[0].st {
+            St::AtCall(_, e) | St::AwaitLeader(_, e) => Some(id_of(e)),
+            _ => set.call.as_ref().map(|c| c.id),
+        };
+        let mut variants = Vec::new();
+        let mut side = String::new();
+        for (v, var) in set.vars.iter_mut().enumerate() {
+            let (call, args, text) = match &var.st {
+                St::AtCall(s, e) | St::AwaitLeader(s, e) => {
+                    let id = id_of(e);
+                    let (vals, text) = describe_args(&mut var.mem, s, id, e);
+                    (Some(id), vals, format!("{}({text})", call_name(id)))
+                }
+                St::AtTsc(_, len) => (
+                    None,
+                    Args::new(),
+                    if *len == 3 {
+                        "rdtscp".into()
+                    } else {
+                        "rdtsc".into()
+                    },
+                ),
+                St::Gone(e) => (None, Args::new(), e.to_string()),
+                other => (
+                    None,
+                    Args::new(),
+                    match var.last {
+                        Some(e) => format!("{} (last call {})", other.name(), call_name(id_of(&e))),
+                        None => other.name().to_string(),
+                    },
+                ),
+            };
+            let _ = writeln!(
+                side,
+                "  {} variant {v} (pid {}, tid {}): {text}",
+                if differ.contains(&v) { "≠" } else { " " },
+                var.pid,
+                var.tid
+            );
+            variants.push(VariantState {
+                index: v as u32,
+                pid: var.pid as u32,
+                tid: var.tid as u32,
+                diverged: differ.contains(&v),
+                call,
+                args,
+                detail: Str::from(text.as_str()),
+            });
+        }
+        let call_text = leader_call.map(call_name).unwrap_or_else(|| "-".into());
+        let mut text = format!(
+            "vigil: divergence: {what} at {call_text} in process {} ({} variants): {detail}\n",
+            set.vars[0].pid, self.n
+        );
+        text.push_str(&side);
+        if !set.history.is_empty() {
+            text.push_str("  recent calls (every variant agreed):\n");
+            for h in &set.history {
+                let _ = writeln!(text, "    {h}");
+            }
+        }
+        let divergence = Divergence {
+            what: Str::from(what),
+            call: leader_call,
+            fields: fields
+                .iter()
+                .map(|f| Str::from(f.as_str()))
+                .collect::<Vec<_>>()
+                .into(),
+            detail: Str::from(detail.as_str()),
+            variants: Arc::from(variants),
+        };
+        self.diverged = Some(Report {
+            divergence,
+            pid: set.vars[0].pid,
+            tid: set.vars[0].tid,
+            text,
+            seq: None,
+        });
+    }
+}
+
+/// Never reached: try_rendezvous checked every member is at a call.
+fn unreachable_entry() -> SyscallEntry {
+    SyscallEntry {
+        nr: u64::MAX,
+        args: [0; 6],
+        abi: vigil_tracee::Abi::X86_64,
+        ip: 0,
+        sp: 0,
+    }
+}
+
+/// rt_sigaction's `struct sigaction` compared on what means the same in every variant: the
+/// handler's kind (default, ignore, a function), the flags and the mask; not the addresses.
+fn normalise_sigaction(c: &mut Content) {
+    if let Content::Bytes(b) = c
+        && b.len() >= 8
+    {
+        let h = u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let kind: u64 = if h <= 1 { h } else { 2 };
+        b[..8].copy_from_slice(&kind.to_le_bytes());
+        if b.len() >= 24 {
+            b[16..24].fill(0);
+        }
+    }
+}
+
+fn show_content(c: &Content) -> String {
+    match c {
+        Content::Null => "NULL".into(),
+        Content::Unreadable => "unreadable memory".into(),
+        Content::Bytes(b) => show_bytes(b),
+    }
+}
+
+fn show_bytes(b: &[u8]) -> String {
+    let cut = b.len() > 64;
+    let shown = &b[..b.len().min(64)];
+    let mut s = String::from("\"");
+    for &c in shown {
+        match c {
+            b'\n' => s.push_str("\\n"),
+            b'"' => s.push_str("\\\""),
+            0x20..=0x7e => s.push(c as char),
+            _ => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    s.push('"');
+    if cut {
+        let _ = write!(s, "... ({} bytes)", b.len());
+    }
+    s
+}
+
+fn short_args(args: &[u64; 6], spec: &Spec) -> String {
+    spec.args
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match k {
+            Arg::Ptr => {
+                if args[i] == 0 {
+                    "NULL".into()
+                } else {
+                    "ptr".into()
+                }
+            }
+            Arg::Ignore => "_".into(),
+            _ => format!("{}", args[i] as i64),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A member's arguments as compared: values for the log and a line for the report.
+fn describe_args(mem: &mut Memory, s: &Stopped, id: SyscallId, e: &SyscallEntry) -> (Args, String) {
+    let spec = spec::spec(id);
+    let sig = id.signature();
+    let mut vals = Args::new();
+    let mut parts = Vec::new();
+    for (i, k) in spec.args.iter().enumerate() {
+        let name = sig.args.get(i).map(|a| a.name).unwrap_or("arg");
+        if let Some(m) = spec.ins.iter().find(|m| m.arg as usize == i) {
+            let c = memio::read_in(mem, s, &e.args, m);
+            parts.push(format!("{name}={}", show_content(&c)));
+            vals.push(match c {
+                Content::Bytes(b) if m.len == Len::CStr => Value::Str(Str::from(b.as_slice())),
+                Content::Bytes(b) => Value::Bytes(b.into()),
+                Content::Null => Value::Uint(0),
+                Content::Unreadable => Value::Unreadable(e.args[i]),
+            });
+            continue;
+        }
+        let x = e.args[i];
+        match k {
+            Arg::Ptr => {
+                parts.push(format!("{name}={x:#x}"));
+                vals.push(Value::Uint(x));
+            }
+            _ => {
+                parts.push(format!("{name}={}", x as i64));
+                vals.push(Value::Int(x as i64));
+            }
+        }
+    }
+    (vals, parts.join(", "))
+}
