@@ -163,9 +163,29 @@ pub fn read_in(mem: &mut Memory, t: &Stopped, args: &[u64; 6], m: &Mem) -> Conte
             Some(out)
         }),
         Len::FdSet(n) => read(mem, t, addr, fdset_len(arg(args, n))),
+        Len::SockAddr(n) => read(mem, t, addr, arg(args, n) as usize).map(sockaddr_key),
         Len::Ret | Len::RetTimes(_) => Some(Vec::new()),
     };
     got.map(Content::Bytes).unwrap_or(Content::Unreadable)
+}
+
+/// What a socket address names, without the padding a program may leave uninitialised.
+fn sockaddr_key(mut b: Vec<u8>) -> Vec<u8> {
+    let family = b.get(..2).map(|f| u16::from_le_bytes([f[0], f[1]]));
+    match family.map(i32::from) {
+        Some(libc::AF_UNIX) => {
+            // A path ends at its NUL; an abstract name (first byte NUL) is all of the length.
+            if b.get(2).is_some_and(|&c| c != 0)
+                && let Some(end) = b[2..].iter().position(|&c| c == 0)
+            {
+                b.truncate(2 + end);
+            }
+        }
+        Some(libc::AF_INET) => b.truncate(8),
+        Some(libc::AF_INET6) => b.truncate(24),
+        _ => {}
+    }
+    b
 }
 
 fn fdset_len(nfds: u64) -> usize {
@@ -224,6 +244,7 @@ pub fn read_out(
             (gather(mem, t, &iov, r)?, None)
         }
         Len::FdSet(n) => (read(mem, t, addr, fdset_len(arg(args, n)))?, None),
+        Len::SockAddr(n) => (read(mem, t, addr, arg(args, n) as usize)?, None),
         Len::MsgHdr => {
             let h = msghdr(mem, t, addr)?;
             let raw = read(mem, t, addr, MSGHDR_LEN)?;

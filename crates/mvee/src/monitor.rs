@@ -709,7 +709,10 @@ impl Monitor<'_> {
             .vars
             .iter()
             .any(|x| matches!(x.st, St::AtCall(..) | St::AtTsc(..) | St::InLoop));
-        if others_at_call || killed.is_some_and(|s| s != libc::SIGKILL && set.call.is_none()) {
+        // Members still running may be on their way to the same end (a signal to the whole
+        // group reaches them a moment later): only one that went on to another rendezvous, or
+        // the timeout, makes it a divergence.
+        if others_at_call {
             let gone_idx: Vec<usize> = (0..self.n).filter(|&i| exits[i].is_some()).collect();
             let what = if killed.is_some() { "crash" } else { "exit" };
             let detail = gone_idx
@@ -865,11 +868,8 @@ impl Monitor<'_> {
                 if *c != contents[0] {
                     let f = name(m.arg as usize);
                     if !fields.contains(&f) {
-                        details.push(format!(
-                            "{f} holds {} in variant 0, {} in variant {v}",
-                            show_content(&contents[0]),
-                            show_content(c)
-                        ));
+                        let (a, b) = show_difference(&contents[0], c);
+                        details.push(format!("{f} holds {a} in variant 0, {b} in variant {v}"));
                         fields.push(f);
                     }
                     if !differ.contains(&v) {
@@ -2323,6 +2323,29 @@ fn show_content(c: &Content) -> String {
         Content::Unreadable => "unreadable memory".into(),
         Content::Bytes(b) => show_bytes(b),
     }
+}
+
+/// Two contents shown around where they first differ.
+fn show_difference(a: &Content, b: &Content) -> (String, String) {
+    if let (Content::Bytes(x), Content::Bytes(y)) = (a, b) {
+        let at = x
+            .iter()
+            .zip(y.iter())
+            .position(|(p, q)| p != q)
+            .unwrap_or(x.len().min(y.len()));
+        if at > 32 {
+            let from = at - 16;
+            let show = |v: &[u8]| {
+                format!(
+                    "...{} (at byte {from} of {})",
+                    show_bytes(&v[from.min(v.len())..]),
+                    v.len()
+                )
+            };
+            return (show(x), show(y));
+        }
+    }
+    (show_content(a), show_content(b))
 }
 
 fn show_bytes(b: &[u8]) -> String {

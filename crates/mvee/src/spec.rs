@@ -52,6 +52,9 @@ pub enum Len {
     MsgHdr,
     /// An fd_set of argument N's bits.
     FdSet(u8),
+    /// A `struct sockaddr` of argument N's length, compared on what it names (an AF_UNIX
+    /// path up to its NUL, an AF_INET address and port), not on padding.
+    SockAddr(u8),
 }
 
 /// A memory range an argument points at.
@@ -297,7 +300,7 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
         pidfd_open => fds(each(&[P, I]), NewFd::Ret),
 
         // Sockets: the outside world.
-        connect | bind => by_fd(&[Fd, A, I], &[m!(1, Len::Arg(2))], &[]),
+        connect | bind => by_fd(&[Fd, A, I], &[m!(1, Len::SockAddr(2))], &[]),
         listen | shutdown => by_fd(&[Fd, I], &[], &[]),
         accept => fds(
             leader(
@@ -328,7 +331,7 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
         ),
         sendto => by_fd(
             &[Fd, A, I, I, A, I],
-            &[m!(1, Len::Arg(2)), m!(4, Len::Arg(5))],
+            &[m!(1, Len::Arg(2)), m!(4, Len::SockAddr(5))],
             &[],
         ),
         recvfrom => by_fd(
