@@ -2382,6 +2382,7 @@ fn short_args(args: &[u64; 6], spec: &Spec) -> String {
                 }
             }
             Arg::Ignore => "_".into(),
+            Arg::Fd => format!("{}", args[i] as i32),
             _ => format!("{}", args[i] as i64),
         })
         .collect::<Vec<_>>()
