@@ -2005,9 +2005,16 @@ impl Monitor<'_> {
         Ok(())
     }
 
-    /// A signal held by at least half of the members.
+    /// A signal held by at least half of the members and blocked by none of them at this
+    /// rendezvous (a blocked one waits for a point where the program takes it).
     fn quorum(&self, si: usize) -> Option<i32> {
         let set = &self.sets[si];
+        let mut blocked = 0u64;
+        for x in &set.vars {
+            if let St::AtCall(s, _) = &x.st {
+                blocked |= s.sigmask().unwrap_or(u64::MAX);
+            }
+        }
         let mut sigs: Vec<i32> = set
             .vars
             .iter()
@@ -2016,6 +2023,9 @@ impl Monitor<'_> {
         sigs.sort_unstable();
         sigs.dedup();
         sigs.into_iter().find(|&g| {
+            if blocked & (1u64 << (g - 1)) != 0 {
+                return false;
+            }
             let have = set
                 .vars
                 .iter()
