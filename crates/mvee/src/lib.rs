@@ -117,6 +117,11 @@ pub struct Stats {
 /// Where the leader's events and the monitor's decisions go (the log, online rules). Every
 /// method has a default that does nothing; an error stops the run (the variants are killed).
 pub trait Journal {
+    /// Whether it takes the leader's syscall events (then every call of the leader is
+    /// followed to its exit stop).
+    fn wants_events(&self) -> bool {
+        false
+    }
     /// The first leader process, stopped at the exit of its first execve.
     fn spawned(&mut self, _t: &Stopped, _argv: &[OsString]) -> Result<(), JournalError> {
         Ok(())

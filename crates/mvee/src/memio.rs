@@ -26,15 +26,6 @@ pub enum Content {
     Unreadable,
 }
 
-impl Content {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Content::Bytes(b) => b,
-            _ => &[],
-        }
-    }
-}
-
 fn arg(args: &[u64; 6], n: u8) -> u64 {
     args.get(n as usize).copied().unwrap_or(0)
 }

@@ -64,7 +64,6 @@ const O_TMPFILE: u64 = 0o20000000;
 const CLONE_THREAD: u64 = 0x10000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
-const CLONE_FILES: u64 = 0x400;
 const F_DUPFD: u64 = 0;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 /// Each variant's initial stack is this many bytes lower than the previous one's (a page
@@ -168,7 +167,7 @@ struct Call {
     spec: Spec,
     run: Run,
     /// Each member's registers at entry, to put back the arguments the monitor changed.
-    regs: Vec<Regs>,
+    regs: Vec<[u64; 6]>,
     /// Members whose arguments the monitor changed (translated pids, a placeholder open).
     changed: Vec<bool>,
     leader_ret: Option<i64>,
@@ -182,8 +181,6 @@ struct Call {
     open: usize,
     /// execve: each member's result.
     exec_ret: Vec<Option<i64>>,
-    /// Open: what each follower does once the leader's result is known.
-    started: Instant,
 }
 
 struct Sync {
@@ -205,6 +202,9 @@ struct Set {
     /// The set's birth: its call's children, for a set still starting.
     alive: bool,
 }
+
+/// A new set, each member's (parent-tid, child-tid) addresses, the clone flags.
+type PendingCtid = (usize, Vec<(u64, u64)>, u64);
 
 struct Monitor<'j> {
     cfg: Config,
@@ -230,7 +230,7 @@ struct Monitor<'j> {
     old_mask: Option<libc::sigset_t>,
     /// New sets whose child-tid words still hold real tids: (set, per member (ptid, ctid),
     /// clone flags).
-    pending_ctid: Vec<(usize, Vec<(u64, u64)>, u64)>,
+    pending_ctid: Vec<PendingCtid>,
 }
 
 /// Runs the program of `cfg` as `cfg.variants` variants until it ends or they diverge.
@@ -923,13 +923,7 @@ impl Monitor<'_> {
                 None => run = Run::Leader,
             }
         }
-        let mut regs = Vec::with_capacity(self.n);
-        for v in 0..self.n {
-            let St::AtCall(s, _) = &self.sets[si].vars[v].st else {
-                continue;
-            };
-            regs.push(s.regs()?);
-        }
+        let regs: Vec<[u64; 6]> = entries.iter().map(|e| e.args).collect();
         let mut clone_flags = 0;
         let mut settid = vec![(0, 0); self.n];
         if run == Run::Spawn {
@@ -989,7 +983,6 @@ impl Monitor<'_> {
             settid,
             open: self.n,
             exec_ret: vec![None; self.n],
-            started: Instant::now(),
         });
         // The leader's entry goes to the journal.
         if let St::AtCall(s, _) = &self.sets[si].vars[0].st {
@@ -1020,14 +1013,32 @@ impl Monitor<'_> {
             | Run::Exec
             | Run::Kill
             | Run::ByFd(_) => {
-                for v in 0..self.n {
-                    let need_exit = v == 0 || run != Run::Each || translated[v].is_some();
-                    self.resume_call(si, v, need_exit, translated[v])?;
+                let leader_exit = self.journal.wants_events()
+                    || spec.new_fd != NewFd::No
+                    || matches!(
+                        sysno,
+                        Some(
+                            Sysno::close
+                                | Sysno::close_range
+                                | Sysno::dup
+                                | Sysno::dup2
+                                | Sysno::dup3
+                                | Sysno::fcntl
+                        )
+                    );
+                for (v, args) in translated.into_iter().enumerate() {
+                    let need_exit = (v == 0 && leader_exit) || run != Run::Each || args.is_some();
+                    self.resume_call(si, v, need_exit, args)?;
                 }
-                if run == Run::Each && self.n > 1 {
-                    // Followers of a plain call are done with it once resumed.
-                    if let Some(c) = &mut self.sets[si].call {
-                        c.open = 1;
+                if run == Run::Each {
+                    // Members of a plain call are done with it once resumed (the leader at
+                    // its exit stop when it has one).
+                    if leader_exit {
+                        if let Some(c) = &mut self.sets[si].call {
+                            c.open = 1;
+                        }
+                    } else {
+                        self.sets[si].call = None;
                     }
                 }
                 Ok(())
@@ -1247,13 +1258,13 @@ impl Monitor<'_> {
         }
         let mut r = s.regs()?;
         if c.changed[v] {
-            let saved = &c.regs[v];
-            r.0.rdi = saved.0.rdi;
-            r.0.rsi = saved.0.rsi;
-            r.0.rdx = saved.0.rdx;
-            r.0.r10 = saved.0.r10;
-            r.0.r8 = saved.0.r8;
-            r.0.r9 = saved.0.r9;
+            let a = c.regs[v];
+            r.0.rdi = a[0];
+            r.0.rsi = a[1];
+            r.0.rdx = a[2];
+            r.0.r10 = a[3];
+            r.0.r8 = a[4];
+            r.0.r9 = a[5];
         }
         if let Some(ret) = ret {
             r.0.rax = ret as u64;
@@ -1268,11 +1279,7 @@ impl Monitor<'_> {
             return Ok(());
         };
         let (run, spec, sysno) = (call.run, call.spec, call.sysno);
-        let args = call
-            .regs
-            .first()
-            .map(|r| r.syscall_args())
-            .unwrap_or([0; 6]);
+        let args = call.regs.first().copied().unwrap_or([0; 6]);
         // The leader's outputs, for the others.
         let mut outs = Vec::new();
         if matches!(run, Run::Leader | Run::EachLeaderResult) && !is_err(ret) {
@@ -1393,7 +1400,7 @@ impl Monitor<'_> {
                 c.run,
                 c.leader_ret,
                 c.outs.clone(),
-                c.regs.get(v).map(|r| r.syscall_args()).unwrap_or([0; 6]),
+                c.regs.get(v).copied().unwrap_or([0; 6]),
             ),
             None => {
                 s.cont()?;
@@ -1683,11 +1690,9 @@ impl Monitor<'_> {
         let lproc = if thread {
             parent.lproc
         } else {
-            let fds = if flags & CLONE_FILES != 0 {
-                self.lprocs[parent.lproc].fds.clone()
-            } else {
-                self.lprocs[parent.lproc].fds.clone()
-            };
+            // A new process starts with a copy of its parent's table (CLONE_FILES without
+            // CLONE_THREAD, a shared table between processes, is treated as a copy).
+            let fds = self.lprocs[parent.lproc].fds.clone();
             self.lprocs.push(LProc {
                 pids: kids.clone(),
                 fds,
@@ -1737,8 +1742,7 @@ impl Monitor<'_> {
         if let Some(i) = self.pending_ctid.iter().position(|p| p.0 == si) {
             let (_, settid, flags) = self.pending_ctid.remove(i);
             if flags & CLONE_CHILD_SETTID != 0 {
-                for v in 1..self.n {
-                    let ctid = settid[v].1;
+                for (v, &(_, ctid)) in settid.iter().enumerate().skip(1) {
                     if let St::Fresh(Some(s)) = &mut self.sets[si].vars[v].st
                         && ctid != 0
                     {

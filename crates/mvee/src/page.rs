@@ -33,7 +33,8 @@ pub const LOOP_SYSCALL_END: u64 = PAGE + 0x26;
 pub const GAVE_UP_END: u64 = PAGE + 0x32;
 /// "/dev/null\0".
 pub const DEVNULL: u64 = PAGE + 0x100;
-/// A `struct timespec`: one nap of the loop.
+/// A `struct timespec`: one nap of the loop (the loop's `lea` points here).
+#[cfg(test)]
 pub const NAP: u64 = PAGE + 0x110;
 /// How many naps the loop takes before it gives up.
 pub const NAPS: u32 = 100;

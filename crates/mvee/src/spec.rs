@@ -173,13 +173,7 @@ const fn ins(mut s: Spec, ins: &'static [Mem]) -> Spec {
     s
 }
 
-const fn outs(mut s: Spec, outs: &'static [Mem]) -> Spec {
-    s.outs = outs;
-    s
-}
-
 const STAT: u32 = 144;
-const STATX: u32 = 256;
 const TIMESPEC: u32 = 16;
 const TIMEVAL: u32 = 16;
 const RUSAGE: u32 = 144;
@@ -398,23 +392,19 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
             &[m!(1, Len::RetTimes(EPOLL_EVENT))],
         ),
 
-        // Paths: effects on the file system happen once; what it says is the leader's.
-        stat | lstat => leader(&[A, A], &[m!(0, Len::CStr)], &[m!(1, Len::Fixed(STAT))]),
-        newfstatat => leader(
-            &[Fd, A, A, I],
-            &[m!(1, Len::CStr)],
-            &[m!(2, Len::Fixed(STAT))],
-        ),
-        statx => leader(
-            &[Fd, A, I, I, A],
-            &[m!(1, Len::CStr)],
-            &[m!(4, Len::Fixed(STATX))],
-        ),
-        statfs => leader(&[A, A], &[m!(0, Len::CStr)], &[m!(1, Len::Fixed(STATFS))]),
-        access => leader(&[A, I], &[m!(0, Len::CStr)], &[]),
-        readlink => leader(&[A, A, I], &[m!(0, Len::CStr)], &[m!(1, Len::Ret)]),
-        readlinkat => leader(&[Fd, A, A, I], &[m!(1, Len::CStr)], &[m!(2, Len::Ret)]),
-        getcwd => leader(&[A, I], &[], &[m!(0, Len::Ret)]),
+        // Paths: what is there is read by every variant, like a file opened read-only (the
+        // leader's changes to the file system are done before the others pass the call that
+        // made them); changes to it happen once, by the leader.
+        stat | lstat => ins(each(&[A, A]), &[m!(0, Len::CStr)]),
+        newfstatat => ins(each(&[Fd, A, A, I]), &[m!(1, Len::CStr)]),
+        statx => ins(each(&[Fd, A, I, I, A]), &[m!(1, Len::CStr)]),
+        statfs => ins(each(&[A, A]), &[m!(0, Len::CStr)]),
+        access => ins(each(&[A, I]), &[m!(0, Len::CStr)]),
+        faccessat => ins(each(&[Fd, A, I]), &[m!(1, Len::CStr)]),
+        faccessat2 => ins(each(&[Fd, A, I, I]), &[m!(1, Len::CStr)]),
+        readlink => ins(each(&[A, A, I]), &[m!(0, Len::CStr)]),
+        readlinkat => ins(each(&[Fd, A, A, I]), &[m!(1, Len::CStr)]),
+        getcwd => each(&[A, I]),
         chdir | chroot => each_path(),
         fchdir => each(&[Fd]),
         mkdir | chmod | truncate | swapon => leader(&[A, I], &[m!(0, Len::CStr)], &[]),
@@ -427,8 +417,8 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
             &[],
         ),
         removexattr | lremovexattr => leader(&[A, A], &[m!(0, Len::CStr), m!(1, Len::CStr)], &[]),
-        mkdirat | unlinkat | fchmodat | faccessat => leader(&[Fd, A, I], &[m!(1, Len::CStr)], &[]),
-        fchmodat2 | mknodat | faccessat2 => leader(&[Fd, A, I, I], &[m!(1, Len::CStr)], &[]),
+        mkdirat | unlinkat | fchmodat => leader(&[Fd, A, I], &[m!(1, Len::CStr)], &[]),
+        fchmodat2 | mknodat => leader(&[Fd, A, I, I], &[m!(1, Len::CStr)], &[]),
         fchownat => leader(&[Fd, A, I, I, I], &[m!(1, Len::CStr)], &[]),
         futimesat => leader(&[Fd, A, A], &[m!(1, Len::CStr)], &[]),
         utimensat => leader(&[Fd, A, A, I], &[m!(1, Len::CStr)], &[]),
@@ -440,13 +430,9 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
             &[],
         ),
         symlinkat => leader(&[A, Fd, A], &[m!(0, Len::CStr), m!(2, Len::CStr)], &[]),
-        getxattr | lgetxattr => leader(
-            &[A, A, A, I],
-            &[m!(0, Len::CStr), m!(1, Len::CStr)],
-            &[m!(2, Len::Ret)],
-        ),
+        getxattr | lgetxattr => ins(each(&[A, A, A, I]), &[m!(0, Len::CStr), m!(1, Len::CStr)]),
         fgetxattr => by_fd(&[Fd, A, A, I], &[m!(1, Len::CStr)], &[m!(2, Len::Ret)]),
-        listxattr | llistxattr => leader(&[A, A, I], &[m!(0, Len::CStr)], &[m!(1, Len::Ret)]),
+        listxattr | llistxattr => ins(each(&[A, A, I]), &[m!(0, Len::CStr)]),
         flistxattr => by_fd(&[Fd, A, I], &[], &[m!(1, Len::Ret)]),
         mount => leader(
             &[A, A, A, I, A],
