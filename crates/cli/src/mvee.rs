@@ -69,7 +69,8 @@ struct LogJournal {
 impl Journal for LogJournal {
     fn divergence(&mut self, report: &Report) -> Result<Option<u64>, JournalError> {
         let seq = self.next_seq;
-        self.sink
+        let _verdict = self
+            .sink
             .event(vigil_event::Event {
                 seq,
                 time_ns: vigil_capture::now_ns(),
