@@ -65,6 +65,13 @@ const CLONE_THREAD: u64 = 0x10000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
 const F_DUPFD: u64 = 0;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_NORESERVE: u64 = 0x4000;
+const MAP_POPULATE: u64 = 0x8000;
+const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+const MSG_CMSG_CLOEXEC: u64 = 0x40000000;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 /// Each variant's initial stack is this many bytes lower than the previous one's (a page
 /// and a bit: the page bits and the low bits of stack addresses both differ).
@@ -86,6 +93,9 @@ struct LProc {
     /// The real pid of each variant's process.
     pids: Vec<i32>,
     fds: HashMap<i32, Kind>,
+    /// Per variant: the `data` each (epoll fd, fd) was registered with, to give each variant
+    /// its own in the events epoll_wait returned to the leader.
+    epoll: Vec<HashMap<(i32, i32), u64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -181,6 +191,10 @@ struct Call {
     open: usize,
     /// execve: each member's result.
     exec_ret: Vec<Option<i64>>,
+    /// fds the leader received over a socket (SCM_RIGHTS): placeholders in the others.
+    received: Vec<i32>,
+    /// The received fds are close-on-exec (MSG_CMSG_CLOEXEC).
+    received_cloexec: bool,
 }
 
 struct Sync {
@@ -397,6 +411,7 @@ impl Monitor<'_> {
         self.lprocs.push(LProc {
             pids: pids.clone(),
             fds,
+            epoll: vec![HashMap::new(); self.n],
         });
         self.vmap.insert(pids[0], pids.clone());
         for &p in &pids {
@@ -908,6 +923,16 @@ impl Monitor<'_> {
             };
         }
         // fcntl's commands that shape the table run everywhere.
+        if sysno == Some(Sysno::mmap)
+            && entries[0].args[3] & MAP_ANONYMOUS == 0
+            && (entries[0].args[4] as i32) >= 0
+            && self.fd_kind(si, entries[0].args[4]) == Kind::Leader
+        {
+            run = Run::MapCopy;
+        }
+        if sysno == Some(Sysno::epoll_ctl) {
+            self.note_epoll_ctl(si, &entries);
+        }
         if sysno == Some(Sysno::fcntl)
             && matches!(entries[0].args[1], F_DUPFD | F_DUPFD_CLOEXEC | 1 | 2)
         {
@@ -983,6 +1008,8 @@ impl Monitor<'_> {
             settid,
             open: self.n,
             exec_ret: vec![None; self.n],
+            received: Vec::new(),
+            received_cloexec: false,
         });
         // The leader's entry goes to the journal.
         if let St::AtCall(s, _) = &self.sets[si].vars[0].st {
@@ -997,7 +1024,7 @@ impl Monitor<'_> {
                 self.sets[si].call = None;
                 Ok(())
             }
-            Run::Leader | Run::Open => {
+            Run::Leader | Run::Open | Run::MapCopy => {
                 self.stats.leader_only += u64::from(run == Run::Leader);
                 for v in 1..self.n {
                     let var = self.var(si, v);
@@ -1180,6 +1207,43 @@ impl Monitor<'_> {
             return self.on_leader_exit(si, s, ret);
         }
         match run {
+            Run::MapCopy => {
+                let mut s = s;
+                let file = call
+                    .outs
+                    .first()
+                    .map(|o| o.bytes.clone())
+                    .unwrap_or_default();
+                if !is_err(ret) && !file.is_empty() {
+                    let var = self.var(si, v);
+                    if let Err(e) = var.mem.write(&s, ret as u64, &file) {
+                        let _ = s.cont();
+                        self.diverge(
+                            si,
+                            "result",
+                            vec![v],
+                            &[],
+                            format!(
+                                "variant {v}: cannot fill its copy of the leader's mapping: {e}"
+                            ),
+                        );
+                        return Ok(());
+                    }
+                }
+                self.put_back_args(si, v, &mut s, None)?;
+                s.cont()?;
+                self.close_one(si);
+                if is_err(ret) != call_failed(&self.sets[si].call) {
+                    self.diverge(
+                        si,
+                        "result",
+                        vec![v],
+                        &[],
+                        format!("mmap of a file only the leader opened: variant {v} got {ret}"),
+                    );
+                }
+                Ok(())
+            }
             Run::Open | Run::Leader => {
                 // A follower's own open, or its placeholder: it must land on the leader's fd.
                 let want = call.leader_ret.unwrap_or(ret);
@@ -1299,6 +1363,22 @@ impl Monitor<'_> {
             None
         };
         self.book_fds(si, sysno, &spec, &args, ret, open_kind, &s);
+        if run == Run::MapCopy && !is_err(ret) {
+            outs = vec![self.mapped_file(&s, &args)];
+        }
+        let received = if matches!(sysno, Some(Sysno::recvmsg)) && !is_err(ret) {
+            outs.first()
+                .map(|o| scm_rights(&o.bytes))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if !received.is_empty() {
+            let lp = self.sets[si].lproc;
+            for &fd in &received {
+                self.lprocs[lp].fds.insert(fd, Kind::Leader);
+            }
+        }
         if run == Run::Spawn {
             if let Some(c) = &mut self.sets[si].call {
                 c.leader_ret = Some(ret);
@@ -1311,8 +1391,21 @@ impl Monitor<'_> {
         if let Some(c) = &mut self.sets[si].call {
             c.leader_ret = Some(ret);
             c.outs = outs;
+            c.received_cloexec = args[2] & MSG_CMSG_CLOEXEC != 0;
+            c.received = received;
         }
         match run {
+            Run::MapCopy => {
+                for v in 1..self.n {
+                    if is_err(ret) {
+                        self.follower_from_leader(si, v, ret)?;
+                        self.close_one(si);
+                    } else {
+                        self.anonymous_map(si, v)?;
+                    }
+                }
+                self.close_one(si);
+            }
             Run::Leader => {
                 let new_fd = spec.new_fd == NewFd::Ret && !is_err(ret);
                 for v in 1..self.n {
@@ -1372,18 +1465,175 @@ impl Monitor<'_> {
                 return Ok(());
             }
         };
+        let (sysno, received, cloexec) = self.sets[si]
+            .call
+            .as_ref()
+            .map(|c| (c.sysno, c.received.clone(), c.received_cloexec))
+            .unwrap_or((None, Vec::new(), false));
+        let epoll = matches!(
+            sysno,
+            Some(Sysno::epoll_wait | Sysno::epoll_pwait | Sysno::epoll_pwait2)
+        );
         for o in &outs {
-            if let Err(e) = memio::write_out(&mut var.mem, &s, &e.args, o) {
+            let translated;
+            let o = if epoll {
+                translated = self.epoll_events_for(si, v, e.args[0] as i32, o);
+                &translated
+            } else {
+                o
+            };
+            let var = self.var(si, v);
+            if let Err(err) = memio::write_out(&mut var.mem, &s, &e.args, o) {
                 let _ = s.cont();
-                self.diverge(si, "result", vec![v], &[], format!("variant {v}: {e}"));
+                self.diverge(si, "result", vec![v], &[], format!("variant {v}: {err}"));
                 return Ok(());
             }
+        }
+        if !received.is_empty()
+            && let Err(err) = self.placeholders_at(&mut s, &received, cloexec)
+        {
+            let _ = s.cont();
+            self.diverge(
+                si,
+                "result",
+                vec![v],
+                &[],
+                format!(
+                    "variant {v}: cannot make placeholders for the fds the leader received: {err}"
+                ),
+            );
+            return Ok(());
         }
         let mut r = s.regs()?;
         r.0.orig_rax = u64::MAX;
         r.0.rax = ret as u64;
         s.set_regs(&r)?;
         s.cont()?;
+        Ok(())
+    }
+
+    /// Opens /dev/null onto each of `fds` in a member stopped at its seccomp stop (the fds
+    /// the leader received over a socket), and brings it back to that stop.
+    fn placeholders_at(
+        &mut self,
+        s: &mut Stopped,
+        fds: &[i32],
+        cloexec: bool,
+    ) -> Result<(), vigil_tracee::Error> {
+        let flags = if cloexec { O_CLOEXEC } else { 0 };
+        let mut r = s.remote(&mut self.tracer)?.with_site(page::SITE);
+        for &fd in fds {
+            let t = r.syscall(Sysno::openat, &[AT_FDCWD as u64, page::DEVNULL, flags, 0])?;
+            if t >= 0 && t as i32 != fd {
+                r.syscall(Sysno::dup3, &[t as u64, fd as u64, flags])?;
+                r.syscall(Sysno::close, &[t as u64])?;
+            }
+        }
+        r.finish()
+    }
+
+    /// Records the `data` each variant registers an fd with in an epoll set.
+    fn note_epoll_ctl(&mut self, si: usize, entries: &[SyscallEntry]) {
+        let lp = self.sets[si].lproc;
+        for (v, e) in entries.iter().enumerate() {
+            let (epfd, op, fd, ev) = (
+                e.args[0] as i32,
+                e.args[1] as i32,
+                e.args[2] as i32,
+                e.args[3],
+            );
+            let data = if op == libc::EPOLL_CTL_DEL || ev == 0 {
+                None
+            } else {
+                let var = &mut self.sets[si].vars[v];
+                match &var.st {
+                    St::AtCall(s, _) => var.mem.read_u64(s, ev + 4).ok(),
+                    _ => None,
+                }
+            };
+            let map = &mut self.lprocs[lp].epoll[v];
+            match data {
+                Some(d) => {
+                    map.insert((epfd, fd), d);
+                }
+                None if op == libc::EPOLL_CTL_DEL => {
+                    map.remove(&(epfd, fd));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The leader's epoll events with each event's `data` replaced by what variant `v`
+    /// registered the same fd with.
+    fn epoll_events_for(&self, si: usize, v: usize, epfd: i32, o: &Output) -> Output {
+        let lp = &self.lprocs[self.sets[si].lproc];
+        let mut out = o.clone();
+        for ev in out.bytes.chunks_exact_mut(12) {
+            let mut d = [0u8; 8];
+            d.copy_from_slice(&ev[4..12]);
+            let leader_data = u64::from_le_bytes(d);
+            let fd = lp.epoll[0]
+                .iter()
+                .find(|(k, x)| k.0 == epfd && **x == leader_data)
+                .map(|(k, _)| k.1);
+            if let Some(mine) = fd.and_then(|f| lp.epoll[v].get(&(epfd, f))) {
+                ev[4..12].copy_from_slice(&mine.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The bytes of the file an mmap of a leader-only fd maps (read through the leader's fd,
+    /// at the mapping's offset, at most the mapping's length).
+    fn mapped_file(&self, s: &Stopped, args: &[u64; 6]) -> Output {
+        use std::os::unix::fs::FileExt;
+        let len = (args[1] as usize).min(memio::MAX_BYTES);
+        let mut bytes = vec![0u8; len];
+        let got = std::fs::File::open(format!("/proc/{}/fd/{}", s.tid(), args[4] as i32))
+            .and_then(|f| {
+                let mut n = 0;
+                while n < len {
+                    match f.read_at(&mut bytes[n..], args[5] + n as u64)? {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                Ok(n)
+            })
+            .unwrap_or(0);
+        bytes.truncate(got);
+        Output {
+            mem: spec::Mem {
+                arg: 0,
+                len: Len::Ret,
+            },
+            bytes,
+            header: None,
+        }
+    }
+
+    /// A follower maps anonymous memory where the leader mapped a file only it opened.
+    fn anonymous_map(&mut self, si: usize, v: usize) -> Result<(), MveeError> {
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let mut s = match st {
+            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        let mut r = s.regs()?;
+        let keep = MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE;
+        r.0.r10 = (r.0.r10 & keep) | MAP_PRIVATE | MAP_ANONYMOUS;
+        r.0.r8 = u64::MAX;
+        r.0.r9 = 0;
+        s.set_regs(&r)?;
+        if let Some(c) = &mut self.sets[si].call {
+            c.changed[v] = true;
+        }
+        s.syscall()?;
         Ok(())
     }
 
@@ -1693,9 +1943,11 @@ impl Monitor<'_> {
             // A new process starts with a copy of its parent's table (CLONE_FILES without
             // CLONE_THREAD, a shared table between processes, is treated as a copy).
             let fds = self.lprocs[parent.lproc].fds.clone();
+            let epoll = self.lprocs[parent.lproc].epoll.clone();
             self.lprocs.push(LProc {
                 pids: kids.clone(),
                 fds,
+                epoll,
             });
             self.lprocs.len() - 1
         };
@@ -2303,6 +2555,46 @@ impl Monitor<'_> {
             seq: None,
         });
     }
+}
+
+/// Whether the leader's result of the set's call was an error.
+fn call_failed(c: &Option<Call>) -> bool {
+    c.as_ref().and_then(|c| c.leader_ret).is_some_and(is_err)
+}
+
+/// The fds an SCM_RIGHTS control message carries, from recvmsg's copied output (memio's
+/// msghdr encoding: name length and name, control length and control, then the data).
+fn scm_rights(out: &[u8]) -> Vec<i32> {
+    let u32_at = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(out.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    let Some(namelen) = u32_at(0) else {
+        return Vec::new();
+    };
+    let at = 4 + namelen;
+    let Some(clen) = u32_at(at) else {
+        return Vec::new();
+    };
+    let Some(control) = out.get(at + 4..at + 4 + clen) else {
+        return Vec::new();
+    };
+    let mut fds = Vec::new();
+    let mut off = 0usize;
+    while off + 16 <= control.len() {
+        let len = u64::from_le_bytes(control[off..off + 8].try_into().unwrap_or([0; 8])) as usize;
+        let level = i32::from_le_bytes(control[off + 8..off + 12].try_into().unwrap_or([0; 4]));
+        let ty = i32::from_le_bytes(control[off + 12..off + 16].try_into().unwrap_or([0; 4]));
+        if len < 16 || off + len > control.len() {
+            break;
+        }
+        if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            for c in control[off + 16..off + len].chunks_exact(4) {
+                fds.push(i32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            }
+        }
+        off += len.div_ceil(8) * 8;
+    }
+    fds
 }
 
 /// Never reached: try_rendezvous checked every member is at a call.

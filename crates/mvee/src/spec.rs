@@ -82,6 +82,9 @@ pub enum Run {
     Open,
     /// Nobody: every variant gets this result (a refused call).
     Refuse(i32),
+    /// Decided by the monitor, never in the table: an mmap of a file only the leader opened.
+    /// The leader maps the file; the others map anonymous memory that gets the file's bytes.
+    MapCopy,
     /// Process creation (fork, vfork, clone, clone3): every variant; the children form a new
     /// variant set and the parents see the leader's child pid.
     Spawn,
@@ -174,6 +177,7 @@ const fn ins(mut s: Spec, ins: &'static [Mem]) -> Spec {
 }
 
 const STAT: u32 = 144;
+const STATX: u32 = 256;
 const TIMESPEC: u32 = 16;
 const TIMEVAL: u32 = 16;
 const RUSAGE: u32 = 144;
@@ -396,14 +400,24 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
         // leader's changes to the file system are done before the others pass the call that
         // made them); changes to it happen once, by the leader.
         stat | lstat => ins(each(&[A, A]), &[m!(0, Len::CStr)]),
-        newfstatat => ins(each(&[Fd, A, A, I]), &[m!(1, Len::CStr)]),
-        statx => ins(each(&[Fd, A, I, I, A]), &[m!(1, Len::CStr)]),
+        // Relative to a dirfd only the leader opened (an fd received, an empty path with
+        // AT_EMPTY_PATH): the leader's answer.
+        newfstatat => by_fd(
+            &[Fd, A, A, I],
+            &[m!(1, Len::CStr)],
+            &[m!(2, Len::Fixed(STAT))],
+        ),
+        statx => by_fd(
+            &[Fd, A, I, I, A],
+            &[m!(1, Len::CStr)],
+            &[m!(4, Len::Fixed(STATX))],
+        ),
         statfs => ins(each(&[A, A]), &[m!(0, Len::CStr)]),
         access => ins(each(&[A, I]), &[m!(0, Len::CStr)]),
-        faccessat => ins(each(&[Fd, A, I]), &[m!(1, Len::CStr)]),
-        faccessat2 => ins(each(&[Fd, A, I, I]), &[m!(1, Len::CStr)]),
+        faccessat => by_fd(&[Fd, A, I], &[m!(1, Len::CStr)], &[]),
+        faccessat2 => by_fd(&[Fd, A, I, I], &[m!(1, Len::CStr)], &[]),
         readlink => ins(each(&[A, A, I]), &[m!(0, Len::CStr)]),
-        readlinkat => ins(each(&[Fd, A, A, I]), &[m!(1, Len::CStr)]),
+        readlinkat => by_fd(&[Fd, A, A, I], &[m!(1, Len::CStr)], &[m!(2, Len::Ret)]),
         getcwd => each(&[A, I]),
         chdir | chroot => each_path(),
         fchdir => each(&[Fd]),
