@@ -336,3 +336,37 @@ fn scatter(mem: &mut Memory, t: &Stopped, iov: &[(u64, u64)], data: &[u8]) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_compare_on_what_they_name() {
+        let unix = |path: &[u8], junk: u8| {
+            let mut b = (libc::AF_UNIX as u16).to_le_bytes().to_vec();
+            b.extend(path);
+            b.push(0);
+            b.resize(110, junk);
+            sockaddr_key(b)
+        };
+        assert_eq!(unix(b"/run/x", 0), unix(b"/run/x", 0xaa));
+        assert_ne!(unix(b"/run/x", 0), unix(b"/run/y", 0));
+        let inet = |port: u16, zero: u8| {
+            let mut b = (libc::AF_INET as u16).to_le_bytes().to_vec();
+            b.extend(port.to_be_bytes());
+            b.extend([127, 0, 0, 1]);
+            b.extend([zero; 8]);
+            sockaddr_key(b)
+        };
+        assert_eq!(inet(80, 0), inet(80, 7));
+        assert_ne!(inet(80, 0), inet(81, 0));
+        // An abstract AF_UNIX name is all of its length.
+        let abs = |tail: u8| {
+            let mut b = (libc::AF_UNIX as u16).to_le_bytes().to_vec();
+            b.extend([0, b'n', tail]);
+            sockaddr_key(b)
+        };
+        assert_ne!(abs(1), abs(2));
+    }
+}

@@ -2728,3 +2728,61 @@ fn describe_args(mem: &mut Memory, s: &Stopped, id: SyscallId, e: &SyscallEntry)
     }
     (vals, parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scm_rights_are_read_from_a_copied_msghdr() {
+        // name length 0, control of one SCM_RIGHTS message with fds 7 and 9, then data.
+        let mut control = Vec::new();
+        control.extend(24u64.to_le_bytes());
+        control.extend(libc::SOL_SOCKET.to_le_bytes());
+        control.extend(libc::SCM_RIGHTS.to_le_bytes());
+        control.extend(7i32.to_le_bytes());
+        control.extend(9i32.to_le_bytes());
+        let mut out = Vec::new();
+        out.extend(0u32.to_le_bytes());
+        out.extend((control.len() as u32).to_le_bytes());
+        out.extend(&control);
+        out.extend(b"x");
+        assert_eq!(scm_rights(&out), vec![7, 9]);
+        // Another kind of control message carries no fds; a cut one is not read past.
+        let mut other = out.clone();
+        other[8 + 12..8 + 16].copy_from_slice(&2i32.to_le_bytes());
+        assert!(scm_rights(&other).is_empty());
+        assert!(scm_rights(&out[..20]).is_empty());
+    }
+
+    #[test]
+    fn sigactions_compare_on_meaning_not_addresses() {
+        let act = |handler: u64, flags: u64, restorer: u64, mask: u64| {
+            let mut b = Vec::new();
+            for w in [handler, flags, restorer, mask] {
+                b.extend(w.to_le_bytes());
+            }
+            let mut c = Content::Bytes(b);
+            normalise_sigaction(&mut c);
+            c
+        };
+        // Two handlers at different addresses, restorers too: the same.
+        assert_eq!(
+            act(0x5555_0000, 4, 0x7f00_1000, 0),
+            act(0x5566_0000, 4, 0x7f22_1000, 0)
+        );
+        // A handler against SIG_IGN, other flags, another mask: different.
+        assert_ne!(act(0x5555_0000, 4, 0, 0), act(1, 4, 0, 0));
+        assert_ne!(act(0x5555_0000, 4, 0, 0), act(0x5555_0000, 0, 0, 0));
+        assert_ne!(act(0, 0, 0, 1), act(0, 0, 0, 2));
+    }
+
+    #[test]
+    fn differences_are_shown_where_they_start() {
+        let a = Content::Bytes([vec![b'a'; 100], b"XYZ".to_vec()].concat());
+        let b = Content::Bytes([vec![b'a'; 100], b"QRS".to_vec()].concat());
+        let (x, y) = show_difference(&a, &b);
+        assert!(x.contains("XYZ") && y.contains("QRS"), "{x} / {y}");
+        assert!(x.contains("at byte 84"), "{x}");
+    }
+}
