@@ -22,6 +22,7 @@ mod smo;
 mod smo_ops;
 mod tracer;
 mod uring;
+mod view;
 mod walk;
 
 use nix::errno::Errno;
@@ -295,8 +296,8 @@ impl Backend for PtraceBackend {
         let _forwarding = signals::Forwarding::install(root);
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
-        tracer.exact_entry = self.exact_entry;
-        tracer.report_path_changes = self.report_path_changes;
+        tracer.view.exact_entry = self.exact_entry;
+        tracer.view.report_path_changes = self.report_path_changes;
         if self.smo != SmoMode::Off {
             let mut smo = smo::Smo::new(self.smo, self.smo_slice_ns, true);
             smo.buffers_trapped = self.selection.all
@@ -320,11 +321,11 @@ impl Backend for PtraceBackend {
         }
         Ok(Outcome {
             status: tracer.root_status,
-            events: tracer.out.delivered(),
+            events: tracer.view.out.delivered(),
             lost: 0,
             detached: tracer.detached,
-            undelivered: tracer.out.undelivered(),
-            sink_error: tracer.out.take_error(),
+            undelivered: tracer.view.out.undelivered(),
+            sink_error: tracer.view.out.take_error(),
             stopped: tracer.stopped,
         })
     }
@@ -340,7 +341,7 @@ mod tests {
     /// checks (comparisons, differences) made on the way.
     fn record(cmd: &[&str]) -> (Vec<Event>, usize, Vec<String>) {
         vigil_testkit::require_ptrace();
-        tracer::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
+        view::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
         let mut b = PtraceBackend::new(
             cmd.iter().map(Into::into).collect(),
             Selection::parse("default,brk,madvise").unwrap(),
@@ -352,7 +353,7 @@ mod tests {
             vigil_capture::Verdict::Continue
         })
         .unwrap();
-        let (n, diffs) = tracer::space_check::CHECK
+        let (n, diffs) = view::space_check::CHECK
             .with(|c| c.borrow_mut().take())
             .unwrap();
         (events, n, diffs)
