@@ -8,6 +8,23 @@
 //! Built on vigil-tracee (the spawn with the filter as a pre-exec step, memory access, signal
 //! classification, remote syscalls) and vigil-procstate (fd tables, address spaces); what is
 //! the recorder's own is the polling wait loop, decoding, path walking and the guard.
+//!
+//! # Two drivers, one decoding
+//!
+//! What vigil knows of the traced processes (threads, processes, fd tables, cwd and root, argv,
+//! executable and credentials, address spaces, pid namespaces) and the event sequence live in
+//! one place (view.rs), with the decoding that reads and updates them (decode.rs, walk.rs,
+//! nsmap.rs) and the lifecycle steps (a process or thread started, an exec, a signal, an exit).
+//! None of it resumes a thread. Two things drive it:
+//! - [`PtraceBackend`], the recorder: its own seccomp filter and polling wait loop (tracer.rs),
+//!   with the guard, shared-memory monitoring, io_uring decoding and signal forwarding on top;
+//! - [`Observer`], for a caller with its own ptrace loop (the multi-variant monitor): the caller
+//!   hands it each stop of the threads it wants recorded (`spawned`, `syscall_entry`,
+//!   `syscall_exit`, `new_child`, `exec`, `signal`, `exited`, and `emit` for its own events)
+//!   and resumes them itself. The events are the recorder's, decoded by the same code: a test
+//!   (tests/observer.rs) runs one program both ways and compares them. What the recorder does
+//!   on top of the decoding (its filter, guard, verdicts, io_uring, shared memory) is not the
+//!   observer's: see its docs.
 
 mod decode;
 mod fs;
@@ -15,6 +32,7 @@ mod guard;
 mod inspect;
 mod memory;
 mod nsmap;
+mod observer;
 mod own;
 mod seccomp;
 mod signals;
@@ -36,6 +54,7 @@ use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 use vigil_tracee::SpawnError;
 
+pub use observer::{ObserveError, Observer};
 pub use smo::SmoMode;
 
 /// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).

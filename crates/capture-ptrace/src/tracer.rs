@@ -535,16 +535,7 @@ impl<'s> Tracer<'s> {
             Ok(()) => {}
             Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
                 // tracee reaped it while running the mprotect: its end is reported here.
-                let status = match exit {
-                    vigil_tracee::Exit::Exited(c) => ExitStatus::Code(c),
-                    vigil_tracee::Exit::Killed {
-                        signal,
-                        core_dumped,
-                    } => ExitStatus::Signal {
-                        signal,
-                        core_dumped,
-                    },
-                };
+                let status = crate::view::exit_status(exit);
                 self.on_task_exit(tid, status);
                 return Ok(());
             }

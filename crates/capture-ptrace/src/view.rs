@@ -49,6 +49,31 @@ pub struct Pending {
     pub smo_maps_of: Option<i32>,
 }
 
+impl Pending {
+    /// A call kept for its exit alone: no guard, no shared-memory work (the observer's).
+    pub fn plain(
+        call: SyscallId,
+        entry_seq: u64,
+        raw: [u64; 6],
+        args: Args,
+        walked: Walked,
+        record: bool,
+    ) -> Self {
+        Pending {
+            call,
+            entry_seq,
+            raw,
+            args,
+            walked,
+            record,
+            awaiting_exit: true,
+            created: None,
+            smo_out: Vec::new(),
+            smo_maps_of: None,
+        }
+    }
+}
+
 pub struct Thread {
     pub pid: i32,
     pub pending: Option<Pending>,
@@ -664,6 +689,20 @@ pub(crate) fn syscall_id(x86_64: bool, nr: u64, raw: &mut [u64; 6]) -> SyscallId
         }
     }
     SyscallId { abi, nr: nr as u32 }
+}
+
+/// How a reaped thread ended, in the event model's terms.
+pub(crate) fn exit_status(exit: vigil_tracee::Exit) -> ExitStatus {
+    match exit {
+        vigil_tracee::Exit::Exited(c) => ExitStatus::Code(c),
+        vigil_tracee::Exit::Killed {
+            signal,
+            core_dumped,
+        } => ExitStatus::Signal {
+            signal,
+            core_dumped,
+        },
+    }
 }
 
 pub(crate) fn from_tracee(a: vigil_tracee::MemAccess) -> MemAccess {
