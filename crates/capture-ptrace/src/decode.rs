@@ -3,7 +3,7 @@
 
 use crate::fs::Root;
 use crate::inspect;
-use crate::tracer::{Pending, Tracer};
+use crate::view::{Pending, View};
 use crate::walk;
 use smallvec::SmallVec;
 use std::os::fd::{AsFd, OwnedFd};
@@ -43,7 +43,7 @@ fn is_32bit(kind: ArgKind) -> bool {
     )
 }
 
-impl Tracer<'_> {
+impl View<'_> {
     /// The target of an fd in `tid`'s table. When not every fd-changing call stops the tracee,
     /// what the table says is checked against the kernel (device and inode) before it is
     /// believed; an fd vigil has no record of is looked up.

@@ -146,7 +146,7 @@ impl Tracer<'_> {
             // Only the log and /proc checks above apply to calls that merely take a path.
             return Guarded::Allow;
         }
-        let me = self.vigil_pid as i64;
+        let me = self.view.vigil_pid as i64;
         let int = |i: usize| args.get(i).and_then(Value::as_int);
         let sig_at = call
             .signature()
@@ -194,7 +194,7 @@ impl Tracer<'_> {
             Sysno::rt_sigqueueinfo if int(0) == Some(me) => refuse(sig_name()),
             Sysno::pidfd_send_signal => {
                 let fd = raw[0] as i32;
-                let pidfd = self.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
+                let pidfd = self.view.procs.get_mut(&pid).and_then(|p| p.pidfd(pid));
                 match inspect::fd_dup(pidfd, fd).and_then(|ours| inspect::pidfd_pid(&ours)) {
                     Some(p) if p as i64 == me => refuse(sig_name()),
                     _ => Guarded::Allow,
@@ -243,6 +243,7 @@ impl Tracer<'_> {
                 }
                 let cleared = (flags & !CLONE_UNTRACED).to_ne_bytes();
                 let written = self
+                    .view
                     .procs
                     .get_mut(&pid)
                     .map(|p| p.mem.write(raw[0], &cleared));
@@ -279,7 +280,7 @@ impl Tracer<'_> {
             let own_proc = walked.iter().any(|(i, _)| {
                 args.get(*i)
                     .and_then(Value::as_str)
-                    .is_some_and(|p| under(p.as_bytes(), &self.vigil_proc))
+                    .is_some_and(|p| under(p.as_bytes(), &self.view.vigil_proc))
             });
             if own_proc {
                 return Some(Guarded::Refuse {
@@ -326,7 +327,7 @@ impl Tracer<'_> {
     /// signals go through (vigil ignores them from traced processes); SIGKILL and SIGSTOP,
     /// which it cannot ignore, are delivered by vigil to every other member instead.
     fn guard_group(&mut self, caller: i32, group: Group, signal: i64, call: SyscallId) -> Guarded {
-        let me = self.vigil_pid;
+        let me = self.view.vigil_pid;
         let mine = pgid(0);
         let includes_me = match group {
             Group::Pgrp(g) => g == mine,
@@ -338,7 +339,7 @@ impl Tracer<'_> {
         let Some(caller_creds) = creds(caller) else {
             return Guarded::Allow;
         };
-        let caller_ns = self.task_ns(caller).map(|n| n.ns);
+        let caller_ns = self.view.task_ns(caller).map(|n| n.ns);
         let (mut sent, mut denied) = (0usize, 0usize);
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {

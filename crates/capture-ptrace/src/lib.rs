@@ -8,6 +8,23 @@
 //! Built on vigil-tracee (the spawn with the filter as a pre-exec step, memory access, signal
 //! classification, remote syscalls) and vigil-procstate (fd tables, address spaces); what is
 //! the recorder's own is the polling wait loop, decoding, path walking and the guard.
+//!
+//! # Two drivers, one decoding
+//!
+//! What vigil knows of the traced processes (threads, processes, fd tables, cwd and root, argv,
+//! executable and credentials, address spaces, pid namespaces) and the event sequence live in
+//! one place (view.rs), with the decoding that reads and updates them (decode.rs, walk.rs,
+//! nsmap.rs) and the lifecycle steps (a process or thread started, an exec, a signal, an exit).
+//! None of it resumes a thread. Two things drive it:
+//! - [`PtraceBackend`], the recorder: its own seccomp filter and polling wait loop (tracer.rs),
+//!   with the guard, shared-memory monitoring, io_uring decoding and signal forwarding on top;
+//! - [`Observer`], for a caller with its own ptrace loop (the multi-variant monitor): the caller
+//!   hands it each stop of the threads it wants recorded (`spawned`, `syscall_entry`,
+//!   `syscall_exit`, `new_child`, `exec`, `signal`, `exited`, and `emit` for its own events)
+//!   and resumes them itself. The events are the recorder's, decoded by the same code: a test
+//!   (tests/observer.rs) runs one program both ways and compares them. What the recorder does
+//!   on top of the decoding (its filter, guard, verdicts, io_uring, shared memory) is not the
+//!   observer's: see its docs.
 
 mod decode;
 mod fs;
@@ -15,6 +32,7 @@ mod guard;
 mod inspect;
 mod memory;
 mod nsmap;
+mod observer;
 mod own;
 mod seccomp;
 mod signals;
@@ -22,6 +40,7 @@ mod smo;
 mod smo_ops;
 mod tracer;
 mod uring;
+mod view;
 mod walk;
 
 use nix::errno::Errno;
@@ -35,6 +54,7 @@ use vigil_event::Str;
 use vigil_event::syscall::{self, Bookkeeping};
 use vigil_tracee::SpawnError;
 
+pub use observer::{ObserveError, Observer};
 pub use smo::SmoMode;
 
 /// Records the SIGPIPE disposition vigil inherited, for the traced command (tracee's spawn).
@@ -295,8 +315,8 @@ impl Backend for PtraceBackend {
         let _forwarding = signals::Forwarding::install(root);
         let mut tracer = tracer::Tracer::new(sink, self.selection.clone(), self.stop.clone());
         tracer.protected = self.protected.clone();
-        tracer.exact_entry = self.exact_entry;
-        tracer.report_path_changes = self.report_path_changes;
+        tracer.view.exact_entry = self.exact_entry;
+        tracer.view.report_path_changes = self.report_path_changes;
         if self.smo != SmoMode::Off {
             let mut smo = smo::Smo::new(self.smo, self.smo_slice_ns, true);
             smo.buffers_trapped = self.selection.all
@@ -320,11 +340,11 @@ impl Backend for PtraceBackend {
         }
         Ok(Outcome {
             status: tracer.root_status,
-            events: tracer.out.delivered(),
+            events: tracer.view.out.delivered(),
             lost: 0,
             detached: tracer.detached,
-            undelivered: tracer.out.undelivered(),
-            sink_error: tracer.out.take_error(),
+            undelivered: tracer.view.out.undelivered(),
+            sink_error: tracer.view.out.take_error(),
             stopped: tracer.stopped,
         })
     }
@@ -340,7 +360,7 @@ mod tests {
     /// checks (comparisons, differences) made on the way.
     fn record(cmd: &[&str]) -> (Vec<Event>, usize, Vec<String>) {
         vigil_testkit::require_ptrace();
-        tracer::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
+        view::space_check::CHECK.with(|c| *c.borrow_mut() = Some((0, Vec::new())));
         let mut b = PtraceBackend::new(
             cmd.iter().map(Into::into).collect(),
             Selection::parse("default,brk,madvise").unwrap(),
@@ -352,7 +372,7 @@ mod tests {
             vigil_capture::Verdict::Continue
         })
         .unwrap();
-        let (n, diffs) = tracer::space_check::CHECK
+        let (n, diffs) = view::space_check::CHECK
             .with(|c| c.borrow_mut().take())
             .unwrap();
         (events, n, diffs)

@@ -1,8 +1,8 @@
 //! The recorder's access to a traced process's memory: tracee's [`vigil_tracee::Memory`]
 //! (process_vm_readv first, /proc/PID/mem for the rest, so a PROT_NONE page reads and a
 //! read-only one is written), one per process, with the stop proof the recorder's own wait
-//! loop can vouch for. No memory access code of its own; never word by word with
-//! PTRACE_PEEKDATA, which at 4 KiB is hundreds of times slower.
+//! loop (or an observer's caller) can vouch for. No memory access code of its own; never word
+//! by word with PTRACE_PEEKDATA, which at 4 KiB is hundreds of times slower.
 
 use vigil_tracee::{MemError, Stop, Stopped};
 
@@ -32,10 +32,11 @@ impl Memory {
 
     /// The proof tracee's memory access asks for.
     fn held(&self) -> Stopped {
-        // SAFETY: the recorder reads or writes a process's memory only while it handles a
-        // stop of one of that process's threads, on the thread that attached them (the
-        // tracer's run loop), and never resumes through this handle: `assume`'s contract for
-        // memory access.
+        // SAFETY: a process's memory is read or written only while a stop of one of that
+        // process's threads is being handled, on the thread that attached them: in the
+        // recorder's run loop, or in an `Observer` call, whose `&Stopped` argument is the
+        // caller's proof of that stop. Nothing resumes through this handle: `assume`'s
+        // contract for memory access.
         unsafe { Stopped::assume(self.mem.pid(), Stop::Interrupt) }
     }
 

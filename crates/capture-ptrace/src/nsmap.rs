@@ -7,7 +7,7 @@
 //! recorded as the pid vigil sees, with the number the program passed beside it; a pid that no
 //! process has in that namespace is recorded as given and marked unknown.
 
-use crate::tracer::Tracer;
+use crate::view::View;
 use std::sync::Arc;
 use vigil_event::{Resolution, Resolved, Value};
 
@@ -45,7 +45,7 @@ pub fn own_ns() -> u64 {
     std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
 }
 
-impl Tracer<'_> {
+impl View<'_> {
     /// The namespace ids of a traced task, cached until it exits.
     pub(crate) fn task_ns(&mut self, tid: i32) -> Option<NsIds> {
         if let Some(n) = self.ns_cache.get(&tid) {

@@ -13,12 +13,13 @@
 use crate::PtraceError;
 use crate::smo::{self, FaultPlan, ProtOp, SmoMode, merge};
 use crate::tracer::Tracer;
+use crate::view::from_tracee;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use syscalls::Sysno;
 use vigil_capture::now_ns;
-use vigil_event::{EventKind, FaultAccess, MemAccess, SignalFault, SmoAccess, SmoVia, SyscallId};
+use vigil_event::{EventKind, MemAccess, SmoAccess, SmoVia, SyscallId};
 use vigil_tracee::{Decoded, Running, Stop, Stopped, Wait};
 
 /// A buffer a syscall hands the kernel: `(addr, len, the kernel writes it)`.
@@ -26,14 +27,6 @@ pub type Buffer = (u64, u64, bool);
 
 /// Most iovecs vigil reads from one call (the kernel's UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
-
-fn from_tracee(a: vigil_tracee::MemAccess) -> MemAccess {
-    match a {
-        vigil_tracee::MemAccess::Read => MemAccess::Read,
-        vigil_tracee::MemAccess::Write => MemAccess::Write,
-        vigil_tracee::MemAccess::ReadWrite => MemAccess::ReadWrite,
-    }
-}
 
 /// The wait status the main loop would have seen for a stop taken while interrupting.
 fn status_of(tid: i32, stop: &Stop) -> Option<WaitStatus> {
@@ -141,10 +134,10 @@ impl Tracer<'_> {
         if ops.is_empty() {
             return Ok(());
         }
-        let tid = if self.threads.get(&pid).is_some_and(|t| t.pid == pid) {
+        let tid = if self.view.threads.get(&pid).is_some_and(|t| t.pid == pid) {
             pid
         } else {
-            match self.threads.iter().find(|(_, t)| t.pid == pid) {
+            match self.view.threads.iter().find(|(_, t)| t.pid == pid) {
                 Some((&t, _)) => t,
                 None => return Ok(()),
             }
@@ -156,8 +149,12 @@ impl Tracer<'_> {
         // interrupt): inject there. Interrupting it again would wait for a stop that cannot
         // come while vigil holds it.
         if let Some(st) = self.deferred.iter().copied().find(|st| {
-            st.pid()
-                .is_some_and(|p| self.threads.get(&p.as_raw()).is_some_and(|t| t.pid == pid))
+            st.pid().is_some_and(|p| {
+                self.view
+                    .threads
+                    .get(&p.as_raw())
+                    .is_some_and(|t| t.pid == pid)
+            })
         }) {
             let Some(held) = st.pid().map(Pid::as_raw) else {
                 return Ok(());
@@ -248,72 +245,6 @@ impl Tracer<'_> {
         }
     }
 
-    /// The instruction at the thread's IP and what it does at `addr`: (access, executes).
-    fn decode_at(
-        &mut self,
-        pid: i32,
-        regs: &vigil_tracee::Regs,
-        addr: u64,
-    ) -> (Option<MemAccess>, bool, Option<Decoded>) {
-        let ip = regs.ip();
-        let mut code = [0u8; vigil_tracee::MAX_INSTRUCTION_LEN];
-        let n = match self.procs.get_mut(&pid) {
-            Some(p) => {
-                if p.mem.read(ip, &mut code).is_ok() {
-                    code.len()
-                } else {
-                    // The instruction may end a mapping: what there is up to the page's end.
-                    let n = code.len().min((0x1000 - (ip & 0xfff)) as usize);
-                    if p.mem.read(ip, &mut code[..n]).is_ok() {
-                        n
-                    } else {
-                        0
-                    }
-                }
-            }
-            None => 0,
-        };
-        let decoded = vigil_tracee::memory_operands(&code[..n], regs).ok();
-        let exec = match &decoded {
-            Some(d) => addr >= ip && addr < ip + d.len as u64,
-            None => addr & !0xfff == ip & !0xfff,
-        };
-        let access = decoded
-            .as_ref()
-            .and_then(|d| d.access_at(addr))
-            .map(from_tracee);
-        (access, exec, decoded)
-    }
-
-    /// What a kernel-raised SIGSEGV/SIGBUS/... pointed at, for the signal event.
-    pub(crate) fn fault_of(&mut self, pid: i32, tid: i32, stop: &Stop) -> Option<SignalFault> {
-        let Stop::Signal { sig, info } = stop else {
-            return None;
-        };
-        if !matches!(
-            *sig,
-            libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE
-        ) || info.code() <= 0
-        {
-            return None;
-        }
-        let addr = info.fault_addr()?;
-        let regs = nix::sys::ptrace::getregs(Pid::from_raw(tid)).ok()?;
-        let regs = vigil_tracee::Regs(regs);
-        let (access, exec, _) = self.decode_at(pid, &regs, addr);
-        Some(SignalFault {
-            addr,
-            ip: regs.ip(),
-            access: match (exec, access) {
-                (true, _) => FaultAccess::Execute,
-                (false, Some(MemAccess::Read)) => FaultAccess::Read,
-                (false, Some(MemAccess::Write)) => FaultAccess::Write,
-                (false, Some(MemAccess::ReadWrite)) => FaultAccess::ReadWrite,
-                (false, None) => FaultAccess::Unknown,
-            },
-        })
-    }
-
     /// A SIGSEGV at `addr` in a range vigil protected. Ok(true): vigil's, handled and the
     /// thread resumed; Ok(false): the program's own, to deliver as usual.
     pub(crate) fn smo_fault(
@@ -329,8 +260,8 @@ impl Tracer<'_> {
         let Ok(regs) = at.regs() else {
             return Ok(false);
         };
-        let (access, exec, decoded) = self.decode_at(pid, &regs, addr);
-        let Some(spaces) = self.spaces.as_ref() else {
+        let (access, exec, decoded) = self.view.decode_at(pid, &regs, addr);
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return Ok(false);
         };
         let plan = self.smo.access(
@@ -495,7 +426,7 @@ impl Tracer<'_> {
             } = *at.stop()
                 && let Some(addr2) = info.fault_addr()
                 && self.own.range_at(pid, addr2).is_some()
-                && let Some(spaces) = self.spaces.as_ref()
+                && let Some(spaces) = self.view.spaces.as_ref()
                 && let FaultPlan::Step {
                     lift: l2,
                     event: mut e2,
@@ -555,7 +486,7 @@ impl Tracer<'_> {
     fn buffers(&mut self, pid: i32, call: Sysno, raw: &[u64; 6]) -> Vec<Buffer> {
         let iov = |t: &mut Self, at: u64, n: u64, writes: bool| -> Vec<Buffer> {
             let mut out = Vec::new();
-            let Some(p) = t.procs.get_mut(&pid) else {
+            let Some(p) = t.view.procs.get_mut(&pid) else {
                 return out;
             };
             for i in 0..n.min(MAX_IOV) {
@@ -575,7 +506,7 @@ impl Tracer<'_> {
             out
         };
         let msg = |t: &mut Self, at: u64, writes: bool| -> Vec<Buffer> {
-            let Some(p) = t.procs.get_mut(&pid) else {
+            let Some(p) = t.view.procs.get_mut(&pid) else {
                 return Vec::new();
             };
             let Some(iov_at) = at.checked_add(16).filter(|a| a.checked_add(16).is_some()) else {
@@ -659,6 +590,7 @@ impl Tracer<'_> {
                 }
             }
             let ip = self
+                .view
                 .threads
                 .get(&tid)
                 .and(match seccomp_stop {
@@ -679,7 +611,7 @@ impl Tracer<'_> {
                 let mut a = start;
                 while a < end {
                     let next = (a | 0xfff).saturating_add(1).min(end);
-                    if let Some(spaces) = self.spaces.as_ref() {
+                    if let Some(spaces) = self.view.spaces.as_ref() {
                         let access = if writes {
                             MemAccess::Write
                         } else {
@@ -758,7 +690,7 @@ impl Tracer<'_> {
         tid: i32,
         ranges: &[(u64, u64)],
     ) -> Result<(), PtraceError> {
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return Ok(());
         };
         let mut here = Vec::new();
@@ -783,7 +715,7 @@ impl Tracer<'_> {
                             v.end,
                             v.path().map(|p| p.to_string()).unwrap_or_default()
                         );
-                        self.generated_actions.push((
+                        self.view.generated_actions.push((
                             pid as u32,
                             tid as u32,
                             EventKind::Action(vigil_event::Action {
@@ -894,7 +826,7 @@ impl Tracer<'_> {
     /// Registers the process's monitored mappings with the own-signal registry (a SIGSEGV
     /// there is classified as vigil's first), from the model.
     pub(crate) fn register_ranges(&mut self, pid: i32) {
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return;
         };
         self.own.forget_process(pid);
@@ -917,7 +849,7 @@ impl Tracer<'_> {
             return;
         }
         self.register_ranges(child);
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return;
         };
         let ops = self.smo.protect_plan(spaces, child, 0, u64::MAX);
@@ -985,7 +917,7 @@ impl Tracer<'_> {
         &mut self,
         pid: i32,
         tid: i32,
-        p: &crate::tracer::Pending,
+        p: &crate::view::Pending,
         ret: i64,
         args: &mut vigil_event::Args,
     ) -> Result<(), PtraceError> {
@@ -1097,7 +1029,7 @@ impl Tracer<'_> {
         if !self.smo.has_smo(target) {
             return Ok(None);
         }
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return Ok(None);
         };
         let ops = self.smo.own_protection_plan(spaces, target);
@@ -1135,7 +1067,7 @@ impl Tracer<'_> {
             self.own.classify(pid, tid, &stop),
             crate::own::Cause::OwnFault { .. }
         );
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return own;
         };
         let ops = self.smo.own_protection_plan(spaces, pid);
@@ -1210,7 +1142,7 @@ impl Tracer<'_> {
         tid: i32,
         target: i32,
     ) -> Result<(), PtraceError> {
-        let Some(spaces) = self.spaces.as_ref() else {
+        let Some(spaces) = self.view.spaces.as_ref() else {
             return Ok(());
         };
         let ops = self.smo.protect_plan(spaces, target, 0, u64::MAX);

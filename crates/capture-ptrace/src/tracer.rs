@@ -2,84 +2,30 @@
 //! events, and resumes the tracee as quickly as it can.
 
 use crate::PtraceError;
-use crate::decode::Walked;
-use crate::fs::{Fs, SharedFds, SharedFs};
 use crate::guard::Guarded;
 use crate::inspect;
-use crate::memory::Memory;
-use crate::nsmap::NsIds;
 use crate::own::{Cause, OwnSignals};
-use crate::uring::Rings;
+use crate::view::{MEMORY_CALLS, Pending, View};
 use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-use std::os::fd::OwnedFd;
-use std::rc::Rc;
+use std::collections::HashSet;
 use std::sync::Arc;
 use syscalls::Sysno;
-use vigil_capture::{EventSink, Selection, Sequencer, StopHandle, Verdict, now_ns};
+use vigil_capture::{EventSink, Selection, StopHandle, Verdict, now_ns};
 use vigil_event::syscall::Bookkeeping;
 use vigil_event::*;
 
-/// A syscall between its entry and exit stops.
-pub struct Pending {
-    pub call: SyscallId,
-    pub entry_seq: u64,
-    pub raw: [u64; 6],
-    pub args: Args,
-    /// What each path argument named when vigil walked it at entry.
-    pub walked: Walked,
-    pub record: bool,
-    /// Resumed with PTRACE_SYSCALL: an exit stop will come.
-    pub awaiting_exit: bool,
-    /// The task this call created (its fork/clone event came during the call).
-    pub created: Option<i32>,
-    /// Kernel writes into shared mappings this call may make, emitted after its exit.
-    pub smo_out: Vec<SmoAccess>,
-    /// A read of this process's maps file, for which its protections were given back.
-    pub smo_maps_of: Option<i32>,
-}
-
-pub struct Thread {
-    pub pid: i32,
-    pub pending: Option<Pending>,
-    pub files: SharedFds,
-    pub fs: SharedFs,
-}
-
-pub struct Process {
-    pub ppid: i32,
-    pub exe: Str,
-    pub argv: Arc<[Str]>,
-    pub creds: Creds,
-    pub mem: Memory,
-    pidfd: Option<Option<OwnedFd>>,
-    /// Its io_uring rings and what was submitted through them.
-    pub rings: Rings,
-}
-
-impl Process {
-    pub fn pidfd(&mut self, pid: i32) -> Option<&OwnedFd> {
-        self.pidfd
-            .get_or_insert_with(|| inspect::pidfd_open(pid))
-            .as_ref()
-    }
-}
-
 pub struct Tracer<'s> {
-    /// Numbers events and hands them to the sink (which may fail: then the tracer drains).
-    pub(crate) out: Sequencer<'s>,
+    /// What vigil knows of the traced processes and the event sequence (view.rs): the
+    /// decoding and bookkeeping this loop shares with the observer.
+    pub(crate) view: View<'s>,
     /// Set from outside to end the capture (detaching from what is left).
     pub(crate) stop: StopHandle,
     /// The capture was ended by `stop`.
     pub stopped: bool,
-    pub(crate) selection: Selection,
-    pub(crate) threads: HashMap<i32, Thread>,
-    pub(crate) procs: HashMap<i32, Process>,
     /// New tasks whose first stop came before their parent's fork/clone event.
     pub(crate) early_children: HashSet<i32>,
     pub root: i32,
@@ -93,27 +39,8 @@ pub struct Tracer<'s> {
     cpu_free: bool,
     cpu_checked_ns: u64,
     cpus: u64,
-    /// Not every fd-changing call stops the tracee: check the fd table before trusting it.
-    pub(crate) validate_fds: bool,
-    /// vigil's own pid, and `/proc/<it>`, which a path walk must not end in (walk.rs).
-    pub(crate) vigil_pid: i32,
-    pub(crate) vigil_proc: Vec<u8>,
-    /// Top-level directories seen to be symlinks (walk.rs).
-    pub(crate) top_symlinks: std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
-    /// vigil's pid namespace, and the namespace ids of traced tasks that needed translating.
-    pub(crate) own_pidns: u64,
-    pub(crate) ns_cache: HashMap<i32, NsIds>,
     /// Device and inode of files the traced programs may not destroy (vigil's log).
     pub(crate) protected: Vec<(u64, u64)>,
-    /// Something decides at a call's entry (a rule that may deny): paths are walked there
-    /// for every call. Otherwise an open for reading is walked by the kernel alone, its exit
-    /// holding the answer (decode.rs).
-    pub(crate) exact_entry: bool,
-    /// Report a path that changed during a call even when its entry was not walked (lazy):
-    /// checked after the call (decode.rs). `watch` asks for it, `record` does not.
-    pub(crate) report_path_changes: bool,
-    /// Actions vigil took while handling the current stop, emitted after its event.
-    pub(crate) generated_actions: Vec<(u32, u32, EventKind)>,
     /// Signals the command received from other processes lately: (signal, sender, time), to
     /// tell a signal sent to the whole process group from one sent to vigil alone.
     root_signals: std::collections::VecDeque<(i32, i32, u64)>,
@@ -134,13 +61,6 @@ pub struct Tracer<'s> {
     pub(crate) deferred: std::collections::VecDeque<WaitStatus>,
     /// Wakes the wait when a monitoring slice ends.
     pub(crate) slice_timer: crate::smo_ops::SliceTimer,
-    /// Each process's address space (procstate: fork copies, CLONE_VM shares, exec replaces),
-    /// fed by the recorded mmap/munmap/mprotect/mremap/brk/shmat/shmdt exits and loaded from
-    /// /proc/PID/maps at each exec; `None` when none of those calls is selected (they are never
-    /// trapped just for the model).
-    pub(crate) spaces: Option<vigil_procstate::Processes>,
-    /// Buffer for reading /proc/PID/maps.
-    maps_buf: Vec<u8>,
 }
 
 /// How long vigil waits to see whether a signal sent to it reached the command too (sent to
@@ -159,6 +79,7 @@ fn tolerate_gone(r: nix::Result<()>) -> Result<(), PtraceError> {
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 /// Below this, polling for the next stop is not worth its syscalls.
 const MIN_SPIN_NS: u64 = 5_000;
 
@@ -176,10 +97,6 @@ fn syscall_info(tid: i32) -> Result<Option<libc::ptrace_syscall_info>, PtraceErr
 
 impl<'s> Tracer<'s> {
     pub fn new(sink: &'s mut dyn EventSink, selection: Selection, stop: StopHandle) -> Self {
-        let validate_fds = !selection.all
-            && syscall::known()
-                .filter(|(_, s)| s.bookkeeping == Bookkeeping::Fd)
-                .any(|(n, _)| !selection.nrs.contains(&(n.id() as u32)));
         // VIGIL_SPIN_US overrides the longest poll (0 disables polling), for measurements.
         let max_spin_ns = std::env::var("VIGIL_SPIN_US")
             .ok()
@@ -187,16 +104,8 @@ impl<'s> Tracer<'s> {
             .unwrap_or(100)
             * 1000;
         Tracer {
-            validate_fds,
-            vigil_pid: std::process::id() as i32,
-            top_symlinks: Default::default(),
-            vigil_proc: format!("/proc/{}", std::process::id()).into_bytes(),
-            own_pidns: crate::nsmap::own_ns(),
-            ns_cache: HashMap::new(),
+            view: View::new(sink, selection),
             protected: Vec::new(),
-            exact_entry: true,
-            report_path_changes: true,
-            generated_actions: Vec::new(),
             root_signals: std::collections::VecDeque::new(),
             pending_forward: None,
             detached: 0,
@@ -206,14 +115,8 @@ impl<'s> Tracer<'s> {
             smo_children: HashSet::new(),
             deferred: std::collections::VecDeque::new(),
             slice_timer: Default::default(),
-            spaces: tracks_address_spaces(&selection).then(vigil_procstate::Processes::new),
-            maps_buf: Vec::new(),
-            out: Sequencer::new(sink),
             stop,
             stopped: false,
-            selection,
-            threads: HashMap::new(),
-            procs: HashMap::new(),
             early_children: HashSet::new(),
             root: 0,
             root_status: None,
@@ -227,91 +130,31 @@ impl<'s> Tracer<'s> {
         }
     }
 
-    /// Hands an event to the sink and applies what it asks for (kill/stop the process).
     /// Monitors shared memory as `smo` says: the address-space model is kept whatever the
     /// selection (the memory calls are trapped for it).
     pub fn with_smo(&mut self, smo: crate::smo::Smo) {
-        if smo.on() && self.spaces.is_none() {
-            self.spaces = Some(vigil_procstate::Processes::new());
+        if smo.on() && self.view.spaces.is_none() {
+            self.view.spaces = Some(vigil_procstate::Processes::new());
         }
         self.smo = smo;
     }
 
+    /// Hands an event to the sink and applies what it asks for (kill/stop the process).
     pub(crate) fn emit(&mut self, pid: i32, tid: i32, kind: EventKind) {
-        let _ = self.emit_for_verdict(pid, tid, kind);
-    }
-
-    /// `emit`, returning the verdict so a syscall entry can be denied.
-    pub(crate) fn emit_for_verdict(&mut self, pid: i32, tid: i32, kind: EventKind) -> Verdict {
-        let d = self.out.emit(pid as u32, tid as u32, kind);
-        for (other, v) in d.others {
-            // Only a process still traced (not reaped): its pid cannot be someone else's yet.
-            if self.threads.values().any(|t| t.pid as u32 == other) {
-                signal(other as i32, v);
-            }
-        }
-        signal(pid, d.verdict);
-        d.verdict
-    }
-
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.out.next_seq()
+        self.view.emit(pid, tid, kind);
     }
 
     /// The sink failed (a full disk): nothing more is recorded. The traced programs run on
     /// to their end, each stop resumed at once (detaching would make every call the seccomp
     /// filter traps fail with ENOSYS: a filter cannot be removed).
     pub(crate) fn draining(&self) -> bool {
-        self.out.failed().is_some()
+        self.view.draining()
     }
 
     /// The traced command, stopped before its exec.
     pub fn add_root(&mut self, pid: i32, program: Str, argv: Arc<[Str]>) {
         self.root = pid;
-        let files: SharedFds = Rc::new(RefCell::new(Default::default()));
-        let fs: SharedFs = Rc::new(RefCell::new(Fs::new(inspect::cwd(pid))));
-        let creds = inspect::creds(pid).unwrap_or_default();
-        self.threads.insert(
-            pid,
-            Thread {
-                pid,
-                pending: None,
-                files,
-                fs,
-            },
-        );
-        self.procs.insert(
-            pid,
-            Process {
-                ppid: std::process::id() as i32,
-                exe: program.clone(),
-                argv: argv.clone(),
-                creds: creds.clone(),
-                mem: Memory::new(pid),
-                pidfd: None,
-                rings: Rings::default(),
-            },
-        );
-        if let Some(st) = self.spaces.as_mut() {
-            st.add_process(
-                pid as u32,
-                std::process::id(),
-                vigil_procstate::FdTable::new(),
-                vigil_procstate::FsState::default(),
-                vigil_procstate::AddressSpace::new(),
-            );
-        }
-        self.emit(
-            pid,
-            pid,
-            EventKind::ProcessStart(ProcessStart {
-                ppid: std::process::id(),
-                exe: program,
-                argv,
-                creds,
-                clone_flags: 0,
-            }),
-        );
+        self.view.add_root(pid, program, argv);
     }
 
     /// Logs the signals traced processes sent to vigil itself (ignored by its handlers).
@@ -319,7 +162,7 @@ impl<'s> Tracer<'s> {
         crate::signals::take_attention();
         let (refused, dropped) = crate::signals::drain_refused();
         for (sig, sender) in refused {
-            let (pid, tid) = match self.threads.get(&sender) {
+            let (pid, tid) = match self.view.threads.get(&sender) {
                 Some(t) => (t.pid, sender),
                 None => (sender, sender),
             };
@@ -366,7 +209,7 @@ impl<'s> Tracer<'s> {
         }
         self.pending_forward = None;
         let root = self.root;
-        if self.root_status.is_none() && self.threads.contains_key(&root) {
+        if self.root_status.is_none() && self.view.threads.contains_key(&root) {
             let _ = nix::sys::signal::kill(
                 Pid::from_raw(root),
                 Signal::try_from(sig).unwrap_or(Signal::SIGTERM),
@@ -387,7 +230,7 @@ impl<'s> Tracer<'s> {
     /// them): each is stopped where it is and detached. Their system calls that the seccomp
     /// filter traps fail with ENOSYS from then on (a filter cannot be removed).
     fn detach_all(&mut self) {
-        let tids: Vec<i32> = self.threads.keys().copied().collect();
+        let tids: Vec<i32> = self.view.threads.keys().copied().collect();
         for &t in &tids {
             // SAFETY: PTRACE_INTERRUPT takes no pointers.
             unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, t, 0, 0) };
@@ -416,7 +259,7 @@ impl<'s> Tracer<'s> {
                         // before the process goes on alone (a fault vigil caused is dropped:
                         // the access then succeeds).
                         if self.smo.on()
-                            && let Some(pid) = self.threads.get(&p.as_raw()).map(|t| t.pid)
+                            && let Some(pid) = self.view.threads.get(&p.as_raw()).map(|t| t.pid)
                             && self.smo.has_smo(pid)
                             && self.smo_release_all(pid, p.as_raw(), st)
                         {
@@ -431,10 +274,10 @@ impl<'s> Tracer<'s> {
                 Err(_) => break,
             }
         }
-        for (tid, t) in std::mem::take(&mut self.threads) {
+        for (tid, t) in std::mem::take(&mut self.view.threads) {
             crate::signals::set_traced(tid, false);
             if tid == t.pid {
-                self.procs.remove(&tid);
+                self.view.procs.remove(&tid);
             }
         }
     }
@@ -599,6 +442,7 @@ impl<'s> Tracer<'s> {
     /// Resumes a stopped task, through its syscall's exit when one is awaited.
     pub(crate) fn resume(&mut self, tid: i32, sig: Option<Signal>) -> Result<(), PtraceError> {
         let awaiting = self
+            .view
             .threads
             .get(&tid)
             .and_then(|t| t.pending.as_ref())
@@ -628,7 +472,7 @@ impl<'s> Tracer<'s> {
             return Ok(());
         }
         // The first stop of an auto-attached child.
-        if self.threads.contains_key(&tid) {
+        if self.view.threads.contains_key(&tid) {
             self.smo_child_start(tid);
             return self.resume(tid, None);
         }
@@ -638,7 +482,7 @@ impl<'s> Tracer<'s> {
     }
 
     fn on_signal(&mut self, tid: i32, sig: Signal) -> Result<(), PtraceError> {
-        let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
+        let Some(pid) = self.view.threads.get(&tid).map(|t| t.pid) else {
             // A task we have not been told about yet (its parent's event is still to come).
             self.early_children.insert(tid);
             return Ok(());
@@ -660,46 +504,18 @@ impl<'s> Tracer<'s> {
                 cause => return self.consume_own(pid, tid, stop, cause),
             }
         }
-        let fault = stop.as_ref().and_then(|s| self.fault_of(pid, tid, s));
-        let (code, sender_pid, sender_uid) = match stop {
-            Some(vigil_tracee::Stop::Signal { info, .. }) => {
-                // SAFETY: si_pid/si_uid are read from the union as the kernel filled it; for
-                // signals not sent by a process they are zero or unrelated integers.
-                unsafe { (info.code(), info.raw.si_pid() as u32, info.raw.si_uid()) }
-            }
-            _ => (0, 0, 0),
-        };
-        let sender = if code <= 0 {
-            // si_pid is the sender as the receiver's pid namespace numbers it.
-            let real = match self.task_ns(tid) {
-                Some(n) if n.ns != self.own_pidns && sender_pid != 0 => {
-                    self.translate_pid(tid, sender_pid).unwrap_or(sender_pid)
-                }
-                _ => sender_pid,
-            };
-            (real, sender_uid)
-        } else {
-            (0, 0)
-        };
-        if tid == self.root && code <= 0 {
+        let d = self
+            .view
+            .signal_delivery(pid, tid, sig as i32, stop.as_ref());
+        if tid == self.root && d.code <= 0 {
             // Seen by handle_forward: this signal reached the command from its sender.
             self.root_signals
-                .push_back((sig as i32, sender.0 as i32, now_ns()));
+                .push_back((sig as i32, d.sender_pid as i32, now_ns()));
             if self.root_signals.len() > 16 {
                 self.root_signals.pop_front();
             }
         }
-        self.emit(
-            pid,
-            tid,
-            EventKind::Signal(SignalDelivery {
-                signal: sig as i32,
-                code,
-                sender_pid: sender.0,
-                sender_uid: sender.1,
-                fault,
-            }),
-        );
+        self.emit(pid, tid, EventKind::Signal(d));
         self.resume(tid, Some(sig))
     }
 
@@ -719,16 +535,7 @@ impl<'s> Tracer<'s> {
             Ok(()) => {}
             Err(vigil_tracee::Error::DiedDuringInjection { exit, .. }) => {
                 // tracee reaped it while running the mprotect: its end is reported here.
-                let status = match exit {
-                    vigil_tracee::Exit::Exited(c) => ExitStatus::Code(c),
-                    vigil_tracee::Exit::Killed {
-                        signal,
-                        core_dumped,
-                    } => ExitStatus::Signal {
-                        signal,
-                        core_dumped,
-                    },
-                };
+                let status = crate::view::exit_status(exit);
                 self.on_task_exit(tid, status);
                 return Ok(());
             }
@@ -750,23 +557,19 @@ impl<'s> Tracer<'s> {
             Ok(c) => c as i32,
             Err(_) => return self.resume(parent_tid, None),
         };
-        let flags = self.clone_flags_of(parent_tid, event);
+        let flags = self.view.clone_flags_of(parent_tid, event);
         if let Some(p) = self
+            .view
             .threads
             .get_mut(&parent_tid)
             .and_then(|t| t.pending.as_mut())
         {
             p.created = Some(child);
         }
-        let Some(parent) = self.threads.get(&parent_tid) else {
+        let Some(ppid) = self.view.threads.get(&parent_tid).map(|t| t.pid) else {
             return self.resume(parent_tid, None);
         };
-        let ppid = parent.pid;
         crate::signals::set_traced(child, true);
-        if let Some(st) = self.spaces.as_mut() {
-            // CLONE_VM shares the parent's address space, a fork copies it.
-            let _ = st.clone_task(parent_tid as u32, child as u32, flags);
-        }
         if self.smo.on() && flags & libc::CLONE_VM as u64 == 0 {
             // The child has its parent's protections and grants: protected at its first stop.
             self.smo.fork(ppid, child);
@@ -774,70 +577,8 @@ impl<'s> Tracer<'s> {
                 self.smo_children.insert(child);
             }
         }
-        let files = if flags & libc::CLONE_FILES as u64 != 0 {
-            parent.files.clone()
-        } else {
-            Rc::new(RefCell::new(parent.files.borrow().clone()))
-        };
-        let fs = if flags & libc::CLONE_FS as u64 != 0 {
-            parent.fs.clone()
-        } else {
-            Rc::new(RefCell::new(parent.fs.borrow().clone()))
-        };
-        if flags & libc::CLONE_THREAD as u64 != 0 {
-            self.threads.insert(
-                child,
-                Thread {
-                    pid: ppid,
-                    pending: None,
-                    files,
-                    fs,
-                },
-            );
-            self.emit(
-                ppid,
-                child,
-                EventKind::ThreadStart(ThreadStart {
-                    creator_tid: parent_tid as u32,
-                }),
-            );
-        } else {
-            let Some(p) = self.procs.get(&ppid) else {
-                return self.resume(parent_tid, None);
-            };
-            // CLONE_PARENT: the new process is a sibling of its creator.
-            let real_ppid = if flags & libc::CLONE_PARENT as u64 != 0 {
-                p.ppid
-            } else {
-                ppid
-            };
-            let start = ProcessStart {
-                ppid: real_ppid as u32,
-                exe: p.exe.clone(),
-                argv: p.argv.clone(),
-                creds: p.creds.clone(),
-                clone_flags: flags,
-            };
-            let proc_ = Process {
-                ppid: real_ppid,
-                exe: p.exe.clone(),
-                argv: p.argv.clone(),
-                creds: p.creds.clone(),
-                mem: Memory::new(child),
-                pidfd: None,
-                rings: p.rings.inherit(),
-            };
-            self.procs.insert(child, proc_);
-            self.threads.insert(
-                child,
-                Thread {
-                    pid: child,
-                    pending: None,
-                    files,
-                    fs,
-                },
-            );
-            self.emit(child, child, EventKind::ProcessStart(start));
+        if !self.view.add_task(parent_tid, child, flags) {
+            return self.resume(parent_tid, None);
         }
         // Its first stop may have come already: then it waits for us to resume it.
         if self.early_children.remove(&child) {
@@ -847,175 +588,35 @@ impl<'s> Tracer<'s> {
         self.resume(parent_tid, None)
     }
 
-    /// The clone flags of the call that created a task, from the pending call when vigil
-    /// decoded it, else from the registers (the parent is stopped inside the call).
-    fn clone_flags_of(&mut self, tid: i32, event: i32) -> u64 {
-        if event == libc::PTRACE_EVENT_FORK {
-            return libc::SIGCHLD as u64;
-        }
-        if event == libc::PTRACE_EVENT_VFORK {
-            return (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | libc::SIGCHLD as u64;
-        }
-        let Ok(regs) = ptrace::getregs(Pid::from_raw(tid)) else {
-            return 0;
-        };
-        match regs.orig_rax as i64 {
-            n if n == libc::SYS_clone => regs.rdi,
-            n if n == libc::SYS_clone3 => {
-                let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
-                self.procs
-                    .get_mut(&pid)
-                    .and_then(|p| p.mem.read_u64(regs.rdi).ok())
-                    .unwrap_or(0)
-            }
-            _ => 0,
-        }
-    }
-
     fn on_exec(&mut self, tid: i32) -> Result<(), PtraceError> {
         // A non-leader thread that execs takes over the leader's tid.
         let former = ptrace::getevent(Pid::from_raw(tid))
             .map(|f| f as i32)
             .unwrap_or(tid);
-        if former != tid
-            && let Some(t) = self.threads.remove(&former)
-        {
+        if former != tid && self.view.threads.contains_key(&former) {
             crate::signals::set_traced(former, false);
             crate::signals::set_traced(tid, true);
-            self.threads.insert(tid, t);
         }
-        let Some(thread) = self.threads.get_mut(&tid) else {
+        let Some(pid) = self.view.exec(tid, former) else {
             return self.resume(tid, None);
         };
-        let pid = thread.pid;
-        // exec gives the process its own fd table and closes close-on-exec fds.
-        let table = thread.files.borrow().clone();
-        thread.files = Rc::new(RefCell::new(table));
-        thread.files.borrow_mut().exec();
-        // argv as the kernel placed it in the new image (for a script, the interpreter's
-        // argv): not what vigil read at entry, which a thread could have changed since.
-        let argv = match inspect::cmdline(pid) {
-            Some(a) => a,
-            None => thread
-                .pending
-                .as_ref()
-                .and_then(|p| {
-                    let at = p
-                        .call
-                        .signature()
-                        .args
-                        .iter()
-                        .position(|a| a.kind == ArgKind::Argv)?;
-                    p.args.get(at)?.as_list().cloned()
-                })
-                .unwrap_or_else(|| Arc::from(Vec::new())),
-        };
-        let (exe, dev, ino, setid) = inspect::exe(pid);
-        let inherited = self.procs.get(&pid).map(|p| p.creds.clone());
-        let creds = match inherited {
-            Some(c) if !setid => c,
-            _ => inspect::creds(pid).unwrap_or_default(),
-        };
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.exe = exe.clone();
-            p.argv = argv.clone();
-            p.creds = creds.clone();
-            // The old address space is gone; so is any cached /proc/PID/mem, and the rings'
-            // mappings.
-            p.mem = Memory::new(pid);
-            p.rings = Rings::default();
-        }
         // The old address space is gone, and what vigil protected in it.
         self.own.forget_process(pid);
         self.smo.forget(pid);
         if pid == self.root {
             self.root_exec_seen = true;
         }
-        self.emit(
-            pid,
-            tid,
-            EventKind::ProcessExec(ProcessExec {
-                exe,
-                argv,
-                creds,
-                dev,
-                ino,
-            }),
-        );
-        self.exec_address_space(pid, former);
         self.resume(tid, None)
-    }
-
-    /// exec replaced the process's address space: the model takes the new one from
-    /// /proc/PID/maps, and the log gets it as a snapshot event.
-    fn exec_address_space(&mut self, pid: i32, former: i32) {
-        let Some(st) = self.spaces.as_mut() else {
-            return;
-        };
-        if st.exec(pid as u32, former as u32).is_err() {
-            st.adopt(pid as u32, pid as u32);
-        }
-        let snap = match inspect::maps(pid, &mut self.maps_buf) {
-            Some(text) if st.load_maps(pid as u32, &text).is_ok() => {
-                st.mm(pid as u32).map(|m| m.snapshot())
-            }
-            _ => None,
-        };
-        if let Some(snap) = snap {
-            self.emit(pid, pid, EventKind::AddressSpace(snap));
-        }
-    }
-
-    /// A recorded syscall exit that changes an address space updates the process's model
-    /// (procstate applies it as any consumer of the event would). Returns the event's kind.
-    fn model_memory(&mut self, pid: i32, tid: i32, kind: EventKind) -> EventKind {
-        let Some(st) = self.spaces.as_mut() else {
-            return kind;
-        };
-        let EventKind::SyscallExit(x) = &kind else {
-            return kind;
-        };
-        let changes_memory = match x.call.canonical() {
-            Some(s) => MEMORY_CALLS.contains(&s) || s == Sysno::shmget || s == Sysno::madvise,
-            // i386 mmap2 has no x86-64 identity; procstate recognises it.
-            None => x.call.abi == Abi::I386,
-        };
-        if !changes_memory {
-            return kind;
-        }
-        let ev = Event {
-            seq: 0,
-            time_ns: 0,
-            pid: pid as u32,
-            tid: tid as u32,
-            kind,
-        };
-        // A call the model cannot place (an earlier one was not selected) leaves it as it is;
-        // the next exec's snapshot puts it right.
-        let _ = st.apply(&ev);
-        #[cfg(test)]
-        space_check::compare(st, pid);
-        ev.kind
     }
 
     fn on_task_exit(&mut self, tid: i32, status: ExitStatus) {
         self.early_children.remove(&tid);
-        let Some(thread) = self.threads.remove(&tid) else {
+        let Some((pid, process_ended)) = self.view.task_exit(tid, status) else {
             return;
         };
         crate::signals::set_traced(tid, false);
-        self.ns_cache.remove(&tid);
         self.own.forget_thread(tid);
-        let pid = thread.pid;
-        if let Some(st) = self.spaces.as_mut() {
-            st.exit_thread(tid as u32);
-            if tid == pid {
-                st.exit_process(pid as u32);
-            }
-        }
-        self.emit(pid, tid, EventKind::ThreadExit(ThreadExit { status }));
-        if tid == pid {
-            self.procs.remove(&pid);
+        if process_ended {
             self.own.forget_process(pid);
             self.smo.forget(pid);
             self.smo_children.remove(&pid);
@@ -1023,54 +624,12 @@ impl<'s> Tracer<'s> {
                 self.root_status = Some(status);
                 crate::signals::root_gone();
             }
-            self.emit(pid, tid, EventKind::ProcessExit(ProcessExit { status }));
         }
     }
 
     /// An action vigil itself took about a process, logged like any event.
     pub(crate) fn action(&mut self, pid: i32, tid: i32, action: &str, detail: String) {
-        self.emit(
-            pid,
-            tid,
-            EventKind::Action(Action {
-                action: Str::from(action),
-                by: Str::from(""),
-                target_pid: pid as u32,
-                detail: Str::from(detail),
-            }),
-        );
-    }
-
-    /// A call's entry event when it is recorded: its seq (the seq it would have had
-    /// otherwise) and what the sink wants done about it.
-    pub(crate) fn emit_entry(
-        &mut self,
-        pid: i32,
-        tid: i32,
-        call: SyscallId,
-        args: &Args,
-        record: bool,
-    ) -> (u64, Verdict) {
-        let entry_seq = self.next_seq();
-        if !record {
-            return (entry_seq, Verdict::Continue);
-        }
-        let verdict = self.emit_for_verdict(
-            pid,
-            tid,
-            EventKind::SyscallEntry(SyscallEntry {
-                call,
-                args: args.clone(),
-            }),
-        );
-        (entry_seq, verdict)
-    }
-
-    /// Emits the actions queued while the current stop was handled.
-    fn flush_actions(&mut self) {
-        for (pid, tid, kind) in std::mem::take(&mut self.generated_actions) {
-            self.emit(pid as i32, tid as i32, kind);
-        }
+        self.view.action(pid, tid, action, detail);
     }
 
     pub(crate) fn on_syscall_entry(&mut self, tid: i32) -> Result<(), PtraceError> {
@@ -1085,23 +644,11 @@ impl<'s> Tracer<'s> {
         }
         // SAFETY: op == SECCOMP, so the seccomp member of the union is the one filled in.
         let (nr, mut raw) = unsafe { (info.u.seccomp.nr, info.u.seccomp.args) };
-        let abi = match info.arch {
-            0xC000_003E if nr as u32 & syscall::X32_BIT != 0 => Abi::X32,
-            0xC000_003E => Abi::X86_64,
-            _ => Abi::I386,
-        };
-        if abi == Abi::I386 {
-            // The kernel uses the low 32 bits of each register of an i386 call (int $0x80
-            // from a 64-bit process included): so must vigil, or a pointer with high bits set
-            // would make it read another string than the kernel does.
-            for r in raw.iter_mut() {
-                *r &= 0xffff_ffff;
-            }
-        }
-        let call = SyscallId { abi, nr: nr as u32 };
+        let call = crate::view::syscall_id(info.arch == AUDIT_ARCH_X86_64, nr, &mut raw);
+        let abi = call.abi;
         let sig = call.signature();
-        let record = self.selection.contains(call);
-        let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
+        let record = self.view.selection.contains(call);
+        let Some(pid) = self.view.threads.get(&tid).map(|t| t.pid) else {
             return self.resume(tid, None);
         };
         let sys = call.canonical();
@@ -1110,7 +657,7 @@ impl<'s> Tracer<'s> {
             // Trapped only because every call of another ABI is (see seccomp.rs).
             return self.resume(tid, None);
         }
-        let (args, walked) = self.decode_entry(pid, tid, call, &raw);
+        let (args, walked) = self.view.decode_entry(pid, tid, call, &raw);
         // Shared memory: the slice ends at every syscall stop, and the call's buffers in
         // shared mappings are the kernel's accesses (smo_ops.rs).
         let mut smo_out = Vec::new();
@@ -1148,7 +695,7 @@ impl<'s> Tracer<'s> {
         if let Some(s @ (Sysno::close | Sysno::close_range)) = sys
             && matches!(guarded, Guarded::Allow | Guarded::Changed { .. })
         {
-            self.close_fds(tid, s, &raw);
+            self.view.close_fds(tid, s, &raw);
         }
         let mut awaiting_exit = record
             || matches!(sig.bookkeeping, Bookkeeping::Exit | Bookkeeping::Guard)
@@ -1160,7 +707,7 @@ impl<'s> Tracer<'s> {
         if matches!(sys, Some(Sysno::exit | Sysno::exit_group)) {
             awaiting_exit = false;
         }
-        let (entry_seq, verdict) = self.emit_entry(pid, tid, call, &args, record);
+        let (entry_seq, verdict) = self.view.emit_entry(pid, tid, call, &args, record);
         match guarded {
             Guarded::Allow => {}
             Guarded::Changed { detail } => self.action(pid, tid, "changed", detail),
@@ -1181,7 +728,7 @@ impl<'s> Tracer<'s> {
         {
             return self.skip(pid, tid, call, entry_seq, args, -(errno as i64), record);
         }
-        if let Some(t) = self.threads.get_mut(&tid) {
+        if let Some(t) = self.view.threads.get_mut(&tid) {
             t.pending = Some(Pending {
                 call,
                 entry_seq,
@@ -1217,6 +764,7 @@ impl<'s> Tracer<'s> {
             }
             Some(Sysno::shmat) if raw[1] == 0 => {
                 let size = self
+                    .view
                     .spaces
                     .as_ref()
                     .and_then(|s| s.shm_segment(raw[0] as i64))
@@ -1273,14 +821,19 @@ impl<'s> Tracer<'s> {
                 }),
             );
         }
-        if let Some(t) = self.threads.get_mut(&tid) {
+        if let Some(t) = self.view.threads.get_mut(&tid) {
             t.pending = None;
         }
         self.resume(tid, None)
     }
 
     pub(crate) fn on_syscall_exit(&mut self, tid: i32) -> Result<(), PtraceError> {
-        let Some(mut pending) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+        let Some(mut pending) = self
+            .view
+            .threads
+            .get_mut(&tid)
+            .and_then(|t| t.pending.take())
+        else {
             return self.resume(tid, None);
         };
         let Some(info) = syscall_info(tid)? else {
@@ -1291,7 +844,7 @@ impl<'s> Tracer<'s> {
         }
         // SAFETY: op == EXIT, so the exit member of the union is the one filled in.
         let ret = unsafe { info.u.exit.sval };
-        let pid = self.threads.get(&tid).map_or(tid, |t| t.pid);
+        let pid = self.view.threads.get(&tid).map_or(tid, |t| t.pid);
         match pending.call.canonical() {
             Some(Sysno::io_uring_enter) => self.uring_enter_exit(pid, tid, &pending.raw),
             Some(Sysno::io_uring_register) if ret >= 0 => {
@@ -1299,7 +852,7 @@ impl<'s> Tracer<'s> {
             }
             _ => {}
         }
-        let mut args = self.finish_call(pid, tid, &pending, ret);
+        let mut args = self.view.finish_call(pid, tid, &pending, ret);
         if pending.call.canonical() == Some(Sysno::io_uring_setup) && ret >= 0 {
             self.uring_setup_exit(pid, tid, &pending.raw, ret as i32);
         }
@@ -1308,19 +861,8 @@ impl<'s> Tracer<'s> {
         }
         let smo_model = self.smo.on() && pending.call.canonical().is_some_and(changes_memory);
         if pending.record || smo_model {
-            let kind = self.model_memory(
-                pid,
-                tid,
-                EventKind::SyscallExit(SyscallExit {
-                    call: pending.call,
-                    entry_seq: pending.entry_seq,
-                    ret,
-                    args,
-                }),
-            );
-            if pending.record {
-                self.emit(pid, tid, kind);
-            }
+            self.view
+                .exit_event(pid, tid, &pending, ret, args, pending.record);
         }
         if let Some(target) = pending.smo_maps_of {
             self.smo_maps_read_done(pid, tid, target)?;
@@ -1332,6 +874,7 @@ impl<'s> Tracer<'s> {
                 let mut ranges = memory_call_ranges(pending.call.canonical(), &pending.raw, ret);
                 if pending.call.canonical() == Some(Sysno::shmat)
                     && let Some(v) = self
+                        .view
                         .spaces
                         .as_ref()
                         .and_then(|s| s.mm(pid as u32))
@@ -1354,7 +897,7 @@ impl<'s> Tracer<'s> {
                 self.smo_protect_here(pid, tid, &ops);
             }
         }
-        self.flush_actions();
+        self.view.flush_actions();
         self.check_child_traced(pid, tid, &pending, ret);
         self.resume(tid, None)
     }
@@ -1369,10 +912,10 @@ impl<'s> Tracer<'s> {
         if !forks || ret <= 0 || p.created.is_some() {
             return;
         }
-        let Some(child) = self.translate_pid(pid, ret as u32) else {
+        let Some(child) = self.view.translate_pid(pid, ret as u32) else {
             return;
         };
-        if self.threads.contains_key(&(child as i32))
+        if self.view.threads.contains_key(&(child as i32))
             || self.early_children.contains(&(child as i32))
         {
             return;
@@ -1387,10 +930,6 @@ impl<'s> Tracer<'s> {
                 p.call
             ),
         );
-    }
-
-    pub(crate) fn thread_files(&self, tid: i32) -> Option<SharedFds> {
-        self.threads.get(&tid).map(|t| t.files.clone())
     }
 }
 
@@ -1435,89 +974,5 @@ fn memory_call_ranges(sys: Option<Sysno>, raw: &[u64; 6], ret: i64) -> Vec<(u64,
         // The segment's size is the model's: its whole mapping is looked at.
         Some(Sysno::shmat) => vec![(r, r.saturating_add(1))],
         _ => Vec::new(),
-    }
-}
-
-/// The calls that change an address space, which the model follows.
-const MEMORY_CALLS: [Sysno; 7] = [
-    Sysno::mmap,
-    Sysno::munmap,
-    Sysno::mprotect,
-    Sysno::mremap,
-    Sysno::brk,
-    Sysno::shmat,
-    Sysno::shmdt,
-];
-
-/// Whether address spaces are modelled: only when the calls that change them are recorded
-/// (they are never trapped for the model alone).
-fn tracks_address_spaces(selection: &Selection) -> bool {
-    selection.all
-        || MEMORY_CALLS
-            .iter()
-            .any(|s| selection.nrs.contains(&(s.id() as u32)))
-}
-
-/// Carries out a kill or stop verdict on a traced process (a deny is applied at the syscall).
-fn signal(pid: i32, verdict: Verdict) {
-    let sig = match verdict {
-        Verdict::Kill => Signal::SIGKILL,
-        Verdict::Stop => Signal::SIGSTOP,
-        Verdict::Continue | Verdict::Deny(_) => return,
-    };
-    // It may be gone already: nothing left to do then.
-    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
-}
-
-/// Tests of the address-space model fed by the recorder: with checking on (this thread), after
-/// each memory call the model is compared with the kernel's /proc/PID/maps page by page.
-#[cfg(test)]
-pub(crate) mod space_check {
-    use std::cell::RefCell;
-    use std::collections::BTreeMap;
-    use vigil_procstate::{AddressSpace, Processes, Role};
-
-    thread_local! {
-        /// (comparisons made, differences found), when checking is on.
-        pub static CHECK: RefCell<Option<(usize, Vec<String>)>> = const { RefCell::new(None) };
-    }
-
-    /// Page -> (prot, shared, object identity, page offset), the main stack left out (it
-    /// grows behind any model's back).
-    fn pages(a: &AddressSpace) -> BTreeMap<u64, (u8, bool, Option<String>, u64)> {
-        let mut out = BTreeMap::new();
-        for v in a.iter().filter(|v| v.role != Role::Stack) {
-            for addr in (v.start..v.end).step_by(4096) {
-                let obj = v.object().map(|o| format!("{o:?}"));
-                let off = v.offset_at(addr).unwrap_or(0);
-                out.insert(addr, (v.prot.bits(), v.shared, obj, off));
-            }
-        }
-        out
-    }
-
-    pub fn compare(st: &Processes, pid: i32) {
-        CHECK.with(|c| {
-            let mut c = c.borrow_mut();
-            let Some((n, diffs)) = c.as_mut() else {
-                return;
-            };
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-                return;
-            };
-            let (Ok(real), Some(model)) = (vigil_procstate::parse_maps(&text), st.mm(pid as u32))
-            else {
-                diffs.push(format!("{pid}: no model"));
-                return;
-            };
-            *n += 1;
-            let (want, got) = (pages(&real), pages(model));
-            if want != got {
-                diffs.push(format!(
-                    "{pid}: real\n{text}model\n{}",
-                    model.to_maps_text()
-                ));
-            }
-        });
     }
 }

@@ -17,7 +17,8 @@
 //! program consumes without entering the kernel again before it exits, and a thread rewriting
 //! an SQE between vigil's read and the kernel's.
 
-use crate::tracer::{Pending, Tracer};
+use crate::tracer::Tracer;
+use crate::view::Pending;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use vigil_capture::Verdict;
@@ -144,8 +145,9 @@ fn find_mappings(pid: i32, ino: u64, ring: &mut Ring) {
 impl Tracer<'_> {
     /// The ring an fd refers to (its file's inode), when it is one this process set up.
     fn ring_of(&mut self, pid: i32, tid: i32, fd: i32) -> Option<u64> {
-        let ino = self.fd_target(pid, tid, fd)?.ino();
-        self.procs
+        let ino = self.view.fd_target(pid, tid, fd)?.ino();
+        self.view
+            .procs
             .get(&pid)?
             .rings
             .rings
@@ -156,13 +158,13 @@ impl Tracer<'_> {
     /// io_uring_setup returned a ring: its layout, from the params the kernel filled in.
     pub(crate) fn uring_setup_exit(&mut self, pid: i32, tid: i32, raw: &[u64; 6], fd: i32) {
         let mut params = [0u8; 120];
-        let Some(p) = self.procs.get_mut(&pid) else {
+        let Some(p) = self.view.procs.get_mut(&pid) else {
             return;
         };
         if p.mem.read(raw[1], &mut params).is_err() {
             return;
         }
-        let Some(ino) = self.fd_target(pid, tid, fd).map(|t| t.ino()) else {
+        let Some(ino) = self.view.fd_target(pid, tid, fd).map(|t| t.ino()) else {
             return;
         };
         let flags = u32_at(&params, 8);
@@ -179,7 +181,7 @@ impl Tracer<'_> {
             ring.cq_ring = Some(ring.cq.user_addr);
             ring.sqes = Some(ring.sq.user_addr);
         }
-        if let Some(p) = self.procs.get_mut(&pid) {
+        if let Some(p) = self.view.procs.get_mut(&pid) {
             p.rings.rings.insert(ino, ring);
         }
         if flags & uring::IORING_SETUP_SQPOLL != 0 {
@@ -205,7 +207,12 @@ impl Tracer<'_> {
             IORING_REGISTER_FILES => {
                 let n = (raw[3] as usize).min(1 << 16);
                 let mut b = vec![0u8; n * 4];
-                match self.procs.get_mut(&pid).map(|p| p.mem.read(raw[2], &mut b)) {
+                match self
+                    .view
+                    .procs
+                    .get_mut(&pid)
+                    .map(|p| p.mem.read(raw[2], &mut b))
+                {
                     Some(Ok(())) => b.chunks_exact(4).map(|c| u32_at(c, 0) as i32).collect(),
                     _ => return,
                 }
@@ -214,6 +221,7 @@ impl Tracer<'_> {
                 // struct io_uring_rsrc_register { nr, flags, resv2, data, tags }.
                 let mut hdr = [0u8; 32];
                 let Some(Ok(())) = self
+                    .view
                     .procs
                     .get_mut(&pid)
                     .map(|p| p.mem.read(raw[2], &mut hdr))
@@ -223,6 +231,7 @@ impl Tracer<'_> {
                 let n = (u32_at(&hdr, 0) as usize).min(1 << 16);
                 let mut b = vec![0u8; n * 4];
                 match self
+                    .view
                     .procs
                     .get_mut(&pid)
                     .map(|p| p.mem.read(u64_at(&hdr, 16), &mut b))
@@ -236,9 +245,10 @@ impl Tracer<'_> {
         };
         let fixed: Vec<Option<Arc<Target>>> = fds
             .into_iter()
-            .map(|fd| self.fd_target(pid, tid, fd))
+            .map(|fd| self.view.fd_target(pid, tid, fd))
             .collect();
         if let Some(r) = self
+            .view
             .procs
             .get_mut(&pid)
             .and_then(|p| p.rings.rings.get_mut(&ino))
@@ -254,7 +264,7 @@ impl Tracer<'_> {
         if raw[3] & uring::IORING_ENTER_REGISTERED_RING as u64 != 0 {
             // The fd is an index into the thread's registered rings: vigil only knows which
             // ring when the process has one.
-            let only = self.procs.get(&pid).and_then(|p| {
+            let only = self.view.procs.get(&pid).and_then(|p| {
                 (p.rings.rings.len() == 1).then(|| p.rings.rings.keys().next().copied())?
             });
             return only.and_then(|ino| self.uring_submit(pid, tid, ino, raw[1] as u32));
@@ -267,7 +277,7 @@ impl Tracer<'_> {
     /// io_uring_enter's exit: the completions it brought.
     pub(crate) fn uring_enter_exit(&mut self, pid: i32, tid: i32, raw: &[u64; 6]) {
         let ino = if raw[3] & uring::IORING_ENTER_REGISTERED_RING as u64 != 0 {
-            self.procs.get(&pid).and_then(|p| {
+            self.view.procs.get(&pid).and_then(|p| {
                 (p.rings.rings.len() == 1).then(|| p.rings.rings.keys().next().copied())?
             })
         } else {
@@ -280,7 +290,7 @@ impl Tracer<'_> {
 
     /// The ring, with its mappings found (and checked: its ring size is where it should be).
     fn ring_ready(&mut self, pid: i32, ino: u64) -> Option<Ring> {
-        let p = self.procs.get_mut(&pid)?;
+        let p = self.view.procs.get_mut(&pid)?;
         let ring = p.rings.rings.get_mut(&ino)?;
         let valid = |mem: &mut crate::memory::Memory, r: &Ring| {
             r.sq_ring.is_some_and(|a| {
@@ -299,7 +309,7 @@ impl Tracer<'_> {
     fn uring_submit(&mut self, pid: i32, tid: i32, ino: u64, to_submit: u32) -> Option<i32> {
         let ring = self.ring_ready(pid, ino)?;
         let (sq_ring, sqes) = (ring.sq_ring?, ring.sqes?);
-        let mem = &mut self.procs.get_mut(&pid)?.mem;
+        let mem = &mut self.view.procs.get_mut(&pid)?.mem;
         let head = mem.read_u32(sq_ring + ring.sq.head as u64).ok()?;
         let tail = mem.read_u32(sq_ring + ring.sq.tail as u64).ok()?;
         // The offsets say where the mask is; its value is in the ring.
@@ -316,12 +326,12 @@ impl Tracer<'_> {
             let index = if ring.flags & uring::IORING_SETUP_NO_SQARRAY != 0 {
                 slot
             } else {
-                let mem = &mut self.procs.get_mut(&pid)?.mem;
+                let mem = &mut self.view.procs.get_mut(&pid)?.mem;
                 mem.read_u32(sq_ring + ring.sq.array as u64 + 4 * slot as u64)
                     .ok()?
             };
             let mut sqe = [0u8; 64];
-            let mem = &mut self.procs.get_mut(&pid)?.mem;
+            let mem = &mut self.view.procs.get_mut(&pid)?.mem;
             if mem
                 .read(sqes + (index & mask) as u64 * sqe_size, &mut sqe)
                 .is_err()
@@ -384,16 +394,17 @@ impl Tracer<'_> {
         }
         let twin = call.canonical();
         let record = match twin {
-            Some(_) => self.selection.contains(call),
+            Some(_) => self.view.selection.contains(call),
             None => {
-                self.selection.all
+                self.view.selection.all
                     || self
+                        .view
                         .selection
                         .nrs
                         .contains(&(syscalls::Sysno::io_uring_enter.id() as u32))
             }
         };
-        let (mut args, walked) = self.decode_entry(pid, tid, call, &raw);
+        let (mut args, walked) = self.view.decode_entry(pid, tid, call, &raw);
         if fixed_file {
             // The fd is an index into the ring's registered files.
             let sig = call.signature();
@@ -406,7 +417,7 @@ impl Tracer<'_> {
             }
         }
         let guarded = self.guard(pid, tid, call, &raw, &args, &walked);
-        let (entry_seq, verdict) = self.emit_entry(pid, tid, call, &args, record);
+        let (entry_seq, verdict) = self.view.emit_entry(pid, tid, call, &args, record);
         if let crate::guard::Guarded::Refuse { errno, detail } = guarded {
             self.action(
                 pid,
@@ -432,7 +443,7 @@ impl Tracer<'_> {
             smo_out: Vec::new(),
             smo_maps_of: None,
         };
-        let p = self.procs.get_mut(&pid)?;
+        let p = self.view.procs.get_mut(&pid)?;
         if p.rings.waiting >= MAX_PENDING {
             // A program that never waits for its completions: forget the oldest.
             if let Some(k) = p.rings.submitted.keys().next().copied() {
@@ -464,7 +475,7 @@ impl Tracer<'_> {
         let Some(cq_ring) = ring.cq_ring else {
             return;
         };
-        let Some(p) = self.procs.get_mut(&pid) else {
+        let Some(p) = self.view.procs.get_mut(&pid) else {
             return;
         };
         let (Ok(tail), Ok(mask), Ok(entries)) = (
@@ -490,7 +501,11 @@ impl Tracer<'_> {
             let slot = i & mask;
             let mut cqe = [0u8; 16];
             let at = cq_ring + ring.cq.array as u64 + slot as u64 * cqe_size;
-            let read = self.procs.get_mut(&pid).map(|p| p.mem.read(at, &mut cqe));
+            let read = self
+                .view
+                .procs
+                .get_mut(&pid)
+                .map(|p| p.mem.read(at, &mut cqe));
             if !matches!(read, Some(Ok(()))) {
                 break;
             }
@@ -501,6 +516,7 @@ impl Tracer<'_> {
             i = i.wrapping_add(1);
         }
         if let Some(r) = self
+            .view
             .procs
             .get_mut(&pid)
             .and_then(|p| p.rings.rings.get_mut(&ino))
@@ -510,7 +526,7 @@ impl Tracer<'_> {
     }
 
     fn uring_completed(&mut self, pid: i32, ino: u64, user_data: u64, res: i64, more: bool) {
-        let Some(p) = self.procs.get_mut(&pid) else {
+        let Some(p) = self.view.procs.get_mut(&pid) else {
             return;
         };
         let key = (ino, user_data);
@@ -534,12 +550,12 @@ impl Tracer<'_> {
         let args = if s.direct || res < 0 {
             pending.args.clone()
         } else if pending.call.canonical() == Some(syscalls::Sysno::close) {
-            if let Some(files) = self.thread_files(s.tid) {
+            if let Some(files) = self.view.thread_files(s.tid) {
                 files.borrow_mut().remove(pending.raw[0] as i32);
             }
             pending.args.clone()
         } else {
-            self.finish_call(pid, s.tid, pending, res)
+            self.view.finish_call(pid, s.tid, pending, res)
         };
         if pending.record {
             self.emit(
