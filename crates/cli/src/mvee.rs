@@ -2,15 +2,22 @@
 //! divergence; with `-o`, the leader's events and the monitor's decisions go to a log.
 
 use crate::exit::Failure;
-use crate::record::{LogSink, meta_for, parse_duration_ns};
+use crate::files::Input;
+use crate::record::{LogSink, meta_for, parse_duration_ns, parse_selection};
+use crate::rules_cmd::{Format, Printer, limits, load};
 use clap::Args;
+use std::cell::Cell;
 use std::ffi::OsString;
-use std::path::PathBuf;
-use std::time::Duration;
-use vigil_capture::{EventSink, Selection};
-use vigil_event::EventKind;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use vigil_capture::{EventSink, SinkError};
+use vigil_capture_ptrace::{ObserveError, Observer};
+use vigil_event::{Event, EventKind, Verdict};
 use vigil_mvee::{Config, Journal, JournalError, MveeError, Outcome, Report, Stats};
-use vigil_tracee::{Exit, SpawnError};
+use vigil_rules::{Compiled, Match};
+use vigil_tracee::{Exit, SpawnError, Stopped};
+use vigil_watch::RulesSink;
 
 /// Exit code of a run whose variants diverged.
 pub const EXIT_DIVERGENCE: i32 = 4;
@@ -39,9 +46,19 @@ pub struct MveeArgs {
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub signal_wait: String,
     /// Print the monitor's counts at the end (lockstep calls, leader-only calls, signals and
-    /// their delay).
+    /// their delay), and the rules' processing statistics with --rules.
     #[arg(long)]
     pub stats: bool,
+    /// Syscalls the log records (see `vigil record --help`); every call is compared
+    /// whatever this says.
+    #[arg(long, default_value = "default")]
+    pub syscalls: String,
+    /// Output format of rule matches.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Write rule matches to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub matches: Option<PathBuf>,
     /// The command to run, after `--`.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -58,36 +75,98 @@ fn duration(flag: &str, s: &str) -> Result<Duration, Failure> {
         })
 }
 
-/// The log side of a run: divergences as events (the leader's own events come with the
-/// observer of capture-ptrace).
-struct LogJournal {
-    sink: LogSink,
-    next_seq: u64,
-    notes: Vec<String>,
+/// Hands the sink's verdicts (a rule's deny, kill or stop) to the journal, which the monitor
+/// asks after each entry: the observer in front of it does not carry verdicts out.
+struct Tap<'a> {
+    inner: &'a mut dyn EventSink,
+    verdict: Rc<Cell<Verdict>>,
 }
 
-impl Journal for LogJournal {
+impl EventSink for Tap<'_> {
+    fn event(&mut self, event: Event) -> Result<Verdict, SinkError> {
+        let v = self.inner.event(event)?;
+        if v != Verdict::Continue {
+            self.verdict.set(v);
+        }
+        Ok(v)
+    }
+    fn generated(&mut self) -> Vec<(u32, u32, EventKind)> {
+        self.inner.generated()
+    }
+    fn verdicts_for_others(&mut self) -> Vec<(u32, Verdict)> {
+        let others = self.inner.verdicts_for_others();
+        // Every process of the run is a variant set of the one program: a kill or stop for
+        // another process of it ends the run too.
+        if let Some(&(_, v)) = others
+            .iter()
+            .find(|(_, v)| matches!(v, Verdict::Kill | Verdict::Stop))
+        {
+            self.verdict.set(v);
+        }
+        others
+    }
+}
+
+/// The leader's events, with the recorder's decoding (capture-ptrace's Observer), into the
+/// log and the rules.
+struct Recorder<'s> {
+    obs: Observer<'s>,
+    verdict: Rc<Cell<Verdict>>,
+}
+
+fn j(e: ObserveError) -> JournalError {
+    JournalError(e.to_string())
+}
+
+impl Journal for Recorder<'_> {
+    fn wants_events(&self) -> bool {
+        true
+    }
+    fn spawned(
+        &mut self,
+        t: &Stopped,
+        program: &Path,
+        argv: &[OsString],
+    ) -> Result<(), JournalError> {
+        self.obs.spawned(t, program, argv).map_err(j)
+    }
+    fn entry(&mut self, t: &Stopped) -> Result<(), JournalError> {
+        self.obs.syscall_entry(t).map(|_| ()).map_err(j)
+    }
+    fn verdict(&mut self) -> Verdict {
+        self.verdict.replace(Verdict::Continue)
+    }
+    fn exit(&mut self, t: &Stopped, ret: i64) -> Result<(), JournalError> {
+        self.obs.syscall_exit(t, ret).map(|_| ()).map_err(j)
+    }
+    fn child(&mut self, parent: &Stopped) -> Result<(), JournalError> {
+        self.obs.new_child(parent).map(|_| ()).map_err(j)
+    }
+    fn exec(&mut self, t: &Stopped) -> Result<(), JournalError> {
+        self.obs.exec(t).map_err(j)
+    }
+    fn signal(&mut self, t: &Stopped) -> Result<(), JournalError> {
+        self.obs.signal(t).map_err(j)
+    }
+    fn exited(&mut self, tid: i32, exit: Exit) -> Result<(), JournalError> {
+        self.obs.exited(tid, exit).map_err(j)
+    }
     fn divergence(&mut self, report: &Report) -> Result<Option<u64>, JournalError> {
-        let seq = self.next_seq;
-        let _verdict = self
-            .sink
-            .event(vigil_event::Event {
-                seq,
-                time_ns: vigil_capture::now_ns(),
-                pid: report.pid as u32,
-                tid: report.tid as u32,
-                kind: EventKind::Divergence(report.divergence.clone()),
-            })
-            .map_err(|e| JournalError(e.to_string()))?;
-        self.next_seq += 1;
-        Ok(Some(seq))
+        self.obs
+            .emit(
+                report.pid as u32,
+                report.tid as u32,
+                EventKind::Divergence(report.divergence.clone()),
+            )
+            .map(Some)
+            .map_err(j)
     }
     fn note(&mut self, text: &str) {
-        self.notes.push(text.to_string());
         crate::out::err(format_args!("vigil mvee: {text}"));
     }
 }
 
+/// Without a log or rules: notes only.
 struct Quiet;
 impl Journal for Quiet {
     fn note(&mut self, text: &str) {
@@ -96,6 +175,7 @@ impl Journal for Quiet {
 }
 
 pub fn run(a: MveeArgs) -> Result<i32, Failure> {
+    let start = Instant::now();
     let n: usize = a.variants.parse().map_err(|_| {
         Failure::new(
             2,
@@ -125,41 +205,112 @@ pub fn run(a: MveeArgs) -> Result<i32, Failure> {
             ));
         }
     };
-    if a.rules.is_some() {
-        return Err(Failure::new(2, "--rules: not available yet for vigil mvee"));
-    }
     let mut cfg = Config::new(a.command.clone());
     cfg.variants = n;
     cfg.diversify_stack = diversify_stack;
     cfg.timeout = duration("--timeout", &a.timeout)?;
     cfg.signal_wait = duration("--signal-wait", &a.signal_wait)?;
+    let selection = parse_selection(&a.syscalls)?;
+    let program = vigil_tracee::resolve_program(&a.command[0], std::env::var_os("PATH").as_deref())
+        .map_err(|e| failure(MveeError::Spawn(e)))?;
+    let mut inputs = vec![Input::File(&program)];
+    inputs.extend(a.command.iter().skip(1).map(|x| Input::File(Path::new(x))));
+    if let Some(r) = &a.rules {
+        inputs.push(Input::File(r));
+    }
+    if let Some(p) = &a.output {
+        crate::files::refuse_dash_log(p, "mvee")?;
+        crate::files::refuse_same(Some(p), &inputs)?;
+    }
+    let rules = a.rules.as_deref().map(load).transpose()?;
     let mut log = match &a.output {
-        Some(path) => {
-            crate::files::refuse_dash_log(path, "mvee")?;
-            let selection =
-                Selection::parse("default").map_err(|e| Failure::new(1, e.to_string()))?;
-            let meta = meta_for("mvee", &a.command, &selection, None);
-            Some(LogJournal {
-                sink: LogSink::create(path, &meta)?,
-                next_seq: 0,
-                notes: Vec::new(),
-            })
-        }
+        Some(p) => Some(LogSink::create(
+            p,
+            &meta_for("mvee", &a.command, &selection, None),
+        )?),
         None => None,
     };
-    let result = match &mut log {
-        Some(j) => vigil_mvee::run(&cfg, j),
-        None => vigil_mvee::run(&cfg, &mut Quiet),
+    let out = crate::rules_cmd::Output {
+        format: a.format,
+        matches: a.matches.clone(),
+        stats: a.stats,
+        ..Default::default()
     };
-    if let Some(j) = &mut log {
-        j.sink.publish()?;
-        j.sink.finish().map_err(Failure::log)?;
+    let mut printer = match &rules {
+        Some(_) => Some(Printer::new(&out)?),
+        None => None,
+    };
+    let verdict = Rc::new(Cell::new(Verdict::Continue));
+    let mut rule_stats = None;
+    let (result, observed) = {
+        let mut next = log.as_mut().map(|l| l as &mut dyn EventSink);
+        let mut sink = match (&rules, printer.as_mut()) {
+            (Some(rs), Some(p)) => Some(RulesSink::new(
+                rs.engine(limits(&out)),
+                |m: &Match, c: &Compiled| p.print(m, c),
+                next.take(),
+            )),
+            _ => None,
+        };
+        let inner: Option<&mut dyn EventSink> = match sink.as_mut() {
+            Some(s) => Some(s),
+            None => next,
+        };
+        let r = match inner {
+            Some(inner) => {
+                let mut tap = Tap {
+                    inner,
+                    verdict: verdict.clone(),
+                };
+                let mut obs = Observer::new(&mut tap, selection.clone());
+                obs.decide_at_entry(rules.as_ref().is_some_and(|r| r.looks_at_entries()));
+                obs.report_path_changes(false);
+                let mut rec = Recorder {
+                    obs,
+                    verdict: verdict.clone(),
+                };
+                let r = vigil_mvee::run(&cfg, &mut rec);
+                (r, Some(rec.obs.finish()))
+            }
+            None => (vigil_mvee::run(&cfg, &mut Quiet), None),
+        };
+        if let Some(mut s) = sink {
+            s.engine.finish();
+            rule_stats = Some((s.engine, s.actor));
+        }
+        r
+    };
+    if let Some(l) = &mut log {
+        let ended = observed
+            .as_ref()
+            .and_then(|o| o.sink_error.as_ref().map(|e| e.to_string()));
+        l.publish()?;
+        l.finish().map_err(Failure::log)?;
+        if let Some(e) = ended {
+            return Err(Failure::new(1, format!("the log is incomplete: {e}")));
+        }
+    }
+    if let Some(p) = printer {
+        p.finish()?;
+    }
+    if let (true, Some((engine, actor))) = (a.stats, &rule_stats) {
+        crate::rules_cmd::print_stats(engine, actor, start.elapsed(), None);
     }
     let (outcome, stats) = result.map_err(failure)?;
     if a.stats {
         print_stats(&stats);
     }
     match outcome {
+        Outcome::Stopped { pid, action } => {
+            crate::out::err(format_args!(
+                "vigil mvee: a rule's {} action ended the run (process {pid}); every variant was killed",
+                match action {
+                    Verdict::Stop => "stop",
+                    _ => "kill",
+                }
+            ));
+            Ok(128 + libc::SIGKILL)
+        }
         Outcome::Exited(Exit::Exited(c)) => Ok(c),
         Outcome::Exited(Exit::Killed { signal, .. }) => Ok(128 + signal),
         Outcome::Diverged(r) => {

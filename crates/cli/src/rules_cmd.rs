@@ -63,7 +63,7 @@ pub struct Output {
 
 impl Output {
     /// The --matches file; `None` for standard output.
-    fn matches_file(&self) -> Option<&Path> {
+    pub(crate) fn matches_file(&self) -> Option<&Path> {
         crate::files::output_arg(self.matches.as_deref())
     }
 }
@@ -163,7 +163,7 @@ pub fn rules(a: RulesArgs) -> Result<i32, Failure> {
 
 /// Where matches are written, as text or JSON lines. A write error is kept (the first one)
 /// and ends the printing, not the run: `watch` still traces its command to the end.
-struct Printer {
+pub(crate) struct Printer {
     out: Box<dyn Write>,
     /// The --matches file, renamed into place by `finish`, or None for standard output
     /// (line by line, for `watch`).
@@ -173,7 +173,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(o: &Output) -> Result<Printer, Failure> {
+    pub(crate) fn new(o: &Output) -> Result<Printer, Failure> {
         let file = o.matches_file().map(NewFile::create).transpose()?;
         let out: Box<dyn Write> = match &file {
             Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
@@ -187,7 +187,7 @@ impl Printer {
         })
     }
 
-    fn print(&mut self, m: &Match, c: &Compiled) {
+    pub(crate) fn print(&mut self, m: &Match, c: &Compiled) {
         if self.error.is_some() {
             return;
         }
@@ -200,7 +200,7 @@ impl Printer {
         }
     }
 
-    fn finish(mut self) -> Result<(), Failure> {
+    pub(crate) fn finish(mut self) -> Result<(), Failure> {
         if self.error.is_none()
             && let Err(e) = self.out.flush()
         {
@@ -214,7 +214,12 @@ impl Printer {
     }
 }
 
-fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Option<Duration>) {
+pub(crate) fn print_stats(
+    engine: &Engine,
+    actor: &Actor,
+    total: Duration,
+    engine_time: Option<Duration>,
+) {
     let s = &engine.stats;
     let rate = |d: Duration| s.events as f64 / d.as_secs_f64().max(1e-9);
     crate::out::err(format_args!(
@@ -257,7 +262,7 @@ fn print_stats(engine: &Engine, actor: &Actor, total: Duration, engine_time: Opt
     }
 }
 
-fn limits(o: &Output) -> Limits {
+pub(crate) fn limits(o: &Output) -> Limits {
     Limits {
         max_runs_per_key: o.max_runs_per_key.max(1),
         max_runs_per_rule: o.max_runs_per_rule.max(1),

@@ -159,6 +159,8 @@ pub struct GraphBuilder {
     first_time: u64,
     last_time: u64,
     events: u64,
+    /// Detection points that moved no information (a divergence): their process node.
+    detections: FxHashMap<u64, NodeId>,
 }
 
 /// Stores whose access episode is still open: per thread (its next syscall ends them) and in
@@ -515,10 +517,17 @@ impl GraphBuilder {
             | EventKind::Action(_)
             // A snapshot of mappings: the mmaps that made them are the flows.
             | EventKind::AddressSpace(_)
-            // A detection point (backtrack from it), not a flow.
-            | EventKind::Divergence(_) => {
+            => {
                 if let Some(&n) = self.procs.get(&ev.pid) {
                     self.touch(n, ev.seq);
+                }
+            }
+            // A detection point, not a flow: `event:SEQ` starts from its process as it was
+            // at that moment.
+            EventKind::Divergence(_) => {
+                if let Some(&n) = self.procs.get(&ev.pid) {
+                    self.touch(n, ev.seq);
+                    self.detections.insert(ev.seq, n);
                 }
             }
         }
@@ -1047,6 +1056,7 @@ impl GraphBuilder {
             first_time: self.first_time,
             last_time: self.last_time,
             events: self.events,
+            detections: self.detections,
             max_tail,
             granularity: self.smo.granularity,
             smo: self.smo_stats,
@@ -1090,6 +1100,8 @@ pub struct Graph {
     pub(crate) pid_history: FxHashMap<u32, Vec<NodeId>>,
     pub(crate) by_path: FxHashMap<Str, NodeId>,
     pub(crate) filenames: FxHashMap<Str, NodeId>,
+    /// Detection points that moved no information (a divergence): their process node.
+    pub(crate) detections: FxHashMap<u64, NodeId>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub first_time: u64,

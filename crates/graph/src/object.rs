@@ -106,9 +106,12 @@ impl ObjectSpec {
                     .find(|e| g.call_name(e.call) != crate::build::CONTENTS);
                 match effect {
                     Some(e) => Ok((e.to, Some(*seq))),
+                    None if g.detections.contains_key(seq) => {
+                        Ok((g.detections[seq], Some(*seq)))
+                    }
                     None => Err(GraphError::NotInLog {
                         what: format!("information flow at event {seq}"),
-                        hint: " (that event moved no information: a failed call, a syscall entry, or a call with no edge rule; name an object instead)".into(),
+                        hint: " (that event moved no information and is no detection point: a failed call, a syscall entry, or a call with no edge rule; name an object instead)".into(),
                     }),
                 }
             }

@@ -278,3 +278,35 @@ fn a_write_counts_from_its_entry_a_read_at_its_exit() {
         labels(&g, &t)
     );
 }
+
+#[test]
+fn a_divergence_is_a_detection_point_at_its_moment() {
+    // P reads /in, diverges, then reads /late: backtracking from the divergence reaches
+    // /in, not /late (read after the detection point).
+    let mut l = Log::new();
+    l.start(10, 1);
+    l.io(10, "read", "/in", 1, 5);
+    let d = l.push(
+        10,
+        EventKind::Divergence(vigil_event::memory::Divergence {
+            what: "args".into(),
+            call: SyscallId::from_name("write"),
+            fields: Arc::from(vec![Str::from("buf")]),
+            detail: "buffers differ".into(),
+            variants: Arc::from(Vec::new()),
+        }),
+    );
+    l.io(10, "read", "/late", 2, 5);
+    let g = l.graph();
+    let (node, at) = ObjectSpec::parse(&format!("event:{d}"))
+        .unwrap()
+        .resolve(&g)
+        .unwrap();
+    assert_eq!(node, start(&g, "proc:10"));
+    assert_eq!(at, Some(d));
+    let none = Filters::new(true, &[]).unwrap();
+    let t = track(&g, node, d, Direction::Backward, &none, Limits::default());
+    let got = labels(&g, &t);
+    assert!(got.contains(&"/in".to_string()), "{got:?}");
+    assert!(!got.contains(&"/late".to_string()), "{got:?}");
+}

@@ -30,7 +30,9 @@ mod setup;
 mod spec;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::Duration;
+use vigil_event::Verdict;
 use vigil_event::memory::Divergence;
 use vigil_tracee::{Exit, SpawnError, Stopped};
 
@@ -73,6 +75,9 @@ pub enum Outcome {
     Exited(Exit),
     /// The variants disagreed; every variant was killed.
     Diverged(Box<Report>),
+    /// A rule's action (kill or stop) ended the run; every variant was killed. The leader's
+    /// process and the action.
+    Stopped { pid: i32, action: Verdict },
 }
 
 /// A divergence, for the log and for a person.
@@ -122,21 +127,33 @@ pub trait Journal {
     fn wants_events(&self) -> bool {
         false
     }
-    /// The first leader process, stopped at the exit of its first execve.
-    fn spawned(&mut self, _t: &Stopped, _argv: &[OsString]) -> Result<(), JournalError> {
+    /// The first leader process, stopped at the exit of its first execve; `program` is what
+    /// it runs (after the PATH search).
+    fn spawned(
+        &mut self,
+        _t: &Stopped,
+        _program: &Path,
+        _argv: &[OsString],
+    ) -> Result<(), JournalError> {
         Ok(())
     }
     /// The leader at a syscall's entry (the variants agreed on it).
     fn entry(&mut self, _t: &Stopped) -> Result<(), JournalError> {
         Ok(())
     }
+    /// What the journal's rules decided about the last event it took (a rule's `deny`,
+    /// `kill` or `stop`); asked after every call to `entry`. The monitor carries it out in
+    /// every variant: a deny refuses the call everywhere, a kill or stop ends the run.
+    fn verdict(&mut self) -> Verdict {
+        Verdict::Continue
+    }
     /// The leader after a call: at its exit stop, or at the stop where the monitor gave it
     /// `ret` (a refused call).
     fn exit(&mut self, _t: &Stopped, _ret: i64) -> Result<(), JournalError> {
         Ok(())
     }
-    /// A new leader process or thread.
-    fn child(&mut self, _parent: &Stopped, _child: i32, _thread: bool) -> Result<(), JournalError> {
+    /// The leader at a fork, vfork or clone event stop: a new process or thread.
+    fn child(&mut self, _parent: &Stopped) -> Result<(), JournalError> {
         Ok(())
     }
     /// The leader at an exec event.

@@ -245,6 +245,10 @@ struct Monitor<'j> {
     /// New sets whose child-tid words still hold real tids: (set, per member (ptid, ctid),
     /// clone flags).
     pending_ctid: Vec<PendingCtid>,
+    /// What the first variant runs (after the PATH search).
+    program: std::path::PathBuf,
+    /// A rule's kill or stop ended the run.
+    stopped_by_rule: Option<vigil_event::Verdict>,
 }
 
 /// Runs the program of `cfg` as `cfg.variants` variants until it ends or they diverge.
@@ -282,6 +286,8 @@ pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), 
         sigfd: None,
         old_mask: None,
         pending_ctid: Vec::new(),
+        program: std::path::PathBuf::new(),
+        stopped_by_rule: None,
     };
     let r = m.start().and_then(|()| m.main_loop());
     m.restore_mask();
@@ -382,6 +388,7 @@ impl Monitor<'_> {
             }
             let (child, s) = self.tracer.spawn_until_exec(&mut cmd)?;
             if v == 0 {
+                self.program = child.program().to_path_buf();
                 self.group = child.pid();
                 GROUP.store(self.group, Ordering::Relaxed);
             }
@@ -433,7 +440,7 @@ impl Monitor<'_> {
         });
         self.stats.sets = 1;
         if let St::Execed(s) = &self.sets[0].vars[0].st {
-            self.journal.spawned(s, &self.cfg.argv)?;
+            self.journal.spawned(s, &self.program, &self.cfg.argv)?;
         }
         self.setup_images(0)?;
         self.install_signals()?;
@@ -530,6 +537,11 @@ impl Monitor<'_> {
             }
             if let Some(r) = self.diverged.take() {
                 return Ok(self.finish_divergence(r));
+            }
+            if let Some(action) = self.stopped_by_rule.take() {
+                let pid = self.sets.first().map_or(0, |s| s.vars[0].pid);
+                self.kill_all();
+                return Ok(Outcome::Stopped { pid, action });
             }
         }
         Ok(Outcome::Exited(self.first_exit.unwrap_or(Exit::Exited(0))))
@@ -1011,9 +1023,23 @@ impl Monitor<'_> {
             received: Vec::new(),
             received_cloexec: false,
         });
-        // The leader's entry goes to the journal.
+        // The leader's entry goes to the journal, whose rules may refuse the call or end
+        // the run.
         if let St::AtCall(s, _) = &self.sets[si].vars[0].st {
             self.journal.entry(s)?;
+            match self.journal.verdict() {
+                vigil_event::Verdict::Continue => {}
+                vigil_event::Verdict::Deny(errno) => {
+                    if let Some(c) = &mut self.sets[si].call {
+                        c.run = Run::Refuse(errno);
+                    }
+                    run = Run::Refuse(errno);
+                }
+                v @ (vigil_event::Verdict::Kill | vigil_event::Verdict::Stop) => {
+                    self.stopped_by_rule = Some(v);
+                    return Ok(());
+                }
+            }
         }
         match run {
             Run::Refuse(errno) => {
@@ -1828,13 +1854,8 @@ impl Monitor<'_> {
         use vigil_tracee::Event as E;
         match e {
             E::Fork { child } | E::Vfork { child } | E::Clone { child } => {
-                let thread = matches!(e, E::Clone { .. })
-                    && self.sets[si]
-                        .call
-                        .as_ref()
-                        .is_some_and(|c| c.clone_flags & CLONE_THREAD != 0);
                 if v == 0 {
-                    self.journal.child(&s, child, thread)?;
+                    self.journal.child(&s)?;
                 }
                 if let Some(c) = &mut self.sets[si].call {
                     c.children[v] = Some(child);
