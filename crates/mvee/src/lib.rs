@@ -114,6 +114,11 @@ pub struct Stats {
     pub signals_immediate: u64,
     /// Processes and threads followed (variant sets).
     pub sets: u64,
+    /// Reads of a variant's own /proc files, run without a rendezvous.
+    pub unsynchronised: u64,
+    /// Unique names a variant generated from its own addresses (mkstemp) replaced by the
+    /// leader's.
+    pub names_unified: u64,
     /// Nanoseconds from the first variant's arrival at a rendezvous to the last one's
     /// departure, summed (the lockstep's cost).
     pub lockstep_ns: u64,

@@ -87,6 +87,9 @@ static GROUP: AtomicI32 = AtomicI32::new(0);
 enum Kind {
     Each,
     Leader,
+    /// Every variant opened its own, and what it reads there is about itself (its own
+    /// /proc files: maps, stat, status...): reads run unsynchronised.
+    Volatile,
 }
 
 struct LProc {
@@ -245,6 +248,8 @@ struct Monitor<'j> {
     /// New sets whose child-tid words still hold real tids: (set, per member (ptid, ctid),
     /// clone flags).
     pending_ctid: Vec<PendingCtid>,
+    /// Each variant's distance from the leader's mappings (0 for the leader).
+    deltas: Vec<u64>,
     /// What the first variant runs (after the PATH search).
     program: std::path::PathBuf,
     /// A rule's kill or stop ended the run.
@@ -287,6 +292,7 @@ pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), 
         old_mask: None,
         pending_ctid: Vec::new(),
         program: std::path::PathBuf::new(),
+        deltas: distances(cfg.variants),
         stopped_by_rule: None,
     };
     let r = m.start().and_then(|()| m.main_loop());
@@ -298,6 +304,22 @@ pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), 
             Err(e)
         }
     }
+}
+
+/// A secret distance per variant: variant v's mappings are v × 64 GiB plus a random 0..63 GiB
+/// away from the leader's, in whole GiB (alignment below 1 GiB is the leader's).
+fn distances(n: usize) -> Vec<u64> {
+    (0..n)
+        .map(|v| {
+            if v == 0 {
+                return 0;
+            }
+            let mut r = [0u8; 1];
+            // SAFETY: one byte into a local buffer.
+            unsafe { libc::getrandom(r.as_mut_ptr().cast(), 1, 0) };
+            ((v as u64) * 64 + u64::from(r[0] % 64)) << 30
+        })
+        .collect()
 }
 
 /// Forwards a terminal's SIGINT/SIGTERM/SIGHUP/SIGQUIT to the variants' group.
@@ -346,6 +368,22 @@ fn caught(tid: i32) -> u64 {
             s.lines()
                 .find_map(|l| l.strip_prefix("SigCgt:"))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The signals pending for a thread or its process (bit n-1 for signal n), from /proc.
+fn pending(tid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    l.strip_prefix("SigPnd:")
+                        .or_else(|| l.strip_prefix("ShdPnd:"))
+                })
+                .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .fold(0, |a, b| a | b)
         })
         .unwrap_or(0)
 }
@@ -671,6 +709,21 @@ impl Monitor<'_> {
             );
             return Ok(());
         }
+        // Reads of a variant's own /proc files: each sees its own layout, in as many
+        // reads as its content needs. They run unsynchronised (no effect outside the
+        // variant); what the program does with what it read is compared at its next calls.
+        if let Some(sn) = id_of(&call).canonical()
+            && call.abi == vigil_tracee::Abi::X86_64
+            && matches!(
+                sn,
+                Sysno::read | Sysno::pread64 | Sysno::readv | Sysno::preadv | Sysno::lseek
+            )
+            && self.fd_kind(si, call.args[0]) == Kind::Volatile
+        {
+            self.stats.unsynchronised += 1;
+            s.cont()?;
+            return Ok(());
+        }
         let var = self.var(si, v);
         var.last = Some(call);
         var.st = St::AtCall(s, call);
@@ -732,6 +785,18 @@ impl Monitor<'_> {
             Exit::Killed { signal, .. } => Some(*signal),
             _ => None,
         });
+        // A member waiting at a call with the same deadly signal pending is on its way out
+        // too (a stopped thread takes a signal only when it runs): it skips the call and dies.
+        if let Some(sig) = killed {
+            for v in 0..self.n {
+                let dying = matches!(self.sets[si].vars[v].st, St::AtCall(..))
+                    && pending(self.sets[si].vars[v].tid) & (1u64 << (sig - 1)) != 0;
+                if dying {
+                    self.skip_with(si, v, -(libc::EINTR as i64), false)?;
+                }
+            }
+        }
+        let set = &self.sets[si];
         let others_at_call = set
             .vars
             .iter()
@@ -854,10 +919,19 @@ impl Monitor<'_> {
         let mut differ = Vec::new();
         let mut details = Vec::new();
         let a0 = entries[0].args;
+        // A read of a file every variant opened itself (its own /proc/self/maps, say) may
+        // get other bytes in each; how much the next read asks for then differs with no
+        // effect outside the variant: only the fd is compared. What the program does with
+        // what it read is compared at its next calls.
+        let private_read = matches!(spec.run, Run::ByFd(_))
+            && spec.ins.is_empty()
+            && spec.args.first() == Some(&Arg::Fd)
+            && self.fd_kind(si, a0[0]) != Kind::Leader;
         for (i, kind) in spec.args.iter().enumerate() {
             for (v, e) in entries.iter().enumerate().skip(1) {
                 let (x, y) = (a0[i], e.args[i]);
                 let same = match kind {
+                    Arg::Int | Arg::Pid if private_read => true,
                     Arg::Int | Arg::Fd | Arg::Pid => x == y,
                     Arg::Ptr => (x == 0) == (y == 0),
                     Arg::Ignore => true,
@@ -891,7 +965,24 @@ impl Monitor<'_> {
                     c
                 })
                 .collect();
+            let exclusive = m.len == Len::CStr && creates_exclusively(sysno, &entries[0].args);
             for (v, c) in contents.iter().enumerate().skip(1) {
+                if *c != contents[0]
+                    && exclusive
+                    && let (Content::Bytes(mine), Content::Bytes(leader)) = (c, &contents[0])
+                    && is_generated_name(leader, mine)
+                {
+                    // A unique name the program generated from its own address (gnulib's
+                    // mkstemp seeds with one): the variant is given the leader's name, in
+                    // its own buffer, so it names the same file from now on.
+                    let var = &mut self.sets[si].vars[v];
+                    if let St::AtCall(s, e) = &var.st
+                        && var.mem.write(s, e.args[m.arg as usize], leader).is_ok()
+                    {
+                        self.stats.names_unified += 1;
+                        continue;
+                    }
+                }
                 if *c != contents[0] {
                     let f = name(m.arg as usize);
                     if !fields.contains(&f) {
@@ -930,7 +1021,7 @@ impl Monitor<'_> {
         let mut run = spec.run;
         if let Run::ByFd(n) = run {
             run = match self.fd_kind(si, entries[0].args[n as usize]) {
-                Kind::Each => Run::Each,
+                Kind::Each | Kind::Volatile => Run::Each,
                 Kind::Leader => Run::Leader,
             };
         }
@@ -941,6 +1032,13 @@ impl Monitor<'_> {
             && self.fd_kind(si, entries[0].args[4]) == Kind::Leader
         {
             run = Run::MapCopy;
+        }
+        if run == Run::Each
+            && sysno == Some(Sysno::mmap)
+            && entries[0].args[0] == 0
+            && entries[0].args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0
+        {
+            run = Run::MapPlaced;
         }
         if sysno == Some(Sysno::epoll_ctl) {
             self.note_epoll_ctl(si, &entries);
@@ -1050,7 +1148,7 @@ impl Monitor<'_> {
                 self.sets[si].call = None;
                 Ok(())
             }
-            Run::Leader | Run::Open | Run::MapCopy => {
+            Run::Leader | Run::Open | Run::MapCopy | Run::MapPlaced => {
                 self.stats.leader_only += u64::from(run == Run::Leader);
                 for v in 1..self.n {
                     let var = self.var(si, v);
@@ -1233,6 +1331,26 @@ impl Monitor<'_> {
             return self.on_leader_exit(si, s, ret);
         }
         match run {
+            Run::MapPlaced => {
+                let mut s = s;
+                let mut ret = ret;
+                if is_err(ret) && !call_failed(&call_ref(&self.sets[si].call)) {
+                    ret = self.map_anywhere(&mut s)?;
+                }
+                self.put_back_args(si, v, &mut s, None)?;
+                s.cont()?;
+                self.close_one(si);
+                if is_err(ret) != call_failed(&call_ref(&self.sets[si].call)) {
+                    self.diverge(
+                        si,
+                        "result",
+                        vec![v],
+                        &[],
+                        format!("mmap: variant {v} got {ret}"),
+                    );
+                }
+                Ok(())
+            }
             Run::MapCopy => {
                 let mut s = s;
                 let file = call
@@ -1240,6 +1358,10 @@ impl Monitor<'_> {
                     .first()
                     .map(|o| o.bytes.clone())
                     .unwrap_or_default();
+                let mut ret = ret;
+                if is_err(ret) && !call_failed(&call_ref(&self.sets[si].call)) {
+                    ret = self.map_anywhere(&mut s)?;
+                }
                 if !is_err(ret) && !file.is_empty() {
                     let var = self.var(si, v);
                     if let Err(e) = var.mem.write(&s, ret as u64, &file) {
@@ -1259,7 +1381,7 @@ impl Monitor<'_> {
                 self.put_back_args(si, v, &mut s, None)?;
                 s.cont()?;
                 self.close_one(si);
-                if is_err(ret) != call_failed(&self.sets[si].call) {
+                if is_err(ret) != call_failed(&call_ref(&self.sets[si].call)) {
                     self.diverge(
                         si,
                         "result",
@@ -1427,7 +1549,17 @@ impl Monitor<'_> {
                         self.follower_from_leader(si, v, ret)?;
                         self.close_one(si);
                     } else {
-                        self.anonymous_map(si, v)?;
+                        self.anonymous_map(si, v, ret as u64)?;
+                    }
+                }
+                self.close_one(si);
+            }
+            Run::MapPlaced => {
+                for v in 1..self.n {
+                    if is_err(ret) {
+                        self.resume_call(si, v, true, None)?;
+                    } else {
+                        self.placed_map(si, v, ret as u64)?;
                     }
                 }
                 self.close_one(si);
@@ -1451,7 +1583,7 @@ impl Monitor<'_> {
                             self.follower_from_leader(si, v, ret)?;
                             self.close_one(si);
                         }
-                        Some(Kind::Each) => self.resume_call(si, v, true, None)?,
+                        Some(Kind::Each | Kind::Volatile) => self.resume_call(si, v, true, None)?,
                         Some(Kind::Leader) => self.placeholder(si, v, &args, sysno)?,
                     }
                 }
@@ -1535,6 +1667,13 @@ impl Monitor<'_> {
         r.0.rax = ret as u64;
         s.set_regs(&r)?;
         s.cont()?;
+        // The kernel raised SIGPIPE in the leader for its write to a pipe with no reader:
+        // the others, given its EPIPE, get the signal too.
+        if ret == -(libc::EPIPE as i64) && raises_sigpipe(sysno, &e.args) {
+            let x = &self.sets[si].vars[v];
+            // SAFETY: a signal to one of our variant threads.
+            unsafe { libc::syscall(libc::SYS_tgkill, x.pid, x.tid, libc::SIGPIPE) };
+        }
         Ok(())
     }
 
@@ -1640,7 +1779,8 @@ impl Monitor<'_> {
     }
 
     /// A follower maps anonymous memory where the leader mapped a file only it opened.
-    fn anonymous_map(&mut self, si: usize, v: usize) -> Result<(), MveeError> {
+    fn anonymous_map(&mut self, si: usize, v: usize, leader_addr: u64) -> Result<(), MveeError> {
+        let at = self.placement(v, leader_addr);
         let var = self.var(si, v);
         let st = std::mem::replace(&mut var.st, St::Running);
         let mut s = match st {
@@ -1653,6 +1793,10 @@ impl Monitor<'_> {
         let mut r = s.regs()?;
         let keep = MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE;
         r.0.r10 = (r.0.r10 & keep) | MAP_PRIVATE | MAP_ANONYMOUS;
+        if r.0.r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0 {
+            r.0.rdi = at;
+            r.0.r10 |= MAP_FIXED_NOREPLACE;
+        }
         r.0.r8 = u64::MAX;
         r.0.r9 = 0;
         s.set_regs(&r)?;
@@ -1661,6 +1805,57 @@ impl Monitor<'_> {
         }
         s.syscall()?;
         Ok(())
+    }
+
+    /// Where variant `v` maps what the leader mapped at `leader_addr`: moved by the variant's
+    /// distance, down (or up, for a low address).
+    fn placement(&self, v: usize, leader_addr: u64) -> u64 {
+        let d = self.deltas.get(v).copied().unwrap_or(0);
+        if leader_addr > d + (4 << 30) {
+            leader_addr - d
+        } else {
+            leader_addr + d
+        }
+    }
+
+    /// A follower maps at its placement of the leader's address (MAP_FIXED_NOREPLACE).
+    fn placed_map(&mut self, si: usize, v: usize, leader_addr: u64) -> Result<(), MveeError> {
+        let at = self.placement(v, leader_addr);
+        let var = self.var(si, v);
+        let st = std::mem::replace(&mut var.st, St::Running);
+        let mut s = match st {
+            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
+            other => {
+                var.st = other;
+                return Ok(());
+            }
+        };
+        let mut r = s.regs()?;
+        r.0.rdi = at;
+        r.0.r10 |= MAP_FIXED_NOREPLACE;
+        s.set_regs(&r)?;
+        if let Some(c) = &mut self.sets[si].call {
+            c.changed[v] = true;
+        }
+        s.syscall()?;
+        Ok(())
+    }
+
+    /// A placed mapping that could not go where it was placed (something of the variant's
+    /// own is there): mapped again wherever the kernel chooses, from the exit stop.
+    fn map_anywhere(&mut self, s: &mut Stopped) -> Result<i64, MveeError> {
+        let r = s.regs()?;
+        let a = r.syscall_args();
+        let mut rs = s.remote(&mut self.tracer)?.with_site(page::SITE);
+        let got = rs.syscall(
+            Sysno::mmap,
+            &[0, a[1], a[2], a[3] & !MAP_FIXED_NOREPLACE, a[4], a[5]],
+        )?;
+        rs.finish()?;
+        let mut r = s.regs()?;
+        r.0.rax = got as u64;
+        s.set_regs(&r)?;
+        Ok(got)
     }
 
     /// A follower that ran the call itself: the leader's result and outputs replace its own.
@@ -1770,8 +1965,13 @@ impl Monitor<'_> {
         {
             return Kind::Leader;
         }
-        match std::fs::metadata(format!("/proc/{}/fd/{fd}", s.tid())) {
-            Ok(m) if m.is_file() || m.is_dir() => Kind::Each,
+        let link = format!("/proc/{}/fd/{fd}", s.tid());
+        match std::fs::metadata(&link) {
+            Ok(m) if m.is_file() || m.is_dir() => {
+                let own_proc =
+                    std::fs::read_link(&link).is_ok_and(|p| p.starts_with("/proc/") && m.is_file());
+                if own_proc { Kind::Volatile } else { Kind::Each }
+            }
             _ => Kind::Leader,
         }
     }
@@ -2205,11 +2405,16 @@ impl Monitor<'_> {
         let regs = s.regs()?;
         let in_call =
             (regs.0.orig_rax as i64) >= 0 && matches!(regs.0.rax as i64, -516..=-512 | -4);
-        self.var(si, v).held.push(Held {
-            sig,
-            info,
-            since: Instant::now(),
-        });
+        // A standard signal held twice is one (the kernel merges them too): variants that
+        // saw two SIGCHLDs apart and one that saw them merged stay in step.
+        let var = self.var(si, v);
+        if sig >= libc::SIGRTMIN() || !var.held.iter().any(|h| h.sig == sig) {
+            var.held.push(Held {
+                sig,
+                info,
+                since: Instant::now(),
+            });
+        }
         if in_call && self.sets[si].sync.is_none() {
             self.var(si, v).st = St::SigHeld(s);
             if self.sets[si].waiting_since.is_none() {
@@ -2340,7 +2545,16 @@ impl Monitor<'_> {
             s.set_regs(&r)?;
             s.cont()?;
         }
+        // SIGCHLD says "a child changed state", which wait4 then tells in detail (the
+        // leader's answer, in every variant): one variant may have seen two exits as one
+        // signal and another as two. Every variant gets it now, with the leader's (or a
+        // holder's) siginfo, rather than waiting for one that may never come.
+        let notify_only = sig == libc::SIGCHLD;
+        let any_info = sync.info.iter().flatten().next().copied();
         for v in 0..self.n {
+            if notify_only && sync.info[v].is_none() {
+                sync.info[v] = any_info;
+            }
             if sync.info[v].is_some() {
                 let x = &self.sets[si].vars[v];
                 // SAFETY: a signal to one of our variant threads.
@@ -2578,9 +2792,86 @@ impl Monitor<'_> {
     }
 }
 
+/// Whether a call that fails with EPIPE raised SIGPIPE (writes, and sends without
+/// MSG_NOSIGNAL).
+fn raises_sigpipe(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
+    const MSG_NOSIGNAL: u64 = 0x4000;
+    match sysno {
+        Some(Sysno::sendto | Sysno::sendmsg | Sysno::sendmmsg) => {
+            let flags = if sysno == Some(Sysno::sendto) {
+                args[3]
+            } else {
+                args[2]
+            };
+            flags & MSG_NOSIGNAL == 0
+        }
+        Some(
+            Sysno::write
+            | Sysno::writev
+            | Sysno::pwrite64
+            | Sysno::pwritev
+            | Sysno::pwritev2
+            | Sysno::sendfile
+            | Sysno::splice
+            | Sysno::tee
+            | Sysno::copy_file_range,
+        ) => true,
+        _ => false,
+    }
+}
+
+/// Whether a call creates a new name and fails if it exists (mkstemp's open with O_CREAT |
+/// O_EXCL, mkdtemp's mkdir): where programs put names they generate to be unique.
+fn creates_exclusively(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
+    const O_EXCL: u64 = 0o200;
+    let excl = |flags: u64| flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
+    match sysno {
+        Some(Sysno::open) => excl(args[1]),
+        Some(Sysno::openat) => excl(args[2]),
+        Some(Sysno::mkdir | Sysno::mkdirat) => true,
+        _ => false,
+    }
+}
+
+/// Whether two paths are the same generated unique name: equal but for the last component,
+/// where they differ only at letters and digits, all within one run of at least six of them
+/// (a mkstemp template's XXXXXX), at the same length.
+fn is_generated_name(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() || a == b {
+        return false;
+    }
+    let last = a.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+    if a[..last] != b[..last] {
+        return false;
+    }
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    let first = (last..a.len()).find(|&i| a[i] != b[i]);
+    let end = (last..a.len()).rfind(|&i| a[i] != b[i]);
+    let (Some(first), Some(end)) = (first, end) else {
+        return false;
+    };
+    if !(first..=end).all(|i| alnum(a[i]) && alnum(b[i])) {
+        return false;
+    }
+    // The run of letters and digits around the difference, in the leader's name.
+    let mut lo = first;
+    while lo > last && alnum(a[lo - 1]) {
+        lo -= 1;
+    }
+    let mut hi = end + 1;
+    while hi < a.len() && alnum(a[hi]) {
+        hi += 1;
+    }
+    hi - lo >= 6
+}
+
 /// Whether the leader's result of the set's call was an error.
-fn call_failed(c: &Option<Call>) -> bool {
-    c.as_ref().and_then(|c| c.leader_ret).is_some_and(is_err)
+fn call_failed(c: &Option<&Call>) -> bool {
+    c.and_then(|c| c.leader_ret).is_some_and(is_err)
+}
+
+fn call_ref(c: &Option<Call>) -> Option<&Call> {
+    c.as_ref()
 }
 
 /// The fds an SCM_RIGHTS control message carries, from recvmsg's copied output (memio's
@@ -2753,6 +3044,26 @@ fn describe_args(mem: &mut Memory, s: &Stopped, id: SyscallId, e: &SyscallEntry)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_names_are_told_from_other_differences() {
+        assert!(is_generated_name(b"/tmp/tacTyPhU4", b"/tmp/tacQoDWLq"));
+        assert!(is_generated_name(
+            b"/tmp/sortAbC123.tmp",
+            b"/tmp/sortXyZ789.tmp"
+        ));
+        // Another directory, another length, a difference outside the name, too short a run.
+        assert!(!is_generated_name(b"/tmp/a/x123456", b"/tmp/b/x123456"));
+        assert!(!is_generated_name(b"/tmp/x1234567", b"/tmp/x123456"));
+        assert!(!is_generated_name(b"/tmp/ab-1", b"/tmp/ab-2"));
+        // The price: an address written into an exclusively created name looks the same (the
+        // leader's name is used everywhere, so nothing of the variant's address gets out).
+        assert!(is_generated_name(
+            b"/tmp/f.0x7ffd16b879ec",
+            b"/tmp/f.0x7fff0f3486dc"
+        ));
+        assert!(!is_generated_name(b"/tmp/same", b"/tmp/same"));
+    }
 
     #[test]
     fn scm_rights_are_read_from_a_copied_msghdr() {

@@ -85,6 +85,11 @@ pub enum Run {
     /// Decided by the monitor, never in the table: an mmap of a file only the leader opened.
     /// The leader maps the file; the others map anonymous memory that gets the file's bytes.
     MapCopy,
+    /// Decided by the monitor: an mmap that lets the kernel choose the address. The leader
+    /// maps first; every other variant maps at the leader's address moved by its own secret
+    /// distance (a multiple of 1 GiB), so addresses differ between variants while their
+    /// alignment does not (allocators that trim or count by alignment behave the same).
+    MapPlaced,
     /// Process creation (fork, vfork, clone, clone3): every variant; the children form a new
     /// variant set and the parents see the leader's child pid.
     Spawn,
