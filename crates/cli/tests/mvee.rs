@@ -1055,3 +1055,150 @@ fn killing_vigil_leaves_no_variant_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The output of `prog ARGS` natively and under `vigil mvee`, which must agree without a
+/// false alarm; `file` (relative to the run's directory), when given, must hold the same too.
+fn native_and_mvee_agree(prog: &str, args_: &[&str], file: Option<&str>) -> Run {
+    let p = program(prog);
+    let mut cmd: Vec<&OsStr> = vec![p.as_os_str()];
+    cmd.extend(args_.iter().map(OsStr::new));
+    let nd = scratch_dir(&format!("mvee-native-{prog}"));
+    let md = scratch_dir(&format!("mvee-{prog}"));
+    let n = native_in(&nd, &cmd);
+    assert_eq!(n.code, 0, "{prog} natively: {}", n.stderr);
+    let m = mvee_in(&md, &["--stats"], &cmd);
+    assert_no_alarm(&m, prog);
+    assert_eq!(m.stdout, n.stdout, "{prog}: the same output as natively");
+    if let Some(f) = file {
+        assert_eq!(
+            std::fs::read(md.join(f)).unwrap(),
+            std::fs::read(nd.join(f)).unwrap(),
+            "{prog}: {f} as natively"
+        );
+    }
+    m
+}
+
+#[test]
+fn epoll_events_carry_each_variants_own_pointers() {
+    // The events' data are pointers into each variant's own memory: the leader's pointers in
+    // another variant would make it read through a wrong address (a crash, a divergence).
+    let m = native_and_mvee_agree("mvee_epoll", &[], None);
+    assert!(m.stdout.contains("pipe readable: 1 bytes"), "{}", m.stdout);
+    assert!(
+        m.stdout.contains("socket readable: 2 bytes"),
+        "{}",
+        m.stdout
+    );
+}
+
+#[test]
+fn a_file_opened_for_writing_can_be_mapped() {
+    // Only the leader opens it (the others hold /dev/null, which cannot be mapped): the
+    // others map a copy of its bytes; the file is changed once.
+    let m = native_and_mvee_agree("mvee_mapwrite", &["mapped.txt"], Some("mapped.txt"));
+    assert!(
+        m.stdout.contains("mapped: hello from the file"),
+        "{}",
+        m.stdout
+    );
+}
+
+#[test]
+fn an_fd_received_over_a_socket_is_the_same_number_everywhere() {
+    native_and_mvee_agree("mvee_scm", &["scm.txt"], Some("scm.txt"));
+}
+
+#[test]
+fn unique_names_and_own_proc_files_are_no_false_alarm() {
+    // tac of a pipe makes a temporary file whose name gnulib seeds with a stack address;
+    // grep reads its own /proc/self/maps (glibc's pthread_getattr_np): both differ between
+    // variants by nature. Repeated: the layouts change every run.
+    for _ in 0..4 {
+        for script in ["seq 1 300 | tac | head -3", "ls / | grep -c ."] {
+            let cmd = [os("sh"), os("-c"), os(script)];
+            let n = native(&cmd);
+            let m = mvee(&[], &cmd);
+            assert_no_alarm(&m, script);
+            assert_eq!(m.stdout, n.stdout, "{script}");
+        }
+    }
+    // Printing the layout itself is what a leak is: caught.
+    let m = mvee(&[], &[os("cat"), os("/proc/self/maps")]);
+    assert_eq!(
+        m.code, 4,
+        "cat /proc/self/maps prints the layout: {}",
+        m.stderr
+    );
+}
+
+#[test]
+fn the_log_has_the_leaders_events_and_rules_run_online() {
+    let dir = scratch_dir("mvee-log-rules");
+    let log = dir.join("run.vlog");
+    let rules = dir.join("r.rules");
+    std::fs::write(
+        &rules,
+        "RULE diverged\nPATTERN { [divergence:d] }\nRETURN { d.what, d.call }\n",
+    )
+    .unwrap();
+    let leak = program("mvee_leak");
+    let m = mvee_in(
+        &dir,
+        &[
+            "-o",
+            log.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &[leak.as_os_str(), os("stack")],
+    );
+    assert_eq!(m.code, 4, "{}", m.stderr);
+    // The divergence rule matched online (matches go to standard output).
+    assert!(
+        m.stdout.contains("args") && m.stdout.contains("write"),
+        "the divergence rule's match: {}",
+        m.stdout
+    );
+    // The log is a normal vigil log of the leader: its exec, its calls, then the divergence.
+    let events = read_log(&log);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::ProcessExec(_))),
+        "an exec event"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::SyscallExit(x)
+            if x.call.base_name() == Some("openat"))),
+        "the leader's calls, decoded"
+    );
+    let last = events.last().unwrap();
+    assert!(
+        matches!(&last.kind, EventKind::Divergence(d) if d.what.to_string() == "args"),
+        "the divergence ends the log: {:?}",
+        last.kind
+    );
+    let show = vigil().arg("show").arg(&log).output().unwrap();
+    assert!(text(&show.stdout).contains("divergence"));
+    // A deny rule refuses the call in every variant: the program sees EACCES and says so.
+    let deny = dir.join("deny.rules");
+    std::fs::write(
+        &deny,
+        "RULE no_passwd\nPATTERN { [openat:o] }\nWHERE { o.path == \"/etc/passwd\" }\nDO { deny(EACCES) }\n",
+    )
+    .unwrap();
+    let m = mvee_in(
+        &dir,
+        &["--rules", deny.to_str().unwrap()],
+        &[
+            os("sh"),
+            os("-c"),
+            os("cat /etc/passwd >/dev/null || echo refused"),
+        ],
+    );
+    assert_no_alarm(&m, "deny");
+    assert!(m.stdout.contains("refused"), "{}\n{}", m.stdout, m.stderr);
+}
