@@ -164,6 +164,27 @@ impl Journal for Recorder<'_> {
     fn note(&mut self, text: &str) {
         crate::out::err(format_args!("vigil mvee: {text}"));
     }
+    fn action(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        self.obs
+            .emit(
+                pid as u32,
+                tid as u32,
+                EventKind::Action(vigil_event::Action {
+                    action: action.into(),
+                    by: "mvee".into(),
+                    target_pid: pid as u32,
+                    detail: detail.into(),
+                }),
+            )
+            .map(|_| ())
+            .map_err(j)
+    }
 }
 
 /// Without a log or rules: notes only.

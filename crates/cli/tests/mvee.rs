@@ -1177,7 +1177,7 @@ fn the_log_has_the_leaders_events_and_rules_run_online() {
     );
     let last = events.last().unwrap();
     assert!(
-        matches!(&last.kind, EventKind::Divergence(d) if d.what.to_string() == "args"),
+        matches!(&last.kind, EventKind::Divergence(d) if d.what == "args"),
         "the divergence ends the log: {:?}",
         last.kind
     );

@@ -179,6 +179,19 @@ pub trait Journal {
     }
     /// Something a person should know that is not a divergence (a refused ptrace).
     fn note(&mut self, _text: &str) {}
+    /// A decision of the monitor about the leader's process `pid` (thread `tid`), for the
+    /// log as an `action` event by `mvee`: `refuse` (a call no variant may make, `detail` the
+    /// call and errno), `rename` (a generated name unified, `detail` the leader's name),
+    /// `stop` (a rule ended the run).
+    fn action(
+        &mut self,
+        _pid: i32,
+        _tid: i32,
+        _action: &str,
+        _detail: &str,
+    ) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 /// A journal that keeps nothing.

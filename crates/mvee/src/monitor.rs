@@ -248,6 +248,8 @@ struct Monitor<'j> {
     /// New sets whose child-tid words still hold real tids: (set, per member (ptid, ctid),
     /// clone flags).
     pending_ctid: Vec<PendingCtid>,
+    /// Generated names unified at the last comparison, for the journal (after it).
+    renames: Vec<(i32, i32, String)>,
     /// Each variant's distance from the leader's mappings (0 for the leader).
     deltas: Vec<u64>,
     /// What the first variant runs (after the PATH search).
@@ -293,6 +295,7 @@ pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), 
         pending_ctid: Vec::new(),
         program: std::path::PathBuf::new(),
         deltas: distances(cfg.variants),
+        renames: Vec::new(),
         stopped_by_rule: None,
     };
     let r = m.start().and_then(|()| m.main_loop());
@@ -578,6 +581,9 @@ impl Monitor<'_> {
             }
             if let Some(action) = self.stopped_by_rule.take() {
                 let pid = self.sets.first().map_or(0, |s| s.vars[0].pid);
+                let _ = self
+                    .journal
+                    .action(pid, pid, "stop", "a rule ended the run");
                 self.kill_all();
                 return Ok(Outcome::Stopped { pid, action });
             }
@@ -894,6 +900,9 @@ impl Monitor<'_> {
         }
         self.stats.lockstep += 1;
         self.stats.lockstep_ns += started.elapsed().as_nanos() as u64;
+        for (pid, tid, detail) in std::mem::take(&mut self.renames) {
+            self.journal.action(pid, tid, "rename", &detail)?;
+        }
         self.execute(si, id, spec, entries)
     }
 
@@ -980,6 +989,13 @@ impl Monitor<'_> {
                         && var.mem.write(s, e.args[m.arg as usize], leader).is_ok()
                     {
                         self.stats.names_unified += 1;
+                        let (pid, tid) = (self.sets[si].vars[0].pid, self.sets[si].vars[0].tid);
+                        let detail = format!(
+                            "variant {v}'s generated name {} is the leader's {}",
+                            String::from_utf8_lossy(mine),
+                            String::from_utf8_lossy(leader)
+                        );
+                        self.renames.push((pid, tid, detail));
                         continue;
                     }
                 }
@@ -1142,6 +1158,13 @@ impl Monitor<'_> {
         match run {
             Run::Refuse(errno) => {
                 self.stats.refused += 1;
+                let (pid, tid) = (self.sets[si].vars[0].pid, self.sets[si].vars[0].tid);
+                self.journal.action(
+                    pid,
+                    tid,
+                    "refuse",
+                    &format!("{}: {}", call_name(id), nix::errno::Errno::from_raw(errno)),
+                )?;
                 for v in 0..self.n {
                     self.skip_with(si, v, -(errno as i64), true)?;
                 }
