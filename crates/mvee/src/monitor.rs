@@ -213,7 +213,8 @@ struct Set {
     lproc: usize,
     call: Option<Call>,
     sync: Option<Sync>,
-    history: VecDeque<String>,
+    /// The last calls every member agreed on, formatted only for a report.
+    history: VecDeque<Past>,
     /// Since when some members have arrived and others not.
     waiting_since: Option<Instant>,
     /// The set's birth: its call's children, for a set still starting.
@@ -222,6 +223,23 @@ struct Set {
 
 /// A new set, each member's (parent-tid, child-tid) addresses, the clone flags.
 type PendingCtid = (usize, Vec<(u64, u64)>, u64);
+
+/// One entry of a set's history.
+#[derive(Clone, Copy)]
+enum Past {
+    Call(SyscallId, [u64; 6]),
+    Tsc,
+    Signal(i32),
+}
+
+impl Set {
+    fn remember(&mut self, p: Past) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(p);
+    }
+}
 
 struct Monitor<'j> {
     cfg: Config,
@@ -1114,13 +1132,8 @@ impl Monitor<'_> {
                 self.sets[si].vars[0].pid
             ));
         }
-        let hist = format!("{}({})", call_name(id), short_args(&entries[0].args, &spec));
-        let set = &mut self.sets[si];
-        set.history.push_back(hist);
-        if set.history.len() > HISTORY {
-            set.history.pop_front();
-        }
-        set.call = Some(Call {
+        self.sets[si].remember(Past::Call(id, entries[0].args));
+        self.sets[si].call = Some(Call {
             id,
             sysno,
             spec,
@@ -2360,12 +2373,7 @@ impl Monitor<'_> {
             s.set_regs(&r)?;
             s.cont()?;
         }
-        let set = &mut self.sets[si];
-        set.history
-            .push_back(if true { "rdtsc".into() } else { String::new() });
-        if set.history.len() > HISTORY {
-            set.history.pop_front();
-        }
+        self.sets[si].remember(Past::Tsc);
         Ok(())
     }
 
@@ -2621,12 +2629,7 @@ impl Monitor<'_> {
             self.stats
                 .signal_delays_ns
                 .push(since.elapsed().as_nanos() as u64);
-            let set = &mut self.sets[si];
-            set.history
-                .push_back(format!("<{} delivered>", sig_name(sig)));
-            if set.history.len() > HISTORY {
-                set.history.pop_front();
-            }
+            self.sets[si].remember(Past::Signal(sig));
         }
         Ok(())
     }
@@ -2791,7 +2794,14 @@ impl Monitor<'_> {
         if !set.history.is_empty() {
             text.push_str("  recent calls (every variant agreed):\n");
             for h in &set.history {
-                let _ = writeln!(text, "    {h}");
+                let line = match h {
+                    Past::Call(id, args) => {
+                        format!("{}({})", call_name(*id), short_args(args, &spec::spec(*id)))
+                    }
+                    Past::Tsc => "rdtsc".into(),
+                    Past::Signal(sig) => format!("<{} delivered>", sig_name(*sig)),
+                };
+                let _ = writeln!(text, "    {line}");
             }
         }
         let divergence = Divergence {
