@@ -8,36 +8,11 @@
 
 use std::collections::BTreeSet;
 
-const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
-
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_JGT_K: u16 = 0x25;
-const BPF_JGE_K: u16 = 0x35;
-const BPF_JSET_K: u16 = 0x45;
-const BPF_JA: u16 = 0x05;
-const BPF_RET_K: u16 = 0x06;
-const OFFSET_NR: u32 = 0;
-const OFFSET_ARCH: u32 = 4;
-/// `args[0]` in struct seccomp_data (after nr, arch and the instruction pointer); each
-/// argument is 8 bytes, its low word first (little-endian).
-const OFFSET_ARGS: u32 = 16;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
+use vigil_tracee::bpf::{
+    AUDIT_ARCH_X86_64, BPF_JA, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JSET_K, BPF_LD_W_ABS,
+    BPF_RET_K, OFFSET_ARCH, OFFSET_ARGS, OFFSET_NR, SECCOMP_RET_ALLOW, SECCOMP_RET_TRACE,
+    X32_SYSCALL_BIT, jump, stmt,
+};
 
 /// A call traced only when some bits of one of its arguments are set (clone with
 /// CLONE_UNTRACED): `(number, argument index, mask)`.

@@ -1242,29 +1242,19 @@ impl Monitor<'_> {
         exit: bool,
         args: Option<[u64; 6]>,
     ) -> Result<(), MveeError> {
-        let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let mut s = match st {
-            St::AtCall(s, _) | St::AwaitLeader(s, _) => s,
-            other => {
-                var.st = other;
-                return Ok(());
-            }
-        };
         if let Some(a) = args {
-            let mut r = s.regs()?;
-            r.0.rdi = a[0];
-            r.0.rsi = a[1];
-            r.0.rdx = a[2];
-            r.0.r10 = a[3];
-            r.0.r8 = a[4];
-            r.0.r9 = a[5];
-            s.set_regs(&r)?;
-            if let Some(c) = &mut self.sets[si].call {
-                c.changed[v] = true;
-            }
+            return self.rerun_with(si, v, |r| {
+                r.0.rdi = a[0];
+                r.0.rsi = a[1];
+                r.0.rdx = a[2];
+                r.0.r10 = a[3];
+                r.0.r8 = a[4];
+                r.0.r9 = a[5];
+            });
         }
-        let exit = exit || self.sets[si].call.as_ref().is_some_and(|c| c.changed[v]);
+        let Some((s, _)) = self.take_at_call(si, v) else {
+            return Ok(());
+        };
         if exit {
             s.syscall()?;
         } else {
@@ -1273,16 +1263,44 @@ impl Monitor<'_> {
         Ok(())
     }
 
-    /// Skips a member's call at its seccomp stop: it returns `ret` without running.
-    fn skip_with(&mut self, si: usize, v: usize, ret: i64, journal: bool) -> Result<(), MveeError> {
+    /// A member's handle at its seccomp stop (arrived, or waiting for the leader), which the
+    /// caller resumes; None (and the state left as it was) at any other point.
+    fn take_at_call(&mut self, si: usize, v: usize) -> Option<(Stopped, SyscallEntry)> {
         let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let mut s = match st {
-            St::AtCall(s, _) | St::AwaitLeader(s, _) => s,
+        match std::mem::replace(&mut var.st, St::Running) {
+            St::AtCall(s, e) | St::AwaitLeader(s, e) => Some((s, e)),
             other => {
                 var.st = other;
-                return Ok(());
+                None
             }
+        }
+    }
+
+    /// Runs a member's call with registers `edit` changed (its arguments, or another call in
+    /// its place), to its exit stop, where the changed arguments are put back.
+    fn rerun_with(
+        &mut self,
+        si: usize,
+        v: usize,
+        edit: impl FnOnce(&mut Regs),
+    ) -> Result<(), MveeError> {
+        let Some((mut s, _)) = self.take_at_call(si, v) else {
+            return Ok(());
+        };
+        let mut r = s.regs()?;
+        edit(&mut r);
+        s.set_regs(&r)?;
+        if let Some(c) = &mut self.sets[si].call {
+            c.changed[v] = true;
+        }
+        s.syscall()?;
+        Ok(())
+    }
+
+    /// Skips a member's call at its seccomp stop: it returns `ret` without running.
+    fn skip_with(&mut self, si: usize, v: usize, ret: i64, journal: bool) -> Result<(), MveeError> {
+        let Some((mut s, _)) = self.take_at_call(si, v) else {
+            return Ok(());
         };
         let mut r = s.regs()?;
         r.0.orig_rax = u64::MAX;
@@ -1650,14 +1668,8 @@ impl Monitor<'_> {
             .as_ref()
             .map(|c| c.outs.clone())
             .unwrap_or_default();
-        let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let (mut s, e) = match st {
-            St::AwaitLeader(s, e) | St::AtCall(s, e) => (s, e),
-            other => {
-                var.st = other;
-                return Ok(());
-            }
+        let Some((mut s, e)) = self.take_at_call(si, v) else {
+            return Ok(());
         };
         let (sysno, received, cloexec) = self.sets[si]
             .call
@@ -1817,30 +1829,16 @@ impl Monitor<'_> {
     /// A follower maps anonymous memory where the leader mapped a file only it opened.
     fn anonymous_map(&mut self, si: usize, v: usize, leader_addr: u64) -> Result<(), MveeError> {
         let at = self.placement(v, leader_addr);
-        let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let mut s = match st {
-            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
-            other => {
-                var.st = other;
-                return Ok(());
+        self.rerun_with(si, v, |r| {
+            let keep = MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE;
+            r.0.r10 = (r.0.r10 & keep) | MAP_PRIVATE | MAP_ANONYMOUS;
+            if r.0.r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0 {
+                r.0.rdi = at;
+                r.0.r10 |= MAP_FIXED_NOREPLACE;
             }
-        };
-        let mut r = s.regs()?;
-        let keep = MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE;
-        r.0.r10 = (r.0.r10 & keep) | MAP_PRIVATE | MAP_ANONYMOUS;
-        if r.0.r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0 {
-            r.0.rdi = at;
-            r.0.r10 |= MAP_FIXED_NOREPLACE;
-        }
-        r.0.r8 = u64::MAX;
-        r.0.r9 = 0;
-        s.set_regs(&r)?;
-        if let Some(c) = &mut self.sets[si].call {
-            c.changed[v] = true;
-        }
-        s.syscall()?;
-        Ok(())
+            r.0.r8 = u64::MAX;
+            r.0.r9 = 0;
+        })
     }
 
     /// Where variant `v` maps what the leader mapped at `leader_addr`: moved by the variant's
@@ -1857,24 +1855,10 @@ impl Monitor<'_> {
     /// A follower maps at its placement of the leader's address (MAP_FIXED_NOREPLACE).
     fn placed_map(&mut self, si: usize, v: usize, leader_addr: u64) -> Result<(), MveeError> {
         let at = self.placement(v, leader_addr);
-        let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let mut s = match st {
-            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
-            other => {
-                var.st = other;
-                return Ok(());
-            }
-        };
-        let mut r = s.regs()?;
-        r.0.rdi = at;
-        r.0.r10 |= MAP_FIXED_NOREPLACE;
-        s.set_regs(&r)?;
-        if let Some(c) = &mut self.sets[si].call {
-            c.changed[v] = true;
-        }
-        s.syscall()?;
-        Ok(())
+        self.rerun_with(si, v, |r| {
+            r.0.rdi = at;
+            r.0.r10 |= MAP_FIXED_NOREPLACE;
+        })
     }
 
     /// A placed mapping that could not go where it was placed (something of the variant's
@@ -1950,27 +1934,13 @@ impl Monitor<'_> {
             Some(Sysno::openat2) => O_CLOEXEC & self.openat2_flags(si, v),
             _ => 0,
         };
-        let var = self.var(si, v);
-        let st = std::mem::replace(&mut var.st, St::Running);
-        let mut s = match st {
-            St::AwaitLeader(s, _) | St::AtCall(s, _) => s,
-            other => {
-                var.st = other;
-                return Ok(());
-            }
-        };
-        let mut r = s.regs()?;
-        r.0.orig_rax = Sysno::openat.id() as u64;
-        r.0.rdi = AT_FDCWD as u64;
-        r.0.rsi = page::DEVNULL;
-        r.0.rdx = cloexec;
-        r.0.r10 = 0;
-        s.set_regs(&r)?;
-        if let Some(c) = &mut self.sets[si].call {
-            c.changed[v] = true;
-        }
-        s.syscall()?;
-        Ok(())
+        self.rerun_with(si, v, |r| {
+            r.0.orig_rax = Sysno::openat.id() as u64;
+            r.0.rdi = AT_FDCWD as u64;
+            r.0.rsi = page::DEVNULL;
+            r.0.rdx = cloexec;
+            r.0.r10 = 0;
+        })
     }
 
     fn openat2_flags(&mut self, si: usize, v: usize) -> u64 {

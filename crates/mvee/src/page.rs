@@ -68,31 +68,10 @@ pub fn contents(nap_ns: u64) -> Vec<u8> {
     p
 }
 
-const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_JSET_K: u16 = 0x45;
-const BPF_RET_K: u16 = 0x06;
-const OFFSET_NR: u32 = 0;
-const OFFSET_ARCH: u32 = 4;
-const OFFSET_IP_LO: u32 = 8;
-const OFFSET_IP_HI: u32 = 12;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
+use vigil_tracee::bpf::{
+    AUDIT_ARCH_X86_64, BPF_JEQ_K, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K, OFFSET_ARCH, OFFSET_IP_HI,
+    OFFSET_IP_LO, OFFSET_NR, SECCOMP_RET_ALLOW, SECCOMP_RET_TRACE, X32_SYSCALL_BIT, jump, stmt,
+};
 
 /// The filter every variant runs under (installed before its first exec; inherited by its
 /// children and kept across exec).

@@ -50,6 +50,7 @@
 //! builder), and rr's scoped remote syscalls; no code is taken from them.
 
 mod access;
+pub mod bpf;
 mod error;
 mod memory;
 mod raw;
