@@ -1385,64 +1385,38 @@ impl Monitor<'_> {
             return self.on_leader_exit(si, s, ret);
         }
         match run {
-            Run::MapPlaced => {
+            Run::MapPlaced | Run::MapCopy => {
+                // The follower's own mapping: where it was placed (or, if something of its
+                // own is there, wherever the kernel chooses), filled with the file's bytes
+                // when only the leader could map the file.
                 let mut s = s;
+                let file = match run {
+                    Run::MapCopy => call.outs.first().map(|o| o.bytes.clone()),
+                    _ => None,
+                };
+                let leader_failed = call_failed(&call_ref(&self.sets[si].call));
                 let mut ret = ret;
-                if is_err(ret) && !call_failed(&call_ref(&self.sets[si].call)) {
+                if is_err(ret) && !leader_failed {
                     ret = self.map_anywhere(&mut s)?;
                 }
-                self.put_back_args(si, v, &mut s, None)?;
-                s.cont()?;
-                self.close_one(si);
-                if is_err(ret) != call_failed(&call_ref(&self.sets[si].call)) {
-                    self.diverge(
-                        si,
-                        "result",
-                        vec![v],
-                        &[],
-                        format!("mmap: variant {v} got {ret}"),
-                    );
-                }
-                Ok(())
-            }
-            Run::MapCopy => {
-                let mut s = s;
-                let file = call
-                    .outs
-                    .first()
-                    .map(|o| o.bytes.clone())
-                    .unwrap_or_default();
-                let mut ret = ret;
-                if is_err(ret) && !call_failed(&call_ref(&self.sets[si].call)) {
-                    ret = self.map_anywhere(&mut s)?;
-                }
-                if !is_err(ret) && !file.is_empty() {
+                if let Some(file) = file.filter(|f| !f.is_empty() && !is_err(ret)) {
                     let var = self.var(si, v);
                     if let Err(e) = var.mem.write(&s, ret as u64, &file) {
                         let _ = s.cont();
-                        self.diverge(
-                            si,
-                            "result",
-                            vec![v],
-                            &[],
-                            format!(
-                                "variant {v}: cannot fill its copy of the leader's mapping: {e}"
-                            ),
+                        let detail = format!(
+                            "variant {v}: cannot fill its copy of the leader's mapping: {e}"
                         );
+                        self.diverge(si, "result", vec![v], &[], detail);
                         return Ok(());
                     }
                 }
                 self.put_back_args(si, v, &mut s, None)?;
                 s.cont()?;
                 self.close_one(si);
-                if is_err(ret) != call_failed(&call_ref(&self.sets[si].call)) {
-                    self.diverge(
-                        si,
-                        "result",
-                        vec![v],
-                        &[],
-                        format!("mmap of a file only the leader opened: variant {v} got {ret}"),
-                    );
+                if is_err(ret) != leader_failed {
+                    let detail =
+                        format!("mmap: the leader's succeeded or failed, variant {v}'s gave {ret}");
+                    self.diverge(si, "result", vec![v], &[], detail);
                 }
                 Ok(())
             }

@@ -200,6 +200,25 @@ const POLLFD: u32 = 8;
 /// struct kernel_sigaction: handler, flags, restorer, mask.
 const SIGACTION: u32 = 32;
 
+/// select's three fd sets (their size from nfds), read and written; then its timeout.
+const FDSETS: &[Mem] = &[
+    m!(1, Len::FdSet(0)),
+    m!(2, Len::FdSet(0)),
+    m!(3, Len::FdSet(0)),
+];
+const SELECT_OUT: &[Mem] = &[
+    m!(1, Len::FdSet(0)),
+    m!(2, Len::FdSet(0)),
+    m!(3, Len::FdSet(0)),
+    m!(4, Len::Fixed(TIMEVAL)),
+];
+const PSELECT_OUT: &[Mem] = &[
+    m!(1, Len::FdSet(0)),
+    m!(2, Len::FdSet(0)),
+    m!(3, Len::FdSet(0)),
+    m!(4, Len::Fixed(TIMESPEC)),
+];
+
 /// The row for a call (x86-64 identities; other ABIs are compared by number only and run by
 /// every variant).
 pub fn spec(call: SyscallId) -> Spec {
@@ -360,34 +379,8 @@ fn spec_of(s: Sysno, call: SyscallId) -> Spec {
             &[m!(0, Len::ArgTimes(1, POLLFD)), m!(3, Len::Fixed(SIGSET))],
             &[m!(0, Len::ArgTimes(1, POLLFD)), m!(2, Len::Fixed(TIMESPEC))],
         ),
-        select => leader(
-            &[I, A, A, A, A],
-            &[
-                m!(1, Len::FdSet(0)),
-                m!(2, Len::FdSet(0)),
-                m!(3, Len::FdSet(0)),
-            ],
-            &[
-                m!(1, Len::FdSet(0)),
-                m!(2, Len::FdSet(0)),
-                m!(3, Len::FdSet(0)),
-                m!(4, Len::Fixed(TIMEVAL)),
-            ],
-        ),
-        pselect6 => leader(
-            &[I, A, A, A, A, A],
-            &[
-                m!(1, Len::FdSet(0)),
-                m!(2, Len::FdSet(0)),
-                m!(3, Len::FdSet(0)),
-            ],
-            &[
-                m!(1, Len::FdSet(0)),
-                m!(2, Len::FdSet(0)),
-                m!(3, Len::FdSet(0)),
-                m!(4, Len::Fixed(TIMESPEC)),
-            ],
-        ),
+        select => leader(&[I, A, A, A, A], FDSETS, SELECT_OUT),
+        pselect6 => leader(&[I, A, A, A, A, A], FDSETS, PSELECT_OUT),
         epoll_ctl => each(&[Fd, I, Fd, A]),
         epoll_wait => leader(&[Fd, A, I, I], &[], &[m!(1, Len::RetTimes(EPOLL_EVENT))]),
         epoll_pwait => leader(
