@@ -54,25 +54,26 @@ use vigil_tracee::{
     Command, Exit, Memory, Options, Regs, SigInfo, Stop, Stopped, SyscallEntry, Tracer, Wait,
 };
 
-const SI_KERNEL: i32 = 0x80;
-const AT_FDCWD: i64 = -100;
-const O_ACCMODE: u64 = 3;
-const O_CREAT: u64 = 0o100;
-const O_TRUNC: u64 = 0o1000;
-const O_CLOEXEC: u64 = 0o2000000;
-const O_TMPFILE: u64 = 0o20000000;
-const CLONE_THREAD: u64 = 0x10000;
-const CLONE_PARENT_SETTID: u64 = 0x100000;
-const CLONE_CHILD_SETTID: u64 = 0x1000000;
-const F_DUPFD: u64 = 0;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_NORESERVE: u64 = 0x4000;
-const MAP_POPULATE: u64 = 0x8000;
-const MAP_FIXED_NOREPLACE: u64 = 0x100000;
-const MSG_CMSG_CLOEXEC: u64 = 0x40000000;
-const F_DUPFD_CLOEXEC: u64 = 1030;
+// The kernel's flag values as the u64 a register holds (libc gives them as C ints).
+const SI_KERNEL: i32 = libc::SI_KERNEL;
+const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
+const O_ACCMODE: u64 = libc::O_ACCMODE as u64;
+const O_CREAT: u64 = libc::O_CREAT as u64;
+const O_TRUNC: u64 = libc::O_TRUNC as u64;
+const O_CLOEXEC: u64 = libc::O_CLOEXEC as u64;
+const O_TMPFILE: u64 = libc::O_TMPFILE as u64;
+const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
+const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
+const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
+const F_DUPFD: u64 = libc::F_DUPFD as u64;
+const F_DUPFD_CLOEXEC: u64 = libc::F_DUPFD_CLOEXEC as u64;
+const MAP_PRIVATE: u64 = libc::MAP_PRIVATE as u64;
+const MAP_FIXED: u64 = libc::MAP_FIXED as u64;
+const MAP_ANONYMOUS: u64 = libc::MAP_ANONYMOUS as u64;
+const MAP_NORESERVE: u64 = libc::MAP_NORESERVE as u64;
+const MAP_POPULATE: u64 = libc::MAP_POPULATE as u64;
+const MAP_FIXED_NOREPLACE: u64 = libc::MAP_FIXED_NOREPLACE as u64;
+const MSG_CMSG_CLOEXEC: u64 = libc::MSG_CMSG_CLOEXEC as u64;
 /// Each variant's initial stack is this many bytes lower than the previous one's (a page
 /// and a bit: the page bits and the low bits of stack addresses both differ).
 const STACK_STEP: u64 = 4096 + 64 * 16;
@@ -2772,7 +2773,7 @@ impl Monitor<'_> {
 /// Whether a call that fails with EPIPE raised SIGPIPE (writes, and sends without
 /// MSG_NOSIGNAL).
 fn raises_sigpipe(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
-    const MSG_NOSIGNAL: u64 = 0x4000;
+    const MSG_NOSIGNAL: u64 = libc::MSG_NOSIGNAL as u64;
     match sysno {
         Some(Sysno::sendto | Sysno::sendmsg | Sysno::sendmmsg) => {
             let flags = if sysno == Some(Sysno::sendto) {
@@ -2800,7 +2801,7 @@ fn raises_sigpipe(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
 /// Whether a call creates a new name and fails if it exists (mkstemp's open with O_CREAT |
 /// O_EXCL, mkdtemp's mkdir): where programs put names they generate to be unique.
 fn creates_exclusively(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
-    const O_EXCL: u64 = 0o200;
+    const O_EXCL: u64 = libc::O_EXCL as u64;
     let excl = |flags: u64| flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
     match sysno {
         Some(Sysno::open) => excl(args[1]),

@@ -16,13 +16,13 @@
 use crate::page;
 use vigil_tracee::{Error, Memory, Stopped, Tracer};
 
-const AT_NULL: u64 = 0;
-const AT_IGNORE: u64 = 1;
-const AT_RANDOM: u64 = 25;
-const AT_SYSINFO_EHDR: u64 = 33;
-const PR_SET_TSC: u64 = 26;
-const PR_TSC_SIGSEGV: u64 = 2;
-const MAP_FIXED_NOREPLACE: i32 = 0x100000;
+const AT_NULL: u64 = libc::AT_NULL;
+const AT_IGNORE: u64 = libc::AT_IGNORE;
+const AT_RANDOM: u64 = libc::AT_RANDOM;
+const AT_SYSINFO_EHDR: u64 = libc::AT_SYSINFO_EHDR;
+const PR_SET_TSC: u64 = libc::PR_SET_TSC as u64;
+const PR_TSC_SIGSEGV: u64 = libc::PR_TSC_SIGSEGV as u64;
+const MAP_FIXED_NOREPLACE: i32 = libc::MAP_FIXED_NOREPLACE;
 /// More words than this before the aux vector's end is not a stack the kernel built.
 const MAX_WORDS: usize = 1 << 20;
 
