@@ -3,10 +3,12 @@
 //!
 //! usage: vigil-bench [all|record|memread|log|graph|rules|watch] [--only WORKLOAD]
 //!        vigil-bench smo [--only ring|cost|falsedep|zero] [--runs N] [--ring-n N]
+//!        vigil-bench mvee [--only xz|compute|B|B2|C|timer] [--runs N]
 
 mod graph;
 mod logwrite;
 mod memread;
+mod mvee;
 mod record;
 mod rules;
 mod smo;
@@ -42,7 +44,8 @@ fn main() {
         std::process::exit(1);
     }
     let mut results = serde_json::Map::new();
-    // A section that cannot run with this vigil (smo without --smo): said, and the exit status.
+    // A section that cannot run with this vigil (smo without --smo), or a workload that
+    // diverged or failed under vigil mvee: said, and the exit status.
     let mut failed = false;
     let mut section = |v: serde_json::Value| {
         if let serde_json::Value::Object(m) = v {
@@ -68,6 +71,13 @@ fn main() {
                     failed = true;
                 }
             }
+            let opts = mvee::Options {
+                only: None,
+                runs: None,
+            };
+            let (v, failures) = mvee::run(&vigil, &scratch, &opts);
+            section(v);
+            failed |= mvee_failed(&failures);
         }
         "smo" => {
             match smo::Options::from_args(&args[1..]).and_then(|o| smo::run(&vigil, &scratch, &o)) {
@@ -78,6 +88,17 @@ fn main() {
                 }
             }
         }
+        "mvee" => match mvee::Options::from_args(&args[1..]) {
+            Ok(opts) => {
+                let (v, failures) = mvee::run(&vigil, &scratch, &opts);
+                section(v);
+                failed |= mvee_failed(&failures);
+            }
+            Err(e) => {
+                eprintln!("vigil-bench: mvee: {e}");
+                std::process::exit(2);
+            }
+        },
         "record" => section(record::run(&vigil, &scratch, only)),
         "graph" => section(graph::run(&vigil, &scratch)),
         "rules" => section(rules::run(&vigil, &scratch)),
@@ -88,7 +109,7 @@ fn main() {
         "log" => section(logwrite::run(&scratch)),
         other => {
             eprintln!(
-                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch, smo)"
+                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch, smo, mvee)"
             );
             std::process::exit(2);
         }
@@ -106,4 +127,13 @@ fn main() {
     if failed {
         std::process::exit(1);
     }
+}
+
+/// Says on standard error which workloads diverged or failed under `vigil mvee` (the figures
+/// are written all the same); true when some did.
+fn mvee_failed(failures: &[String]) -> bool {
+    for f in failures {
+        eprintln!("vigil-bench: mvee: {f}");
+    }
+    !failures.is_empty()
 }

@@ -62,29 +62,31 @@ pub(crate) fn workloads_abc(scratch: &Path) -> Vec<Workload> {
     ]
 }
 
+/// Workload B2: a tar of two documentation trees into a file (the multi-variant benchmark
+/// runs it too).
+pub(crate) fn workload_b2(scratch: &Path) -> Workload {
+    Workload {
+        name: "B2",
+        what: "tar of /usr/share/doc and /usr/share/man into a file",
+        cmd: vec![
+            "tar".into(),
+            "-cf".into(),
+            scratch.join("share.tar").display().to_string(),
+            "/usr/share/doc".into(),
+            "/usr/share/man".into(),
+        ],
+        sets: vec![STRACE_SET],
+        runs: 5,
+    }
+}
+
 fn workloads(scratch: &Path) -> Vec<Workload> {
-    let tar_out = scratch.join("share.tar");
     let project = c_project(scratch);
     let pylib = python_tree(scratch);
     let xz_in = xz_input(scratch);
     let tgz = scratch.join("doc.tgz");
     let mut all = workloads_abc(scratch);
-    all.insert(
-        2,
-        Workload {
-            name: "B2",
-            what: "tar of /usr/share/doc and /usr/share/man into a file",
-            cmd: vec![
-                "tar".into(),
-                "-cf".into(),
-                tar_out.display().to_string(),
-                "/usr/share/doc".into(),
-                "/usr/share/man".into(),
-            ],
-            sets: vec![STRACE_SET],
-            runs: 5,
-        },
-    );
+    all.insert(2, workload_b2(scratch));
     all.extend(vec![
         // Real parallel workloads on the machine's cores (-j2, -T2): the tracer competes
         // with the traced processes for the CPUs.
@@ -170,28 +172,40 @@ fn walk_files(dir: &Path, max: usize) -> Vec<PathBuf> {
 
 /// 48 MiB that compress like real data: the doc tree's text, repeated (written once).
 fn xz_input(scratch: &Path) -> PathBuf {
-    let path = scratch.join("xz-input.bin");
+    doc_input(scratch, "xz-input.bin", 48 << 20, false)
+}
+
+/// `bytes` bytes that compress like real data, in `scratch/name` (written once): the files of
+/// /usr/share/doc in order (only those that are UTF-8 text when `text_only`: no compressed
+/// changelogs), up to 12 MiB of them, repeated to fill.
+pub(crate) fn doc_input(scratch: &Path, name: &str, bytes: usize, text_only: bool) -> PathBuf {
+    let path = scratch.join(name);
     if path.exists() {
         return path;
     }
     let mut data = Vec::new();
-    for f in walk_files(Path::new("/usr/share/doc"), 4000) {
+    // Without the filter the first 4000 files hold enough; the text files are fewer and smaller.
+    let max_files = if text_only { 100_000 } else { 4000 };
+    for f in walk_files(Path::new("/usr/share/doc"), max_files) {
         if let Ok(b) = std::fs::read(&f) {
+            if text_only && std::str::from_utf8(&b).is_err() {
+                continue;
+            }
             data.extend_from_slice(&b);
         }
-        if data.len() > 12 << 20 {
+        if data.len() > bytes.min(12 << 20) {
             break;
         }
     }
     if data.is_empty() {
         data = b"vigil benchmark input line\n".to_vec();
     }
-    let mut all = Vec::with_capacity(48 << 20);
-    while all.len() < 48 << 20 {
+    let mut all = Vec::with_capacity(bytes + data.len());
+    while all.len() < bytes {
         all.extend_from_slice(&data);
     }
-    all.truncate(48 << 20);
-    std::fs::write(&path, all).expect("write the xz input");
+    all.truncate(bytes);
+    std::fs::write(&path, all).expect("write the benchmark's input file");
     path
 }
 
@@ -263,7 +277,7 @@ fn python_tree(scratch: &Path) -> PathBuf {
 }
 
 /// `vigil record -q -o LOG --syscalls SET -- CMD...`
-fn vigil_command(vigil: &Path, log: &Path, set: &str, cmd: &[String]) -> Vec<String> {
+pub(crate) fn vigil_command(vigil: &Path, log: &Path, set: &str, cmd: &[String]) -> Vec<String> {
     let mut v = s(&["record", "-q", "-o"]);
     v.insert(0, vigil.display().to_string());
     v.extend([
