@@ -2486,6 +2486,9 @@ impl Monitor<'_> {
     /// rendezvous (a blocked one waits for a point where the program takes it).
     fn quorum(&self, si: usize) -> Option<i32> {
         let set = &self.sets[si];
+        if set.vars.iter().all(|x| x.held.is_empty()) {
+            return None;
+        }
         let mut blocked = 0u64;
         for x in &set.vars {
             if let St::AtCall(s, _) = &x.st {
