@@ -905,24 +905,11 @@ impl Monitor<'_> {
         let id = id_of(&entries[0]);
         let differ: Vec<usize> = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
         if !differ.is_empty() {
-            // A getrandom some members make and others do not: a generator seeded from an
-            // address rejects a draw in one variant and not in another (gnulib's mkstemp).
-            // It reads nothing of the outside world but entropy: those members make it on
-            // their own, and the set meets again at their next call.
-            let random = |e: &SyscallEntry| {
-                e.abi == vigil_tracee::Abi::X86_64 && e.nr == Sysno::getrandom.id() as u64
-            };
-            if entries.iter().any(random) && !entries.iter().all(random) {
-                self.sets[si].waiting_since = Some(started);
-                for (v, e) in entries.iter().enumerate() {
-                    if random(e)
-                        && let Some((s, _)) = self.take_at_call(si, v)
-                    {
-                        self.stats.unsynchronised += 1;
-                        s.cont()?;
-                    }
-                }
-                return Ok(());
+            // Calls some members make and others do not, with no effect outside the
+            // variant: run by those members on their own (see `loose`); the set meets again
+            // at their next call.
+            if entries.iter().any(loose) {
+                return self.run_loose(si, &entries, started);
             }
             let detail = (0..self.n)
                 .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
@@ -933,6 +920,11 @@ impl Monitor<'_> {
         }
         let spec = spec::spec(id);
         if let Some((fields, differ, detail)) = self.compare(si, id, &spec, &entries) {
+            // The same memory call with other sizes (an allocator that grows by what it
+            // found): each member makes its own.
+            if entries.iter().all(loose) && fields.iter().all(|f| f != "path") {
+                return self.run_loose(si, &entries, started);
+            }
             self.diverge(si, "args", differ, &fields, detail);
             return Ok(());
         }
@@ -942,6 +934,25 @@ impl Monitor<'_> {
             self.journal.action(pid, tid, "rename", &detail)?;
         }
         self.execute(si, id, spec, entries)
+    }
+
+    /// The members at a `loose` call make it on their own, unsynchronised; the others wait.
+    fn run_loose(
+        &mut self,
+        si: usize,
+        entries: &[SyscallEntry],
+        started: Instant,
+    ) -> Result<(), MveeError> {
+        self.sets[si].waiting_since = Some(started);
+        for (v, e) in entries.iter().enumerate() {
+            if loose(e)
+                && let Some((s, _)) = self.take_at_call(si, v)
+            {
+                self.stats.unsynchronised += 1;
+                s.cont()?;
+            }
+        }
+        Ok(())
     }
 
     // ---- comparison ----
@@ -2816,6 +2827,28 @@ fn raises_sigpipe(sysno: Option<Sysno>, args: &[u64; 6]) -> bool {
             | Sysno::tee
             | Sysno::copy_file_range,
         ) => true,
+        _ => false,
+    }
+}
+
+/// Calls that may be made by some variants and not others without any effect outside the
+/// variant, when the variants' calls disagree: getrandom (a generator seeded from an address
+/// rejects a draw in one variant only: gnulib's mkstemp) and the calls that manage the
+/// variant's own memory (an allocator or a garbage collector that hashes addresses grows its
+/// heap at other moments: gcc's cc1) — brk, anonymous mmap, munmap, madvise, mremap, and
+/// mprotect that does not make memory executable (making memory executable is an exploit's
+/// step: it stays compared).
+fn loose(e: &SyscallEntry) -> bool {
+    if e.abi != vigil_tracee::Abi::X86_64 {
+        return false;
+    }
+    let Some(s) = Sysno::new(e.nr as usize) else {
+        return false;
+    };
+    match s {
+        Sysno::getrandom | Sysno::brk | Sysno::munmap | Sysno::madvise | Sysno::mremap => true,
+        Sysno::mmap => e.args[3] & MAP_ANONYMOUS != 0 && e.args[2] & libc::PROT_EXEC as u64 == 0,
+        Sysno::mprotect => e.args[2] & libc::PROT_EXEC as u64 == 0,
         _ => false,
     }
 }
