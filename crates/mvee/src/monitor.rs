@@ -278,6 +278,12 @@ struct Monitor<'j> {
 }
 
 /// Runs the program of `cfg` as `cfg.variants` variants until it ends or they diverge.
+///
+/// The calling thread supervises the variants; it waits for their stops on a signalfd for
+/// SIGCHLD (blocked in this thread while the run lasts). Every other thread of the process
+/// must block SIGCHLD too: the kernel gives a process-directed signal to any thread that does
+/// not block it, and one that took it would leave the monitor to notice stops at its poll
+/// timeout (a second) instead of at once.
 pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), MveeError> {
     if cfg.variants < 2 || cfg.variants > crate::MAX_VARIANTS {
         return Err(MveeError::Config(format!(
