@@ -1185,6 +1185,12 @@ fn the_log_has_the_leaders_events_and_rules_run_online() {
     );
     let show = vigil().arg("show").arg(&log).output().unwrap();
     assert!(text(&show.stdout).contains("divergence"));
+    // The monitor's own decisions are actions by mvee (the C library's rseq, refused).
+    assert!(
+        events.iter().any(|e| matches!(&e.kind, EventKind::Action(a)
+            if a.by == "mvee" && a.action == "refuse" && a.detail.to_string().contains("rseq"))),
+        "the refused rseq is an action"
+    );
     // A deny rule refuses the call in every variant: the program sees EACCES and says so.
     let deny = dir.join("deny.rules");
     std::fs::write(
@@ -1261,4 +1267,40 @@ fn a_c_project_builds_with_make_and_gcc() {
     assert_eq!(n.code, 0, "{}", n.stderr);
     let native_built = native_in(&native_dir, &[native_dir.join("prog").as_os_str()]);
     assert_eq!(built.stdout, native_built.stdout);
+}
+
+#[test]
+fn a_program_reading_the_terminal_gets_it() {
+    // Under a terminal (script(1) gives the run one), the variants' group takes the
+    // foreground: the leader reads the terminal instead of being stopped (SIGTTIN) or failing
+    // with EIO, which made the variants disagree.
+    require_ptrace();
+    let vigil_bin = env!("CARGO_BIN_EXE_vigil");
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{vigil_bin} mvee -- head -1"), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("script(1) from util-linux runs a command under a terminal");
+    let pgid = child.id();
+    let _dog = Watchdog::new(pgid, BOUND);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"typed line\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}: {stdout}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(!stdout.contains("divergence"), "{stdout}");
+    // The terminal echoes the line, and head prints it once more.
+    assert_eq!(stdout.matches("typed line").count(), 2, "{stdout}");
 }

@@ -275,6 +275,8 @@ struct Monitor<'j> {
     program: std::path::PathBuf,
     /// A rule's kill or stop ended the run.
     stopped_by_rule: Option<vigil_event::Verdict>,
+    /// The terminal given to the variants' group: vigil's own group and SIGTTOU's action.
+    terminal: Option<(libc::pid_t, libc::sigaction)>,
 }
 
 /// Runs the program of `cfg` as `cfg.variants` variants until it ends or they diverge.
@@ -322,6 +324,7 @@ pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), 
         deltas: distances(cfg.variants),
         renames: Vec::new(),
         stopped_by_rule: None,
+        terminal: None,
     };
     let r = m.start().and_then(|()| m.main_loop());
     m.restore_mask();
@@ -457,6 +460,7 @@ impl Monitor<'_> {
                 self.program = child.program().to_path_buf();
                 self.group = child.pid();
                 GROUP.store(self.group, Ordering::Relaxed);
+                self.take_terminal();
             }
             // To the exit stop of execve, where the image is set up.
             let tid = s.tid();
@@ -542,7 +546,37 @@ impl Monitor<'_> {
         Ok(())
     }
 
+    /// When vigil runs in the foreground of a terminal on its standard input, the variants'
+    /// group becomes the foreground one for the run (the program reads the terminal and gets
+    /// Ctrl-C as it would without vigil); vigil's group gets it back at the end. SIGTTOU is
+    /// ignored meanwhile: vigil hands the terminal back from the background.
+    fn take_terminal(&mut self) {
+        // SAFETY: plain calls on fd 0 and this process; the old SIGTTOU action is kept to be
+        // put back.
+        unsafe {
+            if libc::isatty(0) != 1 || libc::tcgetpgrp(0) != libc::getpgrp() {
+                return;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let mut ign: libc::sigaction = std::mem::zeroed();
+            ign.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGTTOU, &ign, &mut old);
+            if libc::tcsetpgrp(0, self.group) == 0 {
+                self.terminal = Some((libc::getpgrp(), old));
+            } else {
+                libc::sigaction(libc::SIGTTOU, &old, std::ptr::null_mut());
+            }
+        }
+    }
+
     fn restore_mask(&mut self) {
+        if let Some((pgrp, old)) = self.terminal.take() {
+            // SAFETY: giving the terminal back to vigil's own group, then SIGTTOU's action.
+            unsafe {
+                libc::tcsetpgrp(0, pgrp);
+                libc::sigaction(libc::SIGTTOU, &old, std::ptr::null_mut());
+            }
+        }
         if let Some(old) = self.old_mask.take() {
             // SAFETY: `old` is the mask this thread had.
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
