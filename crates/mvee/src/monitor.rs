@@ -391,6 +391,14 @@ fn id_of(e: &SyscallEntry) -> SyscallId {
     }
 }
 
+/// A signal's bit in a /proc or ptrace signal mask (0 for a number out of range).
+fn sig_bit(sig: i32) -> u64 {
+    u32::try_from(sig - 1)
+        .ok()
+        .and_then(|s| 1u64.checked_shl(s))
+        .unwrap_or(0)
+}
+
 /// The signals a thread catches (bit n-1 for signal n), from /proc.
 fn caught(tid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{tid}/status"))
@@ -855,7 +863,7 @@ impl Monitor<'_> {
         if let Some(sig) = killed {
             for v in 0..self.n {
                 let dying = matches!(self.sets[si].vars[v].st, St::AtCall(..))
-                    && pending(self.sets[si].vars[v].tid) & (1u64 << (sig - 1)) != 0;
+                    && pending(self.sets[si].vars[v].tid) & sig_bit(sig) != 0;
                 if dying {
                     self.skip_with(si, v, -(libc::EINTR as i64), false)?;
                 }
@@ -2437,7 +2445,7 @@ impl Monitor<'_> {
                     | libc::SIGTRAP
                     | libc::SIGSYS
             );
-        let handled = caught(s.tid()) & (1u64 << (sig - 1)) != 0;
+        let handled = caught(s.tid()) & sig_bit(sig) != 0;
         if synchronous || !handled {
             self.stats.signals_immediate += 1;
             self.virtualise(&mut s, &mut info);
@@ -2554,7 +2562,7 @@ impl Monitor<'_> {
         sigs.sort_unstable();
         sigs.dedup();
         sigs.into_iter().find(|&g| {
-            if blocked & (1u64 << (g - 1)) != 0 {
+            if blocked & sig_bit(g) != 0 {
                 return false;
             }
             let have = set
