@@ -46,6 +46,13 @@ pub struct MveeArgs {
     /// divergence.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub signal_wait: String,
+    /// Relaxed lockstep: calls that read only a variant's own state (reads and stats of
+    /// files every variant opened itself, brk, madvise) run without waiting for the others and
+    /// are compared as soon as all have made them; calls with an effect outside the variants
+    /// still wait until every earlier call is compared. Faster where variants drift apart
+    /// between calls; a divergence in such a call is reported at the next call that waits.
+    #[arg(long)]
+    pub relaxed: bool,
     /// Print the monitor's counts at the end (lockstep calls, leader-only calls, signals and
     /// their delay), and the rules' processing statistics with --rules.
     #[arg(long)]
@@ -230,6 +237,7 @@ pub fn run(a: MveeArgs) -> Result<i32, Failure> {
     let mut cfg = Config::new(a.command.clone());
     cfg.variants = n;
     cfg.diversify_stack = diversify_stack;
+    cfg.relaxed = a.relaxed;
     cfg.timeout = duration("--timeout", &a.timeout)?;
     cfg.signal_wait = duration("--signal-wait", &a.signal_wait)?;
     let selection = parse_selection(&a.syscalls)?;
@@ -382,6 +390,10 @@ fn print_stats(s: &Stats) {
     crate::out::err(format_args!(
         "vigil mvee: {} variants, {} variant sets; {} lockstep calls ({per_call:.1} us from first arrival to rendezvous, mean), {} leader-only, {} refused, {} rdtsc",
         s.variants, s.sets, s.lockstep, s.leader_only, s.refused, s.rdtsc
+    ));
+    crate::out::err(format_args!(
+        "vigil mvee: {} calls compared without a rendezvous (--relaxed), {} run unsynchronised (own /proc reads, disagreeing memory calls), {} generated names unified",
+        s.relaxed, s.unsynchronised, s.names_unified
     ));
     let mut d = s.signal_delays_ns.clone();
     d.sort_unstable();

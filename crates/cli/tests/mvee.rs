@@ -1304,3 +1304,55 @@ fn a_program_reading_the_terminal_gets_it() {
     // The terminal echoes the line, and head prints it once more.
     assert_eq!(stdout.matches("typed line").count(), 2, "{stdout}");
 }
+
+#[test]
+fn relaxed_lockstep_agrees_and_catches_the_same() {
+    // --relaxed: calls that read only a variant's own state run without waiting; everything
+    // with an effect outside still waits until every earlier call is compared.
+    for script in [
+        "seq 1 2000 | sort -r | head -5",
+        "ls / | grep -c .",
+        "for i in 1 2 3; do cat /etc/hostname > /dev/null; echo $i; done | tac",
+    ] {
+        let cmd = [os("sh"), os("-c"), os(script)];
+        let n = native(&cmd);
+        let m = mvee(&["--relaxed", "--stats"], &cmd);
+        assert_no_alarm(&m, script);
+        assert_eq!(m.stdout, n.stdout, "{script}");
+        assert!(
+            m.stderr.contains("without a rendezvous (--relaxed)"),
+            "{}",
+            m.stderr
+        );
+    }
+    let workers = program("mvee_fork_workers");
+    let m = mvee(&["--relaxed"], &[workers.as_os_str()]);
+    assert_no_alarm(&m, "workers");
+    let timer = program("mvee_timer");
+    let m = mvee(&["--relaxed", "--stats"], &[timer.as_os_str()]);
+    assert_no_alarm(&m, "timer");
+    // A leak is still caught, and so is an innocuous call only some variants make: at the
+    // write that follows it, before anything reaches the outside.
+    let leak = program("mvee_leak");
+    let m = mvee(&["--relaxed"], &[leak.as_os_str(), os("stack")]);
+    assert_eq!(m.code, 4, "{}", m.stderr);
+    let extra = program("mvee_extra");
+    for opts in [&["--relaxed"][..], &[][..]] {
+        let m = mvee(opts, &[extra.as_os_str()]);
+        assert_eq!(m.code, 4, "{opts:?}: {}", m.stderr);
+        assert!(
+            m.stderr.starts_with("vigil: divergence: call"),
+            "{opts:?}: {}",
+            m.stderr
+        );
+        assert!(
+            !m.stdout.contains("done"),
+            "{opts:?}: nothing written: {}",
+            m.stdout
+        );
+    }
+    // Natively (and when every variant makes the extra call) it is no divergence.
+    let m = mvee(&["--relaxed"], &[extra.as_os_str(), os("always")]);
+    assert_no_alarm(&m, "extra always");
+    assert_eq!(m.stdout, "done\n");
+}

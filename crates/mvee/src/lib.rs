@@ -54,6 +54,11 @@ pub struct Config {
     pub timeout: Duration,
     /// How long a variant waits in the loop for a signal the others already got.
     pub signal_wait: Duration,
+    /// Relaxed lockstep: calls that read only a variant's own state (reads and stats of files
+    /// every variant opened itself, brk, madvise) run without waiting for the others and are
+    /// compared as soon as every variant has made them; calls with an effect outside still
+    /// wait, after every earlier call is compared. Off by default.
+    pub relaxed: bool,
 }
 
 impl Config {
@@ -64,6 +69,7 @@ impl Config {
             diversify_stack: true,
             timeout: Duration::from_secs(10),
             signal_wait: Duration::from_secs(1),
+            relaxed: false,
         }
     }
 }
@@ -116,6 +122,8 @@ pub struct Stats {
     pub sets: u64,
     /// Reads of a variant's own /proc files, run without a rendezvous.
     pub unsynchronised: u64,
+    /// Calls made without a rendezvous in relaxed mode (compared afterwards).
+    pub relaxed: u64,
     /// Unique names a variant generated from its own addresses (mkstemp) replaced by the
     /// leader's.
     pub names_unified: u64,

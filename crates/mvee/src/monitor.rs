@@ -159,6 +159,16 @@ struct Var {
     mem: Memory,
     /// The last call it arrived at (for reports).
     last: Option<SyscallEntry>,
+    /// Relaxed mode: innocuous calls it made without waiting, not yet compared.
+    queue: VecDeque<Record>,
+}
+
+/// An innocuous call a member made without a rendezvous (relaxed mode): what its comparison
+/// needs, read at its stop.
+struct Record {
+    entry: SyscallEntry,
+    /// The contents of the row's memory arguments, in the row's order.
+    contents: Vec<Content>,
 }
 
 impl Var {
@@ -170,6 +180,7 @@ impl Var {
             held: Vec::new(),
             mem: Memory::new(tid),
             last: None,
+            queue: VecDeque::new(),
         }
     }
 }
@@ -797,11 +808,148 @@ impl Monitor<'_> {
             s.cont()?;
             return Ok(());
         }
+        if self.innocuous(si, &call) {
+            let spec = spec::spec(id_of(&call));
+            let var = self.var(si, v);
+            let contents = spec
+                .ins
+                .iter()
+                .map(|m| memio::read_in(&mut var.mem, &s, &call.args, m))
+                .collect();
+            var.last = Some(call);
+            var.queue.push_back(Record {
+                entry: call,
+                contents,
+            });
+            self.stats.relaxed += 1;
+            s.cont()?;
+            return self.drain(si);
+        }
         let var = self.var(si, v);
         var.last = Some(call);
         var.st = St::AtCall(s, call);
         self.release_held_in_call(si)?;
         self.try_rendezvous(si)
+    }
+
+    /// Relaxed mode: a call that reads only the variant's own state (its own files and
+    /// memory), made without a rendezvous and compared as soon as every member has made it.
+    /// Nothing outside a variant happens before every earlier call is compared: calls with
+    /// an effect outside still wait at a rendezvous, which first needs every queue empty.
+    fn innocuous(&self, si: usize, e: &SyscallEntry) -> bool {
+        if !self.cfg.relaxed
+            || self.journal.wants_events()
+            || self.sets[si].sync.is_some()
+            || e.abi != vigil_tracee::Abi::X86_64
+        {
+            return false;
+        }
+        let Some(s) = Sysno::new(e.nr as usize) else {
+            return false;
+        };
+        let own = |fd: u64| self.fd_kind(si, fd) != Kind::Leader;
+        let at = |fd: u64| fd as i32 == libc::AT_FDCWD || own(fd);
+        match s {
+            Sysno::read
+            | Sysno::pread64
+            | Sysno::readv
+            | Sysno::preadv
+            | Sysno::getdents64
+            | Sysno::getdents
+            | Sysno::lseek
+            | Sysno::fstat
+            | Sysno::fadvise64 => own(e.args[0]),
+            Sysno::newfstatat
+            | Sysno::statx
+            | Sysno::faccessat
+            | Sysno::faccessat2
+            | Sysno::readlinkat => at(e.args[0]),
+            Sysno::stat | Sysno::lstat | Sysno::access | Sysno::readlink | Sysno::getcwd => true,
+            Sysno::brk | Sysno::madvise => true,
+            _ => false,
+        }
+    }
+
+    /// Relaxed mode: compares the members' queued calls, oldest first, while every member
+    /// has one.
+    fn drain(&mut self, si: usize) -> Result<(), MveeError> {
+        loop {
+            let set = &self.sets[si];
+            if set.vars.iter().any(|x| x.queue.is_empty()) || self.diverged.is_some() {
+                return Ok(());
+            }
+            let records: Vec<Record> = self.sets[si]
+                .vars
+                .iter_mut()
+                .filter_map(|x| x.queue.pop_front())
+                .collect();
+            let entries: Vec<SyscallEntry> = records.iter().map(|r| r.entry).collect();
+            let id = id_of(&entries[0]);
+            if entries.iter().any(|e| id_of(e) != id) && entries.iter().any(loose) {
+                // Calls on their own memory only some made (see `loose`): let go; the
+                // others' calls wait to be compared with what comes next.
+                for (x, r) in self.sets[si].vars.iter_mut().zip(records) {
+                    if !loose(&r.entry) {
+                        x.queue.push_front(r);
+                    }
+                }
+                continue;
+            }
+            if entries.iter().any(|e| id_of(e) != id) {
+                let differ = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
+                let detail = (0..self.n)
+                    .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.diverge(si, "call", differ, &[], detail);
+                return Ok(());
+            }
+            let spec = spec::spec(id);
+            let contents: Vec<Vec<Content>> = records.into_iter().map(|r| r.contents).collect();
+            if let Some((fields, differ, detail)) =
+                self.compare(si, id, &spec, &entries, Some(&contents))
+            {
+                if !entries.iter().all(loose) {
+                    self.diverge(si, "args", differ, &fields, detail);
+                    return Ok(());
+                }
+            }
+            self.stats.lockstep += 1;
+            self.sets[si].remember(Past::Call(id, entries[0].args));
+        }
+    }
+
+    /// Every member is at a rendezvous but some still have calls made without one that the
+    /// others did not make: calls on their own memory (`loose`) are let go; anything else is
+    /// a divergence.
+    fn leftovers(&mut self, si: usize) -> Result<(), MveeError> {
+        let set = &mut self.sets[si];
+        if !set.vars.iter().all(|x| x.st.arrived()) {
+            return Ok(());
+        }
+        for x in set.vars.iter_mut() {
+            x.queue.retain(|r| !loose(&r.entry));
+        }
+        let extra: Vec<usize> = (0..self.n)
+            .filter(|&v| !self.sets[si].vars[v].queue.is_empty())
+            .collect();
+        if extra.is_empty() {
+            return self.try_rendezvous(si);
+        }
+        let detail = extra
+            .iter()
+            .map(|&v| {
+                let calls: Vec<String> = self.sets[si].vars[v]
+                    .queue
+                    .iter()
+                    .map(|r| call_name(id_of(&r.entry)))
+                    .collect();
+                format!("variant {v} made {} the others did not", calls.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.diverge(si, "call", extra, &[], detail);
+        Ok(())
     }
 
     fn on_exited(&mut self, si: usize, v: usize, exit: Exit) -> Result<(), MveeError> {
@@ -912,6 +1060,12 @@ impl Monitor<'_> {
         if set.vars.iter().any(|x| matches!(x.st, St::Gone(_))) {
             return self.check_ended(si);
         }
+        // Relaxed mode: calls made without waiting are compared before this one; a member
+        // whose queue is not empty made calls the others did not.
+        if set.vars.iter().any(|x| !x.queue.is_empty()) {
+            return self.leftovers(si);
+        }
+        let set = &mut self.sets[si];
         let started = set.waiting_since.take().unwrap_or_else(Instant::now);
         // All at the same kind of point?
         let tsc = set
@@ -967,7 +1121,7 @@ impl Monitor<'_> {
             return Ok(());
         }
         let spec = spec::spec(id);
-        if let Some((fields, differ, detail)) = self.compare(si, id, &spec, &entries) {
+        if let Some((fields, differ, detail)) = self.compare(si, id, &spec, &entries, None) {
             // The same memory call with other sizes (an allocator that grows by what it
             // found): each member makes its own.
             if entries.iter().all(loose) && fields.iter().all(|f| f != "path") {
@@ -1007,12 +1161,16 @@ impl Monitor<'_> {
 
     /// The arguments that differ: their names, the members that differ from the leader, and
     /// a sentence.
+    /// `recorded`: the members' memory contents read when they made the call without a
+    /// rendezvous (relaxed mode), per member in the row's order; None: read them now, at
+    /// their stops.
     fn compare(
         &mut self,
         si: usize,
         id: SyscallId,
         spec: &Spec,
         entries: &[SyscallEntry],
+        recorded: Option<&[Vec<Content>]>,
     ) -> Option<(Vec<String>, Vec<usize>, String)> {
         let sig = id.signature();
         let name = |i: usize| {
@@ -1057,21 +1215,29 @@ impl Monitor<'_> {
             }
         }
         let sysno = id.canonical().filter(|_| id.abi == EvAbi::X86_64);
-        for m in spec.ins {
-            let contents: Vec<Content> = (0..self.n)
-                .map(|v| {
-                    let var = &mut self.sets[si].vars[v];
-                    let St::AtCall(s, e) = &var.st else {
-                        return Content::Unreadable;
-                    };
-                    let mut c = memio::read_in(&mut var.mem, s, &e.args, m);
-                    if sysno == Some(Sysno::rt_sigaction) {
-                        normalise_sigaction(&mut c);
-                    }
-                    c
-                })
-                .collect();
-            let exclusive = m.len == Len::CStr && creates_exclusively(sysno, &entries[0].args);
+        for (mi, m) in spec.ins.iter().enumerate() {
+            let contents: Vec<Content> = match recorded {
+                Some(r) => r
+                    .iter()
+                    .map(|c| c.get(mi).cloned().unwrap_or(Content::Unreadable))
+                    .collect(),
+                None => (0..self.n)
+                    .map(|v| {
+                        let var = &mut self.sets[si].vars[v];
+                        let St::AtCall(s, e) = &var.st else {
+                            return Content::Unreadable;
+                        };
+                        let mut c = memio::read_in(&mut var.mem, s, &e.args, m);
+                        if sysno == Some(Sysno::rt_sigaction) {
+                            normalise_sigaction(&mut c);
+                        }
+                        c
+                    })
+                    .collect(),
+            };
+            let exclusive = recorded.is_none()
+                && m.len == Len::CStr
+                && creates_exclusively(sysno, &entries[0].args);
             for (v, c) in contents.iter().enumerate().skip(1) {
                 if *c != contents[0]
                     && exclusive
