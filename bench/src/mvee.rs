@@ -230,13 +230,13 @@ impl Measured {
     }
 }
 
-fn mvee_cmd(vigil: &Path, cmd: &[String]) -> Vec<String> {
-    let mut v = vec![
-        vigil.display().to_string(),
-        "mvee".into(),
-        "--stats".into(),
-        "--".into(),
-    ];
+/// `vigil mvee --stats [--relaxed] -- CMD`.
+fn mvee_cmd(vigil: &Path, cmd: &[String], relaxed: bool) -> Vec<String> {
+    let mut v = vec![vigil.display().to_string(), "mvee".into(), "--stats".into()];
+    if relaxed {
+        v.push("--relaxed".into());
+    }
+    v.push("--".into());
     v.extend(cmd.iter().cloned());
     v
 }
@@ -385,12 +385,18 @@ fn cpu(
             Config {
                 label: "vigil mvee",
                 how: How::Mvee,
-                cmd: mvee_cmd(vigil, &cmd),
+                cmd: mvee_cmd(vigil, &cmd, false),
+            },
+            Config {
+                label: "vigil mvee --relaxed",
+                how: How::Mvee,
+                cmd: mvee_cmd(vigil, &cmd, true),
             },
         ];
         println!("\n{name} — {what}");
         let m = measure(name, &configs, runs, scratch, failures);
         let (native, pair, mvee) = (m[0].median(), m[1].median(), m[2].median());
+        let relaxed = m[3].median();
         println!(
             "  {:<8} {:>9} {:>11} {:>9} {:>12} {:>14} {:>13} {:>9}",
             "workload",
@@ -422,11 +428,19 @@ fn cpu(
                 fmt_opt(ratio(mvee, pair), 2) + "x"
             );
         }
+        println!(
+            "  --relaxed: {} s, {}x native, {}x two copies",
+            secs(relaxed),
+            fmt_opt(ratio(relaxed, native), 2),
+            fmt_opt(ratio(relaxed, pair), 2)
+        );
         rows.push(
             serde_json::json!({"workload": name, "what": what, "runs": runs,
             "native_s": native, "two_native_copies_s": pair, "mvee_s": mvee,
             "mvee_over_native": ratio(mvee, native), "copies_over_native": ratio(pair, native),
             "mvee_over_copies": ratio(mvee, pair),
+            "relaxed_s": relaxed, "relaxed_over_native": ratio(relaxed, native),
+            "relaxed_over_copies": ratio(relaxed, pair),
             "lockstep_calls": m[2].stat(|s| s.lockstep as f64),
             "failed": configs.iter().zip(&m).filter(|(_, x)| x.failure.is_some())
                 .map(|(c, _)| c.label).collect::<Vec<_>>()}),
@@ -472,12 +486,18 @@ fn syscall(
             Config {
                 label: "vigil mvee",
                 how: How::Mvee,
-                cmd: mvee_cmd(vigil, &w.cmd),
+                cmd: mvee_cmd(vigil, &w.cmd, false),
+            },
+            Config {
+                label: "vigil mvee --relaxed",
+                how: How::Mvee,
+                cmd: mvee_cmd(vigil, &w.cmd, true),
             },
         ];
         println!("\n{} — {}", w.name, w.what);
         let m = measure(w.name, &configs, runs, scratch, failures);
         let (native, rec, mvee) = (m[0].median(), m[1].median(), m[2].median());
+        let relaxed = m[3].median();
         let lockstep = m[2].stat(|s| s.lockstep as f64);
         let rendezvous = m[2].stat(|s| s.rendezvous_us);
         let per_call = match (mvee, native, lockstep) {
@@ -510,6 +530,12 @@ fn syscall(
             fmt_opt(per_call, 1),
             fmt_opt(rendezvous, 1)
         );
+        println!(
+            "  --relaxed: {} s, {}x native, {}x record",
+            secs(relaxed),
+            fmt_opt(ratio(relaxed, native), 2),
+            fmt_opt(ratio(relaxed, rec), 2)
+        );
         rows.push(
             serde_json::json!({"workload": w.name, "what": w.what, "runs": runs,
             "native_s": native, "record_s": rec, "mvee_s": mvee,
@@ -517,6 +543,8 @@ fn syscall(
             "record_over_native": ratio(rec, native), "lockstep_calls": lockstep,
             "leader_only_calls": m[2].stat(|s| s.leader_only as f64),
             "us_per_lockstep_call": per_call, "rendezvous_mean_us": rendezvous,
+            "relaxed_s": relaxed, "relaxed_over_native": ratio(relaxed, native),
+            "relaxed_over_record": ratio(relaxed, rec),
             "failed": configs.iter().zip(&m).filter(|(_, x)| x.failure.is_some())
                 .map(|(c, _)| c.label).collect::<Vec<_>>()}),
         );
@@ -540,7 +568,7 @@ fn signals(vigil: &Path, opts: &Options, failures: &mut Vec<Failure>) -> Option<
     let runs = opts.runs.unwrap_or(RUNS);
     let prog = vigil_testkit::program("bench_timer").display().to_string();
     let native_cmd = vec![prog];
-    let mvee = mvee_cmd(vigil, &native_cmd);
+    let mvee = mvee_cmd(vigil, &native_cmd, false);
     println!(
         "\n== signal delivery delay: programs/bench_timer.c (SIGALRM every 1 ms on a CPU-bound \
          loop, a getppid every ~100 µs of work), {runs} runs under vigil mvee --stats, each \
