@@ -238,6 +238,11 @@ pub fn run(a: MveeArgs) -> Result<i32, Failure> {
     cfg.variants = n;
     cfg.diversify_stack = diversify_stack;
     cfg.relaxed = a.relaxed;
+    if a.relaxed && (a.output.is_some() || a.rules.is_some()) {
+        crate::out::err(format_args!(
+            "vigil mvee: --relaxed has no effect with -o or --rules: the leader's calls are recorded one by one, at their rendezvous"
+        ));
+    }
     cfg.timeout = duration("--timeout", &a.timeout)?;
     cfg.signal_wait = duration("--signal-wait", &a.signal_wait)?;
     let selection = parse_selection(&a.syscalls)?;
