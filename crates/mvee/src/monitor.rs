@@ -208,6 +208,9 @@ struct Call {
     exec_ret: Vec<Option<i64>>,
     /// fds the leader received over a socket (SCM_RIGHTS): placeholders in the others.
     received: Vec<i32>,
+    /// fork/clone: members whose call was interrupted by a signal (-ERESTART*): the kernel
+    /// makes it again, and that second try is theirs alone.
+    restarting: Vec<bool>,
     /// The received fds are close-on-exec (MSG_CMSG_CLOEXEC).
     received_cloexec: bool,
 }
@@ -791,6 +794,17 @@ impl Monitor<'_> {
                     sig_name(sig)
                 ),
             );
+            return Ok(());
+        }
+        // A fork the kernel makes again after a signal interrupted it (this member's alone:
+        // the others made theirs).
+        if let Some(c) = &mut self.sets[si].call
+            && c.run == Run::Spawn
+            && c.restarting[v]
+            && id_of(&call).nr == c.id.nr
+        {
+            c.restarting[v] = false;
+            s.syscall()?;
             return Ok(());
         }
         // Reads of a variant's own /proc files: each sees its own layout, in as many
@@ -1394,6 +1408,7 @@ impl Monitor<'_> {
             exec_ret: vec![None; self.n],
             received: Vec::new(),
             received_cloexec: false,
+            restarting: vec![false; self.n],
         });
         // The leader's entry goes to the journal, whose rules may refuse the call or end
         // the run.
@@ -1692,6 +1707,7 @@ impl Monitor<'_> {
                 }
                 Ok(())
             }
+            Run::Spawn if is_restart(ret) => self.spawn_restarts(si, v, s),
             Run::Spawn => {
                 let leader_child = call.children[0];
                 if ret > 0 && leader_child.is_none() {
@@ -1799,6 +1815,9 @@ impl Monitor<'_> {
             for &fd in &received {
                 self.lprocs[lp].fds.insert(fd, Kind::Leader);
             }
+        }
+        if run == Run::Spawn && is_restart(ret) {
+            return self.spawn_restarts(si, 0, s);
         }
         if run == Run::Spawn {
             if let Some(c) = &mut self.sets[si].call {
@@ -2284,6 +2303,13 @@ impl Monitor<'_> {
                 }
                 if let Some(c) = &mut self.sets[si].call {
                     c.children[v] = Some(child);
+                    // Some members have their child and others not yet: bounded like a
+                    // rendezvous.
+                    if c.children.iter().any(|x| x.is_none())
+                        && self.sets[si].waiting_since.is_none()
+                    {
+                        self.sets[si].waiting_since = Some(Instant::now());
+                    }
                 }
                 s.syscall()?;
                 self.try_make_child_set(si)?;
@@ -2354,6 +2380,16 @@ impl Monitor<'_> {
         self.close_one_spawn(si)
     }
 
+    /// A member's fork was interrupted by a signal: the kernel makes the call again once the
+    /// signal is handled; the call stays open for it (see `on_call`).
+    fn spawn_restarts(&mut self, si: usize, v: usize, s: Stopped) -> Result<(), MveeError> {
+        if let Some(c) = &mut self.sets[si].call {
+            c.restarting[v] = true;
+        }
+        s.cont()?;
+        Ok(())
+    }
+
     fn close_one_spawn(&mut self, si: usize) -> Result<(), MveeError> {
         // The call ends once every parent is past it and the children's set exists.
         if let Some(c) = &mut self.sets[si].call {
@@ -2411,6 +2447,7 @@ impl Monitor<'_> {
             self.virt.insert(k, kids[0]);
         }
         self.vmap.insert(kids[0], kids.clone());
+        self.sets[si].waiting_since = None;
         self.sets.push(Set {
             vars,
             lproc,
@@ -2880,6 +2917,24 @@ impl Monitor<'_> {
             if now.duration_since(since) < bound {
                 continue;
             }
+            if let Some(c) = &set.call
+                && c.run == Run::Spawn
+                && c.children.iter().any(|x| x.is_none())
+            {
+                let missing: Vec<usize> =
+                    (0..self.n).filter(|&v| c.children[v].is_none()).collect();
+                let names = missing
+                    .iter()
+                    .map(|&v| format!("variant {v} (pid {})", set.vars[v].pid))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let detail = format!(
+                    "{names} made no child within {bound:?} of the others' {}",
+                    call_name(c.id)
+                );
+                self.diverge(si, "timeout", missing, &[], detail);
+                return Ok(());
+            }
             let stragglers: Vec<usize> = (0..self.n)
                 .filter(|&v| {
                     !set.vars[v].st.arrived()
@@ -3110,6 +3165,12 @@ fn is_generated_name(a: &[u8], b: &[u8]) -> bool {
         hi += 1;
     }
     hi - lo >= 6
+}
+
+/// Whether a call's result says the kernel will make it again once a signal is handled
+/// (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK).
+fn is_restart(ret: i64) -> bool {
+    (-516..=-512).contains(&ret)
 }
 
 /// Whether the leader's result of the set's call was an error.
