@@ -1356,3 +1356,20 @@ fn relaxed_lockstep_agrees_and_catches_the_same() {
     assert_no_alarm(&m, "extra always");
     assert_eq!(m.stdout, "done\n");
 }
+
+#[test]
+fn a_signal_interrupting_a_leader_only_read_is_no_false_alarm() {
+    // The leader's read of a pipe is interrupted by a handled signal: it goes back into the
+    // read (the kernel makes it again) and the signal reaches every variant at the next
+    // common point. Before, the leader was held waiting for the others, stopped at their entry
+    // stops where no signal reaches them: a `signal` divergence after the bound.
+    for _ in 0..3 {
+        let m = native_and_mvee_agree("mvee_sigread", &[], None);
+        assert!(
+            m.stdout.contains("read 1 byte 'x', child 0"),
+            "{}",
+            m.stdout
+        );
+        assert!(m.stdout.contains("handled 1"), "{}", m.stdout);
+    }
+}

@@ -161,6 +161,10 @@ struct Var {
     last: Option<SyscallEntry>,
     /// Relaxed mode: innocuous calls it made without waiting, not yet compared.
     queue: VecDeque<Record>,
+    /// A signal interrupted its call and was held: the kernel makes the call again (the
+    /// same call, or restart_syscall), which is the continuation of a call already compared,
+    /// not a new one.
+    resumes: bool,
 }
 
 /// An innocuous call a member made without a rendezvous (relaxed mode): what its comparison
@@ -181,6 +185,7 @@ impl Var {
             mem: Memory::new(tid),
             last: None,
             queue: VecDeque::new(),
+            resumes: false,
         }
     }
 }
@@ -795,6 +800,21 @@ impl Monitor<'_> {
                 ),
             );
             return Ok(());
+        }
+        // A call the kernel makes again after a held signal interrupted it: the same call
+        // goes on (to its exit stop when the set still waits for one).
+        if std::mem::take(&mut self.var(si, v).resumes) {
+            let again = self.var(si, v).last.is_some_and(|l| l.nr == call.nr)
+                || (call.abi == vigil_tracee::Abi::X86_64
+                    && call.nr == Sysno::restart_syscall.id() as u64);
+            if again {
+                if self.sets[si].call.is_some() {
+                    s.syscall()?;
+                } else {
+                    s.cont()?;
+                }
+                return Ok(());
+            }
         }
         // A fork the kernel makes again after a signal interrupted it (this member's alone:
         // the others made theirs).
@@ -1640,6 +1660,13 @@ impl Monitor<'_> {
         let run = call.run;
         if run == Run::Exec {
             return self.on_exec_exit(si, v, s, ret);
+        }
+        // A signal interrupted the call: its result is not this (the signal is held, so the
+        // kernel makes the call again, which `resumes` follows to its real end).
+        if is_restart(ret) && run != Run::Spawn {
+            self.var(si, v).resumes = true;
+            s.cont()?;
+            return Ok(());
         }
         if v == 0 {
             return self.on_leader_exit(si, s, ret);
@@ -2672,7 +2699,21 @@ impl Monitor<'_> {
                 since: Instant::now(),
             });
         }
-        if in_call && self.sets[si].sync.is_none() {
+        // In a call the leader makes alone (the others wait for its result at their entry
+        // stops, where no signal reaches them): the leader goes back into it at once (the
+        // kernel makes it again) and the signal waits for the next rendezvous.
+        let alone = self.sets[si].call.as_ref().is_some_and(|c| {
+            matches!(
+                c.run,
+                Run::Leader | Run::Open | Run::MapCopy | Run::MapPlaced
+            )
+        });
+        if in_call && (alone || self.sets[si].sync.is_some()) {
+            self.var(si, v).resumes = true;
+            s.cont()?;
+            return Ok(());
+        }
+        if in_call {
             self.var(si, v).st = St::SigHeld(s);
             if self.sets[si].waiting_since.is_none() {
                 self.sets[si].waiting_since = Some(Instant::now());
@@ -2738,6 +2779,8 @@ impl Monitor<'_> {
                 && let St::SigHeld(s) =
                     std::mem::replace(&mut self.sets[si].vars[v].st, St::Running)
             {
+                // Back into its call, which the kernel makes again (see `resumes`).
+                self.sets[si].vars[v].resumes = true;
                 s.cont()?;
             }
         }
