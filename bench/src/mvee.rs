@@ -17,7 +17,7 @@
 //! at the end and in the JSON, and the others go on: nothing is hidden, no figure made up.
 
 use crate::record::{self, STRACE_SET};
-use crate::stats::{median, time_copies};
+use crate::stats::{flag_count, flag_value, median, time_copies};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
@@ -42,30 +42,13 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(args: &[String]) -> Result<Options, String> {
-        let value = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .map(|i| {
-                    args.get(i + 1)
-                        .cloned()
-                        .ok_or(format!("{flag} needs a value"))
-                })
-                .transpose()
-        };
-        let only = value("--only")?;
+        let only = flag_value(args, "--only")?;
         if let Some(o) = &only
             && !PARTS.contains(&o.as_str())
         {
             return Err(format!("--only {o}: expected one of {}", PARTS.join(", ")));
         }
-        let runs = value("--runs")?
-            .map(|v| {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--runs {v}: expected a positive number"))
-            })
-            .transpose()?;
+        let runs = flag_count(args, "--runs")?.map(|n| n as usize);
         Ok(Options { only, runs })
     }
 

@@ -12,7 +12,7 @@
 //! A vigil that does not know `--smo` (or `backtrack --granularity`) makes the benchmark fail
 //! with a message saying so: no figure is made up.
 
-use crate::stats::{median, time_command};
+use crate::stats::{flag_count, flag_value, median, time_command};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use vigil_event::{EventKind, MemAccess, SmoVia, SyscallId};
@@ -43,17 +43,7 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(args: &[String]) -> Result<Options, String> {
-        let value = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .map(|i| {
-                    args.get(i + 1)
-                        .cloned()
-                        .ok_or(format!("{flag} needs a value"))
-                })
-                .transpose()
-        };
-        let only = value("--only")?;
+        let only = flag_value(args, "--only")?;
         if let Some(o) = &only
             && !["fault", "ring", "cost", "falsedep", "zero"].contains(&o.as_str())
         {
@@ -61,20 +51,10 @@ impl Options {
                 "--only {o}: expected fault, ring, cost, falsedep or zero"
             ));
         }
-        let num = |flag: &str| -> Result<Option<u64>, String> {
-            value(flag)?
-                .map(|v| {
-                    v.parse::<u64>()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or(format!("{flag} {v}: expected a positive number"))
-                })
-                .transpose()
-        };
         Ok(Options {
             only,
-            runs: num("--runs")?.map(|n| n as usize),
-            ring_n: num("--ring-n")?.unwrap_or(10_000),
+            runs: flag_count(args, "--runs")?.map(|n| n as usize),
+            ring_n: flag_count(args, "--ring-n")?.unwrap_or(10_000),
         })
     }
 

@@ -76,3 +76,27 @@ pub fn time_copies(
     }
     Ok((t, out))
 }
+
+/// The value after `flag` in a section's arguments (`--only B`), if the flag is there.
+pub fn flag_value(args: &[String], flag: &str) -> Result<Option<String>, String> {
+    args.iter()
+        .position(|a| a == flag)
+        .map(|i| {
+            args.get(i + 1)
+                .cloned()
+                .ok_or(format!("{flag} needs a value"))
+        })
+        .transpose()
+}
+
+/// `flag`'s value as a positive number, if the flag is there.
+pub fn flag_count(args: &[String], flag: &str) -> Result<Option<u64>, String> {
+    flag_value(args, flag)?
+        .map(|v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or(format!("{flag} {v}: expected a positive number"))
+        })
+        .transpose()
+}

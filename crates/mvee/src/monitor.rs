@@ -418,32 +418,27 @@ fn sig_bit(sig: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The signals a thread catches (bit n-1 for signal n), from /proc.
-fn caught(tid: i32) -> u64 {
+/// The union of the signal masks `keys` (`SigCgt:`, `SigPnd:`...) of a thread's
+/// /proc/TID/status (bit n-1 for signal n); 0 when it cannot be read.
+fn status_mask(tid: i32, keys: &[&str]) -> u64 {
     std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The signals pending for a thread or its process (bit n-1 for signal n), from /proc.
-fn pending(tid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
         .map(|s| {
             s.lines()
-                .filter_map(|l| {
-                    l.strip_prefix("SigPnd:")
-                        .or_else(|| l.strip_prefix("ShdPnd:"))
-                })
+                .filter_map(|l| keys.iter().find_map(|k| l.strip_prefix(k)))
                 .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
                 .fold(0, |a, b| a | b)
         })
         .unwrap_or(0)
+}
+
+/// The signals a thread catches.
+fn caught(tid: i32) -> u64 {
+    status_mask(tid, &["SigCgt:"])
+}
+
+/// The signals pending for a thread or its process.
+fn pending(tid: i32) -> u64 {
+    status_mask(tid, &["SigPnd:", "ShdPnd:"])
 }
 
 /// The open fds of a process, from /proc.
