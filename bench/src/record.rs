@@ -212,35 +212,7 @@ pub(crate) fn doc_input(scratch: &Path, name: &str, bytes: usize, text_only: boo
 /// A C project of 25 files, each with some work for the compiler, and its Makefile.
 fn c_project(scratch: &Path) -> PathBuf {
     let dir = scratch.join("cproject");
-    std::fs::create_dir_all(&dir).expect("create the C project");
-    let mut objs = vec!["main.o".to_string()];
-    let mut main = String::from("#include <stdio.h>\n");
-    for i in 0..24 {
-        let mut src = String::from("#include <stdio.h>\n#include <string.h>\n");
-        for f in 0..40 {
-            let callee = if f == 0 { 0 } else { f - 1 };
-            src.push_str(&format!(
-                "static int f{f}(const char *s, int n) {{ int h = {i}; for (int k = 0; k < n; k++) h = h * 31 + s[k % (int)strlen(s)] + {f}; if (n > 1 && h % 7 == 3) return f{callee}(s, n / 2); return h; }}\n"
-            ));
-        }
-        src.push_str(&format!(
-            "int unit{i}(int n) {{ char buf[64]; snprintf(buf, sizeof buf, \"u{i}-%d\", n); return f39(buf, n); }}\n"
-        ));
-        std::fs::write(dir.join(format!("u{i}.c")), src).expect("write a C file");
-        objs.push(format!("u{i}.o"));
-        main.push_str(&format!("int unit{i}(int);\n"));
-    }
-    main.push_str("int main(void) { long t = 0;\n");
-    for i in 0..24 {
-        main.push_str(&format!("t += unit{i}(100);\n"));
-    }
-    main.push_str("printf(\"%ld\\n\", t); return 0; }\n");
-    std::fs::write(dir.join("main.c"), main).expect("write main.c");
-    let make = format!(
-        "OBJS = {}\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c -o $@ $<\n",
-        objs.join(" ")
-    );
-    std::fs::write(dir.join("Makefile"), make).expect("write the Makefile");
+    vigil_testkit::c_project(&dir, 24).expect("write the C project");
     dir
 }
 

@@ -1217,37 +1217,7 @@ fn a_c_project_builds_with_make_and_gcc() {
     // moments that differ between variants: calls on a variant's own memory may disagree
     // without a divergence; everything else (the objects written, the program run) agrees.
     let dir = scratch_dir("mvee-make");
-    let mut objs = vec!["main.o".to_string()];
-    let mut main = String::from("#include <stdio.h>\n");
-    for i in 0..8 {
-        let mut src = String::from("#include <stdio.h>\n#include <string.h>\n");
-        for f in 0..40 {
-            let callee = if f == 0 { 0 } else { f - 1 };
-            src.push_str(&format!(
-                "static int f{f}(const char *s, int n) {{ int h = {i}; for (int k = 0; k < n; k++) h = h * 31 + s[k % (int)strlen(s)] + {f}; if (n > 1 && h % 7 == 3) return f{callee}(s, n / 2); return h; }}\n"
-            ));
-        }
-        src.push_str(&format!(
-            "int unit{i}(int n) {{ char buf[64]; snprintf(buf, sizeof buf, \"u{i}-%d\", n); return f39(buf, n); }}\n"
-        ));
-        std::fs::write(dir.join(format!("u{i}.c")), src).unwrap();
-        objs.push(format!("u{i}.o"));
-        main.push_str(&format!("int unit{i}(int);\n"));
-    }
-    main.push_str("int main(void) { long t = 0;\n");
-    for i in 0..8 {
-        main.push_str(&format!("t += unit{i}(100);\n"));
-    }
-    main.push_str("printf(\"%ld\\n\", t); return 0; }\n");
-    std::fs::write(dir.join("main.c"), main).unwrap();
-    std::fs::write(
-        dir.join("Makefile"),
-        format!(
-            "OBJS = {}\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c -o $@ $<\n",
-            objs.join(" ")
-        ),
-    )
-    .unwrap();
+    vigil_testkit::c_project(&dir, 8).unwrap();
     let m = mvee_in(&dir, &["--stats"], &[os("make"), os("-s"), os("-B")]);
     assert_no_alarm(&m, "make");
     assert_eq!(m.code, 0, "{}", m.stderr);
@@ -1255,14 +1225,7 @@ fn a_c_project_builds_with_make_and_gcc() {
     assert_eq!(built.code, 0);
     // The same program built natively prints the same.
     let native_dir = scratch_dir("mvee-make-native");
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".c") || name == "Makefile" {
-            std::fs::copy(e.path(), native_dir.join(&*name)).unwrap();
-        }
-    }
+    vigil_testkit::c_project(&native_dir, 8).unwrap();
     let n = native_in(&native_dir, &[os("make"), os("-s"), os("-B")]);
     assert_eq!(n.code, 0, "{}", n.stderr);
     let native_built = native_in(&native_dir, &[native_dir.join("prog").as_os_str()]);

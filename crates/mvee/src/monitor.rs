@@ -925,12 +925,7 @@ impl Monitor<'_> {
                 continue;
             }
             if entries.iter().any(|e| id_of(e) != id) {
-                let differ = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
-                let detail = (0..self.n)
-                    .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                self.diverge(si, "call", differ, &[], detail);
+                self.diverge_calls(si, &entries);
                 return Ok(());
             }
             let spec = spec::spec(id);
@@ -1134,19 +1129,14 @@ impl Monitor<'_> {
             })
             .collect();
         let id = id_of(&entries[0]);
-        let differ: Vec<usize> = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
-        if !differ.is_empty() {
+        if entries.iter().any(|e| id_of(e) != id) {
             // Calls some members make and others do not, with no effect outside the
             // variant: run by those members on their own (see `loose`); the set meets again
             // at their next call.
             if entries.iter().any(loose) {
                 return self.run_loose(si, &entries, started);
             }
-            let detail = (0..self.n)
-                .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.diverge(si, "call", differ, &[], detail);
+            self.diverge_calls(si, &entries);
             return Ok(());
         }
         let spec = spec::spec(id);
@@ -3006,6 +2996,17 @@ impl Monitor<'_> {
             return Ok(());
         }
         Ok(())
+    }
+
+    /// A `call` divergence: the members are at different calls (`entries`, one each).
+    fn diverge_calls(&mut self, si: usize, entries: &[SyscallEntry]) {
+        let id = id_of(&entries[0]);
+        let differ = (1..self.n).filter(|&i| id_of(&entries[i]) != id).collect();
+        let detail = (0..self.n)
+            .map(|i| format!("variant {i}: {}", call_name(id_of(&entries[i]))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.diverge(si, "call", differ, &[], detail);
     }
 
     /// Records a divergence (the first one wins); the loop then kills everything.

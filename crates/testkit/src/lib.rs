@@ -117,3 +117,41 @@ pub fn getppid_trap_filter(data: u16) -> Vec<libc::sock_filter> {
         stmt(0x06, 0x7fff_0000),                   // SECCOMP_RET_ALLOW
     ]
 }
+
+/// Writes a C project of `units` files (40 small functions each, `gcc -O1`) plus main.c and a
+/// Makefile into `dir`: a real compile workload (gcc's cc1 grows its heap at moments that
+/// depend on addresses), used by the recording benchmark and the multi-variant tests. The
+/// built `prog` prints one number.
+pub fn c_project(dir: &Path, units: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut objs = vec!["main.o".to_string()];
+    let mut main = String::from("#include <stdio.h>\n");
+    for i in 0..units {
+        let mut src = String::from("#include <stdio.h>\n#include <string.h>\n");
+        for f in 0..40 {
+            let callee = if f == 0 { 0 } else { f - 1 };
+            src.push_str(&format!(
+                "static int f{f}(const char *s, int n) {{ int h = {i}; for (int k = 0; k < n; k++) h = h * 31 + s[k % (int)strlen(s)] + {f}; if (n > 1 && h % 7 == 3) return f{callee}(s, n / 2); return h; }}\n"
+            ));
+        }
+        src.push_str(&format!(
+            "int unit{i}(int n) {{ char buf[64]; snprintf(buf, sizeof buf, \"u{i}-%d\", n); return f39(buf, n); }}\n"
+        ));
+        std::fs::write(dir.join(format!("u{i}.c")), src)?;
+        objs.push(format!("u{i}.o"));
+        main.push_str(&format!("int unit{i}(int);\n"));
+    }
+    main.push_str("int main(void) { long t = 0;\n");
+    for i in 0..units {
+        main.push_str(&format!("t += unit{i}(100);\n"));
+    }
+    main.push_str("printf(\"%ld\\n\", t); return 0; }\n");
+    std::fs::write(dir.join("main.c"), main)?;
+    std::fs::write(
+        dir.join("Makefile"),
+        format!(
+            "OBJS = {}\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c -o $@ $<\n",
+            objs.join(" ")
+        ),
+    )
+}
