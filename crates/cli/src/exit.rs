@@ -12,9 +12,12 @@ Exit codes:
        go to standard output, included)
   3    the log was damaged (corrupt, cut, not closed, blocks lost or out of place): everything
        intact was processed, the damage was reported
-  126  record/watch: the command is not executable
-  127  record/watch: the command was not found
-  N    record/watch: otherwise the traced command's own exit status (128+S if killed by signal S)";
+  4    mvee: the variants diverged (every variant was killed; the report is on standard
+       error, and a `divergence` event in the log with -o)
+  126  record/watch/mvee: the command is not executable
+  127  record/watch/mvee: the command was not found
+  N    record/watch/mvee: otherwise the traced command's own exit status (128+S if killed by
+       signal S)";
 
 /// Damaged log: everything intact was processed and the damage reported.
 pub const EXIT_DAMAGED: i32 = 3;
