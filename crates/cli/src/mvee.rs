@@ -6,7 +6,6 @@ use crate::files::Input;
 use crate::record::{LogSink, meta_for, parse_duration_ns, parse_selection};
 use crate::rules_cmd::{Format, Printer, limits, load};
 use clap::Args;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -258,21 +257,11 @@ pub fn run(a: MveeArgs) -> Result<i32, Failure> {
         crate::files::refuse_same(Some(p), &inputs)?;
     }
     let rules = a.rules.as_deref().map(load).transpose()?;
-    // The log's writer thread must not take SIGCHLD: the monitor waits for its variants'
-    // stops on a signalfd for SIGCHLD, and a process-directed signal goes to any thread that
-    // does not block it (there, ignored: a stop seen only at the next poll timeout). The
-    // thread inherits the mask it is created with; this thread's own is put back at once.
     let mut log = match &a.output {
-        Some(p) => {
-            let chld = SigSet::from_iter([Signal::SIGCHLD]);
-            let mut old = SigSet::empty();
-            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&chld), Some(&mut old))
-                .map_err(|e| Failure::new(1, format!("blocking SIGCHLD: {e}")))?;
-            let sink = LogSink::create(p, &meta_for("mvee", &a.command, &selection, None));
-            pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)
-                .map_err(|e| Failure::new(1, format!("restoring the signal mask: {e}")))?;
-            Some(sink?)
-        }
+        Some(p) => Some(LogSink::create(
+            p,
+            &meta_for("mvee", &a.command, &selection, None),
+        )?),
         None => None,
     };
     let out = crate::rules_cmd::Output {

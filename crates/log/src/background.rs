@@ -56,6 +56,15 @@ impl BackgroundWriter {
         let thread = std::thread::Builder::new()
             .name("vigil-log-writer".into())
             .spawn(move || {
+                // A helper thread takes no process signal: they are for the thread that
+                // supervises tracees (the multi-variant monitor waits for its variants' stops
+                // on a signalfd for SIGCHLD, which a thread that does not block it would take
+                // and ignore) or handles Ctrl-C. Best effort: without it, signals still arrive.
+                let _ = nix::sys::signal::pthread_sigmask(
+                    nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                    Some(&nix::sys::signal::SigSet::all()),
+                    None,
+                );
                 let mut batch: Vec<Event> = Vec::with_capacity(WAKE_AT * 2);
                 let mut last_flush = Instant::now();
                 loop {

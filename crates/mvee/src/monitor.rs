@@ -302,9 +302,9 @@ struct Monitor<'j> {
 ///
 /// The calling thread supervises the variants; it waits for their stops on a signalfd for
 /// SIGCHLD (blocked in this thread while the run lasts). Every other thread of the process
-/// must block SIGCHLD too: the kernel gives a process-directed signal to any thread that does
-/// not block it, and one that took it would leave the monitor to notice stops at its poll
-/// timeout (a second) instead of at once.
+/// must block SIGCHLD too (vigil-log's writer thread blocks every signal): the kernel gives a
+/// process-directed signal to any thread that does not block it, and one that took it would
+/// leave the monitor to notice stops at its poll timeout (a second) instead of at once.
 pub fn run(cfg: &Config, journal: &mut dyn Journal) -> Result<(Outcome, Stats), MveeError> {
     if cfg.variants < 2 || cfg.variants > crate::MAX_VARIANTS {
         return Err(MveeError::Config(format!(
