@@ -222,8 +222,12 @@ pub enum MveeError {
     Setup(#[from] setup::SetupError),
     #[error("the log: {0}")]
     Journal(#[from] JournalError),
+    /// The configuration is not one a run can have (a usage error).
     #[error("{0}")]
     Config(String),
+    /// A variant did not get as far as its program's first instruction.
+    #[error("starting the variants: {0}")]
+    Startup(String),
     #[error("waiting for the variants: {0}")]
     Wait(std::io::Error),
 }

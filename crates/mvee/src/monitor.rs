@@ -494,7 +494,7 @@ impl Monitor<'_> {
                         s.syscall()?;
                     }
                     Wait::Exited { exit, .. } => {
-                        return Err(MveeError::Config(format!(
+                        return Err(MveeError::Startup(format!(
                             "variant {v} {exit} before it started"
                         )));
                     }
