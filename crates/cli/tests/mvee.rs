@@ -242,16 +242,32 @@ fn mask_pids(s: &str) -> String {
         .join("\n")
 }
 
-/// A program of programs/ run natively and under `vigil mvee OPTS`: both succeed and print the
-/// same (pid values masked); returns the monitored run.
-fn same_as_native(name: &str, opts: &[&str], argv: &[&str]) -> Run {
+/// A program of programs/ run natively and under `vigil mvee OPTS`, each in a directory of
+/// its own: both succeed, the monitored one without a false alarm, and `file` (relative to
+/// the run's directory), when given, ends the same in both. Returns (native, monitored).
+fn both(name: &str, opts: &[&str], argv: &[&str], file: Option<&str>) -> (Run, Run) {
     let prog = program(name);
     let mut cmd: Vec<&OsStr> = vec![prog.as_os_str()];
-    cmd.extend(argv.iter().map(|a| os(a)));
-    let n = native(&cmd);
+    cmd.extend(argv.iter().map(OsStr::new));
+    let nd = scratch_dir(&format!("mvee-native-{name}"));
+    let md = scratch_dir(&format!("mvee-{name}"));
+    let n = native_in(&nd, &cmd);
     assert_eq!(n.code, 0, "{name} natively: {}", n.stderr);
-    let m = mvee(opts, &cmd);
+    let m = mvee_in(&md, opts, &cmd);
     assert_no_alarm(&m, name);
+    if let Some(f) = file {
+        assert_eq!(
+            std::fs::read(md.join(f)).unwrap(),
+            std::fs::read(nd.join(f)).unwrap(),
+            "{name}: {f} as natively"
+        );
+    }
+    (n, m)
+}
+
+/// [`both`], printing the same (pid values masked); returns the monitored run.
+fn same_as_native(name: &str, opts: &[&str], argv: &[&str]) -> Run {
+    let (n, m) = both(name, opts, argv, None);
     assert_eq!(
         mask_pids(&m.stdout),
         mask_pids(&n.stdout),
@@ -1058,26 +1074,10 @@ fn killing_vigil_leaves_no_variant_behind() {
     }
 }
 
-/// The output of `prog ARGS` natively and under `vigil mvee`, which must agree without a
-/// false alarm; `file` (relative to the run's directory), when given, must hold the same too.
+/// [`both`] with `--stats`, printing exactly the same; returns the monitored run.
 fn native_and_mvee_agree(prog: &str, args_: &[&str], file: Option<&str>) -> Run {
-    let p = program(prog);
-    let mut cmd: Vec<&OsStr> = vec![p.as_os_str()];
-    cmd.extend(args_.iter().map(OsStr::new));
-    let nd = scratch_dir(&format!("mvee-native-{prog}"));
-    let md = scratch_dir(&format!("mvee-{prog}"));
-    let n = native_in(&nd, &cmd);
-    assert_eq!(n.code, 0, "{prog} natively: {}", n.stderr);
-    let m = mvee_in(&md, &["--stats"], &cmd);
-    assert_no_alarm(&m, prog);
+    let (n, m) = both(prog, &["--stats"], args_, file);
     assert_eq!(m.stdout, n.stdout, "{prog}: the same output as natively");
-    if let Some(f) = file {
-        assert_eq!(
-            std::fs::read(md.join(f)).unwrap(),
-            std::fs::read(nd.join(f)).unwrap(),
-            "{prog}: {f} as natively"
-        );
-    }
     m
 }
 
