@@ -169,7 +169,7 @@ impl Journal for Recorder<'_> {
             .map_err(j)
     }
     fn note(&mut self, text: &str) {
-        crate::out::err(format_args!("vigil mvee: {text}"));
+        note(text);
     }
     fn action(
         &mut self,
@@ -194,11 +194,16 @@ impl Journal for Recorder<'_> {
     }
 }
 
+/// A note of the monitor, on standard error.
+fn note(text: &str) {
+    crate::out::err(format_args!("vigil mvee: {text}"));
+}
+
 /// Without a log or rules: notes only.
 struct Quiet;
 impl Journal for Quiet {
     fn note(&mut self, text: &str) {
-        crate::out::err(format_args!("vigil mvee: {text}"));
+        note(text);
     }
 }
 

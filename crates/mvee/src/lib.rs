@@ -202,10 +202,6 @@ pub trait Journal {
     }
 }
 
-/// A journal that keeps nothing.
-pub struct NoJournal;
-impl Journal for NoJournal {}
-
 /// A journal's failure (the log's disk is full).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

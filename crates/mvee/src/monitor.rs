@@ -67,6 +67,8 @@ const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
 const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
 const F_DUPFD: u64 = libc::F_DUPFD as u64;
 const F_DUPFD_CLOEXEC: u64 = libc::F_DUPFD_CLOEXEC as u64;
+const F_GETFD: u64 = libc::F_GETFD as u64;
+const F_SETFD: u64 = libc::F_SETFD as u64;
 const MAP_PRIVATE: u64 = libc::MAP_PRIVATE as u64;
 const MAP_FIXED: u64 = libc::MAP_FIXED as u64;
 const MAP_ANONYMOUS: u64 = libc::MAP_ANONYMOUS as u64;
@@ -1342,7 +1344,10 @@ impl Monitor<'_> {
             self.note_epoll_ctl(si, &entries);
         }
         if sysno == Some(Sysno::fcntl)
-            && matches!(entries[0].args[1], F_DUPFD | F_DUPFD_CLOEXEC | 1 | 2)
+            && matches!(
+                entries[0].args[1],
+                F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD
+            )
         {
             run = Run::Each;
         }
