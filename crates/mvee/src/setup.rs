@@ -85,9 +85,24 @@ pub fn fresh_image(
     let mut regs = t.regs()?;
     let sp = regs.sp();
     let mut words: Vec<u64> = Vec::with_capacity(512);
-    let read_word = |mem: &mut Memory, i: usize| -> Result<u64, SetupError> {
-        mem.read_u64(t, sp + 8 * i as u64)
-            .map_err(|e| bad(format!("cannot read the initial stack: {e}")))
+    // The words are read a page at a time as the walk needs them (one read for most
+    // programs), not one word per read.
+    let mut stack: Vec<u8> = Vec::new();
+    let mut read_word = |mem: &mut Memory, i: usize| -> Result<u64, SetupError> {
+        while stack.len() < 8 * (i + 1) {
+            let mut page = [0u8; 4096];
+            let at = sp + stack.len() as u64;
+            let got = mem
+                .read_partial(t, at, &mut page)
+                .map_err(|e| bad(format!("cannot read the initial stack: {e}")))?;
+            if got == 0 {
+                return Err(bad(format!("the initial stack ends at {at:#x}")));
+            }
+            stack.extend_from_slice(&page[..got]);
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&stack[8 * i..8 * i + 8]);
+        Ok(u64::from_le_bytes(w))
     };
     let argc = read_word(&mut mem, 0)?;
     words.push(argc);
