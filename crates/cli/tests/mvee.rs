@@ -1336,3 +1336,45 @@ fn a_signal_interrupting_a_leader_only_read_is_no_false_alarm() {
         assert!(m.stdout.contains("handled 1"), "{}", m.stdout);
     }
 }
+
+#[test]
+fn a_variant_that_never_gets_a_signal_is_reported_non_compliant() {
+    // The leader alone gets a handled SIGUSR1 from outside: the other variant waits for it in
+    // the monitor's loop, which ends after --signal-wait with the call that says so.
+    require_ptrace();
+    let prog = program("mvee_usr1");
+    let mut child = vigil()
+        .args(["mvee", "--signal-wait", "300ms", "--"])
+        .arg(&prog)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _dog = Watchdog::new(child.id(), BOUND);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let pid: i32 = line
+        .trim()
+        .strip_prefix("pid ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the program's pid: {line:?}"));
+    kill(Pid::from_raw(pid), Signal::SIGUSR1).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(shell_code(status), 4, "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("vigil: divergence: signal") && first.contains("variant 1"),
+        "{err}"
+    );
+    assert!(first.contains("SIGUSR1"), "{err}");
+}
