@@ -2898,34 +2898,13 @@ impl Monitor<'_> {
 
     /// The sender of a signal as the program knows it (the leader's pid).
     fn virtualise(&self, s: &mut Stopped, info: &mut SigInfo) {
-        let Some((pid, _)) = info.sender() else {
-            return;
-        };
-        let Some(&vp) = self.virt.get(&pid) else {
-            return;
-        };
-        if vp == pid {
-            let _ = s.set_siginfo(info);
-            return;
+        if let Some((pid, _)) = info.sender()
+            && let Some(&vp) = self.virt.get(&pid)
+        {
+            info.set_sender_pid(vp);
         }
-        let mut bytes = [0u8; 128];
-        // SAFETY: siginfo_t is 128 plain bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                (&info.raw as *const libc::siginfo_t).cast::<u8>(),
-                bytes.as_mut_ptr(),
-                128,
-            )
-        };
-        bytes[16..20].copy_from_slice(&vp.to_le_bytes());
-        // SAFETY: writing the 128 bytes back into the siginfo_t they came from.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                (&mut info.raw as *mut libc::siginfo_t).cast::<u8>(),
-                128,
-            )
-        };
+        // Always: a held signal is delivered with the siginfo it came with, not that of the
+        // monitor's tgkill that brought it back.
         let _ = s.set_siginfo(info);
     }
 

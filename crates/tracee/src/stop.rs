@@ -152,6 +152,25 @@ impl SigInfo {
         }
     }
 
+    /// Changes the sender's pid of a signal [`SigInfo::sender`] has one for (a tracer that
+    /// shows its tracees other pids than the kernel's); does nothing otherwise.
+    pub fn set_sender_pid(&mut self, pid: i32) {
+        if self.sender().is_none() {
+            return;
+        }
+        // si_pid: after si_signo, si_errno, si_code and the padding that aligns the union
+        // (x86-64, this crate's only architecture).
+        const SI_PID: usize = 16;
+        // SAFETY: siginfo_t is 128 bytes; for user-sent signals and SIGCHLD (checked above)
+        // the i32 at SI_PID is si_pid; the write is unaligned-safe.
+        unsafe {
+            let p = (&mut self.raw as *mut libc::siginfo_t)
+                .cast::<u8>()
+                .add(SI_PID);
+            std::ptr::write_unaligned(p.cast::<i32>(), pid);
+        }
+    }
+
     /// Whether this is the SIGTRAP of a completed single-step.
     pub fn is_single_step(&self) -> bool {
         self.signo() == libc::SIGTRAP && self.code() == TRAP_TRACE
@@ -366,5 +385,31 @@ mod tests {
             decode_status((40 << 8) | 0x7f),
             RawStatus::Stopped { sig: 40, event: 0 }
         );
+    }
+}
+
+#[cfg(test)]
+mod sender_tests {
+    use super::SigInfo;
+
+    fn info(signo: i32, code: i32) -> SigInfo {
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+        let mut raw: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        raw.si_signo = signo;
+        raw.si_code = code;
+        SigInfo { raw }
+    }
+
+    #[test]
+    fn a_senders_pid_can_be_changed_and_read_back() {
+        let mut i = info(libc::SIGUSR1, libc::SI_USER);
+        i.set_sender_pid(4242);
+        assert_eq!(i.sender().map(|s| s.0), Some(4242));
+        assert_eq!(i.signo(), libc::SIGUSR1);
+        // A fault has no sender: nothing is written.
+        let mut f = info(libc::SIGSEGV, 1);
+        f.set_sender_pid(4242);
+        assert_eq!(f.sender(), None);
+        assert_eq!(f.fault_addr(), Some(0));
     }
 }
