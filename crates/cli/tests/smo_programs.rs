@@ -298,7 +298,16 @@ fn cost_under(mode: &str) -> Vec<Vec<&'static str>> {
     let file = dir.join("cost");
     let (out, events, _) = record_in(
         &dir,
-        &["--syscalls", "default,getppid", "--smo", mode],
+        // Phases are ended by their getppid stops; a slice as long as allowed keeps the timer
+        // from ending one in the middle on a loaded machine (an extra fault, a flaky count).
+        &[
+            "--syscalls",
+            "default,getppid",
+            "--smo",
+            mode,
+            "--smo-slice",
+            "60s",
+        ],
         &[cost.as_os_str(), file.as_os_str()],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
