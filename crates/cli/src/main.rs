@@ -13,6 +13,7 @@ mod record;
 mod rules_cmd;
 mod show;
 mod summary;
+mod system;
 
 use clap::{Parser, Subcommand};
 use exit::Failure;

@@ -33,10 +33,17 @@ pub struct RecordArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub smo: SmoArgs,
+    #[command(flatten)]
+    pub system: crate::system::SystemArgs,
     /// The command to trace, after `--`. vigil exits when the command and every process it
     /// started have exited (daemons it left running included); Ctrl-C or SIGTERM after the
     /// command has exited stops that wait.
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    #[arg(
+        required_unless_present = "system",
+        conflicts_with = "system",
+        trailing_var_arg = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -253,6 +260,9 @@ pub fn command_ended(outcome: &Outcome) -> (i32, String) {
 pub fn run(a: RecordArgs) -> Result<i32, Failure> {
     crate::files::refuse_dash_log(&a.output, "record")?;
     let selection = parse_selection(&a.syscalls)?;
+    if a.system.system {
+        return crate::system::record(&a.system, selection, &a.output, a.quiet);
+    }
     let (smo, slice) = a.smo.parse()?;
     let mut backend = backend(&a.command, selection.clone())?;
     backend.monitor_shared_memory(smo, slice);

@@ -1,0 +1,194 @@
+//! `vigil record --system` and `vigil watch --system`: the whole machine through the eBPF
+//! backend, filtered in the kernel by pid tree, process name and cgroup.
+//!
+//! The log is created under a temporary name and takes its own once the programs are
+//! attached: a capture that cannot start (no privilege, no BPF, a pid that does not exist)
+//! leaves no log behind, and an existing file of that name as it was.
+
+use crate::exit::Failure;
+use crate::record::{LogSink, meta_for};
+use std::path::PathBuf;
+use std::time::Duration;
+use vigil_capture::{Backend, BackendError, EventSink, Outcome, Selection};
+use vigil_capture_ebpf::{EbpfBackend, SystemConfig};
+
+/// What `--system` captures (record and watch).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SystemArgs {
+    /// Record the whole machine through eBPF (root) instead of one command: every process
+    /// that matches --pid/--comm/--cgroup (any of them; all processes when none is given),
+    /// until Ctrl-C, SIGTERM or --duration.
+    #[arg(long)]
+    pub system: bool,
+    /// With --system: this process and its descendants (repeatable).
+    #[arg(long = "pid", value_name = "PID", requires = "system")]
+    pub pids: Vec<u32>,
+    /// With --system: processes of this name, as the kernel keeps it (at most 15 bytes,
+    /// exact; repeatable).
+    #[arg(long = "comm", value_name = "NAME", requires = "system")]
+    pub comms: Vec<String>,
+    /// With --system: processes in this cgroup (v2) or below it: a path under the cgroup2
+    /// mount, or relative to it (repeatable).
+    #[arg(long = "cgroup", value_name = "PATH", requires = "system")]
+    pub cgroups: Vec<PathBuf>,
+    /// With --system: stop after this long (`30s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION", requires = "system")]
+    pub duration: Option<String>,
+    /// With --system: the ring buffer between the kernel and vigil (`16m`, a power of two
+    /// from 4k to 1g). Records that do not fit are counted and logged as `lost` events.
+    #[arg(long, value_name = "SIZE", default_value = "16m", requires = "system")]
+    pub buffer: String,
+}
+
+/// `30s`, `500ms`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs > 0.0 && secs <= 365.0 * 86400.0)
+        .then(|| Duration::from_secs_f64(secs))
+}
+
+/// `16m`, `4k`, `1g`, or a number of bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (&s[..], 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+impl SystemArgs {
+    pub fn config(&self, selection: Selection) -> Result<SystemConfig, Failure> {
+        let duration = match &self.duration {
+            Some(d) => Some(parse_duration(d).ok_or_else(|| {
+                Failure::new(
+                    2,
+                    format!("--duration {d}: expected a duration such as 30s, 500ms or 2m"),
+                )
+            })?),
+            None => None,
+        };
+        let buffer = parse_size(&self.buffer).ok_or_else(|| {
+            Failure::new(
+                2,
+                format!(
+                    "--buffer {}: expected a size such as 16m, 256k or 1g",
+                    self.buffer
+                ),
+            )
+        })?;
+        Ok(SystemConfig {
+            selection,
+            pids: self.pids.clone(),
+            comms: self.comms.clone(),
+            cgroups: self.cgroups.clone(),
+            buffer,
+            duration,
+            stop_on_signals: true,
+            enforce: Vec::new(),
+        })
+    }
+
+    /// What the log's header says was recorded.
+    pub fn describe(&self) -> Vec<std::ffi::OsString> {
+        let mut v = vec!["--system".into()];
+        for p in &self.pids {
+            v.push(format!("--pid={p}").into());
+        }
+        for c in &self.comms {
+            v.push(format!("--comm={c}").into());
+        }
+        for c in &self.cgroups {
+            v.push(format!("--cgroup={}", c.display()).into());
+        }
+        v
+    }
+}
+
+pub fn backend(config: SystemConfig) -> Result<EbpfBackend, Failure> {
+    EbpfBackend::new(config).map_err(|e| Failure::new(e.exit_code(), e.to_string()))
+}
+
+pub fn run_backend(b: &mut EbpfBackend, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
+    b.run(sink)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
+}
+
+/// The end of a system-wide capture, in words (events lost included: never silent).
+pub fn report(b: &EbpfBackend, outcome: &Outcome) -> String {
+    let s = &b.stats;
+    let mut m = format!(
+        "{} process(es) already running matched; {} records from the kernel",
+        s.existing, s.records
+    );
+    if s.lost > 0 {
+        m.push_str(&format!(
+            "; {} LOST (the ring buffer was full: see the `lost` events; a larger --buffer or a narrower filter helps)",
+            s.lost
+        ));
+    }
+    if s.malformed > 0 {
+        m.push_str(&format!("; {} malformed records", s.malformed));
+    }
+    if outcome.stopped {
+        m.push_str("; stopped by a signal");
+    }
+    m
+}
+
+pub fn record(
+    sys: &SystemArgs,
+    selection: Selection,
+    output: &std::path::Path,
+    quiet: bool,
+) -> Result<i32, Failure> {
+    let mut b = backend(sys.config(selection.clone())?)?;
+    let mut sink = LogSink::create(
+        output,
+        &meta_for(b.name(), &sys.describe(), &selection, None),
+    )?;
+    let outcome = run_backend(&mut b, &mut sink);
+    let published = match &outcome {
+        Ok(_) => sink.publish(),
+        Err(_) => Ok(()),
+    };
+    let written = sink.finish();
+    let outcome = outcome?;
+    published?;
+    match written {
+        Ok(stats) => {
+            if !quiet {
+                crate::out::err(format_args!(
+                    "vigil: {} events, {} bytes ({:.1} per event) in {}; {}",
+                    stats.events,
+                    stats.bytes,
+                    stats.bytes as f64 / stats.events.max(1) as f64,
+                    output.display(),
+                    report(&b, &outcome),
+                ));
+            }
+            Ok(0)
+        }
+        Err(e) => Err(Failure::new(
+            1,
+            format!(
+                "the log is incomplete: {e} (recording stopped there: {} later events were not recorded)",
+                outcome.undelivered
+            ),
+        )),
+    }
+}
