@@ -4,6 +4,7 @@
 //! usage: vigil-bench [all|record|memread|log|graph|rules|watch] [--only WORKLOAD]
 //!        vigil-bench smo [--only ring|cost|falsedep|zero] [--runs N] [--ring-n N]
 //!        vigil-bench mvee [--only xz|compute|B|B2|C|timer] [--runs N]
+//!        vigil-bench system [--only A|B|B2|C|storm]   (root: eBPF)
 
 mod graph;
 mod logwrite;
@@ -13,6 +14,7 @@ mod record;
 mod rules;
 mod smo;
 mod stats;
+mod system;
 
 use std::path::PathBuf;
 
@@ -100,6 +102,7 @@ fn main() {
             }
         },
         "record" => section(record::run(&vigil, &scratch, only)),
+        "system" => section(system::run(&vigil, &scratch, only)),
         "graph" => section(graph::run(&vigil, &scratch)),
         "rules" => section(rules::run(&vigil, &scratch)),
         "watch" => {
@@ -109,7 +112,7 @@ fn main() {
         "log" => section(logwrite::run(&scratch)),
         other => {
             eprintln!(
-                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch, smo, mvee)"
+                "vigil-bench: unknown benchmark `{other}` (all, record, memread, log, graph, rules, watch, smo, mvee, system)"
             );
             std::process::exit(2);
         }

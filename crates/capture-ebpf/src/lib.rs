@@ -183,6 +183,7 @@ pub struct EbpfBackend {
     pub stats: SystemStats,
     /// A process armed by user space for a kill rule: (pid, rule index), set or cleared.
     arms: std::sync::Arc<std::sync::Mutex<Vec<(u32, u32, bool)>>>,
+    on_ready: Option<Box<dyn FnMut(&SystemStats)>>,
 }
 
 /// Handle to arm processes for a kill rule from the sink's thread.
@@ -198,6 +199,10 @@ impl ArmHandle {
         }
     }
 }
+
+/// How often the reader looks at the ring buffer when the kernel side has not woken it (it
+/// wakes it when a quarter of the ring is used).
+const WAKE_POLL: Duration = Duration::from_millis(10);
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -346,7 +351,14 @@ impl EbpfBackend {
             cgroup_ids,
             stats: SystemStats::default(),
             arms: Default::default(),
+            on_ready: None,
         })
+    }
+
+    /// Called once the programs are attached and running processes were read: from then
+    /// on, everything the filters select is recorded.
+    pub fn on_ready(&mut self, f: impl FnMut(&SystemStats) + 'static) {
+        self.on_ready = Some(Box::new(f));
     }
 
     pub fn arm_handle(&self) -> ArmHandle {
@@ -438,7 +450,6 @@ impl Backend for EbpfBackend {
     }
 
     fn run(&mut self, sink: &mut dyn EventSink) -> Result<Outcome, EbpfError> {
-        let cpu0 = cpu_us();
         let c = self.config.clone();
         let sigfd = if c.stop_on_signals {
             stop_signals()
@@ -466,6 +477,8 @@ impl Backend for EbpfBackend {
             ro.cfg.filters = filters;
             ro.cfg.follow = 1;
             ro.cfg.all = u32::from(c.selection.all);
+            // A quarter of the ring: the reader also polls every WAKE_POLL.
+            ro.cfg.wake_bytes = (c.buffer / 4) as u32;
         }
         open.maps
             .events
@@ -671,6 +684,11 @@ impl Backend for EbpfBackend {
             d.add_existing(e.pid, e.ppid, e.files, e.fs, e.info, &e.tids);
         }
         self.stats.existing = n_existing;
+        // vigil's own CPU from here on: what recording costs, not loading the programs.
+        let cpu0 = cpu_us();
+        if let Some(f) = self.on_ready.as_mut() {
+            f(&self.stats);
+        }
 
         // The capture loop.
         let verdicts: RefCell<Vec<(u32, vigil_capture::Delivery)>> = RefCell::new(Vec::new());
@@ -690,7 +708,7 @@ impl Backend for EbpfBackend {
         let start = Instant::now();
         let mut stopped = false;
         loop {
-            let _ = rb.poll(Duration::from_millis(100));
+            let _ = rb.poll(WAKE_POLL);
             // What the sink decided about the processes.
             for (pid, d) in verdicts.borrow_mut().drain(..) {
                 apply_verdict(pid, d.verdict);

@@ -128,6 +128,18 @@ pub fn run_backend(b: &mut EbpfBackend, sink: &mut dyn EventSink) -> Result<Outc
         .map_err(|e| Failure::new(e.exit_code(), e.to_string()))
 }
 
+/// Says on stderr when the capture has started (scripts and benchmarks wait for this line).
+pub fn announce(b: &mut EbpfBackend, quiet: bool) {
+    if !quiet {
+        b.on_ready(|s| {
+            crate::out::err(format_args!(
+                "vigil: recording the machine ({} process(es) already running matched); Ctrl-C or SIGTERM stops",
+                s.existing
+            ))
+        });
+    }
+}
+
 /// The end of a system-wide capture, in words (events lost included: never silent).
 pub fn report(b: &EbpfBackend, outcome: &Outcome) -> String {
     let s = &b.stats;
@@ -147,6 +159,11 @@ pub fn report(b: &EbpfBackend, outcome: &Outcome) -> String {
     if outcome.stopped {
         m.push_str("; stopped by a signal");
     }
+    m.push_str(&format!(
+        "; vigil used {:.3} s of CPU ({:.2} s per million records)",
+        s.cpu_us as f64 / 1e6,
+        s.cpu_us as f64 / s.records.max(1) as f64
+    ));
     m
 }
 
@@ -157,6 +174,7 @@ pub fn record(
     quiet: bool,
 ) -> Result<i32, Failure> {
     let mut b = backend(sys.config(selection.clone())?)?;
+    announce(&mut b, quiet);
     let mut sink = LogSink::create(
         output,
         &meta_for(b.name(), &sys.describe(), &selection, None),

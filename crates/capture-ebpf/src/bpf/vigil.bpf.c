@@ -203,7 +203,11 @@ static __always_inline void submit(void *rec, __u64 len)
 {
 	__u32 zero = 0;
 	__u64 *l = bpf_map_lookup_elem(&lost, &zero);
-	if (bpf_ringbuf_output(&events, rec, len, 0) == 0) {
+	/* Wake the reader only when a good part of the ring is used: a wake-up per record
+	 * costs the traced program more than the record itself (the reader also polls). */
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = avail >= cfg.wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, len, flags) == 0) {
 		/* Delivered: what it carried in h.lost is reported. */
 		struct rec_hdr *h = rec;
 		if (l)
