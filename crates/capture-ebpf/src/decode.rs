@@ -478,6 +478,17 @@ impl Decoder {
                 hook,
                 ..
             } => {
+                // The connect hook refused the call; the kill (which it cannot send) is sent
+                // now, by user space.
+                if what == 2 && hook == 3 && err != 0 {
+                    out.push((
+                        h.pid,
+                        Delivery {
+                            verdict: vigil_capture::Verdict::Kill,
+                            others: Vec::new(),
+                        },
+                    ));
+                }
                 let action = if what == 2 { "kill" } else { "deny" };
                 let at = match hook {
                     1 => "file open",
@@ -485,8 +496,14 @@ impl Decoder {
                     3 => "connect",
                     _ => "call",
                 };
-                let detail = if what == 2 {
-                    format!("SIGKILL in the kernel before the {at} went ahead (bpf_send_signal)")
+                let detail = if what == 2 && hook == 3 && err != 0 {
+                    format!(
+                        "the {at} refused in the kernel (cgroup connect hook), then SIGKILL from vigil"
+                    )
+                } else if what == 2 {
+                    format!(
+                        "SIGKILL in the kernel at the {at}'s entry (bpf_send_signal); the connection refused"
+                    )
                 } else {
                     format!(
                         "{:?} at the {at}, in the kernel (BPF LSM)",

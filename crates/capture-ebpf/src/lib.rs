@@ -19,6 +19,7 @@
 //! that depends on what the process did before is armed per process by user space (`arm`).
 
 mod decode;
+mod fanotify;
 mod record;
 mod scan;
 mod spec;
@@ -89,42 +90,47 @@ impl BackendError for EbpfError {
     }
 }
 
-/// Something the kernel side enforces by itself, before the call goes ahead.
+/// Something enforced before the call goes ahead, for a rule (by its index in the rule set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Enforce {
-    /// An open of this file (by identity: every path and link to it).
+    /// An open of this file (by identity: every path and hard link to it), refused through
+    /// fanotify permission events.
     FileOpen {
         path: PathBuf,
         action: EnforceAction,
     },
-    /// An exec of this file.
+    /// An exec of this file, the same way.
     Exec {
         path: PathBuf,
         action: EnforceAction,
     },
     /// A connect to this address (family 2 or 10; `port` 0: any port; `addr` None: any
-    /// address), or any connect at all (`family` 0).
+    /// address), or any connect at all (`family` 0), refused in the kernel's connect hook.
+    /// A kill of any connect is sent at the connect's entry, in the kernel.
     Connect {
         family: u16,
         port: u16,
         addr: Option<std::net::IpAddr>,
         action: EnforceAction,
     },
+    /// Opening or reading this file arms the process, in the kernel, for rule `rule`'s
+    /// `Connect` kill (`armed_only`): a two-step rule "read this file, then connect".
+    ArmOnFile { path: PathBuf, rule: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnforceAction {
-    /// The rule's name, for the `action` event.
-    pub rule: String,
+    /// The rule's index (its name is `SystemConfig::rule_names[rule]`).
+    pub rule: u32,
     pub kind: EnforceKind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnforceKind {
-    /// Refuse the call with this errno.
+    /// Refuse the call with this errno (fanotify and the connect hook can only give EPERM).
     Deny(i32),
-    /// SIGKILL the caller and refuse the call; `armed_only`: only a process user space armed
-    /// for this rule (its run is one event from the end).
+    /// SIGKILL the caller and refuse the call; `armed_only`: only a process armed for this
+    /// rule (by `ArmOnFile` in the kernel, or by user space through `ArmHandle`).
     Kill { armed_only: bool },
 }
 
@@ -145,6 +151,8 @@ pub struct SystemConfig {
     /// Stop at SIGINT, SIGTERM or SIGHUP sent to vigil.
     pub stop_on_signals: bool,
     pub enforce: Vec<Enforce>,
+    /// The names of the rules `Enforce` entries refer to, for their `action` events.
+    pub rule_names: Vec<String>,
 }
 
 impl Default for SystemConfig {
@@ -158,6 +166,7 @@ impl Default for SystemConfig {
             duration: None,
             stop_on_signals: true,
             enforce: Vec::new(),
+            rule_names: Vec::new(),
         }
     }
 }
@@ -175,6 +184,9 @@ pub struct SystemStats {
     pub cpu_us: u64,
 }
 
+/// Called once the capture runs (see `EbpfBackend::on_ready`).
+pub type OnReady = Box<dyn FnMut(&SystemStats)>;
+
 /// The system-wide backend.
 pub struct EbpfBackend {
     config: SystemConfig,
@@ -183,7 +195,7 @@ pub struct EbpfBackend {
     pub stats: SystemStats,
     /// A process armed by user space for a kill rule: (pid, rule index), set or cleared.
     arms: std::sync::Arc<std::sync::Mutex<Vec<(u32, u32, bool)>>>,
-    on_ready: Option<Box<dyn FnMut(&SystemStats)>>,
+    on_ready: Option<OnReady>,
 }
 
 /// Handle to arm processes for a kill rule from the sink's thread.
@@ -366,6 +378,7 @@ impl EbpfBackend {
     }
 
     /// Whether an existing process matches the filters (as the kernel side will judge it).
+    #[allow(clippy::wrong_self_convention)]
     fn matches(&self, e: &scan::Existing, tracked: &HashSet<u32>) -> bool {
         let c = &self.config;
         if c.pids.is_empty() && c.comms.is_empty() && c.cgroups.is_empty() {
@@ -388,6 +401,46 @@ impl EbpfBackend {
             }
         }
         false
+    }
+}
+
+impl EbpfBackend {
+    /// Who a refused open or exec applies to: processes the filters select (read from /proc
+    /// at the moment of the open), never vigil.
+    fn judge(&self, tracked: &HashSet<u32>) -> fanotify::Judge {
+        let c = self.config.clone();
+        let cg: Vec<Vec<u8>> = self.cgroup_ids.iter().map(|(_, r)| r.clone()).collect();
+        let initial: HashSet<u32> = tracked.clone();
+        std::sync::Arc::new(move |pid: u32| {
+            if c.pids.is_empty() && c.comms.is_empty() && c.cgroups.is_empty() {
+                return true;
+            }
+            // The pid filter: the process or one of its ancestors was given.
+            let mut p = pid;
+            for _ in 0..64 {
+                if initial.contains(&p) || c.pids.contains(&p) {
+                    return true;
+                }
+                match scan::stat(p) {
+                    Some((_, ppid, _)) if ppid > 1 => p = ppid,
+                    _ => break,
+                }
+            }
+            if let Some((comm, _, _)) = scan::stat(pid)
+                && c.comms
+                    .iter()
+                    .any(|n| n.as_bytes() == &comm[..comm.len().min(15)])
+            {
+                return true;
+            }
+            if let Some(g) = scan::cgroup_of(pid) {
+                return cg.iter().any(|rel| {
+                    g == *rel
+                        || (g.starts_with(rel) && (rel == b"/" || g.get(rel.len()) == Some(&b'/')))
+                });
+            }
+            false
+        })
     }
 }
 
@@ -477,6 +530,11 @@ impl Backend for EbpfBackend {
             ro.cfg.filters = filters;
             ro.cfg.follow = 1;
             ro.cfg.all = u32::from(c.selection.all);
+            ro.cfg.arm_files = u32::from(
+                c.enforce
+                    .iter()
+                    .any(|e| matches!(e, Enforce::ArmOnFile { .. })),
+            );
             // A quarter of the ring: the reader also polls every WAKE_POLL.
             ro.cfg.wake_bytes = (c.buffer / 4) as u32;
         }
@@ -540,26 +598,31 @@ impl Backend for EbpfBackend {
         // Running processes: read before attaching would miss children forked in between;
         // after attaching, a process may make a call before it is added. Both: the tree is
         // read after the programs run, and --pid's descendants are added then.
-        let mut names = Vec::new();
-        for (i, e) in c.enforce.iter().enumerate() {
-            let (map, key, action) = match e {
+        let mut guarded = Vec::new();
+        for e in &c.enforce {
+            match e {
                 Enforce::FileOpen { path, action } | Enforce::Exec { path, action } => {
+                    guarded.push((
+                        path.clone(),
+                        matches!(e, Enforce::Exec { .. }),
+                        action.rule,
+                        action.kind,
+                    ));
+                }
+                Enforce::ArmOnFile { path, rule } => {
                     let md = std::fs::metadata(path).map_err(|err| {
                         EbpfError::Enforce(format!(
-                            "rule {}: {}: {err}",
-                            action.rule,
+                            "{}: {err} (a kill rule starts from it)",
                             path.display()
                         ))
                     })?;
                     let mut k = [0u8; 16];
                     k[..8].copy_from_slice(&kdev(md.dev()).to_le_bytes());
                     k[8..].copy_from_slice(&md.ino().to_le_bytes());
-                    let map = if matches!(e, Enforce::Exec { .. }) {
-                        &skel.maps.enforce_exec
-                    } else {
-                        &skel.maps.enforce_file
-                    };
-                    (map, k.to_vec(), action)
+                    skel.maps
+                        .arm_files
+                        .update(&k, &rule.to_le_bytes(), MapFlags::ANY)
+                        .map_err(load_err("filling the kill rules' first steps"))?;
                 }
                 Enforce::Connect {
                     family,
@@ -575,12 +638,12 @@ impl Backend for EbpfBackend {
                         Some(std::net::IpAddr::V6(a)) => k[4..20].copy_from_slice(&a.octets()),
                         None => {}
                     }
-                    (&skel.maps.enforce_net, k, action)
+                    skel.maps
+                        .enforce_net
+                        .update(&k, &enforce_value(action.rule, action.kind), MapFlags::ANY)
+                        .map_err(load_err("filling the connect rules"))?;
                 }
-            };
-            map.update(&key, &enforce_value(i as u32, action.kind), MapFlags::ANY)
-                .map_err(load_err("filling the deny and kill rules"))?;
-            names.push(action.rule.clone());
+            }
         }
         for name in &c.comms {
             let mut k = [0u8; 16];
@@ -660,7 +723,15 @@ impl Backend for EbpfBackend {
             }
         }
         let decoder = RefCell::new(decode::Decoder::new());
-        decoder.borrow_mut().rule_names = names;
+        decoder.borrow_mut().rule_names = c.rule_names.clone();
+        // Opens and execs refused through fanotify (its thread answers the kernel).
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<fanotify::Done>();
+        let _guard = if guarded.is_empty() {
+            None
+        } else {
+            let judge = self.judge(&tracked);
+            Some(fanotify::Guard::start(guarded, judge, done_tx)?)
+        };
         let seq = RefCell::new(Sequencer::new(sink));
         let mut n_existing = 0;
         for e in existing {
@@ -708,7 +779,10 @@ impl Backend for EbpfBackend {
         let start = Instant::now();
         let mut stopped = false;
         loop {
+            // Woken when a quarter of the ring is used, else every WAKE_POLL: then whatever
+            // is there is read (the kernel side does not wake the reader for each record).
             let _ = rb.poll(WAKE_POLL);
+            let _ = rb.consume();
             // What the sink decided about the processes.
             for (pid, d) in verdicts.borrow_mut().drain(..) {
                 apply_verdict(pid, d.verdict);
@@ -728,6 +802,38 @@ impl Backend for EbpfBackend {
                         skel.maps.armed.delete(&k)
                     };
                 }
+            }
+            // What the fanotify thread refused, as action events.
+            for (pid, rule, kind, exec, path) in done_rx.try_iter() {
+                let name = c.rule_names.get(rule as usize).cloned().unwrap_or_default();
+                let (action, detail) = match kind {
+                    EnforceKind::Kill { .. } => (
+                        "kill",
+                        format!(
+                            "SIGKILL at the {} of {}, which was refused (EPERM) before it was open (fanotify)",
+                            if exec { "exec" } else { "open" },
+                            path.display()
+                        ),
+                    ),
+                    EnforceKind::Deny(_) => (
+                        "deny",
+                        format!(
+                            "EPERM at the {} of {}, refused before it was open (fanotify)",
+                            if exec { "exec" } else { "open" },
+                            path.display()
+                        ),
+                    ),
+                };
+                seq.borrow_mut().emit(
+                    pid,
+                    pid,
+                    EventKind::Action(vigil_event::Action {
+                        action: Str::from(action),
+                        by: Str::from(name),
+                        target_pid: pid,
+                        detail: Str::from(detail),
+                    }),
+                );
             }
             if seq.borrow().failed().is_some() {
                 break;

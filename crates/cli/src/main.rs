@@ -14,6 +14,7 @@ mod rules_cmd;
 mod show;
 mod summary;
 mod system;
+mod system_rules;
 
 use clap::{Parser, Subcommand};
 use exit::Failure;

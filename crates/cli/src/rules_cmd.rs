@@ -114,8 +114,15 @@ pub struct WatchArgs {
     pub smo: crate::record::SmoArgs,
     #[command(flatten)]
     pub out: Output,
+    #[command(flatten)]
+    pub system: crate::system::SystemArgs,
     /// The command to trace, after `--`.
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    #[arg(
+        required_unless_present = "system",
+        conflicts_with = "system",
+        trailing_var_arg = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -323,6 +330,9 @@ pub fn watch(a: WatchArgs) -> Result<i32, Failure> {
     }
     let rs = load(&a.rules)?;
     let selection = parse_selection(&a.syscalls)?;
+    if a.system.system {
+        return crate::system::watch(&a, rs, selection);
+    }
     let (smo, slice) = a.smo.parse()?;
     let mut tracer = backend(&a.command, selection.clone())?;
     tracer.monitor_shared_memory(smo, slice);

@@ -100,6 +100,7 @@ impl SystemArgs {
             duration,
             stop_on_signals: true,
             enforce: Vec::new(),
+            rule_names: Vec::new(),
         })
     }
 
@@ -209,4 +210,123 @@ pub fn record(
             ),
         )),
     }
+}
+
+/// A RulesSink that also arms processes, in the kernel, for kill rules whose run waits for
+/// its final connect (see system_rules.rs).
+struct Arming<'a> {
+    inner: vigil_watch::RulesSink<'a>,
+    rules: Vec<u32>,
+    arm: vigil_capture_ebpf::ArmHandle,
+    armed: std::collections::HashSet<(u32, u32)>,
+}
+
+impl EventSink for Arming<'_> {
+    fn event(
+        &mut self,
+        event: vigil_event::Event,
+    ) -> Result<vigil_capture::Verdict, vigil_capture::SinkError> {
+        let pid = event.pid;
+        let exited = matches!(event.kind, vigil_event::EventKind::ProcessExit(_));
+        let v = self.inner.event(event)?;
+        for &r in &self.rules {
+            let want = !exited && self.inner.engine.waits_for_last_step(r as usize, pid);
+            let has = self.armed.contains(&(pid, r));
+            if want != has {
+                self.arm.arm(pid, r, want);
+                if want {
+                    self.armed.insert((pid, r));
+                } else {
+                    self.armed.remove(&(pid, r));
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// The rules' own `deny` actions are left out: the backend refused the call where the
+    /// kernel decides (fanotify, the connect hook) and logged that, with where.
+    fn generated(&mut self) -> Vec<(u32, u32, vigil_event::EventKind)> {
+        let mut g = self.inner.generated();
+        g.retain(|(_, _, k)| {
+            !matches!(k, vigil_event::EventKind::Action(a) if a.action.as_bytes() == b"deny")
+        });
+        g
+    }
+
+    fn verdicts_for_others(&mut self) -> Vec<(u32, vigil_capture::Verdict)> {
+        self.inner.verdicts_for_others()
+    }
+}
+
+/// `vigil watch --system`: the rules online over the whole machine.
+pub fn watch(
+    a: &crate::rules_cmd::WatchArgs,
+    rs: vigil_rules::RuleSet,
+    selection: Selection,
+) -> Result<i32, Failure> {
+    use crate::rules_cmd::{Printer, limits, print_stats};
+    let plan = crate::system_rules::plan(&rs).map_err(|m| Failure::new(2, m))?;
+    let mut config = a.system.config(selection.clone())?;
+    config.enforce = plan.enforce.clone();
+    config.rule_names = plan.names.clone();
+    let mut b = backend(config)?;
+    for n in &plan.notes {
+        crate::out::err(format_args!("vigil: {n}"));
+    }
+    announce(&mut b, false);
+    if let Some(p) = &a.output {
+        crate::files::refuse_same(Some(p), &[crate::files::Input::File(&a.rules)])?;
+    }
+    let mut log = match &a.output {
+        Some(p) => Some(LogSink::create(
+            p,
+            &meta_for(b.name(), &a.system.describe(), &selection, None),
+        )?),
+        None => None,
+    };
+    let mut printer = Printer::new(&a.out)?;
+    let start = std::time::Instant::now();
+    let engine = rs.engine(limits(&a.out));
+    let arm = b.arm_handle();
+    let (outcome, stats) = {
+        let next = log.as_mut().map(|l| l as &mut dyn EventSink);
+        let inner = vigil_watch::RulesSink::new(
+            engine,
+            |m: &vigil_rules::Match, c: &vigil_rules::Compiled| printer.print(m, c),
+            next,
+        );
+        let mut sink = Arming {
+            inner,
+            rules: plan.armed_by_user.clone(),
+            arm,
+            armed: Default::default(),
+        };
+        let outcome = run_backend(&mut b, &mut sink);
+        sink.inner.engine.finish();
+        let unlogged = sink.inner.unforwarded;
+        (outcome, (sink.inner.engine, sink.inner.actor, unlogged))
+    };
+    if let Some(l) = log.as_mut() {
+        if outcome.is_ok() {
+            l.publish()?;
+        }
+        if let Err(e) = l.finish() {
+            let _ = printer.finish();
+            return Err(Failure::new(
+                1,
+                format!(
+                    "the log is incomplete: {e} ({} later events were not logged; the rules saw them all)",
+                    stats.2
+                ),
+            ));
+        }
+    }
+    printer.finish()?;
+    let outcome = outcome?;
+    crate::out::err(format_args!("vigil: {}", report(&b, &outcome)));
+    if a.out.stats {
+        print_stats(&stats.0, &stats.1, start.elapsed(), None);
+    }
+    Ok(0)
 }

@@ -1019,6 +1019,25 @@ impl Engine {
         }
     }
 
+    /// Whether process `pid` has a run of rule `rule` that waits for its last positive step
+    /// (one more event completes it): what a backend that acts in the kernel arms the process
+    /// for. Only runs keyed by process (`[ProcessId]` joins) are found.
+    pub fn waits_for_last_step(&self, rule: usize, pid: u32) -> bool {
+        let (Some(st), Some(r)) = (self.states.get(rule), self.c.rules.get(rule)) else {
+            return false;
+        };
+        let Some(last) = r.steps.len().checked_sub(1) else {
+            return false;
+        };
+        st.by_pid.get(&pid).is_some_and(|slots| {
+            slots.iter().any(|&s| {
+                st.slots
+                    .get(s as usize)
+                    .is_some_and(|slot| slot.runs.iter().any(|run| run.pos == last))
+            })
+        })
+    }
+
     /// Runs open now, over all rules.
     pub fn open_runs(&self) -> usize {
         self.stats.rules.iter().map(|s| s.open).sum()

@@ -13,10 +13,11 @@ mod lexer;
 mod parser;
 mod runs;
 
-pub use compile::{CAction, Compiled, Rule};
+pub use ast::CmpOp;
+pub use compile::{CAction, CCond, CExpr, Compiled, Rule};
 pub use diag::{Diag, Diagnostics};
 pub use engine::{Engine, Limits, MAX_SEQS, Match, RuleStats, Stats};
-pub use fields::Val;
+pub use fields::{EventClass, FieldRef, Sub, Val};
 
 use std::sync::Arc;
 

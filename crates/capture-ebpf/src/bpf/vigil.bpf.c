@@ -119,20 +119,9 @@ struct {
 	__type(value, struct inflight);
 } calls SEC(".maps");
 
-/* Deny and kill rules (filled by user space from the rules that map onto a hook). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct file_key);
-	__type(value, struct enforce);
-} enforce_file SEC(".maps");
+/* Deny and kill rules on connects (filled by user space from the rules that map onto the
+ * connect hook; opens and execs are refused through fanotify, see src/fanotify.rs). */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct file_key);
-	__type(value, struct enforce);
-} enforce_exec SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -152,6 +141,15 @@ struct {
 	__type(key, struct arm_key);
 	__type(value, __u8);
 } armed SEC(".maps");
+
+/* Files whose open or read arms the process for a kill rule's last step (a rule whose first
+ * step is reading this file and whose last is a connect): value = the rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct file_key);
+	__type(value, __u32);
+} arm_files SEC(".maps");
 
 static __always_inline void *scratch_buf(void)
 {
@@ -556,10 +554,17 @@ static __always_inline int sock_hook(struct bpf_sock_addr *ctx, __u16 family, __
 		k.family = 0;
 		e = bpf_map_lookup_elem(&enforce_net, &k);
 	}
-	if (e && e->what == ENF_DENY) {
+	if (e && e->armed_only) {
+		struct arm_key a = { .tgid = tgid, .rule = e->rule };
+		if (!bpf_map_lookup_elem(&armed, &a))
+			e = 0;
+	}
+	if (e && (e->what == ENF_DENY || e->what == ENF_KILL)) {
+		/* Refused here, in the kernel; a kill is sent by user space on this record (these
+		 * hooks cannot signal), so nothing leaves before the process dies. */
 		struct rec_enforced r = {};
 		fill_hdr(&r.h, REC_ENFORCED, pid_tgid);
-		r.what = ENF_DENY;
+		r.what = e->what;
 		r.rule = e->rule;
 		r.err = 1;
 		r.hook = 3;
@@ -622,6 +627,23 @@ static __always_inline void kill_at_connect(__u64 pid_tgid)
 	submit(&r, sizeof(r));
 }
 
+/* The process opened or reads a file a kill rule starts from: armed, in the kernel, before
+ * user space has seen the event (so a connect right after it is caught). */
+static __always_inline void arm_on_file(struct task_struct *t, __s64 fd, __u64 pid_tgid)
+{
+	struct fdinfo fi = {};
+	fd_info(t, fd, &fi);
+	if (!fi.mode)
+		return;
+	struct file_key k = { .dev = fi.dev, .ino = fi.ino };
+	__u32 *rule = bpf_map_lookup_elem(&arm_files, &k);
+	if (!rule)
+		return;
+	struct arm_key a = { .tgid = pid_tgid >> 32, .rule = *rule };
+	__u8 one = 1;
+	bpf_map_update_elem(&armed, &a, &one, BPF_ANY);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -632,6 +654,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	bool compat = BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
 	if (id == 42 /* connect */ && !compat)
 		kill_at_connect(pid_tgid);
+	/* read, pread64, readv, preadv, preadv2 of a file a kill rule starts from */
+	if (cfg.arm_files && !compat && (id == 0 || id == 17 || id == 19 || id == 295 || id == 327))
+		arm_on_file(t, (__s32)BPF_CORE_READ(regs, di), pid_tgid);
 	if (!selected(id, compat))
 		return 0;
 	if ((id == 42 || id == 49 /* bind */) && !compat) {
@@ -724,8 +749,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		bpf_map_delete_elem(&in_net, &tid);
 	}
 	/* What an open opened, by the kernel's own path (before the exit, which takes it). */
-	if (ret >= 0 && (c->nr == 2 || c->nr == 257 || c->nr == 437 || c->nr == 85))
+	if (ret >= 0 && (c->nr == 2 || c->nr == 257 || c->nr == 437 || c->nr == 85)) {
 		send_kpath(fd_file(t, ret), pid_tgid, 1);
+		if (cfg.arm_files)
+			arm_on_file(t, ret, pid_tgid);
+	}
 	/* The cwd a chdir/fchdir/chroot moved to, as the kernel resolved it. */
 	if (ret == 0 && (c->nr == 80 || c->nr == 81 || c->nr == 161))
 		send_kpath(0, pid_tgid, 3);

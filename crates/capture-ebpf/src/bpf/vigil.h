@@ -71,6 +71,7 @@ struct config {
 	__u32 follow;      /* children of a matching process are recorded too */
 	__u32 all;         /* every syscall, not only the selected ones */
 	__u32 wake_bytes;  /* wake the reader when this much is waiting in the ring */
+	__u32 arm_files;   /* the arm_files map is not empty */
 };
 
 struct argspec {
