@@ -249,6 +249,11 @@ impl Decoder {
             );
         }
         let t = self.time(&h);
+        // A process met for the first time (it started before it matched the filters: its
+        // fork was not recorded): known from now on, from /proc while it is there.
+        if h.pid != 0 && !self.info.contains_key(&h.pid) {
+            self.first_sight(h.pid, t, seq);
+        }
         match rec {
             Record::Enter {
                 nr,
@@ -269,8 +274,13 @@ impl Decoder {
                 ino,
                 mode,
                 path,
+                cut,
             } => {
-                let Some(path) = path else { return };
+                // A path the kernel side could not walk whole is not the kernel's answer: the
+                // program's own (lexical) one stays.
+                let Some(path) = path.filter(|_| !cut) else {
+                    return;
+                };
                 let dev = record::kdev_to_user(dev);
                 if hook == 2 {
                     self.exe_path.insert(h.tid, (path.clone(), dev, ino));
@@ -529,6 +539,41 @@ impl Decoder {
                 );
             }
         }
+    }
+
+    /// A `process_start` for a process whose start was not recorded, with what /proc says of
+    /// it now (its tree, exe, argv, fds, cwd), or nothing known when it is already gone.
+    fn first_sight(&mut self, pid: u32, t: u64, seq: &mut Sequencer) {
+        let (ppid, info) = match crate::scan::read(pid) {
+            Some(e) => {
+                let info = e.info.clone();
+                let ppid = e.ppid;
+                self.add_existing(e.pid, e.ppid, e.files, e.fs, e.info, &e.tids);
+                (ppid, info)
+            }
+            None => {
+                self.procs.adopt(pid, pid);
+                let info = ProcInfo {
+                    exe: Str::from(""),
+                    argv: Arc::from(Vec::new()),
+                    creds: Creds::default(),
+                };
+                self.info.insert(pid, info.clone());
+                (0, info)
+            }
+        };
+        seq.emit_at(
+            pid,
+            pid,
+            t,
+            EventKind::ProcessStart(ProcessStart {
+                ppid,
+                exe: info.exe,
+                argv: info.argv,
+                creds: info.creds,
+                clone_flags: 0,
+            }),
+        );
     }
 
     /// Emits an event and keeps the process state in step with it.

@@ -142,6 +142,8 @@ pub enum Record {
         ino: u64,
         mode: u32,
         path: Option<Vec<u8>>,
+        /// Deeper or longer than the kernel side walks.
+        cut: bool,
     },
     /// The kernel's copy of a connect's (hook 3) or bind's (4) address.
     KAddr {
@@ -313,6 +315,7 @@ pub fn parse(data: &[u8]) -> Option<(Header, Record)> {
                     ino,
                     mode,
                     path: s.bytes,
+                    cut: s.cut,
                 }
             } else {
                 Record::KAddr {
