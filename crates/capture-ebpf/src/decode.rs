@@ -444,6 +444,15 @@ impl Decoder {
                 let status = status_of(code);
                 self.pending.remove(&h.tid);
                 self.exe_path.remove(&h.tid);
+                // Every thread's end, the main thread's too (as the ptrace backend: rules
+                // match `threadtermination` on it), then the process's with its last thread.
+                self.emit(
+                    seq,
+                    h.pid,
+                    h.tid,
+                    t,
+                    EventKind::ThreadExit(ThreadExit { status }),
+                );
                 if h.flags & F_GROUP_DEAD != 0 {
                     self.emit(
                         seq,
@@ -453,14 +462,6 @@ impl Decoder {
                         EventKind::ProcessExit(ProcessExit { status }),
                     );
                     self.info.remove(&h.pid);
-                } else {
-                    self.emit(
-                        seq,
-                        h.pid,
-                        h.tid,
-                        t,
-                        EventKind::ThreadExit(ThreadExit { status }),
-                    );
                 }
             }
             Record::Signal {
