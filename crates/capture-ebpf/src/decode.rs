@@ -7,7 +7,9 @@
 //! already running (scan.rs). An fd is believed only while the kernel's inode for it (read by
 //! the kernel side at the call) matches the table; otherwise it is looked up again.
 
-use crate::record::{self, F_COMPAT, F_GROUP_DEAD, F_THREAD, FdInfo, Header, Record, Slot};
+use crate::record::{
+    self, F_COMPAT, F_EXE_NAMED, F_GROUP_DEAD, F_THREAD, FdInfo, Header, Record, Slot,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use syscalls::Sysno;
@@ -376,6 +378,10 @@ impl Decoder {
                 argv_len,
             } => {
                 let argv_v = argv_value(&argv, argv_len);
+                let ran = self
+                    .exe_path
+                    .remove(&h.tid)
+                    .or_else(|| self.exe_path.remove(&old_tid));
                 // The exec's entry, held for this argv.
                 if let Some(p) = self.pending.remove(&old_tid) {
                     let mut p = p;
@@ -384,6 +390,8 @@ impl Decoder {
                     {
                         *a = argv_v.clone();
                     }
+                    let named = ran.as_ref().filter(|_| h.flags & F_EXE_NAMED != 0);
+                    self.exec_path(&mut p, old_tid, &filename, named);
                     if let Some((pid, time)) = p.held.take() {
                         let d = seq.emit_at(
                             pid,
@@ -400,11 +408,7 @@ impl Decoder {
                     // The exit comes from the leader's tid.
                     self.pending.insert(h.tid, p);
                 }
-                let exe = match self
-                    .exe_path
-                    .remove(&h.tid)
-                    .or_else(|| self.exe_path.remove(&old_tid))
-                {
+                let exe = match ran {
                     Some((path, _, _)) => Str::from(path),
                     None => Str::from(filename),
                 };
@@ -695,6 +699,45 @@ impl Decoder {
             ),
             None => Value::resolved(given_v, Value::Absent, Resolution::Unknown),
         }
+    }
+
+    /// An exec's path argument from the kernel's side of the exec: the file it ran (its
+    /// kernel path, what was given beside it) when that is the file the call named, not a
+    /// script's interpreter; else, when the program's memory could not be read at the entry
+    /// (a string in a page a forked child has not touched yet), the name the kernel copied.
+    fn exec_path(
+        &self,
+        p: &mut Pending,
+        tid: u32,
+        filename: &[u8],
+        ran: Option<&(Vec<u8>, u64, u64)>,
+    ) {
+        let sig = p.call.signature();
+        let Some(i) = sig.args.iter().position(|a| a.kind.is_path()) else {
+            return;
+        };
+        let Some(cur) = p.args.get(i) else { return };
+        let given = match cur.given().unwrap_or(cur).plain() {
+            Value::Str(s) => Value::Str(s.clone()),
+            _ => Value::Str(Str::from(filename)),
+        };
+        let new = match ran {
+            Some((path, _, _)) => Value::resolved(
+                Value::Str(Str::from(path.as_slice())),
+                given,
+                Resolution::Exact,
+            ),
+            None if cur.as_str().is_none() => {
+                let dir = sig.args[i]
+                    .kind
+                    .dirfd_arg()
+                    .and_then(|d| p.args.get(d))
+                    .cloned();
+                self.path_value(tid, filename, dir.as_ref())
+            }
+            None => return,
+        };
+        p.args[i] = new;
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -17,6 +17,7 @@ pub const REC_KADDR: u16 = 9;
 pub const F_THREAD: u16 = 8;
 pub const F_GROUP_DEAD: u16 = 16;
 pub const F_COMPAT: u16 = 32;
+pub const F_EXE_NAMED: u16 = 64;
 
 #[cfg(test)]
 pub const AK_STR: u16 = 1;

@@ -863,6 +863,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 		return 0;
 	struct rec_exec *r = (void *)buf;
 	fill_hdr(&r->h, REC_EXEC, pid_tgid);
+	/* A script's or binfmt_misc's interpreter replaces bprm->interp (bprm_change_interp):
+	 * while it is still the name the exec was given, the file run is the file named. */
+	if (BPF_CORE_READ(bprm, interp) == BPF_CORE_READ(bprm, filename))
+		r->h.flags |= F_EXE_NAMED;
 	r->old_tid = old_pid;
 	struct fdinfo fi = {};
 	file_info(BPF_CORE_READ(bprm, file), &fi);

@@ -22,6 +22,7 @@
 #define F_THREAD 8    /* REC_FORK: a thread, not a process */
 #define F_GROUP_DEAD 16 /* REC_TASK_EXIT: the last thread of its process */
 #define F_COMPAT 32   /* an i386 call (int 0x80 or a 32-bit process) */
+#define F_EXE_NAMED 64 /* REC_EXEC: the file run is the one the exec named (no interpreter) */
 
 /* Filter modes (config.filters bits): a task is recorded when any given filter matches it,
  * or always when none is given. */
