@@ -49,6 +49,9 @@ struct Pending {
     kpath: Option<(Vec<u8>, u64, u64, u32)>,
     /// The kernel's copy of the address connected or bound to.
     kaddr: Option<Vec<u8>>,
+    /// The socket's own address at the exit of a connect, bind or accept, as the kernel has
+    /// it (the source port it chose, the port a bind to port 0 got).
+    klocal: Option<Vec<u8>>,
 }
 
 /// The decoder's counters.
@@ -308,9 +311,13 @@ impl Decoder {
                     p.kpath = Some((path, dev, ino, mode));
                 }
             }
-            Record::KAddr { addr, .. } => {
+            Record::KAddr { hook, addr } => {
                 if let Some(p) = self.pending.get_mut(&h.tid) {
-                    p.kaddr = Some(addr);
+                    if hook == 5 {
+                        p.klocal = Some(addr);
+                    } else {
+                        p.kaddr = Some(addr);
+                    }
                 }
             }
             Record::Fork {
@@ -856,6 +863,7 @@ impl Decoder {
             held: None,
             kpath: None,
             kaddr: None,
+            klocal: None,
         };
         if is_exec {
             p.held = Some((pid, t));
@@ -957,7 +965,7 @@ impl Decoder {
             *slot = Value::Addr(Arc::new(a));
         }
         let outputs = if ok || connecting {
-            self.outputs(pid, tid, &p, ret, pair, newfd, &slots, &mut args)
+            self.outputs(pid, &p, ret, pair, newfd, &slots, &mut args)
         } else {
             Vec::new()
         };
@@ -988,12 +996,11 @@ impl Decoder {
     }
 
     /// The outputs of a successful call, as the ptrace backend records them; a connect or
-    /// bind also updates its socket (in `args` and the fd table).
+    /// bind also updates its socket (in `args`, which the fd table takes it from).
     #[allow(clippy::too_many_arguments)]
     fn outputs(
         &mut self,
         pid: u32,
-        tid: u32,
         p: &Pending,
         ret: i64,
         pair: [i32; 2],
@@ -1005,6 +1012,7 @@ impl Decoder {
             return Vec::new();
         };
         let fd = ret as i32;
+        let local = p.klocal.as_deref().and_then(SockAddr::from_raw);
         let addr_of = |slots: &[Slot]| -> Value {
             match slots
                 .first()
@@ -1058,6 +1066,9 @@ impl Decoder {
                 if let (Target::Socket(s), Value::Addr(a)) = (&mut t, &peer) {
                     s.remote = Some((**a).clone());
                 }
+                if let (Target::Socket(s), Some(l)) = (&mut t, local) {
+                    s.local = Some(l);
+                }
                 vec![peer, Value::Fd(Fd::new(fd, Some(Arc::new(t))))]
             }
             Sysno::readlink | Sysno::readlinkat => match slots.first() {
@@ -1079,14 +1090,12 @@ impl Decoder {
                     let mut s = old.clone();
                     if call == Sysno::connect {
                         s.remote = addr;
+                        s.local = local.or(s.local);
                     } else {
-                        s.local = addr;
+                        s.local = local.or(addr);
                     }
+                    // The fd table takes it from the exit event (Processes::apply).
                     let t = Arc::new(Target::Socket(s));
-                    if let Some(f) = self.procs.files_mut(tid) {
-                        let cloexec = f.get(sfd).is_some_and(|e| e.cloexec);
-                        f.insert(sfd, t.clone(), cloexec);
-                    }
                     if let Some(v) = args.get_mut(0) {
                         *v = Value::Fd(Fd::new(sfd, Some(t)));
                     }

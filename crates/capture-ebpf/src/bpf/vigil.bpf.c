@@ -487,6 +487,12 @@ struct {
 #define NET_RECORDED 1
 #define NET_KILLED 2
 
+/* A REC_KADDR record: a socket address as a struct sockaddr_in / sockaddr_in6. */
+struct rec_kinfo_addr {
+	struct rec_kinfo k;
+	__u8 addr[32];
+};
+
 /* The kernel's copy of a connect's or bind's address, and the deny and kill rules on
  * connects: cgroup/connect4, connect6, bind4, bind6 on the root of the cgroup v2 tree (every
  * process on the machine). They run after the kernel copied the address from the caller and
@@ -515,10 +521,7 @@ static __always_inline int sock_hook(struct bpf_sock_addr *ctx, __u16 family, __
 	__u32 *st = bpf_map_lookup_elem(&in_net, &tid);
 	__u32 state = st ? *st : 0;
 	if (state & NET_RECORDED) {
-		struct rec_kinfo_addr {
-			struct rec_kinfo k;
-			__u8 addr[32];
-		} r = {};
+		struct rec_kinfo_addr r = {};
 		fill_hdr(&r.k.h, REC_KADDR, pid_tgid);
 		r.k.hook = hook;
 		r.k.s.arg = 0xff;
@@ -644,6 +647,48 @@ static __always_inline void arm_on_file(struct task_struct *t, __s64 fd, __u64 p
 	bpf_map_update_elem(&armed, &a, &one, BPF_ANY);
 }
 
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+
+/* The address an internet socket has now, as the kernel keeps it (REC_KADDR, hook 5): after
+ * a connect, the source address and port the kernel chose; after a bind, the port it chose
+ * for port 0; an accepted socket's own. No call passes it, and another process's socket
+ * cannot be asked for it later. */
+static __always_inline void send_local(struct task_struct *t, __s64 fd, __u64 pid_tgid)
+{
+	struct file *f = fd_file(t, fd);
+	if (!f)
+		return;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != 2 && family != 10)
+		return;
+	struct rec_kinfo_addr r = {};
+	fill_hdr(&r.k.h, REC_KADDR, pid_tgid);
+	r.k.hook = 5;
+	r.k.s.arg = 0xff;
+	r.k.s.kind = AK_SOCKADDR;
+	__u16 num = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 port = (num >> 8) | (num << 8); /* network order */
+	__builtin_memcpy(r.addr, &family, 2);
+	__builtin_memcpy(r.addr + 2, &port, 2);
+	if (family == 2) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(r.addr + 4, &a, 4);
+		r.k.s.len = 16;
+	} else {
+		BPF_CORE_READ_INTO(r.addr + 8, sk, __sk_common.skc_v6_rcv_saddr);
+		r.k.s.len = 28;
+	}
+	submit(&r, sizeof(r));
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -753,6 +798,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		send_kpath(fd_file(t, ret), pid_tgid, 1);
 		if (cfg.arm_files)
 			arm_on_file(t, ret, pid_tgid);
+	}
+	/* The socket's own address after a connect (EINPROGRESS too), a bind, an accept. */
+	if (!(BPF_CORE_READ(t, thread_info.status) & TS_COMPAT)) {
+		if ((c->nr == 42 && (ret == 0 || ret == -115)) || (c->nr == 49 && ret == 0))
+			send_local(t, (__s32)c->args[0], pid_tgid);
+		else if ((c->nr == 43 || c->nr == 288) && ret >= 0)
+			send_local(t, ret, pid_tgid);
 	}
 	/* The cwd a chdir/fchdir/chroot moved to, as the kernel resolved it. */
 	if (ret == 0 && (c->nr == 80 || c->nr == 81 || c->nr == 161))

@@ -185,7 +185,7 @@ struct rec_kinfo {
 	__u64 dev;
 	__u64 ino;
 	__u32 mode;
-	__u32 hook; /* 1 file_open, 2 exec, 3 connect, 4 bind */
+	__u32 hook; /* 1 file_open, 2 exec, 3 connect, 4 bind, 5 a socket's own address */
 	struct slot_hdr s;
 	/* then s.len bytes */
 };
