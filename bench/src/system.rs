@@ -343,7 +343,9 @@ fn sustained(vigil: &Path, cg: &Path, log: &Path) -> serde_json::Value {
     );
     let mut rows = Vec::new();
     let mut best = 0.0f64;
-    for rate in [50_000u64, 100_000, 200_000, 300_000, 400_000, 600_000, 800_000] {
+    for rate in [
+        50_000u64, 100_000, 200_000, 300_000, 400_000, 600_000, 800_000,
+    ] {
         let mut cmd = vec![taskset.display().to_string(), "-c".into(), "1".into()];
         cmd.extend(system_cmd(vigil, log, cg, "close", "4m"));
         let Some(r) = Recorder::start(&cmd, "vigil: recording the machine", false) else {
@@ -375,8 +377,10 @@ fn sustained(vigil: &Path, cg: &Path, log: &Path) -> serde_json::Value {
             lost,
             cpu * 1e6 / records.max(1) as f64
         );
-        rows.push(serde_json::json!({"calls_per_s": rate, "records_per_s": per_s,
-            "records": records, "lost": lost, "vigil_cpu_s": cpu}));
+        rows.push(
+            serde_json::json!({"calls_per_s": rate, "records_per_s": per_s,
+            "records": records, "lost": lost, "vigil_cpu_s": cpu}),
+        );
     }
     println!("  highest sustained rate without loss: {best:.0} records/s");
     serde_json::json!({"rows": rows, "best_records_per_s_without_loss": best})

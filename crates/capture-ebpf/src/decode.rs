@@ -337,10 +337,20 @@ impl Decoder {
                     );
                     return;
                 }
+                // As the ptrace backend records it (the kernel's PTRACE_EVENT_* for the call):
+                // CLONE_VFORK is a vfork; a clone whose exit signal is SIGCHLD is a fork
+                // (glibc's fork); others keep their flags.
+                const CLONE_VM: u64 = 0x100;
+                const CLONE_VFORK: u64 = 0x4000;
+                const SIGCHLD: u64 = 17;
                 let flags = match Sysno::new(call_nr as usize) {
+                    Some(Sysno::clone | Sysno::clone3) if clone_flags & CLONE_VFORK != 0 => {
+                        CLONE_VFORK | CLONE_VM | SIGCHLD
+                    }
+                    Some(Sysno::clone) if clone_flags & 0xff == SIGCHLD => SIGCHLD,
                     Some(Sysno::clone | Sysno::clone3) => clone_flags,
-                    Some(Sysno::vfork) => 0x4000 | 0x100 | 17,
-                    _ => 17,
+                    Some(Sysno::vfork) => CLONE_VFORK | CLONE_VM | SIGCHLD,
+                    _ => SIGCHLD,
                 };
                 let parent = self.info.get(&h.pid).cloned();
                 let creds = Creds {

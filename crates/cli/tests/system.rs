@@ -362,12 +362,6 @@ enum Norm {
     Other(&'static str),
 }
 
-/// The clone flags both backends know: what the child shares, vfork, thread, and its exit
-/// signal. The ptrace backend learns a fork-like clone from PTRACE_EVENT_FORK, which tells
-/// SIGCHLD alone; the eBPF backend reads the call's own flags, with glibc's
-/// CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID (bookkeeping of the child's tid, no sharing).
-const CLONE_SHARING: u64 = 0xff | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000;
-
 #[derive(Default)]
 struct Normaliser {
     pids: HashMap<u32, usize>,
@@ -484,7 +478,9 @@ fn normalise(events: &[Event], exe: &Path) -> Vec<Vec<Norm>> {
                 ppid: n.pid(p.ppid),
                 exe: p.exe.to_string(),
                 argv: strs(&p.argv),
-                flags: p.clone_flags & CLONE_SHARING,
+                // Both backends record a process's clone flags as the kernel's ptrace event
+                // kind says (a glibc fork is SIGCHLD alone): compared exactly.
+                flags: p.clone_flags,
             },
             EventKind::ProcessExec(x) => Norm::Exec {
                 exe: x.exe.to_string(),
