@@ -161,10 +161,15 @@ pub fn report(b: &EbpfBackend, outcome: &Outcome) -> String {
         m.push_str("; stopped by a signal");
     }
     m.push_str(&format!(
-        "; vigil used {:.3} s of CPU ({:.2} s per million records)",
-        s.cpu_us as f64 / 1e6,
-        s.cpu_us as f64 / s.records.max(1) as f64
+        "; vigil used {:.3} s of CPU",
+        s.cpu_us as f64 / 1e6
     ));
+    if s.records >= 1000 {
+        m.push_str(&format!(
+            " ({:.2} s per million records)",
+            s.cpu_us as f64 / s.records as f64
+        ));
+    }
     m
 }
 

@@ -172,6 +172,9 @@ static __always_inline bool wanted(__u32 tgid)
 			return true;
 	}
 	if (cfg.filters & FILTER_CGROUP) {
+		__u64 own = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&cgroups, &own))
+			return true;
 		for (int i = 0; i < CGROUP_LEVELS; i++) {
 			__u64 id = bpf_get_current_ancestor_cgroup_id(i);
 			if (!id)
@@ -219,29 +222,36 @@ static __always_inline void submit(void *rec, __u64 len)
 		*t += 1;
 }
 
+/* What a file is (inode, type, device). Direct loads through a BTF cast (the kernel turns a
+ * bad pointer into zeros), much cheaper than a helper call per field: this runs for every fd
+ * argument of every recorded call. */
 static __always_inline void file_info(struct file *f, struct fdinfo *out)
 {
 	if (!f)
 		return;
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	struct file *ff = bpf_core_cast(f, struct file);
+	struct inode *ino = ff->f_inode;
 	if (!ino)
 		return;
-	out->ino = BPF_CORE_READ(ino, i_ino);
-	out->mode = BPF_CORE_READ(ino, i_mode);
-	out->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	out->ino = ino->i_ino;
+	out->mode = ino->i_mode;
+	out->dev = ino->i_sb->s_dev;
 }
 
 static __always_inline void fd_info(struct task_struct *t, __s64 fd, struct fdinfo *out)
 {
 	if (fd < 0)
 		return;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct files_struct *files = t->files;
+	if (!files)
+		return;
+	struct fdtable *fdt = files->fdt;
 	if (!fdt)
 		return;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	unsigned int max = fdt->max_fds;
 	if (fd >= max)
 		return;
-	struct file **arr = BPF_CORE_READ(fdt, fd);
+	struct file **arr = fdt->fd;
 	struct file *f = 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
 	file_info(f, out);
@@ -327,22 +337,20 @@ struct {
 struct walk {
 	struct pathbuf *pb;
 	struct dentry *d;
-	struct vfsmount *vm;
+	struct dentry *root; /* the current mount's root dentry */
 	struct mount *mnt;
 	__u32 off;
 	__u16 cut;
 };
 
-/* One step of the walk up (bpf_loop's callback: 1 ends it). */
+/* One step of the walk up (bpf_loop's callback: 1 ends it). Two reads per component: the
+ * dentry's parent and name together, then the name's bytes. */
 static long walk_step(__u64 i, void *ctx)
 {
 	struct walk *w = ctx;
-	struct vfsmount *vm = w->vm;
 	struct dentry *d = w->d;
 	struct mount *mnt = w->mnt;
-	struct dentry *root = BPF_CORE_READ(vm, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (d == root) {
+	if (d == w->root) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (up == mnt || !up) {
 			w->cut = 0;
@@ -350,16 +358,30 @@ static long walk_step(__u64 i, void *ctx)
 		}
 		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = up;
-		w->vm = &up->mnt;
+		w->root = BPF_CORE_READ(up, mnt.mnt_root);
 		return 0;
 	}
+	struct {
+		struct dentry *parent;
+		struct qstr name;
+	} dn = {};
+	/* d_parent and d_name are neighbours in struct dentry. */
+	if (bpf_core_field_offset(struct dentry, d_name) ==
+	    bpf_core_field_offset(struct dentry, d_parent) + sizeof(void *)) {
+		bpf_probe_read_kernel(&dn, sizeof(dn),
+				      (void *)d + bpf_core_field_offset(struct dentry, d_parent));
+	} else {
+		dn.parent = BPF_CORE_READ(d, d_parent);
+		dn.name = BPF_CORE_READ(d, d_name);
+	}
+	struct dentry *parent = dn.parent;
 	if (d == parent || !parent) {
 		/* A root that is no mount's (an unlinked tree, a pseudo file system). */
 		w->cut = 0;
 		return 1;
 	}
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	__u32 len = dn.name.len;
+	const unsigned char *name = dn.name.name;
 	if (len > 255)
 		len = 255;
 	__u32 off = w->off;
@@ -389,8 +411,8 @@ static __always_inline long path_of(struct dentry *d, struct vfsmount *vm, __u8 
 	struct walk w = {};
 	w.pb = pb;
 	w.d = d;
-	w.vm = vm;
-	w.mnt = container_of(w.vm, struct mount, mnt);
+	w.mnt = container_of(vm, struct mount, mnt);
+	w.root = BPF_CORE_READ(vm, mnt_root);
 	w.off = STR_MAX - 1;
 	w.cut = 1;
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
@@ -692,17 +714,24 @@ static __always_inline void send_local(struct task_struct *t, __s64 fd, __u64 pi
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
+	/* The cheapest test first: most calls on a machine are not selected, and then cost
+	 * this array lookup (unless a kill rule watches them). */
+	struct task_struct *t = bpf_get_current_task_btf();
+	bool compat = t->thread_info.status & TS_COMPAT;
+	bool is_read = id == 0 || id == 17 || id == 19 || id == 295 || id == 327;
+	bool enforce = !compat && ((cfg.kill_connect && id == 42) || (cfg.arm_files && is_read));
+	bool sel = selected(id, compat);
+	if (!sel && !enforce)
+		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted(pid_tgid >> 32))
 		return 0;
-	struct task_struct *t = bpf_get_current_task_btf();
-	bool compat = BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
-	if (id == 42 /* connect */ && !compat)
+	if (enforce && id == 42)
 		kill_at_connect(pid_tgid);
 	/* read, pread64, readv, preadv, preadv2 of a file a kill rule starts from */
-	if (cfg.arm_files && !compat && (id == 0 || id == 17 || id == 19 || id == 295 || id == 327))
+	if (enforce && is_read)
 		arm_on_file(t, (__s32)BPF_CORE_READ(regs, di), pid_tgid);
-	if (!selected(id, compat))
+	if (!sel)
 		return 0;
 	if ((id == 42 || id == 49 /* bind */) && !compat) {
 		__u32 tid = (__u32)pid_tgid;
@@ -783,7 +812,11 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	/* An unselected call's exit costs this array lookup: its entry was not recorded. */
 	struct task_struct *t = bpf_get_current_task_btf();
+	bool compat = t->thread_info.status & TS_COMPAT;
+	if (!selected(regs->orig_ax, compat))
+		return 0;
 	struct inflight *c = bpf_task_storage_get(&calls, t, 0, 0);
 	if (!c || !c->active)
 		return 0;
@@ -823,7 +856,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__builtin_memset(&r->newfd2, 0, sizeof(r->newfd2));
 	__u32 off = sizeof(struct rec_exit);
 	__u32 key = c->nr & ~X32_BIT;
-	bool compat = BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
 	struct argspec *sp = 0;
 	if (!compat && key < NR_MAX)
 		sp = bpf_map_lookup_elem(&specs, &key);

@@ -73,6 +73,7 @@ struct config {
 	__u32 all;         /* every syscall, not only the selected ones */
 	__u32 wake_bytes;  /* wake the reader when this much is waiting in the ring */
 	__u32 arm_files;   /* the arm_files map is not empty */
+	__u32 kill_connect; /* a kill rule acts at connects' entries */
 };
 
 struct argspec {
