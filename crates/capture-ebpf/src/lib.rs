@@ -153,6 +153,11 @@ pub struct SystemConfig {
     pub enforce: Vec<Enforce>,
     /// The names of the rules `Enforce` entries refer to, for their `action` events.
     pub rule_names: Vec<String>,
+    /// How often the reader drains the ring when the kernel side has not woken it (it wakes
+    /// it when a quarter of the ring is used): short when rules run online (a match is acted
+    /// on this late at most), long when only recording (fewer, larger batches disturb the
+    /// recorded programs less).
+    pub drain_every: Duration,
 }
 
 impl Default for SystemConfig {
@@ -167,6 +172,7 @@ impl Default for SystemConfig {
             stop_on_signals: true,
             enforce: Vec::new(),
             rule_names: Vec::new(),
+            drain_every: Duration::from_millis(10),
         }
     }
 }
@@ -211,10 +217,6 @@ impl ArmHandle {
         }
     }
 }
-
-/// How often the reader looks at the ring buffer when the kernel side has not woken it (it
-/// wakes it when a quarter of the ring is used).
-const WAKE_POLL: Duration = Duration::from_millis(10);
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -535,7 +537,7 @@ impl Backend for EbpfBackend {
                     .iter()
                     .any(|e| matches!(e, Enforce::ArmOnFile { .. })),
             );
-            // A quarter of the ring: the reader also polls every WAKE_POLL.
+            // A quarter of the ring: the reader also drains it every `drain_every`.
             ro.cfg.wake_bytes = (c.buffer / 4) as u32;
         }
         open.maps
@@ -779,9 +781,9 @@ impl Backend for EbpfBackend {
         let start = Instant::now();
         let mut stopped = false;
         loop {
-            // Woken when a quarter of the ring is used, else every WAKE_POLL: then whatever
+            // Woken when a quarter of the ring is used, else every `drain_every`: then whatever
             // is there is read (the kernel side does not wake the reader for each record).
-            let _ = rb.poll(WAKE_POLL);
+            let _ = rb.poll(c.drain_every);
             let _ = rb.consume();
             // What the sink decided about the processes.
             for (pid, d) in verdicts.borrow_mut().drain(..) {

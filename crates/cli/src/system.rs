@@ -101,6 +101,8 @@ impl SystemArgs {
             stop_on_signals: true,
             enforce: Vec::new(),
             rule_names: Vec::new(),
+            // Recording alone: drained every 100 ms (watch sets 10 ms).
+            drain_every: Duration::from_millis(100),
         })
     }
 
@@ -275,6 +277,8 @@ pub fn watch(
     let mut config = a.system.config(selection.clone())?;
     config.enforce = plan.enforce.clone();
     config.rule_names = plan.names.clone();
+    // Rules online: a match is acted on at most 10 ms after its event was recorded.
+    config.drain_every = Duration::from_millis(10);
     let mut b = backend(config)?;
     for n in &plan.notes {
         crate::out::err(format_args!("vigil: {n}"));
