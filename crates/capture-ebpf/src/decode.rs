@@ -91,21 +91,6 @@ fn boottime_to_epoch_offset() -> i64 {
     }
 }
 
-/// Arguments the kernel reads as 32-bit C ints/unsigned ints: only the low half counts.
-fn is_32bit(kind: ArgKind) -> bool {
-    !matches!(
-        kind,
-        ArgKind::Uint
-            | ArgKind::Hex
-            | ArgKind::Int
-            | ArgKind::CloneFlags
-            | ArgKind::MmapFlags
-            | ArgKind::MountFlags
-            | ArgKind::Prot
-            | ArgKind::MremapFlags
-    )
-}
-
 /// `base` + `path` with `.`, `..` and repeated slashes folded as text.
 pub fn fold(base: &[u8], path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
@@ -178,6 +163,23 @@ fn status_of(code: i32) -> ExitStatus {
             signal: sig,
             core_dumped: code & 0x80 != 0,
         }
+    }
+}
+
+/// An exec's entry held for its outcome (see `Pending::held`), emitted now with what is known.
+fn emit_held(p: &mut Pending, tid: u32, seq: &mut Sequencer, out: &mut Vec<(u32, Delivery)>) {
+    if let Some((pid, time)) = p.held.take() {
+        let d = seq.emit_at(
+            pid,
+            tid,
+            time,
+            EventKind::SyscallEntry(SyscallEntry {
+                call: p.call,
+                args: p.args.clone(),
+            }),
+        );
+        p.entry_seq = seq.next_seq() - 1;
+        out.push((pid, d));
     }
 }
 
@@ -409,19 +411,7 @@ impl Decoder {
                     }
                     let named = ran.as_ref().filter(|_| h.flags & F_EXE_NAMED != 0);
                     self.exec_path(&mut p, old_tid, &filename, named);
-                    if let Some((pid, time)) = p.held.take() {
-                        let d = seq.emit_at(
-                            pid,
-                            old_tid,
-                            time,
-                            EventKind::SyscallEntry(SyscallEntry {
-                                call: p.call,
-                                args: p.args.clone(),
-                            }),
-                        );
-                        p.entry_seq = seq.next_seq() - 1;
-                        out.push((pid, d));
-                    }
+                    emit_held(&mut p, old_tid, seq, out);
                     // The exit comes from the leader's tid.
                     self.pending.insert(h.tid, p);
                 }
@@ -848,7 +838,7 @@ impl Decoder {
                 // read by this backend.
                 ArgKind::Argv | ArgKind::Envp => Value::Absent,
                 k => {
-                    if is_32bit(k) {
+                    if k.is_c_int() {
                         Value::Uint(r & 0xffff_ffff)
                     } else {
                         Value::Uint(r)
@@ -924,19 +914,7 @@ impl Decoder {
             return;
         };
         // A failed exec's entry was never emitted: it goes out now, without argv.
-        if let Some((epid, etime)) = p.held.take() {
-            let d = seq.emit_at(
-                epid,
-                tid,
-                etime,
-                EventKind::SyscallEntry(SyscallEntry {
-                    call: p.call,
-                    args: p.args.clone(),
-                }),
-            );
-            p.entry_seq = seq.next_seq() - 1;
-            out.push((epid, d));
-        }
+        emit_held(&mut p, tid, seq, out);
         let call = p.call;
         let sig = call.signature();
         let ok = vigil_event::errno_of(ret).is_none() && !vigil_event::is_restart(ret);

@@ -28,21 +28,6 @@ const UMOUNT_NOFOLLOW: u64 = 8;
 /// vigil walked it at entry (`None`: nothing there yet, or not walkable).
 pub type Walked = SmallVec<[(usize, Option<(u64, u64)>); 2]>;
 
-/// Arguments the kernel reads as 32-bit C ints/unsigned ints: only the low half counts.
-fn is_32bit(kind: ArgKind) -> bool {
-    !matches!(
-        kind,
-        ArgKind::Uint
-            | ArgKind::Hex
-            | ArgKind::Int
-            | ArgKind::CloneFlags
-            | ArgKind::MmapFlags
-            | ArgKind::MountFlags
-            | ArgKind::Prot
-            | ArgKind::MremapFlags
-    )
-}
-
 impl View<'_> {
     /// The target of an fd in `tid`'s table. When not every fd-changing call stops the tracee,
     /// what the table says is checked against the kernel (device and inode) before it is
@@ -323,7 +308,7 @@ impl View<'_> {
         let mut dir_dups: SmallVec<[(usize, OwnedFd); 2]> = SmallVec::new();
         for (i, spec) in sig.args.iter().enumerate() {
             let r = raw[i];
-            let r32 = if is_32bit(spec.kind) {
+            let r32 = if spec.kind.is_c_int() {
                 r & 0xffff_ffff
             } else {
                 r

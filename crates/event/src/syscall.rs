@@ -174,6 +174,22 @@ impl ArgKind {
 }
 
 impl ArgKind {
+    /// Whether the kernel reads an argument of this kind as a 32-bit C int or unsigned int
+    /// (an fd, flags, a mode, a pid...): only the low half of the register counts.
+    pub fn is_c_int(self) -> bool {
+        !matches!(
+            self,
+            ArgKind::Uint
+                | ArgKind::Hex
+                | ArgKind::Int
+                | ArgKind::CloneFlags
+                | ArgKind::MmapFlags
+                | ArgKind::MountFlags
+                | ArgKind::Prot
+                | ArgKind::MremapFlags
+        )
+    }
+
     /// Kinds that name a file system object by path.
     pub fn is_path(self) -> bool {
         matches!(
