@@ -730,7 +730,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		kill_at_connect(pid_tgid);
 	/* read, pread64, readv, preadv, preadv2 of a file a kill rule starts from */
 	if (enforce && is_read)
-		arm_on_file(t, (__s32)BPF_CORE_READ(regs, di), pid_tgid);
+		arm_on_file(t, (__s32)regs->di, pid_tgid);
 	if (!sel)
 		return 0;
 	if ((id == 42 || id == 49 /* bind */) && !compat) {
@@ -751,19 +751,19 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	r->nr = id;
 	r->nslots = 0;
 	if (compat) {
-		r->args[0] = BPF_CORE_READ(regs, bx);
-		r->args[1] = BPF_CORE_READ(regs, cx);
-		r->args[2] = BPF_CORE_READ(regs, dx);
-		r->args[3] = BPF_CORE_READ(regs, si);
-		r->args[4] = BPF_CORE_READ(regs, di);
-		r->args[5] = BPF_CORE_READ(regs, bp);
+		r->args[0] = regs->bx;
+		r->args[1] = regs->cx;
+		r->args[2] = regs->dx;
+		r->args[3] = regs->si;
+		r->args[4] = regs->di;
+		r->args[5] = regs->bp;
 	} else {
-		r->args[0] = BPF_CORE_READ(regs, di);
-		r->args[1] = BPF_CORE_READ(regs, si);
-		r->args[2] = BPF_CORE_READ(regs, dx);
-		r->args[3] = BPF_CORE_READ(regs, r10);
-		r->args[4] = BPF_CORE_READ(regs, r8);
-		r->args[5] = BPF_CORE_READ(regs, r9);
+		r->args[0] = regs->di;
+		r->args[1] = regs->si;
+		r->args[2] = regs->dx;
+		r->args[3] = regs->r10;
+		r->args[4] = regs->r8;
+		r->args[5] = regs->r9;
 	}
 	__builtin_memset(r->fds, 0, sizeof(r->fds));
 	__u32 off = sizeof(struct rec_enter);
