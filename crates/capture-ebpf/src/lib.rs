@@ -537,6 +537,19 @@ impl Backend for EbpfBackend {
                     .iter()
                     .any(|e| matches!(e, Enforce::ArmOnFile { .. })),
             );
+            ro.cfg.kill_connect = u32::from(c.enforce.iter().any(|e| {
+                matches!(
+                    e,
+                    Enforce::Connect {
+                        family: 0,
+                        action: EnforceAction {
+                            kind: EnforceKind::Kill { .. },
+                            ..
+                        },
+                        ..
+                    }
+                )
+            }));
             // A quarter of the ring: the reader also drains it every `drain_every`.
             ro.cfg.wake_bytes = (c.buffer / 4) as u32;
         }
