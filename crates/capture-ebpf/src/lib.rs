@@ -559,9 +559,12 @@ impl Backend for EbpfBackend {
             .map_err(load_err("sizing the ring buffer"))?;
         let mut skel = open.load().map_err(|source| {
             let log = libbpf_log();
-            if std::env::var_os("VIGIL_BPF_LOG").is_some() {
-                eprintln!("{log}");
-            }
+            // The end of the log explains a refusal; VIGIL_BPF_LOG=1 asks for all of it.
+            let keep = if std::env::var_os("VIGIL_BPF_LOG").is_some() {
+                usize::MAX
+            } else {
+                12
+            };
             if log.contains("-EPERM") && !log.contains("-- END PROG LOAD LOG --") {
                 EbpfError::Privilege {
                     missing: "the permission to load BPF programs (the kernel refused with EPERM)"
@@ -572,7 +575,7 @@ impl Backend for EbpfBackend {
                     "the kernel refused the programs ({source}); libbpf said:\n{}",
                     log.lines()
                         .rev()
-                        .take(12)
+                        .take(keep)
                         .collect::<Vec<_>>()
                         .into_iter()
                         .rev()
