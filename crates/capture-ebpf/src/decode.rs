@@ -480,19 +480,21 @@ impl Decoder {
                 code,
                 sender_pid,
                 sender_uid,
-            } => self.emit(
-                seq,
-                h.pid,
-                h.tid,
-                t,
-                EventKind::Signal(SignalDelivery {
-                    signal: sig,
-                    code,
-                    sender_pid,
-                    sender_uid,
-                    fault: None,
-                }),
-            ),
+            } => {
+                self.emit(
+                    seq,
+                    h.pid,
+                    h.tid,
+                    t,
+                    EventKind::Signal(SignalDelivery {
+                        signal: sig,
+                        code,
+                        sender_pid,
+                        sender_uid,
+                        fault: None,
+                    }),
+                );
+            }
             Record::Enforced {
                 what,
                 rule,
@@ -588,8 +590,15 @@ impl Decoder {
         );
     }
 
-    /// Emits an event and keeps the process state in step with it.
-    fn emit(&mut self, seq: &mut Sequencer, pid: u32, tid: u32, t: u64, kind: EventKind) {
+    /// Emits an event and keeps the process state in step with it; what the sink decided.
+    fn emit(
+        &mut self,
+        seq: &mut Sequencer,
+        pid: u32,
+        tid: u32,
+        t: u64,
+        kind: EventKind,
+    ) -> Delivery {
         let ev = vigil_event::Event {
             seq: 0,
             time_ns: t,
@@ -598,7 +607,7 @@ impl Decoder {
             kind,
         };
         let _ = self.procs.apply(&ev);
-        seq.emit_at(pid, tid, t, ev.kind);
+        seq.emit_at(pid, tid, t, ev.kind)
     }
 
     /// What fd `fd` of `tid` refers to, given what the kernel said is there.
@@ -971,15 +980,7 @@ impl Decoder {
             ret,
             args,
         });
-        let ev = vigil_event::Event {
-            seq: 0,
-            time_ns: t,
-            pid,
-            tid,
-            kind,
-        };
-        let _ = self.procs.apply(&ev);
-        let d = seq.emit_at(pid, tid, t, ev.kind);
+        let d = self.emit(seq, pid, tid, t, kind);
         out.push((pid, d));
     }
 
