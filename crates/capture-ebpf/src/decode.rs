@@ -928,7 +928,8 @@ impl Decoder {
         let sig = call.signature();
         let ok = vigil_event::errno_of(ret).is_none() && !vigil_event::is_restart(ret);
         let connecting = p.call.canonical() == Some(Sysno::connect) && ret == -115;
-        let mut args = p.args.clone();
+        // The entry's arguments become the exit's (taken, not copied: the entry was emitted).
+        let mut args = std::mem::take(&mut p.args);
         // The kernel's own path for what it opened (or executed).
         if let Some((path, _, _, _)) = &p.kpath
             && ok
@@ -1022,16 +1023,15 @@ impl Decoder {
             | Sysno::socket => {
                 vec![Value::Fd(Fd::new(
                     fd,
-                    Some(Arc::new(self.new_target(pid, p, fd, newfd[0]))),
+                    Some(Arc::new(self.new_target(pid, p, args, fd, newfd[0]))),
                 ))]
             }
             Sysno::dup | Sysno::dup2 | Sysno::dup3 => {
-                let target = p
-                    .args
+                let target = args
                     .first()
                     .and_then(Value::as_fd)
                     .and_then(|f| f.target.clone())
-                    .unwrap_or_else(|| Arc::new(self.new_target(pid, p, fd, newfd[0])));
+                    .unwrap_or_else(|| Arc::new(self.new_target(pid, p, args, fd, newfd[0])));
                 vec![Value::Fd(Fd::new(fd, Some(target)))]
             }
             Sysno::pipe | Sysno::pipe2 => {
@@ -1045,13 +1045,13 @@ impl Decoder {
                 .map(|i| {
                     Value::Fd(Fd::new(
                         pair[i],
-                        Some(Arc::new(self.new_target(pid, p, pair[i], newfd[i]))),
+                        Some(Arc::new(self.new_target(pid, p, args, pair[i], newfd[i]))),
                     ))
                 })
                 .collect(),
             Sysno::accept | Sysno::accept4 => {
                 let peer = addr_of(slots);
-                let mut t = self.new_target(pid, p, fd, newfd[0]);
+                let mut t = self.new_target(pid, p, args, fd, newfd[0]);
                 if let (Target::Socket(s), Value::Addr(a)) = (&mut t, &peer) {
                     s.remote = Some((**a).clone());
                 }
@@ -1096,7 +1096,7 @@ impl Decoder {
     }
 
     /// What a new fd refers to: the kernel's path for an open, else from its kind.
-    fn new_target(&self, pid: u32, p: &Pending, fd: i32, k: FdInfo) -> Target {
+    fn new_target(&self, pid: u32, p: &Pending, inputs: &Args, fd: i32, k: FdInfo) -> Target {
         let call = p.call.canonical();
         if let Some((path, dev, ino, _)) = &p.kpath
             && matches!(
@@ -1121,8 +1121,7 @@ impl Decoder {
                 });
             }
             Some(Sysno::accept | Sysno::accept4) => {
-                let listening = p
-                    .args
+                let listening = inputs
                     .first()
                     .and_then(Value::as_fd)
                     .and_then(|f| f.target.clone());
@@ -1139,8 +1138,7 @@ impl Decoder {
                 });
             }
             Some(Sysno::memfd_create) => {
-                let name = p
-                    .args
+                let name = inputs
                     .first()
                     .and_then(Value::as_str)
                     .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
