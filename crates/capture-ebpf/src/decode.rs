@@ -355,12 +355,6 @@ impl Decoder {
                     _ => SIGCHLD,
                 };
                 let parent = self.info.get(&h.pid).cloned();
-                let creds = Creds {
-                    uid: creds[0],
-                    euid: creds[1],
-                    gid: creds[2],
-                    egid: creds[3],
-                };
                 let (exe, argv) = match parent {
                     Some(p) => (p.exe, p.argv),
                     None => (Str::from(""), Arc::from(Vec::new())),
@@ -423,12 +417,6 @@ impl Decoder {
                     .as_list()
                     .cloned()
                     .unwrap_or_else(|| Arc::from(Vec::new()));
-                let creds = Creds {
-                    uid: creds[0],
-                    euid: creds[1],
-                    gid: creds[2],
-                    egid: creds[3],
-                };
                 self.info.insert(
                     h.pid,
                     ProcInfo {
@@ -654,21 +642,8 @@ impl Decoder {
             }
             _ => {}
         }
-        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok();
-        let link = link.map(|l| {
-            use std::os::unix::ffi::OsStrExt;
-            l.as_os_str().as_bytes().to_vec()
-        });
-        match link {
-            Some(l) if l.first() == Some(&b'/') && !l.starts_with(b"/memfd:") => Target::File {
-                path: Str::from(l),
-                dev: k.dev_user(),
-                ino: k.ino,
-            },
-            Some(l) => Target::Other {
-                label: Str::from(l),
-                ino: k.ino,
-            },
+        match crate::scan::link(&format!("/proc/{pid}/fd/{fd}")) {
+            Some(l) => crate::scan::label(&l, k.dev_user(), k.ino),
             None if matches!(k.kind(), S_IFREG | S_IFDIR) => Target::File {
                 path: Str::from("?"),
                 dev: k.dev_user(),

@@ -3,6 +3,8 @@
 //! Parsed by offset with bounds checks, no `unsafe` casts: a record shorter than its header
 //! says is refused (`None`) and counted by the caller, never trusted.
 
+use vigil_event::Creds;
+
 /// Record kinds (`REC_*` in vigil.h).
 pub const REC_ENTER: u16 = 1;
 pub const REC_EXIT: u16 = 2;
@@ -106,13 +108,13 @@ pub enum Record {
         child_tid: u32,
         clone_flags: u64,
         call_nr: u32,
-        creds: [u32; 4],
+        creds: Creds,
     },
     Exec {
         old_tid: u32,
         dev: u64,
         ino: u64,
-        creds: [u32; 4],
+        creds: Creds,
         /// The name exec was asked to run (the kernel's copy).
         filename: Vec<u8>,
         /// argv as the new image has it (NUL-separated), and its whole length.
@@ -178,13 +180,14 @@ impl Rd<'_> {
             mode: self.u32(at + 12)?,
         })
     }
-    fn creds(&self, at: usize) -> Option<[u32; 4]> {
-        Some([
-            self.u32(at)?,
-            self.u32(at + 4)?,
-            self.u32(at + 8)?,
-            self.u32(at + 12)?,
-        ])
+    /// uid, euid, gid, egid in that order.
+    fn creds(&self, at: usize) -> Option<Creds> {
+        Some(Creds {
+            uid: self.u32(at)?,
+            euid: self.u32(at + 4)?,
+            gid: self.u32(at + 8)?,
+            egid: self.u32(at + 12)?,
+        })
     }
 }
 

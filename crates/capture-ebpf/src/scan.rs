@@ -25,7 +25,7 @@ pub struct Existing {
     pub cgroup: Option<Vec<u8>>,
 }
 
-fn link(path: &str) -> Option<Vec<u8>> {
+pub fn link(path: &str) -> Option<Vec<u8>> {
     std::fs::read_link(path)
         .ok()
         .map(|p| p.as_os_str().as_bytes().to_vec())
@@ -74,11 +74,19 @@ pub fn fd_target(pid: u32, fd: i32) -> Option<Target> {
     let path = format!("/proc/{pid}/fd/{fd}");
     let l = link(&path)?;
     let md = std::fs::metadata(&path).ok();
-    let ino = md.as_ref().map_or(0, |m| m.ino());
-    let dev = md.as_ref().map_or(0, |m| m.dev());
-    Some(if l.starts_with(b"pipe:[") {
+    Some(label(
+        &l,
+        md.as_ref().map_or(0, |m| m.dev()),
+        md.as_ref().map_or(0, |m| m.ino()),
+    ))
+}
+
+/// An fd's target from its /proc link (`pipe:[N]`, `socket:[N]`, an absolute path, or an
+/// anonymous inode's or memfd's label) and the object's identity.
+pub fn label(link: &[u8], dev: u64, ino: u64) -> Target {
+    if link.starts_with(b"pipe:[") {
         Target::Pipe { ino }
-    } else if l.starts_with(b"socket:[") {
+    } else if link.starts_with(b"socket:[") {
         Target::Socket(Socket {
             ino,
             family: 0,
@@ -86,18 +94,18 @@ pub fn fd_target(pid: u32, fd: i32) -> Option<Target> {
             local: None,
             remote: None,
         })
-    } else if l.first() == Some(&b'/') && !l.starts_with(b"/memfd:") {
+    } else if link.first() == Some(&b'/') && !link.starts_with(b"/memfd:") {
         Target::File {
-            path: Str::from(l),
+            path: Str::from(link),
             dev,
             ino,
         }
     } else {
         Target::Other {
-            label: Str::from(l),
+            label: Str::from(link),
             ino,
         }
-    })
+    }
 }
 
 fn dir_target(path: &str) -> Option<Target> {
