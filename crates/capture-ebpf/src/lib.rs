@@ -380,68 +380,82 @@ impl EbpfBackend {
     }
 
     /// Whether an existing process matches the filters (as the kernel side will judge it).
-    #[allow(clippy::wrong_self_convention)]
     fn matches(&self, e: &scan::Existing, tracked: &HashSet<u32>) -> bool {
-        let c = &self.config;
-        if c.pids.is_empty() && c.comms.is_empty() && c.cgroups.is_empty() {
-            return true;
-        }
-        if tracked.contains(&e.pid) {
-            return true;
-        }
-        let comm = &e.comm[..e.comm.len().min(15)];
-        if c.comms.iter().any(|n| n.as_bytes() == comm) {
-            return true;
-        }
-        if let Some(cg) = &e.cgroup {
-            for (_, rel) in &self.cgroup_ids {
-                let under = cg == rel
-                    || (cg.starts_with(rel) && (rel == b"/" || cg.get(rel.len()) == Some(&b'/')));
-                if under {
-                    return true;
-                }
-            }
-        }
-        false
+        self.filters()
+            .selects(tracked.contains(&e.pid), &e.comm, e.cgroup.as_deref())
     }
-}
 
-impl EbpfBackend {
+    fn filters(&self) -> Filters {
+        Filters {
+            none: self.config.pids.is_empty()
+                && self.config.comms.is_empty()
+                && self.config.cgroups.is_empty(),
+            comms: self
+                .config
+                .comms
+                .iter()
+                .map(|c| c.as_bytes().to_vec())
+                .collect(),
+            cgroups: self.cgroup_ids.iter().map(|(_, r)| r.clone()).collect(),
+        }
+    }
+
     /// Who a refused open or exec applies to: processes the filters select (read from /proc
     /// at the moment of the open), never vigil.
     fn judge(&self, tracked: &HashSet<u32>) -> fanotify::Judge {
-        let c = self.config.clone();
-        let cg: Vec<Vec<u8>> = self.cgroup_ids.iter().map(|(_, r)| r.clone()).collect();
-        let initial: HashSet<u32> = tracked.clone();
+        let f = self.filters();
+        let roots: HashSet<u32> = tracked.iter().chain(&self.config.pids).copied().collect();
         std::sync::Arc::new(move |pid: u32| {
-            if c.pids.is_empty() && c.comms.is_empty() && c.cgroups.is_empty() {
+            if f.none {
                 return true;
             }
             // The pid filter: the process or one of its ancestors was given.
+            let mut in_tree = false;
             let mut p = pid;
             for _ in 0..64 {
-                if initial.contains(&p) || c.pids.contains(&p) {
-                    return true;
+                if roots.contains(&p) {
+                    in_tree = true;
+                    break;
                 }
                 match scan::stat(p) {
                     Some((_, ppid, _)) if ppid > 1 => p = ppid,
                     _ => break,
                 }
             }
-            if let Some((comm, _, _)) = scan::stat(pid)
-                && c.comms
-                    .iter()
-                    .any(|n| n.as_bytes() == &comm[..comm.len().min(15)])
-            {
-                return true;
-            }
-            if let Some(g) = scan::cgroup_of(pid) {
-                return cg.iter().any(|rel| {
-                    g == *rel
-                        || (g.starts_with(rel) && (rel == b"/" || g.get(rel.len()) == Some(&b'/')))
-                });
-            }
-            false
+            let comm = scan::stat(pid).map(|(c, _, _)| c).unwrap_or_default();
+            f.selects(in_tree, &comm, scan::cgroup_of(pid).as_deref())
+        })
+    }
+}
+
+/// The --pid/--comm/--cgroup filters as user space applies them (to processes running at the
+/// start, and to fanotify's openers), the same rules as the kernel side's `wanted`.
+#[derive(Clone)]
+struct Filters {
+    /// No filter given: every process.
+    none: bool,
+    comms: Vec<Vec<u8>>,
+    /// cgroup v2 paths relative to the mount (`/a/b`).
+    cgroups: Vec<Vec<u8>>,
+}
+
+impl Filters {
+    /// `in_tree`: the process is one of --pid's trees; `comm` as /proc gives it; `cgroup`
+    /// its v2 path.
+    fn selects(&self, in_tree: bool, comm: &[u8], cgroup: Option<&[u8]>) -> bool {
+        if self.none || in_tree {
+            return true;
+        }
+        // The kernel keeps 15 bytes of a name.
+        let comm = &comm[..comm.len().min(15)];
+        if self.comms.iter().any(|n| n.as_slice() == comm) {
+            return true;
+        }
+        cgroup.is_some_and(|g| {
+            self.cgroups.iter().any(|rel| {
+                g == rel.as_slice()
+                    || (g.starts_with(rel) && (rel == b"/" || g.get(rel.len()) == Some(&b'/')))
+            })
         })
     }
 }
@@ -960,4 +974,33 @@ fn apply_verdict(pid: u32, v: Verdict) {
         Verdict::Stop => kill(pid, Signal::SIGSTOP),
         Verdict::Continue | Verdict::Deny(_) => Ok(()),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filters;
+
+    fn f(comms: &[&str], cgroups: &[&str]) -> Filters {
+        Filters {
+            none: comms.is_empty() && cgroups.is_empty(),
+            comms: comms.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            cgroups: cgroups.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    /// A cgroup selects itself and what is below it, not a sibling whose name starts alike;
+    /// a name is compared as the kernel keeps it (15 bytes).
+    #[test]
+    fn filters_select_as_the_kernel_side_does() {
+        let by_cg = f(&[], &["/web"]);
+        assert!(by_cg.selects(false, b"x", Some(b"/web")));
+        assert!(by_cg.selects(false, b"x", Some(b"/web/worker")));
+        assert!(!by_cg.selects(false, b"x", Some(b"/webby")));
+        assert!(!by_cg.selects(false, b"x", None));
+        assert!(by_cg.selects(true, b"x", None), "--pid's tree");
+        let by_name = f(&["averyveryverylo"], &[]);
+        assert!(by_name.selects(false, b"averyveryverylongname", None));
+        assert!(!by_name.selects(false, b"other", None));
+        assert!(f(&[], &[]).selects(false, b"any", None));
+    }
 }
