@@ -227,22 +227,28 @@ pub fn plan(rs: &RuleSet) -> Result<Plan, String> {
             kind: EnforceKind::Kill { armed_only: true },
         };
         let joined = r.join.contains(&FieldRef::Pid);
-        match (single, hook) {
-            (true, Some(h @ (Hook::Open | Hook::Exec))) if paths(r, 0, h).is_some() => {
-                for path in paths(r, 0, h).unwrap_or_default() {
-                    p.enforce.push(if h == Hook::Exec {
-                        Enforce::Exec {
-                            path,
-                            action: kill_now.clone(),
-                        }
-                    } else {
-                        Enforce::FileOpen {
-                            path,
-                            action: kill_now.clone(),
-                        }
-                    });
-                }
+        // One event, an open or exec of named files: refused and killed by fanotify.
+        let one_file = match (single, hook) {
+            (true, Some(h @ (Hook::Open | Hook::Exec))) => paths(r, 0, h).map(|f| (h, f)),
+            _ => None,
+        };
+        if let Some((h, files)) = one_file {
+            for path in files {
+                p.enforce.push(if h == Hook::Exec {
+                    Enforce::Exec {
+                        path,
+                        action: kill_now.clone(),
+                    }
+                } else {
+                    Enforce::FileOpen {
+                        path,
+                        action: kill_now.clone(),
+                    }
+                });
             }
+            continue;
+        }
+        match (single, hook) {
             (true, Some(Hook::Connect)) if address(r, 0).is_some() => {
                 let (port, ip) = address(r, 0).unwrap_or((0, None));
                 p.enforce.extend(connects(port, ip, kill_now));

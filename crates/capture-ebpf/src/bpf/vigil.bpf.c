@@ -509,6 +509,17 @@ struct {
 #define NET_RECORDED 1
 #define NET_KILLED 2
 
+/* Adds `flag` to the thread's state for the connect hook. */
+static __always_inline void net_mark(__u64 pid_tgid, __u32 flag)
+{
+	__u32 tid = (__u32)pid_tgid;
+	__u32 st = flag;
+	__u32 *cur = bpf_map_lookup_elem(&in_net, &tid);
+	if (cur)
+		st |= *cur;
+	bpf_map_update_elem(&in_net, &tid, &st, BPF_ANY);
+}
+
 /* A REC_KADDR record: a socket address as a struct sockaddr_in / sockaddr_in6. */
 struct rec_kinfo_addr {
 	struct rec_kinfo k;
@@ -638,12 +649,7 @@ static __always_inline void kill_at_connect(__u64 pid_tgid)
 			return;
 	}
 	bpf_send_signal(SIGKILL);
-	__u32 tid = (__u32)pid_tgid;
-	__u32 st = NET_KILLED;
-	__u32 *cur = bpf_map_lookup_elem(&in_net, &tid);
-	if (cur)
-		st |= *cur;
-	bpf_map_update_elem(&in_net, &tid, &st, BPF_ANY);
+	net_mark(pid_tgid, NET_KILLED);
 	struct rec_enforced r = {};
 	fill_hdr(&r.h, REC_ENFORCED, pid_tgid);
 	r.what = ENF_KILL;
@@ -733,14 +739,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		arm_on_file(t, (__s32)regs->di, pid_tgid);
 	if (!sel)
 		return 0;
-	if ((id == 42 || id == 49 /* bind */) && !compat) {
-		__u32 tid = (__u32)pid_tgid;
-		__u32 st = NET_RECORDED;
-		__u32 *cur = bpf_map_lookup_elem(&in_net, &tid);
-		if (cur)
-			st |= *cur;
-		bpf_map_update_elem(&in_net, &tid, &st, BPF_ANY);
-	}
+	if ((id == 42 || id == 49 /* bind */) && !compat)
+		net_mark(pid_tgid, NET_RECORDED);
 	__u8 *buf = scratch_buf();
 	if (!buf)
 		return 0;
