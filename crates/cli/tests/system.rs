@@ -1338,3 +1338,42 @@ fn a_full_disk_stops_the_recording_cleanly_with_a_readable_log() {
     );
     drop(small);
 }
+
+/// `--comm NAME`: the kernel side records the processes of that name, and not others running
+/// the same program under another name, nor their parents. The storm is copied under a name
+/// of this test's own (the kernel's comm is the executable's file name, 15 bytes at most).
+#[test]
+fn the_comm_filter_selects_processes_by_name_in_the_kernel() {
+    let dir = scratch_dir("sys-comm").canonicalize().unwrap();
+    let name = format!("vgc{}", std::process::id() % 1_000_000);
+    let named = dir.join(&name);
+    std::fs::copy(program("ebpf_storm"), &named).unwrap();
+    let other = dir.join("vg_other_name");
+    std::fs::copy(program("ebpf_storm"), &other).unwrap();
+    let log = dir.join("comm.vlog");
+    let rec = Recording::start(
+        &log,
+        &[os("--syscalls"), os("close"), os("--comm"), os(&name)],
+    );
+    for prog in [&named, &other] {
+        let out = run_bounded(Command::new(prog).arg("100"), Duration::from_secs(20));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    stop_ok(rec);
+    let events = read_log(&log);
+    let pid = pid_of_exec(&events, &named);
+    assert_eq!(
+        storm_closes(&events, pid),
+        200,
+        "the named process's 100 closes, entries and exits"
+    );
+    let others: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.pid != pid && e.pid != 0 && is_call(e, Sysno::close))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "no close of any other process (the other name, the test itself): {:?}",
+        others.first()
+    );
+}

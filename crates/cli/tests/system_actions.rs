@@ -350,3 +350,85 @@ fn a_deny_the_backend_cannot_enforce_is_refused_at_load_with_why() {
         text(&out.stderr)
     );
 }
+
+/// `deny(EPERM)` on an exec of a named file (fanotify's exec permission) and on a connect to
+/// one port (the cgroup connect hook): the exec fails with EPERM while another program runs;
+/// the connect to that port is refused before anything reaches the listener while one to
+/// another port gets through.
+#[test]
+fn a_deny_on_an_exec_and_on_a_connect_port_refuses_only_those() {
+    require_root();
+    let dir = scratch("deny-exec-net");
+    let cg = Cgroup::new("deny-exec-net");
+    let banned = dir.join("banned");
+    std::fs::copy("/bin/true", &banned).unwrap();
+    let (blocked, blocked_port) = listener();
+    let (open, open_port) = listener();
+    std::fs::write(dir.join("c.py"), CONNECTOR).unwrap();
+    let rules = dir.join("deny.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "RULE no_banned\nPATTERN {{ [execve.entry:e] }}\nWHERE {{ e.path == \"{}\" }}\nDO {{ deny(EPERM) }}\n\n\
+             RULE no_port\nPATTERN {{ [connect.entry:c] }}\nWHERE {{ c.addr.port == {blocked_port} }}\nDO {{ deny(EPERM) }}\n",
+            banned.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("w.vlog");
+    let w = watch(&rules, &cg, &log);
+    let exec_banned = cg.command(&[banned.to_str().unwrap()]).output().unwrap();
+    let exec_other = cg.command(&["/bin/true"]).output().unwrap();
+    let py = dir.join("c.py");
+    let to_blocked = cg
+        .command(&[
+            "python3",
+            py.to_str().unwrap(),
+            "-",
+            &blocked_port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let to_open = cg
+        .command(&["python3", py.to_str().unwrap(), "-", &open_port.to_string()])
+        .output()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (blocked_conns, open_conns) = (accepted(&blocked), accepted(&open));
+    let (_, err) = w.stop();
+    assert!(
+        !exec_banned.status.success(),
+        "the banned program did not run"
+    );
+    assert!(
+        text(&exec_banned.stderr).contains("Permission denied")
+            || text(&exec_banned.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&exec_banned.stderr)
+    );
+    assert!(exec_other.status.success(), "{}", text(&exec_other.stderr));
+    assert!(
+        !to_blocked.status.success(),
+        "the connect to the denied port failed"
+    );
+    assert!(
+        text(&to_blocked.stderr).contains("PermissionError"),
+        "{}",
+        text(&to_blocked.stderr)
+    );
+    assert_eq!(blocked_conns, 0, "nothing reached the denied port");
+    assert!(to_open.status.success(), "{}", text(&to_open.stderr));
+    assert_eq!(open_conns, 1);
+    let events = read_log(&log);
+    let by: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Action(a) if a.action.as_bytes() == b"deny" => Some(a.by.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        by.iter().any(|b| b == "no_banned") && by.iter().any(|b| b == "no_port"),
+        "both refusals are logged: {by:?} {err}"
+    );
+}
