@@ -45,8 +45,8 @@ struct Pending {
     entry_seq: u64,
     /// An exec's entry waits for the kernel's argv (emitted at the exec or the exit).
     held: Option<(u32, u64)>,
-    /// The kernel's path of the file the call opened: path, dev, ino, mode.
-    kpath: Option<(Vec<u8>, u64, u64, u32)>,
+    /// The kernel's path of the file the call opened: path, dev, ino.
+    kpath: Option<(Vec<u8>, u64, u64)>,
     /// The kernel's copy of the address connected or bound to.
     kaddr: Option<Vec<u8>>,
     /// The socket's own address at the exit of a connect, bind or accept, as the kernel has
@@ -279,7 +279,6 @@ impl Decoder {
                 hook,
                 dev,
                 ino,
-                mode,
                 path,
                 cut,
             } => {
@@ -310,7 +309,7 @@ impl Decoder {
                     && hook == 1
                     && p.kpath.is_none()
                 {
-                    p.kpath = Some((path, dev, ino, mode));
+                    p.kpath = Some((path, dev, ino));
                 }
             }
             Record::KAddr { hook, addr } => {
@@ -906,7 +905,7 @@ impl Decoder {
         // The entry's arguments become the exit's (taken, not copied: the entry was emitted).
         let mut args = std::mem::take(&mut p.args);
         // The kernel's own path for what it opened (or executed).
-        if let Some((path, _, _, _)) = &p.kpath
+        if let Some((path, _, _)) = &p.kpath
             && ok
             && let Some(i) = sig.args.iter().position(|a| a.kind.is_path())
         {
@@ -1073,7 +1072,7 @@ impl Decoder {
     /// What a new fd refers to: the kernel's path for an open, else from its kind.
     fn new_target(&self, pid: u32, p: &Pending, inputs: &Args, fd: i32, k: FdInfo) -> Target {
         let call = p.call.canonical();
-        if let Some((path, dev, ino, _)) = &p.kpath
+        if let Some((path, dev, ino)) = &p.kpath
             && matches!(
                 call,
                 Some(Sysno::open | Sysno::openat | Sysno::openat2 | Sysno::creat)

@@ -143,7 +143,6 @@ pub enum Record {
         hook: u32,
         dev: u64,
         ino: u64,
-        mode: u32,
         path: Option<Vec<u8>>,
         /// Deeper or longer than the kernel side walks.
         cut: bool,
@@ -309,7 +308,7 @@ pub fn parse(data: &[u8]) -> Option<(Header, Record)> {
         REC_KPATH | REC_KADDR => {
             let dev = r.u64(HDR)?;
             let ino = r.u64(HDR + 8)?;
-            let mode = r.u32(HDR + 16)?;
+            // HDR + 16: the file's mode (the decoder takes the kind from the fd's own record).
             let hook = r.u32(HDR + 20)?;
             let s = slots(&r, HDR + 24, 1)?.pop()?;
             if h.kind == REC_KPATH {
@@ -317,7 +316,6 @@ pub fn parse(data: &[u8]) -> Option<(Header, Record)> {
                     hook,
                     dev,
                     ino,
-                    mode,
                     path: s.bytes,
                     cut: s.cut,
                 }
