@@ -43,6 +43,7 @@ pub struct Guard {
 impl Guard {
     pub fn start(
         files: Vec<(PathBuf, bool, u32, EnforceKind)>,
+        names: &[String],
         judge: Judge,
         done: Sender<Done>,
     ) -> Result<Guard, EbpfError> {
@@ -53,9 +54,10 @@ impl Guard {
         .map_err(|e| EbpfError::Enforce(format!("fanotify (to refuse opens and execs): {e}")))?;
         let mut guarded = Vec::new();
         for (path, exec, rule, kind) in files {
+            let rule_name = names.get(rule as usize).map_or("?", String::as_str);
             let md = std::fs::metadata(&path).map_err(|e| {
                 EbpfError::Enforce(format!(
-                    "{}: {e} (a deny or kill rule names it)",
+                    "rule {rule_name}: {}: {e} (its deny or kill names this file)",
                     path.display()
                 ))
             })?;
@@ -70,7 +72,12 @@ impl Guard {
                 nix::fcntl::AT_FDCWD,
                 Some(&path),
             )
-            .map_err(|e| EbpfError::Enforce(format!("fanotify mark on {}: {e}", path.display())))?;
+            .map_err(|e| {
+                EbpfError::Enforce(format!(
+                    "rule {rule_name}: fanotify mark on {}: {e}",
+                    path.display()
+                ))
+            })?;
             guarded.push(Guarded {
                 path,
                 exec,

@@ -644,7 +644,8 @@ impl Backend for EbpfBackend {
                 Enforce::ArmOnFile { path, rule } => {
                     let md = std::fs::metadata(path).map_err(|err| {
                         EbpfError::Enforce(format!(
-                            "{}: {err} (a kill rule starts from it)",
+                            "rule {}: {}: {err} (its first step names this file)",
+                            c.rule_names.get(*rule as usize).map_or("?", String::as_str),
                             path.display()
                         ))
                     })?;
@@ -762,7 +763,12 @@ impl Backend for EbpfBackend {
             None
         } else {
             let judge = self.judge(&tracked);
-            Some(fanotify::Guard::start(guarded, judge, done_tx)?)
+            Some(fanotify::Guard::start(
+                guarded,
+                &c.rule_names,
+                judge,
+                done_tx,
+            )?)
         };
         let seq = RefCell::new(Sequencer::new(sink));
         let mut n_existing = 0;
